@@ -1,0 +1,179 @@
+package master
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/proto/agentpb"
+	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/proto/schedulerpb"
+	"github.com/corral-sched/corral/resources"
+)
+
+// accept handles ACCEPT: it checks the offers, applies the operations in
+// order against what they hold, and gives back (with a filter) whatever was
+// not used. Problems with a task become status updates, never HTTP errors:
+// the call itself was well formed.
+func (m *Master) accept(s *state, f *framework, acc *schedulerpb.Call_Accept) {
+	offers, invalid := m.claimOffers(s, f, acc.GetOfferIds())
+	if invalid != "" {
+		for _, o := range offers {
+			m.removeOffer(s, o, false) // void the whole call, as Mesos does
+		}
+		m.dropTasks(f, acc.GetOperations(), invalid)
+		return
+	}
+	if len(offers) == 0 {
+		m.dropTasks(f, acc.GetOperations(), "No offers in ACCEPT")
+		return
+	}
+	a := s.agents[offers[0].agentID]
+	role := offers[0].role
+	var remaining resources.Resources
+	for _, o := range offers {
+		remaining = remaining.Add(o.resources)
+		m.removeOffer(s, o, false)
+	}
+	if a.conn == nil {
+		m.dropTasks(f, acc.GetOperations(), "Agent is disconnected")
+		return
+	}
+	for _, op := range acc.GetOperations() {
+		switch op.GetType() {
+		case mesospb.Offer_Operation_LAUNCH:
+			for _, ti := range op.GetLaunch().GetTaskInfos() {
+				remaining = m.launch(s, f, a, role, ti, remaining)
+			}
+		case mesospb.Offer_Operation_LAUNCH_GROUP:
+			for _, ti := range op.GetLaunchGroup().GetTaskGroup().GetTasks() {
+				m.masterUpdate(f, ti.GetTaskId(), a.id, mesospb.TaskState_TASK_ERROR,
+					mesospb.TaskStatus_REASON_TASK_GROUP_INVALID, "LAUNCH_GROUP is not supported by this master yet")
+			}
+		default:
+			m.unsupportedOperation(f, a, op)
+		}
+	}
+	if !remaining.Empty() {
+		m.addFilter(f, a.id, remaining, acc.GetFilters())
+	}
+	s.allocationPending = true
+}
+
+// claimOffers looks up the offers of an ACCEPT. It returns the valid ones
+// and, if any offer is unusable, why.
+func (m *Master) claimOffers(s *state, f *framework, ids []*mesospb.OfferID) ([]*offer, string) {
+	var offers []*offer
+	seen := make(map[string]bool, len(ids))
+	invalid := ""
+	for _, id := range ids {
+		v := id.GetValue()
+		o := s.offers[v]
+		switch {
+		case seen[v]:
+			invalid = fmt.Sprintf("Offer %s appears more than once in ACCEPT", v)
+		case o == nil:
+			invalid = fmt.Sprintf("Offer %s is no longer valid", v)
+		case o.frameworkID != f.id:
+			invalid = fmt.Sprintf("Offer %s is not an offer to framework %s", v, f.id)
+		case len(offers) > 0 && o.agentID != offers[0].agentID:
+			invalid = fmt.Sprintf("Offers %s and %s are for different agents", offers[0].id, v)
+			offers = append(offers, o)
+		case len(offers) > 0 && o.role != offers[0].role:
+			invalid = fmt.Sprintf("Offers %s and %s are for different roles", offers[0].id, v)
+			offers = append(offers, o)
+		default:
+			offers = append(offers, o)
+		}
+		seen[v] = true
+	}
+	return offers, invalid
+}
+
+// dropTasks answers every task of a failed ACCEPT with TASK_LOST (or
+// TASK_DROPPED for partition-aware frameworks), reason REASON_INVALID_OFFERS.
+func (m *Master) dropTasks(f *framework, ops []*mesospb.Offer_Operation, why string) {
+	state := lostState(f, mesospb.TaskState_TASK_DROPPED)
+	for _, op := range ops {
+		var tasks []*mesospb.TaskInfo
+		switch op.GetType() {
+		case mesospb.Offer_Operation_LAUNCH:
+			tasks = op.GetLaunch().GetTaskInfos()
+		case mesospb.Offer_Operation_LAUNCH_GROUP:
+			tasks = op.GetLaunchGroup().GetTaskGroup().GetTasks()
+		}
+		for _, t := range tasks {
+			m.masterUpdate(f, t.GetTaskId(), t.GetAgentId().GetValue(), state, mesospb.TaskStatus_REASON_INVALID_OFFERS, why)
+		}
+	}
+}
+
+// launch starts one task if it is valid and fits in remaining, and returns
+// what is left.
+func (m *Master) launch(s *state, f *framework, a *agentState, role string, ti *mesospb.TaskInfo, remaining resources.Resources) resources.Resources {
+	fail := func(msg string) resources.Resources {
+		m.masterUpdate(f, ti.GetTaskId(), a.id, mesospb.TaskState_TASK_ERROR, mesospb.TaskStatus_REASON_TASK_INVALID, msg)
+		return remaining
+	}
+	if msg := validateTask(ti, a.id, f); msg != "" {
+		return fail(msg)
+	}
+	need := normalizeResources(ti.GetResources(), role)
+	need = need.Add(normalizeResources(ti.GetExecutor().GetResources(), role))
+	for _, r := range need {
+		if got := r.GetAllocationInfo().GetRole(); got != role {
+			return fail(fmt.Sprintf("Task resources are allocated to role %q but the offers are for role %q", got, role))
+		}
+	}
+	if !remaining.Contains(need) {
+		return fail(fmt.Sprintf("Task uses more resources (%s) than available (%s)", need, remaining))
+	}
+	info := proto.CloneOf(ti)
+	info.Resources = normalizeResources(ti.GetResources(), role)
+	if info.Executor != nil {
+		info.Executor.Resources = normalizeResources(ti.GetExecutor().GetResources(), role)
+		if info.Executor.FrameworkId == nil {
+			info.Executor.FrameworkId = f.info.GetId()
+		}
+	}
+	t := &task{
+		info:        info,
+		frameworkID: f.id,
+		agentID:     a.id,
+		role:        role,
+		resources:   need,
+		state:       mesospb.TaskState_TASK_STAGING,
+	}
+	if old := f.tasks[ti.GetTaskId().GetValue()]; old != nil {
+		m.forgetTask(s, old) // a finished task whose ID is reused
+	}
+	f.tasks[ti.GetTaskId().GetValue()] = t
+	a.tasks[taskKey{f.id, ti.GetTaskId().GetValue()}] = t
+	a.allocated = a.allocated.Add(need.Unallocate())
+	f.addAllocated(role, need)
+	m.metrics.launches.Inc()
+	m.sendToAgent(a, &agentpb.Event{
+		Type:   agentpb.Event_LAUNCH.Enum(),
+		Launch: &agentpb.Event_Launch{FrameworkInfo: f.info, Task: info},
+	})
+	return remaining.Subtract(need)
+}
+
+// unsupportedOperation answers the offer operations that come in later
+// changes (reservations and volumes). Operations with an ID get an
+// operation status; others are only logged, as there is nobody to tell.
+func (m *Master) unsupportedOperation(f *framework, a *agentState, op *mesospb.Offer_Operation) {
+	m.log.Info("offer operation not supported yet", "framework", f.id, "type", op.GetType().String())
+	if op.GetId().GetValue() == "" {
+		return
+	}
+	m.sendToFramework(f, &schedulerpb.Event{
+		Type: schedulerpb.Event_UPDATE_OPERATION_STATUS.Enum(),
+		UpdateOperationStatus: &schedulerpb.Event_UpdateOperationStatus{Status: &mesospb.OperationStatus{
+			OperationId: op.GetId(),
+			State:       mesospb.OperationState_OPERATION_ERROR.Enum(),
+			Message:     proto.String(fmt.Sprintf("Operation %v is not supported by this master yet", op.GetType())),
+			AgentId:     &mesospb.AgentID{Value: proto.String(a.id)},
+		}},
+	})
+}

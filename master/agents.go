@@ -1,0 +1,297 @@
+package master
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/codec"
+	"github.com/corral-sched/corral/internal/uuid"
+	"github.com/corral-sched/corral/proto/agentpb"
+	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/proto/schedulerpb"
+	"github.com/corral-sched/corral/resources"
+)
+
+// serveAgent is POST /api/v1/agent: the internal agent protocol
+// (proto/agentpb), protobuf only.
+func (m *Master) serveAgent(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "Expecting a 'POST' request", http.StatusMethodNotAllowed)
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != codec.Protobuf.MediaType() {
+		http.Error(w, fmt.Sprintf("Expecting 'Content-Type' %s, got %q", codec.Protobuf.MediaType(), ct), http.StatusUnsupportedMediaType)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCallBytes))
+	if err != nil {
+		http.Error(w, "Failed to read request body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	call := &agentpb.Call{}
+	if err := codec.Protobuf.Unmarshal(body, call); err != nil {
+		http.Error(w, "Failed to parse body into agent Call: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if call.GetType() == agentpb.Call_SUBSCRIBE {
+		m.agentSubscribeHTTP(w, r, call)
+		return
+	}
+	if call.GetAgentId().GetValue() == "" {
+		http.Error(w, "Expecting 'agent_id' to be present", http.StatusBadRequest)
+		return
+	}
+	var rep reply
+	streamID := r.Header.Get(streamIDHeader)
+	if err := m.do(r.Context(), func(s *state) { rep = m.handleAgentCall(s, call, streamID) }); err != nil {
+		http.Error(w, "Master is unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if rep.status != http.StatusAccepted {
+		http.Error(w, rep.msg, rep.status)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func (m *Master) agentSubscribeHTTP(w http.ResponseWriter, r *http.Request, call *agentpb.Call) {
+	sub := call.GetSubscribe()
+	if msg := validateAgentSubscribe(sub); msg != "" {
+		http.Error(w, msg, http.StatusBadRequest)
+		return
+	}
+	conn := &agentConn{streamID: uuid.New().String(), out: newOutbox()}
+	var agentID string
+	if err := m.do(r.Context(), func(s *state) { agentID = m.agentSubscribe(s, sub, conn) }); err != nil {
+		http.Error(w, "Master is unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", codec.Protobuf.MediaType())
+	w.Header().Set(streamIDHeader, conn.streamID)
+	w.WriteHeader(http.StatusOK)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	var seq atomic.Uint64
+	ping := func() proto.Message {
+		return &agentpb.Event{
+			Type: agentpb.Event_PING.Enum(),
+			Ping: &agentpb.Event_Ping{Seq: proto.Uint64(seq.Add(1))},
+		}
+	}
+	reason := conn.out.pump(w, r, codec.Protobuf, ping, m.cfg.AgentPingInterval)
+	m.post(func(s *state) { m.agentDisconnected(s, agentID, conn, reason) })
+}
+
+func validateAgentSubscribe(sub *agentpb.Call_Subscribe) string {
+	info := sub.GetAgentInfo()
+	switch {
+	case sub == nil || info == nil:
+		return "Expecting 'subscribe.agent_info' to be present"
+	case info.GetHostname() == "":
+		return "Expecting 'agent_info.hostname' to be present"
+	}
+	if err := resources.Resources(info.GetResources()).Validate(); err != nil {
+		return "Invalid agent resources: " + err.Error()
+	}
+	for _, t := range sub.GetTasks() {
+		if t.GetTaskId().GetValue() == "" || t.GetFrameworkId().GetValue() == "" {
+			return "Every reported task needs 'task_id' and 'framework_id'"
+		}
+	}
+	return ""
+}
+
+// agentSubscribe admits an agent, new or returning, and reconciles the
+// tasks it reports with what the master believes runs there.
+func (m *Master) agentSubscribe(s *state, sub *agentpb.Call_Subscribe, conn *agentConn) string {
+	info := proto.CloneOf(sub.GetAgentInfo())
+	id := info.GetId().GetValue()
+	if id == "" {
+		s.nextAgent++
+		id = fmt.Sprintf("%s-S%d", m.id, s.nextAgent)
+		info.Id = &mesospb.AgentID{Value: proto.String(id)}
+	}
+	a := s.agents[id]
+	if a == nil {
+		a = &agentState{id: id, tasks: make(map[taskKey]*task), offers: make(map[string]*offer)}
+		s.agents[id] = a
+		m.log.Info("agent registered", "agent", id, "hostname", info.GetHostname(), "resources", resources.Resources(info.GetResources()).String())
+	} else {
+		if a.conn != nil {
+			a.conn.out.close("agent re-subscribed")
+		}
+		for _, o := range a.offers {
+			m.removeOffer(s, o, true)
+		}
+		m.log.Info("agent re-registered", "agent", id, "hostname", info.GetHostname(), "was", a.health.String())
+	}
+	a.info, a.conn, a.health, a.lastSeen = info, conn, agentActive, m.cfg.Now()
+	a.total = resources.Resources(info.GetResources()).Add(sub.GetCheckpointedResources())
+	m.reconcileAgentTasks(s, a, sub)
+
+	conn.out.push(&agentpb.Event{
+		Type: agentpb.Event_SUBSCRIBED.Enum(),
+		Subscribed: &agentpb.Event_Subscribed{
+			AgentId:             info.Id,
+			PingIntervalSeconds: proto.Float64(m.cfg.AgentPingInterval.Seconds()),
+			MasterInfo:          m.Info(),
+		},
+	})
+	s.allocationPending = true
+	return id
+}
+
+// reconcileAgentTasks makes the master's view of an agent's tasks match the
+// agent's report: the agent is the truth about what runs on it.
+func (m *Master) reconcileAgentTasks(s *state, a *agentState, sub *agentpb.Call_Subscribe) {
+	infos := make(map[string]*mesospb.FrameworkInfo)
+	for _, fi := range sub.GetFrameworks() {
+		infos[fi.GetId().GetValue()] = fi
+	}
+	reported := make(map[taskKey]bool)
+	for _, rt := range sub.GetTasks() {
+		k := taskKey{rt.GetFrameworkId().GetValue(), rt.GetTaskId().GetValue()}
+		reported[k] = true
+		if t := a.tasks[k]; t != nil {
+			t.state = rt.GetState()
+			if isTerminal(t.state) {
+				m.releaseTask(s, t)
+			}
+			continue
+		}
+		m.adoptTask(s, a, rt, infos[k.framework])
+	}
+	for k, t := range a.tasks {
+		if reported[k] {
+			continue
+		}
+		// The agent does not have it: the launch never arrived, or the task
+		// ended and its updates were all acknowledged.
+		f := s.frameworks[t.frameworkID]
+		if f != nil && !isTerminal(t.state) {
+			m.masterUpdate(f, t.info.GetTaskId(), a.id, lostState(f, mesospb.TaskState_TASK_DROPPED),
+				mesospb.TaskStatus_REASON_AGENT_REREGISTERED, "Task is not on the agent after it re-registered")
+		}
+		m.forgetTask(s, t)
+	}
+}
+
+// adoptTask takes over a task the master did not know, reported by an agent
+// (after a master restart, or an agent back from unreachable).
+func (m *Master) adoptTask(s *state, a *agentState, rt *mesospb.Task, fi *mesospb.FrameworkInfo) {
+	fwID := rt.GetFrameworkId().GetValue()
+	if s.removed[fwID] {
+		m.sendToAgent(a, &agentpb.Event{
+			Type:              agentpb.Event_SHUTDOWN_FRAMEWORK.Enum(),
+			ShutdownFramework: &agentpb.Event_ShutdownFramework{FrameworkId: rt.GetFrameworkId()},
+		})
+		return
+	}
+	f := s.frameworks[fwID]
+	if f == nil {
+		if fi == nil {
+			fi = &mesospb.FrameworkInfo{User: proto.String(""), Name: proto.String(""), Id: rt.GetFrameworkId()}
+		}
+		roles, _ := frameworkRoles(fi)
+		// A framework known only from its tasks: it keeps them until it
+		// subscribes again (no failover clock runs for it until then).
+		f = &framework{
+			id: fwID, info: proto.CloneOf(fi), roles: roles, caps: capabilitiesOf(fi),
+			suppressed: make(map[string]bool), offers: make(map[string]*offer),
+			tasks: make(map[string]*task), allocated: make(map[string]resources.Resources),
+			disconnectedAt: m.cfg.Now(),
+		}
+		s.frameworks[fwID] = f
+	}
+	res := resources.Resources(rt.GetResources())
+	role := ""
+	if len(res) > 0 {
+		role = res[0].GetAllocationInfo().GetRole()
+	}
+	if role == "" && len(f.roles) > 0 {
+		role = f.roles[0]
+	}
+	res = normalizeResources(res, role)
+	info := &mesospb.TaskInfo{
+		Name: rt.Name, TaskId: rt.TaskId, AgentId: &mesospb.AgentID{Value: proto.String(a.id)},
+		Resources: res, Labels: rt.Labels, Discovery: rt.Discovery, Container: rt.Container,
+		HealthCheck: rt.HealthCheck, KillPolicy: rt.KillPolicy,
+	}
+	t := &task{info: info, frameworkID: fwID, agentID: a.id, role: role, resources: res, state: rt.GetState()}
+	if n := len(rt.GetStatuses()); n > 0 {
+		t.status = rt.GetStatuses()[n-1]
+	}
+	f.tasks[rt.GetTaskId().GetValue()] = t
+	a.tasks[taskKey{fwID, rt.GetTaskId().GetValue()}] = t
+	if isTerminal(t.state) {
+		t.released = true
+		return
+	}
+	a.allocated = a.allocated.Add(res.Unallocate())
+	f.addAllocated(role, res)
+	if f.conn != nil {
+		m.sendToFramework(f, updateEvent(m.reconciledStatus(t)))
+	}
+}
+
+func (m *Master) handleAgentCall(s *state, call *agentpb.Call, streamID string) reply {
+	a := s.agents[call.GetAgentId().GetValue()]
+	switch {
+	case a == nil:
+		return badRequest("Agent %s is not registered", call.GetAgentId().GetValue())
+	case a.conn == nil:
+		return reply{status: http.StatusForbidden, msg: "Agent is not subscribed"}
+	case streamID != a.conn.streamID:
+		return badRequest("The stream ID %q does not match the agent's current subscription", streamID)
+	}
+	a.lastSeen = m.cfg.Now()
+	switch call.GetType() {
+	case agentpb.Call_UPDATE:
+		u := call.GetUpdate()
+		if u.GetStatus().GetTaskId().GetValue() == "" || u.GetFrameworkId().GetValue() == "" {
+			return badRequest("Expecting 'update' with 'framework_id' and 'status.task_id'")
+		}
+		m.statusUpdate(s, a, u)
+	case agentpb.Call_PONG:
+	case agentpb.Call_MESSAGE:
+		msg := call.GetMessage()
+		m.sendToFramework(s.frameworks[msg.GetFrameworkId().GetValue()], &schedulerpb.Event{
+			Type: schedulerpb.Event_MESSAGE.Enum(),
+			Message: &schedulerpb.Event_Message{
+				AgentId: call.GetAgentId(), ExecutorId: msg.GetExecutorId(), Data: msg.GetData(),
+			},
+		})
+	default:
+		return reply{status: http.StatusNotImplemented, msg: fmt.Sprintf("Agent call %v is not implemented", call.GetType())}
+	}
+	return accepted
+}
+
+func (m *Master) agentDisconnected(s *state, id string, conn *agentConn, reason string) {
+	a := s.agents[id]
+	if a == nil || a.conn != conn {
+		return
+	}
+	m.log.Warn("agent disconnected", "agent", id, "hostname", a.info.GetHostname(), "reason", reason)
+	a.conn = nil
+	if a.health == agentActive {
+		a.health = agentDisconnected
+	}
+	for _, o := range a.offers {
+		m.removeOffer(s, o, true)
+	}
+}
+
+// sendToAgent queues ev on the agent's stream if it has one.
+func (m *Master) sendToAgent(a *agentState, ev *agentpb.Event) bool {
+	if a == nil || a.conn == nil {
+		return false
+	}
+	return a.conn.out.push(ev)
+}

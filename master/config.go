@@ -1,0 +1,104 @@
+package master
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config holds what a master needs to run. The zero value of every duration
+// means "use the default".
+type Config struct {
+	// Addr is the host:port clients reach this master at. It goes into
+	// MasterInfo and into the Location of redirects.
+	Addr string
+	// WorkDir is where a standalone master keeps its local state.
+	WorkDir string
+
+	// HeartbeatInterval is how often subscribed frameworks get a HEARTBEAT
+	// (Mesos: 15 s).
+	HeartbeatInterval time.Duration
+	// AgentPingInterval is how often agents are pinged.
+	AgentPingInterval time.Duration
+	// AgentPingTimeout is how long an agent may stay silent (no pong, no
+	// call, no stream) before it is declared unreachable.
+	AgentPingTimeout time.Duration
+	// OfferTimeout rescinds offers that were neither accepted nor declined
+	// within it; 0 keeps offers until they are used.
+	OfferTimeout time.Duration
+	// AllocationInterval is the period of full allocation rounds, which
+	// pick up expired filters. Changes that free resources trigger a round
+	// at once.
+	AllocationInterval time.Duration
+
+	// Registerer receives the master's metrics; nil uses a private registry.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+
+	// Now is the clock; nil means time.Now. Tests replace it.
+	Now func() time.Time
+}
+
+// Defaults, chosen to match Mesos where Mesos has an equivalent.
+const (
+	DefaultHeartbeatInterval  = 15 * time.Second
+	DefaultAgentPingInterval  = 5 * time.Second
+	DefaultAgentPingTimeout   = 25 * time.Second
+	DefaultAllocationInterval = time.Second
+	// DefaultRefuseSeconds applies when a decline carries no filter.
+	DefaultRefuseSeconds = 5.0
+	// maxRefuseSeconds caps refuse_seconds at a year, as Mesos does.
+	maxRefuseSeconds = 365 * 24 * 60 * 60
+)
+
+func (c *Config) setDefaults() error {
+	if c.Addr == "" {
+		return errors.New("master: config: Addr (host:port) is required")
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("master: config: Addr %q: %w", c.Addr, err)
+	}
+	if host == "" {
+		return fmt.Errorf("master: config: Addr %q has no host", c.Addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("master: config: Addr %q: bad port: %w", c.Addr, err)
+	}
+	durations := []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"HeartbeatInterval", &c.HeartbeatInterval, DefaultHeartbeatInterval},
+		{"AgentPingInterval", &c.AgentPingInterval, DefaultAgentPingInterval},
+		{"AgentPingTimeout", &c.AgentPingTimeout, DefaultAgentPingTimeout},
+		{"AllocationInterval", &c.AllocationInterval, DefaultAllocationInterval},
+	}
+	for _, d := range durations {
+		if *d.v < 0 {
+			return fmt.Errorf("master: config: %s must not be negative, got %v", d.name, *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if c.OfferTimeout < 0 {
+		return fmt.Errorf("master: config: OfferTimeout must not be negative, got %v", c.OfferTimeout)
+	}
+	if c.AgentPingTimeout <= c.AgentPingInterval {
+		return fmt.Errorf("master: config: AgentPingTimeout (%v) must exceed AgentPingInterval (%v)", c.AgentPingTimeout, c.AgentPingInterval)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}

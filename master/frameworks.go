@@ -1,0 +1,294 @@
+package master
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/proto/agentpb"
+	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/proto/schedulerpb"
+	"github.com/corral-sched/corral/resources"
+)
+
+// subscribe handles SUBSCRIBE on the loop. The HTTP response has not been
+// sent yet; whatever the outcome, conn's outbox says it (SUBSCRIBED, or
+// ERROR and close, as Mesos answers a FrameworkInfo it refuses). It returns
+// the framework ID on success.
+func (m *Master) subscribe(s *state, call *schedulerpb.Call, conn *schedulerConn) string {
+	sub := call.GetSubscribe()
+	info := proto.CloneOf(sub.GetFrameworkInfo())
+	refuse := func(msg string) string {
+		m.log.Info("framework subscription refused", "name", info.GetName(), "reason", msg)
+		conn.out.push(errorEvent(msg))
+		conn.out.close(msg)
+		return ""
+	}
+	roles, err := validateFrameworkInfo(info, sub.GetSuppressedRoles())
+	if err != nil {
+		return refuse(err.Error())
+	}
+	id := info.GetId().GetValue()
+	if id != "" && s.removed[id] {
+		return refuse("Framework has been removed")
+	}
+	if id == "" {
+		s.nextFramework++
+		id = fmt.Sprintf("%s-%04d", m.id, s.nextFramework)
+		info.Id = &mesospb.FrameworkID{Value: proto.String(id)}
+	}
+	f := s.frameworks[id]
+	if f == nil {
+		f = &framework{
+			id:        id,
+			offers:    make(map[string]*offer),
+			tasks:     make(map[string]*task),
+			allocated: make(map[string]resources.Resources),
+		}
+		s.frameworks[id] = f
+		m.log.Info("framework subscribed", "framework", id, "name", info.GetName(), "roles", roles)
+	} else {
+		if f.conn != nil {
+			f.conn.out.push(errorEvent("Framework failed over"))
+			f.conn.out.close("framework failed over")
+		}
+		if f.failoverTimer != nil {
+			f.failoverTimer.Stop()
+			f.failoverTimer = nil
+		}
+		// Offers made to the previous instance are void (Mesos rescinds
+		// them on failover); the new instance gets fresh ones.
+		for _, o := range f.offers {
+			m.removeOffer(s, o, false)
+		}
+		m.log.Info("framework re-subscribed", "framework", id, "name", info.GetName(), "roles", roles)
+	}
+	f.info, f.roles, f.caps = info, roles, capabilitiesOf(info)
+	f.suppressed = make(map[string]bool)
+	for _, r := range sub.GetSuppressedRoles() {
+		f.suppressed[r] = true
+	}
+	f.conn = conn
+	f.disconnectedAt = time.Time{}
+
+	conn.out.push(&schedulerpb.Event{
+		Type: schedulerpb.Event_SUBSCRIBED.Enum(),
+		Subscribed: &schedulerpb.Event_Subscribed{
+			FrameworkId:              info.Id,
+			HeartbeatIntervalSeconds: proto.Float64(m.cfg.HeartbeatInterval.Seconds()),
+			MasterInfo:               m.Info(),
+		},
+	})
+	conn.out.push(heartbeatEvent())
+	s.allocationPending = true
+	return id
+}
+
+func errorEvent(msg string) *schedulerpb.Event {
+	return &schedulerpb.Event{
+		Type:  schedulerpb.Event_ERROR.Enum(),
+		Error: &schedulerpb.Event_Error{Message: proto.String(msg)},
+	}
+}
+
+// schedulerDisconnected runs when a framework's stream ended. A framework
+// whose failover_timeout passes without a new subscription is torn down.
+func (m *Master) schedulerDisconnected(s *state, id string, conn *schedulerConn, reason string) {
+	f := s.frameworks[id]
+	if f == nil || f.conn != conn {
+		return // removed, or already replaced by a newer subscription
+	}
+	f.conn = nil
+	f.disconnectedAt = m.cfg.Now()
+	for _, o := range f.offers {
+		m.removeOffer(s, o, false)
+	}
+	timeout := time.Duration(f.info.GetFailoverTimeout() * float64(time.Second))
+	m.log.Info("framework disconnected", "framework", id, "reason", reason, "failover_timeout", timeout)
+	if timeout <= 0 {
+		m.removeFramework(s, f, "framework disconnected without a failover timeout")
+		return
+	}
+	f.failoverTimer = time.AfterFunc(timeout, func() {
+		m.post(func(s *state) {
+			if cur := s.frameworks[id]; cur == f && f.conn == nil {
+				m.removeFramework(s, f, "failover timeout expired")
+			}
+		})
+	})
+}
+
+// removeFramework tears a framework down: its offers go back, its tasks
+// are killed, and its ID can never subscribe again.
+func (m *Master) removeFramework(s *state, f *framework, reason string) {
+	m.log.Info("removing framework", "framework", f.id, "reason", reason)
+	if f.conn != nil {
+		f.conn.out.close(reason)
+		f.conn = nil
+	}
+	if f.failoverTimer != nil {
+		f.failoverTimer.Stop()
+	}
+	for _, o := range f.offers {
+		m.removeOffer(s, o, false)
+	}
+	agents := make(map[string]bool)
+	for _, t := range f.tasks {
+		m.releaseTask(s, t)
+		if a := s.agents[t.agentID]; a != nil {
+			delete(a.tasks, taskKey{f.id, t.info.GetTaskId().GetValue()})
+			agents[a.id] = true
+		}
+	}
+	for id := range agents {
+		m.sendToAgent(s.agents[id], &agentpb.Event{
+			Type:              agentpb.Event_SHUTDOWN_FRAMEWORK.Enum(),
+			ShutdownFramework: &agentpb.Event_ShutdownFramework{FrameworkId: f.info.GetId()},
+		})
+	}
+	delete(s.frameworks, f.id)
+	s.removed[f.id] = true
+	s.allocationPending = true
+}
+
+// handleCall runs every call but SUBSCRIBE on the loop, after the checks
+// Mesos makes in this order: known framework, subscribed, stream ID.
+func (m *Master) handleCall(s *state, call *schedulerpb.Call, streamID string) reply {
+	id := call.GetFrameworkId().GetValue()
+	f := s.frameworks[id]
+	if f == nil {
+		return badRequest("Framework cannot be found")
+	}
+	if f.conn == nil {
+		return reply{status: http.StatusForbidden, msg: "Framework is not subscribed"}
+	}
+	if streamID == "" {
+		return badRequest("All non-subscribe calls should include the '%s' header", streamIDHeader)
+	}
+	if streamID != f.conn.streamID {
+		return badRequest("The stream ID '%s' included in this request didn't match the stream ID currently associated with framework ID %s", streamID, id)
+	}
+	switch call.GetType() {
+	case schedulerpb.Call_TEARDOWN:
+		m.removeFramework(s, f, "framework asked for teardown")
+	case schedulerpb.Call_ACCEPT:
+		m.accept(s, f, call.GetAccept())
+	case schedulerpb.Call_DECLINE:
+		m.decline(s, f, call.GetDecline().GetOfferIds(), call.GetDecline().GetFilters())
+	case schedulerpb.Call_REVIVE:
+		return m.revive(s, f, call.GetRevive().GetRoles())
+	case schedulerpb.Call_SUPPRESS:
+		return m.suppress(s, f, call.GetSuppress().GetRoles())
+	case schedulerpb.Call_KILL:
+		m.kill(s, f, call.GetKill())
+	case schedulerpb.Call_ACKNOWLEDGE:
+		m.acknowledge(s, f, call.GetAcknowledge())
+	case schedulerpb.Call_RECONCILE:
+		m.reconcile(s, f, call.GetReconcile().GetTasks())
+	case schedulerpb.Call_MESSAGE:
+		m.frameworkMessage(s, f, call.GetMessage())
+	case schedulerpb.Call_UPDATE_FRAMEWORK:
+		return m.updateFramework(s, f, call.GetUpdateFramework())
+	case schedulerpb.Call_SHUTDOWN:
+		// Custom executors are not run yet, so there is no executor to stop;
+		// Mesos also answers 202 and acts asynchronously.
+		m.log.Debug("SHUTDOWN for an executor that is not running", "framework", id,
+			"executor", call.GetShutdown().GetExecutorId().GetValue())
+	case schedulerpb.Call_REQUEST, schedulerpb.Call_ACCEPT_INVERSE_OFFERS,
+		schedulerpb.Call_DECLINE_INVERSE_OFFERS, schedulerpb.Call_ACKNOWLEDGE_OPERATION_STATUS,
+		schedulerpb.Call_RECONCILE_OPERATIONS:
+		// Accepted and ignored, as Mesos' default allocator does with
+		// REQUEST; there are no inverse offers or tracked operations yet.
+	default:
+		return reply{status: http.StatusNotImplemented, msg: fmt.Sprintf("Call type %v is not implemented", call.GetType())}
+	}
+	return accepted
+}
+
+func (m *Master) revive(s *state, f *framework, roles []string) reply {
+	if bad := unknownRoles(f, roles); bad != "" {
+		return badRequest("REVIVE names role %q, which the framework is not subscribed to", bad)
+	}
+	if len(roles) == 0 {
+		roles = f.roles
+	}
+	for _, r := range roles {
+		delete(f.suppressed, r)
+	}
+	// Filters are per agent, not per role; reviving any role clears them all,
+	// as Mesos did before per-role filters.
+	f.filters = nil
+	s.allocationPending = true
+	return accepted
+}
+
+func (m *Master) suppress(s *state, f *framework, roles []string) reply {
+	if bad := unknownRoles(f, roles); bad != "" {
+		return badRequest("SUPPRESS names role %q, which the framework is not subscribed to", bad)
+	}
+	if len(roles) == 0 {
+		roles = f.roles
+	}
+	for _, r := range roles {
+		f.suppressed[r] = true
+	}
+	return accepted
+}
+
+func unknownRoles(f *framework, roles []string) string {
+	for _, r := range roles {
+		if !f.hasRole(r) {
+			return r
+		}
+	}
+	return ""
+}
+
+func (m *Master) updateFramework(s *state, f *framework, u *schedulerpb.Call_UpdateFramework) reply {
+	info := proto.CloneOf(u.GetFrameworkInfo())
+	roles, err := validateFrameworkInfo(info, u.GetSuppressedRoles())
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	old := f.info
+	if info.GetPrincipal() != old.GetPrincipal() || info.GetUser() != old.GetUser() || info.GetCheckpoint() != old.GetCheckpoint() {
+		return badRequest("UPDATE_FRAMEWORK cannot change 'principal', 'user' or 'checkpoint'")
+	}
+	f.info, f.roles, f.caps = info, roles, capabilitiesOf(info)
+	f.suppressed = make(map[string]bool)
+	for _, r := range u.GetSuppressedRoles() {
+		f.suppressed[r] = true
+	}
+	for _, o := range f.offers {
+		if !f.hasRole(o.role) {
+			m.removeOffer(s, o, true)
+		}
+	}
+	s.allocationPending = true
+	return reply{status: http.StatusOK}
+}
+
+func (m *Master) frameworkMessage(s *state, f *framework, msg *schedulerpb.Call_Message) {
+	a := s.agents[msg.GetAgentId().GetValue()]
+	if a == nil {
+		return // best effort, as in Mesos
+	}
+	m.sendToAgent(a, &agentpb.Event{
+		Type: agentpb.Event_MESSAGE.Enum(),
+		Message: &agentpb.Event_Message{
+			FrameworkId: f.info.GetId(),
+			ExecutorId:  msg.GetExecutorId(),
+			Data:        msg.GetData(),
+		},
+	})
+}
+
+// sendToFramework queues ev on the framework's stream if it has one.
+func (m *Master) sendToFramework(f *framework, ev *schedulerpb.Event) bool {
+	if f == nil || f.conn == nil {
+		return false
+	}
+	return f.conn.out.push(ev)
+}

@@ -1,0 +1,260 @@
+package master
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/internal/uuid"
+	"github.com/corral-sched/corral/internal/version"
+	"github.com/corral-sched/corral/master/allocator"
+	"github.com/corral-sched/corral/proto/mesospb"
+)
+
+// errStopped answers requests that arrive after the loop has stopped.
+var errStopped = errors.New("master is not running")
+
+// Master is a corral master. Create it with New, serve Handler, and run Run.
+type Master struct {
+	cfg  Config
+	log  *slog.Logger
+	id   string
+	info *mesospb.MasterInfo
+
+	// inbox carries work for the loop goroutine, the only one that touches
+	// st. Every message is a function run there.
+	inbox   chan func(*state)
+	st      *state
+	alloc   *allocator.Allocator
+	rng     *rand.Rand
+	running atomic.Bool
+	stopped chan struct{}
+
+	metrics  *metrics
+	gatherer prometheus.Gatherer
+}
+
+// New validates cfg and returns a master ready to Run.
+func New(cfg Config) (*Master, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	id := uuid.New().String()
+	info, err := masterInfo(id, cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	reg, gatherer := cfg.Registerer, prometheus.Gatherer(nil)
+	if reg == nil {
+		r := prometheus.NewRegistry()
+		reg, gatherer = r, r
+	} else if g, ok := reg.(prometheus.Gatherer); ok {
+		gatherer = g
+	}
+	m := &Master{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "master"),
+		id:       id,
+		info:     info,
+		inbox:    make(chan func(*state), 1024),
+		st:       newState(),
+		alloc:    allocator.New(allocator.Options{}),
+		rng:      rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x636f7272616c)),
+		stopped:  make(chan struct{}),
+		gatherer: gatherer,
+	}
+	m.metrics, err = newMetrics(m, reg)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// ID is this master's unique ID (MasterInfo.id).
+func (m *Master) ID() string { return m.id }
+
+// Info returns a copy of this master's MasterInfo.
+func (m *Master) Info() *mesospb.MasterInfo { return proto.CloneOf(m.info) }
+
+func masterInfo(id, addr string) (*mesospb.MasterInfo, error) {
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("master: advertised address %q: %w", addr, err)
+	}
+	port, err := strconv.ParseUint(portText, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("master: advertised port %q: %w", portText, err)
+	}
+	var ip uint32
+	ipText := ""
+	if parsed := net.ParseIP(host); parsed != nil {
+		ipText = parsed.String()
+		if v4 := parsed.To4(); v4 != nil {
+			// Mesos stores the IPv4 address in network byte order inside a
+			// uint32, i.e. the bytes as they appear in memory.
+			ip = binary.LittleEndian.Uint32(v4)
+		}
+	}
+	return &mesospb.MasterInfo{
+		Id:       proto.String(id),
+		Ip:       proto.Uint32(ip),
+		Port:     proto.Uint32(uint32(port)),
+		Hostname: proto.String(host),
+		Version:  proto.String(version.Version),
+		Pid:      proto.String("master@" + addr),
+		Address: &mesospb.Address{
+			Hostname: proto.String(host),
+			Ip:       optionalString(ipText),
+			Port:     proto.Int32(int32(port)),
+		},
+	}, nil
+}
+
+func optionalString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// Run runs the master's state loop until ctx is done. Streams are closed
+// when it returns; tasks keep running on their agents.
+func (m *Master) Run(ctx context.Context) error {
+	if !m.running.CompareAndSwap(false, true) {
+		return errors.New("master: Run called twice")
+	}
+	defer close(m.stopped)
+	m.log.Info("master started", "id", m.id, "addr", m.cfg.Addr)
+	tick := time.NewTicker(m.cfg.AllocationInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			m.shutdown()
+			return nil
+		case fn := <-m.inbox:
+			fn(m.st)
+			m.drainInbox()
+		case <-tick.C:
+			m.periodic(m.st)
+		}
+		if m.st.allocationPending {
+			m.allocate(m.st)
+		}
+	}
+}
+
+// drainInbox handles what is already queued before allocating, so that a
+// burst of calls (say, many status updates freeing resources) leads to one
+// allocation round rather than one per message.
+func (m *Master) drainInbox() {
+	for range cap(m.inbox) {
+		select {
+		case fn := <-m.inbox:
+			fn(m.st)
+		default:
+			return
+		}
+	}
+}
+
+// do runs fn on the loop and waits for it to finish.
+func (m *Master) do(ctx context.Context, fn func(*state)) error {
+	done := make(chan struct{})
+	select {
+	case m.inbox <- func(s *state) { fn(s); close(done) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-m.stopped:
+		return errStopped
+	}
+	select {
+	case <-done:
+		return nil
+	case <-m.stopped:
+		return errStopped
+	}
+}
+
+// post runs fn on the loop without waiting; timers and stream goroutines use
+// it. It gives up if the master stopped.
+func (m *Master) post(fn func(*state)) {
+	select {
+	case m.inbox <- fn:
+	case <-m.stopped:
+	}
+}
+
+// periodic runs on every allocation tick: it expires silent agents and
+// forces an allocation round so that expired filters are noticed.
+func (m *Master) periodic(s *state) {
+	now := m.cfg.Now()
+	for _, a := range s.agents {
+		if a.health != agentUnreachable && now.Sub(a.lastSeen) > m.cfg.AgentPingTimeout {
+			m.markUnreachable(s, a, fmt.Sprintf("agent silent for more than %v", m.cfg.AgentPingTimeout))
+		}
+	}
+	s.allocationPending = true
+}
+
+func (m *Master) shutdown() {
+	s := m.st
+	for _, f := range s.frameworks {
+		if f.conn != nil {
+			f.conn.out.close("master stopped")
+		}
+		if f.failoverTimer != nil {
+			f.failoverTimer.Stop()
+		}
+	}
+	for _, a := range s.agents {
+		if a.conn != nil {
+			a.conn.out.close("master stopped")
+		}
+	}
+	for _, o := range s.offers {
+		if o.timer != nil {
+			o.timer.Stop()
+		}
+	}
+	m.log.Info("master stopped", "id", m.id)
+}
+
+// Handler serves the master's HTTP endpoints.
+func (m *Master) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/v1/scheduler", m.serveScheduler)
+	mux.HandleFunc("/master/api/v1/scheduler", m.serveScheduler)
+	mux.HandleFunc("/api/v1/agent", m.serveAgent)
+	mux.HandleFunc("GET /health", m.serveHealth)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{}))
+	return mux
+}
+
+func (m *Master) serveHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	running := m.running.Load()
+	select {
+	case <-m.stopped:
+		running = false
+	default:
+	}
+	if !running {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "{\"healthy\":false,\"id\":%q}\n", m.id)
+		return
+	}
+	fmt.Fprintf(w, "{\"healthy\":true,\"leader\":true,\"id\":%q,\"version\":%q}\n", m.id, version.Version)
+}

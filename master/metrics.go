@@ -1,0 +1,158 @@
+package master
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics holds the master's Prometheus instruments. Counters are bumped
+// on the loop as things happen; gauges that describe the state are read
+// from the loop when Prometheus scrapes (see stateCollector), so they are
+// never stale and cost nothing between scrapes.
+type metrics struct {
+	schedulerCalls    *prometheus.CounterVec
+	statusUpdates     *prometheus.CounterVec
+	launches          prometheus.Counter
+	allocationSeconds prometheus.Histogram
+}
+
+func newMetrics(m *Master, reg prometheus.Registerer) (*metrics, error) {
+	mt := &metrics{
+		schedulerCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corral_master_scheduler_calls_total",
+			Help: "Scheduler API calls received, by call type.",
+		}, []string{"call"}),
+		statusUpdates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corral_master_status_updates_total",
+			Help: "Task status updates received from agents, by task state.",
+		}, []string{"state"}),
+		launches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "corral_master_tasks_launched_total",
+			Help: "Tasks sent to agents for launch.",
+		}),
+		allocationSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "corral_allocator_run_seconds",
+			Help:    "Duration of allocation rounds.",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 2.5, 12),
+		}),
+	}
+	for _, c := range []prometheus.Collector{mt.schedulerCalls, mt.statusUpdates, mt.launches, mt.allocationSeconds, &stateCollector{m: m}} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("master: registering metrics: %w", err)
+		}
+	}
+	return mt, nil
+}
+
+var (
+	descElected = prometheus.NewDesc("corral_master_elected",
+		"1 if this master is the leader.", nil, nil)
+	descAgents = prometheus.NewDesc("corral_master_agents",
+		"Agents known to the master, by state.", []string{"state"}, nil)
+	descFrameworks = prometheus.NewDesc("corral_master_frameworks",
+		"Frameworks known to the master, by state.", []string{"state"}, nil)
+	descTasks = prometheus.NewDesc("corral_master_tasks",
+		"Tasks known to the master, by latest state.", []string{"state"}, nil)
+	descResources = prometheus.NewDesc("corral_master_resources",
+		"Scalar resources of active agents: total, used by tasks, and offered.", []string{"resource", "kind"}, nil)
+	descOffers = prometheus.NewDesc("corral_master_offers_outstanding",
+		"Offers made and not yet accepted, declined or rescinded.", nil, nil)
+)
+
+// stateCollector reads gauges from the master's state on the loop.
+type stateCollector struct{ m *Master }
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descElected, descAgents, descFrameworks, descTasks, descResources, descOffers} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var out []prometheus.Metric
+	err := c.m.do(ctx, func(s *state) { out = c.collect(s) })
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(descElected, prometheus.GaugeValue, 0)
+		return
+	}
+	for _, m := range out {
+		ch <- m
+	}
+}
+
+func (c *stateCollector) collect(s *state) []prometheus.Metric {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) prometheus.Metric {
+		return prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	out := []prometheus.Metric{
+		gauge(descElected, 1),
+		gauge(descOffers, float64(len(s.offers))),
+	}
+	agents := map[string]float64{"active": 0, "disconnected": 0, "unreachable": 0}
+	type kinds struct{ total, used, offered float64 }
+	res := make(map[string]*kinds)
+	for _, a := range s.agents {
+		agents[a.health.String()]++
+		if a.health != agentActive {
+			continue
+		}
+		for name, v := range a.total.Quantities() {
+			if res[name] == nil {
+				res[name] = &kinds{}
+			}
+			res[name].total += v
+		}
+		for _, t := range a.tasks {
+			if t.released {
+				continue
+			}
+			for name, v := range t.resources.Quantities() {
+				if res[name] == nil {
+					res[name] = &kinds{}
+				}
+				res[name].used += v
+			}
+		}
+		for _, o := range a.offers {
+			for name, v := range o.resources.Quantities() {
+				if res[name] == nil {
+					res[name] = &kinds{}
+				}
+				res[name].offered += v
+			}
+		}
+	}
+	for state, n := range agents {
+		out = append(out, gauge(descAgents, n, state))
+	}
+	for name, k := range res {
+		out = append(out,
+			gauge(descResources, k.total, name, "total"),
+			gauge(descResources, k.used, name, "used"),
+			gauge(descResources, k.offered, name, "offered"))
+	}
+	frameworks := map[string]float64{"connected": 0, "disconnected": 0}
+	tasks := make(map[string]float64)
+	for _, f := range s.frameworks {
+		if f.connected() {
+			frameworks["connected"]++
+		} else {
+			frameworks["disconnected"]++
+		}
+		for _, t := range f.tasks {
+			tasks[t.state.String()]++
+		}
+	}
+	for state, n := range frameworks {
+		out = append(out, gauge(descFrameworks, n, state))
+	}
+	for state, n := range tasks {
+		out = append(out, gauge(descTasks, n, state))
+	}
+	return out
+}

@@ -1,0 +1,146 @@
+package master
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/codec"
+	"github.com/corral-sched/corral/internal/uuid"
+	"github.com/corral-sched/corral/proto/schedulerpb"
+)
+
+// maxCallBytes bounds a scheduler call's body; an ACCEPT launching
+// thousands of tasks stays far below it.
+const maxCallBytes = 16 << 20
+
+const streamIDHeader = "Mesos-Stream-Id"
+
+// reply is the HTTP answer to a non-SUBSCRIBE call, decided on the loop.
+type reply struct {
+	status int
+	msg    string
+}
+
+var accepted = reply{status: http.StatusAccepted}
+
+func badRequest(format string, args ...any) reply {
+	return reply{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+// serveScheduler is POST /api/v1/scheduler: the Mesos v1 scheduler API.
+func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "Expecting a 'POST' request, received '"+r.Method+"'", http.StatusMethodNotAllowed)
+		return
+	}
+	call, c, ok := m.readCall(w, r)
+	if !ok {
+		return
+	}
+	m.metrics.schedulerCalls.WithLabelValues(call.GetType().String()).Inc()
+	if call.Type == nil {
+		http.Error(w, "Expecting 'type' to be present", http.StatusBadRequest)
+		return
+	}
+	if call.GetType() == schedulerpb.Call_UNKNOWN {
+		http.Error(w, "Call type UNKNOWN is not implemented", http.StatusNotImplemented)
+		return
+	}
+	if msg := validateCall(call); msg != "" {
+		http.Error(w, msg, http.StatusBadRequest)
+		return
+	}
+	if call.GetType() == schedulerpb.Call_SUBSCRIBE {
+		m.subscribeHTTP(w, r, call)
+		return
+	}
+	var rep reply
+	streamID := r.Header.Get(streamIDHeader)
+	err := m.do(r.Context(), func(s *state) { rep = m.handleCall(s, call, streamID) })
+	if err != nil {
+		http.Error(w, "Master is unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if rep.status == http.StatusOK {
+		// UPDATE_FRAMEWORK: mesos-go insists on its own media type on a 200.
+		w.Header().Set("Content-Type", c.MediaType())
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if rep.status != http.StatusAccepted {
+		http.Error(w, rep.msg, rep.status)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// readCall decodes the request body; on failure it has already answered.
+func (m *Master) readCall(w http.ResponseWriter, r *http.Request) (*schedulerpb.Call, codec.Codec, bool) {
+	c, err := codec.ForContentType(r.Header.Get("Content-Type"))
+	switch {
+	case errors.Is(err, codec.ErrNoContentType):
+		http.Error(w, "Expecting 'Content-Type' to be present", http.StatusBadRequest)
+		return nil, nil, false
+	case err != nil:
+		http.Error(w, fmt.Sprintf("Expecting 'Content-Type' of %s or %s, got %q",
+			codec.JSON.MediaType(), codec.Protobuf.MediaType(), r.Header.Get("Content-Type")), http.StatusUnsupportedMediaType)
+		return nil, nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCallBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, fmt.Sprintf("Request body exceeds %d bytes", maxCallBytes), http.StatusRequestEntityTooLarge)
+		} else {
+			http.Error(w, "Failed to read request body: "+err.Error(), http.StatusBadRequest)
+		}
+		return nil, nil, false
+	}
+	call := &schedulerpb.Call{}
+	if err := c.Unmarshal(body, call); err != nil {
+		http.Error(w, "Failed to parse body into Call: "+err.Error(), http.StatusBadRequest)
+		return nil, nil, false
+	}
+	return call, c, true
+}
+
+// subscribeHTTP answers SUBSCRIBE with a stream that lasts as long as the
+// subscription.
+func (m *Master) subscribeHTTP(w http.ResponseWriter, r *http.Request, call *schedulerpb.Call) {
+	if r.Header.Get(streamIDHeader) != "" {
+		http.Error(w, "Subscribe calls should not include the 'Mesos-Stream-Id' header", http.StatusBadRequest)
+		return
+	}
+	out, err := codec.Negotiate(r.Header.Get("Accept"))
+	if err != nil {
+		http.Error(w, fmt.Sprintf("Expecting 'Accept' to allow %s or %s", codec.JSON.MediaType(), codec.Protobuf.MediaType()), http.StatusNotAcceptable)
+		return
+	}
+	conn := &schedulerConn{streamID: uuid.New().String(), out: newOutbox()}
+	var frameworkID string
+	if err := m.do(r.Context(), func(s *state) { frameworkID = m.subscribe(s, call, conn) }); err != nil {
+		http.Error(w, "Master is unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", out.MediaType())
+	w.Header().Set(streamIDHeader, conn.streamID)
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	reason := conn.out.pump(w, r, out, heartbeatEvent, m.cfg.HeartbeatInterval)
+	if frameworkID != "" {
+		m.post(func(s *state) { m.schedulerDisconnected(s, frameworkID, conn, reason) })
+	}
+}
+
+func heartbeatEvent() proto.Message {
+	return &schedulerpb.Event{Type: schedulerpb.Event_HEARTBEAT.Enum()}
+}

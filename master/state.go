@@ -1,0 +1,200 @@
+package master
+
+import (
+	"time"
+
+	"github.com/corral-sched/corral/master/allocator"
+	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/resources"
+)
+
+// state is everything the master knows. Only the loop goroutine touches it
+// (see loop.go); there are no locks.
+type state struct {
+	frameworks map[string]*framework
+	// removed remembers torn-down frameworks so that they cannot come back
+	// under the same ID (Mesos refuses them too).
+	removed map[string]bool
+	agents  map[string]*agentState
+	offers  map[string]*offer
+
+	nextFramework, nextAgent, nextOffer uint64
+
+	// allocationPending asks the loop for an allocation round once the
+	// messages queued right now have been handled.
+	allocationPending bool
+}
+
+func newState() *state {
+	return &state{
+		frameworks: make(map[string]*framework),
+		removed:    make(map[string]bool),
+		agents:     make(map[string]*agentState),
+		offers:     make(map[string]*offer),
+	}
+}
+
+type framework struct {
+	id   string
+	info *mesospb.FrameworkInfo
+	// roles are the framework's roles: FrameworkInfo.roles with MULTI_ROLE,
+	// else the single FrameworkInfo.role.
+	roles      []string
+	suppressed map[string]bool
+	caps       capabilities
+
+	// conn is the current subscription; nil while disconnected.
+	conn *schedulerConn
+	// disconnectedAt is when conn went away; the framework is torn down
+	// once failover_timeout has passed since.
+	disconnectedAt time.Time
+	failoverTimer  *time.Timer
+
+	offers  map[string]*offer
+	tasks   map[string]*task // by task ID
+	filters []allocator.Filter
+	// allocated is what the framework holds per role, tasks and offers
+	// alike, in allocated form; it feeds the DRF shares.
+	allocated map[string]resources.Resources
+}
+
+type capabilities struct {
+	multiRole, partitionAware, refinement, gpu, killingState bool
+}
+
+func capabilitiesOf(info *mesospb.FrameworkInfo) capabilities {
+	var c capabilities
+	for _, cap := range info.GetCapabilities() {
+		switch cap.GetType() {
+		case mesospb.FrameworkInfo_Capability_MULTI_ROLE:
+			c.multiRole = true
+		case mesospb.FrameworkInfo_Capability_PARTITION_AWARE:
+			c.partitionAware = true
+		case mesospb.FrameworkInfo_Capability_RESERVATION_REFINEMENT:
+			c.refinement = true
+		case mesospb.FrameworkInfo_Capability_GPU_RESOURCES:
+			c.gpu = true
+		case mesospb.FrameworkInfo_Capability_TASK_KILLING_STATE:
+			c.killingState = true
+		}
+	}
+	return c
+}
+
+// schedulerConn is one SUBSCRIBE stream of a framework.
+type schedulerConn struct {
+	streamID string
+	out      *outbox
+}
+
+func (f *framework) connected() bool { return f.conn != nil }
+
+func (f *framework) hasRole(role string) bool {
+	for _, r := range f.roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *framework) addAllocated(role string, r resources.Resources) {
+	f.allocated[role] = f.allocated[role].Add(r)
+}
+
+func (f *framework) subtractAllocated(role string, r resources.Resources) {
+	left := f.allocated[role].Subtract(r)
+	if left.Empty() {
+		delete(f.allocated, role)
+		return
+	}
+	f.allocated[role] = left
+}
+
+type agentHealth int
+
+const (
+	agentActive agentHealth = iota
+	// agentDisconnected: the stream is gone but the agent may come back
+	// before AgentPingTimeout; its resources are not offered meanwhile.
+	agentDisconnected
+	// agentUnreachable: silent past AgentPingTimeout; its tasks were
+	// reported lost or unreachable.
+	agentUnreachable
+)
+
+func (h agentHealth) String() string {
+	switch h {
+	case agentActive:
+		return "active"
+	case agentDisconnected:
+		return "disconnected"
+	default:
+		return "unreachable"
+	}
+}
+
+type agentState struct {
+	id     string
+	info   *mesospb.AgentInfo
+	health agentHealth
+	conn   *agentConn
+	// lastSeen is the last time the agent spoke (subscribe, call, pong).
+	lastSeen time.Time
+
+	total resources.Resources
+	// allocated is what tasks and offers hold on this agent, without
+	// allocation_info; total minus allocated is offerable.
+	allocated resources.Resources
+
+	tasks  map[taskKey]*task
+	offers map[string]*offer
+}
+
+type agentConn struct {
+	streamID string
+	out      *outbox
+}
+
+func (a *agentState) available() resources.Resources {
+	return a.total.Subtract(a.allocated)
+}
+
+type taskKey struct{ framework, task string }
+
+type task struct {
+	info        *mesospb.TaskInfo
+	frameworkID string
+	agentID     string
+	role        string
+	// resources are the task's (and, for a custom executor, the executor's)
+	// resources in allocated form.
+	resources resources.Resources
+	// state is the newest state the agent reported (latest_state), which may
+	// be ahead of status while updates wait for acknowledgements.
+	state  mesospb.TaskState
+	status *mesospb.TaskStatus // the last status forwarded to the framework
+	// released is set once the task's resources went back to the agent.
+	released bool
+}
+
+type offer struct {
+	id          string
+	frameworkID string
+	agentID     string
+	role        string
+	resources   resources.Resources // allocated form
+	created     time.Time
+	timer       *time.Timer
+}
+
+func isTerminal(s mesospb.TaskState) bool {
+	switch s {
+	case mesospb.TaskState_TASK_FINISHED, mesospb.TaskState_TASK_FAILED,
+		mesospb.TaskState_TASK_KILLED, mesospb.TaskState_TASK_ERROR,
+		mesospb.TaskState_TASK_LOST, mesospb.TaskState_TASK_DROPPED,
+		mesospb.TaskState_TASK_GONE, mesospb.TaskState_TASK_GONE_BY_OPERATOR:
+		return true
+	}
+	return false
+}

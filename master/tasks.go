@@ -1,0 +1,254 @@
+package master
+
+import (
+	"bytes"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/proto/agentpb"
+	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/proto/schedulerpb"
+)
+
+// masterUpdate sends the framework a status update the master made up
+// itself (invalid offers, reconciliation, lost agents). Such updates carry
+// no uuid, so the framework does not acknowledge them.
+func (m *Master) masterUpdate(f *framework, taskID *mesospb.TaskID, agentID string, state mesospb.TaskState,
+	reason mesospb.TaskStatus_Reason, msg string) {
+	st := &mesospb.TaskStatus{
+		TaskId:    proto.CloneOf(taskID),
+		State:     state.Enum(),
+		Source:    mesospb.TaskStatus_SOURCE_MASTER.Enum(),
+		Reason:    reason.Enum(),
+		Message:   optionalString(msg),
+		Timestamp: proto.Float64(float64(m.cfg.Now().UnixNano()) / 1e9),
+	}
+	if agentID != "" {
+		st.AgentId = &mesospb.AgentID{Value: proto.String(agentID)}
+	}
+	m.sendToFramework(f, updateEvent(st))
+}
+
+func updateEvent(st *mesospb.TaskStatus) *schedulerpb.Event {
+	return &schedulerpb.Event{
+		Type:   schedulerpb.Event_UPDATE.Enum(),
+		Update: &schedulerpb.Event_Update{Status: st},
+	}
+}
+
+// lostState is TASK_LOST, or the more precise state a PARTITION_AWARE
+// framework understands.
+func lostState(f *framework, aware mesospb.TaskState) mesospb.TaskState {
+	if f.caps.partitionAware {
+		return aware
+	}
+	return mesospb.TaskState_TASK_LOST
+}
+
+// releaseTask gives a task's resources back to its agent and framework.
+func (m *Master) releaseTask(s *state, t *task) {
+	if t.released {
+		return
+	}
+	t.released = true
+	if a := s.agents[t.agentID]; a != nil {
+		a.allocated = a.allocated.Subtract(t.resources.Unallocate())
+	}
+	if f := s.frameworks[t.frameworkID]; f != nil {
+		f.subtractAllocated(t.role, t.resources)
+	}
+	s.allocationPending = true
+}
+
+// forgetTask drops a task from the master's books entirely.
+func (m *Master) forgetTask(s *state, t *task) {
+	m.releaseTask(s, t)
+	if f := s.frameworks[t.frameworkID]; f != nil && f.tasks[t.info.GetTaskId().GetValue()] == t {
+		delete(f.tasks, t.info.GetTaskId().GetValue())
+	}
+	if a := s.agents[t.agentID]; a != nil {
+		k := taskKey{t.frameworkID, t.info.GetTaskId().GetValue()}
+		if a.tasks[k] == t {
+			delete(a.tasks, k)
+		}
+	}
+}
+
+func (m *Master) kill(s *state, f *framework, k *schedulerpb.Call_Kill) {
+	t := f.tasks[k.GetTaskId().GetValue()]
+	if t == nil || isTerminal(t.state) {
+		// Mesos answers a kill of an unknown task by reconciling it.
+		m.reconcile(s, f, []*schedulerpb.Call_Reconcile_Task{{TaskId: k.GetTaskId(), AgentId: k.GetAgentId()}})
+		return
+	}
+	a := s.agents[t.agentID]
+	if a == nil || a.conn == nil {
+		// The agent will be told once it is back (it re-registers with its
+		// tasks and the framework can kill again); say where things stand.
+		m.masterUpdate(f, t.info.GetTaskId(), t.agentID, lostState(f, mesospb.TaskState_TASK_UNREACHABLE),
+			mesospb.TaskStatus_REASON_AGENT_DISCONNECTED, "Agent is disconnected; the task cannot be killed now")
+		return
+	}
+	policy := k.GetKillPolicy()
+	if policy == nil {
+		policy = t.info.GetKillPolicy()
+	}
+	m.sendToAgent(a, &agentpb.Event{
+		Type: agentpb.Event_KILL.Enum(),
+		Kill: &agentpb.Event_Kill{FrameworkId: f.info.GetId(), TaskId: t.info.GetTaskId(), KillPolicy: policy},
+	})
+}
+
+func (m *Master) acknowledge(s *state, f *framework, ack *schedulerpb.Call_Acknowledge) {
+	a := s.agents[ack.GetAgentId().GetValue()]
+	if t := f.tasks[ack.GetTaskId().GetValue()]; t != nil && t.status != nil &&
+		isTerminal(t.status.GetState()) && bytes.Equal(t.status.GetUuid(), ack.GetUuid()) {
+		// The framework has seen the end of the task: Mesos forgets it then.
+		m.forgetTask(s, t)
+	}
+	if a == nil || a.conn == nil {
+		return // the agent re-sends the update once it is back
+	}
+	m.sendToAgent(a, &agentpb.Event{
+		Type: agentpb.Event_ACKNOWLEDGE.Enum(),
+		Acknowledge: &agentpb.Event_Acknowledge{
+			FrameworkId: f.info.GetId(),
+			TaskId:      ack.GetTaskId(),
+			Uuid:        ack.GetUuid(),
+		},
+	})
+}
+
+// reconcile answers RECONCILE: with no tasks listed, the latest state of
+// every task the master knows for the framework; otherwise one update per
+// listed task, with a made-up state for tasks the master does not know.
+func (m *Master) reconcile(s *state, f *framework, tasks []*schedulerpb.Call_Reconcile_Task) {
+	reason := mesospb.TaskStatus_REASON_RECONCILIATION
+	if len(tasks) == 0 {
+		for _, t := range f.tasks {
+			m.sendToFramework(f, updateEvent(m.reconciledStatus(t)))
+		}
+		return
+	}
+	for _, rt := range tasks {
+		id := rt.GetTaskId().GetValue()
+		if t := f.tasks[id]; t != nil {
+			m.sendToFramework(f, updateEvent(m.reconciledStatus(t)))
+			continue
+		}
+		agentID := rt.GetAgentId().GetValue()
+		a := s.agents[agentID]
+		switch {
+		case agentID != "" && a != nil && a.health == agentUnreachable:
+			m.masterUpdate(f, rt.GetTaskId(), agentID, lostState(f, mesospb.TaskState_TASK_UNREACHABLE), reason, "Reconciliation: task is on an unreachable agent")
+		case agentID != "" && a != nil:
+			m.masterUpdate(f, rt.GetTaskId(), agentID, lostState(f, mesospb.TaskState_TASK_GONE), reason, "Reconciliation: task is unknown to the agent")
+		default:
+			m.masterUpdate(f, rt.GetTaskId(), agentID, lostState(f, mesospb.TaskState_TASK_UNKNOWN), reason, "Reconciliation: task is unknown")
+		}
+	}
+}
+
+// reconciledStatus is the task's latest state as the master knows it,
+// stamped as a reconciliation answer and without a uuid.
+func (m *Master) reconciledStatus(t *task) *mesospb.TaskStatus {
+	st := &mesospb.TaskStatus{}
+	if t.status != nil {
+		st = proto.CloneOf(t.status)
+	}
+	st.TaskId = proto.CloneOf(t.info.GetTaskId())
+	st.State = t.state.Enum()
+	st.AgentId = &mesospb.AgentID{Value: proto.String(t.agentID)}
+	st.Source = mesospb.TaskStatus_SOURCE_MASTER.Enum()
+	st.Reason = mesospb.TaskStatus_REASON_RECONCILIATION.Enum()
+	st.Uuid = nil
+	st.Timestamp = proto.Float64(float64(m.cfg.Now().UnixNano()) / 1e9)
+	return st
+}
+
+// statusUpdate handles an agent's UPDATE: it records the task's state,
+// frees the resources of a finished task, and forwards the update. The
+// agent retries until the framework's acknowledgement comes back.
+func (m *Master) statusUpdate(s *state, a *agentState, u *agentpb.Call_Update) {
+	fwID := u.GetFrameworkId().GetValue()
+	st := proto.CloneOf(u.GetStatus())
+	if st.AgentId == nil {
+		st.AgentId = &mesospb.AgentID{Value: proto.String(a.id)}
+	}
+	f := s.frameworks[fwID]
+	t := a.tasks[taskKey{fwID, st.GetTaskId().GetValue()}]
+	if t != nil {
+		t.status = st
+		t.state = st.GetState()
+		if u.LatestState != nil {
+			t.state = u.GetLatestState()
+		}
+		if isTerminal(t.state) {
+			m.releaseTask(s, t)
+		}
+		m.metrics.statusUpdates.WithLabelValues(st.GetState().String()).Inc()
+	}
+	if f == nil {
+		// The framework is gone: nobody will acknowledge, so the master does
+		// it on its behalf lest the agent retry forever.
+		m.sendToAgent(a, &agentpb.Event{
+			Type: agentpb.Event_ACKNOWLEDGE.Enum(),
+			Acknowledge: &agentpb.Event_Acknowledge{
+				FrameworkId: u.GetFrameworkId(), TaskId: st.GetTaskId(), Uuid: st.GetUuid(),
+			},
+		})
+		return
+	}
+	if len(st.GetUuid()) == 0 {
+		// An update that needs no acknowledgement cannot free the task's
+		// record later, so forget a finished task now.
+		if t != nil && isTerminal(t.state) {
+			defer m.forgetTask(s, t)
+		}
+	}
+	m.sendToFramework(f, updateEvent(st))
+}
+
+// markUnreachable handles an agent that has been silent too long: its
+// offers are rescinded and its tasks reported lost (or unreachable to
+// partition-aware frameworks); their resources are released.
+func (m *Master) markUnreachable(s *state, a *agentState, why string) {
+	m.log.Warn("agent unreachable", "agent", a.id, "hostname", a.info.GetHostname(), "reason", why)
+	if a.conn != nil {
+		a.conn.out.close(why)
+		a.conn = nil
+	}
+	a.health = agentUnreachable
+	for _, o := range a.offers {
+		m.removeOffer(s, o, true)
+	}
+	now := m.cfg.Now()
+	for _, t := range a.tasks {
+		if isTerminal(t.state) {
+			m.forgetTask(s, t)
+			continue
+		}
+		f := s.frameworks[t.frameworkID]
+		state := mesospb.TaskState_TASK_LOST
+		if f != nil {
+			state = lostState(f, mesospb.TaskState_TASK_UNREACHABLE)
+		}
+		st := &mesospb.TaskStatus{
+			TaskId:          t.info.GetTaskId(),
+			State:           state.Enum(),
+			AgentId:         &mesospb.AgentID{Value: proto.String(a.id)},
+			Source:          mesospb.TaskStatus_SOURCE_MASTER.Enum(),
+			Reason:          mesospb.TaskStatus_REASON_AGENT_REMOVED.Enum(),
+			Message:         proto.String("Agent " + a.info.GetHostname() + " is unreachable: " + why),
+			Timestamp:       proto.Float64(float64(now.UnixNano()) / 1e9),
+			UnreachableTime: &mesospb.TimeInfo{Nanoseconds: proto.Int64(now.UnixNano())},
+		}
+		m.sendToFramework(f, updateEvent(st))
+		m.forgetTask(s, t)
+	}
+	s.allocationPending = true
+}
+
+// since is a small helper for durations on the master's clock.
+func (m *Master) since(t time.Time) time.Duration { return m.cfg.Now().Sub(t) }
