@@ -557,4 +557,3 @@ func TestMetricsAndHealth(t *testing.T) {
 		}
 	}
 }
-

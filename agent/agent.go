@@ -1,0 +1,310 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/agent/containerizer"
+	"github.com/corral-sched/corral/agent/statusupdate"
+	"github.com/corral-sched/corral/internal/version"
+	"github.com/corral-sched/corral/isolators"
+	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/resources"
+)
+
+// errShutdown ends Run when the master told the agent to shut down.
+var errShutdown = errors.New("agent: the master asked this agent to shut down")
+
+// Agent runs tasks for a master. Create it with New, serve Handler, and
+// call Run.
+type Agent struct {
+	cfg       Config
+	log       *slog.Logger
+	info      *mesospb.AgentInfo // without id
+	launcher  containerizer.Launcher
+	isolators []isolators.Isolator
+	metrics   *metrics
+	gatherer  prometheus.Gatherer
+
+	id      atomic.Pointer[string] // set by the loop once registered
+	inbox   chan func()
+	running atomic.Bool
+	stopped chan struct{}
+	// shutdown is closed by the loop when the master sends SHUTDOWN.
+	shutdown chan struct{}
+
+	// Owned by the loop goroutine.
+	tasks      map[statusupdate.Key]*taskRun
+	updates    *statusupdate.Manager
+	session    *session // nil while not subscribed
+	retryTimer *time.Timer
+}
+
+// New validates cfg and prepares an agent; Run starts it.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.WorkDir, "meta"), 0o755); err != nil {
+		return nil, fmt.Errorf("agent: work dir: %w", err)
+	}
+	res, err := agentResources(cfg.Resources, cfg.WorkDir)
+	if err != nil {
+		return nil, fmt.Errorf("agent: --resources: %w", err)
+	}
+	attrs, err := ParseAttributes(cfg.Attributes)
+	if err != nil {
+		return nil, err
+	}
+	_, portText, _ := net.SplitHostPort(cfg.Addr)
+	port, err := strconv.ParseUint(portText, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("agent: Addr %q: bad port", cfg.Addr)
+	}
+	isos, err := isolators.New(cfg.Isolation)
+	if err != nil {
+		return nil, err
+	}
+	reg, gatherer := cfg.Registerer, prometheus.Gatherer(nil)
+	if reg == nil {
+		r := prometheus.NewRegistry()
+		reg, gatherer = r, r
+	} else if g, ok := reg.(prometheus.Gatherer); ok {
+		gatherer = g
+	}
+	a := &Agent{
+		cfg: cfg,
+		log: cfg.Logger.With("component", "agent", "addr", cfg.Addr),
+		info: &mesospb.AgentInfo{
+			Hostname:   proto.String(cfg.Hostname),
+			Port:       proto.Int32(int32(port)),
+			Resources:  res,
+			Attributes: attrs,
+		},
+		launcher:  containerizer.Posix{},
+		isolators: isos,
+		gatherer:  gatherer,
+		inbox:     make(chan func(), 1024),
+		stopped:   make(chan struct{}),
+		shutdown:  make(chan struct{}),
+		tasks:     make(map[statusupdate.Key]*taskRun),
+		updates:   statusupdate.New(cfg.StatusUpdateRetry, maxStatusUpdateRetry),
+	}
+	if id, err := os.ReadFile(a.idPath()); err == nil {
+		s := strings.TrimSpace(string(id))
+		a.id.Store(&s)
+	}
+	if a.metrics, err = newMetrics(a, reg); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// ID returns the agent's ID, "" until it has registered once.
+func (a *Agent) ID() string {
+	if p := a.id.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Resources returns what the agent offers.
+func (a *Agent) Resources() resources.Resources { return resources.Resources(a.info.GetResources()).Clone() }
+
+func (a *Agent) idPath() string { return filepath.Join(a.cfg.WorkDir, "meta", "agent_id") }
+
+// saveID checkpoints the agent ID so that a restarted agent re-registers
+// as itself.
+func (a *Agent) saveID(id string) error {
+	tmp := a.idPath() + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("agent: checkpointing agent ID: %w", err)
+	}
+	if _, err := f.WriteString(id + "\n"); err != nil {
+		f.Close()
+		return fmt.Errorf("agent: checkpointing agent ID: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("agent: checkpointing agent ID: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("agent: checkpointing agent ID: %w", err)
+	}
+	return os.Rename(tmp, a.idPath())
+}
+
+// Run registers with the master and runs tasks until ctx is done. Tasks
+// keep running when it returns: an agent restart must not kill work.
+func (a *Agent) Run(ctx context.Context) error {
+	if !a.running.CompareAndSwap(false, true) {
+		return errors.New("agent: Run called twice")
+	}
+	loopDone := make(chan struct{})
+	go func() { a.loop(ctx); close(loopDone) }()
+	defer func() { <-loopDone; close(a.stopped) }()
+
+	backoff := a.cfg.RegisterBackoff
+	for {
+		started := time.Now()
+		err := a.runSession(ctx)
+		select {
+		case <-a.shutdown:
+			return errShutdown
+		default:
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(started) > maxRegisterBackoff {
+			backoff = a.cfg.RegisterBackoff // the session was healthy for a while
+		}
+		delay := jitter(backoff)
+		a.log.Warn("disconnected from master; retrying", "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-a.shutdown:
+			return errShutdown
+		case <-time.After(delay):
+		}
+		backoff = min(2*backoff, maxRegisterBackoff)
+	}
+}
+
+func jitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(time.Now().UnixNano()%int64(d/2+1))
+}
+
+// loop runs functions sent to the agent; it owns the task table.
+func (a *Agent) loop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			if a.retryTimer != nil {
+				a.retryTimer.Stop()
+			}
+			return
+		case fn := <-a.inbox:
+			fn()
+		}
+	}
+}
+
+// do runs fn on the loop and waits for it.
+func (a *Agent) do(ctx context.Context, fn func()) error {
+	done := make(chan struct{})
+	select {
+	case a.inbox <- func() { fn(); close(done) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-a.stopped:
+		return errors.New("agent: not running")
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-a.stopped:
+		return errors.New("agent: not running")
+	}
+}
+
+// post runs fn on the loop without waiting.
+func (a *Agent) post(fn func()) {
+	select {
+	case a.inbox <- fn:
+	case <-a.stopped:
+	}
+}
+
+// Shutdown kills every task (SIGTERM, then SIGKILL after its grace period)
+// and waits for them to exit or ctx to end. Their terminal updates are
+// sent while the agent is connected.
+func (a *Agent) Shutdown(ctx context.Context) error {
+	var procs []*containerizer.Process
+	err := a.do(ctx, func() {
+		for _, t := range a.tasks {
+			if t.proc != nil && !t.exited {
+				procs = append(procs, t.proc)
+				a.killTask(t, nil)
+			}
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("agent: shutdown: %w", err)
+	}
+	for _, p := range procs {
+		select {
+		case <-p.Done():
+		case <-ctx.Done():
+			return fmt.Errorf("agent: shutdown: tasks still running: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// Handler serves the agent's HTTP endpoints.
+func (a *Agent) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, "{\"healthy\":true,\"id\":%q,\"version\":%q}\n", a.ID(), version.Version)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /state", a.serveState)
+	return mux
+}
+
+type stateView struct {
+	ID        string     `json:"id"`
+	Hostname  string     `json:"hostname"`
+	Resources string     `json:"resources"`
+	Connected bool       `json:"connected"`
+	Tasks     []taskView `json:"tasks"`
+}
+
+type taskView struct {
+	ID          string `json:"id"`
+	FrameworkID string `json:"framework_id"`
+	State       string `json:"state"`
+	Sandbox     string `json:"sandbox"`
+	Pid         int    `json:"pid,omitempty"`
+}
+
+func (a *Agent) serveState(w http.ResponseWriter, r *http.Request) {
+	v := stateView{ID: a.ID(), Hostname: a.info.GetHostname(), Resources: resources.Resources(a.info.GetResources()).String()}
+	err := a.do(r.Context(), func() {
+		v.Connected = a.session != nil
+		for k, t := range a.tasks {
+			tv := taskView{ID: k.TaskID, FrameworkID: k.FrameworkID, State: t.state.String(), Sandbox: t.sandbox}
+			if t.proc != nil {
+				tv.Pid = t.proc.Pid
+			}
+			v.Tasks = append(v.Tasks, tv)
+		}
+	})
+	if err != nil {
+		http.Error(w, "agent is not running: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,214 @@
+package agent
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/resources"
+)
+
+// Config holds what an agent needs to run.
+type Config struct {
+	// Master is the host:port of a master; redirects to the leader are
+	// followed.
+	Master string
+	// Addr is the host:port this agent's HTTP server is reachable at.
+	Addr string
+	// Hostname is advertised to the master; default os.Hostname.
+	Hostname string
+	// WorkDir holds sandboxes and the agent's checkpointed metadata.
+	WorkDir string
+	// Resources in --resources syntax; empty detects them.
+	Resources string
+	// Attributes such as "rack:a;zone:z1".
+	Attributes string
+	// Isolation is "posix"; "linux" comes with the cgroups isolators.
+	Isolation string
+
+	// StatusUpdateRetry is the first re-send interval of unacknowledged
+	// status updates; it doubles up to ten minutes.
+	StatusUpdateRetry time.Duration
+	// ExecutorShutdownGrace is the kill grace period when a task has no
+	// KillPolicy.
+	ExecutorShutdownGrace time.Duration
+	// RegisterBackoff is the first reconnect delay; it doubles to 30 s.
+	RegisterBackoff time.Duration
+
+	HTTPClient *http.Client
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+}
+
+const (
+	defaultStatusUpdateRetry = 10 * time.Second
+	maxStatusUpdateRetry     = 10 * time.Minute
+	defaultShutdownGrace     = 3 * time.Second
+	defaultRegisterBackoff   = 500 * time.Millisecond
+	maxRegisterBackoff       = 30 * time.Second
+)
+
+func (c *Config) setDefaults() error {
+	if c.Master == "" {
+		return errors.New("agent: config: Master (host:port) is required")
+	}
+	if _, _, err := net.SplitHostPort(c.Master); err != nil {
+		return fmt.Errorf("agent: config: Master %q: %w", c.Master, err)
+	}
+	if c.Addr == "" {
+		return errors.New("agent: config: Addr (host:port) is required")
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("agent: config: Addr %q: %w", c.Addr, err)
+	}
+	if c.WorkDir == "" {
+		return errors.New("agent: config: WorkDir is required")
+	}
+	switch c.Isolation {
+	case "", "posix":
+		c.Isolation = "posix"
+	case "linux":
+		return errors.New("agent: config: isolation \"linux\" is not available in this build yet; use \"posix\"")
+	default:
+		return fmt.Errorf("agent: config: unknown isolation %q (want posix)", c.Isolation)
+	}
+	if c.Hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("agent: config: hostname: %w", err)
+		}
+		c.Hostname = h
+	}
+	if c.StatusUpdateRetry <= 0 {
+		c.StatusUpdateRetry = defaultStatusUpdateRetry
+	}
+	if c.ExecutorShutdownGrace <= 0 {
+		c.ExecutorShutdownGrace = defaultShutdownGrace
+	}
+	if c.RegisterBackoff <= 0 {
+		c.RegisterBackoff = defaultRegisterBackoff
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Transport: &http.Transport{
+			Proxy:               nil,
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     90 * time.Second,
+		}}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// agentResources parses the configured resources, filling in what is not
+// given from the machine.
+func agentResources(text, workDir string) (resources.Resources, error) {
+	given, err := resources.Parse(text, "*")
+	if err != nil {
+		return nil, err
+	}
+	names := given.Names()
+	has := func(n string) bool {
+		for _, x := range names {
+			if x == n {
+				return true
+			}
+		}
+		return false
+	}
+	detected := resources.Resources{}
+	if !has("cpus") {
+		detected = append(detected, resources.Scalar("cpus", float64(runtime.NumCPU())))
+	}
+	if !has("mem") {
+		if mb, err := memoryMB(); err == nil {
+			detected = append(detected, resources.Scalar("mem", leaveFloor(mb, 1024)))
+		}
+	}
+	if !has("disk") {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(workDir, &st); err == nil {
+			mb := float64(st.Bavail) * float64(st.Bsize) / (1 << 20)
+			detected = append(detected, resources.Scalar("disk", leaveFloor(mb, 5*1024)))
+		}
+	}
+	if !has("ports") {
+		detected = append(detected, resources.Range("ports", 31000, 32000))
+	}
+	return given.Add(detected), nil
+}
+
+// leaveFloor keeps reserve for the system, but never more than half.
+func leaveFloor(total, reserve float64) float64 {
+	return float64(int64(max(total-reserve, total/2)))
+}
+
+func memoryMB() (float64, error) {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		fields := strings.Fields(s.Text())
+		if len(fields) >= 2 && fields[0] == "MemTotal:" {
+			kb, err := strconv.ParseFloat(fields[1], 64)
+			if err != nil {
+				return 0, err
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, errors.New("agent: no MemTotal in /proc/meminfo")
+}
+
+// ParseAttributes reads "name:value;..." the way Mesos agents do: numbers
+// are scalars, [a-b] ranges, {x,y} sets, anything else text.
+func ParseAttributes(text string) ([]*mesospb.Attribute, error) {
+	var out []*mesospb.Attribute
+	for _, entry := range strings.Split(text, ";") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(entry, ":")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("agent: attribute %q: expecting name:value", entry)
+		}
+		a := &mesospb.Attribute{Name: proto.String(name)}
+		switch {
+		case strings.HasPrefix(value, "[") || strings.HasPrefix(value, "{"):
+			r, err := resources.Parse(name+":"+value, "*")
+			if err != nil || len(r) != 1 {
+				return nil, fmt.Errorf("agent: attribute %q: bad value %q", name, value)
+			}
+			a.Type, a.Ranges, a.Set = r[0].Type, r[0].Ranges, r[0].Set
+		default:
+			if v, err := strconv.ParseFloat(value, 64); err == nil {
+				a.Type = mesospb.Value_SCALAR.Enum()
+				a.Scalar = &mesospb.Value_Scalar{Value: proto.Float64(v)}
+			} else {
+				a.Type = mesospb.Value_TEXT.Enum()
+				a.Text = &mesospb.Value_Text{Value: proto.String(value)}
+			}
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}

@@ -1,0 +1,216 @@
+// Package containerizer starts and stops the processes of tasks. A
+// Launcher turns a Spec into a running Process; the posix launcher runs it
+// as a process group of its own, optionally as another user, with stdout
+// and stderr in the sandbox. The linux launcher (libcontainer) slots in
+// behind the same interface.
+package containerizer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Spec is what to run.
+type Spec struct {
+	// Shell runs Value with /bin/sh -c; otherwise Value is the program and
+	// Args its argv (Args[0] is argv[0]).
+	Shell bool
+	Value string
+	Args  []string
+	Env   []string
+	// Dir is the sandbox: the working directory, holding stdout and stderr.
+	Dir string
+	// User to run as; "" runs as the agent's user.
+	User string
+}
+
+// Exit is how a process ended.
+type Exit struct {
+	Code   int            // exit status, -1 if killed by a signal
+	Signal syscall.Signal // the signal that killed it, if any
+	Err    error          // waiting failed
+}
+
+// String describes the exit the way Mesos' command executor does.
+func (e Exit) String() string {
+	switch {
+	case e.Err != nil:
+		return "Failed to wait for the command: " + e.Err.Error()
+	case e.Signal != 0:
+		return "Command terminated with signal " + e.Signal.String()
+	}
+	return "Command exited with status " + strconv.Itoa(e.Code)
+}
+
+// Process is a started task process.
+type Process struct {
+	Pid  int
+	done chan struct{}
+	exit Exit
+
+	mu     sync.Mutex
+	exited bool // guarded by mu; no signal may go to the group after this
+}
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Exit returns how the process ended; valid after Done is closed.
+func (p *Process) Exit() Exit { return p.exit }
+
+// Signal sends sig to the process's whole group, unless it has exited
+// (its pid may have been reused since).
+func (p *Process) Signal(sig syscall.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exited {
+		return nil
+	}
+	if err := syscall.Kill(-p.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("containerizer: signalling process group %d: %w", p.Pid, err)
+	}
+	return nil
+}
+
+// Kill asks the process to stop with SIGTERM and sends SIGKILL if it is
+// still there after grace. It returns when the process has exited or ctx
+// is done.
+func (p *Process) Kill(ctx context.Context, grace time.Duration) error {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return nil
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Launcher starts processes.
+type Launcher interface {
+	Launch(spec Spec) (*Process, error)
+}
+
+// Posix launches plain processes, each in a process group of its own.
+type Posix struct{}
+
+var _ Launcher = Posix{}
+
+// Launch starts spec. Errors here are launch failures (bad user, missing
+// program): the task never ran.
+func (Posix) Launch(spec Spec) (*Process, error) {
+	var cmd *exec.Cmd
+	switch {
+	case spec.Shell:
+		cmd = exec.Command("/bin/sh", "-c", spec.Value)
+	case spec.Value == "":
+		return nil, errors.New("containerizer: no command to run")
+	default:
+		cmd = exec.Command(spec.Value)
+		if len(spec.Args) > 0 {
+			cmd.Args = spec.Args
+		}
+	}
+	cmd.Dir = spec.Dir
+	cmd.Env = spec.Env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if spec.User != "" {
+		cred, err := credential(spec.User)
+		if err != nil {
+			return nil, err
+		}
+		cmd.SysProcAttr.Credential = cred
+		if cred != nil {
+			if err := chownSandbox(spec.Dir, int(cred.Uid), int(cred.Gid)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	stdout, err := os.OpenFile(filepath.Join(spec.Dir, "stdout"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("containerizer: opening stdout: %w", err)
+	}
+	defer stdout.Close()
+	stderr, err := os.OpenFile(filepath.Join(spec.Dir, "stderr"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("containerizer: opening stderr: %w", err)
+	}
+	defer stderr.Close()
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("containerizer: starting %q: %w", cmd.Path, err)
+	}
+	p := &Process{Pid: cmd.Process.Pid, done: make(chan struct{})}
+	go func() {
+		err := cmd.Wait()
+		p.mu.Lock()
+		p.exited = true
+		p.mu.Unlock()
+		p.exit = exitOf(cmd, err)
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func exitOf(cmd *exec.Cmd, err error) Exit {
+	if cmd.ProcessState == nil {
+		return Exit{Code: -1, Err: err}
+	}
+	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ok {
+		return Exit{Code: -1, Err: err}
+	}
+	if ws.Signaled() {
+		return Exit{Code: -1, Signal: ws.Signal()}
+	}
+	return Exit{Code: ws.ExitStatus()}
+}
+
+// credential returns the uid/gid to run as user, or nil when no switch is
+// needed (same user) or possible (the agent is not root).
+func credential(name string) (*syscall.Credential, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("containerizer: unknown user %q: %w", name, err)
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("containerizer: user %q has a non-numeric uid or gid", name)
+	}
+	if int(uid) == os.Getuid() || os.Getuid() != 0 {
+		return nil, nil
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// chownSandbox hands the sandbox to the task's user so that it can write
+// there.
+func chownSandbox(dir string, uid, gid int) error {
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return fmt.Errorf("containerizer: giving sandbox to uid %d: %w", uid, err)
+	}
+	return nil
+}

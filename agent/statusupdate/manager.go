@@ -1,0 +1,149 @@
+// Package statusupdate keeps an agent's task status updates until the
+// framework acknowledges them: at-least-once delivery, in order per task.
+//
+// For every task there is a queue; only its head is in flight. The head is
+// sent, and sent again with exponential backoff, until an acknowledgement
+// with its uuid arrives; then the next update of that task goes out. The
+// Manager is not safe for concurrent use: it belongs to the agent's loop,
+// which asks it what to send (Due) and when to ask again (NextDue).
+package statusupdate
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/corral-sched/corral/proto/mesospb"
+)
+
+// Key names a task's update stream.
+type Key struct{ FrameworkID, TaskID string }
+
+// Update is one status update of a task.
+type Update struct {
+	Key    Key
+	Status *mesospb.TaskStatus // uuid set
+	// LatestState is the task's newest state when this update was sent,
+	// which may be ahead of Status while earlier updates wait for acks.
+	LatestState mesospb.TaskState
+
+	attempts int
+	due      time.Time // next (re)send; zero: send now
+}
+
+type queue struct {
+	updates []*Update
+	latest  mesospb.TaskState
+}
+
+// Manager holds unacknowledged updates.
+type Manager struct {
+	queues     map[Key]*queue
+	first, max time.Duration
+}
+
+// New returns a Manager that re-sends after first, doubling up to max.
+func New(first, max time.Duration) *Manager {
+	if first <= 0 {
+		first = 10 * time.Second
+	}
+	if max < first {
+		max = first
+	}
+	return &Manager{queues: make(map[Key]*queue), first: first, max: max}
+}
+
+// Add queues st for the task. It returns true if it became the head and
+// should be sent now.
+func (m *Manager) Add(k Key, st *mesospb.TaskStatus) bool {
+	q := m.queues[k]
+	if q == nil {
+		q = &queue{}
+		m.queues[k] = q
+	}
+	q.latest = st.GetState()
+	q.updates = append(q.updates, &Update{Key: k, Status: st})
+	return len(q.updates) == 1
+}
+
+// Ack removes the head of the task's queue if uuid matches it. It reports
+// whether it did, and whether the task's stream is now finished: the
+// acknowledged update was terminal (nothing after it will come).
+func (m *Manager) Ack(k Key, uuid []byte) (matched, terminal bool) {
+	q := m.queues[k]
+	if q == nil || len(q.updates) == 0 || !bytes.Equal(q.updates[0].Status.GetUuid(), uuid) {
+		return false, false
+	}
+	head := q.updates[0]
+	q.updates = q.updates[1:]
+	if len(q.updates) == 0 {
+		delete(m.queues, k)
+	}
+	return true, isTerminal(head.Status.GetState())
+}
+
+// Due returns the heads that should be sent at now and schedules their
+// next attempt. The caller sends them (in any order across tasks).
+func (m *Manager) Due(now time.Time) []Update {
+	var out []Update
+	for _, q := range m.queues {
+		h := q.updates[0]
+		if h.due.After(now) {
+			continue
+		}
+		h.LatestState = q.latest
+		backoff := m.first << min(h.attempts, 20)
+		if backoff > m.max || backoff <= 0 {
+			backoff = m.max
+		}
+		h.attempts++
+		h.due = now.Add(backoff)
+		out = append(out, *h)
+	}
+	return out
+}
+
+// NextDue returns when Due will next have something, and false if nothing
+// is pending.
+func (m *Manager) NextDue() (time.Time, bool) {
+	var next time.Time
+	found := false
+	for _, q := range m.queues {
+		if d := q.updates[0].due; !found || d.Before(next) {
+			next, found = d, true
+		}
+	}
+	return next, found
+}
+
+// ResendAll makes every head due now, as after reconnecting to a master.
+func (m *Manager) ResendAll() {
+	for _, q := range m.queues {
+		q.updates[0].due = time.Time{}
+	}
+}
+
+// Pending returns how many updates wait for acknowledgement.
+func (m *Manager) Pending() int {
+	n := 0
+	for _, q := range m.queues {
+		n += len(q.updates)
+	}
+	return n
+}
+
+// Has reports whether the task has unacknowledged updates.
+func (m *Manager) Has(k Key) bool { return m.queues[k] != nil }
+
+// Remove forgets a task's updates (its framework is gone).
+func (m *Manager) Remove(k Key) { delete(m.queues, k) }
+
+func isTerminal(s mesospb.TaskState) bool {
+	switch s {
+	case mesospb.TaskState_TASK_FINISHED, mesospb.TaskState_TASK_FAILED,
+		mesospb.TaskState_TASK_KILLED, mesospb.TaskState_TASK_ERROR,
+		mesospb.TaskState_TASK_LOST, mesospb.TaskState_TASK_DROPPED,
+		mesospb.TaskState_TASK_GONE, mesospb.TaskState_TASK_GONE_BY_OPERATOR:
+		return true
+	}
+	return false
+}

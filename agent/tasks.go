@@ -1,0 +1,319 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/agent/containerizer"
+	"github.com/corral-sched/corral/agent/statusupdate"
+	"github.com/corral-sched/corral/internal/uuid"
+	"github.com/corral-sched/corral/proto/agentpb"
+	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/resources"
+)
+
+// taskRun is a task on this agent, from launch until its last status
+// update is acknowledged.
+type taskRun struct {
+	key         statusupdate.Key
+	framework   *mesospb.FrameworkInfo
+	info        *mesospb.TaskInfo
+	containerID string
+	sandbox     string
+	proc        *containerizer.Process
+	state       mesospb.TaskState
+	last        *mesospb.TaskStatus
+	killed      bool // a kill was asked for: the exit is TASK_KILLED
+	exited      bool
+}
+
+func keyOf(fw *mesospb.FrameworkID, task *mesospb.TaskID) statusupdate.Key {
+	return statusupdate.Key{FrameworkID: fw.GetValue(), TaskID: task.GetValue()}
+}
+
+// report describes the task for a re-subscription.
+func (t *taskRun) report(agentID string) *mesospb.Task {
+	rt := &mesospb.Task{
+		Name:        t.info.Name,
+		TaskId:      t.info.TaskId,
+		FrameworkId: t.framework.GetId(),
+		ExecutorId:  &mesospb.ExecutorID{Value: proto.String(t.key.TaskID)},
+		AgentId:     &mesospb.AgentID{Value: proto.String(agentID)},
+		State:       t.state.Enum(),
+		Resources:   t.info.GetResources(),
+		Labels:      t.info.Labels,
+		KillPolicy:  t.info.KillPolicy,
+	}
+	if t.last != nil {
+		rt.Statuses = []*mesospb.TaskStatus{t.last}
+	}
+	return rt
+}
+
+// launch starts a task: STARTING, then RUNNING once the process exists,
+// or FAILED if it cannot be started.
+func (a *Agent) launch(l *agentpb.Event_Launch) {
+	ti := l.GetTask()
+	if ti == nil {
+		for _, gt := range l.GetTaskGroup().GetTasks() {
+			a.rejectLaunch(l.GetFrameworkInfo(), gt, "Task groups are not supported by this agent yet")
+		}
+		return
+	}
+	k := keyOf(l.GetFrameworkInfo().GetId(), ti.GetTaskId())
+	if t := a.tasks[k]; t != nil && !isTerminal(t.state) {
+		a.log.Warn("ignoring a second launch of a running task", "task", k.TaskID, "framework", k.FrameworkID)
+		return
+	}
+	if ti.Executor != nil {
+		a.rejectLaunch(l.GetFrameworkInfo(), ti, "Custom executors are not supported by this agent yet")
+		return
+	}
+	t := &taskRun{key: k, framework: l.GetFrameworkInfo(), info: ti, containerID: uuid.New().String()}
+	a.tasks[k] = t
+	a.metrics.launches.Inc()
+	runs := filepath.Join(a.cfg.WorkDir, "agents", a.ID(), "frameworks", k.FrameworkID, "executors", k.TaskID, "runs")
+	t.sandbox = filepath.Join(runs, t.containerID)
+	a.update(t, mesospb.TaskState_TASK_STARTING, nil, "")
+	if err := makeSandbox(runs, t.containerID); err != nil {
+		a.failLaunch(t, err)
+		return
+	}
+	proc, err := a.launcher.Launch(a.spec(t))
+	if err != nil {
+		a.failLaunch(t, err)
+		return
+	}
+	t.proc = proc
+	a.update(t, mesospb.TaskState_TASK_RUNNING, nil, "")
+	go func() {
+		<-proc.Done()
+		a.post(func() { a.exited(t) })
+	}()
+}
+
+func makeSandbox(runs, containerID string) error {
+	if err := os.MkdirAll(filepath.Join(runs, containerID), 0o755); err != nil {
+		return fmt.Errorf("creating the sandbox: %w", err)
+	}
+	latest := filepath.Join(runs, "latest")
+	tmp := latest + "." + containerID
+	if err := os.Symlink(containerID, tmp); err != nil {
+		return fmt.Errorf("linking the sandbox: %w", err)
+	}
+	if err := os.Rename(tmp, latest); err != nil {
+		return fmt.Errorf("linking the sandbox: %w", err)
+	}
+	return nil
+}
+
+func (a *Agent) failLaunch(t *taskRun, err error) {
+	a.metrics.launchFailures.Inc()
+	a.log.Info("task launch failed", "task", t.key.TaskID, "err", err)
+	reason := mesospb.TaskStatus_REASON_CONTAINER_LAUNCH_FAILED
+	t.exited = true
+	a.update(t, mesospb.TaskState_TASK_FAILED, &reason, err.Error())
+}
+
+// rejectLaunch answers a launch this agent cannot carry out.
+func (a *Agent) rejectLaunch(fw *mesospb.FrameworkInfo, ti *mesospb.TaskInfo, msg string) {
+	t := &taskRun{key: keyOf(fw.GetId(), ti.GetTaskId()), framework: fw, info: ti, exited: true}
+	a.tasks[t.key] = t
+	a.metrics.launchFailures.Inc()
+	reason := mesospb.TaskStatus_REASON_CONTAINER_LAUNCH_FAILED
+	a.update(t, mesospb.TaskState_TASK_FAILED, &reason, msg)
+}
+
+// spec turns the task's CommandInfo into what the launcher runs.
+func (a *Agent) spec(t *taskRun) containerizer.Spec {
+	cmd := t.info.GetCommand()
+	res := resources.Resources(t.info.GetResources())
+	env := []string{
+		"PATH=" + envOr("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+		"MESOS_SANDBOX=" + t.sandbox,
+		"MESOS_DIRECTORY=" + t.sandbox,
+		"MESOS_TASK_ID=" + t.key.TaskID,
+		"MESOS_FRAMEWORK_ID=" + t.key.FrameworkID,
+		"MESOS_AGENT_ID=" + a.ID(),
+		"MESOS_EXECUTOR_ID=" + t.key.TaskID,
+		"MESOS_CONTAINER_ID=" + t.containerID,
+		"CORRAL_TASK_ID=" + t.key.TaskID,
+		"CORRAL_FRAMEWORK_ID=" + t.key.FrameworkID,
+		"CORRAL_AGENT_ID=" + a.ID(),
+		"CORRAL_SANDBOX=" + t.sandbox,
+		"CORRAL_CPUS=" + formatFloat(res.ScalarValue("cpus")),
+		"CORRAL_MEM=" + formatFloat(res.ScalarValue("mem")),
+		"HOME=" + t.sandbox,
+	}
+	for _, v := range cmd.GetEnvironment().GetVariables() {
+		if v.GetType() == mesospb.Environment_Variable_SECRET {
+			continue // secrets need a resolver, which this agent has not
+		}
+		env = append(env, v.GetName()+"="+v.GetValue())
+	}
+	user := cmd.GetUser()
+	if user == "" {
+		user = t.framework.GetUser()
+	}
+	return containerizer.Spec{
+		Shell: cmd.Shell == nil || cmd.GetShell(),
+		Value: cmd.GetValue(),
+		Args:  cmd.GetArguments(),
+		Env:   env,
+		Dir:   t.sandbox,
+		User:  user,
+	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func formatFloat(v float64) string {
+	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.3f", v), "0"), ".")
+}
+
+// exited runs when a task's process has ended.
+func (a *Agent) exited(t *taskRun) {
+	t.exited = true
+	exit := t.proc.Exit()
+	switch {
+	case t.killed:
+		a.update(t, mesospb.TaskState_TASK_KILLED, nil, exit.String())
+	case exit.Err == nil && exit.Signal == 0 && exit.Code == 0:
+		a.update(t, mesospb.TaskState_TASK_FINISHED, nil, exit.String())
+	default:
+		a.update(t, mesospb.TaskState_TASK_FAILED, nil, exit.String())
+	}
+}
+
+// kill handles the master's KILL.
+func (a *Agent) kill(k statusupdate.Key, policy *mesospb.KillPolicy) {
+	t := a.tasks[k]
+	if t == nil {
+		// The agent never heard of it (the launch was lost): say so.
+		t = &taskRun{
+			key:       k,
+			framework: &mesospb.FrameworkInfo{Id: &mesospb.FrameworkID{Value: proto.String(k.FrameworkID)}},
+			info:      &mesospb.TaskInfo{TaskId: &mesospb.TaskID{Value: proto.String(k.TaskID)}},
+			exited:    true,
+		}
+		a.tasks[k] = t
+		reason := mesospb.TaskStatus_REASON_TASK_UNKNOWN
+		a.update(t, mesospb.TaskState_TASK_LOST, &reason, "Task is unknown to the agent")
+		return
+	}
+	a.killTask(t, policy)
+}
+
+// killTask stops a running task: SIGTERM, then SIGKILL after the grace
+// period. The exit is reported as TASK_KILLED.
+func (a *Agent) killTask(t *taskRun, policy *mesospb.KillPolicy) {
+	if t.exited || t.proc == nil || t.killed {
+		return
+	}
+	t.killed = true
+	grace := a.cfg.ExecutorShutdownGrace
+	if policy == nil {
+		policy = t.info.GetKillPolicy()
+	}
+	if p := policy.GetGracePeriod(); p != nil {
+		grace = max(time.Duration(p.GetNanoseconds()), 0)
+	}
+	proc := t.proc
+	go func() {
+		if err := proc.Kill(context.Background(), grace); err != nil {
+			a.log.Warn("killing a task", "task", t.key.TaskID, "err", err)
+		}
+	}()
+}
+
+// acknowledge handles the master's forwarding of a framework's ack.
+func (a *Agent) acknowledge(k statusupdate.Key, id []byte) {
+	matched, terminal := a.updates.Ack(k, id)
+	if !matched {
+		a.log.Debug("acknowledgement does not match the pending update", "task", k.TaskID)
+		return
+	}
+	if terminal {
+		delete(a.tasks, k) // the sandbox stays for inspection
+	}
+	a.flushUpdates()
+}
+
+// update records a new state for t and queues its status update.
+func (a *Agent) update(t *taskRun, state mesospb.TaskState, reason *mesospb.TaskStatus_Reason, msg string) {
+	t.state = state
+	st := &mesospb.TaskStatus{
+		TaskId:     t.info.GetTaskId(),
+		State:      state.Enum(),
+		Source:     mesospb.TaskStatus_SOURCE_EXECUTOR.Enum(),
+		AgentId:    &mesospb.AgentID{Value: proto.String(a.ID())},
+		ExecutorId: &mesospb.ExecutorID{Value: proto.String(t.key.TaskID)},
+		Timestamp:  proto.Float64(float64(time.Now().UnixNano()) / 1e9),
+		Uuid:       uuid.New().Bytes(),
+	}
+	if reason != nil {
+		st.Reason = reason.Enum()
+	}
+	if msg != "" {
+		st.Message = proto.String(msg)
+	}
+	if t.proc != nil {
+		st.ContainerStatus = &mesospb.ContainerStatus{
+			ContainerId: &mesospb.ContainerID{Value: proto.String(t.containerID)},
+			ExecutorPid: proto.Uint32(uint32(t.proc.Pid)),
+		}
+	}
+	t.last = st
+	if a.updates.Add(t.key, st) {
+		a.flushUpdates()
+	}
+}
+
+// flushUpdates sends every update that is due and arms the retry timer.
+func (a *Agent) flushUpdates() {
+	s := a.session
+	if s == nil {
+		return // everything is re-sent on the next subscription
+	}
+	now := time.Now()
+	for _, u := range a.updates.Due(now) {
+		a.send(s, &agentpb.Call{
+			Type: agentpb.Call_UPDATE.Enum(),
+			Update: &agentpb.Call_Update{
+				FrameworkId: &mesospb.FrameworkID{Value: proto.String(u.Key.FrameworkID)},
+				Status:      u.Status,
+				LatestState: u.LatestState.Enum(),
+			},
+		}, nil)
+	}
+	next, ok := a.updates.NextDue()
+	if !ok {
+		return
+	}
+	if a.retryTimer != nil {
+		a.retryTimer.Stop()
+	}
+	a.retryTimer = time.AfterFunc(max(time.Until(next), 0), func() { a.post(a.flushUpdates) })
+}
+
+func isTerminal(s mesospb.TaskState) bool {
+	switch s {
+	case mesospb.TaskState_TASK_FINISHED, mesospb.TaskState_TASK_FAILED,
+		mesospb.TaskState_TASK_KILLED, mesospb.TaskState_TASK_ERROR,
+		mesospb.TaskState_TASK_LOST, mesospb.TaskState_TASK_DROPPED,
+		mesospb.TaskState_TASK_GONE, mesospb.TaskState_TASK_GONE_BY_OPERATOR:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,202 @@
+// Package sdk is the Go library for writing corral frameworks. It speaks
+// the Mesos v1 scheduler HTTP API, so a scheduler built on it also runs
+// against Apache Mesos.
+//
+// A Scheduler subscribes, keeps the subscription alive (re-subscribing
+// with backoff and with its framework ID, so that it fails over rather than
+// registering anew), follows leader redirects, watches heartbeats,
+// acknowledges status updates once the handler has seen them, and asks for
+// reconciliation after every subscription. The user's Handler sees events
+// one at a time, in order, on one goroutine, and sends calls through the
+// Scheduler (a Caller).
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/codec"
+	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/proto/schedulerpb"
+)
+
+// Handler handles one event. An error ends Run.
+type Handler interface {
+	HandleEvent(ctx context.Context, ev *schedulerpb.Event) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, ev *schedulerpb.Event) error
+
+// HandleEvent calls f.
+func (f HandlerFunc) HandleEvent(ctx context.Context, ev *schedulerpb.Event) error { return f(ctx, ev) }
+
+// Caller sends calls to the master.
+type Caller interface {
+	Call(ctx context.Context, c *schedulerpb.Call) error
+}
+
+// Config configures a Scheduler.
+type Config struct {
+	// Master is a master's host:port or URL; redirects lead to the leader.
+	Master string
+	// Detector finds the leader; nil uses Master as it is.
+	Detector Detector
+	// Framework describes the framework; its id is filled in after the
+	// first subscription.
+	Framework *mesospb.FrameworkInfo
+	// Codec is the wire encoding; default protobuf.
+	Codec      codec.Codec
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+	// IDStore keeps the framework ID across restarts; default in memory.
+	IDStore FrameworkIDStore
+	// MinBackoff and MaxBackoff bound the delay between subscriptions.
+	MinBackoff, MaxBackoff time.Duration
+	// DisableAutoAck turns off acknowledging updates after the handler.
+	DisableAutoAck bool
+	// DisableReconcile turns off implicit reconciliation after subscribing.
+	DisableReconcile bool
+}
+
+// Scheduler is a framework's connection to the master.
+type Scheduler struct {
+	cfg     Config
+	handler Handler
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	leader   string // guarded by mu; host:port calls go to
+	streamID string // guarded by mu
+	info     *mesospb.FrameworkInfo
+}
+
+// New returns a Scheduler; Run connects it.
+func New(cfg Config, h Handler) (*Scheduler, error) {
+	if cfg.Framework == nil {
+		return nil, errors.New("sdk: Config.Framework is required")
+	}
+	if cfg.Detector == nil {
+		if cfg.Master == "" {
+			return nil, errors.New("sdk: Config.Master or Config.Detector is required")
+		}
+		d, err := StaticDetector(cfg.Master)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Detector = d
+	}
+	if cfg.Codec == nil {
+		cfg.Codec = codec.Protobuf
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{
+			Transport:     &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.IDStore == nil {
+		cfg.IDStore = &MemoryIDStore{}
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 500 * time.Millisecond
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = max(15*time.Second, cfg.MinBackoff)
+	}
+	return &Scheduler{cfg: cfg, handler: h, log: cfg.Logger.With("framework", cfg.Framework.GetName()),
+		info: proto.CloneOf(cfg.Framework)}, nil
+}
+
+// FrameworkID returns the framework's ID, "" before the first SUBSCRIBED.
+func (s *Scheduler) FrameworkID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.info.GetId().GetValue()
+}
+
+// ErrTornDown ends Run when the master has removed the framework.
+var ErrTornDown = errors.New("sdk: the framework was removed by the master")
+
+// Run subscribes and dispatches events until ctx is done (nil), the
+// handler fails, or the master removes the framework (ErrTornDown).
+func (s *Scheduler) Run(ctx context.Context) error {
+	if id, err := s.cfg.IDStore.Load(); err != nil {
+		return fmt.Errorf("sdk: loading the framework ID: %w", err)
+	} else if id != "" {
+		s.setID(id)
+	}
+	backoff := s.cfg.MinBackoff
+	for {
+		started := time.Now()
+		err := s.subscription(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var herr *handlerError
+		switch {
+		case errors.As(err, &herr):
+			return herr.err
+		case errors.Is(err, ErrTornDown):
+			return err
+		}
+		if time.Since(started) > s.cfg.MaxBackoff {
+			backoff = s.cfg.MinBackoff
+		}
+		delay := backoff/2 + rand.N(backoff/2+1)
+		s.log.Warn("subscription lost; re-subscribing", "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		backoff = min(2*backoff, s.cfg.MaxBackoff)
+	}
+}
+
+type handlerError struct{ err error }
+
+func (e *handlerError) Error() string { return "sdk: handler: " + e.err.Error() }
+
+func (s *Scheduler) setID(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.info.Id = &mesospb.FrameworkID{Value: proto.String(id)}
+}
+
+// Call sends c to the leader with the framework ID and stream ID filled in.
+func (s *Scheduler) Call(ctx context.Context, c *schedulerpb.Call) error {
+	s.mu.Lock()
+	leader, stream, id := s.leader, s.streamID, s.info.GetId()
+	s.mu.Unlock()
+	if stream == "" {
+		return ErrNotSubscribed
+	}
+	c.FrameworkId = id
+	return s.post(ctx, leader, stream, c)
+}
+
+// ErrNotSubscribed is returned by calls made while there is no
+// subscription.
+var ErrNotSubscribed = errors.New("sdk: not subscribed")
+
+// CallError is a call the master refused.
+type CallError struct {
+	Status  int
+	Message string
+}
+
+func (e *CallError) Error() string {
+	return fmt.Sprintf("sdk: master answered %d: %s", e.Status, e.Message)
+}
