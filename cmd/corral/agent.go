@@ -1,0 +1,94 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/corral-sched/corral/agent"
+)
+
+func newAgentCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run an agent",
+		Long: "Run an agent: it registers its resources with the master and runs the tasks\n" +
+			"frameworks launch on it.",
+		Args: cobra.NoArgs,
+		RunE: runAgent,
+	}
+	addCommonFlags(cmd)
+	f := cmd.Flags()
+	f.String("listen", "127.0.0.1:5051", "address to serve on")
+	f.String("advertise", "", "address the master reaches this agent at (default: the listen address)")
+	f.String("master", "127.0.0.1:5050", "host:port of a master")
+	f.String("zk", "", "ZooKeeper URL to find the leading master")
+	f.String("work-dir", "./.work/agent", "directory for sandboxes and checkpoints")
+	f.String("resources", "", `resources to offer, e.g. "cpus:4;mem:4096;disk:20000;ports:[31000-32000]" (default: detected)`)
+	f.String("attributes", "", `attributes, e.g. "rack:a;zone:z1"`)
+	f.String("isolation", "posix", "isolation: posix")
+	f.String("hostname", "", "hostname to advertise (default: the machine's)")
+	f.Duration("executor-shutdown-grace-period", agentDefaultGrace, "kill grace period for tasks without a KillPolicy")
+	return cmd
+}
+
+const agentDefaultGrace = 3 * time.Second
+
+func agentConfig(s *settings) (agent.Config, error) {
+	if s.String("zk") != "" {
+		return agent.Config{}, errors.New("--zk: ZooKeeper leader detection is not available in this build yet; use --master")
+	}
+	grace, err := s.Duration("executor-shutdown-grace-period")
+	if err != nil {
+		return agent.Config{}, err
+	}
+	return agent.Config{
+		Master:                s.String("master"),
+		Hostname:              s.String("hostname"),
+		WorkDir:               s.String("work-dir"),
+		Resources:             s.String("resources"),
+		Attributes:            s.String("attributes"),
+		Isolation:             s.String("isolation"),
+		ExecutorShutdownGrace: grace,
+	}, nil
+}
+
+func runAgent(cmd *cobra.Command, _ []string) error {
+	s, err := loadSettings(cmd)
+	if err != nil {
+		return err
+	}
+	log, err := logger(s)
+	if err != nil {
+		return err
+	}
+	cfg, err := agentConfig(s)
+	if err != nil {
+		return err
+	}
+	ln, err := listen(s.String("listen"))
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cfg.Addr, cfg.Registerer, cfg.Logger = advertised(s.String("advertise"), ln), reg, log
+	a, err := agent.New(cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	srv := serveHTTP(ln, a.Handler(), log)
+	fmt.Fprintf(cmd.OutOrStdout(), "corral agent listening on http://%s, master %s\n", cfg.Addr, cfg.Master)
+	err = a.Run(ctx)
+	srv.shutdown()
+	return err
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/corral-sched/corral/agent"
+	"github.com/corral-sched/corral/master"
+)
+
+func newDevCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a whole local cluster in one process",
+		Long: "Run a standalone master and several agents in one process, on loopback, for\n" +
+			"development and trying corral out. No ZooKeeper is needed.",
+		Args: cobra.NoArgs,
+		RunE: runDev,
+	}
+	addCommonFlags(cmd)
+	f := cmd.Flags()
+	f.String("master-listen", "127.0.0.1:5050", "address of the master")
+	f.Int("agents", 3, "number of agents")
+	f.Int("agent-base-port", 5051, "port of the first agent; the others follow")
+	f.String("agent-resources", "", `resources of each agent (default "cpus:4;mem:4096;disk:20000" and 1,000 ports of its own)`)
+	f.String("work-dir", "", "directory for the agents' work dirs (default: a new temporary directory)")
+	f.Duration("ready-timeout", 30*time.Second, "how long agents may take to register")
+	return cmd
+}
+
+// devCluster is what runDev started, in the order it stops things.
+type devCluster struct {
+	agents  []*agent.Agent
+	servers []*server
+	cancel  []context.CancelFunc
+	done    []chan error
+}
+
+func runDev(cmd *cobra.Command, _ []string) error {
+	s, err := loadSettings(cmd)
+	if err != nil {
+		return err
+	}
+	log, err := logger(s)
+	if err != nil {
+		return err
+	}
+	n := s.Int("agents")
+	if n < 1 {
+		return fmt.Errorf("--agents must be at least 1, got %d", n)
+	}
+	readyTimeout, err := s.Duration("ready-timeout")
+	if err != nil {
+		return err
+	}
+	workDir := s.String("work-dir")
+	if workDir == "" {
+		if workDir, err = os.MkdirTemp("", "corral-dev-"); err != nil {
+			return fmt.Errorf("creating a work dir: %w", err)
+		}
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	out := cmd.OutOrStdout()
+	c := &devCluster{}
+	defer c.stop(log)
+
+	mln, err := listen(s.String("master-listen"))
+	if err != nil {
+		return err
+	}
+	m, err := master.New(master.Config{
+		Addr: mln.Addr().String(), WorkDir: filepath.Join(workDir, "master"),
+		Registerer: prometheus.NewRegistry(), Logger: log,
+	})
+	if err != nil {
+		mln.Close()
+		return err
+	}
+	c.start(m, mln, log)
+	fmt.Fprintf(out, "master   http://%s\n", mln.Addr())
+
+	host, _, _ := net.SplitHostPort(mln.Addr().String())
+	base := s.Int("agent-base-port")
+	for i := range n {
+		addr := net.JoinHostPort(host, strconv.Itoa(base+i))
+		if base == 0 {
+			addr = net.JoinHostPort(host, "0")
+		}
+		ln, err := listen(addr)
+		if err != nil {
+			return err
+		}
+		res := s.String("agent-resources")
+		if res == "" {
+			res = fmt.Sprintf("cpus:4;mem:4096;disk:20000;ports:[%d-%d]", 31000+1000*i, 31999+1000*i)
+		}
+		a, err := agent.New(agent.Config{
+			Master:     mln.Addr().String(),
+			Addr:       ln.Addr().String(),
+			Hostname:   fmt.Sprintf("agent-%d", i),
+			WorkDir:    filepath.Join(workDir, fmt.Sprintf("agent-%d", i)),
+			Resources:  res,
+			Attributes: fmt.Sprintf("host:agent-%d;rack:r%d;zone:z%d", i, i%2, i%3),
+			Registerer: prometheus.NewRegistry(),
+			Logger:     log,
+		})
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		c.agents = append(c.agents, a)
+		c.start(a, ln, log)
+		fmt.Fprintf(out, "agent-%d  http://%s  %s\n", i, ln.Addr(), res)
+	}
+	if err := c.waitRegistered(ctx, readyTimeout); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "work dir %s\n", workDir)
+	fmt.Fprintln(out, "corral dev: ready")
+	<-ctx.Done()
+	fmt.Fprintln(out, "corral dev: stopping")
+	return nil
+}
+
+// start runs comp until stop: its context is not the signal's, so that on
+// interrupt the agents are still running when stop asks them to kill tasks.
+func (c *devCluster) start(comp component, ln net.Listener, log *slog.Logger) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	c.servers = append(c.servers, serveHTTP(ln, comp.Handler(), log))
+	go func() { done <- comp.Run(ctx) }()
+	c.cancel = append(c.cancel, cancel)
+	c.done = append(c.done, done)
+}
+
+func (c *devCluster) waitRegistered(ctx context.Context, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ready := 0
+		for _, a := range c.agents {
+			if a.ID() != "" {
+				ready++
+			}
+		}
+		if ready == len(c.agents) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.New("interrupted before the agents registered")
+		case <-deadline.C:
+			return fmt.Errorf("%d of %d agents registered within %v", ready, len(c.agents), timeout)
+		case <-tick.C:
+		}
+	}
+}
+
+// stop kills the agents' tasks, then stops agents and master, newest first.
+func (c *devCluster) stop(log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for _, a := range c.agents {
+		if err := a.Shutdown(ctx); err != nil {
+			log.Warn("agent shutdown", "err", err)
+		}
+	}
+	for i := len(c.cancel) - 1; i >= 0; i-- {
+		c.cancel[i]()
+		<-c.done[i]
+		c.servers[i].shutdown()
+	}
+}
