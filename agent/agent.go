@@ -124,7 +124,9 @@ func (a *Agent) ID() string {
 }
 
 // Resources returns what the agent offers.
-func (a *Agent) Resources() resources.Resources { return resources.Resources(a.info.GetResources()).Clone() }
+func (a *Agent) Resources() resources.Resources {
+	return resources.Resources(a.info.GetResources()).Clone()
+}
 
 func (a *Agent) idPath() string { return filepath.Join(a.cfg.WorkDir, "meta", "agent_id") }
 

@@ -84,12 +84,12 @@ type posix struct{}
 
 var _ Isolator = (*posix)(nil)
 
-func (*posix) Name() string                                     { return "posix" }
-func (*posix) Recover(context.Context, []Container) error       { return nil }
-func (*posix) Prepare(context.Context, Container) error         { return nil }
-func (*posix) Isolate(context.Context, Container) error         { return nil }
-func (*posix) Update(context.Context, Container) error          { return nil }
-func (*posix) Cleanup(context.Context, Container) error         { return nil }
+func (*posix) Name() string                                        { return "posix" }
+func (*posix) Recover(context.Context, []Container) error          { return nil }
+func (*posix) Prepare(context.Context, Container) error            { return nil }
+func (*posix) Isolate(context.Context, Container) error            { return nil }
+func (*posix) Update(context.Context, Container) error             { return nil }
+func (*posix) Cleanup(context.Context, Container) error            { return nil }
 func (*posix) Usage(_ context.Context, c Container) (Usage, error) { return procUsage(c.Pid) }
 
 // procUsage reads one process's CPU time and resident memory.
