@@ -35,6 +35,9 @@ func Parse(text, defaultRole string) (Resources, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := validateOne(r); err != nil {
+			return nil, fmt.Errorf("resources: %q: %w", entry, err)
+		}
 		out = out.addOne(r)
 	}
 	if err := out.Validate(); err != nil {

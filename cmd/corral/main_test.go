@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSettingsPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "agent.yaml")
+	if err := os.WriteFile(file, []byte("master: file:1\nattributes: rack:file\nhostname: from-file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CORRAL_ATTRIBUTES", "rack:env")
+	t.Setenv("CORRAL_HOSTNAME", "from-env")
+	cmd := newAgentCommand()
+	if err := cmd.Flags().Parse([]string{"--config", file, "--hostname", "from-flag"}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := loadSettings(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{
+		"hostname":   "from-flag", // flag beats env and file
+		"attributes": "rack:env",  // env beats file
+		"master":     "file:1",    // file beats default
+		"listen":     "127.0.0.1:5051",
+	} {
+		if got := s.String(key); got != want {
+			t.Errorf("%s = %q, want %q", key, got, want)
+		}
+	}
+}
+
+func TestBadSettingsAreErrors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "m.yaml")
+	_ = os.WriteFile(file, []byte("no-such-flag: 1\n"), 0o644)
+	cmd := newMasterCommand()
+	_ = cmd.Flags().Parse([]string{"--config", file})
+	if _, err := loadSettings(cmd); err == nil || !strings.Contains(err.Error(), "no-such-flag") {
+		t.Fatalf("unknown config key: err = %v", err)
+	}
+	t.Setenv("CORRAL_OFFER_TIMEOUT", "soon")
+	cmd = newMasterCommand()
+	_ = cmd.Flags().Parse(nil)
+	s, err := loadSettings(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := masterConfig(s); err == nil || !strings.Contains(err.Error(), "offer-timeout") {
+		t.Fatalf("bad duration: err = %v", err)
+	}
+}
+
+func TestDevStartsAClusterAndStops(t *testing.T) {
+	pr, pw := io.Pipe()
+	root := newRootCommand()
+	root.SetOut(pw)
+	root.SetArgs([]string{"dev", "--agents", "2", "--master-listen", "127.0.0.1:0", "--agent-base-port", "0",
+		"--work-dir", t.TempDir(), "--log-level", "error"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx); pw.Close() }()
+
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var out bytes.Buffer
+	deadline := time.After(60 * time.Second)
+	for ready := false; !ready; {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("corral dev ended before it was ready:\n%s\nerr: %v", out.String(), <-done)
+			}
+			out.WriteString(l + "\n")
+			ready = l == "corral dev: ready"
+		case <-deadline:
+			t.Fatalf("corral dev not ready within 60s:\n%s", out.String())
+		}
+	}
+	if n := strings.Count(out.String(), "agent-"); n != 2 {
+		t.Fatalf("want 2 agents listed:\n%s", out.String())
+	}
+	cancel()
+	go func() {
+		for range lines {
+		}
+	}()
+	if err := <-done; err != nil {
+		t.Fatalf("corral dev exited with %v", err)
+	}
+}
