@@ -2,7 +2,6 @@ package master
 
 import (
 	"bytes"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -249,6 +248,3 @@ func (m *Master) markUnreachable(s *state, a *agentState, why string) {
 	}
 	s.allocationPending = true
 }
-
-// since is a small helper for durations on the master's clock.
-func (m *Master) since(t time.Time) time.Duration { return m.cfg.Now().Sub(t) }

@@ -2786,23 +2786,22 @@ func (x *DomainInfo) GetFaultDomain() *DomainInfo_FaultDomain {
 }
 
 type FrameworkInfo struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	User            *string                `protobuf:"bytes,1,req,name=user" json:"user,omitempty"`
-	Name            *string                `protobuf:"bytes,2,req,name=name" json:"name,omitempty"`
-	Id              *FrameworkID           `protobuf:"bytes,3,opt,name=id" json:"id,omitempty"`
-	FailoverTimeout *float64               `protobuf:"fixed64,4,opt,name=failover_timeout,json=failoverTimeout,def=0" json:"failover_timeout,omitempty"`
-	Checkpoint      *bool                  `protobuf:"varint,5,opt,name=checkpoint,def=0" json:"checkpoint,omitempty"`
-	// Deprecated: Marked as deprecated in mesospb/mesos.proto.
-	Role          *string                     `protobuf:"bytes,6,opt,name=role,def=*" json:"role,omitempty"`
-	Roles         []string                    `protobuf:"bytes,12,rep,name=roles" json:"roles,omitempty"` // needs MULTI_ROLE
-	Hostname      *string                     `protobuf:"bytes,7,opt,name=hostname" json:"hostname,omitempty"`
-	Principal     *string                     `protobuf:"bytes,8,opt,name=principal" json:"principal,omitempty"`
-	WebuiUrl      *string                     `protobuf:"bytes,9,opt,name=webui_url,json=webuiUrl" json:"webui_url,omitempty"`
-	Capabilities  []*FrameworkInfo_Capability `protobuf:"bytes,10,rep,name=capabilities" json:"capabilities,omitempty"`
-	Labels        *Labels                     `protobuf:"bytes,11,opt,name=labels" json:"labels,omitempty"`
-	OfferFilters  map[string]*OfferFilters    `protobuf:"bytes,13,rep,name=offer_filters,json=offerFilters" json:"offer_filters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state           protoimpl.MessageState      `protogen:"open.v1"`
+	User            *string                     `protobuf:"bytes,1,req,name=user" json:"user,omitempty"`
+	Name            *string                     `protobuf:"bytes,2,req,name=name" json:"name,omitempty"`
+	Id              *FrameworkID                `protobuf:"bytes,3,opt,name=id" json:"id,omitempty"`
+	FailoverTimeout *float64                    `protobuf:"fixed64,4,opt,name=failover_timeout,json=failoverTimeout,def=0" json:"failover_timeout,omitempty"`
+	Checkpoint      *bool                       `protobuf:"varint,5,opt,name=checkpoint,def=0" json:"checkpoint,omitempty"`
+	Role            *string                     `protobuf:"bytes,6,opt,name=role,def=*" json:"role,omitempty"` // deprecated in Mesos; still spoken to old clients
+	Roles           []string                    `protobuf:"bytes,12,rep,name=roles" json:"roles,omitempty"`    // needs MULTI_ROLE
+	Hostname        *string                     `protobuf:"bytes,7,opt,name=hostname" json:"hostname,omitempty"`
+	Principal       *string                     `protobuf:"bytes,8,opt,name=principal" json:"principal,omitempty"`
+	WebuiUrl        *string                     `protobuf:"bytes,9,opt,name=webui_url,json=webuiUrl" json:"webui_url,omitempty"`
+	Capabilities    []*FrameworkInfo_Capability `protobuf:"bytes,10,rep,name=capabilities" json:"capabilities,omitempty"`
+	Labels          *Labels                     `protobuf:"bytes,11,opt,name=labels" json:"labels,omitempty"`
+	OfferFilters    map[string]*OfferFilters    `protobuf:"bytes,13,rep,name=offer_filters,json=offerFilters" json:"offer_filters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 // Default values for FrameworkInfo fields.
@@ -2877,7 +2876,6 @@ func (x *FrameworkInfo) GetCheckpoint() bool {
 	return Default_FrameworkInfo_Checkpoint
 }
 
-// Deprecated: Marked as deprecated in mesospb/mesos.proto.
 func (x *FrameworkInfo) GetRole() string {
 	if x != nil && x.Role != nil {
 		return *x.Role
@@ -3306,9 +3304,7 @@ type Resource struct {
 	Set        *Value_Set             `protobuf:"bytes,5,opt,name=set" json:"set,omitempty"`
 	// Pre-refinement shape: the reserved role ("*" when unreserved) and the
 	// dynamic reservation's details. Post-refinement offers use reservations.
-	//
-	// Deprecated: Marked as deprecated in mesospb/mesos.proto.
-	Role           *string                     `protobuf:"bytes,6,opt,name=role,def=*" json:"role,omitempty"`
+	Role           *string                     `protobuf:"bytes,6,opt,name=role,def=*" json:"role,omitempty"` // deprecated in Mesos; still spoken to old clients
 	Reservation    *Resource_ReservationInfo   `protobuf:"bytes,8,opt,name=reservation" json:"reservation,omitempty"`
 	Reservations   []*Resource_ReservationInfo `protobuf:"bytes,13,rep,name=reservations" json:"reservations,omitempty"` // a stack, most refined last
 	AllocationInfo *Resource_AllocationInfo    `protobuf:"bytes,11,opt,name=allocation_info,json=allocationInfo" json:"allocation_info,omitempty"`
@@ -3396,7 +3392,6 @@ func (x *Resource) GetSet() *Value_Set {
 	return nil
 }
 
-// Deprecated: Marked as deprecated in mesospb/mesos.proto.
 func (x *Resource) GetRole() string {
 	if x != nil && x.Role != nil {
 		return *x.Role
@@ -4289,20 +4284,19 @@ func (x *CommandInfo) GetUser() string {
 }
 
 type ExecutorInfo struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	Type        *ExecutorInfo_Type     `protobuf:"varint,15,opt,name=type,enum=mesos.v1.ExecutorInfo_Type" json:"type,omitempty"`
-	ExecutorId  *ExecutorID            `protobuf:"bytes,1,req,name=executor_id,json=executorId" json:"executor_id,omitempty"`
-	FrameworkId *FrameworkID           `protobuf:"bytes,8,opt,name=framework_id,json=frameworkId" json:"framework_id,omitempty"`
-	Command     *CommandInfo           `protobuf:"bytes,7,opt,name=command" json:"command,omitempty"`
-	Container   *ContainerInfo         `protobuf:"bytes,11,opt,name=container" json:"container,omitempty"`
-	Resources   []*Resource            `protobuf:"bytes,5,rep,name=resources" json:"resources,omitempty"`
-	Name        *string                `protobuf:"bytes,9,opt,name=name" json:"name,omitempty"`
-	// Deprecated: Marked as deprecated in mesospb/mesos.proto.
-	Source              *string        `protobuf:"bytes,10,opt,name=source" json:"source,omitempty"`
-	Data                []byte         `protobuf:"bytes,4,opt,name=data" json:"data,omitempty"`
-	Discovery           *DiscoveryInfo `protobuf:"bytes,12,opt,name=discovery" json:"discovery,omitempty"`
-	ShutdownGracePeriod *DurationInfo  `protobuf:"bytes,13,opt,name=shutdown_grace_period,json=shutdownGracePeriod" json:"shutdown_grace_period,omitempty"`
-	Labels              *Labels        `protobuf:"bytes,14,opt,name=labels" json:"labels,omitempty"`
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Type                *ExecutorInfo_Type     `protobuf:"varint,15,opt,name=type,enum=mesos.v1.ExecutorInfo_Type" json:"type,omitempty"`
+	ExecutorId          *ExecutorID            `protobuf:"bytes,1,req,name=executor_id,json=executorId" json:"executor_id,omitempty"`
+	FrameworkId         *FrameworkID           `protobuf:"bytes,8,opt,name=framework_id,json=frameworkId" json:"framework_id,omitempty"`
+	Command             *CommandInfo           `protobuf:"bytes,7,opt,name=command" json:"command,omitempty"`
+	Container           *ContainerInfo         `protobuf:"bytes,11,opt,name=container" json:"container,omitempty"`
+	Resources           []*Resource            `protobuf:"bytes,5,rep,name=resources" json:"resources,omitempty"`
+	Name                *string                `protobuf:"bytes,9,opt,name=name" json:"name,omitempty"`
+	Source              *string                `protobuf:"bytes,10,opt,name=source" json:"source,omitempty"` // deprecated in Mesos
+	Data                []byte                 `protobuf:"bytes,4,opt,name=data" json:"data,omitempty"`
+	Discovery           *DiscoveryInfo         `protobuf:"bytes,12,opt,name=discovery" json:"discovery,omitempty"`
+	ShutdownGracePeriod *DurationInfo          `protobuf:"bytes,13,opt,name=shutdown_grace_period,json=shutdownGracePeriod" json:"shutdown_grace_period,omitempty"`
+	Labels              *Labels                `protobuf:"bytes,14,opt,name=labels" json:"labels,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -4386,7 +4380,6 @@ func (x *ExecutorInfo) GetName() string {
 	return ""
 }
 
-// Deprecated: Marked as deprecated in mesospb/mesos.proto.
 func (x *ExecutorInfo) GetSource() string {
 	if x != nil && x.Source != nil {
 		return *x.Source
@@ -9667,7 +9660,7 @@ const file_mesospb_mesos_proto_rawDesc = "" +
 	"RegionInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x02(\tR\x04name\x1a\x1e\n" +
 	"\bZoneInfo\x12\x12\n" +
-	"\x04name\x18\x01 \x02(\tR\x04name\"\xe5\x06\n" +
+	"\x04name\x18\x01 \x02(\tR\x04name\"\xe1\x06\n" +
 	"\rFrameworkInfo\x12\x12\n" +
 	"\x04user\x18\x01 \x02(\tR\x04user\x12\x12\n" +
 	"\x04name\x18\x02 \x02(\tR\x04name\x12%\n" +
@@ -9675,8 +9668,8 @@ const file_mesospb_mesos_proto_rawDesc = "" +
 	"\x10failover_timeout\x18\x04 \x01(\x01:\x010R\x0ffailoverTimeout\x12%\n" +
 	"\n" +
 	"checkpoint\x18\x05 \x01(\b:\x05falseR\n" +
-	"checkpoint\x12\x19\n" +
-	"\x04role\x18\x06 \x01(\t:\x01*B\x02\x18\x01R\x04role\x12\x14\n" +
+	"checkpoint\x12\x15\n" +
+	"\x04role\x18\x06 \x01(\t:\x01*R\x04role\x12\x14\n" +
 	"\x05roles\x18\f \x03(\tR\x05roles\x12\x1a\n" +
 	"\bhostname\x18\a \x01(\tR\bhostname\x12\x1c\n" +
 	"\tprincipal\x18\b \x01(\tR\tprincipal\x12\x1b\n" +
@@ -9775,7 +9768,7 @@ const file_mesospb_mesos_proto_rawDesc = "" +
 	"\x06scalar\x18\x03 \x01(\v2\x16.mesos.v1.Value.ScalarR\x06scalar\x12.\n" +
 	"\x06ranges\x18\x04 \x01(\v2\x16.mesos.v1.Value.RangesR\x06ranges\x12%\n" +
 	"\x03set\x18\x06 \x01(\v2\x13.mesos.v1.Value.SetR\x03set\x12(\n" +
-	"\x04text\x18\x05 \x01(\v2\x14.mesos.v1.Value.TextR\x04text\"\xf2\f\n" +
+	"\x04text\x18\x05 \x01(\v2\x14.mesos.v1.Value.TextR\x04text\"\xee\f\n" +
 	"\bResource\x12=\n" +
 	"\vprovider_id\x18\f \x01(\v2\x1c.mesos.v1.ResourceProviderIDR\n" +
 	"providerId\x12\x12\n" +
@@ -9783,8 +9776,8 @@ const file_mesospb_mesos_proto_rawDesc = "" +
 	"\x04type\x18\x02 \x02(\x0e2\x14.mesos.v1.Value.TypeR\x04type\x12.\n" +
 	"\x06scalar\x18\x03 \x01(\v2\x16.mesos.v1.Value.ScalarR\x06scalar\x12.\n" +
 	"\x06ranges\x18\x04 \x01(\v2\x16.mesos.v1.Value.RangesR\x06ranges\x12%\n" +
-	"\x03set\x18\x05 \x01(\v2\x13.mesos.v1.Value.SetR\x03set\x12\x19\n" +
-	"\x04role\x18\x06 \x01(\t:\x01*B\x02\x18\x01R\x04role\x12D\n" +
+	"\x03set\x18\x05 \x01(\v2\x13.mesos.v1.Value.SetR\x03set\x12\x15\n" +
+	"\x04role\x18\x06 \x01(\t:\x01*R\x04role\x12D\n" +
 	"\vreservation\x18\b \x01(\v2\".mesos.v1.Resource.ReservationInfoR\vreservation\x12F\n" +
 	"\freservations\x18\r \x03(\v2\".mesos.v1.Resource.ReservationInfoR\freservations\x12J\n" +
 	"\x0fallocation_info\x18\v \x01(\v2!.mesos.v1.Resource.AllocationInfoR\x0eallocationInfo\x12/\n" +
@@ -9987,7 +9980,7 @@ const file_mesospb_mesos_proto_rawDesc = "" +
 	"\aextract\x18\x03 \x01(\b:\x04trueR\aextract\x12\x14\n" +
 	"\x05cache\x18\x04 \x01(\bR\x05cache\x12\x1f\n" +
 	"\voutput_file\x18\x05 \x01(\tR\n" +
-	"outputFile\"\xe9\x04\n" +
+	"outputFile\"\xe5\x04\n" +
 	"\fExecutorInfo\x12/\n" +
 	"\x04type\x18\x0f \x01(\x0e2\x1b.mesos.v1.ExecutorInfo.TypeR\x04type\x125\n" +
 	"\vexecutor_id\x18\x01 \x02(\v2\x14.mesos.v1.ExecutorIDR\n" +
@@ -9996,9 +9989,9 @@ const file_mesospb_mesos_proto_rawDesc = "" +
 	"\acommand\x18\a \x01(\v2\x15.mesos.v1.CommandInfoR\acommand\x125\n" +
 	"\tcontainer\x18\v \x01(\v2\x17.mesos.v1.ContainerInfoR\tcontainer\x120\n" +
 	"\tresources\x18\x05 \x03(\v2\x12.mesos.v1.ResourceR\tresources\x12\x12\n" +
-	"\x04name\x18\t \x01(\tR\x04name\x12\x1a\n" +
+	"\x04name\x18\t \x01(\tR\x04name\x12\x16\n" +
 	"\x06source\x18\n" +
-	" \x01(\tB\x02\x18\x01R\x06source\x12\x12\n" +
+	" \x01(\tR\x06source\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\fR\x04data\x125\n" +
 	"\tdiscovery\x18\f \x01(\v2\x17.mesos.v1.DiscoveryInfoR\tdiscovery\x12J\n" +
 	"\x15shutdown_grace_period\x18\r \x01(\v2\x16.mesos.v1.DurationInfoR\x13shutdownGracePeriod\x12(\n" +

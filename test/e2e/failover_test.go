@@ -39,12 +39,17 @@ func TestSchedulerFailoverKeepsTasks(t *testing.T) {
 	first, stop, done := start(func(first *sdk.Scheduler) sdk.HandlerFunc {
 		return func(ctx context.Context, ev *schedulerpb.Event) error {
 			for _, o := range ev.GetOffers().GetOffers() {
+				var err error
 				if launched {
-					return first.Decline(ctx, []*mesospb.OfferID{o.GetId()}, 60)
+					err = first.Decline(ctx, []*mesospb.OfferID{o.GetId()}, 60)
+				} else {
+					res, _ := sdk.NewSpace(o).Take(0.1, 16, 0, 0)
+					launched = true
+					err = first.Launch(ctx, o, 60, sdk.CommandTask("keep", "keep", o, "sleep 600", res))
 				}
-				res, _ := sdk.NewSpace(o).Take(0.1, 16, 0, 0)
-				launched = true
-				return first.Launch(ctx, o, 60, sdk.CommandTask("keep", "keep", o, "sleep 600", res))
+				if err != nil {
+					return err
+				}
 			}
 			if st := ev.GetUpdate().GetStatus(); st != nil {
 				updates <- st
