@@ -19,7 +19,7 @@ PROTO_FILES := proto/mesospb/mesos.proto proto/schedulerpb/scheduler.proto proto
 FUZZTIME  ?= 10s
 TESTFLAGS ?=
 
-.PHONY: all build run test test-go fuzz lint proto bench clean
+.PHONY: all build run test test-go fuzz lint proto bench clean tools
 
 all: build
 
@@ -49,6 +49,9 @@ lint: $(TOOLS)/staticcheck
 		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
+
+# tools installs the pinned code generators and linters into bin/tools.
+tools: $(TOOLS)/protoc-gen-go $(TOOLS)/staticcheck
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -67,7 +67,7 @@ func (a *Agent) launch(l *agentpb.Event_Launch) {
 		return
 	}
 	k := keyOf(l.GetFrameworkInfo().GetId(), ti.GetTaskId())
-	if t := a.tasks[k]; t != nil && !isTerminal(t.state) {
+	if t := a.tasks[k]; t != nil && !mesospb.IsTerminal(t.state) {
 		a.log.Warn("ignoring a second launch of a running task", "task", k.TaskID, "framework", k.FrameworkID)
 		return
 	}
@@ -307,13 +307,3 @@ func (a *Agent) flushUpdates() {
 	a.retryTimer = time.AfterFunc(max(time.Until(next), 0), func() { a.post(a.flushUpdates) })
 }
 
-func isTerminal(s mesospb.TaskState) bool {
-	switch s {
-	case mesospb.TaskState_TASK_FINISHED, mesospb.TaskState_TASK_FAILED,
-		mesospb.TaskState_TASK_KILLED, mesospb.TaskState_TASK_ERROR,
-		mesospb.TaskState_TASK_LOST, mesospb.TaskState_TASK_DROPPED,
-		mesospb.TaskState_TASK_GONE, mesospb.TaskState_TASK_GONE_BY_OPERATOR:
-		return true
-	}
-	return false
-}

@@ -160,7 +160,7 @@ func (m *Master) reconcileAgentTasks(s *state, a *agentState, sub *agentpb.Call_
 		reported[k] = true
 		if t := a.tasks[k]; t != nil {
 			t.state = rt.GetState()
-			if isTerminal(t.state) {
+			if mesospb.IsTerminal(t.state) {
 				m.releaseTask(s, t)
 			}
 			continue
@@ -174,7 +174,7 @@ func (m *Master) reconcileAgentTasks(s *state, a *agentState, sub *agentpb.Call_
 		// The agent does not have it: the launch never arrived, or the task
 		// ended and its updates were all acknowledged.
 		f := s.frameworks[t.frameworkID]
-		if f != nil && !isTerminal(t.state) {
+		if f != nil && !mesospb.IsTerminal(t.state) {
 			m.masterUpdate(f, t.info.GetTaskId(), a.id, lostState(f, mesospb.TaskState_TASK_DROPPED),
 				mesospb.TaskStatus_REASON_AGENT_REREGISTERED, "Task is not on the agent after it re-registered")
 		}
@@ -229,7 +229,7 @@ func (m *Master) adoptTask(s *state, a *agentState, rt *mesospb.Task, fi *mesosp
 	}
 	f.tasks[rt.GetTaskId().GetValue()] = t
 	a.tasks[taskKey{fwID, rt.GetTaskId().GetValue()}] = t
-	if isTerminal(t.state) {
+	if mesospb.IsTerminal(t.state) {
 		t.released = true
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -56,7 +57,7 @@ func (m *Master) allocate(s *state) {
 	if len(snap.Frameworks) == 0 {
 		return
 	}
-	slices.SortFunc(snap.Frameworks, func(a, b allocator.Framework) int { return compareStrings(a.ID, b.ID) })
+	slices.SortFunc(snap.Frameworks, func(a, b allocator.Framework) int { return strings.Compare(a.ID, b.ID) })
 	result := m.alloc.Allocate(&snap)
 	m.metrics.allocationSeconds.Observe(time.Since(start).Seconds())
 
@@ -78,16 +79,6 @@ func (m *Master) allocate(s *state) {
 			})
 		}
 	}
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (m *Master) createOffer(s *state, f *framework, a *agentState, role string, res resources.Resources) *offer {
@@ -203,19 +194,7 @@ func formatResources(res resources.Resources, caps capabilities) []*mesospb.Reso
 func normalizeResources(in []*mesospb.Resource, role string) resources.Resources {
 	out := make(resources.Resources, len(in))
 	for i, r := range in {
-		r = proto.CloneOf(r)
-		if len(r.Reservations) == 0 && r.Role != nil && r.GetRole() != "*" {
-			res := &mesospb.Resource_ReservationInfo{
-				Type: mesospb.Resource_ReservationInfo_STATIC.Enum(),
-				Role: r.Role,
-			}
-			if r.Reservation != nil {
-				res.Type = mesospb.Resource_ReservationInfo_DYNAMIC.Enum()
-				res.Principal, res.Labels = r.Reservation.Principal, r.Reservation.Labels
-			}
-			r.Reservations = []*mesospb.Resource_ReservationInfo{res}
-		}
-		r.Role, r.Reservation = nil, nil
+		r = resources.Normalize(r)
 		if r.AllocationInfo == nil {
 			r.AllocationInfo = &mesospb.Resource_AllocationInfo{Role: proto.String(role)}
 		}

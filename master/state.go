@@ -187,14 +187,3 @@ type offer struct {
 	created     time.Time
 	timer       *time.Timer
 }
-
-func isTerminal(s mesospb.TaskState) bool {
-	switch s {
-	case mesospb.TaskState_TASK_FINISHED, mesospb.TaskState_TASK_FAILED,
-		mesospb.TaskState_TASK_KILLED, mesospb.TaskState_TASK_ERROR,
-		mesospb.TaskState_TASK_LOST, mesospb.TaskState_TASK_DROPPED,
-		mesospb.TaskState_TASK_GONE, mesospb.TaskState_TASK_GONE_BY_OPERATOR:
-		return true
-	}
-	return false
-}

@@ -76,7 +76,7 @@ func (m *Master) forgetTask(s *state, t *task) {
 
 func (m *Master) kill(s *state, f *framework, k *schedulerpb.Call_Kill) {
 	t := f.tasks[k.GetTaskId().GetValue()]
-	if t == nil || isTerminal(t.state) {
+	if t == nil || mesospb.IsTerminal(t.state) {
 		// Mesos answers a kill of an unknown task by reconciling it.
 		m.reconcile(s, f, []*schedulerpb.Call_Reconcile_Task{{TaskId: k.GetTaskId(), AgentId: k.GetAgentId()}})
 		return
@@ -102,7 +102,7 @@ func (m *Master) kill(s *state, f *framework, k *schedulerpb.Call_Kill) {
 func (m *Master) acknowledge(s *state, f *framework, ack *schedulerpb.Call_Acknowledge) {
 	a := s.agents[ack.GetAgentId().GetValue()]
 	if t := f.tasks[ack.GetTaskId().GetValue()]; t != nil && t.status != nil &&
-		isTerminal(t.status.GetState()) && bytes.Equal(t.status.GetUuid(), ack.GetUuid()) {
+		mesospb.IsTerminal(t.status.GetState()) && bytes.Equal(t.status.GetUuid(), ack.GetUuid()) {
 		// The framework has seen the end of the task: Mesos forgets it then.
 		m.forgetTask(s, t)
 	}
@@ -183,7 +183,7 @@ func (m *Master) statusUpdate(s *state, a *agentState, u *agentpb.Call_Update) {
 		if u.LatestState != nil {
 			t.state = u.GetLatestState()
 		}
-		if isTerminal(t.state) {
+		if mesospb.IsTerminal(t.state) {
 			m.releaseTask(s, t)
 		}
 		m.metrics.statusUpdates.WithLabelValues(st.GetState().String()).Inc()
@@ -202,7 +202,7 @@ func (m *Master) statusUpdate(s *state, a *agentState, u *agentpb.Call_Update) {
 	if len(st.GetUuid()) == 0 {
 		// An update that needs no acknowledgement cannot free the task's
 		// record later, so forget a finished task now.
-		if t != nil && isTerminal(t.state) {
+		if t != nil && mesospb.IsTerminal(t.state) {
 			defer m.forgetTask(s, t)
 		}
 	}
@@ -224,7 +224,7 @@ func (m *Master) markUnreachable(s *state, a *agentState, why string) {
 	}
 	now := m.cfg.Now()
 	for _, t := range a.tasks {
-		if isTerminal(t.state) {
+		if mesospb.IsTerminal(t.state) {
 			m.forgetTask(s, t)
 			continue
 		}

@@ -201,7 +201,7 @@ func validateTask(t *mesospb.TaskInfo, agentID string, f *framework) string {
 	if err := validateID("Task ID", t.GetTaskId().GetValue()); err != nil {
 		return err.Error()
 	}
-	if existing, ok := f.tasks[t.GetTaskId().GetValue()]; ok && !isTerminal(existing.state) {
+	if existing, ok := f.tasks[t.GetTaskId().GetValue()]; ok && !mesospb.IsTerminal(existing.state) {
 		return fmt.Sprintf("Task has duplicate ID: %s", t.GetTaskId().GetValue())
 	}
 	if t.GetAgentId().GetValue() != agentID {

@@ -27,7 +27,7 @@ func findTool(t *testing.T, name string) string {
 	if p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", name); fileExists(p) {
 		return p
 	}
-	msg := name + " is not installed (run `make bin/tools/" + name + "`, or apt-get install protobuf-compiler for protoc)"
+	msg := name + " is not installed (`make tools` installs protoc-gen-go; apt-get install protobuf-compiler gives protoc)"
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}

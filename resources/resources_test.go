@@ -124,10 +124,10 @@ func TestValidate(t *testing.T) {
 
 func TestParse(t *testing.T) {
 	good := map[string]string{
-		"cpus:4;mem:4096;disk:20000;ports:[31000-32000]": "cpus:4;disk:20000;mem:4096;ports:[31000-32000]",
-		" cpus(eng) : 2 ; cpus:1 ":                       "cpus:1;cpus(eng):2",
-		"ports:[1-2, 5-6, 3-4]":                          "ports:[1-6]",
-		"gpus:{a,b}":                                     "gpus:{a,b}",
+		"cpus:4;mem:4096;disk:20000;ports:[31000-32000]":         "cpus:4;disk:20000;mem:4096;ports:[31000-32000]",
+		" cpus(eng) : 2 ; cpus:1 ":                               "cpus:1;cpus(eng):2",
+		"ports:[1-2, 5-6, 3-4]":                                  "ports:[1-6]",
+		"gpus:{a,b}":                                             "gpus:{a,b}",
 		`[{"name":"cpus","type":"SCALAR","scalar":{"value":2}}]`: "cpus:2",
 	}
 	for in, want := range good {

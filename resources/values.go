@@ -10,9 +10,11 @@ import (
 	"github.com/corral-sched/corral/proto/mesospb"
 )
 
-// normalize returns a copy of x in the post-refinement shape: a
-// pre-refinement role/reservation becomes a one-entry reservations stack.
-func normalize(x *mesospb.Resource) *mesospb.Resource {
+// Normalize returns a copy of x in the post-refinement shape, which is the
+// one this package works in: a pre-refinement role/reservation becomes a
+// one-entry reservations stack; ranges are merged, set items sorted and
+// scalars rounded to Mesos' three decimals.
+func Normalize(x *mesospb.Resource) *mesospb.Resource {
 	x = proto.CloneOf(x)
 	if len(x.Reservations) == 0 && x.Role != nil && x.GetRole() != "*" {
 		res := &mesospb.Resource_ReservationInfo{
@@ -55,7 +57,7 @@ func kindKey(x *mesospb.Resource) string {
 	b.WriteString(x.GetType().String())
 	reservations := x.GetReservations()
 	if len(reservations) == 0 && x.Role != nil && x.GetRole() != "*" {
-		reservations = normalize(x).GetReservations()
+		reservations = Normalize(x).GetReservations()
 	}
 	for _, r := range reservations {
 		b.WriteString("\x00r:")
@@ -105,7 +107,7 @@ func (r Resources) find(x *mesospb.Resource) int {
 }
 
 func (r Resources) addOne(x *mesospb.Resource) Resources {
-	x = normalize(x)
+	x = Normalize(x)
 	if isEmptyValue(x) && !atomic(x) {
 		return r
 	}
@@ -131,7 +133,7 @@ func (r Resources) addOne(x *mesospb.Resource) Resources {
 }
 
 func (r Resources) subtractOne(x *mesospb.Resource) Resources {
-	x = normalize(x)
+	x = Normalize(x)
 	i := r.find(x)
 	if i < 0 {
 		return r
@@ -178,7 +180,7 @@ func isEmptyValue(x *mesospb.Resource) bool {
 // containsValue reports whether y (of the same kind) holds at least x.
 func containsValue(y, x *mesospb.Resource) bool {
 	if atomic(x) {
-		return proto.Equal(normalize(y), normalize(x))
+		return proto.Equal(Normalize(y), Normalize(x))
 	}
 	switch x.GetType() {
 	case mesospb.Value_SCALAR:

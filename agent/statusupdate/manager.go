@@ -78,7 +78,7 @@ func (m *Manager) Ack(k Key, uuid []byte) (matched, terminal bool) {
 	if len(q.updates) == 0 {
 		delete(m.queues, k)
 	}
-	return true, isTerminal(head.Status.GetState())
+	return true, mesospb.IsTerminal(head.Status.GetState())
 }
 
 // Due returns the heads that should be sent at now and schedules their
@@ -136,14 +136,3 @@ func (m *Manager) Has(k Key) bool { return m.queues[k] != nil }
 
 // Remove forgets a task's updates (its framework is gone).
 func (m *Manager) Remove(k Key) { delete(m.queues, k) }
-
-func isTerminal(s mesospb.TaskState) bool {
-	switch s {
-	case mesospb.TaskState_TASK_FINISHED, mesospb.TaskState_TASK_FAILED,
-		mesospb.TaskState_TASK_KILLED, mesospb.TaskState_TASK_ERROR,
-		mesospb.TaskState_TASK_LOST, mesospb.TaskState_TASK_DROPPED,
-		mesospb.TaskState_TASK_GONE, mesospb.TaskState_TASK_GONE_BY_OPERATOR:
-		return true
-	}
-	return false
-}

@@ -104,16 +104,7 @@ func CommandTask(name, id string, offer *mesospb.Offer, cmd string, res resource
 }
 
 // Terminal reports whether a task state is final.
-func Terminal(s mesospb.TaskState) bool {
-	switch s {
-	case mesospb.TaskState_TASK_FINISHED, mesospb.TaskState_TASK_FAILED,
-		mesospb.TaskState_TASK_KILLED, mesospb.TaskState_TASK_ERROR,
-		mesospb.TaskState_TASK_LOST, mesospb.TaskState_TASK_DROPPED,
-		mesospb.TaskState_TASK_GONE, mesospb.TaskState_TASK_GONE_BY_OPERATOR:
-		return true
-	}
-	return false
-}
+func Terminal(s mesospb.TaskState) bool { return mesospb.IsTerminal(s) }
 
 // Describe formats a status for logs and errors.
 func Describe(st *mesospb.TaskStatus) string {

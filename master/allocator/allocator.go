@@ -15,6 +15,7 @@ package allocator
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/corral-sched/corral/proto/mesospb"
@@ -270,7 +271,7 @@ func (a *Allocator) buildRoles(s *Snapshot) []*roleState {
 			r.frameworks = append(r.frameworks, fs)
 		}
 	}
-	slices.SortFunc(roles, func(x, y *roleState) int { return compare(x.name, y.name) })
+	slices.SortFunc(roles, func(x, y *roleState) int { return strings.Compare(x.name, y.name) })
 	return roles
 }
 
@@ -281,23 +282,13 @@ func sortedSkips(m map[Skip]int) []Skip {
 		out = append(out, k)
 	}
 	slices.SortFunc(out, func(x, y Skip) int {
-		if c := compare(x.FrameworkID, y.FrameworkID); c != 0 {
+		if c := strings.Compare(x.FrameworkID, y.FrameworkID); c != 0 {
 			return c
 		}
-		if c := compare(x.Role, y.Role); c != 0 {
+		if c := strings.Compare(x.Role, y.Role); c != 0 {
 			return c
 		}
-		return compare(string(x.Reason), string(y.Reason))
+		return strings.Compare(string(x.Reason), string(y.Reason))
 	})
 	return out
-}
-
-func compare(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -3,6 +3,7 @@ package allocator
 import (
 	"math/rand/v2"
 	"slices"
+	"strings"
 )
 
 // Client is something a Sorter orders: a role, or a framework in a role.
@@ -41,7 +42,7 @@ func (drfSorter) Sort(clients []Client) {
 		case sa > sb:
 			return 1
 		}
-		return compare(a.Name, b.Name)
+		return strings.Compare(a.Name, b.Name)
 	})
 }
 
@@ -51,6 +52,6 @@ type randomSorter struct{ rng *rand.Rand }
 var _ Sorter = (*randomSorter)(nil)
 
 func (s *randomSorter) Sort(clients []Client) {
-	slices.SortFunc(clients, func(a, b Client) int { return compare(a.Name, b.Name) })
+	slices.SortFunc(clients, func(a, b Client) int { return strings.Compare(a.Name, b.Name) })
 	s.rng.Shuffle(len(clients), func(i, j int) { clients[i], clients[j] = clients[j], clients[i] })
 }

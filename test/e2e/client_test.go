@@ -184,21 +184,12 @@ func (f *rawFramework) waitState(id string, state mesospb.TaskState) *mesospb.Ta
 		if st.GetState() == state {
 			return st
 		}
-		if isTerminal(st.GetState()) {
+		if mesospb.IsTerminal(st.GetState()) {
 			f.t.Fatalf("task %s ended %v (%s), want %v", id, st.GetState(), st.GetMessage(), state)
 		}
 	}
 }
 
-func isTerminal(s mesospb.TaskState) bool {
-	switch s {
-	case mesospb.TaskState_TASK_FINISHED, mesospb.TaskState_TASK_FAILED, mesospb.TaskState_TASK_KILLED,
-		mesospb.TaskState_TASK_ERROR, mesospb.TaskState_TASK_LOST, mesospb.TaskState_TASK_DROPPED,
-		mesospb.TaskState_TASK_GONE, mesospb.TaskState_TASK_GONE_BY_OPERATOR:
-		return true
-	}
-	return false
-}
 
 func shellTask(id string, o *mesospb.Offer, cmd, res string) *mesospb.TaskInfo {
 	rs, err := resources.Parse(res, "*")

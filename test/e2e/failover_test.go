@@ -90,7 +90,7 @@ func waitUpdate(t *testing.T, updates chan *mesospb.TaskStatus, id string, state
 			if st.GetTaskId().GetValue() == id && st.GetState() == state {
 				return st
 			}
-			if st.GetTaskId().GetValue() == id && isTerminal(st.GetState()) {
+			if st.GetTaskId().GetValue() == id && mesospb.IsTerminal(st.GetState()) {
 				t.Fatalf("task %s ended: %s", id, sdk.Describe(st))
 			}
 		case <-deadline:
