@@ -41,10 +41,11 @@ type Agent struct {
 	metrics   *metrics
 	gatherer  prometheus.Gatherer
 
-	id      atomic.Pointer[string] // set by the loop once registered
-	inbox   chan func()
-	running atomic.Bool
-	stopped chan struct{}
+	id        atomic.Pointer[string] // set by the loop once registered
+	connected atomic.Bool            // set by the loop while subscribed
+	inbox     chan func()
+	running   atomic.Bool
+	stopped   chan struct{}
 	// shutdown is closed by the loop when the master sends SHUTDOWN.
 	shutdown chan struct{}
 
@@ -122,6 +123,9 @@ func (a *Agent) ID() string {
 	}
 	return ""
 }
+
+// Connected reports whether the agent is subscribed to a master now.
+func (a *Agent) Connected() bool { return a.connected.Load() }
 
 // Resources returns what the agent offers.
 func (a *Agent) Resources() resources.Resources {

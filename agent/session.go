@@ -196,6 +196,7 @@ func (a *Agent) subscribed(s *session) {
 		a.id.Store(&id)
 	}
 	a.session = s
+	a.connected.Store(true)
 	a.metrics.registered.Set(1)
 	a.log.Info("registered with master", "agent", s.agentID, "master", s.master)
 	a.updates.ResendAll()
@@ -205,6 +206,7 @@ func (a *Agent) subscribed(s *session) {
 func (a *Agent) disconnected(s *session) {
 	if a.session == s {
 		a.session = nil
+		a.connected.Store(false)
 		a.metrics.registered.Set(0)
 	}
 }

@@ -153,6 +153,38 @@ func (c *Cluster) AddAgent(i int) (*agent.Agent, error) {
 	return a, nil
 }
 
+// StopAgent stops agent i's process-level parts (its loop, stream and
+// HTTP server) without killing its tasks, as a crash or upgrade would.
+func (c *Cluster) StopAgent(i int) {
+	ra := c.agents[i]
+	ra.cancel()
+	<-ra.done
+	_ = ra.srv.Close()
+}
+
+// RestartAgent starts a new agent with agent i's work dir, as a restarted
+// agent process would be, and waits for it to register.
+func (c *Cluster) RestartAgent(i int) (*agent.Agent, error) {
+	a, err := c.AddAgent(i)
+	if err != nil {
+		return nil, err
+	}
+	n := len(c.Agents) - 1
+	c.Agents[i], c.agents[i] = a, c.agents[n]
+	c.Agents, c.agents = c.Agents[:n], c.agents[:n]
+	for deadline := time.Now().Add(30 * time.Second); a.ID() == "" || !registered(a); {
+		if time.Now().After(deadline) {
+			return nil, errors.New("testcluster: restarted agent did not register within 30s")
+		}
+		time.Sleep(5 * time.Millisecond) // polling for registration
+	}
+	return a, nil
+}
+
+// registered reports whether the agent is subscribed now (its /state says
+// connected), not merely holding a checkpointed ID.
+func registered(a *agent.Agent) bool { return a.Connected() }
+
 // Close kills every task, then stops the agents and the master.
 func (c *Cluster) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
