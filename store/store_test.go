@@ -1,0 +1,246 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/corral-sched/corral/internal/zktest"
+	"github.com/corral-sched/corral/store"
+)
+
+// conformance runs the Store contract against one implementation.
+func conformance(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := context.Background()
+	t.Run("versions and compare-and-set", func(t *testing.T) {
+		s := open(t)
+		if _, err := s.Get(ctx, "a/b"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("Get of a missing key: %v", err)
+		}
+		e, err := s.Put(ctx, "a/b", []byte("one"), store.Absent)
+		if err != nil || e.Version != 1 {
+			t.Fatalf("create: %+v, %v", e, err)
+		}
+		if _, err := s.Put(ctx, "a/b", []byte("again"), store.Absent); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("creating an existing key: %v", err)
+		}
+		if _, err := s.Put(ctx, "a/b", []byte("stale"), 5); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("writing with a wrong version: %v", err)
+		}
+		e, err = s.Put(ctx, "a/b", []byte("two"), 1)
+		if err != nil || e.Version != 2 {
+			t.Fatalf("compare-and-set: %+v, %v", e, err)
+		}
+		e, err = s.Put(ctx, "a/b", []byte("three"), store.AnyVersion)
+		if err != nil || e.Version != 3 {
+			t.Fatalf("unconditional write: %+v, %v", e, err)
+		}
+		got, err := s.Get(ctx, "a/b")
+		if err != nil || string(got.Value) != "three" || got.Version != 3 || got.Key != "a/b" {
+			t.Fatalf("Get = %+v, %v", got, err)
+		}
+		if err := s.Delete(ctx, "a/b", 2); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("delete with a wrong version: %v", err)
+		}
+		if err := s.Delete(ctx, "a/b", 3); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, "a/b", store.AnyVersion); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("deleting a missing key: %v", err)
+		}
+		if _, err := s.Put(ctx, "a/b", nil, store.AnyVersion); err != nil {
+			t.Fatalf("unconditional create: %v", err)
+		}
+	})
+	t.Run("list", func(t *testing.T) {
+		s := open(t)
+		for _, k := range []string{"agents/b", "agents/a", "frameworks/f"} {
+			if _, err := s.Put(ctx, k, []byte(k), store.Absent); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.List(ctx, "agents")
+		if err != nil || len(got) != 2 || got[0].Key != "agents/a" || string(got[1].Value) != "agents/b" {
+			t.Fatalf("List = %+v, %v", got, err)
+		}
+		if got, err := s.List(ctx, "nothing"); err != nil || len(got) != 0 {
+			t.Fatalf("List of an empty prefix = %+v, %v", got, err)
+		}
+	})
+	t.Run("bad keys", func(t *testing.T) {
+		s := open(t)
+		for _, k := range []string{"", "/a", "a/", "a//b", "../x", "a/./b"} {
+			if _, err := s.Put(ctx, k, nil, store.AnyVersion); err == nil {
+				t.Errorf("Put(%q) accepted", k)
+			}
+		}
+	})
+	t.Run("concurrent compare-and-set loses no update", func(t *testing.T) {
+		s := open(t)
+		if _, err := s.Put(ctx, "counter", []byte("0"), store.Absent); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for range 10 {
+					for {
+						e, err := s.Get(ctx, "counter")
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						var n int
+						fmt.Sscan(string(e.Value), &n)
+						_, err = s.Put(ctx, "counter", fmt.Append(nil, n+1), e.Version)
+						if err == nil {
+							break
+						}
+						if !errors.Is(err, store.ErrConflict) {
+							t.Error(err)
+							return
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if e, _ := s.Get(ctx, "counter"); string(e.Value) != "40" || e.Version != 41 {
+			t.Fatalf("counter = %s at version %d, want 40 at 41", e.Value, e.Version)
+		}
+	})
+	t.Run("watch", func(t *testing.T) {
+		s := open(t)
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		ch, err := s.Watch(wctx, "leader")
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := func(want string, version int64) {
+			t.Helper()
+			deadline := time.After(20 * time.Second)
+			for {
+				select {
+				case e := <-ch:
+					if string(e.Value) == want && e.Version == version {
+						return
+					}
+				case <-deadline:
+					t.Fatalf("watch never saw %q at version %d", want, version)
+				}
+			}
+		}
+		next("", 0)
+		if _, err := s.Put(ctx, "leader", []byte("m1"), store.Absent); err != nil {
+			t.Fatal(err)
+		}
+		next("m1", 1)
+		if _, err := s.Put(ctx, "leader", []byte("m2"), 1); err != nil {
+			t.Fatal(err)
+		}
+		next("m2", 2)
+		if err := s.Delete(ctx, "leader", store.AnyVersion); err != nil {
+			t.Fatal(err)
+		}
+		next("", 0)
+		cancel()
+		for range ch {
+		}
+	})
+}
+
+func TestLocal(t *testing.T) {
+	conformance(t, func(t *testing.T) store.Store {
+		s, err := store.OpenLocal(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestLocalSurvivesReopening(t *testing.T) {
+	dir := t.TempDir()
+	s, err := store.OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(context.Background(), "registry/weights", []byte(`{"web":2}`), store.Absent); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = store.OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := s.Get(context.Background(), "registry/weights")
+	if err != nil || string(e.Value) != `{"web":2}` || e.Version != 1 {
+		t.Fatalf("after reopening: %+v, %v", e, err)
+	}
+}
+
+func TestLocalRefusesACorruptFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := writeFile(dir+"/store.json", "{not json"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.OpenLocal(dir); err == nil {
+		t.Fatal("a corrupt store opened")
+	}
+}
+
+func TestZooKeeper(t *testing.T) {
+	zk := zktest.Start(t)
+	n := 0
+	conformance(t, func(t *testing.T) store.Store {
+		n++
+		s, err := store.DialZooKeeper([]string{zk.Addr}, fmt.Sprintf("/corral-test-%d", n), "", 4*time.Second, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestZooKeeperDigestACL(t *testing.T) {
+	zk := zktest.Start(t)
+	ctx := context.Background()
+	owner, err := store.DialZooKeeper([]string{zk.Addr}, "/secured", "corral:secret", 4*time.Second, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	if _, err := owner.Put(ctx, "registry/quota", []byte("q"), store.Absent); err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := store.DialZooKeeper([]string{zk.Addr}, "/secured", "", 4*time.Second, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	if _, err := stranger.Get(ctx, "registry/quota"); err == nil {
+		t.Fatal("a client without credentials read a protected znode")
+	}
+	if e, err := owner.Get(ctx, "registry/quota"); err != nil || string(e.Value) != "q" {
+		t.Fatalf("owner read %+v, %v", e, err)
+	}
+}
+
+func TestParseZKURL(t *testing.T) {
+	servers, root, err := store.ParseZKURL("zk://a:2181,b:2182/corral/prod")
+	if err != nil || len(servers) != 2 || servers[1] != "b:2182" || root != "/corral/prod" {
+		t.Fatalf("got %v %q %v", servers, root, err)
+	}
+	for _, bad := range []string{"http://a:1/x", "zk://a:1", "zk:///x", "::"} {
+		if _, _, err := store.ParseZKURL(bad); err == nil {
+			t.Errorf("ParseZKURL(%q) accepted", bad)
+		}
+	}
+}
