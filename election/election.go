@@ -1,0 +1,261 @@
+// Package election elects one leading master through ZooKeeper and tells
+// everyone else which master leads.
+//
+// Each contender creates an ephemeral sequential znode "json.info_<seq>"
+// under the election path, holding its MasterInfo as JSON in Mesos' layout
+// (so Mesos tooling finds the leader too). The lowest sequence leads. A
+// contender watches only its predecessor, so a leader's death wakes one
+// contender, not all. A leader whose session expires, or stays
+// disconnected longer than the session timeout, stops leading at once: its
+// leadership context is cancelled before anyone else could be elected.
+package election
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/corral-sched/corral/codec"
+	"github.com/corral-sched/corral/proto/mesospb"
+)
+
+// Prefix of the contenders' znodes, as Mesos names them.
+const Prefix = "json.info_"
+
+// Session is one ZooKeeper session and what happens to it.
+type Session struct {
+	Conn    *zk.Conn
+	timeout time.Duration
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	lost    chan struct{} // guarded by mu; closed when the current session is lost
+	expired bool          // guarded by mu
+}
+
+// Dial opens a session to servers.
+func Dial(servers []string, timeout time.Duration, log *slog.Logger) (*Session, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	conn, events, err := zk.Connect(servers, timeout, zk.WithLogger(zkLogger{log}), zk.WithLogInfo(false))
+	if err != nil {
+		return nil, fmt.Errorf("election: connecting to ZooKeeper %v: %w", servers, err)
+	}
+	s := &Session{Conn: conn, timeout: timeout, log: log, lost: make(chan struct{})}
+	go s.watch(events)
+	return s, nil
+}
+
+// watch turns connection events into "session lost" signals: expiry, or a
+// disconnection longer than the session timeout (after which the server
+// will have expired the session, though we cannot hear it say so).
+func (s *Session) watch(events <-chan zk.Event) {
+	var timer *time.Timer
+	for ev := range events {
+		if ev.Type != zk.EventSession {
+			continue
+		}
+		switch ev.State {
+		case zk.StateDisconnected:
+			if timer == nil {
+				timer = time.AfterFunc(s.timeout, func() { s.loseSession("disconnected longer than the session timeout") })
+			}
+		case zk.StateExpired:
+			s.loseSession("session expired")
+		case zk.StateHasSession:
+			if timer != nil {
+				timer.Stop()
+				timer = nil
+			}
+		}
+	}
+	s.loseSession("connection closed")
+}
+
+func (s *Session) loseSession(why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.lost:
+		return
+	default:
+	}
+	s.log.Warn("ZooKeeper session lost", "reason", why)
+	close(s.lost)
+}
+
+// lostChan returns the channel closed when the current session is lost,
+// starting a new generation if the last one was lost and the connection
+// has a session again.
+func (s *Session) lostChan() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.lost:
+		if s.Conn.State() == zk.StateHasSession {
+			s.lost = make(chan struct{})
+		}
+	default:
+	}
+	return s.lost
+}
+
+// Close ends the session; ephemeral znodes go at once.
+func (s *Session) Close() { s.Conn.Close() }
+
+// Contend runs for leadership under path until ctx ends. Each time this
+// contender is elected, lead runs with a context that is cancelled when
+// leadership is lost; lead should return promptly then. Contend then
+// contends again.
+func Contend(ctx context.Context, s *Session, path string, info *mesospb.MasterInfo, lead func(ctx context.Context)) error {
+	data, err := codec.JSON.Marshal(info)
+	if err != nil {
+		return fmt.Errorf("election: encoding MasterInfo: %w", err)
+	}
+	var stale []string // znodes of earlier attempts that may outlive them
+	for ctx.Err() == nil {
+		lost := s.lostChan()
+		// A znode from an attempt that failed while disconnected survives
+		// if the session did: remove it, or we would wait behind ourselves.
+		stale = slices.DeleteFunc(stale, func(p string) bool {
+			err := s.Conn.Delete(p, -1)
+			return err == nil || errors.Is(err, zk.ErrNoNode)
+		})
+		me, err := contendOnce(ctx, s, path, data, lost, lead)
+		if me != "" {
+			stale = append(stale, me)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.log.Info("contending again", "reason", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// contendOnce makes one znode and waits for or holds leadership with it. It
+// returns the znode's path so that the caller can make sure it is gone.
+func contendOnce(ctx context.Context, s *Session, path string, data []byte, lost <-chan struct{}, lead func(context.Context)) (string, error) {
+	if err := ensurePath(s.Conn, path); err != nil {
+		return "", err
+	}
+	// The protected create survives a retried request without leaving a
+	// second znode behind; its GUID prefix means names must be sorted by
+	// their sequence suffix, not as strings.
+	me, err := s.Conn.CreateProtectedEphemeralSequential(path+"/"+Prefix, data, zk.WorldACL(zk.PermAll))
+	if err != nil {
+		return "", fmt.Errorf("election: creating %s: %w", path+"/"+Prefix, err)
+	}
+	defer func() { _ = s.Conn.Delete(me, -1) }()
+	mine := me[strings.LastIndexByte(me, '/')+1:]
+	for {
+		children, _, err := s.Conn.Children(path)
+		if err != nil {
+			return me, fmt.Errorf("election: listing contenders: %w", err)
+		}
+		order := contenders(children)
+		i := slices.Index(order, mine)
+		switch {
+		case i < 0:
+			return me, errors.New("election: our znode is gone")
+		case i == 0:
+			return me, leadUntilLost(ctx, s, me, lost, lead)
+		}
+		exists, _, watch, err := s.Conn.ExistsW(path + "/" + order[i-1])
+		if err != nil {
+			return me, fmt.Errorf("election: watching the predecessor: %w", err)
+		}
+		if !exists {
+			continue
+		}
+		select {
+		case <-watch:
+		case <-lost:
+			return me, errors.New("election: session lost while contending")
+		case <-ctx.Done():
+			return me, nil
+		}
+	}
+}
+
+func leadUntilLost(ctx context.Context, s *Session, me string, lost <-chan struct{}, lead func(context.Context)) error {
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		for {
+			exists, _, watch, err := s.Conn.ExistsW(me)
+			if err != nil || !exists {
+				cancel()
+				return
+			}
+			select {
+			case <-watch:
+			case <-lost:
+				cancel()
+				return
+			case <-lctx.Done():
+				return
+			}
+		}
+	}()
+	s.log.Info("elected leader", "znode", me)
+	lead(lctx)
+	return errors.New("election: leadership ended")
+}
+
+func ensurePath(conn *zk.Conn, path string) error {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	p := ""
+	for _, part := range parts {
+		p += "/" + part
+		if _, err := conn.Create(p, nil, 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+			return fmt.Errorf("election: creating %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// contenders returns the election znodes in order of their sequence.
+func contenders(children []string) []string {
+	type c struct {
+		name string
+		seq  int64
+	}
+	var list []c
+	for _, ch := range children {
+		if !strings.Contains(ch, Prefix) || len(ch) < 10 {
+			continue
+		}
+		seq, err := strconv.ParseInt(ch[len(ch)-10:], 10, 64)
+		if err != nil {
+			continue
+		}
+		list = append(list, c{ch, seq})
+	}
+	slices.SortFunc(list, func(a, b c) int { return cmp.Compare(a.seq, b.seq) })
+	out := make([]string, len(list))
+	for i, x := range list {
+		out[i] = x.name
+	}
+	return out
+}
+
+type zkLogger struct{ log *slog.Logger }
+
+func (l zkLogger) Printf(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...), "component", "zookeeper")
+}
