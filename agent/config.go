@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,9 @@ type Config struct {
 	// Master is the host:port of a master; redirects to the leader are
 	// followed.
 	Master string
+	// Detector, if set, names the leading master before every
+	// subscription (ZooKeeper detection); Master is then not needed.
+	Detector Detector
 	// Addr is the host:port this agent's HTTP server is reachable at.
 	Addr string
 	// Hostname is advertised to the master; default os.Hostname.
@@ -61,12 +65,19 @@ const (
 	maxRegisterBackoff       = 30 * time.Second
 )
 
+// Detector finds the leading master.
+type Detector interface {
+	Leader(ctx context.Context) (string, error) // host:port
+}
+
 func (c *Config) setDefaults() error {
-	if c.Master == "" {
-		return errors.New("agent: config: Master (host:port) is required")
-	}
-	if _, _, err := net.SplitHostPort(c.Master); err != nil {
-		return fmt.Errorf("agent: config: Master %q: %w", c.Master, err)
+	if c.Detector == nil {
+		if c.Master == "" {
+			return errors.New("agent: config: Master (host:port) or a Detector is required")
+		}
+		if _, _, err := net.SplitHostPort(c.Master); err != nil {
+			return fmt.Errorf("agent: config: Master %q: %w", c.Master, err)
+		}
 	}
 	if c.Addr == "" {
 		return errors.New("agent: config: Addr (host:port) is required")

@@ -49,6 +49,14 @@ func (a *Agent) runSession(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	master := a.cfg.Master
+	if a.cfg.Detector != nil {
+		dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
+		master, err = a.cfg.Detector.Leader(dctx)
+		dcancel()
+		if err != nil {
+			return err
+		}
+	}
 	var resp *http.Response
 	for hop := 0; ; hop++ {
 		resp, err = a.postCall(ctx, master, "", body)

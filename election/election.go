@@ -37,9 +37,8 @@ type Session struct {
 	timeout time.Duration
 	log     *slog.Logger
 
-	mu      sync.Mutex
-	lost    chan struct{} // guarded by mu; closed when the current session is lost
-	expired bool          // guarded by mu
+	mu   sync.Mutex
+	lost chan struct{} // guarded by mu; closed when the current session is lost
 }
 
 // Dial opens a session to servers.

@@ -17,6 +17,9 @@ type Config struct {
 	// Addr is the host:port clients reach this master at. It goes into
 	// MasterInfo and into the Location of redirects.
 	Addr string
+	// ID is the master's unique ID (MasterInfo.id); empty picks a new one.
+	// A master process that leads several times keeps one ID.
+	ID string
 	// WorkDir is where a standalone master keeps its local state.
 	WorkDir string
 

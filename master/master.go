@@ -51,7 +51,10 @@ func New(cfg Config) (*Master, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	id := uuid.New().String()
+	id := cfg.ID
+	if id == "" {
+		id = uuid.New().String()
+	}
 	info, err := masterInfo(id, cfg.Addr)
 	if err != nil {
 		return nil, err

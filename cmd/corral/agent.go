@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os/signal"
 	"syscall"
@@ -12,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/corral-sched/corral/agent"
+	"github.com/corral-sched/corral/election"
+	"github.com/corral-sched/corral/store"
 )
 
 func newAgentCommand() *cobra.Command {
@@ -28,7 +29,8 @@ func newAgentCommand() *cobra.Command {
 	f.String("listen", "127.0.0.1:5051", "address to serve on")
 	f.String("advertise", "", "address the master reaches this agent at (default: the listen address)")
 	f.String("master", "127.0.0.1:5050", "host:port of a master")
-	f.String("zk", "", "ZooKeeper URL to find the leading master")
+	f.String("zk", "", "ZooKeeper URL (zk://host:port,.../path) to find the leading master (instead of --master)")
+	f.Duration("zk-session-timeout", 10*time.Second, "ZooKeeper session timeout")
 	f.String("work-dir", "./.work/agent", "directory for sandboxes and checkpoints")
 	f.String("resources", "", `resources to offer, e.g. "cpus:4;mem:4096;disk:20000;ports:[31000-32000]" (default: detected)`)
 	f.String("attributes", "", `attributes, e.g. "rack:a;zone:z1"`)
@@ -41,9 +43,6 @@ func newAgentCommand() *cobra.Command {
 const agentDefaultGrace = 3 * time.Second
 
 func agentConfig(s *settings) (agent.Config, error) {
-	if s.String("zk") != "" {
-		return agent.Config{}, errors.New("--zk: ZooKeeper leader detection is not available in this build yet; use --master")
-	}
 	grace, err := s.Duration("executor-shutdown-grace-period")
 	if err != nil {
 		return agent.Config{}, err
@@ -79,6 +78,25 @@ func runAgent(cmd *cobra.Command, _ []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg.Addr, cfg.Registerer, cfg.Logger = advertised(s.String("advertise"), ln), reg, log
+	if zkURL := s.String("zk"); zkURL != "" {
+		servers, path, err := store.ParseZKURL(zkURL)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("--zk: %w", err)
+		}
+		timeout, err := s.Duration("zk-session-timeout")
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		session, err := election.Dial(servers, timeout, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer session.Close()
+		cfg.Detector = election.NewDetector(session, path)
+	}
 	a, err := agent.New(cfg)
 	if err != nil {
 		ln.Close()

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os/signal"
 	"syscall"
 	"time"
@@ -11,7 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/corral-sched/corral/election"
 	"github.com/corral-sched/corral/master"
+	"github.com/corral-sched/corral/master/ha"
+	"github.com/corral-sched/corral/store"
 )
 
 func newMasterCommand() *cobra.Command {
@@ -28,7 +33,8 @@ func newMasterCommand() *cobra.Command {
 	f.String("listen", "127.0.0.1:5050", "address to serve on")
 	f.String("advertise", "", "address clients reach this master at (default: the listen address)")
 	f.String("work-dir", "./.work/master", "directory for the master's local state")
-	f.String("zk", "", "ZooKeeper URL (zk://host:port,.../path) for leader election")
+	f.String("zk", "", "ZooKeeper URL (zk://host:port,.../path) for leader election; standalone leader without it")
+	f.Duration("zk-session-timeout", 10*time.Second, "ZooKeeper session timeout; a leader that loses its session steps down")
 	f.Duration("heartbeat-interval", master.DefaultHeartbeatInterval, "interval of HEARTBEAT events to frameworks")
 	f.Duration("agent-ping-interval", master.DefaultAgentPingInterval, "interval of pings to agents")
 	f.Duration("agent-ping-timeout", master.DefaultAgentPingTimeout, "silence after which an agent is unreachable")
@@ -39,9 +45,6 @@ func newMasterCommand() *cobra.Command {
 
 func masterConfig(s *settings) (master.Config, error) {
 	cfg := master.Config{WorkDir: s.String("work-dir")}
-	if s.String("zk") != "" {
-		return cfg, errors.New("--zk: ZooKeeper leader election is not available in this build yet; run a standalone master")
-	}
 	var errs []error
 	for name, dst := range map[string]*time.Duration{
 		"heartbeat-interval":  &cfg.HeartbeatInterval,
@@ -77,16 +80,47 @@ func runMaster(cmd *cobra.Command, _ []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg.Addr, cfg.Registerer, cfg.Logger = advertised(s.String("advertise"), ln), reg, log
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if zkURL := s.String("zk"); zkURL != "" {
+		timeout, err := s.Duration("zk-session-timeout")
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		return runHAMaster(ctx, cmd, cfg, ln, zkURL, timeout)
+	}
 	m, err := master.New(cfg)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	srv := serveHTTP(ln, m.Handler(), log)
 	fmt.Fprintf(cmd.OutOrStdout(), "corral master %s listening on http://%s\n", m.ID(), cfg.Addr)
 	err = m.Run(ctx)
+	srv.shutdown()
+	return err
+}
+
+// runHAMaster runs a master that contends for leadership in ZooKeeper and
+// redirects to the leader while it is a standby.
+func runHAMaster(ctx context.Context, cmd *cobra.Command, cfg master.Config, ln net.Listener, zkURL string, timeout time.Duration) error {
+	servers, path, err := store.ParseZKURL(zkURL)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("--zk: %w", err)
+	}
+	session, err := election.Dial(servers, timeout, cfg.Logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer session.Close()
+	cfg.Registerer = nil // each term registers its own metrics
+	h := ha.New(cfg, session, path)
+	srv := serveHTTP(ln, h.Handler(), cfg.Logger)
+	fmt.Fprintf(cmd.OutOrStdout(), "corral master listening on http://%s, contending for leadership at %s\n", cfg.Addr, zkURL)
+	err = h.Run(ctx)
 	srv.shutdown()
 	return err
 }

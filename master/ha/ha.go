@@ -1,0 +1,116 @@
+// Package ha runs a master that takes part in ZooKeeper leader election.
+// While another master leads, it is a standby: scheduler and agent calls
+// are redirected to the leader with 307 and `Location: //host:port/path`,
+// or answered 503 while no leader is known. Each time it is elected it
+// runs a fresh master until leadership is lost; agents and frameworks then
+// re-register with the next leader, bringing their tasks and framework
+// IDs, so no task is killed because the master failed over.
+package ha
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/corral-sched/corral/election"
+	"github.com/corral-sched/corral/internal/uuid"
+	"github.com/corral-sched/corral/master"
+)
+
+// Server is a master under leader election.
+type Server struct {
+	cfg      master.Config
+	session  *election.Session
+	path     string
+	detector *election.Detector
+	log      *slog.Logger
+
+	current atomic.Pointer[http.Handler] // the leader's handler, or nil
+	leading atomic.Bool
+	terms   atomic.Int64
+}
+
+// New prepares a Server; cfg is the template of every term's master (its
+// ID is fixed here so that all terms share it).
+func New(cfg master.Config, session *election.Session, path string) *Server {
+	if cfg.ID == "" {
+		cfg.ID = uuid.New().String()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Server{cfg: cfg, session: session, path: path, detector: election.NewDetector(session, path),
+		log: cfg.Logger.With("component", "ha", "id", cfg.ID)}
+}
+
+// Leading reports whether this master leads now.
+func (s *Server) Leading() bool { return s.leading.Load() }
+
+// Terms counts how many times this master has been elected.
+func (s *Server) Terms() int64 { return s.terms.Load() }
+
+// Run contends for leadership until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	probeCfg := s.cfg
+	probeCfg.Registerer = nil
+	probe, err := master.New(probeCfg) // validates the config and gives the MasterInfo
+	if err != nil {
+		return err
+	}
+	info := probe.Info()
+	return election.Contend(ctx, s.session, s.path, info, s.lead)
+}
+
+// lead runs one term.
+func (s *Server) lead(ctx context.Context) {
+	cfg := s.cfg
+	cfg.Registerer = nil // a fresh registry per term; /metrics follows the leader
+	m, err := master.New(cfg)
+	if err != nil {
+		s.log.Error("cannot start the master for this term", "err", err)
+		return
+	}
+	h := m.Handler()
+	s.current.Store(&h)
+	s.leading.Store(true)
+	s.terms.Add(1)
+	s.log.Info("leading", "term", s.terms.Load())
+	_ = m.Run(ctx)
+	s.leading.Store(false)
+	s.current.Store(nil)
+	s.log.Warn("no longer leading")
+}
+
+// Handler serves the leader's endpoints while leading and redirects
+// otherwise.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h := s.current.Load(); h != nil {
+			(*h).ServeHTTP(w, r)
+			return
+		}
+		s.standby(w, r)
+	})
+}
+
+func (s *Server) standby(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/health":
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, "{\"healthy\":true,\"leader\":false,\"id\":%q}\n", s.cfg.ID)
+		return
+	case "/metrics":
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprint(w, "# HELP corral_master_elected 1 if this master is the leader.\n# TYPE corral_master_elected gauge\ncorral_master_elected 0\n")
+		return
+	}
+	leader, _, err := s.detector.Current()
+	if err != nil || leader == nil || leader.GetId() == s.cfg.ID {
+		http.Error(w, "No leading master is elected right now; retry shortly", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Location", "//"+election.Address(leader)+r.URL.Path)
+	http.Error(w, "This master is not the leader; the leader is "+election.Address(leader), http.StatusTemporaryRedirect)
+}
