@@ -21,6 +21,7 @@ import (
 
 	"github.com/corral-sched/corral/agent/containerizer"
 	"github.com/corral-sched/corral/agent/statusupdate"
+	"github.com/corral-sched/corral/internal/promreg"
 	"github.com/corral-sched/corral/internal/version"
 	"github.com/corral-sched/corral/isolators"
 	"github.com/corral-sched/corral/proto/mesospb"
@@ -81,13 +82,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg, gatherer := cfg.Registerer, prometheus.Gatherer(nil)
-	if reg == nil {
-		r := prometheus.NewRegistry()
-		reg, gatherer = r, r
-	} else if g, ok := reg.(prometheus.Gatherer); ok {
-		gatherer = g
-	}
+	reg, gatherer := promreg.Resolve(cfg.Registerer)
 	a := &Agent{
 		cfg: cfg,
 		log: cfg.Logger.With("component", "agent", "addr", cfg.Addr),

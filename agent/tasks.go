@@ -306,4 +306,3 @@ func (a *Agent) flushUpdates() {
 	}
 	a.retryTimer = time.AfterFunc(max(time.Until(next), 0), func() { a.post(a.flushUpdates) })
 }
-

@@ -42,9 +42,9 @@ func roundTripMessages() []proto.Message {
 			OfferIds: []*mesospb.OfferID{{Value: proto.String("o")}},
 			Operations: []*mesospb.Offer_Operation{{Type: mesospb.Offer_Operation_LAUNCH.Enum(), Launch: &mesospb.Offer_Operation_Launch{
 				TaskInfos: []*mesospb.TaskInfo{{Name: proto.String("n"), TaskId: &mesospb.TaskID{Value: proto.String("t")},
-					AgentId: &mesospb.AgentID{Value: proto.String("a")},
+					AgentId:    &mesospb.AgentID{Value: proto.String("a")},
 					KillPolicy: &mesospb.KillPolicy{GracePeriod: &mesospb.DurationInfo{Nanoseconds: proto.Int64(-5_000_000_000)}},
-					Command: &mesospb.CommandInfo{Value: proto.String("echo"), Shell: proto.Bool(false)}}}}}},
+					Command:    &mesospb.CommandInfo{Value: proto.String("echo"), Shell: proto.Bool(false)}}}}}},
 		}},
 		&mesospb.FrameworkInfo{User: proto.String("u"), Name: proto.String("n"), OfferFilters: map[string]*mesospb.OfferFilters{
 			"b": {}, "a": {MinAllocatableResources: &mesospb.OfferFilters_MinAllocatableResources{}}}},

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/internal/promreg"
 	"github.com/corral-sched/corral/internal/uuid"
 	"github.com/corral-sched/corral/internal/version"
 	"github.com/corral-sched/corral/master/allocator"
@@ -59,13 +60,7 @@ func New(cfg Config) (*Master, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg, gatherer := cfg.Registerer, prometheus.Gatherer(nil)
-	if reg == nil {
-		r := prometheus.NewRegistry()
-		reg, gatherer = r, r
-	} else if g, ok := reg.(prometheus.Gatherer); ok {
-		gatherer = g
-	}
+	reg, gatherer := promreg.Resolve(cfg.Registerer)
 	m := &Master{
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "master"),

@@ -190,7 +190,6 @@ func (f *rawFramework) waitState(id string, state mesospb.TaskState) *mesospb.Ta
 	}
 }
 
-
 func shellTask(id string, o *mesospb.Offer, cmd, res string) *mesospb.TaskInfo {
 	rs, err := resources.Parse(res, "*")
 	if err != nil {
