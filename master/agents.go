@@ -114,7 +114,7 @@ func (m *Master) agentSubscribe(s *state, sub *agentpb.Call_Subscribe, conn *age
 	id := info.GetId().GetValue()
 	if id == "" {
 		s.nextAgent++
-		id = fmt.Sprintf("%s-S%d", m.id, s.nextAgent)
+		id = fmt.Sprintf("%s-S%d", m.term, s.nextAgent)
 		info.Id = &mesospb.AgentID{Value: proto.String(id)}
 	}
 	a := s.agents[id]

@@ -36,7 +36,7 @@ func (m *Master) subscribe(s *state, call *schedulerpb.Call, conn *schedulerConn
 	}
 	if id == "" {
 		s.nextFramework++
-		id = fmt.Sprintf("%s-%04d", m.id, s.nextFramework)
+		id = fmt.Sprintf("%s-%04d", m.term, s.nextFramework)
 		info.Id = &mesospb.FrameworkID{Value: proto.String(id)}
 	}
 	f := s.frameworks[id]

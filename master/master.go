@@ -33,6 +33,10 @@ type Master struct {
 	log  *slog.Logger
 	id   string
 	info *mesospb.MasterInfo
+	// term prefixes the IDs this master instance hands out (frameworks,
+	// agents, offers). It is new for every instance, so that a master that
+	// leads again under the same ID never reissues an ID of an earlier term.
+	term string
 
 	// inbox carries work for the loop goroutine, the only one that touches
 	// st. Every message is a function run there.
@@ -66,6 +70,7 @@ func New(cfg Config) (*Master, error) {
 		log:      cfg.Logger.With("component", "master"),
 		id:       id,
 		info:     info,
+		term:     uuid.New().String(),
 		inbox:    make(chan func(*state), 1024),
 		st:       newState(),
 		alloc:    allocator.New(allocator.Options{}),

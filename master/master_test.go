@@ -557,3 +557,20 @@ func TestMetricsAndHealth(t *testing.T) {
 		}
 	}
 }
+
+// A master that leads again under the same ID must not reissue the IDs of
+// its earlier term.
+func TestIDsAreUniqueAcrossTermsOfOneMaster(t *testing.T) {
+	seen := make(map[string]bool)
+	for range 2 {
+		srv := startMaster(t, func(c *Config) { c.ID = "same-master" })
+		a := registerAgent(t, srv.URL, "cpus:1;mem:64")
+		fw := subscribe(t, srv.URL, codec.Protobuf, fwInfo(nil))
+		for _, id := range []string{a.id, fw.id} {
+			if seen[id] {
+				t.Fatalf("ID %s was handed out twice", id)
+			}
+			seen[id] = true
+		}
+	}
+}

@@ -84,7 +84,7 @@ func (m *Master) allocate(s *state) {
 func (m *Master) createOffer(s *state, f *framework, a *agentState, role string, res resources.Resources) *offer {
 	s.nextOffer++
 	o := &offer{
-		id:          fmt.Sprintf("%s-O%d", m.id, s.nextOffer),
+		id:          fmt.Sprintf("%s-O%d", m.term, s.nextOffer),
 		frameworkID: f.id,
 		agentID:     a.id,
 		role:        role,

@@ -20,13 +20,16 @@ import (
 
 // Options say what to run.
 type Options struct {
-	Master  string
-	Tasks   int
-	Command string
-	CPUs    float64
-	Mem     float64
-	Timeout time.Duration
-	Logger  *slog.Logger
+	Master string
+	// Detector, if set, finds the leading master instead of Master (for
+	// example election.NewDetector for masters under ZooKeeper).
+	Detector sdk.Detector
+	Tasks    int
+	Command  string
+	CPUs     float64
+	Mem      float64
+	Timeout  time.Duration
+	Logger   *slog.Logger
 	// OnUpdate, if set, sees every status update (tests use it).
 	OnUpdate func(*mesospb.TaskStatus)
 }
@@ -61,7 +64,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	h := &handler{opts: o, res: Result{Agents: make(map[string]int)}, stop: stop, states: make(map[string]mesospb.TaskState)}
 	sched, err := sdk.New(sdk.Config{
-		Master: o.Master,
+		Master:   o.Master,
+		Detector: o.Detector,
 		Framework: &mesospb.FrameworkInfo{
 			User: proto.String(username), Name: proto.String("hello"),
 		},
