@@ -67,8 +67,8 @@ func (m *Master) agentSubscribeHTTP(w http.ResponseWriter, r *http.Request, call
 	}
 	conn := &agentConn{streamID: uuid.New().String(), out: newOutbox()}
 	var agentID string
-	if err := m.do(r.Context(), func(s *state) { agentID = m.agentSubscribe(s, sub, conn) }); err != nil {
-		http.Error(w, "Master is unavailable: "+err.Error(), http.StatusServiceUnavailable)
+	if err := m.do(r.Context(), func(s *state) { agentID = m.agentSubscribe(s, sub, conn) }); err != nil || agentID == "" {
+		http.Error(w, "Master is unavailable: cannot admit the agent now", http.StatusServiceUnavailable)
 		return
 	}
 	w.Header().Set("Content-Type", codec.Protobuf.MediaType())
@@ -116,6 +116,10 @@ func (m *Master) agentSubscribe(s *state, sub *agentpb.Call_Subscribe, conn *age
 		s.nextAgent++
 		id = fmt.Sprintf("%s-S%d", m.term, s.nextAgent)
 		info.Id = &mesospb.AgentID{Value: proto.String(id)}
+	}
+	if err := m.recordAgent(info); err != nil {
+		m.log.Error("agent not admitted", "agent", id, "err", err)
+		return ""
 	}
 	a := s.agents[id]
 	if a == nil {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/corral-sched/corral/store"
 )
 
 // Config holds what a master needs to run. The zero value of every duration
@@ -38,6 +40,11 @@ type Config struct {
 	// pick up expired filters. Changes that free resources trigger a round
 	// at once.
 	AllocationInterval time.Duration
+
+	// Store keeps the registry (admitted agents, frameworks and their
+	// failover deadlines, removed frameworks); nil keeps nothing, so a
+	// restarted master starts from what agents and frameworks tell it.
+	Store store.Store
 
 	// Registerer receives the master's metrics; nil uses a private registry.
 	Registerer prometheus.Registerer

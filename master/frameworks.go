@@ -39,6 +39,10 @@ func (m *Master) subscribe(s *state, call *schedulerpb.Call, conn *schedulerConn
 		id = fmt.Sprintf("%s-%04d", m.term, s.nextFramework)
 		info.Id = &mesospb.FrameworkID{Value: proto.String(id)}
 	}
+	if err := m.recordFramework(&framework{id: id, info: info}, time.Time{}); err != nil {
+		m.log.Error("framework not admitted", "framework", id, "err", err)
+		return refuse("The master cannot record the framework right now; retry")
+	}
 	f := s.frameworks[id]
 	if f == nil {
 		f = &framework{
@@ -111,13 +115,10 @@ func (m *Master) schedulerDisconnected(s *state, id string, conn *schedulerConn,
 		m.removeFramework(s, f, "framework disconnected without a failover timeout")
 		return
 	}
-	f.failoverTimer = time.AfterFunc(timeout, func() {
-		m.post(func(s *state) {
-			if cur := s.frameworks[id]; cur == f && f.conn == nil {
-				m.removeFramework(s, f, "failover timeout expired")
-			}
-		})
-	})
+	if err := m.recordFramework(f, f.disconnectedAt.Add(timeout)); err != nil {
+		m.log.Error("could not record the framework's failover deadline", "framework", id, "err", err)
+	}
+	m.startFailoverTimer(s, f, timeout)
 }
 
 // removeFramework tears a framework down: its offers go back, its tasks
@@ -150,6 +151,9 @@ func (m *Master) removeFramework(s *state, f *framework, reason string) {
 	}
 	delete(s.frameworks, f.id)
 	s.removed[f.id] = true
+	if err := m.forgetFramework(f.id); err != nil {
+		m.log.Error("could not record the framework's removal", "framework", f.id, "err", err)
+	}
 	s.allocationPending = true
 }
 

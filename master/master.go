@@ -139,6 +139,11 @@ func (m *Master) Run(ctx context.Context) error {
 		return errors.New("master: Run called twice")
 	}
 	defer close(m.stopped)
+	// Requests wait in the inbox (and time out as 503) while the registry
+	// is read: the master serves nothing it might have to take back.
+	if err := m.recover(ctx, m.st); err != nil {
+		return err
+	}
 	m.log.Info("master started", "id", m.id, "addr", m.cfg.Addr)
 	tick := time.NewTicker(m.cfg.AllocationInterval)
 	defer tick.Stop()

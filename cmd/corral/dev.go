@@ -18,6 +18,7 @@ import (
 
 	"github.com/corral-sched/corral/agent"
 	"github.com/corral-sched/corral/master"
+	"github.com/corral-sched/corral/store"
 )
 
 func newDevCommand() *cobra.Command {
@@ -81,8 +82,15 @@ func runDev(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
+	registry, err := store.OpenLocal(filepath.Join(workDir, "master"))
+	if err != nil {
+		mln.Close()
+		return err
+	}
+	// Not closed on return: the master's last writes happen while c.stop
+	// runs, and the file store holds nothing that needs flushing.
 	m, err := master.New(master.Config{
-		Addr: mln.Addr().String(), WorkDir: filepath.Join(workDir, "master"),
+		Addr: mln.Addr().String(), WorkDir: filepath.Join(workDir, "master"), Store: registry,
 		Registerer: prometheus.NewRegistry(), Logger: log,
 	})
 	if err != nil {

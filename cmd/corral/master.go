@@ -90,6 +90,13 @@ func runMaster(cmd *cobra.Command, _ []string) error {
 		}
 		return runHAMaster(ctx, cmd, cfg, ln, zkURL, timeout)
 	}
+	registry, err := store.OpenLocal(cfg.WorkDir)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("opening the registry in --work-dir: %w", err)
+	}
+	defer registry.Close()
+	cfg.Store = registry
 	m, err := master.New(cfg)
 	if err != nil {
 		ln.Close()
@@ -116,6 +123,13 @@ func runHAMaster(ctx context.Context, cmd *cobra.Command, cfg master.Config, ln 
 		return err
 	}
 	defer session.Close()
+	registry, err := store.DialZooKeeper(servers, path, "", timeout, cfg.Logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer registry.Close()
+	cfg.Store = registry
 	cfg.Registerer = nil // each term registers its own metrics
 	h := ha.New(cfg, session, path)
 	srv := serveHTTP(ln, h.Handler(), cfg.Logger)
