@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -135,7 +136,7 @@ func (m *Master) agentSubscribe(s *state, sub *agentpb.Call_Subscribe, conn *age
 		}
 		m.log.Info("agent re-registered", "agent", id, "hostname", info.GetHostname(), "was", a.health.String())
 	}
-	a.info, a.conn, a.health, a.lastSeen = info, conn, agentActive, m.cfg.Now()
+	a.info, a.conn, a.health, a.lastSeen, a.reregisterBy = info, conn, agentActive, m.cfg.Now(), time.Time{}
 	a.total = resources.Resources(info.GetResources()).Add(sub.GetCheckpointedResources())
 	m.reconcileAgentTasks(s, a, sub)
 

@@ -33,6 +33,9 @@ type Config struct {
 	// AgentPingTimeout is how long an agent may stay silent (no pong, no
 	// call, no stream) before it is declared unreachable.
 	AgentPingTimeout time.Duration
+	// AgentReregisterTimeout is how long agents known from the registry
+	// have to re-register with a new leader before they are unreachable.
+	AgentReregisterTimeout time.Duration
 	// OfferTimeout rescinds offers that were neither accepted nor declined
 	// within it; 0 keeps offers until they are used.
 	OfferTimeout time.Duration
@@ -60,6 +63,8 @@ const (
 	DefaultAgentPingInterval  = 5 * time.Second
 	DefaultAgentPingTimeout   = 25 * time.Second
 	DefaultAllocationInterval = time.Second
+	// DefaultAgentReregisterTimeout matches Mesos' agent_reregister_timeout.
+	DefaultAgentReregisterTimeout = 10 * time.Minute
 	// DefaultRefuseSeconds applies when a decline carries no filter.
 	DefaultRefuseSeconds = 5.0
 	// maxRefuseSeconds caps refuse_seconds at a year, as Mesos does.
@@ -89,6 +94,7 @@ func (c *Config) setDefaults() error {
 		{"AgentPingInterval", &c.AgentPingInterval, DefaultAgentPingInterval},
 		{"AgentPingTimeout", &c.AgentPingTimeout, DefaultAgentPingTimeout},
 		{"AllocationInterval", &c.AllocationInterval, DefaultAllocationInterval},
+		{"AgentReregisterTimeout", &c.AgentReregisterTimeout, DefaultAgentReregisterTimeout},
 	}
 	for _, d := range durations {
 		if *d.v < 0 {

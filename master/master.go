@@ -210,7 +210,13 @@ func (m *Master) post(fn func(*state)) {
 func (m *Master) periodic(s *state) {
 	now := m.cfg.Now()
 	for _, a := range s.agents {
-		if a.health != agentUnreachable && now.Sub(a.lastSeen) > m.cfg.AgentPingTimeout {
+		switch {
+		case a.health == agentUnreachable:
+		case !a.reregisterBy.IsZero():
+			if now.After(a.reregisterBy) {
+				m.markUnreachable(s, a, fmt.Sprintf("agent did not re-register within %v", m.cfg.AgentReregisterTimeout))
+			}
+		case now.Sub(a.lastSeen) > m.cfg.AgentPingTimeout:
 			m.markUnreachable(s, a, fmt.Sprintf("agent silent for more than %v", m.cfg.AgentPingTimeout))
 		}
 	}

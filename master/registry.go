@@ -88,7 +88,7 @@ func (m *Master) forgetFramework(id string) error {
 }
 
 // recover loads the registry into s before the master serves anything.
-// Agents come back as disconnected: they have until AgentPingTimeout to
+// Agents come back as disconnected: they have AgentReregisterTimeout to
 // re-register before they are unreachable. Frameworks come back
 // disconnected with their failover deadlines.
 func (m *Master) recover(ctx context.Context, s *state) error {
@@ -114,8 +114,9 @@ func (m *Master) recover(ctx context.Context, s *state) error {
 		}
 		s.agents[info.GetId().GetValue()] = &agentState{
 			id: info.GetId().GetValue(), info: info, health: agentDisconnected, lastSeen: now,
-			total: resources.Resources(info.GetResources()).Clone(),
-			tasks: make(map[taskKey]*task), offers: make(map[string]*offer),
+			reregisterBy: now.Add(m.cfg.AgentReregisterTimeout),
+			total:        resources.Resources(info.GetResources()).Clone(),
+			tasks:        make(map[taskKey]*task), offers: make(map[string]*offer),
 		}
 	}
 	frameworks, err := m.cfg.Store.List(ctx, registryFrameworks)

@@ -83,7 +83,7 @@ func TestRegistrySurvivesTheMaster(t *testing.T) {
 
 	// The next master knows the agent and the framework before either
 	// comes back, and refuses the removed framework.
-	second, _ := startWithStore(t, st, func(c *Config) { c.AgentPingTimeout = 300 * time.Millisecond })
+	second, _ := startWithStore(t, st, func(c *Config) { c.AgentReregisterTimeout = 300 * time.Millisecond })
 	m := metricsOf(t, second.URL)
 	for _, want := range []string{`corral_master_agents{state="disconnected"} 1`, `corral_master_frameworks{state="disconnected"} 1`} {
 		if !strings.Contains(m, want) {

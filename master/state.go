@@ -141,6 +141,9 @@ type agentState struct {
 	conn   *agentConn
 	// lastSeen is the last time the agent spoke (subscribe, call, pong).
 	lastSeen time.Time
+	// reregisterBy is set for an agent known only from the registry: it
+	// is unreachable if it has not re-registered by then.
+	reregisterBy time.Time
 
 	total resources.Resources
 	// allocated is what tasks and offers hold on this agent, without

@@ -38,6 +38,7 @@ func newMasterCommand() *cobra.Command {
 	f.Duration("heartbeat-interval", master.DefaultHeartbeatInterval, "interval of HEARTBEAT events to frameworks")
 	f.Duration("agent-ping-interval", master.DefaultAgentPingInterval, "interval of pings to agents")
 	f.Duration("agent-ping-timeout", master.DefaultAgentPingTimeout, "silence after which an agent is unreachable")
+	f.Duration("agent-reregister-timeout", master.DefaultAgentReregisterTimeout, "time agents known from the registry have to re-register with a new leader")
 	f.Duration("offer-timeout", 0, "rescind offers not used within this time (0: never)")
 	f.Duration("allocation-interval", master.DefaultAllocationInterval, "period of full allocation rounds")
 	return cmd
@@ -47,11 +48,12 @@ func masterConfig(s *settings) (master.Config, error) {
 	cfg := master.Config{WorkDir: s.String("work-dir")}
 	var errs []error
 	for name, dst := range map[string]*time.Duration{
-		"heartbeat-interval":  &cfg.HeartbeatInterval,
-		"agent-ping-interval": &cfg.AgentPingInterval,
-		"agent-ping-timeout":  &cfg.AgentPingTimeout,
-		"offer-timeout":       &cfg.OfferTimeout,
-		"allocation-interval": &cfg.AllocationInterval,
+		"heartbeat-interval":       &cfg.HeartbeatInterval,
+		"agent-ping-interval":      &cfg.AgentPingInterval,
+		"agent-ping-timeout":       &cfg.AgentPingTimeout,
+		"offer-timeout":            &cfg.OfferTimeout,
+		"agent-reregister-timeout": &cfg.AgentReregisterTimeout,
+		"allocation-interval":      &cfg.AllocationInterval,
 	} {
 		d, err := s.Duration(name)
 		errs = append(errs, err)
