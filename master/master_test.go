@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +30,14 @@ import (
 // run real agents.
 
 func startMaster(t *testing.T, mutate func(*Config)) *httptest.Server {
+	t.Helper()
+	srv, _ := startStoppableMaster(t, mutate)
+	return srv
+}
+
+// startStoppableMaster also returns a function that stops the master (as
+// the end of the test does), for tests that run a successor.
+func startStoppableMaster(t *testing.T, mutate func(*Config)) (*httptest.Server, func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -56,13 +65,17 @@ func startMaster(t *testing.T, mutate func(*Config)) *httptest.Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = m.Run(ctx); close(done) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		srv.CloseClientConnections()
-		srv.Close()
-	})
-	return srv
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			srv.CloseClientConnections()
+			srv.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return srv, stop
 }
 
 // eventStream reads one RecordIO stream of protobuf messages.

@@ -1,10 +1,7 @@
 package master
 
 import (
-	"context"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -22,40 +19,12 @@ import (
 // startWithStore runs a master on a store until the returned stop is called.
 func startWithStore(t *testing.T, st store.Store, mutate func(*Config)) (*httptest.Server, func()) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{Addr: ln.Addr().String(), Store: st, HeartbeatInterval: time.Hour,
-		AgentPingInterval: 20 * time.Millisecond, AgentPingTimeout: time.Hour,
-		AllocationInterval: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	m, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(m.Handler())
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = m.Run(ctx); close(done) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
+	return startStoppableMaster(t, func(c *Config) {
+		c.Store, c.AgentPingInterval, c.AllocationInterval = st, 20*time.Millisecond, 20*time.Millisecond
+		if mutate != nil {
+			mutate(c)
 		}
-		stopped = true
-		cancel()
-		<-done
-		srv.CloseClientConnections()
-		srv.Close()
-	}
-	t.Cleanup(stop)
-	return srv, stop
+	})
 }
 
 func metricsOf(t *testing.T, url string) string {
