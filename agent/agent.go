@@ -185,7 +185,13 @@ func (a *Agent) Run(ctx context.Context) error {
 			return errShutdown
 		case <-time.After(delay):
 		}
-		backoff = min(2*backoff, maxRegisterBackoff)
+		limit := maxRegisterBackoff
+		if a.cfg.Detector != nil {
+			// ZooKeeper names the next leader as soon as there is one;
+			// retrying often costs a lookup, waiting long costs a failover.
+			limit = maxDetectedBackoff
+		}
+		backoff = min(2*backoff, limit)
 	}
 }
 

@@ -63,6 +63,7 @@ const (
 	defaultShutdownGrace     = 3 * time.Second
 	defaultRegisterBackoff   = 500 * time.Millisecond
 	maxRegisterBackoff       = 30 * time.Second
+	maxDetectedBackoff       = 2 * time.Second
 )
 
 // Detector finds the leading master.
