@@ -105,6 +105,11 @@ func (a *Agent) runSession(ctx context.Context) error {
 			a.post(func() { a.handleEvent(s, ev) })
 			continue
 		}
+		if ev.GetType() == agentpb.Event_SHUTDOWN {
+			// The master refuses this agent for good (marked gone).
+			a.post(func() { a.shutdownByMaster(ev.GetShutdown().GetMessage()) })
+			return fmt.Errorf("agent: master %s refused this agent: %s", master, ev.GetShutdown().GetMessage())
+		}
 		if ev.GetType() != agentpb.Event_SUBSCRIBED {
 			return fmt.Errorf("agent: first event from %s is %v, not SUBSCRIBED", master, ev.GetType())
 		}
@@ -243,15 +248,26 @@ func (a *Agent) handleEvent(s *session, ev *agentpb.Event) {
 			}
 		}
 	case agentpb.Event_SHUTDOWN:
-		a.log.Warn("master asked this agent to shut down", "message", ev.GetShutdown().GetMessage())
-		for _, t := range a.tasks {
-			a.killTask(t, nil)
-		}
-		close(a.shutdown)
+		a.shutdownByMaster(ev.GetShutdown().GetMessage())
 	case agentpb.Event_MESSAGE:
 		a.log.Debug("framework message for an executor, which this agent does not run", "executor",
 			ev.GetMessage().GetExecutorId().GetValue())
 	default:
 		a.log.Debug("ignoring unknown event", "type", ev.GetType().String())
 	}
+}
+
+// shutdownByMaster kills every task and stops the agent, as the master
+// asked.
+func (a *Agent) shutdownByMaster(msg string) {
+	select {
+	case <-a.shutdown:
+		return
+	default:
+	}
+	a.log.Warn("master asked this agent to shut down", "message", msg)
+	for _, t := range a.tasks {
+		a.killTask(t, nil)
+	}
+	close(a.shutdown)
 }

@@ -67,8 +67,16 @@ func (m *Master) agentSubscribeHTTP(w http.ResponseWriter, r *http.Request, call
 		return
 	}
 	conn := &agentConn{streamID: uuid.New().String(), out: newOutbox()}
-	var agentID string
-	if err := m.do(r.Context(), func(s *state) { agentID = m.agentSubscribe(s, sub, conn) }); err != nil || agentID == "" {
+	var (
+		agentID string
+		gone    bool
+	)
+	err := m.do(r.Context(), func(s *state) {
+		if gone = s.gone[sub.GetAgentInfo().GetId().GetValue()]; !gone {
+			agentID = m.agentSubscribe(s, sub, conn)
+		}
+	})
+	if err != nil || (agentID == "" && !gone) {
 		http.Error(w, "Master is unavailable: cannot admit the agent now", http.StatusServiceUnavailable)
 		return
 	}
@@ -78,6 +86,15 @@ func (m *Master) agentSubscribeHTTP(w http.ResponseWriter, r *http.Request, call
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
+	if gone {
+		// As in Mesos, an agent marked gone is told to shut down when it
+		// tries to come back: its tasks were already reported gone.
+		m.log.Warn("agent marked gone tried to re-register; shutting it down", "agent", sub.GetAgentInfo().GetId().GetValue())
+		conn.out.push(shutdownEvent("This agent was marked gone by an operator"))
+		conn.out.close("agent is gone")
+		conn.out.pump(w, r, codec.Protobuf, nil, time.Hour)
+		return
+	}
 	var seq atomic.Uint64
 	ping := func() proto.Message {
 		return &agentpb.Event{
@@ -85,7 +102,7 @@ func (m *Master) agentSubscribeHTTP(w http.ResponseWriter, r *http.Request, call
 			Ping: &agentpb.Event_Ping{Seq: proto.Uint64(seq.Add(1))},
 		}
 	}
-	reason := conn.out.pump(w, r, codec.Protobuf, ping, m.cfg.AgentPingInterval)
+	reason := conn.out.pump(w, r, codec.Protobuf, ping, m.cfg.AgentPingTimeout)
 	m.post(func(s *state) { m.agentDisconnected(s, agentID, conn, reason) })
 }
 
@@ -123,8 +140,9 @@ func (m *Master) agentSubscribe(s *state, sub *agentpb.Call_Subscribe, conn *age
 		return ""
 	}
 	a := s.agents[id]
+	now := m.cfg.Now()
 	if a == nil {
-		a = &agentState{id: id, tasks: make(map[taskKey]*task), offers: make(map[string]*offer)}
+		a = &agentState{id: id, tasks: make(map[taskKey]*task), offers: make(map[string]*offer), registeredAt: now}
 		s.agents[id] = a
 		m.log.Info("agent registered", "agent", id, "hostname", info.GetHostname(), "resources", resources.Resources(info.GetResources()).String())
 	} else {
@@ -135,8 +153,17 @@ func (m *Master) agentSubscribe(s *state, sub *agentpb.Call_Subscribe, conn *age
 			m.removeOffer(s, o, true)
 		}
 		m.log.Info("agent re-registered", "agent", id, "hostname", info.GetHostname(), "was", a.health.String())
+		if a.health == agentUnreachable {
+			if err := m.registryDelete(registryUnreachable + "/" + id); err != nil {
+				m.log.Error("could not record that the agent is reachable again", "agent", id, "err", err)
+			}
+		}
+		if a.registeredAt.IsZero() {
+			a.registeredAt = now
+		}
+		a.reregisteredAt = now
 	}
-	a.info, a.conn, a.health, a.lastSeen, a.reregisterBy = info, conn, agentActive, m.cfg.Now(), time.Time{}
+	a.info, a.conn, a.health, a.lastSeen, a.reregisterBy = info, conn, agentActive, now, time.Time{}
 	a.total = resources.Resources(info.GetResources()).Add(sub.GetCheckpointedResources())
 	m.reconcileAgentTasks(s, a, sub)
 
@@ -144,7 +171,7 @@ func (m *Master) agentSubscribe(s *state, sub *agentpb.Call_Subscribe, conn *age
 		Type: agentpb.Event_SUBSCRIBED.Enum(),
 		Subscribed: &agentpb.Event_Subscribed{
 			AgentId:             info.Id,
-			PingIntervalSeconds: proto.Float64(m.cfg.AgentPingInterval.Seconds()),
+			PingIntervalSeconds: proto.Float64(m.cfg.AgentPingTimeout.Seconds()),
 			MasterInfo:          m.Info(),
 		},
 	})
@@ -299,4 +326,8 @@ func (m *Master) sendToAgent(a *agentState, ev *agentpb.Event) bool {
 		return false
 	}
 	return a.conn.out.push(ev)
+}
+
+func shutdownEvent(msg string) *agentpb.Event {
+	return &agentpb.Event{Type: agentpb.Event_SHUTDOWN.Enum(), Shutdown: &agentpb.Event_Shutdown{Message: proto.String(msg)}}
 }

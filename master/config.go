@@ -28,11 +28,13 @@ type Config struct {
 	// HeartbeatInterval is how often subscribed frameworks get a HEARTBEAT
 	// (Mesos: 15 s).
 	HeartbeatInterval time.Duration
-	// AgentPingInterval is how often agents are pinged.
-	AgentPingInterval time.Duration
-	// AgentPingTimeout is how long an agent may stay silent (no pong, no
-	// call, no stream) before it is declared unreachable.
+	// AgentPingTimeout is both the period of pings to agents and how long
+	// a pong may take before the ping counts as missed (Mesos'
+	// agent_ping_timeout).
 	AgentPingTimeout time.Duration
+	// MaxAgentPingTimeouts is how many pings in a row an agent may miss
+	// (no pong, no call, no stream) before it is unreachable.
+	MaxAgentPingTimeouts int
 	// AgentReregisterTimeout is how long agents known from the registry
 	// have to re-register with a new leader before they are unreachable.
 	AgentReregisterTimeout time.Duration
@@ -59,10 +61,10 @@ type Config struct {
 
 // Defaults, chosen to match Mesos where Mesos has an equivalent.
 const (
-	DefaultHeartbeatInterval  = 15 * time.Second
-	DefaultAgentPingInterval  = 5 * time.Second
-	DefaultAgentPingTimeout   = 25 * time.Second
-	DefaultAllocationInterval = time.Second
+	DefaultHeartbeatInterval    = 15 * time.Second
+	DefaultAgentPingTimeout     = 15 * time.Second
+	DefaultMaxAgentPingTimeouts = 5
+	DefaultAllocationInterval   = time.Second
 	// DefaultAgentReregisterTimeout matches Mesos' agent_reregister_timeout.
 	DefaultAgentReregisterTimeout = 10 * time.Minute
 	// DefaultRefuseSeconds applies when a decline carries no filter.
@@ -70,6 +72,12 @@ const (
 	// maxRefuseSeconds caps refuse_seconds at a year, as Mesos does.
 	maxRefuseSeconds = 365 * 24 * 60 * 60
 )
+
+// agentSilenceLimit is how long an agent may be silent before it is
+// unreachable.
+func (c *Config) agentSilenceLimit() time.Duration {
+	return c.AgentPingTimeout * time.Duration(c.MaxAgentPingTimeouts)
+}
 
 func (c *Config) setDefaults() error {
 	if c.Addr == "" {
@@ -91,7 +99,6 @@ func (c *Config) setDefaults() error {
 		def  time.Duration
 	}{
 		{"HeartbeatInterval", &c.HeartbeatInterval, DefaultHeartbeatInterval},
-		{"AgentPingInterval", &c.AgentPingInterval, DefaultAgentPingInterval},
 		{"AgentPingTimeout", &c.AgentPingTimeout, DefaultAgentPingTimeout},
 		{"AllocationInterval", &c.AllocationInterval, DefaultAllocationInterval},
 		{"AgentReregisterTimeout", &c.AgentReregisterTimeout, DefaultAgentReregisterTimeout},
@@ -107,8 +114,11 @@ func (c *Config) setDefaults() error {
 	if c.OfferTimeout < 0 {
 		return fmt.Errorf("master: config: OfferTimeout must not be negative, got %v", c.OfferTimeout)
 	}
-	if c.AgentPingTimeout <= c.AgentPingInterval {
-		return fmt.Errorf("master: config: AgentPingTimeout (%v) must exceed AgentPingInterval (%v)", c.AgentPingTimeout, c.AgentPingInterval)
+	switch {
+	case c.MaxAgentPingTimeouts < 0:
+		return fmt.Errorf("master: config: MaxAgentPingTimeouts must not be negative, got %d", c.MaxAgentPingTimeouts)
+	case c.MaxAgentPingTimeouts == 0:
+		c.MaxAgentPingTimeouts = DefaultMaxAgentPingTimeouts
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -45,7 +45,11 @@ type Master struct {
 	alloc   *allocator.Allocator
 	rng     *rand.Rand
 	running atomic.Bool
-	stopped chan struct{}
+	// recovered is set once the registry is loaded; until then every API
+	// answers 503 rather than data the registry might contradict.
+	recovered atomic.Bool
+	stopped   chan struct{}
+	startedAt time.Time
 
 	metrics  *metrics
 	gatherer prometheus.Gatherer
@@ -66,17 +70,18 @@ func New(cfg Config) (*Master, error) {
 	}
 	reg, gatherer := promreg.Resolve(cfg.Registerer)
 	m := &Master{
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "master"),
-		id:       id,
-		info:     info,
-		term:     uuid.New().String(),
-		inbox:    make(chan func(*state), 1024),
-		st:       newState(),
-		alloc:    allocator.New(allocator.Options{}),
-		rng:      rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x636f7272616c)),
-		stopped:  make(chan struct{}),
-		gatherer: gatherer,
+		cfg:       cfg,
+		log:       cfg.Logger.With("component", "master"),
+		id:        id,
+		info:      info,
+		term:      uuid.New().String(),
+		inbox:     make(chan func(*state), 1024),
+		st:        newState(),
+		alloc:     allocator.New(allocator.Options{}),
+		rng:       rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x636f7272616c)),
+		stopped:   make(chan struct{}),
+		gatherer:  gatherer,
+		startedAt: time.Now(),
 	}
 	m.metrics, err = newMetrics(m, reg)
 	if err != nil {
@@ -139,11 +144,12 @@ func (m *Master) Run(ctx context.Context) error {
 		return errors.New("master: Run called twice")
 	}
 	defer close(m.stopped)
-	// Requests wait in the inbox (and time out as 503) while the registry
-	// is read: the master serves nothing it might have to take back.
+	// The API answers 503 while the registry is read: the master serves
+	// nothing it might have to take back.
 	if err := m.recover(ctx, m.st); err != nil {
 		return err
 	}
+	m.recovered.Store(true)
 	m.log.Info("master started", "id", m.id, "addr", m.cfg.Addr)
 	tick := time.NewTicker(m.cfg.AllocationInterval)
 	defer tick.Stop()
@@ -216,8 +222,8 @@ func (m *Master) periodic(s *state) {
 			if now.After(a.reregisterBy) {
 				m.markUnreachable(s, a, fmt.Sprintf("agent did not re-register within %v", m.cfg.AgentReregisterTimeout))
 			}
-		case now.Sub(a.lastSeen) > m.cfg.AgentPingTimeout:
-			m.markUnreachable(s, a, fmt.Sprintf("agent silent for more than %v", m.cfg.AgentPingTimeout))
+		case now.Sub(a.lastSeen) > m.cfg.agentSilenceLimit():
+			m.markUnreachable(s, a, fmt.Sprintf("agent missed %d pings in a row (%v each)", m.cfg.MaxAgentPingTimeouts, m.cfg.AgentPingTimeout))
 		}
 	}
 	s.allocationPending = true
@@ -249,12 +255,26 @@ func (m *Master) shutdown() {
 // Handler serves the master's HTTP endpoints.
 func (m *Master) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/api/v1/scheduler", m.serveScheduler)
-	mux.HandleFunc("/master/api/v1/scheduler", m.serveScheduler)
-	mux.HandleFunc("/api/v1/agent", m.serveAgent)
+	mux.Handle("/api/v1/scheduler", m.whenRecovered(m.serveScheduler))
+	mux.Handle("/master/api/v1/scheduler", m.whenRecovered(m.serveScheduler))
+	mux.Handle("/api/v1", m.whenRecovered(m.serveOperator))
+	mux.Handle("/master/api/v1", m.whenRecovered(m.serveOperator))
+	mux.Handle("/api/v1/agent", m.whenRecovered(m.serveAgent))
 	mux.HandleFunc("GET /health", m.serveHealth)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{}))
 	return mux
+}
+
+// whenRecovered answers 503 until the registry is recovered.
+func (m *Master) whenRecovered(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !m.recovered.Load() {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "Master is recovering its registry; retry shortly", http.StatusServiceUnavailable)
+			return
+		}
+		h(w, r)
+	})
 }
 
 func (m *Master) serveHealth(w http.ResponseWriter, r *http.Request) {

@@ -46,8 +46,7 @@ func startStoppableMaster(t *testing.T, mutate func(*Config)) (*httptest.Server,
 	cfg := Config{
 		Addr:               ln.Addr().String(),
 		HeartbeatInterval:  time.Hour,
-		AgentPingInterval:  time.Hour,
-		AgentPingTimeout:   2 * time.Hour,
+		AgentPingTimeout:   time.Hour,
 		AllocationInterval: 50 * time.Millisecond,
 		Logger:             slog.New(slog.DiscardHandler),
 	}
@@ -142,6 +141,16 @@ type fakeAgent struct {
 
 func registerAgent(t *testing.T, base, res string) *fakeAgent {
 	t.Helper()
+	a := registerAgentWith(t, base, res, nil)
+	ev := a.next(agentpb.Event_SUBSCRIBED)
+	a.id = ev.GetSubscribed().GetAgentId().GetValue()
+	return a
+}
+
+// registerAgentWith opens an agent's subscription; mutate may change the
+// SUBSCRIBE call. The caller reads the first event.
+func registerAgentWith(t *testing.T, base, res string, mutate func(*agentpb.Call_Subscribe)) *fakeAgent {
+	t.Helper()
 	rs, err := resources.Parse(res, "*")
 	if err != nil {
 		t.Fatal(err)
@@ -152,11 +161,12 @@ func registerAgent(t *testing.T, base, res string) *fakeAgent {
 			Hostname: proto.String("host-" + res[:4]), Port: proto.Int32(5051), Resources: rs,
 		}},
 	}
+	if mutate != nil {
+		mutate(call.Subscribe)
+	}
 	body, _ := proto.Marshal(call)
 	a := &fakeAgent{t: t, base: base}
 	a.stream = openStream(t, base+"/api/v1/agent", codec.Protobuf.MediaType(), body, codec.Protobuf.MediaType())
-	ev := a.next(agentpb.Event_SUBSCRIBED)
-	a.id = ev.GetSubscribed().GetAgentId().GetValue()
 	return a
 }
 
@@ -537,8 +547,7 @@ func TestHTTPLevelErrors(t *testing.T) {
 
 func TestAgentSilenceMakesTasksLost(t *testing.T) {
 	srv := startMaster(t, func(c *Config) {
-		c.AgentPingInterval = 20 * time.Millisecond
-		c.AgentPingTimeout = 300 * time.Millisecond
+		c.AgentPingTimeout, c.MaxAgentPingTimeouts = 20*time.Millisecond, 15
 	})
 	agent := registerAgent(t, srv.URL, "cpus:1;mem:256")
 	fw := subscribe(t, srv.URL, codec.Protobuf, fwInfo(nil))

@@ -14,6 +14,7 @@ import (
 // never stale and cost nothing between scrapes.
 type metrics struct {
 	schedulerCalls    *prometheus.CounterVec
+	operatorCalls     *prometheus.CounterVec
 	statusUpdates     *prometheus.CounterVec
 	launches          prometheus.Counter
 	allocationSeconds prometheus.Histogram
@@ -24,6 +25,10 @@ func newMetrics(m *Master, reg prometheus.Registerer) (*metrics, error) {
 		schedulerCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corral_master_scheduler_calls_total",
 			Help: "Scheduler API calls received, by call type.",
+		}, []string{"call"}),
+		operatorCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corral_master_operator_calls_total",
+			Help: "Operator API calls received, by call type.",
 		}, []string{"call"}),
 		statusUpdates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corral_master_status_updates_total",
@@ -39,7 +44,7 @@ func newMetrics(m *Master, reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2.5, 12),
 		}),
 	}
-	for _, c := range []prometheus.Collector{mt.schedulerCalls, mt.statusUpdates, mt.launches, mt.allocationSeconds, &stateCollector{m: m}} {
+	for _, c := range []prometheus.Collector{mt.schedulerCalls, mt.operatorCalls, mt.statusUpdates, mt.launches, mt.allocationSeconds, &stateCollector{m: m}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("master: registering metrics: %w", err)
 		}
@@ -93,7 +98,7 @@ func (c *stateCollector) collect(s *state) []prometheus.Metric {
 		gauge(descElected, 1),
 		gauge(descOffers, float64(len(s.offers))),
 	}
-	agents := map[string]float64{"active": 0, "disconnected": 0, "unreachable": 0}
+	agents := map[string]float64{"active": 0, "disconnected": 0, "unreachable": 0, "gone": float64(len(s.gone))}
 	type kinds struct{ total, used, offered float64 }
 	res := make(map[string]*kinds)
 	for _, a := range s.agents {

@@ -23,7 +23,10 @@ const (
 	registryAgents     = "registry/agents"
 	registryFrameworks = "registry/frameworks"
 	registryRemoved    = "registry/removed-frameworks"
-	registryTimeout    = 10 * time.Second
+	// Agents that missed their pings, and agents an operator marked gone.
+	registryUnreachable = "registry/unreachable-agents"
+	registryGone        = "registry/gone-agents"
+	registryTimeout     = 10 * time.Second
 )
 
 type registeredFramework struct {
@@ -103,6 +106,21 @@ func (m *Master) recover(ctx context.Context, s *state) error {
 	for _, e := range removed {
 		s.removed[lastComponent(e.Key)] = true
 	}
+	gone, err := m.cfg.Store.List(ctx, registryGone)
+	if err != nil {
+		return fmt.Errorf("master: registry: %w", err)
+	}
+	for _, e := range gone {
+		s.gone[lastComponent(e.Key)] = true
+	}
+	unreachable, err := m.cfg.Store.List(ctx, registryUnreachable)
+	if err != nil {
+		return fmt.Errorf("master: registry: %w", err)
+	}
+	isUnreachable := make(map[string]bool, len(unreachable))
+	for _, e := range unreachable {
+		isUnreachable[lastComponent(e.Key)] = true
+	}
 	agents, err := m.cfg.Store.List(ctx, registryAgents)
 	if err != nil {
 		return fmt.Errorf("master: registry: %w", err)
@@ -112,12 +130,17 @@ func (m *Master) recover(ctx context.Context, s *state) error {
 		if err := proto.Unmarshal(e.Value, info); err != nil {
 			return fmt.Errorf("master: registry: agent %s: %w", e.Key, err)
 		}
-		s.agents[info.GetId().GetValue()] = &agentState{
+		a := &agentState{
 			id: info.GetId().GetValue(), info: info, health: agentDisconnected, lastSeen: now,
 			reregisterBy: now.Add(m.cfg.AgentReregisterTimeout),
 			total:        resources.Resources(info.GetResources()).Clone(),
 			tasks:        make(map[taskKey]*task), offers: make(map[string]*offer),
 		}
+		if isUnreachable[a.id] {
+			// Its tasks were reported already; it may still come back.
+			a.health, a.reregisterBy = agentUnreachable, time.Time{}
+		}
+		s.agents[a.id] = a
 	}
 	frameworks, err := m.cfg.Store.List(ctx, registryFrameworks)
 	if err != nil {
@@ -148,7 +171,8 @@ func (m *Master) recover(ctx context.Context, s *state) error {
 		}
 		m.startFailoverTimer(s, f, deadline.Sub(now))
 	}
-	m.log.Info("registry recovered", "agents", len(agents), "frameworks", len(frameworks), "removed", len(removed))
+	m.log.Info("registry recovered", "agents", len(agents), "unreachable", len(unreachable), "gone", len(gone),
+		"frameworks", len(frameworks), "removed", len(removed))
 	return nil
 }
 

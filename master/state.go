@@ -16,7 +16,10 @@ type state struct {
 	// under the same ID (Mesos refuses them too).
 	removed map[string]bool
 	agents  map[string]*agentState
-	offers  map[string]*offer
+	// gone holds agents an operator marked gone: they may never
+	// re-register under that ID.
+	gone   map[string]bool
+	offers map[string]*offer
 
 	nextFramework, nextAgent, nextOffer uint64
 
@@ -30,6 +33,7 @@ func newState() *state {
 		frameworks: make(map[string]*framework),
 		removed:    make(map[string]bool),
 		agents:     make(map[string]*agentState),
+		gone:       make(map[string]bool),
 		offers:     make(map[string]*offer),
 	}
 }
@@ -116,9 +120,10 @@ type agentHealth int
 const (
 	agentActive agentHealth = iota
 	// agentDisconnected: the stream is gone but the agent may come back
-	// before AgentPingTimeout; its resources are not offered meanwhile.
+	// before it misses MaxAgentPingTimeouts pings; its resources are not
+	// offered meanwhile.
 	agentDisconnected
-	// agentUnreachable: silent past AgentPingTimeout; its tasks were
+	// agentUnreachable: silent past the ping limit; its tasks were
 	// reported lost or unreachable.
 	agentUnreachable
 )
@@ -144,6 +149,9 @@ type agentState struct {
 	// reregisterBy is set for an agent known only from the registry: it
 	// is unreachable if it has not re-registered by then.
 	reregisterBy time.Time
+	// registeredAt and reregisteredAt are when it first subscribed to
+	// this master and when it last came back.
+	registeredAt, reregisteredAt time.Time
 
 	total resources.Resources
 	// allocated is what tasks and offers hold on this agent, without

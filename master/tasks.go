@@ -1,6 +1,8 @@
 package master
 
 import (
+	"time"
+
 	"bytes"
 
 	"google.golang.org/protobuf/proto"
@@ -211,40 +213,18 @@ func (m *Master) statusUpdate(s *state, a *agentState, u *agentpb.Call_Update) {
 
 // markUnreachable handles an agent that has been silent too long: its
 // offers are rescinded and its tasks reported lost (or unreachable to
-// partition-aware frameworks); their resources are released.
+// partition-aware frameworks); their resources are released. The agent may
+// still come back and re-register.
 func (m *Master) markUnreachable(s *state, a *agentState, why string) {
 	m.log.Warn("agent unreachable", "agent", a.id, "hostname", a.info.GetHostname(), "reason", why)
+	if err := m.registryPut(registryUnreachable+"/"+a.id, []byte(m.cfg.Now().UTC().Format(time.RFC3339Nano))); err != nil {
+		m.log.Error("could not record the agent as unreachable", "agent", a.id, "err", err)
+	}
 	if a.conn != nil {
 		a.conn.out.close(why)
 		a.conn = nil
 	}
 	a.health = agentUnreachable
-	for _, o := range a.offers {
-		m.removeOffer(s, o, true)
-	}
-	now := m.cfg.Now()
-	for _, t := range a.tasks {
-		if mesospb.IsTerminal(t.state) {
-			m.forgetTask(s, t)
-			continue
-		}
-		f := s.frameworks[t.frameworkID]
-		state := mesospb.TaskState_TASK_LOST
-		if f != nil {
-			state = lostState(f, mesospb.TaskState_TASK_UNREACHABLE)
-		}
-		st := &mesospb.TaskStatus{
-			TaskId:          t.info.GetTaskId(),
-			State:           state.Enum(),
-			AgentId:         &mesospb.AgentID{Value: proto.String(a.id)},
-			Source:          mesospb.TaskStatus_SOURCE_MASTER.Enum(),
-			Reason:          mesospb.TaskStatus_REASON_AGENT_REMOVED.Enum(),
-			Message:         proto.String("Agent " + a.info.GetHostname() + " is unreachable: " + why),
-			Timestamp:       proto.Float64(float64(now.UnixNano()) / 1e9),
-			UnreachableTime: &mesospb.TimeInfo{Nanoseconds: proto.Int64(now.UnixNano())},
-		}
-		m.sendToFramework(f, updateEvent(st))
-		m.forgetTask(s, t)
-	}
-	s.allocationPending = true
+	m.dropAgent(s, a, mesospb.TaskState_TASK_UNREACHABLE, mesospb.TaskStatus_REASON_AGENT_REMOVED,
+		"Agent "+a.info.GetHostname()+" is unreachable: "+why)
 }

@@ -36,8 +36,8 @@ func newMasterCommand() *cobra.Command {
 	f.String("zk", "", "ZooKeeper URL (zk://host:port,.../path) for leader election; standalone leader without it")
 	f.Duration("zk-session-timeout", 10*time.Second, "ZooKeeper session timeout; a leader that loses its session steps down")
 	f.Duration("heartbeat-interval", master.DefaultHeartbeatInterval, "interval of HEARTBEAT events to frameworks")
-	f.Duration("agent-ping-interval", master.DefaultAgentPingInterval, "interval of pings to agents")
-	f.Duration("agent-ping-timeout", master.DefaultAgentPingTimeout, "silence after which an agent is unreachable")
+	f.Duration("agent-ping-timeout", master.DefaultAgentPingTimeout, "period of pings to agents, and how long a pong may take")
+	f.Int("max-agent-ping-timeouts", master.DefaultMaxAgentPingTimeouts, "missed pings in a row after which an agent is unreachable")
 	f.Duration("agent-reregister-timeout", master.DefaultAgentReregisterTimeout, "time agents known from the registry have to re-register with a new leader")
 	f.Duration("offer-timeout", 0, "rescind offers not used within this time (0: never)")
 	f.Duration("allocation-interval", master.DefaultAllocationInterval, "period of full allocation rounds")
@@ -45,11 +45,10 @@ func newMasterCommand() *cobra.Command {
 }
 
 func masterConfig(s *settings) (master.Config, error) {
-	cfg := master.Config{WorkDir: s.String("work-dir")}
+	cfg := master.Config{WorkDir: s.String("work-dir"), MaxAgentPingTimeouts: s.Int("max-agent-ping-timeouts")}
 	var errs []error
 	for name, dst := range map[string]*time.Duration{
 		"heartbeat-interval":       &cfg.HeartbeatInterval,
-		"agent-ping-interval":      &cfg.AgentPingInterval,
 		"agent-ping-timeout":       &cfg.AgentPingTimeout,
 		"offer-timeout":            &cfg.OfferTimeout,
 		"agent-reregister-timeout": &cfg.AgentReregisterTimeout,

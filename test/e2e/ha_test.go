@@ -40,7 +40,7 @@ func startHAMaster(t *testing.T, zkAddr string, log *slog.Logger) *haMaster {
 		t.Fatal(err)
 	}
 	m := &haMaster{addr: ln.Addr().String(), session: sess, done: make(chan struct{})}
-	m.srv = ha.New(master.Config{Addr: m.addr, Logger: log, AgentPingInterval: time.Second, AgentPingTimeout: 10 * time.Second}, sess, "/corral")
+	m.srv = ha.New(master.Config{Addr: m.addr, Logger: log, AgentPingTimeout: time.Second, MaxAgentPingTimeouts: 10}, sess, "/corral")
 	httpSrv := &http.Server{Handler: m.srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = httpSrv.Serve(ln) }()
 	ctx, cancel := context.WithCancel(context.Background())

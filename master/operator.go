@@ -1,0 +1,322 @@
+package master
+
+import (
+	"net/http"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/internal/version"
+	"github.com/corral-sched/corral/proto/masterpb"
+	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/resources"
+)
+
+// operatorHandler answers one operator call on the loop: a response to
+// encode, or a reply with an error status (a zero reply is 200).
+type operatorHandler func(m *Master, s *state, call *masterpb.Call) (*masterpb.Response, reply)
+
+var operatorHandlers = map[masterpb.Call_Type]operatorHandler{
+	masterpb.Call_GET_STATE: func(m *Master, s *state, _ *masterpb.Call) (*masterpb.Response, reply) {
+		return &masterpb.Response{Type: masterpb.Response_GET_STATE.Enum(), GetState: m.getState(s)}, reply{}
+	},
+	masterpb.Call_GET_AGENTS: func(m *Master, s *state, _ *masterpb.Call) (*masterpb.Response, reply) {
+		return &masterpb.Response{Type: masterpb.Response_GET_AGENTS.Enum(), GetAgents: m.getAgents(s)}, reply{}
+	},
+	masterpb.Call_GET_FRAMEWORKS: func(m *Master, s *state, _ *masterpb.Call) (*masterpb.Response, reply) {
+		return &masterpb.Response{Type: masterpb.Response_GET_FRAMEWORKS.Enum(), GetFrameworks: m.getFrameworks(s)}, reply{}
+	},
+	masterpb.Call_GET_TASKS: func(m *Master, s *state, _ *masterpb.Call) (*masterpb.Response, reply) {
+		return &masterpb.Response{Type: masterpb.Response_GET_TASKS.Enum(), GetTasks: m.getTasks(s)}, reply{}
+	},
+	masterpb.Call_GET_EXECUTORS: func(m *Master, s *state, _ *masterpb.Call) (*masterpb.Response, reply) {
+		// Tasks run under the built-in command executor, which Mesos does
+		// not list either.
+		return &masterpb.Response{Type: masterpb.Response_GET_EXECUTORS.Enum(), GetExecutors: &masterpb.Response_GetExecutors{}}, reply{}
+	},
+	masterpb.Call_GET_ROLES: func(m *Master, s *state, _ *masterpb.Call) (*masterpb.Response, reply) {
+		return &masterpb.Response{Type: masterpb.Response_GET_ROLES.Enum(), GetRoles: m.getRoles(s)}, reply{}
+	},
+	masterpb.Call_GET_MASTER: func(m *Master, s *state, _ *masterpb.Call) (*masterpb.Response, reply) {
+		return &masterpb.Response{Type: masterpb.Response_GET_MASTER.Enum(), GetMaster: &masterpb.Response_GetMaster{
+			MasterInfo:  m.Info(),
+			StartTime:   proto.Float64(seconds(m.startedAt)),
+			ElectedTime: proto.Float64(seconds(m.startedAt)),
+		}}, reply{}
+	},
+	masterpb.Call_MARK_AGENT_GONE: func(m *Master, s *state, call *masterpb.Call) (*masterpb.Response, reply) {
+		return nil, m.markAgentGone(s, call.GetMarkAgentGone().GetAgentId().GetValue())
+	},
+	masterpb.Call_TEARDOWN: func(m *Master, s *state, call *masterpb.Call) (*masterpb.Response, reply) {
+		id := call.GetTeardown().GetFrameworkId().GetValue()
+		f := s.frameworks[id]
+		if f == nil {
+			return nil, badRequest("No framework found with specified ID %s", id)
+		}
+		m.removeFramework(s, f, "torn down by an operator")
+		return nil, reply{}
+	},
+}
+
+func seconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
+}
+
+func timeInfo(t time.Time) *mesospb.TimeInfo {
+	if t.IsZero() {
+		return nil
+	}
+	return &mesospb.TimeInfo{Nanoseconds: proto.Int64(t.UnixNano())}
+}
+
+func versionInfo() *mesospb.VersionInfo {
+	v := &mesospb.VersionInfo{Version: proto.String(version.Version)}
+	if version.GitSHA != "" {
+		v.GitSha = proto.String(version.GitSHA)
+	}
+	return v
+}
+
+func (m *Master) getState(s *state) *masterpb.Response_GetState {
+	return &masterpb.Response_GetState{
+		GetTasks:      m.getTasks(s),
+		GetExecutors:  &masterpb.Response_GetExecutors{},
+		GetFrameworks: m.getFrameworks(s),
+		GetAgents:     m.getAgents(s),
+	}
+}
+
+// getAgents lists registered agents (active or disconnected); agents known
+// only from the registry that have not come back yet are "recovered".
+func (m *Master) getAgents(s *state) *masterpb.Response_GetAgents {
+	out := &masterpb.Response_GetAgents{}
+	for _, id := range sortedKeys(s.agents) {
+		a := s.agents[id]
+		if a.health == agentUnreachable {
+			continue
+		}
+		if a.registeredAt.IsZero() {
+			out.RecoveredAgents = append(out.RecoveredAgents, proto.CloneOf(a.info))
+			continue
+		}
+		out.Agents = append(out.Agents, m.agentProto(a))
+	}
+	return out
+}
+
+func (m *Master) agentProto(a *agentState) *masterpb.Response_GetAgents_Agent {
+	var offered resources.Resources
+	for _, o := range a.offers {
+		offered = offered.Add(o.resources)
+	}
+	var used resources.Resources
+	for _, t := range a.tasks {
+		if !t.released {
+			used = used.Add(t.resources)
+		}
+	}
+	return &masterpb.Response_GetAgents_Agent{
+		AgentInfo:          proto.CloneOf(a.info),
+		Active:             proto.Bool(a.health == agentActive),
+		Version:            proto.String(version.Version),
+		Pid:                proto.String("agent@" + a.info.GetHostname()),
+		RegisteredTime:     timeInfo(a.registeredAt),
+		ReregisteredTime:   timeInfo(a.reregisteredAt),
+		TotalResources:     a.total.Clone(),
+		AllocatedResources: used,
+		OfferedResources:   offered,
+	}
+}
+
+func (m *Master) getFrameworks(s *state) *masterpb.Response_GetFrameworks {
+	out := &masterpb.Response_GetFrameworks{}
+	for _, id := range sortedKeys(s.frameworks) {
+		f := s.frameworks[id]
+		fw := &masterpb.Response_GetFrameworks_Framework{
+			FrameworkInfo: proto.CloneOf(f.info),
+			Active:        proto.Bool(f.connected()),
+			Connected:     proto.Bool(f.connected()),
+			Recovered:     proto.Bool(!f.connected() && len(f.tasks) > 0 && f.info.GetName() == ""),
+		}
+		if !f.connected() {
+			fw.UnregisteredTime = timeInfo(f.disconnectedAt)
+		}
+		for _, o := range f.offers {
+			fw.Offers = append(fw.Offers, m.offerProto(s, o))
+			fw.OfferedResources = append(fw.OfferedResources, o.resources.Clone()...)
+		}
+		for _, r := range sortedKeys(f.allocated) {
+			fw.AllocatedResources = append(fw.AllocatedResources, f.allocated[r].Clone()...)
+		}
+		out.Frameworks = append(out.Frameworks, fw)
+	}
+	return out
+}
+
+func (m *Master) offerProto(s *state, o *offer) *mesospb.Offer {
+	a := s.agents[o.agentID]
+	return &mesospb.Offer{
+		Id:          &mesospb.OfferID{Value: proto.String(o.id)},
+		FrameworkId: &mesospb.FrameworkID{Value: proto.String(o.frameworkID)},
+		AgentId:     &mesospb.AgentID{Value: proto.String(o.agentID)},
+		Hostname:    proto.String(a.info.GetHostname()),
+		Resources:   o.resources.Clone(),
+		Attributes:  a.info.GetAttributes(),
+	}
+}
+
+func (m *Master) getTasks(s *state) *masterpb.Response_GetTasks {
+	out := &masterpb.Response_GetTasks{}
+	for _, id := range sortedKeys(s.frameworks) {
+		f := s.frameworks[id]
+		for _, tid := range sortedKeys(f.tasks) {
+			t := f.tasks[tid]
+			if mesospb.IsTerminal(t.state) {
+				out.CompletedTasks = append(out.CompletedTasks, taskProto(t))
+			} else {
+				out.Tasks = append(out.Tasks, taskProto(t))
+			}
+		}
+	}
+	return out
+}
+
+// taskProto is a task as the operator API shows it.
+func taskProto(t *task) *mesospb.Task {
+	out := &mesospb.Task{
+		Name:        t.info.Name,
+		TaskId:      proto.CloneOf(t.info.GetTaskId()),
+		FrameworkId: &mesospb.FrameworkID{Value: proto.String(t.frameworkID)},
+		ExecutorId:  t.info.GetExecutor().GetExecutorId(),
+		AgentId:     &mesospb.AgentID{Value: proto.String(t.agentID)},
+		State:       t.state.Enum(),
+		Resources:   t.resources.Clone(),
+		Labels:      t.info.GetLabels(),
+		Discovery:   t.info.GetDiscovery(),
+		Container:   t.info.GetContainer(),
+		HealthCheck: t.info.GetHealthCheck(),
+		KillPolicy:  t.info.GetKillPolicy(),
+	}
+	if out.Name == nil {
+		out.Name = proto.String("")
+	}
+	if t.status != nil {
+		out.Statuses = []*mesospb.TaskStatus{proto.CloneOf(t.status)}
+		out.StatusUpdateState = t.status.State
+		out.StatusUpdateUuid = t.status.GetUuid()
+	}
+	return out
+}
+
+// getRoles lists the roles frameworks are subscribed with or hold
+// resources in.
+func (m *Master) getRoles(s *state) *masterpb.Response_GetRoles {
+	type roleInfo struct {
+		frameworks []*mesospb.FrameworkID
+		res        resources.Resources
+	}
+	roles := make(map[string]*roleInfo)
+	get := func(r string) *roleInfo {
+		if roles[r] == nil {
+			roles[r] = &roleInfo{}
+		}
+		return roles[r]
+	}
+	for _, id := range sortedKeys(s.frameworks) {
+		f := s.frameworks[id]
+		for _, r := range f.roles {
+			ri := get(r)
+			ri.frameworks = append(ri.frameworks, &mesospb.FrameworkID{Value: proto.String(f.id)})
+		}
+		for r, res := range f.allocated {
+			get(r).res = get(r).res.Add(res)
+		}
+	}
+	out := &masterpb.Response_GetRoles{}
+	for _, r := range sortedKeys(roles) {
+		out.Roles = append(out.Roles, &mesospb.Role{
+			Name: proto.String(r), Weight: proto.Float64(1), Frameworks: roles[r].frameworks, Resources: roles[r].res,
+		})
+	}
+	return out
+}
+
+// markAgentGone ends an agent for good: its tasks are reported gone, it is
+// told to shut down, and its ID may never register again. The decision is
+// in the registry before anyone hears of it.
+func (m *Master) markAgentGone(s *state, id string) reply {
+	if s.gone[id] {
+		return reply{} // idempotent, as in Mesos
+	}
+	a := s.agents[id]
+	if a == nil {
+		return reply{status: http.StatusNotFound, msg: "Agent " + id + " is not known to this master"}
+	}
+	if err := m.registryPut(registryGone+"/"+id, []byte(m.cfg.Now().UTC().Format(time.RFC3339Nano))); err != nil {
+		return reply{status: http.StatusServiceUnavailable, msg: "Could not record the agent as gone: " + err.Error()}
+	}
+	for _, key := range []string{registryAgents, registryUnreachable} {
+		if err := m.registryDelete(key + "/" + id); err != nil {
+			m.log.Error("could not clean the registry of a gone agent", "agent", id, "err", err)
+		}
+	}
+	m.log.Warn("agent marked gone by an operator", "agent", id, "hostname", a.info.GetHostname())
+	s.gone[id] = true
+	if a.conn != nil {
+		a.conn.out.push(shutdownEvent("This agent was marked gone by an operator"))
+		a.conn.out.close("agent marked gone")
+		a.conn = nil
+	}
+	m.dropAgent(s, a, mesospb.TaskState_TASK_GONE_BY_OPERATOR, mesospb.TaskStatus_REASON_AGENT_REMOVED_BY_OPERATOR,
+		"Agent "+a.info.GetHostname()+" was marked gone by an operator")
+	delete(s.agents, id)
+	return reply{}
+}
+
+// dropAgent rescinds an agent's offers and reports its live tasks in state
+// (TASK_LOST to frameworks that are not partition-aware), releasing their
+// resources.
+func (m *Master) dropAgent(s *state, a *agentState, state mesospb.TaskState, reason mesospb.TaskStatus_Reason, msg string) {
+	for _, o := range a.offers {
+		m.removeOffer(s, o, true)
+	}
+	now := m.cfg.Now()
+	for _, t := range a.tasks {
+		if mesospb.IsTerminal(t.state) {
+			m.forgetTask(s, t)
+			continue
+		}
+		f := s.frameworks[t.frameworkID]
+		st := &mesospb.TaskStatus{
+			TaskId:    t.info.GetTaskId(),
+			State:     mesospb.TaskState_TASK_LOST.Enum(),
+			AgentId:   &mesospb.AgentID{Value: proto.String(a.id)},
+			Source:    mesospb.TaskStatus_SOURCE_MASTER.Enum(),
+			Reason:    reason.Enum(),
+			Message:   proto.String(msg),
+			Timestamp: proto.Float64(seconds(now)),
+		}
+		if f != nil {
+			st.State = lostState(f, state).Enum()
+		}
+		if state == mesospb.TaskState_TASK_UNREACHABLE {
+			st.UnreachableTime = timeInfo(now)
+		}
+		m.sendToFramework(f, updateEvent(st))
+		m.forgetTask(s, t)
+	}
+	s.allocationPending = true
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

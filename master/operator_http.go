@@ -1,0 +1,159 @@
+package master
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/codec"
+	"github.com/corral-sched/corral/proto/masterpb"
+	"github.com/corral-sched/corral/proto/mesospb"
+)
+
+// maxOperatorCallBytes bounds an operator call; a maintenance schedule for
+// thousands of machines stays far below it.
+const maxOperatorCallBytes = 4 << 20
+
+// serveOperator is POST /api/v1: Mesos' v1 operator API.
+func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "Expecting a 'POST' request, received '"+r.Method+"'", http.StatusMethodNotAllowed)
+		return
+	}
+	in, err := codec.ForContentType(r.Header.Get("Content-Type"))
+	switch {
+	case errors.Is(err, codec.ErrNoContentType):
+		http.Error(w, "Expecting 'Content-Type' to be present", http.StatusBadRequest)
+		return
+	case err != nil:
+		http.Error(w, fmt.Sprintf("Expecting 'Content-Type' of %s or %s, got %q",
+			codec.JSON.MediaType(), codec.Protobuf.MediaType(), r.Header.Get("Content-Type")), http.StatusUnsupportedMediaType)
+		return
+	}
+	out := in
+	if r.Header.Get("Accept") != "" {
+		if out, err = codec.Negotiate(r.Header.Get("Accept")); err != nil {
+			http.Error(w, fmt.Sprintf("Expecting 'Accept' to allow %s or %s", codec.JSON.MediaType(), codec.Protobuf.MediaType()), http.StatusNotAcceptable)
+			return
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOperatorCallBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, fmt.Sprintf("Request body exceeds %d bytes", maxOperatorCallBytes), http.StatusRequestEntityTooLarge)
+		} else {
+			http.Error(w, "Failed to read request body: "+err.Error(), http.StatusBadRequest)
+		}
+		return
+	}
+	call := &masterpb.Call{}
+	if err := in.Unmarshal(body, call); err != nil {
+		http.Error(w, "Failed to parse body into Call: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	m.metrics.operatorCalls.WithLabelValues(call.GetType().String()).Inc()
+	if msg := validateOperatorCall(call); msg != "" {
+		http.Error(w, msg, http.StatusBadRequest)
+		return
+	}
+	var (
+		resp *masterpb.Response
+		rep  reply
+	)
+	switch call.GetType() {
+	case masterpb.Call_GET_HEALTH:
+		resp = &masterpb.Response{Type: masterpb.Response_GET_HEALTH.Enum(),
+			GetHealth: &masterpb.Response_GetHealth{Healthy: proto.Bool(true)}}
+	case masterpb.Call_GET_VERSION:
+		resp = &masterpb.Response{Type: masterpb.Response_GET_VERSION.Enum(),
+			GetVersion: &masterpb.Response_GetVersion{VersionInfo: versionInfo()}}
+	case masterpb.Call_GET_METRICS:
+		resp, err = m.getMetrics()
+		if err != nil {
+			http.Error(w, "Failed to gather metrics: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+	default:
+		handle := operatorHandlers[call.GetType()]
+		if handle == nil {
+			http.Error(w, fmt.Sprintf("Operator call %v is not implemented", call.GetType()), http.StatusNotImplemented)
+			return
+		}
+		if err := m.do(r.Context(), func(s *state) { resp, rep = handle(m, s, call) }); err != nil {
+			http.Error(w, "Master is unavailable: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	}
+	if rep.status != 0 && rep.status != http.StatusOK {
+		http.Error(w, rep.msg, rep.status)
+		return
+	}
+	if resp == nil {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	b, err := out.Marshal(resp)
+	if err != nil {
+		http.Error(w, "Failed to encode the response: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", out.MediaType())
+	_, _ = w.Write(b)
+}
+
+// validateOperatorCall checks what can be checked without the state.
+func validateOperatorCall(call *masterpb.Call) string {
+	if call.Type == nil {
+		return "Expecting 'type' to be present"
+	}
+	switch call.GetType() {
+	case masterpb.Call_UNKNOWN:
+		return "Call type UNKNOWN is not valid"
+	case masterpb.Call_MARK_AGENT_GONE:
+		if call.GetMarkAgentGone().GetAgentId().GetValue() == "" {
+			return "Expecting 'mark_agent_gone.agent_id' to be present"
+		}
+	case masterpb.Call_TEARDOWN:
+		if call.GetTeardown().GetFrameworkId().GetValue() == "" {
+			return "Expecting 'teardown.framework_id' to be present"
+		}
+	}
+	return ""
+}
+
+// getMetrics answers GET_METRICS with the master's Prometheus gauges and
+// counters, one Metric per series (labels folded into the name).
+func (m *Master) getMetrics() (*masterpb.Response, error) {
+	families, err := m.gatherer.Gather()
+	if err != nil {
+		return nil, err
+	}
+	out := &masterpb.Response_GetMetrics{}
+	for _, fam := range families {
+		for _, metric := range fam.GetMetric() {
+			name := fam.GetName()
+			for _, l := range metric.GetLabel() {
+				name += "/" + l.GetName() + "=" + l.GetValue()
+			}
+			var v float64
+			switch {
+			case metric.GetGauge() != nil:
+				v = metric.GetGauge().GetValue()
+			case metric.GetCounter() != nil:
+				v = metric.GetCounter().GetValue()
+			case metric.GetHistogram() != nil:
+				v = float64(metric.GetHistogram().GetSampleCount())
+				name += "/count"
+			default:
+				continue
+			}
+			out.Metrics = append(out.Metrics, &mesospb.Metric{Name: proto.String(name), Value: proto.Float64(v)})
+		}
+	}
+	return &masterpb.Response{Type: masterpb.Response_GET_METRICS.Enum(), GetMetrics: out}, nil
+}
