@@ -47,8 +47,10 @@ type Agent struct {
 	inbox     chan func()
 	running   atomic.Bool
 	stopped   chan struct{}
-	// shutdown is closed by the loop when the master sends SHUTDOWN.
+	// shutdown is closed by the loop when the master sends SHUTDOWN, after
+	// setting killing: the tasks Run waits for before it returns.
 	shutdown chan struct{}
+	killing  []*containerizer.Process
 
 	// Owned by the loop goroutine.
 	tasks      map[statusupdate.Key]*taskRun
@@ -157,9 +159,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	if !a.running.CompareAndSwap(false, true) {
 		return errors.New("agent: Run called twice")
 	}
+	loopCtx, stopLoop := context.WithCancel(ctx)
 	loopDone := make(chan struct{})
-	go func() { a.loop(ctx); close(loopDone) }()
-	defer func() { <-loopDone; close(a.stopped) }()
+	go func() { a.loop(loopCtx); close(loopDone) }()
+	defer func() { stopLoop(); <-loopDone; close(a.stopped) }()
 
 	backoff := a.cfg.RegisterBackoff
 	for {
@@ -167,7 +170,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		err := a.runSession(ctx)
 		select {
 		case <-a.shutdown:
-			return errShutdown
+			return a.awaitKilled()
 		default:
 		}
 		if ctx.Err() != nil {
@@ -182,7 +185,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-a.shutdown:
-			return errShutdown
+			return a.awaitKilled()
 		case <-time.After(delay):
 		}
 		limit := maxRegisterBackoff
@@ -193,6 +196,21 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, limit)
 	}
+}
+
+// awaitKilled waits for the tasks a SHUTDOWN killed to exit (their kill
+// escalates to SIGKILL in this process, so it must outlive them).
+func (a *Agent) awaitKilled() error {
+	limit := time.NewTimer(a.cfg.ExecutorShutdownGrace + 10*time.Second)
+	defer limit.Stop()
+	for _, p := range a.killing {
+		select {
+		case <-p.Done():
+		case <-limit.C:
+			return fmt.Errorf("%w; tasks still running", errShutdown)
+		}
+	}
+	return errShutdown
 }
 
 func jitter(d time.Duration) time.Duration {

@@ -267,7 +267,10 @@ func (a *Agent) shutdownByMaster(msg string) {
 	}
 	a.log.Warn("master asked this agent to shut down", "message", msg)
 	for _, t := range a.tasks {
+		if t.proc != nil && !t.exited {
+			a.killing = append(a.killing, t.proc)
+		}
 		a.killTask(t, nil)
 	}
-	close(a.shutdown)
+	close(a.shutdown) // publishes a.killing to Run
 }

@@ -27,9 +27,15 @@ func NewDetector(s *Session, path string) *Detector { return &Detector{s: s, pat
 // channel that fires when that may have changed.
 func (d *Detector) Current() (*mesospb.MasterInfo, <-chan zk.Event, error) {
 	children, _, watch, err := d.s.Conn.ChildrenW(d.path)
-	if errors.Is(err, zk.ErrNoNode) {
-		_, _, watch, err = d.s.Conn.ExistsW(d.path)
-		return nil, watch, err
+	for errors.Is(err, zk.ErrNoNode) {
+		// No election yet: wait for the path. If it appeared between the
+		// two calls, an exists watch would only fire on its deletion, so
+		// list the children again instead.
+		exists, _, created, existsErr := d.s.Conn.ExistsW(d.path)
+		if existsErr != nil || !exists {
+			return nil, created, existsErr
+		}
+		children, _, watch, err = d.s.Conn.ChildrenW(d.path)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("election: listing %s: %w", d.path, err)

@@ -56,8 +56,11 @@ func Dial(servers []string, timeout time.Duration, log *slog.Logger) (*Session, 
 }
 
 // watch turns connection events into "session lost" signals: expiry, or a
-// disconnection longer than the session timeout (after which the server
-// will have expired the session, though we cannot hear it say so).
+// disconnection that may have outlived the session (the server expires it
+// without our hearing). The client notices a silent server only after its
+// read timeout, two thirds of the session timeout; leaving a third more
+// means the leader stops before the server could expire its session and
+// let someone else lead.
 func (s *Session) watch(events <-chan zk.Event) {
 	var timer *time.Timer
 	for ev := range events {
@@ -67,7 +70,7 @@ func (s *Session) watch(events <-chan zk.Event) {
 		switch ev.State {
 		case zk.StateDisconnected:
 			if timer == nil {
-				timer = time.AfterFunc(s.timeout, func() { s.loseSession("disconnected longer than the session timeout") })
+				timer = time.AfterFunc(s.timeout/3, func() { s.loseSession("disconnected too long to still hold the session") })
 			}
 		case zk.StateExpired:
 			s.loseSession("session expired")

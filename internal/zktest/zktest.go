@@ -53,43 +53,94 @@ func Available() string {
 // elsewhere, naming what is missing.
 func Start(t TB) *Server {
 	t.Helper()
+	return StartEnsemble(t, 1).Servers[0]
+}
+
+// Ensemble is a ZooKeeper ensemble of one or more servers.
+type Ensemble struct {
+	Servers []*Server
+}
+
+// Addrs lists the servers' client addresses.
+func (e *Ensemble) Addrs() []string {
+	out := make([]string, len(e.Servers))
+	for i, s := range e.Servers {
+		out[i] = s.Addr
+	}
+	return out
+}
+
+// URL is a zk:// URL for the ensemble with the given path.
+func (e *Ensemble) URL(path string) string {
+	return "zk://" + strings.Join(e.Addrs(), ",") + path
+}
+
+// StartEnsemble starts n servers forming one ensemble (n=1: standalone)
+// and waits until all of them serve.
+func StartEnsemble(t TB, n int) *Ensemble {
+	t.Helper()
 	if missing := Available(); missing != "" {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("ZooKeeper tests need it: %s", missing)
 		}
 		t.Skipf("ZooKeeper not available: %s", missing)
 	}
-	port, err := freePort()
+	ports, err := freePorts(3 * n)
 	if err != nil {
 		t.Fatalf("zktest: %v", err)
 	}
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: t.TempDir()}
-	cfg := strings.Join([]string{
-		"tickTime=500",
-		"dataDir=" + filepath.Join(s.dir, "data"),
-		fmt.Sprintf("clientPort=%d", port),
-		"clientPortAddress=127.0.0.1",
-		"admin.enableServer=false",
-		"4lw.commands.whitelist=ruok,srvr,stat,mntr",
-		"minSessionTimeout=1000",
-		"maxClientCnxns=0",
-	}, "\n") + "\n"
-	if err := os.WriteFile(filepath.Join(s.dir, "zoo.cfg"), []byte(cfg), 0o644); err != nil {
+	var peers []string
+	for i := range n {
+		if n > 1 {
+			peers = append(peers, fmt.Sprintf("server.%d=127.0.0.1:%d:%d", i+1, ports[3*i+1], ports[3*i+2]))
+		}
+	}
+	e := &Ensemble{}
+	for i := range n {
+		s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", ports[3*i]), dir: t.TempDir()}
+		cfg := append([]string{
+			"tickTime=500",
+			"initLimit=10",
+			"syncLimit=5",
+			"dataDir=" + filepath.Join(s.dir, "data"),
+			fmt.Sprintf("clientPort=%d", ports[3*i]),
+			"clientPortAddress=127.0.0.1",
+			"admin.enableServer=false",
+			"4lw.commands.whitelist=ruok,srvr,stat,mntr",
+			"minSessionTimeout=1000",
+			"maxClientCnxns=0",
+		}, peers...)
+		if err := os.MkdirAll(filepath.Join(s.dir, "data"), 0o755); err != nil {
+			t.Fatalf("zktest: %v", err)
+		}
+		if err := os.WriteFile(filepath.Join(s.dir, "data", "myid"), fmt.Appendf(nil, "%d\n", i+1), 0o644); err != nil {
+			t.Fatalf("zktest: %v", err)
+		}
+		if err := os.WriteFile(filepath.Join(s.dir, "zoo.cfg"), []byte(strings.Join(cfg, "\n")+"\n"), 0o644); err != nil {
+			t.Fatalf("zktest: %v", err)
+		}
+		e.Servers = append(e.Servers, s)
+	}
+	for _, s := range e.Servers {
+		t.Cleanup(s.Stop)
+		if err := s.launch(); err != nil {
+			t.Fatalf("zktest: %v", err)
+		}
+	}
+	if err := WaitServing(e.Servers...); err != nil {
 		t.Fatalf("zktest: %v", err)
 	}
-	if err := s.start(); err != nil {
-		t.Fatalf("zktest: %v", err)
-	}
-	t.Cleanup(s.Stop)
-	return s
+	return e
 }
 
-func (s *Server) start() error {
-	log, err := os.Create(filepath.Join(s.dir, "server.log"))
+func (s *Server) launch() error {
+	log, err := os.OpenFile(filepath.Join(s.dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
-	s.cmd = exec.Command("java", "-Xmx256m", "-cp", strings.Join(classpath, ":"),
+	// A small heap and the client compiler: test servers hold little and
+	// should start fast.
+	s.cmd = exec.Command("java", "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", strings.Join(classpath, ":"),
 		"org.apache.zookeeper.server.quorum.QuorumPeerMain", filepath.Join(s.dir, "zoo.cfg"))
 	s.cmd.Stdout, s.cmd.Stderr = log, log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -99,19 +150,26 @@ func (s *Server) start() error {
 	}
 	s.done = make(chan struct{})
 	go func() { _ = s.cmd.Wait(); log.Close(); close(s.done) }()
+	return nil
+}
+
+// WaitServing waits until every server serves clients (a member of an
+// ensemble serves only while it is part of a quorum).
+func WaitServing(servers ...*Server) error {
 	deadline := time.Now().Add(60 * time.Second)
-	for !s.serving() {
-		select {
-		case <-s.done:
-			out, _ := os.ReadFile(filepath.Join(s.dir, "server.log"))
-			return fmt.Errorf("ZooKeeper exited while starting:\n%s", out)
-		default:
+	for _, s := range servers {
+		for !s.serving() {
+			select {
+			case <-s.done:
+				out, _ := os.ReadFile(filepath.Join(s.dir, "server.log"))
+				return fmt.Errorf("ZooKeeper %s exited while starting:\n%s", s.Addr, out)
+			default:
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("ZooKeeper did not serve on %s within 60s", s.Addr)
+			}
+			time.Sleep(50 * time.Millisecond) // polling for readiness
 		}
-		if time.Now().After(deadline) {
-			s.Stop()
-			return fmt.Errorf("ZooKeeper did not serve on %s within 60s", s.Addr)
-		}
-		time.Sleep(50 * time.Millisecond) // polling for readiness
 	}
 	return nil
 }
@@ -150,17 +208,32 @@ func (s *Server) Stop() {
 	<-s.done
 }
 
-// Restart starts the server again on the same port and data.
+// Restart starts the server again on the same port and data, and waits
+// until it serves.
 func (s *Server) Restart() error {
-	s.Stop()
-	return s.start()
+	if err := s.Launch(); err != nil {
+		return err
+	}
+	return WaitServing(s)
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// Launch starts a stopped server again without waiting for it to serve
+// (members of an ensemble that lost its quorum must be launched together).
+func (s *Server) Launch() error {
+	s.Stop()
+	return s.launch()
+}
+
+// freePorts finds n distinct free loopback ports.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return ports, nil
 }
