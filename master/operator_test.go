@@ -207,7 +207,9 @@ func TestGoneAndUnreachableAgentsSurviveTheMaster(t *testing.T) {
 	if ev := resubscribeAgent(t, second.URL, gone.id, "cpus:1;mem:64", nil).nextAny(); ev.GetType() != agentpb.Event_SHUTDOWN {
 		t.Fatalf("gone agent re-registering with the next master got %v, want SHUTDOWN", ev.GetType())
 	}
-	waitFor(t, func() bool { return strings.Contains(metricsOf(t, second.URL), `corral_master_agents{state="unreachable"} 1`) },
+	waitFor(t, func() bool {
+		return strings.Contains(metricsOf(t, second.URL), `corral_master_agents{state="unreachable"} 1`)
+	},
 		"the agent that did not come back is unreachable")
 	stop()
 

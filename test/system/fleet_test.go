@@ -56,7 +56,7 @@ func startFleet(t *testing.T, n int, cfg sdk.Config, resumed bool) (*fleet, func
 	if cfg.Framework == nil {
 		cfg.Framework = &mesospb.FrameworkInfo{User: proto.String("root"), Name: proto.String("fleet"),
 			FailoverTimeout: proto.Float64(3600),
-			Capabilities: []*mesospb.FrameworkInfo_Capability{{Type: mesospb.FrameworkInfo_Capability_PARTITION_AWARE.Enum()}}}
+			Capabilities:    []*mesospb.FrameworkInfo_Capability{{Type: mesospb.FrameworkInfo_Capability_PARTITION_AWARE.Enum()}}}
 	}
 	cfg.Logger = testLogger()
 	cfg.MinBackoff, cfg.MaxBackoff = 50*time.Millisecond, 500*time.Millisecond
