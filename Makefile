@@ -3,6 +3,7 @@
 #   make run    a local cluster (master + 3 agents) on 127.0.0.1:5050..5053
 #   make test   everything CI runs: vet, unit, integration and e2e tests, fuzz
 #   make bench  micro-benchmarks and the end-to-end baseline (docs/PERFORMANCE.md)
+#   make bench-failover  master failover times under ZooKeeper, 3 and 1,000 agents
 
 GO        ?= go
 BIN       := bin
@@ -19,7 +20,7 @@ PROTO_FILES := proto/mesospb/mesos.proto proto/schedulerpb/scheduler.proto proto
 FUZZTIME  ?= 10s
 TESTFLAGS ?=
 
-.PHONY: all build run test test-go fuzz lint proto bench clean tools
+.PHONY: all build run test test-go fuzz lint proto bench bench-failover clean tools
 
 all: build
 
@@ -65,6 +66,9 @@ proto: $(TOOLS)/protoc-gen-go
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./master/allocator/ ./resources/ ./codec/
 	$(GO) run ./test/bench
+
+bench-failover:
+	$(GO) run ./test/bench/failover -agents 3,1000 -rounds 3
 
 clean:
 	rm -rf $(BIN) .work
