@@ -63,6 +63,8 @@ var (
 		"Tasks known to the master, by latest state.", []string{"state"}, nil)
 	descResources = prometheus.NewDesc("corral_master_resources",
 		"Scalar resources of active agents: total, used by tasks, and offered.", []string{"resource", "kind"}, nil)
+	descUnoffered = prometheus.NewDesc("corral_allocator_unoffered_framework_roles",
+		"Framework roles the last allocation round offered nothing, by reason.", []string{"reason"}, nil)
 	descOffers = prometheus.NewDesc("corral_master_offers_outstanding",
 		"Offers made and not yet accepted, declined or rescinded.", nil, nil)
 )
@@ -71,7 +73,7 @@ var (
 type stateCollector struct{ m *Master }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descElected, descAgents, descFrameworks, descTasks, descResources, descOffers} {
+	for _, d := range []*prometheus.Desc{descElected, descAgents, descFrameworks, descTasks, descResources, descOffers, descUnoffered} {
 		ch <- d
 	}
 }
@@ -155,6 +157,9 @@ func (c *stateCollector) collect(s *state) []prometheus.Metric {
 	}
 	for state, n := range frameworks {
 		out = append(out, gauge(descFrameworks, n, state))
+	}
+	for reason, n := range s.unofferedByReason {
+		out = append(out, gauge(descUnoffered, float64(n), string(reason)))
 	}
 	for state, n := range tasks {
 		out = append(out, gauge(descTasks, n, state))

@@ -24,7 +24,7 @@ func (m *Master) allocate(s *state) {
 	s.allocationPending = false
 	start := time.Now()
 	now := m.cfg.Now()
-	snap := allocator.Snapshot{Now: now}
+	snap := allocator.Snapshot{Now: now, Roles: s.allocatorRoles()}
 	for _, a := range s.agents {
 		if a.health != agentActive || a.conn == nil {
 			continue
@@ -60,6 +60,7 @@ func (m *Master) allocate(s *state) {
 	slices.SortFunc(snap.Frameworks, func(a, b allocator.Framework) int { return strings.Compare(a.ID, b.ID) })
 	result := m.alloc.Allocate(&snap)
 	m.metrics.allocationSeconds.Observe(time.Since(start).Seconds())
+	m.recordUnoffered(s, &snap, result.Skips)
 
 	byFramework := make(map[string][]*mesospb.Offer)
 	for _, ao := range result.Offers {
@@ -78,6 +79,23 @@ func (m *Master) allocate(s *state) {
 				Offers: &schedulerpb.Event_Offers{Offers: chunk},
 			})
 		}
+	}
+}
+
+// recordUnoffered keeps the round's reasons for the operator API and the
+// metrics.
+func (m *Master) recordUnoffered(s *state, snap *allocator.Snapshot, skips []allocator.Skip) {
+	for _, f := range snap.Frameworks {
+		if fw := s.frameworks[f.ID]; fw != nil {
+			fw.unoffered = fw.unoffered[:0]
+		}
+	}
+	s.unofferedByReason = make(map[allocator.Reason]int)
+	for _, sk := range skips {
+		if fw := s.frameworks[sk.FrameworkID]; fw != nil {
+			fw.unoffered = append(fw.unoffered, sk)
+		}
+		s.unofferedByReason[sk.Reason]++
 	}
 }
 

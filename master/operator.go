@@ -45,6 +45,24 @@ var operatorHandlers = map[masterpb.Call_Type]operatorHandler{
 			ElectedTime: proto.Float64(seconds(m.startedAt)),
 		}}, reply{}
 	},
+	masterpb.Call_GET_WEIGHTS: func(m *Master, s *state, _ *masterpb.Call) (*masterpb.Response, reply) {
+		return m.getWeights(s), reply{}
+	},
+	masterpb.Call_UPDATE_WEIGHTS: func(m *Master, s *state, call *masterpb.Call) (*masterpb.Response, reply) {
+		return nil, m.updateWeights(s, call.GetUpdateWeights().GetWeightInfos())
+	},
+	masterpb.Call_GET_QUOTA: func(m *Master, s *state, _ *masterpb.Call) (*masterpb.Response, reply) {
+		return m.getQuota(s), reply{}
+	},
+	masterpb.Call_UPDATE_QUOTA: func(m *Master, s *state, call *masterpb.Call) (*masterpb.Response, reply) {
+		return nil, m.updateQuota(s, call.GetUpdateQuota().GetQuotaConfigs())
+	},
+	masterpb.Call_SET_QUOTA: func(m *Master, s *state, call *masterpb.Call) (*masterpb.Response, reply) {
+		return nil, m.setQuota(s, call.GetSetQuota().GetQuotaRequest())
+	},
+	masterpb.Call_REMOVE_QUOTA: func(m *Master, s *state, call *masterpb.Call) (*masterpb.Response, reply) {
+		return nil, m.removeQuota(s, call.GetRemoveQuota().GetRole())
+	},
 	masterpb.Call_MARK_AGENT_GONE: func(m *Master, s *state, call *masterpb.Call) (*masterpb.Response, reply) {
 		return nil, m.markAgentGone(s, call.GetMarkAgentGone().GetAgentId().GetValue())
 	},
@@ -152,6 +170,11 @@ func (m *Master) getFrameworks(s *state) *masterpb.Response_GetFrameworks {
 		for _, r := range sortedKeys(f.allocated) {
 			fw.AllocatedResources = append(fw.AllocatedResources, f.allocated[r].Clone()...)
 		}
+		for _, sk := range f.unoffered {
+			fw.Unoffered = append(fw.Unoffered, &masterpb.Response_GetFrameworks_Unoffered{
+				Role: proto.String(sk.Role), Reason: proto.String(string(sk.Reason)), Agents: proto.Uint32(uint32(sk.Agents)),
+			})
+		}
 		out.Frameworks = append(out.Frameworks, fw)
 	}
 	return out
@@ -226,6 +249,12 @@ func (m *Master) getRoles(s *state) *masterpb.Response_GetRoles {
 		}
 		return roles[r]
 	}
+	for r := range s.weights {
+		get(r)
+	}
+	for r := range s.quota {
+		get(r)
+	}
 	for _, id := range sortedKeys(s.frameworks) {
 		f := s.frameworks[id]
 		for _, r := range f.roles {
@@ -239,7 +268,7 @@ func (m *Master) getRoles(s *state) *masterpb.Response_GetRoles {
 	out := &masterpb.Response_GetRoles{}
 	for _, r := range sortedKeys(roles) {
 		out.Roles = append(out.Roles, &mesospb.Role{
-			Name: proto.String(r), Weight: proto.Float64(1), Frameworks: roles[r].frameworks, Resources: roles[r].res,
+			Name: proto.String(r), Weight: proto.Float64(s.weight(r)), Frameworks: roles[r].frameworks, Resources: roles[r].res,
 		})
 	}
 	return out

@@ -122,6 +122,14 @@ func validateOperatorCall(call *masterpb.Call) string {
 		if call.GetTeardown().GetFrameworkId().GetValue() == "" {
 			return "Expecting 'teardown.framework_id' to be present"
 		}
+	case masterpb.Call_SET_QUOTA:
+		if call.GetSetQuota().GetQuotaRequest() == nil {
+			return "Expecting 'set_quota.quota_request' to be present"
+		}
+	case masterpb.Call_REMOVE_QUOTA:
+		if call.GetRemoveQuota().GetRole() == "" {
+			return "Expecting 'remove_quota.role' to be present"
+		}
 	}
 	return ""
 }

@@ -121,6 +121,9 @@ func (m *Master) recover(ctx context.Context, s *state) error {
 	for _, e := range unreachable {
 		isUnreachable[lastComponent(e.Key)] = true
 	}
+	if err := m.recoverRoles(ctx, s); err != nil {
+		return err
+	}
 	agents, err := m.cfg.Store.List(ctx, registryAgents)
 	if err != nil {
 		return fmt.Errorf("master: registry: %w", err)
@@ -173,6 +176,41 @@ func (m *Master) recover(ctx context.Context, s *state) error {
 	}
 	m.log.Info("registry recovered", "agents", len(agents), "unreachable", len(unreachable), "gone", len(gone),
 		"frameworks", len(frameworks), "removed", len(removed))
+	return nil
+}
+
+// recoverRoles loads the operators' weights and quota.
+func (m *Master) recoverRoles(ctx context.Context, s *state) error {
+	weights, err := m.cfg.Store.List(ctx, registryWeights)
+	if err != nil {
+		return fmt.Errorf("master: registry: %w", err)
+	}
+	for _, e := range weights {
+		role, err := roleFromKey(e.Key)
+		if err != nil {
+			return fmt.Errorf("master: registry: weight key %s: %w", e.Key, err)
+		}
+		var w float64
+		if err := json.Unmarshal(e.Value, &w); err != nil {
+			return fmt.Errorf("master: registry: weight of %s: %w", role, err)
+		}
+		s.weights[role] = w
+	}
+	quota, err := m.cfg.Store.List(ctx, registryQuota)
+	if err != nil {
+		return fmt.Errorf("master: registry: %w", err)
+	}
+	for _, e := range quota {
+		role, err := roleFromKey(e.Key)
+		if err != nil {
+			return fmt.Errorf("master: registry: quota key %s: %w", e.Key, err)
+		}
+		var q quotaConfig
+		if err := json.Unmarshal(e.Value, &q); err != nil {
+			return fmt.Errorf("master: registry: quota of %s: %w", role, err)
+		}
+		s.quota[role] = q
+	}
 	return nil
 }
 

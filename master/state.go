@@ -21,7 +21,15 @@ type state struct {
 	gone   map[string]bool
 	offers map[string]*offer
 
+	// weights and quota are the operators' role settings.
+	weights map[string]float64
+	quota   map[string]quotaConfig
+
 	nextFramework, nextAgent, nextOffer uint64
+
+	// unofferedByReason counts, for the last round, the framework roles
+	// offered nothing, by reason.
+	unofferedByReason map[allocator.Reason]int
 
 	// allocationPending asks the loop for an allocation round once the
 	// messages queued right now have been handled.
@@ -34,6 +42,8 @@ func newState() *state {
 		removed:    make(map[string]bool),
 		agents:     make(map[string]*agentState),
 		gone:       make(map[string]bool),
+		weights:    make(map[string]float64),
+		quota:      make(map[string]quotaConfig),
 		offers:     make(map[string]*offer),
 	}
 }
@@ -60,6 +70,9 @@ type framework struct {
 	// allocated is what the framework holds per role, tasks and offers
 	// alike, in allocated form; it feeds the DRF shares.
 	allocated map[string]resources.Resources
+	// unoffered is why the last allocation round offered it nothing in
+	// some roles.
+	unoffered []allocator.Skip
 }
 
 type capabilities struct {

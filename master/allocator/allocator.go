@@ -1,16 +1,23 @@
 // Package allocator decides which framework is offered which agent's
 // resources. It is pure and deterministic: Allocate takes a Snapshot of the
-// cluster (agents, frameworks, weights and the time) and returns the offers
-// to make and, for every framework and role that got nothing, why. It reads
-// no clock, starts no goroutine and does no I/O; the master's loop builds
-// the snapshot and carries out the result.
+// cluster (agents, frameworks, roles with weights and quota, the time) and
+// returns the offers to make and, for every framework and role that got
+// nothing, why. It reads no clock, starts no goroutine and does no I/O; the
+// master's loop builds the snapshot and carries out the result.
 //
-// The policy is Mesos' hierarchical DRF, in its first form: for each agent,
-// roles are visited in increasing weighted dominant share, and within a role
-// frameworks in increasing dominant share; the first framework that wants
-// the agent (not suppressed, not filtered) is offered everything the agent
-// has that its role may use. Shares are updated after every offer, so one
-// round already spreads a cluster fairly.
+// The policy is Mesos' hierarchical weighted DRF with quota, in two
+// stages. First, roles whose quota guarantee is not met are offered, in
+// DRF order, what they are guaranteed (their reservations, and unreserved
+// scalars up to the guarantee). Then every role is offered, in DRF order,
+// what is left, never past its limit and never eating into the headroom
+// that unmet guarantees of other roles still need. Within a role,
+// frameworks go in DRF order too; the first that wants an agent (not
+// suppressed, not filtered) gets what its role may have there. Shares are
+// updated after every offer, so one round already spreads a cluster fairly.
+//
+// A round may cover only some agents (those that changed): the snapshot
+// then carries the cluster-wide totals that shares and headroom are
+// measured against.
 package allocator
 
 import (
@@ -56,12 +63,34 @@ type Filter struct {
 	Expires   time.Time
 }
 
+// Role is the configuration of a role: its weight and quota. Guarantees
+// and limits are by resource name (cpus, mem, disk, gpus); a missing limit
+// is no limit.
+type Role struct {
+	Weight     float64
+	Guarantees map[string]float64
+	Limits     map[string]float64
+}
+
 // Snapshot is the input of one allocation round.
 type Snapshot struct {
 	Now        time.Time
 	Agents     []Agent     // visited in this order
 	Frameworks []Framework // only connected frameworks
-	Weights    map[string]float64
+	Roles      map[string]Role
+
+	// Cluster is the whole cluster's scalars, when Agents holds only
+	// some agents; nil means Agents is the whole cluster.
+	Cluster *Cluster
+}
+
+// Cluster holds cluster-wide quantities by resource name.
+type Cluster struct {
+	// Total is what all agents have: shares are fractions of it.
+	Total map[string]float64
+	// UnreservedAvailable is what no task, offer or reservation holds:
+	// the headroom that unmet quota guarantees draw on.
+	UnreservedAvailable map[string]float64
 }
 
 // Offer is one offer to make.
@@ -75,11 +104,15 @@ type Reason string
 
 // Reasons, reported in Result.Skips and usable as metric labels.
 const (
-	ReasonSuppressed    Reason = "suppressed"
-	ReasonFiltered      Reason = "filtered"
-	ReasonGPUAgent      Reason = "gpu_agent"
-	ReasonNoResources   Reason = "no_resources"
-	ReasonOfferedToPeer Reason = "offered_to_other_framework"
+	ReasonSuppressed      Reason = "suppressed"
+	ReasonFiltered        Reason = "filtered"
+	ReasonGPUAgent        Reason = "gpu_agent"
+	ReasonNoResources     Reason = "no_resources"
+	ReasonReservedOther   Reason = "reserved_for_other_role"
+	ReasonQuotaLimit      Reason = "quota_limit"
+	ReasonQuotaHeadroom   Reason = "quota_headroom_for_other_roles"
+	ReasonOfferedToPeer   Reason = "offered_to_other_framework"
+	ReasonNoAgentsInRound Reason = "no_agents"
 )
 
 // Skip counts the agents on which a framework in a role got nothing for
@@ -107,11 +140,17 @@ type Options struct {
 	RoleSorter, FrameworkSorter string
 	// Seed seeds the random sorter.
 	Seed int64
+	// FairShareExcluded names resources left out of dominant shares; nil
+	// means Mesos' default, gpus (scarce, so a GPU task would otherwise
+	// look like it holds the whole cluster).
+	FairShareExcluded []string
 }
 
-// Allocator makes allocation decisions. It keeps no state between rounds.
+// Allocator makes allocation decisions. It keeps no state between rounds
+// except its sorters' random generators.
 type Allocator struct {
-	min           []map[string]float64
+	min           []qty
+	counted       [numKinds]bool
 	roles, frames Sorter
 }
 
@@ -121,123 +160,29 @@ func New(opts Options) *Allocator {
 	if minimum == nil {
 		minimum = []map[string]float64{{"cpus": 0.01}, {"mem": 32}}
 	}
-	return &Allocator{
-		min:    minimum,
+	a := &Allocator{
 		roles:  NewSorter(opts.RoleSorter, opts.Seed),
 		frames: NewSorter(opts.FrameworkSorter, opts.Seed+1),
 	}
-}
-
-// dominantScalars are the resources DRF compares; ports and other ranges
-// or sets do not count toward shares, as in Mesos.
-var dominantScalars = []string{"cpus", "mem", "disk", "gpus"}
-
-type shares map[string]float64
-
-func (s shares) add(r resources.Resources, sign float64) {
-	for _, name := range dominantScalars {
-		if v := r.ScalarValue(name); v != 0 {
-			s[name] += sign * v
-		}
+	for _, bundle := range minimum {
+		a.min = append(a.min, qtyFromMap(bundle, 0))
 	}
-}
-
-func (s shares) dominant(total shares) float64 {
-	d := 0.0
-	for name, t := range total {
-		if t > 0 {
-			d = max(d, s[name]/t)
-		}
+	excluded := opts.FairShareExcluded
+	if excluded == nil {
+		excluded = []string{"gpus"}
 	}
-	return d
-}
-
-type roleState struct {
-	name       string
-	weight     float64
-	allocated  shares
-	frameworks []*frameworkState
-}
-
-type frameworkState struct {
-	f         *Framework
-	allocated shares // within the role being considered
-}
-
-// Allocate runs one round over s.
-func (a *Allocator) Allocate(s *Snapshot) Result {
-	total := shares{}
-	for _, ag := range s.Agents {
-		total.add(ag.Total, 1)
+	for k := range a.counted {
+		a.counted[k] = !slices.Contains(excluded, Kinds[k])
 	}
-	roles := a.buildRoles(s)
-	skips := make(map[Skip]int)
-	var offers []Offer
-	roleClients := make([]Client, len(roles))
-	for _, ag := range s.Agents {
-		avail := ag.Available
-		gpuAgent := ag.Total.ScalarValue("gpus") > 0
-		for i, r := range roles {
-			roleClients[i] = Client{Index: i, Name: r.name, Share: r.allocated.dominant(total), Weight: r.weight}
-		}
-		a.roles.Sort(roleClients)
-		for _, rc := range roleClients {
-			r := roles[rc.Index]
-			candidate := avail.AllocatableTo(r.name)
-			if !a.allocatable(candidate) {
-				continue
-			}
-			f := a.pick(r, ag, candidate, gpuAgent, s.Now, total, skips)
-			if f == nil {
-				continue
-			}
-			offers = append(offers, Offer{FrameworkID: f.f.ID, AgentID: ag.ID, Role: r.name, Resources: candidate})
-			avail = avail.Subtract(candidate)
-			r.allocated.add(candidate, 1)
-			f.allocated.add(candidate, 1)
-		}
-	}
-	return Result{Offers: offers, Skips: sortedSkips(skips)}
+	return a
 }
 
-// pick returns the framework of role r that gets candidate on ag, or nil.
-func (a *Allocator) pick(r *roleState, ag Agent, candidate resources.Resources, gpuAgent bool,
-	now time.Time, total shares, skips map[Skip]int) *frameworkState {
-	clients := make([]Client, len(r.frameworks))
-	for i, f := range r.frameworks {
-		clients[i] = Client{Index: i, Name: f.f.ID, Share: f.allocated.dominant(total), Weight: 1}
-	}
-	a.frames.Sort(clients)
-	for _, c := range clients {
-		f := r.frameworks[c.Index]
-		switch {
-		case f.f.Suppressed[r.name]:
-			skips[Skip{FrameworkID: f.f.ID, Role: r.name, Reason: ReasonSuppressed}]++
-		case gpuAgent && !f.f.Capabilities.GPUResources:
-			skips[Skip{FrameworkID: f.f.ID, Role: r.name, Reason: ReasonGPUAgent}]++
-		case filtered(f.f, ag.ID, candidate, now):
-			skips[Skip{FrameworkID: f.f.ID, Role: r.name, Reason: ReasonFiltered}]++
-		default:
-			return f
-		}
-	}
-	return nil
-}
-
-func filtered(f *Framework, agentID string, candidate resources.Resources, now time.Time) bool {
-	for _, fl := range f.Filters {
-		if fl.AgentID == agentID && now.Before(fl.Expires) && fl.Resources.Contains(candidate) {
-			return true
-		}
-	}
-	return false
-}
-
-func (a *Allocator) allocatable(r resources.Resources) bool {
+// allocatable reports whether q holds one of the minimum bundles.
+func (a *Allocator) allocatable(q qty) bool {
 	for _, bundle := range a.min {
 		ok := true
-		for name, v := range bundle {
-			if r.ScalarValue(name) < v {
+		for k, v := range bundle {
+			if v > 0 && q[k]+epsilon < v {
 				ok = false
 				break
 			}
@@ -249,39 +194,54 @@ func (a *Allocator) allocatable(r resources.Resources) bool {
 	return false
 }
 
-func (a *Allocator) buildRoles(s *Snapshot) []*roleState {
-	byName := make(map[string]*roleState)
-	var roles []*roleState
-	for i := range s.Frameworks {
-		f := &s.Frameworks[i]
-		for _, name := range f.Roles {
-			r := byName[name]
-			if r == nil {
-				w, ok := s.Weights[name]
-				if !ok || w <= 0 {
-					w = 1
-				}
-				r = &roleState{name: name, weight: w, allocated: shares{}}
-				byName[name] = r
-				roles = append(roles, r)
-			}
-			fs := &frameworkState{f: f, allocated: shares{}}
-			fs.allocated.add(f.Allocated[name], 1)
-			r.allocated.add(f.Allocated[name], 1)
-			r.frameworks = append(r.frameworks, fs)
+// Allocate runs one round over s.
+func (a *Allocator) Allocate(s *Snapshot) Result {
+	r := a.newRound(s)
+	if len(r.tree.visitOrder()) == 0 || len(s.Agents) == 0 {
+		return r.result()
+	}
+	if r.quota {
+		for i := range r.agents {
+			r.allocateAgent(&r.agents[i], true)
 		}
 	}
-	slices.SortFunc(roles, func(x, y *roleState) int { return strings.Compare(x.name, y.name) })
-	return roles
+	for i := range r.agents {
+		r.allocateAgent(&r.agents[i], false)
+	}
+	return r.result()
 }
 
-func sortedSkips(m map[Skip]int) []Skip {
-	out := make([]Skip, 0, len(m))
-	for k, n := range m {
-		k.Agents = n
-		out = append(out, k)
+func (r *round) result() Result {
+	res := Result{Offers: r.offers}
+	got := make(map[fwRole]bool, len(r.offers))
+	for _, o := range r.offers {
+		got[fwRole{o.FrameworkID, o.Role}] = true
 	}
-	slices.SortFunc(out, func(x, y Skip) int {
+	for i := range r.fws {
+		f := &r.fws[i]
+		if got[fwRole{f.f.ID, f.role}] {
+			continue
+		}
+		before := len(res.Skips)
+		for reason, n := range f.skips {
+			res.Skips = append(res.Skips, Skip{FrameworkID: f.f.ID, Role: f.role, Reason: reason, Agents: n})
+		}
+		for reason, n := range f.leaf.roleSkips {
+			if f.skips[reason] == 0 {
+				res.Skips = append(res.Skips, Skip{FrameworkID: f.f.ID, Role: f.role, Reason: reason, Agents: n})
+			}
+		}
+		if len(res.Skips) == before {
+			// Never considered: every agent was spoken for before its
+			// role's turn, or there was none.
+			reason := ReasonNoResources
+			if len(r.agents) == 0 {
+				reason = ReasonNoAgentsInRound
+			}
+			res.Skips = append(res.Skips, Skip{FrameworkID: f.f.ID, Role: f.role, Reason: reason, Agents: len(r.agents)})
+		}
+	}
+	slices.SortFunc(res.Skips, func(x, y Skip) int {
 		if c := strings.Compare(x.FrameworkID, y.FrameworkID); c != 0 {
 			return c
 		}
@@ -290,5 +250,7 @@ func sortedSkips(m map[Skip]int) []Skip {
 		}
 		return strings.Compare(string(x.Reason), string(y.Reason))
 	})
-	return out
+	return res
 }
+
+type fwRole struct{ framework, role string }

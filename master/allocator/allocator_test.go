@@ -34,7 +34,7 @@ func framework(id string, roles ...string) Framework {
 func describe(r Result) string {
 	var lines []string
 	for _, o := range r.Offers {
-		lines = append(lines, fmt.Sprintf("%s@%s/%s: %s", o.FrameworkID, o.AgentID, o.Role, o.Resources))
+		lines = append(lines, fmt.Sprintf("%s@%s/%s: %s", o.FrameworkID, o.AgentID, o.Role, resources.Resources(nil).Add(o.Resources)))
 	}
 	return strings.Join(lines, "\n")
 }
@@ -62,7 +62,7 @@ func TestWeightsFavourHeavierRoles(t *testing.T) {
 	web.Allocated["web"] = res(t, "cpus:2")
 	batch.Allocated["batch"] = res(t, "cpus:1")
 	s := &Snapshot{Now: t0, Agents: []Agent{agent(t, "a1", "cpus:10")}, Frameworks: []Framework{web, batch},
-		Weights: map[string]float64{"web": 3}}
+		Roles: map[string]Role{"web": {Weight: 3}}}
 	// web's weighted share 2/13/3 is below batch's 1/13.
 	if got := describe(New(Options{}).Allocate(s)); !strings.HasPrefix(got, "web@a1") {
 		t.Fatalf("offers = %s, want the agent for the heavier role", got)
@@ -146,18 +146,40 @@ func bigSnapshot(t testing.TB, agents, frameworks, roles int) *Snapshot {
 	return s
 }
 
+// BenchmarkAllocate is the matrix of full rounds (every agent has
+// something to offer, the worst case) over agents × frameworks × roles,
+// with the sizes the allocator is held to.
 func BenchmarkAllocate(b *testing.B) {
-	for _, agents := range []int{100, 1000, 10000} {
-		for _, fws := range []int{10, 100} {
-			for _, roles := range []int{1, 10} {
-				b.Run(fmt.Sprintf("agents=%d/frameworks=%d/roles=%d", agents, fws, roles), func(b *testing.B) {
-					s := bigSnapshot(b, agents, fws, roles)
-					a := New(Options{})
-					for b.Loop() {
-						a.Allocate(s)
-					}
-				})
+	for _, c := range []struct{ agents, fws, roles int }{
+		{100, 10, 1}, {1000, 100, 1}, {1000, 100, 10},
+		{2000, 200, 1}, {2000, 200, 20},
+		{10000, 100, 1}, {10000, 1000, 1}, {10000, 1000, 50},
+		{50000, 100, 1},
+	} {
+		b.Run(fmt.Sprintf("agents=%d/frameworks=%d/roles=%d", c.agents, c.fws, c.roles), func(b *testing.B) {
+			s := bigSnapshot(b, c.agents, c.fws, c.roles)
+			a := New(Options{})
+			for b.Loop() {
+				a.Allocate(s)
 			}
+		})
+	}
+}
+
+// BenchmarkAllocateIncremental is a round after one agent changed in a
+// cluster of 10,000: the snapshot holds that agent and the cluster totals.
+func BenchmarkAllocateIncremental(b *testing.B) {
+	full := bigSnapshot(b, 10000, 1000, 10)
+	cluster := &Cluster{Total: map[string]float64{}, UnreservedAvailable: map[string]float64{}}
+	for _, ag := range full.Agents {
+		for name, v := range ag.Total.Quantities() {
+			cluster.Total[name] += v
+			cluster.UnreservedAvailable[name] += v
 		}
+	}
+	s := &Snapshot{Now: full.Now, Agents: full.Agents[:1], Frameworks: full.Frameworks, Cluster: cluster}
+	a := New(Options{})
+	for b.Loop() {
+		a.Allocate(s)
 	}
 }

@@ -3045,8 +3045,12 @@ type Response_GetFrameworks_Framework struct {
 	InverseOffers      []*mesospb.InverseOffer `protobuf:"bytes,8,rep,name=inverse_offers,json=inverseOffers" json:"inverse_offers,omitempty"`
 	AllocatedResources []*mesospb.Resource     `protobuf:"bytes,9,rep,name=allocated_resources,json=allocatedResources" json:"allocated_resources,omitempty"`
 	OfferedResources   []*mesospb.Resource     `protobuf:"bytes,10,rep,name=offered_resources,json=offeredResources" json:"offered_resources,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// corral's addition: why, in the last allocation round, the
+	// framework was offered nothing in some role. Field numbers from
+	// 100 up are corral's; Mesos clients ignore them.
+	Unoffered     []*Response_GetFrameworks_Unoffered `protobuf:"bytes,100,rep,name=unoffered" json:"unoffered,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Response_GetFrameworks_Framework) Reset() {
@@ -3156,6 +3160,75 @@ func (x *Response_GetFrameworks_Framework) GetOfferedResources() []*mesospb.Reso
 	return nil
 }
 
+func (x *Response_GetFrameworks_Framework) GetUnoffered() []*Response_GetFrameworks_Unoffered {
+	if x != nil {
+		return x.Unoffered
+	}
+	return nil
+}
+
+// Unoffered counts the agents a framework got nothing from in a role,
+// by reason (suppressed, filtered, quota_limit, no_resources, ...).
+type Response_GetFrameworks_Unoffered struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Role          *string                `protobuf:"bytes,1,opt,name=role" json:"role,omitempty"`
+	Reason        *string                `protobuf:"bytes,2,opt,name=reason" json:"reason,omitempty"`
+	Agents        *uint32                `protobuf:"varint,3,opt,name=agents" json:"agents,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Response_GetFrameworks_Unoffered) Reset() {
+	*x = Response_GetFrameworks_Unoffered{}
+	mi := &file_masterpb_master_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Response_GetFrameworks_Unoffered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Response_GetFrameworks_Unoffered) ProtoMessage() {}
+
+func (x *Response_GetFrameworks_Unoffered) ProtoReflect() protoreflect.Message {
+	mi := &file_masterpb_master_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Response_GetFrameworks_Unoffered.ProtoReflect.Descriptor instead.
+func (*Response_GetFrameworks_Unoffered) Descriptor() ([]byte, []int) {
+	return file_masterpb_master_proto_rawDescGZIP(), []int{1, 9, 1}
+}
+
+func (x *Response_GetFrameworks_Unoffered) GetRole() string {
+	if x != nil && x.Role != nil {
+		return *x.Role
+	}
+	return ""
+}
+
+func (x *Response_GetFrameworks_Unoffered) GetReason() string {
+	if x != nil && x.Reason != nil {
+		return *x.Reason
+	}
+	return ""
+}
+
+func (x *Response_GetFrameworks_Unoffered) GetAgents() uint32 {
+	if x != nil && x.Agents != nil {
+		return *x.Agents
+	}
+	return 0
+}
+
 type Response_GetExecutors_Executor struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ExecutorInfo  *mesospb.ExecutorInfo  `protobuf:"bytes,1,req,name=executor_info,json=executorInfo" json:"executor_info,omitempty"`
@@ -3166,7 +3239,7 @@ type Response_GetExecutors_Executor struct {
 
 func (x *Response_GetExecutors_Executor) Reset() {
 	*x = Response_GetExecutors_Executor{}
-	mi := &file_masterpb_master_proto_msgTypes[46]
+	mi := &file_masterpb_master_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3178,7 +3251,7 @@ func (x *Response_GetExecutors_Executor) String() string {
 func (*Response_GetExecutors_Executor) ProtoMessage() {}
 
 func (x *Response_GetExecutors_Executor) ProtoReflect() protoreflect.Message {
-	mi := &file_masterpb_master_proto_msgTypes[46]
+	mi := &file_masterpb_master_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3218,7 +3291,7 @@ type Event_Subscribed struct {
 
 func (x *Event_Subscribed) Reset() {
 	*x = Event_Subscribed{}
-	mi := &file_masterpb_master_proto_msgTypes[47]
+	mi := &file_masterpb_master_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3230,7 +3303,7 @@ func (x *Event_Subscribed) String() string {
 func (*Event_Subscribed) ProtoMessage() {}
 
 func (x *Event_Subscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_masterpb_master_proto_msgTypes[47]
+	mi := &file_masterpb_master_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3269,7 +3342,7 @@ type Event_TaskAdded struct {
 
 func (x *Event_TaskAdded) Reset() {
 	*x = Event_TaskAdded{}
-	mi := &file_masterpb_master_proto_msgTypes[48]
+	mi := &file_masterpb_master_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3281,7 +3354,7 @@ func (x *Event_TaskAdded) String() string {
 func (*Event_TaskAdded) ProtoMessage() {}
 
 func (x *Event_TaskAdded) ProtoReflect() protoreflect.Message {
-	mi := &file_masterpb_master_proto_msgTypes[48]
+	mi := &file_masterpb_master_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3315,7 +3388,7 @@ type Event_TaskUpdated struct {
 
 func (x *Event_TaskUpdated) Reset() {
 	*x = Event_TaskUpdated{}
-	mi := &file_masterpb_master_proto_msgTypes[49]
+	mi := &file_masterpb_master_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3327,7 +3400,7 @@ func (x *Event_TaskUpdated) String() string {
 func (*Event_TaskUpdated) ProtoMessage() {}
 
 func (x *Event_TaskUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_masterpb_master_proto_msgTypes[49]
+	mi := &file_masterpb_master_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3373,7 +3446,7 @@ type Event_FrameworkAdded struct {
 
 func (x *Event_FrameworkAdded) Reset() {
 	*x = Event_FrameworkAdded{}
-	mi := &file_masterpb_master_proto_msgTypes[50]
+	mi := &file_masterpb_master_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3385,7 +3458,7 @@ func (x *Event_FrameworkAdded) String() string {
 func (*Event_FrameworkAdded) ProtoMessage() {}
 
 func (x *Event_FrameworkAdded) ProtoReflect() protoreflect.Message {
-	mi := &file_masterpb_master_proto_msgTypes[50]
+	mi := &file_masterpb_master_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3417,7 +3490,7 @@ type Event_FrameworkUpdated struct {
 
 func (x *Event_FrameworkUpdated) Reset() {
 	*x = Event_FrameworkUpdated{}
-	mi := &file_masterpb_master_proto_msgTypes[51]
+	mi := &file_masterpb_master_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3429,7 +3502,7 @@ func (x *Event_FrameworkUpdated) String() string {
 func (*Event_FrameworkUpdated) ProtoMessage() {}
 
 func (x *Event_FrameworkUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_masterpb_master_proto_msgTypes[51]
+	mi := &file_masterpb_master_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3461,7 +3534,7 @@ type Event_FrameworkRemoved struct {
 
 func (x *Event_FrameworkRemoved) Reset() {
 	*x = Event_FrameworkRemoved{}
-	mi := &file_masterpb_master_proto_msgTypes[52]
+	mi := &file_masterpb_master_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3473,7 +3546,7 @@ func (x *Event_FrameworkRemoved) String() string {
 func (*Event_FrameworkRemoved) ProtoMessage() {}
 
 func (x *Event_FrameworkRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_masterpb_master_proto_msgTypes[52]
+	mi := &file_masterpb_master_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3505,7 +3578,7 @@ type Event_AgentAdded struct {
 
 func (x *Event_AgentAdded) Reset() {
 	*x = Event_AgentAdded{}
-	mi := &file_masterpb_master_proto_msgTypes[53]
+	mi := &file_masterpb_master_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3517,7 +3590,7 @@ func (x *Event_AgentAdded) String() string {
 func (*Event_AgentAdded) ProtoMessage() {}
 
 func (x *Event_AgentAdded) ProtoReflect() protoreflect.Message {
-	mi := &file_masterpb_master_proto_msgTypes[53]
+	mi := &file_masterpb_master_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3549,7 +3622,7 @@ type Event_AgentRemoved struct {
 
 func (x *Event_AgentRemoved) Reset() {
 	*x = Event_AgentRemoved{}
-	mi := &file_masterpb_master_proto_msgTypes[54]
+	mi := &file_masterpb_master_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3561,7 +3634,7 @@ func (x *Event_AgentRemoved) String() string {
 func (*Event_AgentRemoved) ProtoMessage() {}
 
 func (x *Event_AgentRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_masterpb_master_proto_msgTypes[54]
+	mi := &file_masterpb_master_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3724,7 +3797,7 @@ const file_masterpb_master_proto_rawDesc = "" +
 	"\tSET_QUOTA\x10\x1d\x12\x10\n" +
 	"\fREMOVE_QUOTA\x10\x1e\x12\f\n" +
 	"\bTEARDOWN\x10\x1f\x12\x13\n" +
-	"\x0fMARK_AGENT_GONE\x10 \"\xdb&\n" +
+	"\x0fMARK_AGENT_GONE\x10 \"\xfd'\n" +
 	"\bResponse\x122\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1e.mesos.v1.master.Response.TypeR\x04type\x12B\n" +
 	"\n" +
@@ -3794,12 +3867,12 @@ const file_masterpb_master_proto_rawDesc = "" +
 	"\x13allocated_resources\x18\b \x03(\v2\x12.mesos.v1.ResourceR\x12allocatedResources\x12?\n" +
 	"\x11offered_resources\x18\t \x03(\v2\x12.mesos.v1.ResourceR\x10offeredResources\x12B\n" +
 	"\fcapabilities\x18\n" +
-	" \x03(\v2\x1e.mesos.v1.AgentInfo.CapabilityR\fcapabilities\x1a\x97\x06\n" +
+	" \x03(\v2\x1e.mesos.v1.AgentInfo.CapabilityR\fcapabilities\x1a\xb9\a\n" +
 	"\rGetFrameworks\x12Q\n" +
 	"\n" +
 	"frameworks\x18\x01 \x03(\v21.mesos.v1.master.Response.GetFrameworks.FrameworkR\n" +
 	"frameworks\x12d\n" +
-	"\x14completed_frameworks\x18\x02 \x03(\v21.mesos.v1.master.Response.GetFrameworks.FrameworkR\x13completedFrameworks\x1a\xcc\x04\n" +
+	"\x14completed_frameworks\x18\x02 \x03(\v21.mesos.v1.master.Response.GetFrameworks.FrameworkR\x13completedFrameworks\x1a\x9d\x05\n" +
 	"\tFramework\x12>\n" +
 	"\x0eframework_info\x18\x01 \x02(\v2\x17.mesos.v1.FrameworkInfoR\rframeworkInfo\x12\x16\n" +
 	"\x06active\x18\x02 \x02(\bR\x06active\x12\x1c\n" +
@@ -3812,7 +3885,12 @@ const file_masterpb_master_proto_rawDesc = "" +
 	"\x0einverse_offers\x18\b \x03(\v2\x16.mesos.v1.InverseOfferR\rinverseOffers\x12C\n" +
 	"\x13allocated_resources\x18\t \x03(\v2\x12.mesos.v1.ResourceR\x12allocatedResources\x12?\n" +
 	"\x11offered_resources\x18\n" +
-	" \x03(\v2\x12.mesos.v1.ResourceR\x10offeredResources\x1a\xd4\x01\n" +
+	" \x03(\v2\x12.mesos.v1.ResourceR\x10offeredResources\x12O\n" +
+	"\tunoffered\x18d \x03(\v21.mesos.v1.master.Response.GetFrameworks.UnofferedR\tunoffered\x1aO\n" +
+	"\tUnoffered\x12\x12\n" +
+	"\x04role\x18\x01 \x01(\tR\x04role\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06agents\x18\x03 \x01(\rR\x06agents\x1a\xd4\x01\n" +
 	"\fGetExecutors\x12M\n" +
 	"\texecutors\x18\x01 \x03(\v2/.mesos.v1.master.Response.GetExecutors.ExecutorR\texecutors\x1au\n" +
 	"\bExecutor\x12;\n" +
@@ -3931,7 +4009,7 @@ func file_masterpb_master_proto_rawDescGZIP() []byte {
 }
 
 var file_masterpb_master_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_masterpb_master_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_masterpb_master_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_masterpb_master_proto_goTypes = []any{
 	(Call_Type)(0),                           // 0: mesos.v1.master.Call.Type
 	(Response_Type)(0),                       // 1: mesos.v1.master.Response.Type
@@ -3982,44 +4060,45 @@ var file_masterpb_master_proto_goTypes = []any{
 	(*Response_GetQuota)(nil),                // 46: mesos.v1.master.Response.GetQuota
 	(*Response_GetAgents_Agent)(nil),         // 47: mesos.v1.master.Response.GetAgents.Agent
 	(*Response_GetFrameworks_Framework)(nil), // 48: mesos.v1.master.Response.GetFrameworks.Framework
-	(*Response_GetExecutors_Executor)(nil),   // 49: mesos.v1.master.Response.GetExecutors.Executor
-	(*Event_Subscribed)(nil),                 // 50: mesos.v1.master.Event.Subscribed
-	(*Event_TaskAdded)(nil),                  // 51: mesos.v1.master.Event.TaskAdded
-	(*Event_TaskUpdated)(nil),                // 52: mesos.v1.master.Event.TaskUpdated
-	(*Event_FrameworkAdded)(nil),             // 53: mesos.v1.master.Event.FrameworkAdded
-	(*Event_FrameworkUpdated)(nil),           // 54: mesos.v1.master.Event.FrameworkUpdated
-	(*Event_FrameworkRemoved)(nil),           // 55: mesos.v1.master.Event.FrameworkRemoved
-	(*Event_AgentAdded)(nil),                 // 56: mesos.v1.master.Event.AgentAdded
-	(*Event_AgentRemoved)(nil),               // 57: mesos.v1.master.Event.AgentRemoved
-	(*mesospb.DurationInfo)(nil),             // 58: mesos.v1.DurationInfo
-	(*mesospb.WeightInfo)(nil),               // 59: mesos.v1.WeightInfo
-	(*mesospb.AgentID)(nil),                  // 60: mesos.v1.AgentID
-	(*mesospb.Resource)(nil),                 // 61: mesos.v1.Resource
-	(*mesospb.Value_Scalar)(nil),             // 62: mesos.v1.Value.Scalar
-	(*Schedule)(nil),                         // 63: mesos.v1.maintenance.Schedule
-	(*mesospb.MachineID)(nil),                // 64: mesos.v1.MachineID
-	(*QuotaConfig)(nil),                      // 65: mesos.v1.quota.QuotaConfig
-	(*QuotaRequest)(nil),                     // 66: mesos.v1.quota.QuotaRequest
-	(*mesospb.FrameworkID)(nil),              // 67: mesos.v1.FrameworkID
-	(*mesospb.Flag)(nil),                     // 68: mesos.v1.Flag
-	(*mesospb.VersionInfo)(nil),              // 69: mesos.v1.VersionInfo
-	(*mesospb.Metric)(nil),                   // 70: mesos.v1.Metric
-	(*mesospb.FileInfo)(nil),                 // 71: mesos.v1.FileInfo
-	(*mesospb.AgentInfo)(nil),                // 72: mesos.v1.AgentInfo
-	(*mesospb.Operation)(nil),                // 73: mesos.v1.Operation
-	(*mesospb.Task)(nil),                     // 74: mesos.v1.Task
-	(*mesospb.Role)(nil),                     // 75: mesos.v1.Role
-	(*mesospb.MasterInfo)(nil),               // 76: mesos.v1.MasterInfo
-	(*ClusterStatus)(nil),                    // 77: mesos.v1.maintenance.ClusterStatus
-	(*QuotaStatus)(nil),                      // 78: mesos.v1.quota.QuotaStatus
-	(*mesospb.TimeInfo)(nil),                 // 79: mesos.v1.TimeInfo
-	(*mesospb.AgentInfo_Capability)(nil),     // 80: mesos.v1.AgentInfo.Capability
-	(*mesospb.FrameworkInfo)(nil),            // 81: mesos.v1.FrameworkInfo
-	(*mesospb.Offer)(nil),                    // 82: mesos.v1.Offer
-	(*mesospb.InverseOffer)(nil),             // 83: mesos.v1.InverseOffer
-	(*mesospb.ExecutorInfo)(nil),             // 84: mesos.v1.ExecutorInfo
-	(*mesospb.TaskStatus)(nil),               // 85: mesos.v1.TaskStatus
-	(mesospb.TaskState)(0),                   // 86: mesos.v1.TaskState
+	(*Response_GetFrameworks_Unoffered)(nil), // 49: mesos.v1.master.Response.GetFrameworks.Unoffered
+	(*Response_GetExecutors_Executor)(nil),   // 50: mesos.v1.master.Response.GetExecutors.Executor
+	(*Event_Subscribed)(nil),                 // 51: mesos.v1.master.Event.Subscribed
+	(*Event_TaskAdded)(nil),                  // 52: mesos.v1.master.Event.TaskAdded
+	(*Event_TaskUpdated)(nil),                // 53: mesos.v1.master.Event.TaskUpdated
+	(*Event_FrameworkAdded)(nil),             // 54: mesos.v1.master.Event.FrameworkAdded
+	(*Event_FrameworkUpdated)(nil),           // 55: mesos.v1.master.Event.FrameworkUpdated
+	(*Event_FrameworkRemoved)(nil),           // 56: mesos.v1.master.Event.FrameworkRemoved
+	(*Event_AgentAdded)(nil),                 // 57: mesos.v1.master.Event.AgentAdded
+	(*Event_AgentRemoved)(nil),               // 58: mesos.v1.master.Event.AgentRemoved
+	(*mesospb.DurationInfo)(nil),             // 59: mesos.v1.DurationInfo
+	(*mesospb.WeightInfo)(nil),               // 60: mesos.v1.WeightInfo
+	(*mesospb.AgentID)(nil),                  // 61: mesos.v1.AgentID
+	(*mesospb.Resource)(nil),                 // 62: mesos.v1.Resource
+	(*mesospb.Value_Scalar)(nil),             // 63: mesos.v1.Value.Scalar
+	(*Schedule)(nil),                         // 64: mesos.v1.maintenance.Schedule
+	(*mesospb.MachineID)(nil),                // 65: mesos.v1.MachineID
+	(*QuotaConfig)(nil),                      // 66: mesos.v1.quota.QuotaConfig
+	(*QuotaRequest)(nil),                     // 67: mesos.v1.quota.QuotaRequest
+	(*mesospb.FrameworkID)(nil),              // 68: mesos.v1.FrameworkID
+	(*mesospb.Flag)(nil),                     // 69: mesos.v1.Flag
+	(*mesospb.VersionInfo)(nil),              // 70: mesos.v1.VersionInfo
+	(*mesospb.Metric)(nil),                   // 71: mesos.v1.Metric
+	(*mesospb.FileInfo)(nil),                 // 72: mesos.v1.FileInfo
+	(*mesospb.AgentInfo)(nil),                // 73: mesos.v1.AgentInfo
+	(*mesospb.Operation)(nil),                // 74: mesos.v1.Operation
+	(*mesospb.Task)(nil),                     // 75: mesos.v1.Task
+	(*mesospb.Role)(nil),                     // 76: mesos.v1.Role
+	(*mesospb.MasterInfo)(nil),               // 77: mesos.v1.MasterInfo
+	(*ClusterStatus)(nil),                    // 78: mesos.v1.maintenance.ClusterStatus
+	(*QuotaStatus)(nil),                      // 79: mesos.v1.quota.QuotaStatus
+	(*mesospb.TimeInfo)(nil),                 // 80: mesos.v1.TimeInfo
+	(*mesospb.AgentInfo_Capability)(nil),     // 81: mesos.v1.AgentInfo.Capability
+	(*mesospb.FrameworkInfo)(nil),            // 82: mesos.v1.FrameworkInfo
+	(*mesospb.Offer)(nil),                    // 83: mesos.v1.Offer
+	(*mesospb.InverseOffer)(nil),             // 84: mesos.v1.InverseOffer
+	(*mesospb.ExecutorInfo)(nil),             // 85: mesos.v1.ExecutorInfo
+	(*mesospb.TaskStatus)(nil),               // 86: mesos.v1.TaskStatus
+	(mesospb.TaskState)(0),                   // 87: mesos.v1.TaskState
 }
 var file_masterpb_master_proto_depIdxs = []int32{
 	0,   // 0: mesos.v1.master.Call.type:type_name -> mesos.v1.master.Call.Type
@@ -4066,97 +4145,98 @@ var file_masterpb_master_proto_depIdxs = []int32{
 	45,  // 41: mesos.v1.master.Response.get_maintenance_schedule:type_name -> mesos.v1.master.Response.GetMaintenanceSchedule
 	46,  // 42: mesos.v1.master.Response.get_quota:type_name -> mesos.v1.master.Response.GetQuota
 	2,   // 43: mesos.v1.master.Event.type:type_name -> mesos.v1.master.Event.Type
-	50,  // 44: mesos.v1.master.Event.subscribed:type_name -> mesos.v1.master.Event.Subscribed
-	51,  // 45: mesos.v1.master.Event.task_added:type_name -> mesos.v1.master.Event.TaskAdded
-	52,  // 46: mesos.v1.master.Event.task_updated:type_name -> mesos.v1.master.Event.TaskUpdated
-	56,  // 47: mesos.v1.master.Event.agent_added:type_name -> mesos.v1.master.Event.AgentAdded
-	57,  // 48: mesos.v1.master.Event.agent_removed:type_name -> mesos.v1.master.Event.AgentRemoved
-	53,  // 49: mesos.v1.master.Event.framework_added:type_name -> mesos.v1.master.Event.FrameworkAdded
-	54,  // 50: mesos.v1.master.Event.framework_updated:type_name -> mesos.v1.master.Event.FrameworkUpdated
-	55,  // 51: mesos.v1.master.Event.framework_removed:type_name -> mesos.v1.master.Event.FrameworkRemoved
-	58,  // 52: mesos.v1.master.Call.GetMetrics.timeout:type_name -> mesos.v1.DurationInfo
-	58,  // 53: mesos.v1.master.Call.SetLoggingLevel.duration:type_name -> mesos.v1.DurationInfo
-	59,  // 54: mesos.v1.master.Call.UpdateWeights.weight_infos:type_name -> mesos.v1.WeightInfo
-	60,  // 55: mesos.v1.master.Call.ReserveResources.agent_id:type_name -> mesos.v1.AgentID
-	61,  // 56: mesos.v1.master.Call.ReserveResources.source:type_name -> mesos.v1.Resource
-	61,  // 57: mesos.v1.master.Call.ReserveResources.resources:type_name -> mesos.v1.Resource
-	60,  // 58: mesos.v1.master.Call.UnreserveResources.agent_id:type_name -> mesos.v1.AgentID
-	61,  // 59: mesos.v1.master.Call.UnreserveResources.resources:type_name -> mesos.v1.Resource
-	60,  // 60: mesos.v1.master.Call.CreateVolumes.agent_id:type_name -> mesos.v1.AgentID
-	61,  // 61: mesos.v1.master.Call.CreateVolumes.volumes:type_name -> mesos.v1.Resource
-	60,  // 62: mesos.v1.master.Call.DestroyVolumes.agent_id:type_name -> mesos.v1.AgentID
-	61,  // 63: mesos.v1.master.Call.DestroyVolumes.volumes:type_name -> mesos.v1.Resource
-	60,  // 64: mesos.v1.master.Call.GrowVolume.agent_id:type_name -> mesos.v1.AgentID
-	61,  // 65: mesos.v1.master.Call.GrowVolume.volume:type_name -> mesos.v1.Resource
-	61,  // 66: mesos.v1.master.Call.GrowVolume.addition:type_name -> mesos.v1.Resource
-	60,  // 67: mesos.v1.master.Call.ShrinkVolume.agent_id:type_name -> mesos.v1.AgentID
-	61,  // 68: mesos.v1.master.Call.ShrinkVolume.volume:type_name -> mesos.v1.Resource
-	62,  // 69: mesos.v1.master.Call.ShrinkVolume.subtract:type_name -> mesos.v1.Value.Scalar
-	63,  // 70: mesos.v1.master.Call.UpdateMaintenanceSchedule.schedule:type_name -> mesos.v1.maintenance.Schedule
-	64,  // 71: mesos.v1.master.Call.StartMaintenance.machines:type_name -> mesos.v1.MachineID
-	64,  // 72: mesos.v1.master.Call.StopMaintenance.machines:type_name -> mesos.v1.MachineID
-	60,  // 73: mesos.v1.master.Call.DrainAgent.agent_id:type_name -> mesos.v1.AgentID
-	60,  // 74: mesos.v1.master.Call.DeactivateAgent.agent_id:type_name -> mesos.v1.AgentID
-	60,  // 75: mesos.v1.master.Call.ReactivateAgent.agent_id:type_name -> mesos.v1.AgentID
-	65,  // 76: mesos.v1.master.Call.UpdateQuota.quota_configs:type_name -> mesos.v1.quota.QuotaConfig
-	66,  // 77: mesos.v1.master.Call.SetQuota.quota_request:type_name -> mesos.v1.quota.QuotaRequest
-	67,  // 78: mesos.v1.master.Call.Teardown.framework_id:type_name -> mesos.v1.FrameworkID
-	60,  // 79: mesos.v1.master.Call.MarkAgentGone.agent_id:type_name -> mesos.v1.AgentID
-	68,  // 80: mesos.v1.master.Response.GetFlags.flags:type_name -> mesos.v1.Flag
-	69,  // 81: mesos.v1.master.Response.GetVersion.version_info:type_name -> mesos.v1.VersionInfo
-	70,  // 82: mesos.v1.master.Response.GetMetrics.metrics:type_name -> mesos.v1.Metric
-	71,  // 83: mesos.v1.master.Response.ListFiles.file_infos:type_name -> mesos.v1.FileInfo
+	51,  // 44: mesos.v1.master.Event.subscribed:type_name -> mesos.v1.master.Event.Subscribed
+	52,  // 45: mesos.v1.master.Event.task_added:type_name -> mesos.v1.master.Event.TaskAdded
+	53,  // 46: mesos.v1.master.Event.task_updated:type_name -> mesos.v1.master.Event.TaskUpdated
+	57,  // 47: mesos.v1.master.Event.agent_added:type_name -> mesos.v1.master.Event.AgentAdded
+	58,  // 48: mesos.v1.master.Event.agent_removed:type_name -> mesos.v1.master.Event.AgentRemoved
+	54,  // 49: mesos.v1.master.Event.framework_added:type_name -> mesos.v1.master.Event.FrameworkAdded
+	55,  // 50: mesos.v1.master.Event.framework_updated:type_name -> mesos.v1.master.Event.FrameworkUpdated
+	56,  // 51: mesos.v1.master.Event.framework_removed:type_name -> mesos.v1.master.Event.FrameworkRemoved
+	59,  // 52: mesos.v1.master.Call.GetMetrics.timeout:type_name -> mesos.v1.DurationInfo
+	59,  // 53: mesos.v1.master.Call.SetLoggingLevel.duration:type_name -> mesos.v1.DurationInfo
+	60,  // 54: mesos.v1.master.Call.UpdateWeights.weight_infos:type_name -> mesos.v1.WeightInfo
+	61,  // 55: mesos.v1.master.Call.ReserveResources.agent_id:type_name -> mesos.v1.AgentID
+	62,  // 56: mesos.v1.master.Call.ReserveResources.source:type_name -> mesos.v1.Resource
+	62,  // 57: mesos.v1.master.Call.ReserveResources.resources:type_name -> mesos.v1.Resource
+	61,  // 58: mesos.v1.master.Call.UnreserveResources.agent_id:type_name -> mesos.v1.AgentID
+	62,  // 59: mesos.v1.master.Call.UnreserveResources.resources:type_name -> mesos.v1.Resource
+	61,  // 60: mesos.v1.master.Call.CreateVolumes.agent_id:type_name -> mesos.v1.AgentID
+	62,  // 61: mesos.v1.master.Call.CreateVolumes.volumes:type_name -> mesos.v1.Resource
+	61,  // 62: mesos.v1.master.Call.DestroyVolumes.agent_id:type_name -> mesos.v1.AgentID
+	62,  // 63: mesos.v1.master.Call.DestroyVolumes.volumes:type_name -> mesos.v1.Resource
+	61,  // 64: mesos.v1.master.Call.GrowVolume.agent_id:type_name -> mesos.v1.AgentID
+	62,  // 65: mesos.v1.master.Call.GrowVolume.volume:type_name -> mesos.v1.Resource
+	62,  // 66: mesos.v1.master.Call.GrowVolume.addition:type_name -> mesos.v1.Resource
+	61,  // 67: mesos.v1.master.Call.ShrinkVolume.agent_id:type_name -> mesos.v1.AgentID
+	62,  // 68: mesos.v1.master.Call.ShrinkVolume.volume:type_name -> mesos.v1.Resource
+	63,  // 69: mesos.v1.master.Call.ShrinkVolume.subtract:type_name -> mesos.v1.Value.Scalar
+	64,  // 70: mesos.v1.master.Call.UpdateMaintenanceSchedule.schedule:type_name -> mesos.v1.maintenance.Schedule
+	65,  // 71: mesos.v1.master.Call.StartMaintenance.machines:type_name -> mesos.v1.MachineID
+	65,  // 72: mesos.v1.master.Call.StopMaintenance.machines:type_name -> mesos.v1.MachineID
+	61,  // 73: mesos.v1.master.Call.DrainAgent.agent_id:type_name -> mesos.v1.AgentID
+	61,  // 74: mesos.v1.master.Call.DeactivateAgent.agent_id:type_name -> mesos.v1.AgentID
+	61,  // 75: mesos.v1.master.Call.ReactivateAgent.agent_id:type_name -> mesos.v1.AgentID
+	66,  // 76: mesos.v1.master.Call.UpdateQuota.quota_configs:type_name -> mesos.v1.quota.QuotaConfig
+	67,  // 77: mesos.v1.master.Call.SetQuota.quota_request:type_name -> mesos.v1.quota.QuotaRequest
+	68,  // 78: mesos.v1.master.Call.Teardown.framework_id:type_name -> mesos.v1.FrameworkID
+	61,  // 79: mesos.v1.master.Call.MarkAgentGone.agent_id:type_name -> mesos.v1.AgentID
+	69,  // 80: mesos.v1.master.Response.GetFlags.flags:type_name -> mesos.v1.Flag
+	70,  // 81: mesos.v1.master.Response.GetVersion.version_info:type_name -> mesos.v1.VersionInfo
+	71,  // 82: mesos.v1.master.Response.GetMetrics.metrics:type_name -> mesos.v1.Metric
+	72,  // 83: mesos.v1.master.Response.ListFiles.file_infos:type_name -> mesos.v1.FileInfo
 	40,  // 84: mesos.v1.master.Response.GetState.get_tasks:type_name -> mesos.v1.master.Response.GetTasks
 	38,  // 85: mesos.v1.master.Response.GetState.get_executors:type_name -> mesos.v1.master.Response.GetExecutors
 	37,  // 86: mesos.v1.master.Response.GetState.get_frameworks:type_name -> mesos.v1.master.Response.GetFrameworks
 	36,  // 87: mesos.v1.master.Response.GetState.get_agents:type_name -> mesos.v1.master.Response.GetAgents
 	47,  // 88: mesos.v1.master.Response.GetAgents.agents:type_name -> mesos.v1.master.Response.GetAgents.Agent
-	72,  // 89: mesos.v1.master.Response.GetAgents.recovered_agents:type_name -> mesos.v1.AgentInfo
+	73,  // 89: mesos.v1.master.Response.GetAgents.recovered_agents:type_name -> mesos.v1.AgentInfo
 	48,  // 90: mesos.v1.master.Response.GetFrameworks.frameworks:type_name -> mesos.v1.master.Response.GetFrameworks.Framework
 	48,  // 91: mesos.v1.master.Response.GetFrameworks.completed_frameworks:type_name -> mesos.v1.master.Response.GetFrameworks.Framework
-	49,  // 92: mesos.v1.master.Response.GetExecutors.executors:type_name -> mesos.v1.master.Response.GetExecutors.Executor
-	73,  // 93: mesos.v1.master.Response.GetOperations.operations:type_name -> mesos.v1.Operation
-	74,  // 94: mesos.v1.master.Response.GetTasks.tasks:type_name -> mesos.v1.Task
-	74,  // 95: mesos.v1.master.Response.GetTasks.unreachable_tasks:type_name -> mesos.v1.Task
-	74,  // 96: mesos.v1.master.Response.GetTasks.completed_tasks:type_name -> mesos.v1.Task
-	75,  // 97: mesos.v1.master.Response.GetRoles.roles:type_name -> mesos.v1.Role
-	59,  // 98: mesos.v1.master.Response.GetWeights.weight_infos:type_name -> mesos.v1.WeightInfo
-	76,  // 99: mesos.v1.master.Response.GetMaster.master_info:type_name -> mesos.v1.MasterInfo
-	77,  // 100: mesos.v1.master.Response.GetMaintenanceStatus.status:type_name -> mesos.v1.maintenance.ClusterStatus
-	63,  // 101: mesos.v1.master.Response.GetMaintenanceSchedule.schedule:type_name -> mesos.v1.maintenance.Schedule
-	78,  // 102: mesos.v1.master.Response.GetQuota.status:type_name -> mesos.v1.quota.QuotaStatus
-	72,  // 103: mesos.v1.master.Response.GetAgents.Agent.agent_info:type_name -> mesos.v1.AgentInfo
-	79,  // 104: mesos.v1.master.Response.GetAgents.Agent.registered_time:type_name -> mesos.v1.TimeInfo
-	79,  // 105: mesos.v1.master.Response.GetAgents.Agent.reregistered_time:type_name -> mesos.v1.TimeInfo
-	61,  // 106: mesos.v1.master.Response.GetAgents.Agent.total_resources:type_name -> mesos.v1.Resource
-	61,  // 107: mesos.v1.master.Response.GetAgents.Agent.allocated_resources:type_name -> mesos.v1.Resource
-	61,  // 108: mesos.v1.master.Response.GetAgents.Agent.offered_resources:type_name -> mesos.v1.Resource
-	80,  // 109: mesos.v1.master.Response.GetAgents.Agent.capabilities:type_name -> mesos.v1.AgentInfo.Capability
-	81,  // 110: mesos.v1.master.Response.GetFrameworks.Framework.framework_info:type_name -> mesos.v1.FrameworkInfo
-	79,  // 111: mesos.v1.master.Response.GetFrameworks.Framework.registered_time:type_name -> mesos.v1.TimeInfo
-	79,  // 112: mesos.v1.master.Response.GetFrameworks.Framework.reregistered_time:type_name -> mesos.v1.TimeInfo
-	79,  // 113: mesos.v1.master.Response.GetFrameworks.Framework.unregistered_time:type_name -> mesos.v1.TimeInfo
-	82,  // 114: mesos.v1.master.Response.GetFrameworks.Framework.offers:type_name -> mesos.v1.Offer
-	83,  // 115: mesos.v1.master.Response.GetFrameworks.Framework.inverse_offers:type_name -> mesos.v1.InverseOffer
-	61,  // 116: mesos.v1.master.Response.GetFrameworks.Framework.allocated_resources:type_name -> mesos.v1.Resource
-	61,  // 117: mesos.v1.master.Response.GetFrameworks.Framework.offered_resources:type_name -> mesos.v1.Resource
-	84,  // 118: mesos.v1.master.Response.GetExecutors.Executor.executor_info:type_name -> mesos.v1.ExecutorInfo
-	60,  // 119: mesos.v1.master.Response.GetExecutors.Executor.agent_id:type_name -> mesos.v1.AgentID
-	35,  // 120: mesos.v1.master.Event.Subscribed.get_state:type_name -> mesos.v1.master.Response.GetState
-	74,  // 121: mesos.v1.master.Event.TaskAdded.task:type_name -> mesos.v1.Task
-	67,  // 122: mesos.v1.master.Event.TaskUpdated.framework_id:type_name -> mesos.v1.FrameworkID
-	85,  // 123: mesos.v1.master.Event.TaskUpdated.status:type_name -> mesos.v1.TaskStatus
-	86,  // 124: mesos.v1.master.Event.TaskUpdated.state:type_name -> mesos.v1.TaskState
-	48,  // 125: mesos.v1.master.Event.FrameworkAdded.framework:type_name -> mesos.v1.master.Response.GetFrameworks.Framework
-	48,  // 126: mesos.v1.master.Event.FrameworkUpdated.framework:type_name -> mesos.v1.master.Response.GetFrameworks.Framework
-	81,  // 127: mesos.v1.master.Event.FrameworkRemoved.framework_info:type_name -> mesos.v1.FrameworkInfo
-	47,  // 128: mesos.v1.master.Event.AgentAdded.agent:type_name -> mesos.v1.master.Response.GetAgents.Agent
-	60,  // 129: mesos.v1.master.Event.AgentRemoved.agent_id:type_name -> mesos.v1.AgentID
-	130, // [130:130] is the sub-list for method output_type
-	130, // [130:130] is the sub-list for method input_type
-	130, // [130:130] is the sub-list for extension type_name
-	130, // [130:130] is the sub-list for extension extendee
-	0,   // [0:130] is the sub-list for field type_name
+	50,  // 92: mesos.v1.master.Response.GetExecutors.executors:type_name -> mesos.v1.master.Response.GetExecutors.Executor
+	74,  // 93: mesos.v1.master.Response.GetOperations.operations:type_name -> mesos.v1.Operation
+	75,  // 94: mesos.v1.master.Response.GetTasks.tasks:type_name -> mesos.v1.Task
+	75,  // 95: mesos.v1.master.Response.GetTasks.unreachable_tasks:type_name -> mesos.v1.Task
+	75,  // 96: mesos.v1.master.Response.GetTasks.completed_tasks:type_name -> mesos.v1.Task
+	76,  // 97: mesos.v1.master.Response.GetRoles.roles:type_name -> mesos.v1.Role
+	60,  // 98: mesos.v1.master.Response.GetWeights.weight_infos:type_name -> mesos.v1.WeightInfo
+	77,  // 99: mesos.v1.master.Response.GetMaster.master_info:type_name -> mesos.v1.MasterInfo
+	78,  // 100: mesos.v1.master.Response.GetMaintenanceStatus.status:type_name -> mesos.v1.maintenance.ClusterStatus
+	64,  // 101: mesos.v1.master.Response.GetMaintenanceSchedule.schedule:type_name -> mesos.v1.maintenance.Schedule
+	79,  // 102: mesos.v1.master.Response.GetQuota.status:type_name -> mesos.v1.quota.QuotaStatus
+	73,  // 103: mesos.v1.master.Response.GetAgents.Agent.agent_info:type_name -> mesos.v1.AgentInfo
+	80,  // 104: mesos.v1.master.Response.GetAgents.Agent.registered_time:type_name -> mesos.v1.TimeInfo
+	80,  // 105: mesos.v1.master.Response.GetAgents.Agent.reregistered_time:type_name -> mesos.v1.TimeInfo
+	62,  // 106: mesos.v1.master.Response.GetAgents.Agent.total_resources:type_name -> mesos.v1.Resource
+	62,  // 107: mesos.v1.master.Response.GetAgents.Agent.allocated_resources:type_name -> mesos.v1.Resource
+	62,  // 108: mesos.v1.master.Response.GetAgents.Agent.offered_resources:type_name -> mesos.v1.Resource
+	81,  // 109: mesos.v1.master.Response.GetAgents.Agent.capabilities:type_name -> mesos.v1.AgentInfo.Capability
+	82,  // 110: mesos.v1.master.Response.GetFrameworks.Framework.framework_info:type_name -> mesos.v1.FrameworkInfo
+	80,  // 111: mesos.v1.master.Response.GetFrameworks.Framework.registered_time:type_name -> mesos.v1.TimeInfo
+	80,  // 112: mesos.v1.master.Response.GetFrameworks.Framework.reregistered_time:type_name -> mesos.v1.TimeInfo
+	80,  // 113: mesos.v1.master.Response.GetFrameworks.Framework.unregistered_time:type_name -> mesos.v1.TimeInfo
+	83,  // 114: mesos.v1.master.Response.GetFrameworks.Framework.offers:type_name -> mesos.v1.Offer
+	84,  // 115: mesos.v1.master.Response.GetFrameworks.Framework.inverse_offers:type_name -> mesos.v1.InverseOffer
+	62,  // 116: mesos.v1.master.Response.GetFrameworks.Framework.allocated_resources:type_name -> mesos.v1.Resource
+	62,  // 117: mesos.v1.master.Response.GetFrameworks.Framework.offered_resources:type_name -> mesos.v1.Resource
+	49,  // 118: mesos.v1.master.Response.GetFrameworks.Framework.unoffered:type_name -> mesos.v1.master.Response.GetFrameworks.Unoffered
+	85,  // 119: mesos.v1.master.Response.GetExecutors.Executor.executor_info:type_name -> mesos.v1.ExecutorInfo
+	61,  // 120: mesos.v1.master.Response.GetExecutors.Executor.agent_id:type_name -> mesos.v1.AgentID
+	35,  // 121: mesos.v1.master.Event.Subscribed.get_state:type_name -> mesos.v1.master.Response.GetState
+	75,  // 122: mesos.v1.master.Event.TaskAdded.task:type_name -> mesos.v1.Task
+	68,  // 123: mesos.v1.master.Event.TaskUpdated.framework_id:type_name -> mesos.v1.FrameworkID
+	86,  // 124: mesos.v1.master.Event.TaskUpdated.status:type_name -> mesos.v1.TaskStatus
+	87,  // 125: mesos.v1.master.Event.TaskUpdated.state:type_name -> mesos.v1.TaskState
+	48,  // 126: mesos.v1.master.Event.FrameworkAdded.framework:type_name -> mesos.v1.master.Response.GetFrameworks.Framework
+	48,  // 127: mesos.v1.master.Event.FrameworkUpdated.framework:type_name -> mesos.v1.master.Response.GetFrameworks.Framework
+	82,  // 128: mesos.v1.master.Event.FrameworkRemoved.framework_info:type_name -> mesos.v1.FrameworkInfo
+	47,  // 129: mesos.v1.master.Event.AgentAdded.agent:type_name -> mesos.v1.master.Response.GetAgents.Agent
+	61,  // 130: mesos.v1.master.Event.AgentRemoved.agent_id:type_name -> mesos.v1.AgentID
+	131, // [131:131] is the sub-list for method output_type
+	131, // [131:131] is the sub-list for method input_type
+	131, // [131:131] is the sub-list for extension type_name
+	131, // [131:131] is the sub-list for extension extendee
+	0,   // [0:131] is the sub-list for field type_name
 }
 
 func init() { file_masterpb_master_proto_init() }
@@ -4172,7 +4252,7 @@ func file_masterpb_master_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_masterpb_master_proto_rawDesc), len(file_masterpb_master_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   55,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
