@@ -53,10 +53,13 @@ type Agent struct {
 	killing  []*containerizer.Process
 
 	// Owned by the loop goroutine.
-	tasks      map[statusupdate.Key]*taskRun
-	updates    *statusupdate.Manager
-	session    *session // nil while not subscribed
-	retryTimer *time.Timer
+	tasks map[statusupdate.Key]*taskRun
+	// checkpointed are the resources the master told this agent to keep
+	// (dynamic reservations, persistent volumes); owned by the loop.
+	checkpointed []*mesospb.Resource
+	updates      *statusupdate.Manager
+	session      *session // nil while not subscribed
+	retryTimer   *time.Timer
 }
 
 // New validates cfg and prepares an agent; Run starts it.
@@ -103,6 +106,9 @@ func New(cfg Config) (*Agent, error) {
 		tasks:     make(map[statusupdate.Key]*taskRun),
 		updates:   statusupdate.New(cfg.StatusUpdateRetry, maxStatusUpdateRetry),
 	}
+	if err := a.loadCheckpointedResources(); err != nil {
+		return nil, err
+	}
 	if id, err := os.ReadFile(a.idPath()); err == nil {
 		s := strings.TrimSpace(string(id))
 		a.id.Store(&s)
@@ -129,28 +135,18 @@ func (a *Agent) Resources() resources.Resources {
 	return resources.Resources(a.info.GetResources()).Clone()
 }
 
+// WorkDir is where the agent keeps sandboxes, volumes and checkpoints.
+func (a *Agent) WorkDir() string { return a.cfg.WorkDir }
+
 func (a *Agent) idPath() string { return filepath.Join(a.cfg.WorkDir, "meta", "agent_id") }
 
 // saveID checkpoints the agent ID so that a restarted agent re-registers
 // as itself.
 func (a *Agent) saveID(id string) error {
-	tmp := a.idPath() + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
+	if err := writeFileAtomic(a.idPath(), []byte(id+"\n")); err != nil {
 		return fmt.Errorf("agent: checkpointing agent ID: %w", err)
 	}
-	if _, err := f.WriteString(id + "\n"); err != nil {
-		f.Close()
-		return fmt.Errorf("agent: checkpointing agent ID: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("agent: checkpointing agent ID: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("agent: checkpointing agent ID: %w", err)
-	}
-	return os.Rename(tmp, a.idPath())
+	return nil
 }
 
 // Run registers with the master and runs tasks until ctx is done. Tasks

@@ -187,7 +187,7 @@ func (a *Agent) subscribeCall() *agentpb.Call {
 	if id := a.ID(); id != "" {
 		info.Id = &mesospb.AgentID{Value: proto.String(id)}
 	}
-	sub := &agentpb.Call_Subscribe{AgentInfo: info, Version: proto.String(version.Version)}
+	sub := &agentpb.Call_Subscribe{AgentInfo: info, Version: proto.String(version.Version), CheckpointedResources: a.checkpointed}
 	frameworks := make(map[string]bool)
 	for _, t := range a.tasks {
 		sub.Tasks = append(sub.Tasks, t.report(a.ID()))
@@ -249,6 +249,8 @@ func (a *Agent) handleEvent(s *session, ev *agentpb.Event) {
 		}
 	case agentpb.Event_SHUTDOWN:
 		a.shutdownByMaster(ev.GetShutdown().GetMessage())
+	case agentpb.Event_CHECKPOINT_RESOURCES:
+		a.checkpointResources(ev.GetCheckpointResources().GetResources())
 	case agentpb.Event_MESSAGE:
 		a.log.Debug("framework message for an executor, which this agent does not run", "executor",
 			ev.GetMessage().GetExecutorId().GetValue())

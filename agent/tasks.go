@@ -85,6 +85,10 @@ func (a *Agent) launch(l *agentpb.Event_Launch) {
 		a.failLaunch(t, err)
 		return
 	}
+	if err := a.linkVolumes(t.sandbox, ti); err != nil {
+		a.failLaunch(t, err)
+		return
+	}
 	proc, err := a.launcher.Launch(a.spec(t))
 	if err != nil {
 		a.failLaunch(t, err)

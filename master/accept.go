@@ -50,6 +50,9 @@ func (m *Master) accept(s *state, f *framework, acc *schedulerpb.Call_Accept) {
 				m.masterUpdate(f, ti.GetTaskId(), a.id, mesospb.TaskState_TASK_ERROR,
 					mesospb.TaskStatus_REASON_TASK_GROUP_INVALID, "LAUNCH_GROUP is not supported by this master yet")
 			}
+		case mesospb.Offer_Operation_RESERVE, mesospb.Offer_Operation_UNRESERVE,
+			mesospb.Offer_Operation_CREATE, mesospb.Offer_Operation_DESTROY:
+			remaining = m.offerOperation(f, a, role, op, remaining)
 		default:
 			m.unsupportedOperation(f, a, op)
 		}
@@ -159,9 +162,10 @@ func (m *Master) launch(s *state, f *framework, a *agentState, role string, ti *
 	return remaining.Subtract(need)
 }
 
-// unsupportedOperation answers the offer operations that come in later
-// changes (reservations and volumes). Operations with an ID get an
-// operation status; others are only logged, as there is nobody to tell.
+// unsupportedOperation answers offer operations corral does not implement
+// (GROW_VOLUME, SHRINK_VOLUME, CREATE_DISK, DESTROY_DISK). Operations with
+// an ID get an operation status; others are only logged, as there is
+// nobody to tell.
 func (m *Master) unsupportedOperation(f *framework, a *agentState, op *mesospb.Offer_Operation) {
 	m.log.Info("offer operation not supported yet", "framework", f.id, "type", op.GetType().String())
 	if op.GetId().GetValue() == "" {
@@ -172,7 +176,7 @@ func (m *Master) unsupportedOperation(f *framework, a *agentState, op *mesospb.O
 		UpdateOperationStatus: &schedulerpb.Event_UpdateOperationStatus{Status: &mesospb.OperationStatus{
 			OperationId: op.GetId(),
 			State:       mesospb.OperationState_OPERATION_ERROR.Enum(),
-			Message:     proto.String(fmt.Sprintf("Operation %v is not supported by this master yet", op.GetType())),
+			Message:     proto.String(fmt.Sprintf("Operation %v is not supported by this master", op.GetType())),
 			AgentId:     &mesospb.AgentID{Value: proto.String(a.id)},
 		}},
 	})

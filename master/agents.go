@@ -164,7 +164,11 @@ func (m *Master) agentSubscribe(s *state, sub *agentpb.Call_Subscribe, conn *age
 		a.reregisteredAt = now
 	}
 	a.info, a.conn, a.health, a.lastSeen, a.reregisterBy = info, conn, agentActive, now, time.Time{}
-	a.total = resources.Resources(info.GetResources()).Add(sub.GetCheckpointedResources())
+	total, rejected := resources.ApplyCheckpointed(normalizeAll(info.GetResources()), normalizeAll(sub.GetCheckpointedResources()))
+	if len(rejected) > 0 {
+		m.log.Warn("agent checkpointed resources it does not have; ignoring them", "agent", id, "rejected", rejected.String())
+	}
+	a.total = total
 	m.reconcileAgentTasks(s, a, sub)
 
 	conn.out.push(&agentpb.Event{
@@ -330,4 +334,16 @@ func (m *Master) sendToAgent(a *agentState, ev *agentpb.Event) bool {
 
 func shutdownEvent(msg string) *agentpb.Event {
 	return &agentpb.Event{Type: agentpb.Event_SHUTDOWN.Enum(), Shutdown: &agentpb.Event_Shutdown{Message: proto.String(msg)}}
+}
+
+// normalizeAll puts resources from an agent into the master's shape:
+// post-refinement reservations, no allocation_info.
+func normalizeAll(in []*mesospb.Resource) resources.Resources {
+	out := make(resources.Resources, 0, len(in))
+	for _, x := range in {
+		x = resources.Normalize(x)
+		x.AllocationInfo = nil
+		out = out.Add(resources.Resources{x})
+	}
+	return out
 }

@@ -63,6 +63,22 @@ var operatorHandlers = map[masterpb.Call_Type]operatorHandler{
 	masterpb.Call_REMOVE_QUOTA: func(m *Master, s *state, call *masterpb.Call) (*masterpb.Response, reply) {
 		return nil, m.removeQuota(s, call.GetRemoveQuota().GetRole())
 	},
+	masterpb.Call_RESERVE_RESOURCES: func(m *Master, s *state, call *masterpb.Call) (*masterpb.Response, reply) {
+		c := call.GetReserveResources()
+		return nil, m.operatorOperation(s, c.GetAgentId().GetValue(), mesospb.Offer_Operation_RESERVE, c.GetResources())
+	},
+	masterpb.Call_UNRESERVE_RESOURCES: func(m *Master, s *state, call *masterpb.Call) (*masterpb.Response, reply) {
+		c := call.GetUnreserveResources()
+		return nil, m.operatorOperation(s, c.GetAgentId().GetValue(), mesospb.Offer_Operation_UNRESERVE, c.GetResources())
+	},
+	masterpb.Call_CREATE_VOLUMES: func(m *Master, s *state, call *masterpb.Call) (*masterpb.Response, reply) {
+		c := call.GetCreateVolumes()
+		return nil, m.operatorOperation(s, c.GetAgentId().GetValue(), mesospb.Offer_Operation_CREATE, c.GetVolumes())
+	},
+	masterpb.Call_DESTROY_VOLUMES: func(m *Master, s *state, call *masterpb.Call) (*masterpb.Response, reply) {
+		c := call.GetDestroyVolumes()
+		return nil, m.operatorOperation(s, c.GetAgentId().GetValue(), mesospb.Offer_Operation_DESTROY, c.GetVolumes())
+	},
 	masterpb.Call_MARK_AGENT_GONE: func(m *Master, s *state, call *masterpb.Call) (*masterpb.Response, reply) {
 		return nil, m.markAgentGone(s, call.GetMarkAgentGone().GetAgentId().GetValue())
 	},

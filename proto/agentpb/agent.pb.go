@@ -108,6 +108,10 @@ const (
 	Event_SHUTDOWN           Event_Type = 6 // the agent must stop: removed or shut down by an operator
 	Event_SHUTDOWN_FRAMEWORK Event_Type = 7 // kill every task of a framework and forget it
 	Event_MESSAGE            Event_Type = 8 // framework -> executor message
+	// The agent's checkpointed resources (dynamic reservations and
+	// persistent volumes) are now exactly these: persist them, create new
+	// volumes' directories, delete destroyed volumes' data.
+	Event_CHECKPOINT_RESOURCES Event_Type = 9
 )
 
 // Enum value maps for Event_Type.
@@ -122,17 +126,19 @@ var (
 		6: "SHUTDOWN",
 		7: "SHUTDOWN_FRAMEWORK",
 		8: "MESSAGE",
+		9: "CHECKPOINT_RESOURCES",
 	}
 	Event_Type_value = map[string]int32{
-		"UNKNOWN":            0,
-		"SUBSCRIBED":         1,
-		"LAUNCH":             2,
-		"KILL":               3,
-		"ACKNOWLEDGE":        4,
-		"PING":               5,
-		"SHUTDOWN":           6,
-		"SHUTDOWN_FRAMEWORK": 7,
-		"MESSAGE":            8,
+		"UNKNOWN":              0,
+		"SUBSCRIBED":           1,
+		"LAUNCH":               2,
+		"KILL":                 3,
+		"ACKNOWLEDGE":          4,
+		"PING":                 5,
+		"SHUTDOWN":             6,
+		"SHUTDOWN_FRAMEWORK":   7,
+		"MESSAGE":              8,
+		"CHECKPOINT_RESOURCES": 9,
 	}
 )
 
@@ -258,18 +264,19 @@ func (x *Call) GetMessage() *Call_Message {
 }
 
 type Event struct {
-	state             protoimpl.MessageState   `protogen:"open.v1"`
-	Type              *Event_Type              `protobuf:"varint,1,opt,name=type,enum=corral.agent.v1.Event_Type" json:"type,omitempty"`
-	Subscribed        *Event_Subscribed        `protobuf:"bytes,2,opt,name=subscribed" json:"subscribed,omitempty"`
-	Launch            *Event_Launch            `protobuf:"bytes,3,opt,name=launch" json:"launch,omitempty"`
-	Kill              *Event_Kill              `protobuf:"bytes,4,opt,name=kill" json:"kill,omitempty"`
-	Acknowledge       *Event_Acknowledge       `protobuf:"bytes,5,opt,name=acknowledge" json:"acknowledge,omitempty"`
-	Ping              *Event_Ping              `protobuf:"bytes,6,opt,name=ping" json:"ping,omitempty"`
-	Shutdown          *Event_Shutdown          `protobuf:"bytes,7,opt,name=shutdown" json:"shutdown,omitempty"`
-	ShutdownFramework *Event_ShutdownFramework `protobuf:"bytes,8,opt,name=shutdown_framework,json=shutdownFramework" json:"shutdown_framework,omitempty"`
-	Message           *Event_Message           `protobuf:"bytes,9,opt,name=message" json:"message,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	state               protoimpl.MessageState     `protogen:"open.v1"`
+	Type                *Event_Type                `protobuf:"varint,1,opt,name=type,enum=corral.agent.v1.Event_Type" json:"type,omitempty"`
+	Subscribed          *Event_Subscribed          `protobuf:"bytes,2,opt,name=subscribed" json:"subscribed,omitempty"`
+	Launch              *Event_Launch              `protobuf:"bytes,3,opt,name=launch" json:"launch,omitempty"`
+	Kill                *Event_Kill                `protobuf:"bytes,4,opt,name=kill" json:"kill,omitempty"`
+	Acknowledge         *Event_Acknowledge         `protobuf:"bytes,5,opt,name=acknowledge" json:"acknowledge,omitempty"`
+	Ping                *Event_Ping                `protobuf:"bytes,6,opt,name=ping" json:"ping,omitempty"`
+	Shutdown            *Event_Shutdown            `protobuf:"bytes,7,opt,name=shutdown" json:"shutdown,omitempty"`
+	ShutdownFramework   *Event_ShutdownFramework   `protobuf:"bytes,8,opt,name=shutdown_framework,json=shutdownFramework" json:"shutdown_framework,omitempty"`
+	Message             *Event_Message             `protobuf:"bytes,9,opt,name=message" json:"message,omitempty"`
+	CheckpointResources *Event_CheckpointResources `protobuf:"bytes,10,opt,name=checkpoint_resources,json=checkpointResources" json:"checkpoint_resources,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Event) Reset() {
@@ -361,6 +368,13 @@ func (x *Event) GetShutdownFramework() *Event_ShutdownFramework {
 func (x *Event) GetMessage() *Event_Message {
 	if x != nil {
 		return x.Message
+	}
+	return nil
+}
+
+func (x *Event) GetCheckpointResources() *Event_CheckpointResources {
+	if x != nil {
+		return x.CheckpointResources
 	}
 	return nil
 }
@@ -620,6 +634,50 @@ func (x *Call_Message) GetData() []byte {
 	return nil
 }
 
+type Call_CheckpointResources struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Resources     []*mesospb.Resource    `protobuf:"bytes,1,rep,name=resources" json:"resources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Call_CheckpointResources) Reset() {
+	*x = Call_CheckpointResources{}
+	mi := &file_agentpb_agent_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Call_CheckpointResources) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Call_CheckpointResources) ProtoMessage() {}
+
+func (x *Call_CheckpointResources) ProtoReflect() protoreflect.Message {
+	mi := &file_agentpb_agent_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Call_CheckpointResources.ProtoReflect.Descriptor instead.
+func (*Call_CheckpointResources) Descriptor() ([]byte, []int) {
+	return file_agentpb_agent_proto_rawDescGZIP(), []int{0, 4}
+}
+
+func (x *Call_CheckpointResources) GetResources() []*mesospb.Resource {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
 type Event_Subscribed struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	AgentId             *mesospb.AgentID       `protobuf:"bytes,1,req,name=agent_id,json=agentId" json:"agent_id,omitempty"`
@@ -631,7 +689,7 @@ type Event_Subscribed struct {
 
 func (x *Event_Subscribed) Reset() {
 	*x = Event_Subscribed{}
-	mi := &file_agentpb_agent_proto_msgTypes[6]
+	mi := &file_agentpb_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -643,7 +701,7 @@ func (x *Event_Subscribed) String() string {
 func (*Event_Subscribed) ProtoMessage() {}
 
 func (x *Event_Subscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_agentpb_agent_proto_msgTypes[6]
+	mi := &file_agentpb_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -694,7 +752,7 @@ type Event_Launch struct {
 
 func (x *Event_Launch) Reset() {
 	*x = Event_Launch{}
-	mi := &file_agentpb_agent_proto_msgTypes[7]
+	mi := &file_agentpb_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -706,7 +764,7 @@ func (x *Event_Launch) String() string {
 func (*Event_Launch) ProtoMessage() {}
 
 func (x *Event_Launch) ProtoReflect() protoreflect.Message {
-	mi := &file_agentpb_agent_proto_msgTypes[7]
+	mi := &file_agentpb_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +819,7 @@ type Event_Kill struct {
 
 func (x *Event_Kill) Reset() {
 	*x = Event_Kill{}
-	mi := &file_agentpb_agent_proto_msgTypes[8]
+	mi := &file_agentpb_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -773,7 +831,7 @@ func (x *Event_Kill) String() string {
 func (*Event_Kill) ProtoMessage() {}
 
 func (x *Event_Kill) ProtoReflect() protoreflect.Message {
-	mi := &file_agentpb_agent_proto_msgTypes[8]
+	mi := &file_agentpb_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +879,7 @@ type Event_Acknowledge struct {
 
 func (x *Event_Acknowledge) Reset() {
 	*x = Event_Acknowledge{}
-	mi := &file_agentpb_agent_proto_msgTypes[9]
+	mi := &file_agentpb_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +891,7 @@ func (x *Event_Acknowledge) String() string {
 func (*Event_Acknowledge) ProtoMessage() {}
 
 func (x *Event_Acknowledge) ProtoReflect() protoreflect.Message {
-	mi := &file_agentpb_agent_proto_msgTypes[9]
+	mi := &file_agentpb_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +937,7 @@ type Event_Ping struct {
 
 func (x *Event_Ping) Reset() {
 	*x = Event_Ping{}
-	mi := &file_agentpb_agent_proto_msgTypes[10]
+	mi := &file_agentpb_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +949,7 @@ func (x *Event_Ping) String() string {
 func (*Event_Ping) ProtoMessage() {}
 
 func (x *Event_Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_agentpb_agent_proto_msgTypes[10]
+	mi := &file_agentpb_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -923,7 +981,7 @@ type Event_Shutdown struct {
 
 func (x *Event_Shutdown) Reset() {
 	*x = Event_Shutdown{}
-	mi := &file_agentpb_agent_proto_msgTypes[11]
+	mi := &file_agentpb_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +993,7 @@ func (x *Event_Shutdown) String() string {
 func (*Event_Shutdown) ProtoMessage() {}
 
 func (x *Event_Shutdown) ProtoReflect() protoreflect.Message {
-	mi := &file_agentpb_agent_proto_msgTypes[11]
+	mi := &file_agentpb_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1025,7 @@ type Event_ShutdownFramework struct {
 
 func (x *Event_ShutdownFramework) Reset() {
 	*x = Event_ShutdownFramework{}
-	mi := &file_agentpb_agent_proto_msgTypes[12]
+	mi := &file_agentpb_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -979,7 +1037,7 @@ func (x *Event_ShutdownFramework) String() string {
 func (*Event_ShutdownFramework) ProtoMessage() {}
 
 func (x *Event_ShutdownFramework) ProtoReflect() protoreflect.Message {
-	mi := &file_agentpb_agent_proto_msgTypes[12]
+	mi := &file_agentpb_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1071,7 @@ type Event_Message struct {
 
 func (x *Event_Message) Reset() {
 	*x = Event_Message{}
-	mi := &file_agentpb_agent_proto_msgTypes[13]
+	mi := &file_agentpb_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1025,7 +1083,7 @@ func (x *Event_Message) String() string {
 func (*Event_Message) ProtoMessage() {}
 
 func (x *Event_Message) ProtoReflect() protoreflect.Message {
-	mi := &file_agentpb_agent_proto_msgTypes[13]
+	mi := &file_agentpb_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,11 +1120,55 @@ func (x *Event_Message) GetData() []byte {
 	return nil
 }
 
+type Event_CheckpointResources struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Resources     []*mesospb.Resource    `protobuf:"bytes,1,rep,name=resources" json:"resources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Event_CheckpointResources) Reset() {
+	*x = Event_CheckpointResources{}
+	mi := &file_agentpb_agent_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event_CheckpointResources) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event_CheckpointResources) ProtoMessage() {}
+
+func (x *Event_CheckpointResources) ProtoReflect() protoreflect.Message {
+	mi := &file_agentpb_agent_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event_CheckpointResources.ProtoReflect.Descriptor instead.
+func (*Event_CheckpointResources) Descriptor() ([]byte, []int) {
+	return file_agentpb_agent_proto_rawDescGZIP(), []int{1, 8}
+}
+
+func (x *Event_CheckpointResources) GetResources() []*mesospb.Resource {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
 var File_agentpb_agent_proto protoreflect.FileDescriptor
 
 const file_agentpb_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x13agentpb/agent.proto\x12\x0fcorral.agent.v1\x1a\x13mesospb/mesos.proto\"\x9b\b\n" +
+	"\x13agentpb/agent.proto\x12\x0fcorral.agent.v1\x1a\x13mesospb/mesos.proto\"\xe4\b\n" +
 	"\x04Call\x12.\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1a.corral.agent.v1.Call.TypeR\x04type\x12,\n" +
 	"\bagent_id\x18\x02 \x01(\v2\x11.mesos.v1.AgentIDR\aagentId\x12=\n" +
@@ -1094,14 +1196,16 @@ const file_agentpb_agent_proto_rawDesc = "" +
 	"\fframework_id\x18\x01 \x02(\v2\x15.mesos.v1.FrameworkIDR\vframeworkId\x125\n" +
 	"\vexecutor_id\x18\x02 \x02(\v2\x14.mesos.v1.ExecutorIDR\n" +
 	"executorId\x12\x12\n" +
-	"\x04data\x18\x03 \x02(\fR\x04data\"E\n" +
+	"\x04data\x18\x03 \x02(\fR\x04data\x1aG\n" +
+	"\x13CheckpointResources\x120\n" +
+	"\tresources\x18\x01 \x03(\v2\x12.mesos.v1.ResourceR\tresources\"E\n" +
 	"\x04Type\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\r\n" +
 	"\tSUBSCRIBE\x10\x01\x12\n" +
 	"\n" +
 	"\x06UPDATE\x10\x02\x12\b\n" +
 	"\x04PONG\x10\x03\x12\v\n" +
-	"\aMESSAGE\x10\x04\"\x89\r\n" +
+	"\aMESSAGE\x10\x04\"\xcb\x0e\n" +
 	"\x05Event\x12/\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1b.corral.agent.v1.Event.TypeR\x04type\x12A\n" +
 	"\n" +
@@ -1113,7 +1217,9 @@ const file_agentpb_agent_proto_rawDesc = "" +
 	"\x04ping\x18\x06 \x01(\v2\x1b.corral.agent.v1.Event.PingR\x04ping\x12;\n" +
 	"\bshutdown\x18\a \x01(\v2\x1f.corral.agent.v1.Event.ShutdownR\bshutdown\x12W\n" +
 	"\x12shutdown_framework\x18\b \x01(\v2(.corral.agent.v1.Event.ShutdownFrameworkR\x11shutdownFramework\x128\n" +
-	"\amessage\x18\t \x01(\v2\x1e.corral.agent.v1.Event.MessageR\amessage\x1a\xa5\x01\n" +
+	"\amessage\x18\t \x01(\v2\x1e.corral.agent.v1.Event.MessageR\amessage\x12]\n" +
+	"\x14checkpoint_resources\x18\n" +
+	" \x01(\v2*.corral.agent.v1.Event.CheckpointResourcesR\x13checkpointResources\x1a\xa5\x01\n" +
 	"\n" +
 	"Subscribed\x12,\n" +
 	"\bagent_id\x18\x01 \x02(\v2\x11.mesos.v1.AgentIDR\aagentId\x122\n" +
@@ -1145,7 +1251,9 @@ const file_agentpb_agent_proto_rawDesc = "" +
 	"\fframework_id\x18\x01 \x02(\v2\x15.mesos.v1.FrameworkIDR\vframeworkId\x125\n" +
 	"\vexecutor_id\x18\x02 \x02(\v2\x14.mesos.v1.ExecutorIDR\n" +
 	"executorId\x12\x12\n" +
-	"\x04data\x18\x03 \x02(\fR\x04data\"\x87\x01\n" +
+	"\x04data\x18\x03 \x02(\fR\x04data\x1aG\n" +
+	"\x13CheckpointResources\x120\n" +
+	"\tresources\x18\x01 \x03(\v2\x12.mesos.v1.ResourceR\tresources\"\xa1\x01\n" +
 	"\x04Type\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -1157,7 +1265,8 @@ const file_agentpb_agent_proto_rawDesc = "" +
 	"\x04PING\x10\x05\x12\f\n" +
 	"\bSHUTDOWN\x10\x06\x12\x16\n" +
 	"\x12SHUTDOWN_FRAMEWORK\x10\a\x12\v\n" +
-	"\aMESSAGE\x10\bB.Z,github.com/corral-sched/corral/proto/agentpb"
+	"\aMESSAGE\x10\b\x12\x18\n" +
+	"\x14CHECKPOINT_RESOURCES\x10\tB.Z,github.com/corral-sched/corral/proto/agentpb"
 
 var (
 	file_agentpb_agent_proto_rawDescOnce sync.Once
@@ -1172,85 +1281,90 @@ func file_agentpb_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agentpb_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agentpb_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_agentpb_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_agentpb_agent_proto_goTypes = []any{
-	(Call_Type)(0),                  // 0: corral.agent.v1.Call.Type
-	(Event_Type)(0),                 // 1: corral.agent.v1.Event.Type
-	(*Call)(nil),                    // 2: corral.agent.v1.Call
-	(*Event)(nil),                   // 3: corral.agent.v1.Event
-	(*Call_Subscribe)(nil),          // 4: corral.agent.v1.Call.Subscribe
-	(*Call_Update)(nil),             // 5: corral.agent.v1.Call.Update
-	(*Call_Pong)(nil),               // 6: corral.agent.v1.Call.Pong
-	(*Call_Message)(nil),            // 7: corral.agent.v1.Call.Message
-	(*Event_Subscribed)(nil),        // 8: corral.agent.v1.Event.Subscribed
-	(*Event_Launch)(nil),            // 9: corral.agent.v1.Event.Launch
-	(*Event_Kill)(nil),              // 10: corral.agent.v1.Event.Kill
-	(*Event_Acknowledge)(nil),       // 11: corral.agent.v1.Event.Acknowledge
-	(*Event_Ping)(nil),              // 12: corral.agent.v1.Event.Ping
-	(*Event_Shutdown)(nil),          // 13: corral.agent.v1.Event.Shutdown
-	(*Event_ShutdownFramework)(nil), // 14: corral.agent.v1.Event.ShutdownFramework
-	(*Event_Message)(nil),           // 15: corral.agent.v1.Event.Message
-	(*mesospb.AgentID)(nil),         // 16: mesos.v1.AgentID
-	(*mesospb.AgentInfo)(nil),       // 17: mesos.v1.AgentInfo
-	(*mesospb.Resource)(nil),        // 18: mesos.v1.Resource
-	(*mesospb.Task)(nil),            // 19: mesos.v1.Task
-	(*mesospb.FrameworkInfo)(nil),   // 20: mesos.v1.FrameworkInfo
-	(*mesospb.ExecutorInfo)(nil),    // 21: mesos.v1.ExecutorInfo
-	(*mesospb.FrameworkID)(nil),     // 22: mesos.v1.FrameworkID
-	(*mesospb.TaskStatus)(nil),      // 23: mesos.v1.TaskStatus
-	(mesospb.TaskState)(0),          // 24: mesos.v1.TaskState
-	(*mesospb.ExecutorID)(nil),      // 25: mesos.v1.ExecutorID
-	(*mesospb.MasterInfo)(nil),      // 26: mesos.v1.MasterInfo
-	(*mesospb.TaskInfo)(nil),        // 27: mesos.v1.TaskInfo
-	(*mesospb.TaskGroupInfo)(nil),   // 28: mesos.v1.TaskGroupInfo
-	(*mesospb.TaskID)(nil),          // 29: mesos.v1.TaskID
-	(*mesospb.KillPolicy)(nil),      // 30: mesos.v1.KillPolicy
+	(Call_Type)(0),                    // 0: corral.agent.v1.Call.Type
+	(Event_Type)(0),                   // 1: corral.agent.v1.Event.Type
+	(*Call)(nil),                      // 2: corral.agent.v1.Call
+	(*Event)(nil),                     // 3: corral.agent.v1.Event
+	(*Call_Subscribe)(nil),            // 4: corral.agent.v1.Call.Subscribe
+	(*Call_Update)(nil),               // 5: corral.agent.v1.Call.Update
+	(*Call_Pong)(nil),                 // 6: corral.agent.v1.Call.Pong
+	(*Call_Message)(nil),              // 7: corral.agent.v1.Call.Message
+	(*Call_CheckpointResources)(nil),  // 8: corral.agent.v1.Call.CheckpointResources
+	(*Event_Subscribed)(nil),          // 9: corral.agent.v1.Event.Subscribed
+	(*Event_Launch)(nil),              // 10: corral.agent.v1.Event.Launch
+	(*Event_Kill)(nil),                // 11: corral.agent.v1.Event.Kill
+	(*Event_Acknowledge)(nil),         // 12: corral.agent.v1.Event.Acknowledge
+	(*Event_Ping)(nil),                // 13: corral.agent.v1.Event.Ping
+	(*Event_Shutdown)(nil),            // 14: corral.agent.v1.Event.Shutdown
+	(*Event_ShutdownFramework)(nil),   // 15: corral.agent.v1.Event.ShutdownFramework
+	(*Event_Message)(nil),             // 16: corral.agent.v1.Event.Message
+	(*Event_CheckpointResources)(nil), // 17: corral.agent.v1.Event.CheckpointResources
+	(*mesospb.AgentID)(nil),           // 18: mesos.v1.AgentID
+	(*mesospb.AgentInfo)(nil),         // 19: mesos.v1.AgentInfo
+	(*mesospb.Resource)(nil),          // 20: mesos.v1.Resource
+	(*mesospb.Task)(nil),              // 21: mesos.v1.Task
+	(*mesospb.FrameworkInfo)(nil),     // 22: mesos.v1.FrameworkInfo
+	(*mesospb.ExecutorInfo)(nil),      // 23: mesos.v1.ExecutorInfo
+	(*mesospb.FrameworkID)(nil),       // 24: mesos.v1.FrameworkID
+	(*mesospb.TaskStatus)(nil),        // 25: mesos.v1.TaskStatus
+	(mesospb.TaskState)(0),            // 26: mesos.v1.TaskState
+	(*mesospb.ExecutorID)(nil),        // 27: mesos.v1.ExecutorID
+	(*mesospb.MasterInfo)(nil),        // 28: mesos.v1.MasterInfo
+	(*mesospb.TaskInfo)(nil),          // 29: mesos.v1.TaskInfo
+	(*mesospb.TaskGroupInfo)(nil),     // 30: mesos.v1.TaskGroupInfo
+	(*mesospb.TaskID)(nil),            // 31: mesos.v1.TaskID
+	(*mesospb.KillPolicy)(nil),        // 32: mesos.v1.KillPolicy
 }
 var file_agentpb_agent_proto_depIdxs = []int32{
 	0,  // 0: corral.agent.v1.Call.type:type_name -> corral.agent.v1.Call.Type
-	16, // 1: corral.agent.v1.Call.agent_id:type_name -> mesos.v1.AgentID
+	18, // 1: corral.agent.v1.Call.agent_id:type_name -> mesos.v1.AgentID
 	4,  // 2: corral.agent.v1.Call.subscribe:type_name -> corral.agent.v1.Call.Subscribe
 	5,  // 3: corral.agent.v1.Call.update:type_name -> corral.agent.v1.Call.Update
 	6,  // 4: corral.agent.v1.Call.pong:type_name -> corral.agent.v1.Call.Pong
 	7,  // 5: corral.agent.v1.Call.message:type_name -> corral.agent.v1.Call.Message
 	1,  // 6: corral.agent.v1.Event.type:type_name -> corral.agent.v1.Event.Type
-	8,  // 7: corral.agent.v1.Event.subscribed:type_name -> corral.agent.v1.Event.Subscribed
-	9,  // 8: corral.agent.v1.Event.launch:type_name -> corral.agent.v1.Event.Launch
-	10, // 9: corral.agent.v1.Event.kill:type_name -> corral.agent.v1.Event.Kill
-	11, // 10: corral.agent.v1.Event.acknowledge:type_name -> corral.agent.v1.Event.Acknowledge
-	12, // 11: corral.agent.v1.Event.ping:type_name -> corral.agent.v1.Event.Ping
-	13, // 12: corral.agent.v1.Event.shutdown:type_name -> corral.agent.v1.Event.Shutdown
-	14, // 13: corral.agent.v1.Event.shutdown_framework:type_name -> corral.agent.v1.Event.ShutdownFramework
-	15, // 14: corral.agent.v1.Event.message:type_name -> corral.agent.v1.Event.Message
-	17, // 15: corral.agent.v1.Call.Subscribe.agent_info:type_name -> mesos.v1.AgentInfo
-	18, // 16: corral.agent.v1.Call.Subscribe.checkpointed_resources:type_name -> mesos.v1.Resource
-	19, // 17: corral.agent.v1.Call.Subscribe.tasks:type_name -> mesos.v1.Task
-	20, // 18: corral.agent.v1.Call.Subscribe.frameworks:type_name -> mesos.v1.FrameworkInfo
-	21, // 19: corral.agent.v1.Call.Subscribe.executors:type_name -> mesos.v1.ExecutorInfo
-	22, // 20: corral.agent.v1.Call.Update.framework_id:type_name -> mesos.v1.FrameworkID
-	23, // 21: corral.agent.v1.Call.Update.status:type_name -> mesos.v1.TaskStatus
-	24, // 22: corral.agent.v1.Call.Update.latest_state:type_name -> mesos.v1.TaskState
-	22, // 23: corral.agent.v1.Call.Message.framework_id:type_name -> mesos.v1.FrameworkID
-	25, // 24: corral.agent.v1.Call.Message.executor_id:type_name -> mesos.v1.ExecutorID
-	16, // 25: corral.agent.v1.Event.Subscribed.agent_id:type_name -> mesos.v1.AgentID
-	26, // 26: corral.agent.v1.Event.Subscribed.master_info:type_name -> mesos.v1.MasterInfo
-	20, // 27: corral.agent.v1.Event.Launch.framework_info:type_name -> mesos.v1.FrameworkInfo
-	27, // 28: corral.agent.v1.Event.Launch.task:type_name -> mesos.v1.TaskInfo
-	21, // 29: corral.agent.v1.Event.Launch.executor:type_name -> mesos.v1.ExecutorInfo
-	28, // 30: corral.agent.v1.Event.Launch.task_group:type_name -> mesos.v1.TaskGroupInfo
-	22, // 31: corral.agent.v1.Event.Kill.framework_id:type_name -> mesos.v1.FrameworkID
-	29, // 32: corral.agent.v1.Event.Kill.task_id:type_name -> mesos.v1.TaskID
-	30, // 33: corral.agent.v1.Event.Kill.kill_policy:type_name -> mesos.v1.KillPolicy
-	22, // 34: corral.agent.v1.Event.Acknowledge.framework_id:type_name -> mesos.v1.FrameworkID
-	29, // 35: corral.agent.v1.Event.Acknowledge.task_id:type_name -> mesos.v1.TaskID
-	22, // 36: corral.agent.v1.Event.ShutdownFramework.framework_id:type_name -> mesos.v1.FrameworkID
-	22, // 37: corral.agent.v1.Event.Message.framework_id:type_name -> mesos.v1.FrameworkID
-	25, // 38: corral.agent.v1.Event.Message.executor_id:type_name -> mesos.v1.ExecutorID
-	39, // [39:39] is the sub-list for method output_type
-	39, // [39:39] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	9,  // 7: corral.agent.v1.Event.subscribed:type_name -> corral.agent.v1.Event.Subscribed
+	10, // 8: corral.agent.v1.Event.launch:type_name -> corral.agent.v1.Event.Launch
+	11, // 9: corral.agent.v1.Event.kill:type_name -> corral.agent.v1.Event.Kill
+	12, // 10: corral.agent.v1.Event.acknowledge:type_name -> corral.agent.v1.Event.Acknowledge
+	13, // 11: corral.agent.v1.Event.ping:type_name -> corral.agent.v1.Event.Ping
+	14, // 12: corral.agent.v1.Event.shutdown:type_name -> corral.agent.v1.Event.Shutdown
+	15, // 13: corral.agent.v1.Event.shutdown_framework:type_name -> corral.agent.v1.Event.ShutdownFramework
+	16, // 14: corral.agent.v1.Event.message:type_name -> corral.agent.v1.Event.Message
+	17, // 15: corral.agent.v1.Event.checkpoint_resources:type_name -> corral.agent.v1.Event.CheckpointResources
+	19, // 16: corral.agent.v1.Call.Subscribe.agent_info:type_name -> mesos.v1.AgentInfo
+	20, // 17: corral.agent.v1.Call.Subscribe.checkpointed_resources:type_name -> mesos.v1.Resource
+	21, // 18: corral.agent.v1.Call.Subscribe.tasks:type_name -> mesos.v1.Task
+	22, // 19: corral.agent.v1.Call.Subscribe.frameworks:type_name -> mesos.v1.FrameworkInfo
+	23, // 20: corral.agent.v1.Call.Subscribe.executors:type_name -> mesos.v1.ExecutorInfo
+	24, // 21: corral.agent.v1.Call.Update.framework_id:type_name -> mesos.v1.FrameworkID
+	25, // 22: corral.agent.v1.Call.Update.status:type_name -> mesos.v1.TaskStatus
+	26, // 23: corral.agent.v1.Call.Update.latest_state:type_name -> mesos.v1.TaskState
+	24, // 24: corral.agent.v1.Call.Message.framework_id:type_name -> mesos.v1.FrameworkID
+	27, // 25: corral.agent.v1.Call.Message.executor_id:type_name -> mesos.v1.ExecutorID
+	20, // 26: corral.agent.v1.Call.CheckpointResources.resources:type_name -> mesos.v1.Resource
+	18, // 27: corral.agent.v1.Event.Subscribed.agent_id:type_name -> mesos.v1.AgentID
+	28, // 28: corral.agent.v1.Event.Subscribed.master_info:type_name -> mesos.v1.MasterInfo
+	22, // 29: corral.agent.v1.Event.Launch.framework_info:type_name -> mesos.v1.FrameworkInfo
+	29, // 30: corral.agent.v1.Event.Launch.task:type_name -> mesos.v1.TaskInfo
+	23, // 31: corral.agent.v1.Event.Launch.executor:type_name -> mesos.v1.ExecutorInfo
+	30, // 32: corral.agent.v1.Event.Launch.task_group:type_name -> mesos.v1.TaskGroupInfo
+	24, // 33: corral.agent.v1.Event.Kill.framework_id:type_name -> mesos.v1.FrameworkID
+	31, // 34: corral.agent.v1.Event.Kill.task_id:type_name -> mesos.v1.TaskID
+	32, // 35: corral.agent.v1.Event.Kill.kill_policy:type_name -> mesos.v1.KillPolicy
+	24, // 36: corral.agent.v1.Event.Acknowledge.framework_id:type_name -> mesos.v1.FrameworkID
+	31, // 37: corral.agent.v1.Event.Acknowledge.task_id:type_name -> mesos.v1.TaskID
+	24, // 38: corral.agent.v1.Event.ShutdownFramework.framework_id:type_name -> mesos.v1.FrameworkID
+	24, // 39: corral.agent.v1.Event.Message.framework_id:type_name -> mesos.v1.FrameworkID
+	27, // 40: corral.agent.v1.Event.Message.executor_id:type_name -> mesos.v1.ExecutorID
+	20, // 41: corral.agent.v1.Event.CheckpointResources.resources:type_name -> mesos.v1.Resource
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_agentpb_agent_proto_init() }
@@ -1264,7 +1378,7 @@ func file_agentpb_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agentpb_agent_proto_rawDesc), len(file_agentpb_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

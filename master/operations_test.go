@@ -1,0 +1,146 @@
+package master
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/codec"
+	"github.com/corral-sched/corral/proto/agentpb"
+	"github.com/corral-sched/corral/proto/masterpb"
+	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/proto/schedulerpb"
+	"github.com/corral-sched/corral/resources"
+)
+
+// dynamicRes is r dynamically reserved to role, post-refinement.
+func dynamicRes(name string, v float64, role string) *mesospb.Resource {
+	x := resources.Scalar(name, v)
+	x.Reservations = []*mesospb.Resource_ReservationInfo{{Type: mesospb.Resource_ReservationInfo_DYNAMIC.Enum(), Role: proto.String(role)}}
+	return x
+}
+
+func volumeRes(disk *mesospb.Resource, id string) *mesospb.Resource {
+	v := proto.CloneOf(disk)
+	v.Disk = &mesospb.Resource_DiskInfo{Persistence: &mesospb.Resource_DiskInfo_Persistence{Id: proto.String(id)},
+		Volume: &mesospb.Volume{ContainerPath: proto.String(id), Mode: mesospb.Volume_RW.Enum()}}
+	return v
+}
+
+func withID(op *mesospb.Offer_Operation, id string) *mesospb.Offer_Operation {
+	op.Id = &mesospb.OperationID{Value: proto.String(id)}
+	return op
+}
+
+func refinedIn(role string) func(*mesospb.FrameworkInfo) {
+	return func(i *mesospb.FrameworkInfo) {
+		i.Roles = []string{role}
+		i.Capabilities = append(i.Capabilities,
+			&mesospb.FrameworkInfo_Capability{Type: mesospb.FrameworkInfo_Capability_MULTI_ROLE.Enum()},
+			&mesospb.FrameworkInfo_Capability{Type: mesospb.FrameworkInfo_Capability_RESERVATION_REFINEMENT.Enum()})
+	}
+}
+
+func TestOfferOperationsReserveCreateAndDestroy(t *testing.T) {
+	srv := startMaster(t, nil)
+	agent := registerAgent(t, srv.URL, "cpus:2;mem:1024;disk:500")
+	db := subscribe(t, srv.URL, codec.Protobuf, fwInfo(refinedIn("db")))
+	o := db.next(schedulerpb.Event_OFFERS).GetOffers().GetOffers()[0]
+	disk := dynamicRes("disk", 100, "db")
+	disk.AllocationInfo = &mesospb.Resource_AllocationInfo{Role: proto.String("db")}
+	vol := volumeRes(disk, "data")
+	task := commandTask("uses-volume", o, "cpus:0.5")
+	task.Resources = append(task.Resources, vol)
+	db.call(&schedulerpb.Call{Type: schedulerpb.Call_ACCEPT.Enum(), Accept: &schedulerpb.Call_Accept{
+		OfferIds: []*mesospb.OfferID{o.GetId()},
+		Operations: []*mesospb.Offer_Operation{
+			withID(&mesospb.Offer_Operation{Type: mesospb.Offer_Operation_RESERVE.Enum(),
+				Reserve: &mesospb.Offer_Operation_Reserve{Resources: []*mesospb.Resource{disk}}}, "reserve"),
+			withID(&mesospb.Offer_Operation{Type: mesospb.Offer_Operation_CREATE.Enum(),
+				Create: &mesospb.Offer_Operation_Create{Volumes: []*mesospb.Resource{vol}}}, "create"),
+			{Type: mesospb.Offer_Operation_LAUNCH.Enum(), Launch: &mesospb.Offer_Operation_Launch{TaskInfos: []*mesospb.TaskInfo{task}}},
+		},
+		Filters: &mesospb.Filters{RefuseSeconds: proto.Float64(0)},
+	}}, http.StatusAccepted)
+	for _, id := range []string{"reserve", "create"} {
+		st := db.next(schedulerpb.Event_UPDATE_OPERATION_STATUS).GetUpdateOperationStatus().GetStatus()
+		if st.GetOperationId().GetValue() != id || st.GetState() != mesospb.OperationState_OPERATION_FINISHED {
+			t.Fatalf("operation status %v, want %s finished", st, id)
+		}
+	}
+	// The agent is told to checkpoint the volume before it launches the
+	// task that uses it.
+	for i, want := range []int{1, 1} {
+		cp := agent.next(agentpb.Event_CHECKPOINT_RESOURCES).GetCheckpointResources().GetResources()
+		if len(cp) != want {
+			t.Fatalf("checkpoint %d holds %d resources: %v", i, len(cp), cp)
+		}
+	}
+	launch := agent.next(agentpb.Event_LAUNCH).GetLaunch().GetTask()
+	if !resources.Resources(launch.GetResources()).Contains(resources.Resources{vol}) {
+		t.Fatalf("launched task lacks the volume: %v", launch.GetResources())
+	}
+	// The task (still staging) uses the volume: DESTROY is refused with a
+	// reason.
+	o = db.next(schedulerpb.Event_OFFERS).GetOffers().GetOffers()[0]
+	db.call(&schedulerpb.Call{Type: schedulerpb.Call_ACCEPT.Enum(), Accept: &schedulerpb.Call_Accept{
+		OfferIds: []*mesospb.OfferID{o.GetId()},
+		Operations: []*mesospb.Offer_Operation{withID(&mesospb.Offer_Operation{Type: mesospb.Offer_Operation_DESTROY.Enum(),
+			Destroy: &mesospb.Offer_Operation_Destroy{Volumes: []*mesospb.Resource{vol}}}, "destroy")},
+	}}, http.StatusAccepted)
+	st := db.next(schedulerpb.Event_UPDATE_OPERATION_STATUS).GetUpdateOperationStatus().GetStatus()
+	if st.GetState() != mesospb.OperationState_OPERATION_ERROR || !strings.Contains(st.GetMessage(), "in use") {
+		t.Fatalf("DESTROY of a volume in use: %v", st)
+	}
+}
+
+func TestReservationsAreOfferedOnlyToTheirRole(t *testing.T) {
+	srv := startMaster(t, nil)
+	agent := registerAgent(t, srv.URL, "cpus:2;mem:1024")
+	reserve := &masterpb.Call{Type: masterpb.Call_RESERVE_RESOURCES.Enum(), ReserveResources: &masterpb.Call_ReserveResources{
+		AgentId:   &mesospb.AgentID{Value: proto.String(agent.id)},
+		Resources: []*mesospb.Resource{dynamicRes("cpus", 2, "db"), dynamicRes("mem", 1024, "db")},
+	}}
+	operator(t, srv.URL, codec.JSON, reserve, http.StatusOK)
+	if cp := agent.next(agentpb.Event_CHECKPOINT_RESOURCES).GetCheckpointResources().GetResources(); len(cp) != 2 {
+		t.Fatalf("checkpointed %v, want the two reservations", cp)
+	}
+	// Reserving again finds nothing unreserved left.
+	text := post(t, srv.URL+"/api/v1", codec.JSON, "", reserve, http.StatusConflict)
+	if !strings.Contains(text, "does not have") {
+		t.Fatalf("second reservation refused with %q", text)
+	}
+	web := subscribe(t, srv.URL, codec.Protobuf, fwInfo(refinedIn("web")))
+	db := subscribe(t, srv.URL, codec.Protobuf, fwInfo(refinedIn("db")))
+	o := db.next(schedulerpb.Event_OFFERS).GetOffers().GetOffers()[0]
+	if r := resources.Resources(o.GetResources()); r.ScalarValue("cpus") != 2 || resources.ReservedRole(r[0]) != "db" {
+		t.Fatalf("db was offered %s, want its reservation", r)
+	}
+	waitFor(t, func() bool {
+		fws := operator(t, srv.URL, codec.JSON, &masterpb.Call{Type: masterpb.Call_GET_FRAMEWORKS.Enum()}, http.StatusOK).GetGetFrameworks().GetFrameworks()
+		for _, f := range fws {
+			if f.GetFrameworkInfo().GetId().GetValue() == web.id {
+				return len(f.GetOffers()) == 0 && len(f.GetUnoffered()) > 0
+			}
+		}
+		return false
+	}, "web to be offered nothing, with a reason")
+
+	for name, c := range map[string]struct {
+		call   *masterpb.Call
+		status int
+	}{
+		"unknown agent": {&masterpb.Call{Type: masterpb.Call_UNRESERVE_RESOURCES.Enum(), UnreserveResources: &masterpb.Call_UnreserveResources{
+			AgentId: &mesospb.AgentID{Value: proto.String("nope")}, Resources: []*mesospb.Resource{dynamicRes("cpus", 1, "db")}}}, http.StatusNotFound},
+		"static unreserve": {&masterpb.Call{Type: masterpb.Call_UNRESERVE_RESOURCES.Enum(), UnreserveResources: &masterpb.Call_UnreserveResources{
+			AgentId: &mesospb.AgentID{Value: proto.String(agent.id)}, Resources: []*mesospb.Resource{resources.Scalar("cpus", 1)}}}, http.StatusBadRequest},
+		"volume on unreserved disk": {&masterpb.Call{Type: masterpb.Call_CREATE_VOLUMES.Enum(), CreateVolumes: &masterpb.Call_CreateVolumes{
+			AgentId: &mesospb.AgentID{Value: proto.String(agent.id)}, Volumes: []*mesospb.Resource{volumeRes(resources.Scalar("disk", 1), "v")}}}, http.StatusBadRequest},
+	} {
+		if text := post(t, srv.URL+"/api/v1", codec.JSON, "", c.call, c.status); strings.TrimSpace(text) == "" {
+			t.Errorf("%s: refused without a message", name)
+		}
+	}
+}
