@@ -64,6 +64,13 @@ func startStoppableMaster(t *testing.T, mutate func(*Config)) (*httptest.Server,
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = m.Run(ctx); close(done) }()
+	// Until the registry is recovered the API answers 503.
+	for deadline := time.Now().Add(10 * time.Second); !m.recovered.Load(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the master did not recover its registry within 10s")
+		}
+		time.Sleep(time.Millisecond) // polling with a deadline
+	}
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
