@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"strconv"
 	"time"
@@ -41,6 +42,16 @@ type Config struct {
 	// OfferTimeout rescinds offers that were neither accepted nor declined
 	// within it; 0 keeps offers until they are used.
 	OfferTimeout time.Duration
+	// MinAllocatable lists the smallest bundles worth offering (Mesos'
+	// --min_allocatable_resources); nil means cpus 0.01 or mem 32.
+	MinAllocatable []map[string]float64
+	// FairShareExcluded names resources left out of DRF shares; nil means
+	// gpus.
+	FairShareExcluded []string
+	// RoleSorter and FrameworkSorter pick the order of roles and of
+	// frameworks within a role: "drf" (default) or "random".
+	RoleSorter, FrameworkSorter string
+
 	// AllocationInterval is the period of full allocation rounds, which
 	// pick up expired filters. Changes that free resources trigger a round
 	// at once.
@@ -119,6 +130,18 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("master: config: MaxAgentPingTimeouts must not be negative, got %d", c.MaxAgentPingTimeouts)
 	case c.MaxAgentPingTimeouts == 0:
 		c.MaxAgentPingTimeouts = DefaultMaxAgentPingTimeouts
+	}
+	for _, sorter := range []string{c.RoleSorter, c.FrameworkSorter} {
+		if sorter != "" && sorter != "drf" && sorter != "random" {
+			return fmt.Errorf("master: config: sorter %q is not drf or random", sorter)
+		}
+	}
+	for _, bundle := range c.MinAllocatable {
+		for name, v := range bundle {
+			if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("master: config: minimum allocatable %s must be a non-negative number", name)
+			}
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -70,14 +70,17 @@ func New(cfg Config) (*Master, error) {
 	}
 	reg, gatherer := promreg.Resolve(cfg.Registerer)
 	m := &Master{
-		cfg:       cfg,
-		log:       cfg.Logger.With("component", "master"),
-		id:        id,
-		info:      info,
-		term:      uuid.New().String(),
-		inbox:     make(chan func(*state), 1024),
-		st:        newState(),
-		alloc:     allocator.New(allocator.Options{}),
+		cfg:   cfg,
+		log:   cfg.Logger.With("component", "master"),
+		id:    id,
+		info:  info,
+		term:  uuid.New().String(),
+		inbox: make(chan func(*state), 1024),
+		st:    newState(),
+		alloc: allocator.New(allocator.Options{
+			MinAllocatable: cfg.MinAllocatable, FairShareExcluded: cfg.FairShareExcluded,
+			RoleSorter: cfg.RoleSorter, FrameworkSorter: cfg.FrameworkSorter,
+		}),
 		rng:       rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x636f7272616c)),
 		stopped:   make(chan struct{}),
 		gatherer:  gatherer,

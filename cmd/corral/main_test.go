@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -101,5 +102,31 @@ func TestDevStartsAClusterAndStops(t *testing.T) {
 	}()
 	if err := <-done; err != nil {
 		t.Fatalf("corral dev exited with %v", err)
+	}
+}
+
+func TestAllocatorFlags(t *testing.T) {
+	cmd := newMasterCommand()
+	if err := cmd.Flags().Parse([]string{"--min-allocatable-resources", "cpus:1;mem:64|disk:100",
+		"--fair-sharing-excluded-resource-names", "gpus, fpgas", "--role-sorter", "random"}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := loadSettings(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := masterConfig(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []map[string]float64{{"cpus": 1, "mem": 64}, {"disk": 100}}
+	if !reflect.DeepEqual(cfg.MinAllocatable, want) || !reflect.DeepEqual(cfg.FairShareExcluded, []string{"gpus", "fpgas"}) || cfg.RoleSorter != "random" {
+		t.Fatalf("config = %+v %v %q", cfg.MinAllocatable, cfg.FairShareExcluded, cfg.RoleSorter)
+	}
+	cmd = newMasterCommand()
+	_ = cmd.Flags().Parse([]string{"--min-allocatable-resources", "cpus:lots"})
+	s, _ = loadSettings(cmd)
+	if _, err := masterConfig(s); err == nil || !strings.Contains(err.Error(), "min-allocatable-resources") {
+		t.Fatalf("bad bundle: err = %v", err)
 	}
 }

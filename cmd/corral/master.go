@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/corral-sched/corral/election"
 	"github.com/corral-sched/corral/master"
 	"github.com/corral-sched/corral/master/ha"
+	"github.com/corral-sched/corral/resources"
 	"github.com/corral-sched/corral/store"
 )
 
@@ -41,6 +43,10 @@ func newMasterCommand() *cobra.Command {
 	f.Duration("agent-reregister-timeout", master.DefaultAgentReregisterTimeout, "time agents known from the registry have to re-register with a new leader")
 	f.Duration("offer-timeout", 0, "rescind offers not used within this time (0: never)")
 	f.Duration("allocation-interval", master.DefaultAllocationInterval, "period of full allocation rounds")
+	f.String("min-allocatable-resources", "cpus:0.01|mem:32", `smallest bundles worth offering: "|"-separated alternatives of ";"-separated quantities`)
+	f.String("fair-sharing-excluded-resource-names", "gpus", "comma-separated resources left out of DRF shares")
+	f.String("role-sorter", "drf", "order of roles: drf or random")
+	f.String("framework-sorter", "drf", "order of frameworks within a role: drf or random")
 	return cmd
 }
 
@@ -58,7 +64,37 @@ func masterConfig(s *settings) (master.Config, error) {
 		errs = append(errs, err)
 		*dst = d
 	}
+	minimum, err := parseMinAllocatable(s.String("min-allocatable-resources"))
+	errs = append(errs, err)
+	cfg.MinAllocatable = minimum
+	cfg.FairShareExcluded = []string{}
+	for _, name := range strings.Split(s.String("fair-sharing-excluded-resource-names"), ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			cfg.FairShareExcluded = append(cfg.FairShareExcluded, name)
+		}
+	}
+	cfg.RoleSorter, cfg.FrameworkSorter = s.String("role-sorter"), s.String("framework-sorter")
 	return cfg, errors.Join(errs...)
+}
+
+// parseMinAllocatable reads Mesos' --min_allocatable_resources syntax:
+// "cpus:0.01|mem:32" means at least 0.01 cpus or at least 32 MiB.
+func parseMinAllocatable(text string) ([]map[string]float64, error) {
+	var out []map[string]float64
+	for _, alt := range strings.Split(text, "|") {
+		if strings.TrimSpace(alt) == "" {
+			continue
+		}
+		r, err := resources.Parse(alt, "*")
+		if err != nil {
+			return nil, fmt.Errorf("--min-allocatable-resources: %q: %w", alt, err)
+		}
+		out = append(out, r.Quantities())
+	}
+	if len(out) == 0 {
+		return nil, errors.New("--min-allocatable-resources: at least one bundle is needed")
+	}
+	return out, nil
 }
 
 func runMaster(cmd *cobra.Command, _ []string) error {
