@@ -52,7 +52,7 @@ func (m *Master) accept(s *state, f *framework, acc *schedulerpb.Call_Accept) {
 			}
 		case mesospb.Offer_Operation_RESERVE, mesospb.Offer_Operation_UNRESERVE,
 			mesospb.Offer_Operation_CREATE, mesospb.Offer_Operation_DESTROY:
-			remaining = m.offerOperation(f, a, role, op, remaining)
+			remaining = m.offerOperation(s, f, a, role, op, remaining)
 		default:
 			m.unsupportedOperation(f, a, op)
 		}
@@ -153,6 +153,7 @@ func (m *Master) launch(s *state, f *framework, a *agentState, role string, ti *
 	f.tasks[ti.GetTaskId().GetValue()] = t
 	a.tasks[taskKey{f.id, ti.GetTaskId().GetValue()}] = t
 	a.allocated = a.allocated.Add(need.Unallocate())
+	s.markDirty(a)
 	f.addAllocated(role, need)
 	m.metrics.launches.Inc()
 	m.sendToAgent(a, &agentpb.Event{

@@ -169,6 +169,7 @@ func (m *Master) agentSubscribe(s *state, sub *agentpb.Call_Subscribe, conn *age
 		m.log.Warn("agent checkpointed resources it does not have; ignoring them", "agent", id, "rejected", rejected.String())
 	}
 	a.total = total
+	s.touch(a)
 	m.reconcileAgentTasks(s, a, sub)
 
 	conn.out.push(&agentpb.Event{
@@ -270,6 +271,7 @@ func (m *Master) adoptTask(s *state, a *agentState, rt *mesospb.Task, fi *mesosp
 		return
 	}
 	a.allocated = a.allocated.Add(res.Unallocate())
+	s.markDirty(a)
 	f.addAllocated(role, res)
 	if f.conn != nil {
 		m.sendToFramework(f, updateEvent(m.reconciledStatus(t)))
@@ -319,6 +321,7 @@ func (m *Master) agentDisconnected(s *state, id string, conn *agentConn, reason 
 	if a.health == agentActive {
 		a.health = agentDisconnected
 	}
+	s.touch(a)
 	for _, o := range a.offers {
 		m.removeOffer(s, o, true)
 	}

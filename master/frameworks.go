@@ -86,7 +86,7 @@ func (m *Master) subscribe(s *state, call *schedulerpb.Call, conn *schedulerConn
 		},
 	})
 	conn.out.push(heartbeatEvent())
-	s.allocationPending = true
+	s.requestFullRound()
 	return id
 }
 
@@ -154,7 +154,7 @@ func (m *Master) removeFramework(s *state, f *framework, reason string) {
 	if err := m.forgetFramework(f.id); err != nil {
 		m.log.Error("could not record the framework's removal", "framework", f.id, "err", err)
 	}
-	s.allocationPending = true
+	s.requestFullRound()
 }
 
 // handleCall runs every call but SUBSCRIBE on the loop, after the checks
@@ -224,7 +224,7 @@ func (m *Master) revive(s *state, f *framework, roles []string) reply {
 	// Filters are per agent, not per role; reviving any role clears them all,
 	// as Mesos did before per-role filters.
 	f.filters = nil
-	s.allocationPending = true
+	s.requestFullRound()
 	return accepted
 }
 
@@ -270,7 +270,7 @@ func (m *Master) updateFramework(s *state, f *framework, u *schedulerpb.Call_Upd
 			m.removeOffer(s, o, true)
 		}
 	}
-	s.allocationPending = true
+	s.requestFullRound()
 	return reply{status: http.StatusOK}
 }
 

@@ -229,7 +229,7 @@ func (m *Master) periodic(s *state) {
 			m.markUnreachable(s, a, fmt.Sprintf("agent missed %d pings in a row (%v each)", m.cfg.MaxAgentPingTimeouts, m.cfg.AgentPingTimeout))
 		}
 	}
-	s.allocationPending = true
+	s.requestFullRound()
 }
 
 func (m *Master) shutdown() {

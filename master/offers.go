@@ -25,19 +25,7 @@ func (m *Master) allocate(s *state) {
 	start := time.Now()
 	now := m.cfg.Now()
 	snap := allocator.Snapshot{Now: now, Roles: s.allocatorRoles()}
-	for _, a := range s.agents {
-		if a.health != agentActive || a.conn == nil {
-			continue
-		}
-		avail := a.available()
-		if avail.Empty() {
-			continue
-		}
-		snap.Agents = append(snap.Agents, allocator.Agent{
-			ID: a.id, Hostname: a.info.GetHostname(),
-			Total: a.total, Available: avail, Attributes: a.info.GetAttributes(),
-		})
-	}
+	snap.Agents, snap.Cluster = s.roundAgents()
 	if len(snap.Agents) == 0 {
 		return
 	}
@@ -113,6 +101,7 @@ func (m *Master) createOffer(s *state, f *framework, a *agentState, role string,
 	f.offers[o.id] = o
 	a.offers[o.id] = o
 	a.allocated = a.allocated.Add(o.resources.Unallocate())
+	s.markDirty(a)
 	f.addAllocated(role, o.resources)
 	if m.cfg.OfferTimeout > 0 {
 		id := o.id
@@ -142,6 +131,7 @@ func (m *Master) removeOffer(s *state, o *offer, rescind bool) {
 	if a != nil {
 		delete(a.offers, o.id)
 		a.allocated = a.allocated.Subtract(o.resources.Unallocate())
+		s.touch(a)
 	}
 	if f != nil {
 		delete(f.offers, o.id)

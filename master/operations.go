@@ -100,12 +100,13 @@ func unallocated(c resources.Conversion) resources.Conversion {
 }
 
 // applyToAgent changes a's total and sends it its checkpointed resources.
-func (m *Master) applyToAgent(a *agentState, c resources.Conversion) error {
+func (m *Master) applyToAgent(s *state, a *agentState, c resources.Conversion) error {
 	total, err := a.total.Apply(unallocated(c))
 	if err != nil {
 		return err
 	}
 	a.total = total
+	s.touch(a)
 	m.sendToAgent(a, &agentpb.Event{
 		Type:                agentpb.Event_CHECKPOINT_RESOURCES.Enum(),
 		CheckpointResources: &agentpb.Event_CheckpointResources{Resources: total.Checkpointed()},
@@ -115,7 +116,7 @@ func (m *Master) applyToAgent(a *agentState, c resources.Conversion) error {
 
 // offerOperation applies a resource operation of an ACCEPT to what the
 // offers hold, and returns what they hold after it.
-func (m *Master) offerOperation(f *framework, a *agentState, role string, op *mesospb.Offer_Operation, remaining resources.Resources) resources.Resources {
+func (m *Master) offerOperation(s *state, f *framework, a *agentState, role string, op *mesospb.Offer_Operation, remaining resources.Resources) resources.Resources {
 	var res []*mesospb.Resource
 	switch op.GetType() {
 	case mesospb.Offer_Operation_RESERVE:
@@ -132,7 +133,7 @@ func (m *Master) offerOperation(f *framework, a *agentState, role string, op *me
 		next, err := remaining.Apply(c)
 		if err != nil {
 			msg = fmt.Sprintf("%v needs resources the offers do not hold: %v", op.GetType(), err)
-		} else if err := m.applyToAgent(a, c); err != nil {
+		} else if err := m.applyToAgent(s, a, c); err != nil {
 			msg = fmt.Sprintf("%v does not fit the agent: %v", op.GetType(), err)
 		} else {
 			m.log.Info("resource operation", "framework", f.id, "agent", a.id, "type", op.GetType().String(),
@@ -196,7 +197,7 @@ func (m *Master) operatorOperation(s *state, agentID string, op mesospb.Offer_Op
 	if !a.available().Contains(c.Consumed) {
 		return reply{status: http.StatusConflict, msg: fmt.Sprintf("%v: agent %s does not have %s unused (it has %s)", op, a.id, c.Consumed, a.available())}
 	}
-	if err := m.applyToAgent(a, c); err != nil {
+	if err := m.applyToAgent(s, a, c); err != nil {
 		return reply{status: http.StatusConflict, msg: fmt.Sprintf("%v: %v", op, err)}
 	}
 	m.log.Info("operator resource operation", "agent", a.id, "type", op.String(), "consumed", c.Consumed.String(), "converted", c.Converted.String())

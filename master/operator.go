@@ -318,6 +318,7 @@ func (m *Master) markAgentGone(s *state, id string) reply {
 	}
 	m.dropAgent(s, a, mesospb.TaskState_TASK_GONE_BY_OPERATOR, mesospb.TaskStatus_REASON_AGENT_REMOVED_BY_OPERATOR,
 		"Agent "+a.info.GetHostname()+" was marked gone by an operator")
+	s.touch(a)
 	delete(s.agents, id)
 	return reply{}
 }

@@ -86,7 +86,7 @@ func (m *Master) updateWeights(s *state, infos []*mesospb.WeightInfo) reply {
 		}
 		s.weights[wi.GetRole()] = wi.GetWeight()
 	}
-	s.allocationPending = true
+	s.requestFullRound()
 	return reply{}
 }
 
@@ -192,7 +192,7 @@ func (m *Master) updateQuota(s *state, configs []*masterpb.QuotaConfig) reply {
 	for _, o := range s.offers {
 		m.removeOffer(s, o, true)
 	}
-	s.allocationPending = true
+	s.requestFullRound()
 	return reply{}
 }
 

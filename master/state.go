@@ -31,6 +31,15 @@ type state struct {
 	// offered nothing, by reason.
 	unofferedByReason map[allocator.Reason]int
 
+	// dirty holds agents changed since the last round; fullRound asks for
+	// a round over all of them. sums, clusterTotal and clusterUnreserved
+	// are the cluster-wide quantities incremental rounds are measured
+	// against (see dirty.go).
+	dirty                           map[string]bool
+	fullRound                       bool
+	sums                            map[string]agentSums
+	clusterTotal, clusterUnreserved map[string]float64
+
 	// allocationPending asks the loop for an allocation round once the
 	// messages queued right now have been handled.
 	allocationPending bool
@@ -44,6 +53,12 @@ func newState() *state {
 		gone:       make(map[string]bool),
 		weights:    make(map[string]float64),
 		quota:      make(map[string]quotaConfig),
+		dirty:      make(map[string]bool),
+		fullRound:  true,
+		sums:       make(map[string]agentSums),
+
+		clusterTotal:      make(map[string]float64),
+		clusterUnreserved: make(map[string]float64),
 		offers:     make(map[string]*offer),
 	}
 }
@@ -173,6 +188,8 @@ type agentState struct {
 
 	tasks  map[taskKey]*task
 	offers map[string]*offer
+	// cachedAvailable is available() as of the agent's last round.
+	cachedAvailable resources.Resources
 }
 
 type agentConn struct {

@@ -55,6 +55,7 @@ func (m *Master) releaseTask(s *state, t *task) {
 	t.released = true
 	if a := s.agents[t.agentID]; a != nil {
 		a.allocated = a.allocated.Subtract(t.resources.Unallocate())
+		s.touch(a)
 	}
 	if f := s.frameworks[t.frameworkID]; f != nil {
 		f.subtractAllocated(t.role, t.resources)
@@ -225,6 +226,7 @@ func (m *Master) markUnreachable(s *state, a *agentState, why string) {
 		a.conn = nil
 	}
 	a.health = agentUnreachable
+	s.touch(a)
 	m.dropAgent(s, a, mesospb.TaskState_TASK_UNREACHABLE, mesospb.TaskStatus_REASON_AGENT_REMOVED,
 		"Agent "+a.info.GetHostname()+" is unreachable: "+why)
 }
