@@ -59,7 +59,7 @@ func newState() *state {
 
 		clusterTotal:      make(map[string]float64),
 		clusterUnreserved: make(map[string]float64),
-		offers:     make(map[string]*offer),
+		offers:            make(map[string]*offer),
 	}
 }
 
