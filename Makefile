@@ -64,7 +64,7 @@ proto: $(TOOLS)/protoc-gen-go
 	PATH="$(TOOLS):$$PATH" protoc -I proto --go_out=. --go_opt=module=$(PKG) $(PROTO_FILES)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./master/allocator/ ./resources/ ./codec/
+	$(GO) test -run '^$$' -bench . -benchmem ./master/allocator/ ./master/ ./resources/ ./codec/
 	$(GO) run ./test/bench
 
 bench-failover:
