@@ -144,3 +144,37 @@ func TestReservationsAreOfferedOnlyToTheirRole(t *testing.T) {
 		}
 	}
 }
+
+// A master that never saw the operations (after a failover) learns an
+// agent's reservations and volumes from its re-registration.
+func TestReturningAgentBringsItsReservationsAndVolumes(t *testing.T) {
+	srv := startMaster(t, nil)
+	disk := dynamicRes("disk", 100, "db")
+	vol := volumeRes(disk, "data")
+	a := registerAgentWith(t, srv.URL, "cpus:2;mem:1024;disk:500", func(sub *agentpb.Call_Subscribe) {
+		sub.CheckpointedResources = []*mesospb.Resource{vol, dynamicRes("cpus", 1, "db")}
+	})
+	a.next(agentpb.Event_SUBSCRIBED)
+	// An agent claiming more than it has keeps only what it has.
+	b := registerAgentWith(t, srv.URL, "cpus:1;mem:512", func(sub *agentpb.Call_Subscribe) {
+		sub.CheckpointedResources = []*mesospb.Resource{dynamicRes("cpus", 4, "db")}
+	})
+	b.next(agentpb.Event_SUBSCRIBED)
+
+	db := subscribe(t, srv.URL, codec.Protobuf, fwInfo(refinedIn("db")))
+	var all resources.Resources
+	for len(all) == 0 || all.ScalarValue("cpus") < 3 {
+		for _, o := range db.next(schedulerpb.Event_OFFERS).GetOffers().GetOffers() {
+			all = all.Add(resources.Resources(o.GetResources()).Unallocate())
+		}
+	}
+	if findVolume(all, "db", "data") == nil {
+		t.Fatalf("offers %s lack the volume", all)
+	}
+	if got := all.Reserved("db").ScalarValue("cpus"); got != 1 {
+		t.Fatalf("offers hold %v cpus reserved to db, want 1 (the bogus claim ignored)", got)
+	}
+	if got := all.Unreserved().ScalarValue("disk"); got != 400 {
+		t.Fatalf("offers hold %v unreserved disk, want 400", got)
+	}
+}
