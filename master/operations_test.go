@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -176,5 +177,67 @@ func TestReturningAgentBringsItsReservationsAndVolumes(t *testing.T) {
 	}
 	if got := all.Unreserved().ScalarValue("disk"); got != 400 {
 		t.Fatalf("offers hold %v unreserved disk, want 400", got)
+	}
+}
+
+// A reservation to eng is refined by a framework in eng/backend: the
+// reservations stack, and the refined ones go to eng/backend only.
+func TestReservationRefinementDownTheRoleTree(t *testing.T) {
+	srv := startMaster(t, nil)
+	agent := registerAgent(t, srv.URL, "cpus:4;mem:1024")
+	operator(t, srv.URL, codec.JSON, &masterpb.Call{Type: masterpb.Call_RESERVE_RESOURCES.Enum(), ReserveResources: &masterpb.Call_ReserveResources{
+		AgentId: &mesospb.AgentID{Value: proto.String(agent.id)}, Resources: []*mesospb.Resource{dynamicRes("cpus", 2, "eng")}}}, http.StatusOK)
+	agent.next(agentpb.Event_CHECKPOINT_RESOURCES)
+
+	be := subscribe(t, srv.URL, codec.Protobuf, fwInfo(refinedIn("eng/backend")))
+	o := be.next(schedulerpb.Event_OFFERS).GetOffers().GetOffers()[0]
+	if got := resources.Resources(o.GetResources()).Reserved("eng").ScalarValue("cpus"); got != 2 {
+		t.Fatalf("eng/backend was offered %v cpus of eng's reservation, want 2", got)
+	}
+	refined := dynamicRes("cpus", 1, "eng")
+	refined.Reservations = append(refined.Reservations, &mesospb.Resource_ReservationInfo{
+		Type: mesospb.Resource_ReservationInfo_DYNAMIC.Enum(), Role: proto.String("eng/backend"),
+		Labels: &mesospb.Labels{Labels: []*mesospb.Label{{Key: proto.String("owner"), Value: proto.String("be")}}}})
+	refined.AllocationInfo = &mesospb.Resource_AllocationInfo{Role: proto.String("eng/backend")}
+	be.call(&schedulerpb.Call{Type: schedulerpb.Call_ACCEPT.Enum(), Accept: &schedulerpb.Call_Accept{
+		OfferIds: []*mesospb.OfferID{o.GetId()},
+		Operations: []*mesospb.Offer_Operation{withID(&mesospb.Offer_Operation{Type: mesospb.Offer_Operation_RESERVE.Enum(),
+			Reserve: &mesospb.Offer_Operation_Reserve{Resources: []*mesospb.Resource{refined}}}, "refine")},
+		Filters: &mesospb.Filters{RefuseSeconds: proto.Float64(0)},
+	}}, http.StatusAccepted)
+	if st := be.next(schedulerpb.Event_UPDATE_OPERATION_STATUS).GetUpdateOperationStatus().GetStatus(); st.GetState() != mesospb.OperationState_OPERATION_FINISHED {
+		t.Fatalf("refinement: %v", st)
+	}
+	cp := resources.Resources(agent.next(agentpb.Event_CHECKPOINT_RESOURCES).GetCheckpointResources().GetResources())
+	if got := cp.Reserved("eng/backend").ScalarValue("cpus"); got != 1 {
+		t.Fatalf("checkpointed %s, want 1 cpu refined to eng/backend", cp)
+	}
+	if got := cp.Reserved("eng").ScalarValue("cpus"); got != 1 {
+		t.Fatalf("checkpointed %s, want 1 cpu still reserved to eng", cp)
+	}
+	// A framework in eng/frontend may use eng's remaining cpu, not the
+	// refined one.
+	fe := subscribe(t, srv.URL, codec.Protobuf, fwInfo(refinedIn("eng/frontend")))
+	be.call(&schedulerpb.Call{Type: schedulerpb.Call_SUPPRESS.Enum()}, http.StatusAccepted)
+	// be gives back what it holds (its outstanding offers, as the
+	// operator API lists them).
+	for _, f := range operator(t, srv.URL, codec.JSON, &masterpb.Call{Type: masterpb.Call_GET_FRAMEWORKS.Enum()}, http.StatusOK).GetGetFrameworks().GetFrameworks() {
+		if f.GetFrameworkInfo().GetId().GetValue() != be.id {
+			continue
+		}
+		for _, o := range f.GetOffers() {
+			be.call(&schedulerpb.Call{Type: schedulerpb.Call_DECLINE.Enum(), Decline: &schedulerpb.Call_Decline{
+				OfferIds: []*mesospb.OfferID{o.GetId()}, Filters: &mesospb.Filters{RefuseSeconds: proto.Float64(0)}}}, http.StatusAccepted)
+		}
+	}
+	var seen resources.Resources
+	deadline := time.Now().Add(10 * time.Second)
+	for seen.Reserved("eng").ScalarValue("cpus") < 1 && time.Now().Before(deadline) {
+		for _, o := range fe.next(schedulerpb.Event_OFFERS).GetOffers().GetOffers() {
+			seen = seen.Add(resources.Resources(o.GetResources()).Unallocate())
+		}
+	}
+	if seen.Reserved("eng/backend").ScalarValue("cpus") != 0 || seen.Reserved("eng").ScalarValue("cpus") != 1 {
+		t.Fatalf("eng/frontend was offered %s: want eng's 1 cpu and none of eng/backend's", seen)
 	}
 }
