@@ -31,6 +31,10 @@ type taskRun struct {
 	last        *mesospb.TaskStatus
 	killed      bool // a kill was asked for: the exit is TASK_KILLED
 	exited      bool
+	// limit, when set, is why the agent itself killed the task (it ran
+	// past max_completion_time): the exit is TASK_FAILED with it.
+	limit   *mesospb.TaskStatus_Reason
+	timeout *time.Timer
 }
 
 func keyOf(fw *mesospb.FrameworkID, task *mesospb.TaskID) statusupdate.Key {
@@ -96,6 +100,20 @@ func (a *Agent) launch(l *agentpb.Event_Launch) {
 	}
 	t.proc = proc
 	a.update(t, mesospb.TaskState_TASK_RUNNING, nil, "")
+	if mct := ti.GetMaxCompletionTime(); mct != nil {
+		d := time.Duration(mct.GetNanoseconds())
+		t.timeout = time.AfterFunc(d, func() {
+			a.post(func() {
+				if t.exited || t.killed {
+					return
+				}
+				reason := mesospb.TaskStatus_REASON_MAX_COMPLETION_TIME_REACHED
+				t.limit = &reason
+				a.log.Info("task ran past its max_completion_time", "task", t.key.TaskID, "limit", d)
+				a.killTask(t, &mesospb.KillPolicy{GracePeriod: &mesospb.DurationInfo{Nanoseconds: proto.Int64(0)}})
+			})
+		})
+	}
 	go func() {
 		<-proc.Done()
 		a.post(func() { a.exited(t) })
@@ -189,8 +207,13 @@ func formatFloat(v float64) string {
 // exited runs when a task's process has ended.
 func (a *Agent) exited(t *taskRun) {
 	t.exited = true
+	if t.timeout != nil {
+		t.timeout.Stop()
+	}
 	exit := t.proc.Exit()
 	switch {
+	case t.limit != nil:
+		a.update(t, mesospb.TaskState_TASK_FAILED, t.limit, "Task ran past its max_completion_time: "+exit.String())
 	case t.killed:
 		a.update(t, mesospb.TaskState_TASK_KILLED, nil, exit.String())
 	case exit.Err == nil && exit.Signal == 0 && exit.Code == 0:

@@ -1,0 +1,330 @@
+package batch
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// maxJobBytes bounds a job submission.
+const maxJobBytes = 1 << 20
+
+// Handler serves the REST API:
+//
+//	GET/POST       /v1/jobs
+//	GET/PUT/DELETE /v1/jobs/{id}
+//	POST           /v1/jobs/{id}/trigger
+//	GET            /v1/jobs/{id}/runs
+//	GET            /v1/jobs/{id}/runs/{run}
+//
+// and /health and /metrics (gatherer may be nil).
+func (f *Framework) Handler(gatherer prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/jobs", f.listJobs)
+	mux.HandleFunc("POST /v1/jobs", f.createJob)
+	mux.HandleFunc("GET /v1/jobs/{id}", f.getJob)
+	mux.HandleFunc("PUT /v1/jobs/{id}", f.putJob)
+	mux.HandleFunc("DELETE /v1/jobs/{id}", f.deleteJob)
+	mux.HandleFunc("POST /v1/jobs/{id}/trigger", f.trigger)
+	mux.HandleFunc("GET /v1/jobs/{id}/runs", f.listRuns)
+	mux.HandleFunc("GET /v1/jobs/{id}/runs/{run}", f.getRun)
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"healthy": true, "framework_id": f.FrameworkID()})
+	})
+	if gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	}
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, format string, args ...any) {
+	writeJSON(w, status, map[string]string{"message": fmt.Sprintf(format, args...)})
+}
+
+// JobView is a job with its schedule's bookkeeping and latest run.
+type JobView struct {
+	Job
+	NextRun string   `json:"nextRun,omitempty"`
+	Missed  int      `json:"missedRuns"`
+	Skipped int      `json:"skippedRuns"`
+	LastRun *RunView `json:"lastRun,omitempty"`
+}
+
+func (f *Framework) jobView(js *jobState) JobView {
+	v := JobView{Job: js.Spec, Missed: js.Missed, Skipped: js.Skipped}
+	if !js.NextRun.IsZero() {
+		v.NextRun = js.NextRun.Format("2006-01-02T15:04:05Z07:00")
+	}
+	if r := f.runs[js.LastRun]; r != nil {
+		v.LastRun = r.view(false)
+	}
+	return v
+}
+
+func (f *Framework) listJobs(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	out := make([]JobView, 0, len(f.jobs))
+	for _, id := range sortedKeys(f.jobs) {
+		out = append(out, f.jobView(f.jobs[id]))
+	}
+	f.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (f *Framework) getJob(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	js := f.jobs[r.PathValue("id")]
+	var v JobView
+	if js != nil {
+		v = f.jobView(js)
+	}
+	f.mu.Unlock()
+	if js == nil {
+		writeError(w, http.StatusNotFound, "job %q does not exist", r.PathValue("id"))
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// readJob decodes and validates a job; unknown fields are errors, so
+// that a misspelt setting is not silently ignored.
+func readJob(w http.ResponseWriter, r *http.Request) (*Job, bool) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		writeError(w, http.StatusUnsupportedMediaType, "send the job as application/json, not %s", ct)
+		return nil, false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJobBytes))
+	dec.DisallowUnknownFields()
+	j := &Job{}
+	if err := dec.Decode(j); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "the job exceeds %d bytes", maxJobBytes)
+		} else {
+			writeError(w, http.StatusBadRequest, "invalid job JSON: %v", err)
+		}
+		return nil, false
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, "invalid job JSON: trailing data after the job")
+		return nil, false
+	}
+	if err := j.normalize(); err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "invalid job: %v", err)
+		return nil, false
+	}
+	return j, true
+}
+
+// checkDependencies refuses unknown parents and cycles (naming the cycle)
+// for job as it would be with spec.
+func (f *Framework) checkDependencies(spec *Job) error {
+	deps := func(id string) []string {
+		if id == spec.ID {
+			return spec.DependsOn
+		}
+		if js := f.jobs[id]; js != nil {
+			return js.Spec.DependsOn
+		}
+		return nil
+	}
+	for _, p := range spec.DependsOn {
+		if p != spec.ID && f.jobs[p] == nil {
+			return fmt.Errorf("dependsOn: job %q does not exist", p)
+		}
+	}
+	var path []string
+	onPath := map[string]bool{}
+	seen := map[string]bool{}
+	var visit func(id string) error
+	visit = func(id string) error {
+		if onPath[id] {
+			cycle := append(path[slices.Index(path, id):], id)
+			return fmt.Errorf("dependsOn: cycle %s", strings.Join(cycle, " → "))
+		}
+		if seen[id] {
+			return nil
+		}
+		seen[id], onPath[id] = true, true
+		path = append(path, id)
+		for _, p := range deps(id) {
+			if err := visit(p); err != nil {
+				return err
+			}
+		}
+		path = path[:len(path)-1]
+		onPath[id] = false
+		return nil
+	}
+	return visit(spec.ID)
+}
+
+func (f *Framework) createJob(w http.ResponseWriter, r *http.Request) {
+	j, ok := readJob(w, r)
+	if !ok {
+		return
+	}
+	f.mu.Lock()
+	if f.jobs[j.ID] != nil {
+		f.mu.Unlock()
+		writeError(w, http.StatusConflict, "job %q exists; PUT /v1/jobs/%s to change it", j.ID, j.ID)
+		return
+	}
+	if err := f.checkDependencies(j); err != nil {
+		f.mu.Unlock()
+		writeError(w, http.StatusUnprocessableEntity, "invalid job: %v", err)
+		return
+	}
+	js := &jobState{Spec: *j}
+	f.jobs[j.ID] = js
+	f.dirtyJobs[j.ID] = true
+	v := f.jobView(js)
+	f.mu.Unlock()
+	if !f.commit(w, r) {
+		return
+	}
+	writeJSON(w, http.StatusCreated, v)
+}
+
+func (f *Framework) putJob(w http.ResponseWriter, r *http.Request) {
+	j, ok := readJob(w, r)
+	if !ok {
+		return
+	}
+	if j.ID != r.PathValue("id") {
+		writeError(w, http.StatusBadRequest, "the job's id %q does not match the URL's %q", j.ID, r.PathValue("id"))
+		return
+	}
+	f.mu.Lock()
+	if err := f.checkDependencies(j); err != nil {
+		f.mu.Unlock()
+		writeError(w, http.StatusUnprocessableEntity, "invalid job: %v", err)
+		return
+	}
+	js := f.jobs[j.ID]
+	status := http.StatusOK
+	if js == nil {
+		js, status = &jobState{}, http.StatusCreated
+		f.jobs[j.ID] = js
+	}
+	if js.Spec.Schedule == nil || j.Schedule == nil || *js.Spec.Schedule != *j.Schedule {
+		js.NextRun = time.Time{} // recomputed from the new schedule
+	}
+	js.Spec = *j // runs in progress keep the spec they started with
+	f.dirtyJobs[j.ID] = true
+	v := f.jobView(js)
+	f.mu.Unlock()
+	if !f.commit(w, r) {
+		return
+	}
+	writeJSON(w, status, v)
+}
+
+func (f *Framework) deleteJob(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	f.mu.Lock()
+	if f.jobs[id] == nil {
+		f.mu.Unlock()
+		writeError(w, http.StatusNotFound, "job %q does not exist", id)
+		return
+	}
+	for _, other := range sortedKeys(f.jobs) {
+		if slices.Contains(f.jobs[other].Spec.DependsOn, id) {
+			f.mu.Unlock()
+			writeError(w, http.StatusConflict, "job %q depends on %q; change or delete it first", other, id)
+			return
+		}
+	}
+	now := f.cfg.Now()
+	for rid, run := range f.runs {
+		if run.JobID != id {
+			continue
+		}
+		if run.active() {
+			f.finishRun(run, Failed, "job deleted", now)
+		}
+		delete(f.runs, rid)
+		delete(f.dirtyRuns, rid)
+		f.deleted = append(f.deleted, keyRuns+"/"+rid)
+	}
+	delete(f.jobs, id)
+	delete(f.dirtyJobs, id)
+	f.deleted = append(f.deleted, keyJobs+"/"+id)
+	f.mu.Unlock()
+	if !f.commit(w, r) {
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (f *Framework) trigger(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	f.mu.Lock()
+	js := f.jobs[id]
+	if js == nil {
+		f.mu.Unlock()
+		writeError(w, http.StatusNotFound, "job %q does not exist", id)
+		return
+	}
+	run := f.startRun(js, "manual", f.cfg.Now(), time.Time{})
+	v := run.view(false)
+	f.mu.Unlock()
+	if !f.commit(w, r) {
+		return
+	}
+	writeJSON(w, http.StatusCreated, v)
+}
+
+func (f *Framework) listRuns(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.jobs[id] == nil {
+		writeError(w, http.StatusNotFound, "job %q does not exist", id)
+		return
+	}
+	var out []*RunView
+	for _, run := range f.runs {
+		if run.JobID == id {
+			out = append(out, run.view(false))
+		}
+	}
+	slices.SortFunc(out, func(a, b *RunView) int { return b.Number - a.Number })
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (f *Framework) getRun(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	run := f.runs[r.PathValue("run")]
+	if run == nil || run.JobID != r.PathValue("id") {
+		writeError(w, http.StatusNotFound, "job %q has no run %q", r.PathValue("id"), r.PathValue("run"))
+		return
+	}
+	writeJSON(w, http.StatusOK, run.view(true))
+}
+
+// commit makes an API change durable before it is answered.
+func (f *Framework) commit(w http.ResponseWriter, r *http.Request) bool {
+	if err := f.flush(r.Context()); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "could not store the change, retry: %v", err)
+		return false
+	}
+	return true
+}

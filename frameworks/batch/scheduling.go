@@ -1,0 +1,460 @@
+package batch
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/frameworks/sdk"
+	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/proto/schedulerpb"
+	"github.com/corral-sched/corral/resources"
+)
+
+// handle receives the SDK's events.
+func (f *Framework) handle(ctx context.Context, ev *schedulerpb.Event) error {
+	switch ev.GetType() {
+	case schedulerpb.Event_SUBSCRIBED:
+		// Ask about every task we believe is live: the master answers for
+		// each, TASK_LOST for those it does not know.
+		f.mu.Lock()
+		var tasks []*schedulerpb.Call_Reconcile_Task
+		for id, ref := range f.byTask {
+			t := &schedulerpb.Call_Reconcile_Task{TaskId: &mesospb.TaskID{Value: proto.String(id)}}
+			if ref.agentID != "" {
+				t.AgentId = &mesospb.AgentID{Value: proto.String(ref.agentID)}
+			}
+			tasks = append(tasks, t)
+		}
+		// Whatever was suppressed before, say again what is wanted now.
+		f.resync = true
+		f.mu.Unlock()
+		f.poke()
+		if len(tasks) > 0 {
+			return f.sched.Reconcile(ctx, tasks...)
+		}
+	case schedulerpb.Event_OFFERS:
+		return f.offers(ctx, ev.GetOffers().GetOffers())
+	case schedulerpb.Event_UPDATE:
+		f.update(ev.GetUpdate().GetStatus())
+	}
+	return nil
+}
+
+// offers packs launchable tasks of active runs into the offers (oldest
+// runs first), writes the launches down, then launches; offers it cannot
+// use are declined, for long when there is no work.
+func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
+	f.mu.Lock()
+	now := f.cfg.Now()
+	runs := f.activeRuns()
+	launches := make([][]*mesospb.TaskInfo, len(offers))
+	for i, o := range offers {
+		role := o.GetAllocationInfo().GetRole()
+		space := sdk.NewSpace(o)
+		for _, r := range runs {
+			if r.Spec.Role != role {
+				continue
+			}
+			for r.inFlight() < r.Spec.Parallelism {
+				idx, ok := r.nextIndex(now)
+				if !ok || !constraintsAllow(&r.Spec, r, o) {
+					break
+				}
+				res, ok := space.Take(r.Spec.CPUs, r.Spec.Mem, r.Spec.Disk, 0)
+				if !ok {
+					break
+				}
+				launches[i] = append(launches[i], f.launchRecord(r, idx, o, res, now))
+			}
+		}
+	}
+	pending := f.hasWork(now)
+	f.mu.Unlock()
+
+	// Write before launching: a restarted framework must know every task
+	// it may have started.
+	if err := f.flush(ctx); err != nil {
+		f.log.Error("could not record launches; declining", "err", err)
+		f.mu.Lock()
+		for _, tasks := range launches {
+			for _, ti := range tasks {
+				f.forgetLaunch(ti.GetTaskId().GetValue())
+			}
+		}
+		f.mu.Unlock()
+		launches = make([][]*mesospb.TaskInfo, len(offers))
+	}
+	for i, o := range offers {
+		var err error
+		switch {
+		case len(launches[i]) > 0:
+			err = f.sched.Launch(ctx, o, 1, launches[i]...)
+		case pending:
+			err = f.sched.Decline(ctx, []*mesospb.OfferID{o.GetId()}, 1)
+		default:
+			err = f.sched.Decline(ctx, []*mesospb.OfferID{o.GetId()}, 60)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nextIndex returns the completion index to launch next: a retry whose
+// backoff is over, else one never launched.
+func (r *Run) nextIndex(now time.Time) (int, bool) {
+	best := -1
+	for i, t := range r.Tasks {
+		if t.State == taskWaiting && !now.Before(t.NotBefore) && (best < 0 || i < best) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		return best, true
+	}
+	for r.Next < r.Spec.Completions && r.done(r.Next) {
+		r.Next++
+	}
+	if r.Next < r.Spec.Completions {
+		return r.Next, true
+	}
+	return 0, false
+}
+
+func (f *Framework) launchRecord(r *Run, idx int, o *mesospb.Offer, res resources.Resources, now time.Time) *mesospb.TaskInfo {
+	t := r.Tasks[idx]
+	if t == nil {
+		t = &TaskRecord{Index: idx}
+		r.Tasks[idx] = t
+		if idx == r.Next {
+			r.Next++
+		}
+	}
+	t.Attempt++
+	t.TaskID = fmt.Sprintf("%s.%d.%d", r.ID, idx, t.Attempt)
+	t.AgentID, t.Hostname = o.GetAgentId().GetValue(), o.GetHostname()
+	t.State, t.Message, t.Started, t.Finished, t.NotBefore = taskLaunching, "", now, time.Time{}, time.Time{}
+	f.byTask[t.TaskID] = taskRef{run: r.ID, index: idx, taskID: t.TaskID, agentID: t.AgentID}
+	f.dirtyRuns[r.ID] = true
+
+	ti := sdk.CommandTask(t.TaskID, t.TaskID, o, r.Spec.Cmd, res)
+	if len(r.Spec.Args) > 0 {
+		ti.Command = &mesospb.CommandInfo{Shell: proto.Bool(false), Value: proto.String(r.Spec.Args[0]), Arguments: r.Spec.Args}
+	}
+	env := &mesospb.Environment{}
+	vars := map[string]string{"CORRAL_JOB": r.JobID, "CORRAL_RUN": r.ID, "CORRAL_COMPLETION_INDEX": fmt.Sprint(idx)}
+	for k, v := range r.Spec.Env {
+		vars[k] = v
+	}
+	for _, k := range sortedKeys(vars) {
+		env.Variables = append(env.Variables, &mesospb.Environment_Variable{Name: proto.String(k), Value: proto.String(vars[k])})
+	}
+	ti.Command.Environment = env
+	labels := &mesospb.Labels{}
+	for _, k := range sortedKeys(r.Spec.Labels) {
+		labels.Labels = append(labels.Labels, &mesospb.Label{Key: proto.String(k), Value: proto.String(r.Spec.Labels[k])})
+	}
+	if len(labels.Labels) > 0 {
+		ti.Labels = labels
+	}
+	if s := r.Spec.MaxCompletionTimeSeconds; s > 0 {
+		ti.MaxCompletionTime = &mesospb.DurationInfo{Nanoseconds: proto.Int64(int64(s * float64(time.Second)))}
+	}
+	return ti
+}
+
+// forgetLaunch undoes a launch that was never sent.
+func (f *Framework) forgetLaunch(taskID string) {
+	ref, ok := f.byTask[taskID]
+	if !ok {
+		return
+	}
+	delete(f.byTask, taskID)
+	if r := f.runs[ref.run]; r != nil {
+		if t := r.Tasks[ref.index]; t != nil && t.TaskID == taskID {
+			t.Attempt--
+			t.State, t.NotBefore = taskWaiting, time.Time{}
+		}
+	}
+}
+
+// constraintsAllow checks a job's placement constraints against an
+// offer's host. Fields are "hostname" or an attribute name.
+func constraintsAllow(j *Job, r *Run, o *mesospb.Offer) bool {
+	for _, c := range j.Constraints {
+		value := fieldOf(o, c[0])
+		switch c[1] {
+		case "LIKE":
+			if ok, _ := regexp.MatchString("^("+c[2]+")$", value); !ok {
+				return false
+			}
+		case "UNLIKE":
+			if ok, _ := regexp.MatchString("^("+c[2]+")$", value); ok {
+				return false
+			}
+		case "CLUSTER":
+			if value != c[2] {
+				return false
+			}
+		case "UNIQUE":
+			for _, t := range r.Tasks {
+				if (t.State == taskLaunching || t.State == taskRunning) && c[0] == "hostname" && t.Hostname == value {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+func fieldOf(o *mesospb.Offer, field string) string {
+	if field == "hostname" {
+		return o.GetHostname()
+	}
+	for _, a := range o.GetAttributes() {
+		if a.GetName() == field {
+			if a.GetType() == mesospb.Value_SCALAR {
+				return fmt.Sprint(a.GetScalar().GetValue())
+			}
+			return a.GetText().GetValue()
+		}
+	}
+	return ""
+}
+
+// update records a status update; its acknowledgement waits for the next
+// write of the state.
+func (f *Framework) update(st *mesospb.TaskStatus) {
+	if f.cfg.OnUpdate != nil {
+		f.cfg.OnUpdate(st)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(st.GetUuid()) > 0 {
+		f.acks = append(f.acks, st)
+	}
+	defer f.poke()
+	id := st.GetTaskId().GetValue()
+	ref, ok := f.byTask[id]
+	if !ok {
+		if !mesospb.IsTerminal(st.GetState()) && strings.Count(id, ".") == 2 {
+			// A task of ours we have no record of (a run deleted meanwhile):
+			// stop it.
+			f.kills = append(f.kills, taskRef{taskID: id, agentID: st.GetAgentId().GetValue()})
+		}
+		return
+	}
+	r := f.runs[ref.run]
+	if r == nil {
+		delete(f.byTask, id) // its run was deleted; the kill is on its way
+		return
+	}
+	if t := r.Tasks[ref.index]; t == nil || t.TaskID != id {
+		return // an earlier attempt's late news
+	}
+	t := r.Tasks[ref.index]
+	now := f.cfg.Now()
+	switch {
+	case !mesospb.IsTerminal(st.GetState()):
+		if t.State == taskLaunching {
+			t.State = taskRunning
+			f.dirtyRuns[r.ID] = true
+		}
+		if t.AgentID == "" && st.GetAgentId().GetValue() != "" {
+			t.AgentID = st.GetAgentId().GetValue()
+			ref.agentID = t.AgentID
+			f.byTask[id] = ref
+		}
+		return
+	case st.GetState() == mesospb.TaskState_TASK_FINISHED:
+		delete(f.byTask, id)
+		t.State, t.Finished, t.Message = taskSucceeded, now, st.GetMessage()
+		if !r.done(t.Index) {
+			r.markDone(t.Index)
+			r.Succeeded++
+		}
+		f.dirtyRuns[r.ID] = true
+		if r.active() && r.Succeeded == r.Spec.Completions {
+			f.finishRun(r, Succeeded, "", now)
+		}
+	default:
+		delete(f.byTask, id)
+		t.Failures++
+		r.FailedAttempts++
+		t.Finished, t.Message = now, sdk.Describe(st)
+		f.dirtyRuns[r.ID] = true
+		switch {
+		case !r.active():
+			t.State = taskFailed
+		case t.Failures <= r.Spec.Retries:
+			t.State, t.NotBefore = taskWaiting, now.Add(r.Spec.backoff(t.Failures))
+		default:
+			t.State = taskFailed
+			f.finishRun(r, Failed, fmt.Sprintf("completion %d failed %d times; last: %s", t.Index, t.Failures, t.Message), now)
+		}
+	}
+}
+
+// finishRun ends a run, stops its live tasks and starts the jobs that
+// depended on it.
+func (f *Framework) finishRun(r *Run, status RunStatus, reason string, now time.Time) {
+	r.Status, r.Reason, r.Finished = status, reason, now
+	f.dirtyRuns[r.ID] = true
+	for _, t := range r.Tasks {
+		switch t.State {
+		case taskLaunching, taskRunning:
+			f.kills = append(f.kills, f.byTask[t.TaskID])
+		case taskWaiting:
+			t.State = taskFailed
+		}
+	}
+	f.log.Info("run finished", "run", r.ID, "status", status, "reason", reason, "succeeded", r.Succeeded)
+	if status == Succeeded {
+		f.startDependents(r.JobID, now)
+	}
+}
+
+// startDependents starts each job depending on job whose parents' latest
+// runs all succeeded.
+func (f *Framework) startDependents(job string, now time.Time) {
+	for _, id := range sortedKeys(f.jobs) {
+		js := f.jobs[id]
+		if !slices.Contains(js.Spec.DependsOn, job) {
+			continue
+		}
+		ready := true
+		for _, p := range js.Spec.DependsOn {
+			parent := f.jobs[p]
+			if parent == nil || f.runs[parent.LastRun] == nil || f.runs[parent.LastRun].Status != Succeeded {
+				ready = false
+			}
+		}
+		if ready && f.activeRun(id) == nil {
+			f.startRun(js, "dependency", now, time.Time{})
+		}
+	}
+}
+
+// startRun starts a run of a job.
+func (f *Framework) startRun(js *jobState, trigger string, now, scheduledFor time.Time) *Run {
+	js.Runs++
+	r := newRun(&js.Spec, js.Runs, trigger, now)
+	r.ScheduledFor = scheduledFor
+	js.LastRun = r.ID
+	f.runs[r.ID] = r
+	f.dirtyRuns[r.ID] = true
+	f.dirtyJobs[js.Spec.ID] = true
+	f.log.Info("run started", "run", r.ID, "trigger", trigger, "completions", r.Spec.Completions, "parallelism", r.Spec.Parallelism)
+	f.poke()
+	return r
+}
+
+func (f *Framework) activeRun(job string) *Run {
+	if js := f.jobs[job]; js != nil {
+		if r := f.runs[js.LastRun]; r != nil && r.active() {
+			return r
+		}
+	}
+	return nil
+}
+
+func (f *Framework) activeRuns() []*Run {
+	var out []*Run
+	for _, r := range f.runs {
+		if r.active() {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Run) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
+// hasWork reports whether some active run could launch a task now.
+func (f *Framework) hasWork(now time.Time) bool {
+	return len(f.rolesWithWork(now)) > 0
+}
+
+func (f *Framework) rolesWithWork(now time.Time) map[string]bool {
+	roles := make(map[string]bool)
+	for _, r := range f.runs {
+		if !r.active() || r.inFlight() >= r.Spec.Parallelism {
+			continue
+		}
+		if _, ok := r.nextIndex(now); ok {
+			roles[r.Spec.Role] = true
+		}
+	}
+	return roles
+}
+
+// offerWishes decides which roles to revive (work is waiting) and which
+// to suppress (nothing to do), so that an idle batch framework leaves
+// offers to others.
+func (f *Framework) offerWishes(now time.Time) (revive, suppress []string) {
+	work := f.rolesWithWork(now)
+	roles := map[string]bool{DefaultRole: true}
+	for _, js := range f.jobs {
+		roles[js.Spec.Role] = true
+	}
+	for role := range work {
+		roles[role] = true
+	}
+	for _, role := range sortedKeys(roles) {
+		switch {
+		case work[role] && (f.suppressed[role] || f.resync):
+			revive = append(revive, role)
+			f.suppressed[role] = false
+		case !work[role] && (!f.suppressed[role] || f.resync):
+			suppress = append(suppress, role)
+			f.suppressed[role] = true
+		}
+	}
+	f.resync = false
+	return revive, suppress
+}
+
+// checkDeadlines fails runs past activeDeadlineSeconds.
+func (f *Framework) checkDeadlines(now time.Time) {
+	for _, r := range f.runs {
+		if d := r.Spec.ActiveDeadlineSeconds; r.active() && d > 0 && now.Sub(r.Created) > time.Duration(d*float64(time.Second)) {
+			f.finishRun(r, Failed, fmt.Sprintf("run exceeded activeDeadlineSeconds (%gs)", d), now)
+		}
+	}
+}
+
+// expireHistory drops finished runs older than their job's TTL.
+func (f *Framework) expireHistory(now time.Time) {
+	for id, r := range f.runs {
+		ttl := r.Spec.TTLSecondsAfterFinished
+		if r.active() || ttl <= 0 || now.Sub(r.Finished) < time.Duration(ttl*float64(time.Second)) {
+			continue
+		}
+		if js := f.jobs[r.JobID]; js != nil && js.LastRun == id {
+			continue // the latest run stays: dependencies look at it
+		}
+		delete(f.runs, id)
+		delete(f.dirtyRuns, id)
+		f.deleted = append(f.deleted, keyRuns+"/"+id)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
