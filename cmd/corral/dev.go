@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/corral-sched/corral/agent"
+	"github.com/corral-sched/corral/frameworks/batch"
 	"github.com/corral-sched/corral/master"
 	"github.com/corral-sched/corral/store"
 )
@@ -37,16 +38,18 @@ func newDevCommand() *cobra.Command {
 	f.Int("agent-base-port", 5051, "port of the first agent; the others follow")
 	f.String("agent-resources", "", `resources of each agent (default "cpus:4;mem:4096;disk:20000" and 1,000 ports of its own)`)
 	f.String("work-dir", "", "directory for the agents' work dirs (default: a new temporary directory)")
-	f.Duration("ready-timeout", 30*time.Second, "how long agents may take to register")
+	f.String("batch-listen", "127.0.0.1:8082", "address of the batch framework's API")
+	f.Duration("ready-timeout", 30*time.Second, "how long agents and frameworks may take to register")
 	return cmd
 }
 
 // devCluster is what runDev started, in the order it stops things.
 type devCluster struct {
-	agents  []*agent.Agent
-	servers []*server
-	cancel  []context.CancelFunc
-	done    []chan error
+	agents     []*agent.Agent
+	frameworks []interface{ FrameworkID() string }
+	servers    []*server
+	cancel     []context.CancelFunc
+	done       []chan error
 }
 
 func runDev(cmd *cobra.Command, _ []string) error {
@@ -133,6 +136,21 @@ func runDev(cmd *cobra.Command, _ []string) error {
 		c.start(a, ln, log)
 		fmt.Fprintf(out, "agent-%d  http://%s  %s\n", i, ln.Addr(), res)
 	}
+	batchStore, err := store.OpenLocal(filepath.Join(workDir, "batch"))
+	if err != nil {
+		return err
+	}
+	bf, err := batch.New(ctx, batch.Config{Master: mln.Addr().String(), Store: batchStore, Logger: log})
+	if err != nil {
+		return err
+	}
+	bln, err := listen(s.String("batch-listen"))
+	if err != nil {
+		return err
+	}
+	c.frameworks = append(c.frameworks, bf)
+	c.start(batchComponent{f: bf, gatherer: prometheus.NewRegistry()}, bln, log)
+	fmt.Fprintf(out, "batch    http://%s\n", bln.Addr())
 	if err := c.waitRegistered(ctx, readyTimeout); err != nil {
 		return err
 	}
@@ -166,14 +184,19 @@ func (c *devCluster) waitRegistered(ctx context.Context, timeout time.Duration) 
 				ready++
 			}
 		}
-		if ready == len(c.agents) {
+		for _, f := range c.frameworks {
+			if f.FrameworkID() != "" {
+				ready++
+			}
+		}
+		if ready == len(c.agents)+len(c.frameworks) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return errors.New("interrupted before the agents registered")
+			return errors.New("interrupted before the agents and frameworks registered")
 		case <-deadline.C:
-			return fmt.Errorf("%d of %d agents registered within %v", ready, len(c.agents), timeout)
+			return fmt.Errorf("%d of %d agents and frameworks registered within %v", ready, len(c.agents)+len(c.frameworks), timeout)
 		case <-tick.C:
 		}
 	}

@@ -65,7 +65,7 @@ func TestDevStartsAClusterAndStops(t *testing.T) {
 	root := newRootCommand()
 	root.SetOut(pw)
 	root.SetArgs([]string{"dev", "--agents", "2", "--master-listen", "127.0.0.1:0", "--agent-base-port", "0",
-		"--work-dir", t.TempDir(), "--log-level", "error"})
+		"--batch-listen", "127.0.0.1:0", "--work-dir", t.TempDir(), "--log-level", "error"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx); pw.Close() }()
@@ -94,6 +94,41 @@ func TestDevStartsAClusterAndStops(t *testing.T) {
 	}
 	if n := strings.Count(out.String(), "agent-"); n != 2 {
 		t.Fatalf("want 2 agents listed:\n%s", out.String())
+	}
+	// The batch framework runs a job submitted with the CLI.
+	var batchURL string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if rest, ok := strings.CutPrefix(l, "batch "); ok {
+			batchURL = strings.TrimSpace(rest)
+		}
+	}
+	if batchURL == "" {
+		t.Fatalf("corral dev did not list the batch framework:\n%s", out.String())
+	}
+	jobFile := filepath.Join(t.TempDir(), "job.yaml")
+	_ = os.WriteFile(jobFile, []byte("id: hello\ncmd: echo hello\ncpus: 0.1\nmem: 16\ncompletions: 4\nparallelism: 2\n"), 0o644)
+	cli := newRootCommand()
+	var cliOut bytes.Buffer
+	cli.SetOut(&cliOut)
+	cli.SetArgs([]string{"job", "run", "-f", jobFile, "--wait", "--batch", batchURL})
+	if err := cli.Execute(); err != nil || !strings.Contains(cliOut.String(), "run hello-1 succeeded") {
+		t.Fatalf("corral job run: %v\n%s", err, cliOut.String())
+	}
+	if !strings.Contains(cliOut.String(), "4/4 succeeded") {
+		t.Fatalf("no final progress line:\n%s", cliOut.String())
+	}
+	cli = newRootCommand()
+	cliOut.Reset()
+	cli.SetOut(&cliOut)
+	cli.SetArgs([]string{"job", "ls", "--batch", batchURL})
+	if err := cli.Execute(); err != nil || !strings.Contains(cliOut.String(), "hello-1") || !strings.Contains(cliOut.String(), "succeeded") {
+		t.Fatalf("corral job ls: %v\n%s", err, cliOut.String())
+	}
+	cli = newRootCommand()
+	cli.SetOut(io.Discard)
+	cli.SetArgs([]string{"job", "run", "-f", filepath.Join(t.TempDir(), "missing.yaml"), "--batch", batchURL})
+	if err := cli.Execute(); err == nil {
+		t.Fatal("corral job run with a missing file succeeded")
 	}
 	cancel()
 	go func() {

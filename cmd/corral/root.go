@@ -17,7 +17,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newMasterCommand(), newAgentCommand(), newDevCommand(), &cobra.Command{
+	root.AddCommand(newMasterCommand(), newAgentCommand(), newBatchCommand(), newDevCommand(), newJobCommand(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,

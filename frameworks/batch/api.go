@@ -45,12 +45,22 @@ func (f *Framework) Handler(gatherer prometheus.Gatherer) http.Handler {
 	return mux
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+func writeJSON(w http.ResponseWriter, status int, v any) { writeRaw(w, status, encode(v)) }
+
+// encode renders v; views share the framework's state, so callers encode
+// while they hold its lock.
+func encode(v any) []byte {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		b, _ = json.Marshal(map[string]string{"message": "encoding the answer: " + err.Error()})
+	}
+	return append(b, '\n')
+}
+
+func writeRaw(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	_, _ = w.Write(b)
 }
 
 func writeError(w http.ResponseWriter, status int, format string, args ...any) {
@@ -83,23 +93,24 @@ func (f *Framework) listJobs(w http.ResponseWriter, r *http.Request) {
 	for _, id := range sortedKeys(f.jobs) {
 		out = append(out, f.jobView(f.jobs[id]))
 	}
+	b := encode(out)
 	f.mu.Unlock()
-	writeJSON(w, http.StatusOK, out)
+	writeRaw(w, http.StatusOK, b)
 }
 
 func (f *Framework) getJob(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	js := f.jobs[r.PathValue("id")]
-	var v JobView
+	var b []byte
 	if js != nil {
-		v = f.jobView(js)
+		b = encode(f.jobView(js))
 	}
 	f.mu.Unlock()
 	if js == nil {
 		writeError(w, http.StatusNotFound, "job %q does not exist", r.PathValue("id"))
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	writeRaw(w, http.StatusOK, b)
 }
 
 // readJob decodes and validates a job; unknown fields are errors, so
@@ -194,12 +205,12 @@ func (f *Framework) createJob(w http.ResponseWriter, r *http.Request) {
 	js := &jobState{Spec: *j}
 	f.jobs[j.ID] = js
 	f.dirtyJobs[j.ID] = true
-	v := f.jobView(js)
+	b := encode(f.jobView(js))
 	f.mu.Unlock()
 	if !f.commit(w, r) {
 		return
 	}
-	writeJSON(w, http.StatusCreated, v)
+	writeRaw(w, http.StatusCreated, b)
 }
 
 func (f *Framework) putJob(w http.ResponseWriter, r *http.Request) {
@@ -228,12 +239,12 @@ func (f *Framework) putJob(w http.ResponseWriter, r *http.Request) {
 	}
 	js.Spec = *j // runs in progress keep the spec they started with
 	f.dirtyJobs[j.ID] = true
-	v := f.jobView(js)
+	b := encode(f.jobView(js))
 	f.mu.Unlock()
 	if !f.commit(w, r) {
 		return
 	}
-	writeJSON(w, status, v)
+	writeRaw(w, status, b)
 }
 
 func (f *Framework) deleteJob(w http.ResponseWriter, r *http.Request) {
@@ -283,41 +294,45 @@ func (f *Framework) trigger(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	run := f.startRun(js, "manual", f.cfg.Now(), time.Time{})
-	v := run.view(false)
+	b := encode(run.view(false))
 	f.mu.Unlock()
 	if !f.commit(w, r) {
 		return
 	}
-	writeJSON(w, http.StatusCreated, v)
+	writeRaw(w, http.StatusCreated, b)
 }
 
 func (f *Framework) listRuns(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.jobs[id] == nil {
+		f.mu.Unlock()
 		writeError(w, http.StatusNotFound, "job %q does not exist", id)
 		return
 	}
-	var out []*RunView
+	out := []*RunView{}
 	for _, run := range f.runs {
 		if run.JobID == id {
 			out = append(out, run.view(false))
 		}
 	}
 	slices.SortFunc(out, func(a, b *RunView) int { return b.Number - a.Number })
-	writeJSON(w, http.StatusOK, out)
+	b := encode(out)
+	f.mu.Unlock()
+	writeRaw(w, http.StatusOK, b)
 }
 
 func (f *Framework) getRun(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	run := f.runs[r.PathValue("run")]
 	if run == nil || run.JobID != r.PathValue("id") {
+		f.mu.Unlock()
 		writeError(w, http.StatusNotFound, "job %q has no run %q", r.PathValue("id"), r.PathValue("run"))
 		return
 	}
-	writeJSON(w, http.StatusOK, run.view(true))
+	b := encode(run.view(true))
+	f.mu.Unlock()
+	writeRaw(w, http.StatusOK, b)
 }
 
 // commit makes an API change durable before it is answered.

@@ -298,11 +298,11 @@ func TestJobsAreValidated(t *testing.T) {
 		`{"id":"X!","cmd":"true","cpus":1}`: "lowercase",
 		`{"id":"x","cpus":1}`:               "cmd or args",
 		`{"id":"x","cmd":"true"}`:           "cpus or mem",
-		`{"id":"x","cmd":"true","cpus":1,"completions":-1}`:                                     "completions",
-		`{"id":"x","cmd":"true","cpus":1,"schedule":{"cron":"every day"}}`:                      "schedule",
+		`{"id":"x","cmd":"true","cpus":1,"completions":-1}`:                                    "completions",
+		`{"id":"x","cmd":"true","cpus":1,"schedule":{"cron":"every day"}}`:                     "schedule",
 		`{"id":"x","cmd":"true","cpus":1,"schedule":{"cron":"* * * * *","timeZone":"Mars/X"}}`: "timeZone",
-		`{"id":"x","cmd":"true","cpus":1,"dependsOn":["nope"]}`:                                 "does not exist",
-		`{"id":"x","cmd":"true","cpus":1,"constraints":[["hostname","NEAR","a"]]}`:              "constraint",
+		`{"id":"x","cmd":"true","cpus":1,"dependsOn":["nope"]}`:                                "does not exist",
+		`{"id":"x","cmd":"true","cpus":1,"constraints":[["hostname","NEAR","a"]]}`:             "constraint",
 	} {
 		if status, text := post(body); status/100 != 4 || !strings.Contains(text, want) {
 			t.Errorf("%s: %d %s, want 4xx mentioning %q", body, status, text, want)

@@ -328,3 +328,40 @@ func (f *Framework) flush(ctx context.Context) error {
 	}
 	return err
 }
+
+// Submit creates or replaces a job and starts a run of it, durably; it is
+// what PUT /v1/jobs/{id} followed by a trigger does, for programs that
+// embed the framework.
+func (f *Framework) Submit(job Job) (string, error) {
+	if err := job.normalize(); err != nil {
+		return "", err
+	}
+	f.mu.Lock()
+	if err := f.checkDependencies(&job); err != nil {
+		f.mu.Unlock()
+		return "", err
+	}
+	js := f.jobs[job.ID]
+	if js == nil {
+		js = &jobState{}
+		f.jobs[job.ID] = js
+	}
+	js.Spec = job
+	f.dirtyJobs[job.ID] = true
+	r := f.startRun(js, "manual", f.cfg.Now(), time.Time{})
+	f.mu.Unlock()
+	return r.ID, f.flush(context.Background())
+}
+
+// RunStatus returns a copy of a run's summary.
+func (f *Framework) RunStatus(id string) (Run, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.runs[id]
+	if r == nil {
+		return Run{}, false
+	}
+	cp := *r
+	cp.Tasks, cp.Done = nil, nil
+	return cp, true
+}

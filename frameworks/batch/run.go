@@ -78,7 +78,7 @@ func newRun(job *Job, number int, trigger string, now time.Time) *Run {
 }
 
 func (r *Run) done(i int) bool { return r.Done[i/8]&(1<<(i%8)) != 0 }
-func (r *Run) markDone(i int)   { r.Done[i/8] |= 1 << (i % 8) }
+func (r *Run) markDone(i int)  { r.Done[i/8] |= 1 << (i % 8) }
 
 func (r *Run) active() bool { return r.Status == Running }
 

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/corral-sched/corral/election"
+	"github.com/corral-sched/corral/frameworks/batch"
+	"github.com/corral-sched/corral/store"
+)
+
+func newBatchCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "batch",
+		Short: "Run the batch framework (jobs, schedules, dependencies) at /v1/jobs",
+		Args:  cobra.NoArgs,
+		RunE:  runBatch,
+	}
+	addCommonFlags(cmd)
+	f := cmd.Flags()
+	f.String("listen", "127.0.0.1:8082", "address of the REST API")
+	f.String("master", "127.0.0.1:5050", "host:port of a master")
+	f.String("zk", "", "ZooKeeper URL (zk://host:port,.../path): find the leader there and keep state under <path>/frameworks/batch")
+	f.Duration("zk-session-timeout", 10*time.Second, "ZooKeeper session timeout")
+	f.String("work-dir", "./.work/batch", "directory for the framework's state when not using ZooKeeper")
+	f.String("name", "batch", "framework name")
+	f.String("user", "root", "user tasks run as")
+	return cmd
+}
+
+// batchComponent adapts the framework to the dev cluster's components.
+type batchComponent struct {
+	f        *batch.Framework
+	gatherer prometheus.Gatherer
+}
+
+func (b batchComponent) Handler() http.Handler         { return b.f.Handler(b.gatherer) }
+func (b batchComponent) Run(ctx context.Context) error { return b.f.Run(ctx) }
+
+func runBatch(cmd *cobra.Command, _ []string) error {
+	s, err := loadSettings(cmd)
+	if err != nil {
+		return err
+	}
+	log, err := logger(s)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	cfg := batch.Config{Master: s.String("master"), Name: s.String("name"), User: s.String("user"), Logger: log}
+	if zkURL := s.String("zk"); zkURL != "" {
+		servers, path, err := store.ParseZKURL(zkURL)
+		if err != nil {
+			return fmt.Errorf("--zk: %w", err)
+		}
+		timeout, err := s.Duration("zk-session-timeout")
+		if err != nil {
+			return err
+		}
+		session, err := election.Dial(servers, timeout, log)
+		if err != nil {
+			return err
+		}
+		defer session.Close()
+		cfg.Detector = election.NewDetector(session, path)
+		st, err := store.DialZooKeeper(servers, path+"/frameworks/"+cfg.Name, "", timeout, log)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		cfg.Store = st
+	} else {
+		st, err := store.OpenLocal(filepath.Clean(s.String("work-dir")))
+		if err != nil {
+			return fmt.Errorf("opening the state in --work-dir: %w", err)
+		}
+		defer st.Close()
+		cfg.Store = st
+	}
+	f, err := batch.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := listen(s.String("listen"))
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := serveHTTP(ln, f.Handler(reg), log)
+	fmt.Fprintf(cmd.OutOrStdout(), "corral batch listening on http://%s\n", ln.Addr())
+	err = f.Run(ctx)
+	srv.shutdown()
+	return err
+}
