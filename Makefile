@@ -66,6 +66,7 @@ proto: $(TOOLS)/protoc-gen-go
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./master/allocator/ ./master/ ./resources/ ./codec/
 	$(GO) run ./test/bench
+	$(GO) run ./test/bench/batch
 
 bench-failover:
 	$(GO) run ./test/bench/failover -agents 3,1000 -rounds 3

@@ -331,3 +331,49 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond) // polling with a deadline
 	}
 }
+
+func TestConstraintsHistoryAndIdleSuppression(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	run := h.runJob(Job{ID: "pinned", Cmd: "true", CPUs: 0.1, Mem: 16, Completions: 4, Parallelism: 4,
+		Constraints: [][]string{{"hostname", "LIKE", "agent-1"}}, TTLSecondsAfterFinished: 0.2})
+	if run.Status != Succeeded {
+		t.Fatalf("run = %+v", run.Run)
+	}
+	var full RunView
+	_ = json.Unmarshal(h.do(http.MethodGet, "/v1/jobs/pinned/runs/"+run.ID, nil, http.StatusOK), &full)
+	if len(full.TaskList) != 4 {
+		t.Fatalf("run lists %d tasks, want 4", len(full.TaskList))
+	}
+	for _, task := range full.TaskList {
+		if task.Hostname != "agent-1" || task.Finished.IsZero() {
+			t.Fatalf("task %d ran on %q (finished %v), want agent-1", task.Index, task.Hostname, task.Finished)
+		}
+	}
+	// A second run: the first, now older than its TTL and not the latest,
+	// leaves the history.
+	second := &RunView{}
+	_ = json.Unmarshal(h.do(http.MethodPost, "/v1/jobs/pinned/trigger", nil, http.StatusCreated), second)
+	h.waitRun("pinned", second.ID)
+	waitFor(t, "the first run to expire", func() bool {
+		var runs []*RunView
+		_ = json.Unmarshal(h.do(http.MethodGet, "/v1/jobs/pinned/runs", nil, http.StatusOK), &runs)
+		return len(runs) == 1 && runs[0].ID == second.ID
+	})
+	// Idle, the framework has suppressed its offers: the master says so.
+	waitFor(t, "the master to report the idle framework suppressed", func() bool {
+		return strings.Contains(masterFrameworks(t, h.cluster.MasterURL), `"reason": "suppressed"`)
+	})
+}
+
+func masterFrameworks(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Post(base+"/api/v1", "application/json", strings.NewReader(`{"type":"GET_FRAMEWORKS"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v any
+	_ = json.NewDecoder(resp.Body).Decode(&v)
+	b, _ := json.MarshalIndent(v, "", "  ")
+	return string(b)
+}
