@@ -291,6 +291,9 @@ func (a *Agent) Handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /state", a.serveState)
+	mux.HandleFunc("GET /files/browse", a.serveBrowse)
+	mux.HandleFunc("GET /files/read", a.serveRead)
+	mux.HandleFunc("GET /files/download", a.serveDownload)
 	return mux
 }
 

@@ -1,0 +1,202 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The agent serves its sandboxes (and the volumes linked into them) the
+// way Mesos agents do: /files/browse lists a directory, /files/read reads
+// a window of a file as JSON {data, offset} (tailing UIs poll it), and
+// /files/download streams a file. Paths are absolute paths on the agent;
+// anything that resolves, through symlinks, outside the sandboxes and
+// volumes is refused, so a task cannot expose the agent's checkpoints or
+// the host by planting a link.
+
+// maxReadLength bounds one /files/read.
+const maxReadLength = 1 << 20
+
+// resolve checks a requested path and returns it with symlinks resolved.
+func (a *Agent) resolve(w http.ResponseWriter, r *http.Request) (string, os.FileInfo, bool) {
+	p := r.URL.Query().Get("path")
+	if p == "" || !filepath.IsAbs(p) {
+		http.Error(w, "Expecting 'path' to be an absolute path on the agent", http.StatusBadRequest)
+		return "", nil, false
+	}
+	if !a.servable(filepath.Clean(p), false) {
+		http.Error(w, "Access to "+p+" is not allowed: only sandboxes and volumes are served", http.StatusForbidden)
+		return "", nil, false
+	}
+	real, err := filepath.EvalSymlinks(filepath.Clean(p))
+	if errors.Is(err, fs.ErrNotExist) {
+		http.Error(w, "No such file or directory: "+p, http.StatusNotFound)
+		return "", nil, false
+	}
+	if err != nil {
+		http.Error(w, "Cannot resolve "+p+": "+err.Error(), http.StatusBadRequest)
+		return "", nil, false
+	}
+	if !a.servable(real, true) {
+		http.Error(w, "Access to "+p+" is not allowed: only sandboxes and volumes are served", http.StatusForbidden)
+		return "", nil, false
+	}
+	info, err := os.Stat(real)
+	if err != nil {
+		http.Error(w, "Cannot stat "+p+": "+err.Error(), http.StatusNotFound)
+		return "", nil, false
+	}
+	return real, info, true
+}
+
+// servable reports whether path lies inside the sandboxes or volumes;
+// resolved says whether path has had its symlinks resolved (then the roots
+// are resolved too).
+func (a *Agent) servable(path string, resolved bool) bool {
+	for _, root := range []string{filepath.Join(a.cfg.WorkDir, "agents"), filepath.Join(a.cfg.WorkDir, "volumes")} {
+		root, err := filepath.Abs(root)
+		if err != nil {
+			continue
+		}
+		if resolved {
+			if root, err = filepath.EvalSymlinks(root); err != nil {
+				continue
+			}
+		}
+		if rel, err := filepath.Rel(root, path); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return true
+		}
+	}
+	return false
+}
+
+// fileInfo is Mesos' FileInfo in JSON.
+type fileInfo struct {
+	Path  string  `json:"path"`
+	Nlink uint64  `json:"nlink"`
+	Size  int64   `json:"size"`
+	Mtime float64 `json:"mtime"`
+	Mode  string  `json:"mode"`
+	UID   string  `json:"uid"`
+	GID   string  `json:"gid"`
+}
+
+func describeFile(path string, info os.FileInfo) fileInfo {
+	fi := fileInfo{Path: path, Size: info.Size(), Mtime: float64(info.ModTime().UnixNano()) / float64(time.Second), Mode: info.Mode().String()}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		fi.Nlink, fi.UID, fi.GID = uint64(st.Nlink), strconv.FormatUint(uint64(st.Uid), 10), strconv.FormatUint(uint64(st.Gid), 10)
+	}
+	return fi
+}
+
+func (a *Agent) serveBrowse(w http.ResponseWriter, r *http.Request) {
+	real, info, ok := a.resolve(w, r)
+	if !ok {
+		return
+	}
+	if !info.IsDir() {
+		http.Error(w, r.URL.Query().Get("path")+" is not a directory", http.StatusBadRequest)
+		return
+	}
+	entries, err := os.ReadDir(real)
+	if err != nil {
+		http.Error(w, "Cannot list the directory: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	base := filepath.Clean(r.URL.Query().Get("path"))
+	out := make([]fileInfo, 0, len(entries))
+	for _, e := range entries {
+		info, err := os.Stat(filepath.Join(real, e.Name())) // follow links, as a listing shows targets
+		if err != nil {
+			if info, err = e.Info(); err != nil {
+				continue
+			}
+		}
+		out = append(out, describeFile(filepath.Join(base, e.Name()), info))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func (a *Agent) serveRead(w http.ResponseWriter, r *http.Request) {
+	real, info, ok := a.resolve(w, r)
+	if !ok {
+		return
+	}
+	if info.IsDir() {
+		http.Error(w, r.URL.Query().Get("path")+" is a directory", http.StatusBadRequest)
+		return
+	}
+	q := r.URL.Query()
+	offset, err := intParam(q.Get("offset"), -1)
+	if err != nil || offset < -1 {
+		http.Error(w, "Expecting 'offset' to be a non-negative integer (or -1 for the size)", http.StatusBadRequest)
+		return
+	}
+	length, err := intParam(q.Get("length"), maxReadLength)
+	if err != nil || length < 0 {
+		http.Error(w, "Expecting 'length' to be a non-negative integer", http.StatusBadRequest)
+		return
+	}
+	length = min(length, maxReadLength)
+	w.Header().Set("Content-Type", "application/json")
+	size := info.Size()
+	if offset == -1 {
+		// Mesos' convention: offset -1 asks for the size, to start a tail.
+		_ = json.NewEncoder(w).Encode(map[string]any{"data": "", "offset": size})
+		return
+	}
+	data := []byte{}
+	if offset < size {
+		f, err := os.Open(real)
+		if err != nil {
+			http.Error(w, "Cannot open the file: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer f.Close()
+		data = make([]byte, min(length, size-offset))
+		n, err := f.ReadAt(data, offset)
+		if err != nil && !errors.Is(err, io.EOF) {
+			http.Error(w, "Cannot read the file: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		data = data[:n]
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"data": string(data), "offset": offset})
+}
+
+func (a *Agent) serveDownload(w http.ResponseWriter, r *http.Request) {
+	real, info, ok := a.resolve(w, r)
+	if !ok {
+		return
+	}
+	if info.IsDir() {
+		http.Error(w, r.URL.Query().Get("path")+" is a directory", http.StatusBadRequest)
+		return
+	}
+	f, err := os.Open(real)
+	if err != nil {
+		http.Error(w, "Cannot open the file: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", filepath.Base(real)))
+	http.ServeContent(w, r, filepath.Base(real), info.ModTime(), f)
+}
+
+func intParam(v string, def int64) (int64, error) {
+	if v == "" {
+		return def, nil
+	}
+	return strconv.ParseInt(v, 10, 64)
+}
