@@ -35,6 +35,14 @@ type taskRun struct {
 	// past max_completion_time): the exit is TASK_FAILED with it.
 	limit   *mesospb.TaskStatus_Reason
 	timeout *time.Timer
+	// Health: the latest result (nil before the first), failures in a
+	// row, whether a check ever passed, and why the agent killed the task
+	// for failing them.
+	health        *bool
+	checkFailures int
+	checkPassed   bool
+	healthKill    string
+	stopChecks    context.CancelFunc
 }
 
 func keyOf(fw *mesospb.FrameworkID, task *mesospb.TaskID) statusupdate.Key {
@@ -100,6 +108,11 @@ func (a *Agent) launch(l *agentpb.Event_Launch) {
 	}
 	t.proc = proc
 	a.update(t, mesospb.TaskState_TASK_RUNNING, nil, "")
+	if ti.GetHealthCheck() != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.stopChecks = cancel
+		a.startHealthCheck(ctx, t)
+	}
 	if mct := ti.GetMaxCompletionTime(); mct != nil {
 		d := time.Duration(mct.GetNanoseconds())
 		t.timeout = time.AfterFunc(d, func() {
@@ -210,8 +223,13 @@ func (a *Agent) exited(t *taskRun) {
 	if t.timeout != nil {
 		t.timeout.Stop()
 	}
+	if t.stopChecks != nil {
+		t.stopChecks()
+	}
 	exit := t.proc.Exit()
 	switch {
+	case t.healthKill != "":
+		a.update(t, mesospb.TaskState_TASK_KILLED, nil, t.healthKill+" ("+exit.String()+")")
 	case t.limit != nil:
 		a.update(t, mesospb.TaskState_TASK_FAILED, t.limit, "Task ran past its max_completion_time: "+exit.String())
 	case t.killed:
@@ -291,6 +309,9 @@ func (a *Agent) update(t *taskRun, state mesospb.TaskState, reason *mesospb.Task
 	}
 	if reason != nil {
 		st.Reason = reason.Enum()
+	}
+	if t.health != nil {
+		st.Healthy = proto.Bool(*t.health)
 	}
 	if msg != "" {
 		st.Message = proto.String(msg)

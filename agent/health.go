@@ -1,0 +1,141 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"time"
+
+	"github.com/corral-sched/corral/proto/mesospb"
+)
+
+// Health checks run in the agent, as Mesos' do: after delay_seconds, every
+// interval_seconds, each bounded by timeout_seconds. The first result and
+// every change ride on a TASK_RUNNING update with `healthy` set (reason
+// REASON_TASK_HEALTH_CHECK_STATUS_UPDATED). Failures inside the grace
+// period do not count until the check has passed once; after
+// consecutive_failures failures in a row the task is killed. With posix
+// isolation checks run on the host, where the task's ports are.
+
+// startHealthCheck starts t's health check, if it has one, until ctx ends.
+func (a *Agent) startHealthCheck(ctx context.Context, t *taskRun) {
+	hc := t.info.GetHealthCheck()
+	if hc == nil {
+		return
+	}
+	env := a.spec(t).Env
+	sandbox := t.sandbox
+	started := time.Now()
+	go func() {
+		delay := seconds(hc.GetDelaySeconds())
+		interval := max(seconds(hc.GetIntervalSeconds()), 10*time.Millisecond)
+		timer := time.NewTimer(delay)
+		defer timer.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
+			err := runCheck(ctx, hc, env, sandbox)
+			inGrace := time.Since(started) < seconds(hc.GetGracePeriodSeconds())
+			a.post(func() { a.healthResult(t, hc, err, inGrace) })
+			timer.Reset(interval)
+		}
+	}()
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// runCheck runs one check and says why it failed, or nil.
+func runCheck(ctx context.Context, hc *mesospb.HealthCheck, env []string, sandbox string) error {
+	ctx, cancel := context.WithTimeout(ctx, max(seconds(hc.GetTimeoutSeconds()), 10*time.Millisecond))
+	defer cancel()
+	switch hc.GetType() {
+	case mesospb.HealthCheck_COMMAND:
+		c := hc.GetCommand()
+		var cmd *exec.Cmd
+		if c.Shell == nil || c.GetShell() {
+			cmd = exec.CommandContext(ctx, "/bin/sh", "-c", c.GetValue())
+		} else {
+			cmd = exec.CommandContext(ctx, c.GetValue(), c.GetArguments()[min(1, len(c.GetArguments())):]...)
+		}
+		cmd.Dir, cmd.Env = sandbox, env
+		for _, v := range c.GetEnvironment().GetVariables() {
+			cmd.Env = append(cmd.Env, v.GetName()+"="+v.GetValue())
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("command %q: %v: %.200s", c.GetValue(), err, out)
+		}
+		return nil
+	case mesospb.HealthCheck_HTTP:
+		h := hc.GetHttp()
+		scheme := h.GetScheme()
+		if scheme == "" {
+			scheme = "http"
+		}
+		url := fmt.Sprintf("%s://%s%s", scheme, net.JoinHostPort("127.0.0.1", strconv.Itoa(int(h.GetPort()))), h.GetPath())
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("GET %s: %w", url, err)
+		}
+		resp.Body.Close()
+		ok := resp.StatusCode >= 200 && resp.StatusCode < 400
+		if len(h.GetStatuses()) > 0 {
+			ok = false
+			for _, s := range h.GetStatuses() {
+				ok = ok || int(s) == resp.StatusCode
+			}
+		}
+		if !ok {
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return nil
+	case mesospb.HealthCheck_TCP:
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(hc.GetTcp().GetPort())))
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return fmt.Errorf("connect %s: %w", addr, err)
+		}
+		return c.Close()
+	}
+	return fmt.Errorf("health check type %v is not supported", hc.GetType())
+}
+
+// healthResult applies one check's outcome on the loop.
+func (a *Agent) healthResult(t *taskRun, hc *mesospb.HealthCheck, err error, inGrace bool) {
+	if t.exited || t.killed {
+		return
+	}
+	healthy := err == nil
+	if healthy {
+		t.checkPassed, t.checkFailures = true, 0
+	} else {
+		if inGrace && !t.checkPassed {
+			return // still starting up
+		}
+		t.checkFailures++
+	}
+	if t.health == nil || *t.health != healthy {
+		t.health = &healthy
+		reason := mesospb.TaskStatus_REASON_TASK_HEALTH_CHECK_STATUS_UPDATED
+		msg := "Health check passed"
+		if !healthy {
+			msg = "Health check failed: " + err.Error()
+		}
+		a.update(t, mesospb.TaskState_TASK_RUNNING, &reason, msg)
+	}
+	if !healthy && t.checkFailures >= int(hc.GetConsecutiveFailures()) {
+		a.log.Info("killing a task after failed health checks", "task", t.key.TaskID, "failures", t.checkFailures, "err", err)
+		t.healthKill = fmt.Sprintf("Task killed after %d consecutive failed health checks; last: %v", t.checkFailures, err)
+		a.killTask(t, nil)
+	}
+}
