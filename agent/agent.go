@@ -83,7 +83,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: Addr %q: bad port", cfg.Addr)
 	}
-	isos, err := isolators.New(cfg.Isolation)
+	isos, err := isolators.New("posix") // usage from /proc; the linux launcher does its own isolation
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func New(cfg Config) (*Agent, error) {
 			Resources:  res,
 			Attributes: attrs,
 		},
-		launcher:  containerizer.Posix{},
+		launcher:  launcherFor(cfg),
 		isolators: isos,
 		gatherer:  gatherer,
 		inbox:     make(chan func(), 1024),
@@ -133,6 +133,17 @@ func (a *Agent) Connected() bool { return a.connected.Load() }
 // Resources returns what the agent offers.
 func (a *Agent) Resources() resources.Resources {
 	return resources.Resources(a.info.GetResources()).Clone()
+}
+
+// launcherFor picks the launcher of cfg's isolation.
+func launcherFor(cfg Config) containerizer.Launcher {
+	if cfg.Isolation == "linux" {
+		return &containerizer.Linux{
+			Root: filepath.Join(cfg.WorkDir, "containers"), CgroupParent: cfg.CgroupsRoot,
+			CFS: cfg.CgroupsEnableCFS, PidsLimit: cfg.ContainerPidsLimit, IsolateNetwork: cfg.IsolateNetwork,
+		}
+	}
+	return containerizer.Posix{}
 }
 
 // WorkDir is where the agent keeps sandboxes, volumes and checkpoints.

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/agent/containerizer"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/resources"
 )
@@ -40,8 +41,19 @@ type Config struct {
 	Resources string
 	// Attributes such as "rack:a;zone:z1".
 	Attributes string
-	// Isolation is "posix"; "linux" comes with the cgroups isolators.
+	// Isolation is "linux" (a container per task through libcontainer:
+	// cgroups and namespaces) or "posix" (plain process groups, the
+	// default).
 	Isolation string
+	// CgroupsRoot is the cgroup containers go under (default /corral);
+	// CgroupsEnableCFS enforces cpus as a hard CFS quota;
+	// ContainerPidsLimit caps processes per container (0: none);
+	// IsolateNetwork gives containers a network namespace with loopback
+	// only instead of the host's network.
+	CgroupsRoot        string
+	CgroupsEnableCFS   bool
+	ContainerPidsLimit int64
+	IsolateNetwork     bool
 
 	// StatusUpdateRetry is the first re-send interval of unacknowledged
 	// status updates; it doubles up to ten minutes.
@@ -93,9 +105,20 @@ func (c *Config) setDefaults() error {
 	case "", "posix":
 		c.Isolation = "posix"
 	case "linux":
-		return errors.New("agent: config: isolation \"linux\" is not available in this build yet; use \"posix\"")
+		if why := containerizer.LinuxAvailable(); why != "" {
+			return fmt.Errorf("agent: config: isolation linux: %s (use posix)", why)
+		}
 	default:
-		return fmt.Errorf("agent: config: unknown isolation %q (want posix)", c.Isolation)
+		return fmt.Errorf("agent: config: unknown isolation %q (want linux or posix)", c.Isolation)
+	}
+	if c.CgroupsRoot == "" {
+		c.CgroupsRoot = "/corral"
+	}
+	if !strings.HasPrefix(c.CgroupsRoot, "/") {
+		return fmt.Errorf("agent: config: CgroupsRoot %q must be an absolute cgroup path", c.CgroupsRoot)
+	}
+	if c.ContainerPidsLimit < 0 {
+		return fmt.Errorf("agent: config: ContainerPidsLimit must not be negative, got %d", c.ContainerPidsLimit)
 	}
 	if c.Hostname == "" {
 		h, err := os.Hostname()

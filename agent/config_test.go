@@ -49,7 +49,9 @@ func TestConfigErrors(t *testing.T) {
 		{Addr: "127.0.0.1:1", WorkDir: "/tmp"},
 		{Master: "m:1", WorkDir: "/tmp"},
 		{Master: "m:1", Addr: "127.0.0.1:1"},
-		{Master: "m:1", Addr: "127.0.0.1:1", WorkDir: t.TempDir(), Isolation: "linux"},
+		{Master: "m:1", Addr: "127.0.0.1:1", WorkDir: t.TempDir(), Isolation: "docker"},
+		{Master: "m:1", Addr: "127.0.0.1:1", WorkDir: t.TempDir(), CgroupsRoot: "relative"},
+		{Master: "m:1", Addr: "127.0.0.1:1", WorkDir: t.TempDir(), ContainerPidsLimit: -1},
 		{Master: "m", Addr: "127.0.0.1:1", WorkDir: t.TempDir()},
 	} {
 		if _, err := New(c); err == nil || !strings.HasPrefix(err.Error(), "agent: ") {

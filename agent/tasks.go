@@ -43,6 +43,8 @@ type taskRun struct {
 	checkPassed   bool
 	healthKill    string
 	stopChecks    context.CancelFunc
+	// limitation is the resource limit the container hit.
+	limitation *mesospb.TaskResourceLimitation
 }
 
 func keyOf(fw *mesospb.FrameworkID, task *mesospb.TaskID) statusupdate.Key {
@@ -97,9 +99,11 @@ func (a *Agent) launch(l *agentpb.Event_Launch) {
 		a.failLaunch(t, err)
 		return
 	}
-	if err := a.linkVolumes(t.sandbox, ti); err != nil {
-		a.failLaunch(t, err)
-		return
+	if a.cfg.Isolation != "linux" { // containers get their volumes mounted
+		if err := a.linkVolumes(t.sandbox, ti); err != nil {
+			a.failLaunch(t, err)
+			return
+		}
 	}
 	proc, err := a.launcher.Launch(a.spec(t))
 	if err != nil {
@@ -196,14 +200,32 @@ func (a *Agent) spec(t *taskRun) containerizer.Spec {
 	if user == "" {
 		user = t.framework.GetUser()
 	}
-	return containerizer.Spec{
+	hostname := t.info.GetContainer().GetHostname()
+	if hostname == "" {
+		hostname = a.info.GetHostname()
+	}
+	spec := containerizer.Spec{
 		Shell: cmd.Shell == nil || cmd.GetShell(),
 		Value: cmd.GetValue(),
 		Args:  cmd.GetArguments(),
 		Env:   env,
 		Dir:   t.sandbox,
 		User:  user,
+
+		ID:       t.containerID,
+		CPUs:     res.ScalarValue("cpus"),
+		MemBytes: int64(res.ScalarValue("mem") * (1 << 20)),
+		Hostname: hostname,
 	}
+	for _, v := range t.info.GetResources() {
+		if resources.IsVolume(v) {
+			spec.Mounts = append(spec.Mounts, containerizer.Mount{
+				Source: a.volumePath(v), Destination: filepath.Join(t.sandbox, v.GetDisk().GetVolume().GetContainerPath()),
+				ReadOnly: v.GetDisk().GetVolume().GetMode() == mesospb.Volume_RO,
+			})
+		}
+	}
+	return spec
 }
 
 func envOr(name, def string) string {
@@ -230,6 +252,11 @@ func (a *Agent) exited(t *taskRun) {
 	switch {
 	case t.healthKill != "":
 		a.update(t, mesospb.TaskState_TASK_KILLED, nil, t.healthKill+" ("+exit.String()+")")
+	case exit.Limitation == "memory":
+		reason := mesospb.TaskStatus_REASON_CONTAINER_LIMITATION_MEMORY
+		t.limitation = &mesospb.TaskResourceLimitation{Resources: resources.Resources(t.info.GetResources()).Filter(
+			func(r *mesospb.Resource) bool { return r.GetName() == "mem" })}
+		a.update(t, mesospb.TaskState_TASK_FAILED, &reason, exit.String())
 	case t.limit != nil:
 		a.update(t, mesospb.TaskState_TASK_FAILED, t.limit, "Task ran past its max_completion_time: "+exit.String())
 	case t.killed:
@@ -312,6 +339,9 @@ func (a *Agent) update(t *taskRun, state mesospb.TaskState, reason *mesospb.Task
 	}
 	if t.health != nil {
 		st.Healthy = proto.Bool(*t.health)
+	}
+	if t.limitation != nil && mesospb.IsTerminal(state) {
+		st.Limitation = t.limitation
 	}
 	if msg != "" {
 		st.Message = proto.String(msg)

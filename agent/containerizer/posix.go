@@ -31,6 +31,20 @@ type Spec struct {
 	Dir string
 	// User to run as; "" runs as the agent's user.
 	User string
+
+	// What only isolating launchers use: the container's ID, its limits,
+	// its hostname and what to mount into it.
+	ID       string
+	CPUs     float64
+	MemBytes int64
+	Hostname string
+	Mounts   []Mount
+}
+
+// Mount makes a host directory appear in the container.
+type Mount struct {
+	Source, Destination string
+	ReadOnly            bool
 }
 
 // Exit is how a process ended.
@@ -38,6 +52,9 @@ type Exit struct {
 	Code   int            // exit status, -1 if killed by a signal
 	Signal syscall.Signal // the signal that killed it, if any
 	Err    error          // waiting failed
+	// Limitation names the limit the container hit, if that is why it
+	// ended ("memory").
+	Limitation string
 }
 
 // String describes the exit the way Mesos' command executor does.
@@ -45,6 +62,8 @@ func (e Exit) String() string {
 	switch {
 	case e.Err != nil:
 		return "Failed to wait for the command: " + e.Err.Error()
+	case e.Limitation == "memory":
+		return "Memory limit exceeded: the container was OOM-killed"
 	case e.Signal != 0:
 		return "Command terminated with signal " + e.Signal.String()
 	}
@@ -59,6 +78,9 @@ type Process struct {
 
 	mu     sync.Mutex
 	exited bool // guarded by mu; no signal may go to the group after this
+	// signal, if set, replaces signalling the process group (containers
+	// are signalled through their runtime).
+	signal func(syscall.Signal) error
 }
 
 // Done is closed when the process has exited.
@@ -74,6 +96,9 @@ func (p *Process) Signal(sig syscall.Signal) error {
 	defer p.mu.Unlock()
 	if p.exited {
 		return nil
+	}
+	if p.signal != nil {
+		return p.signal(sig)
 	}
 	if err := syscall.Kill(-p.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("containerizer: signalling process group %d: %w", p.Pid, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/corral-sched/corral/agent"
+	"github.com/corral-sched/corral/agent/containerizer"
 	"github.com/corral-sched/corral/election"
 	"github.com/corral-sched/corral/store"
 )
@@ -34,7 +35,11 @@ func newAgentCommand() *cobra.Command {
 	f.String("work-dir", "./.work/agent", "directory for sandboxes and checkpoints")
 	f.String("resources", "", `resources to offer, e.g. "cpus:4;mem:4096;disk:20000;ports:[31000-32000]" (default: detected)`)
 	f.String("attributes", "", `attributes, e.g. "rack:a;zone:z1"`)
-	f.String("isolation", "posix", "isolation: posix")
+	f.String("isolation", "auto", "linux (cgroups and namespaces through libcontainer), posix, or auto: linux when running as root with cgroups, else posix")
+	f.String("cgroups-root", "/corral", "cgroup under which containers are created (linux isolation)")
+	f.Bool("cgroups-enable-cfs", false, "enforce cpus as a hard CFS quota, not only shares (linux isolation)")
+	f.Int("container-pids-limit", 4096, "most processes per container, 0 for no limit (linux isolation)")
+	f.String("network", "host", "container networking: host, or isolated (a namespace with loopback only; linux isolation)")
 	f.String("hostname", "", "hostname to advertise (default: the machine's)")
 	f.Duration("executor-shutdown-grace-period", agentDefaultGrace, "kill grace period for tasks without a KillPolicy")
 	return cmd
@@ -47,13 +52,28 @@ func agentConfig(s *settings) (agent.Config, error) {
 	if err != nil {
 		return agent.Config{}, err
 	}
+	isolation := s.String("isolation")
+	if isolation == "auto" {
+		isolation = "posix"
+		if containerizer.LinuxAvailable() == "" {
+			isolation = "linux"
+		}
+	}
+	network := s.String("network")
+	if network != "host" && network != "isolated" {
+		return agent.Config{}, fmt.Errorf("--network %q: use host or isolated", network)
+	}
 	return agent.Config{
+		CgroupsRoot:           s.String("cgroups-root"),
+		CgroupsEnableCFS:      s.Bool("cgroups-enable-cfs"),
+		ContainerPidsLimit:    int64(s.Int("container-pids-limit")),
+		IsolateNetwork:        network == "isolated",
 		Master:                s.String("master"),
 		Hostname:              s.String("hostname"),
 		WorkDir:               s.String("work-dir"),
 		Resources:             s.String("resources"),
 		Attributes:            s.String("attributes"),
-		Isolation:             s.String("isolation"),
+		Isolation:             isolation,
 		ExecutorShutdownGrace: grace,
 	}, nil
 }

@@ -5,9 +5,15 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/corral-sched/corral/agent/containerizer"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		// Re-executed by libcontainer as a container's init.
+		containerizer.Init()
+	}
 	if err := newRootCommand().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "corral:", err)
 		os.Exit(1)

@@ -43,7 +43,7 @@ func startHACluster(t *testing.T, masters, agents int) *haCluster {
 	for i := range agents {
 		c.agents = append(c.agents, startProc(t, fmt.Sprintf("agent-%d", i), "agent", "--listen", freeAddr(t),
 			"--zk", url, "--zk-session-timeout", zkSessionTimeout, "--work-dir", filepath.Join(c.root, fmt.Sprintf("agent-%d", i)),
-			"--hostname", fmt.Sprintf("agent-%d", i), "--resources", "cpus:2;mem:1024", "--log-level", "debug"))
+			"--hostname", fmt.Sprintf("agent-%d", i), "--isolation", "posix", "--resources", "cpus:2;mem:1024", "--log-level", "debug"))
 	}
 	return c
 }

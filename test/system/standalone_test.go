@@ -36,7 +36,7 @@ func startStandalone(t *testing.T, agents int, masterFlags ...string) *standalon
 	for i := range agents {
 		c.agents = append(c.agents, startProc(t, fmt.Sprintf("agent-%d", i), "agent", "--listen", freeAddr(t),
 			"--master", c.addr, "--work-dir", filepath.Join(c.root, fmt.Sprintf("agent-%d", i)),
-			"--hostname", fmt.Sprintf("agent-%d", i), "--resources", "cpus:1;mem:512", "--log-level", "debug"))
+			"--hostname", fmt.Sprintf("agent-%d", i), "--isolation", "posix", "--resources", "cpus:1;mem:512", "--log-level", "debug"))
 	}
 	return c
 }

@@ -1,0 +1,24 @@
+//go:build !(linux && cgo)
+
+package containerizer
+
+import "errors"
+
+// Init does nothing: this build cannot run linux containers.
+func Init() {}
+
+// LinuxAvailable reports why linux isolation cannot be used here.
+func LinuxAvailable() string { return "linux isolation needs a Linux build with cgo" }
+
+// Linux is unavailable in this build.
+type Linux struct {
+	Root, CgroupParent string
+	CFS                bool
+	PidsLimit          int64
+	IsolateNetwork     bool
+}
+
+// Launch fails: this build has no container runtime.
+func (*Linux) Launch(Spec) (*Process, error) {
+	return nil, errors.New("containerizer: " + LinuxAvailable())
+}

@@ -1,0 +1,149 @@
+//go:build linux && cgo
+
+package containerizer
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		Init() // this test binary, re-executed as a container's init
+	}
+	os.Exit(m.Run())
+}
+
+func linuxLauncher(t *testing.T) *Linux {
+	t.Helper()
+	if why := LinuxAvailable(); why != "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("linux isolation tests need it: %s", why)
+		}
+		t.Skip(why)
+	}
+	return &Linux{Root: t.TempDir(), CgroupParent: "/corral-test", CFS: true, PidsLimit: 32}
+}
+
+func sandbox(t *testing.T) string {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func waitExit(t *testing.T, p *Process) Exit {
+	t.Helper()
+	select {
+	case <-p.Done():
+		return p.Exit()
+	case <-time.After(30 * time.Second):
+		t.Fatal("container did not exit within 30s")
+		return Exit{}
+	}
+}
+
+func run(t *testing.T, l *Linux, spec Spec) (Exit, string) {
+	t.Helper()
+	p, err := l.Launch(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exit := waitExit(t, p)
+	out, _ := os.ReadFile(filepath.Join(spec.Dir, "stdout"))
+	return exit, string(out)
+}
+
+func TestContainerHasItsOwnPIDsAndHostname(t *testing.T) {
+	l := linuxLauncher(t)
+	dir := sandbox(t)
+	exit, out := run(t, l, Spec{ID: "ns-test", Shell: true, Value: `echo "$(hostname) $$ $(pwd)"; ls /proc | grep -c '^[0-9]'`,
+		Dir: dir, Env: []string{"PATH=/usr/bin:/bin"}, Hostname: "db-1", CPUs: 0.5, MemBytes: 64 << 20})
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if exit.Code != 0 || len(lines) != 2 || lines[0] != "db-1 1 "+dir {
+		t.Fatalf("exit %v, stdout %q: want hostname db-1, PID 1, cwd the sandbox", exit, out)
+	}
+	if n, _ := strconv.Atoi(lines[1]); n > 3 {
+		t.Fatalf("the container sees %d processes; its PID namespace should hold only its own", n)
+	}
+}
+
+func TestMemoryLimitIsAnOOMLimitation(t *testing.T) {
+	l := linuxLauncher(t)
+	exit, _ := run(t, l, Spec{ID: "oom-test", Shell: true, Value: "head -c 300m /dev/zero | tail",
+		Dir: sandbox(t), Env: []string{"PATH=/usr/bin:/bin"}, CPUs: 0.5, MemBytes: 64 << 20})
+	if exit.Limitation != "memory" || !strings.Contains(exit.String(), "Memory limit") {
+		t.Fatalf("exit %+v (%s), want an OOM kill reported as a memory limitation", exit, exit)
+	}
+}
+
+func TestPidsLimitStopsAForkBomb(t *testing.T) {
+	l := linuxLauncher(t)
+	dir := sandbox(t)
+	exit, _ := run(t, l, Spec{ID: "pids-test", Shell: true, Value: "for i in $(seq 200); do sleep 30 & done; wait",
+		Dir: dir, Env: []string{"PATH=/usr/bin:/bin"}, CPUs: 0.5, MemBytes: 128 << 20})
+	stderr, _ := os.ReadFile(filepath.Join(dir, "stderr"))
+	if exit.Code == 0 || !strings.Contains(string(stderr), "fork") {
+		t.Fatalf("exit %v, stderr %q: want the shell stopped by failing forks", exit, stderr)
+	}
+	// Nothing of the container is left behind.
+	if _, err := os.Stat("/sys/fs/cgroup/pids/corral-test/pids-test"); !os.IsNotExist(err) {
+		t.Fatalf("the container's pids cgroup is still there (%v)", err)
+	}
+}
+
+func TestCFSQuotaThrottles(t *testing.T) {
+	l := linuxLauncher(t)
+	p, err := l.Launch(Spec{ID: "cfs-test", Shell: true, Value: "while :; do :; done",
+		Dir: sandbox(t), Env: []string{"PATH=/usr/bin:/bin"}, CPUs: 0.2, MemBytes: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = p.Kill(context.Background(), 0); waitExit(t, p) }()
+	stat := "/sys/fs/cgroup/cpu,cpuacct/corral-test/cfs-test/cpu.stat"
+	if _, err := os.Stat(stat); err != nil {
+		stat = "/sys/fs/cgroup/cpu/corral-test/cfs-test/cpu.stat"
+	}
+	quota, _ := os.ReadFile(filepath.Join(filepath.Dir(stat), "cpu.cfs_quota_us"))
+	if strings.TrimSpace(string(quota)) != "20000" {
+		t.Fatalf("cpu.cfs_quota_us = %q, want 20000 for 0.2 cpus", quota)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(stat)
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "nr_throttled "); ok {
+				if n, _ := strconv.Atoi(v); n > 0 {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a busy loop limited to 0.2 cpus was never throttled: %s", b)
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	}
+}
+
+func TestVolumesAreMountedWithTheirMode(t *testing.T) {
+	l := linuxLauncher(t)
+	dir := sandbox(t)
+	rw, ro := t.TempDir(), t.TempDir()
+	_ = os.WriteFile(filepath.Join(ro, "config"), []byte("read me"), 0o644)
+	exit, out := run(t, l, Spec{ID: "vol-test", Shell: true,
+		Value: "echo kept > data/file && cat conf/config && (echo no > conf/x 2>/dev/null && echo WROTE || echo refused)",
+		Dir:   dir, Env: []string{"PATH=/usr/bin:/bin"}, CPUs: 0.5, MemBytes: 64 << 20,
+		Mounts: []Mount{{Source: rw, Destination: filepath.Join(dir, "data")}, {Source: ro, Destination: filepath.Join(dir, "conf"), ReadOnly: true}}})
+	if exit.Code != 0 || !strings.Contains(out, "read me") || !strings.Contains(out, "refused") {
+		t.Fatalf("exit %v, stdout %q", exit, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(rw, "file")); err != nil || string(b) != "kept\n" {
+		t.Fatalf("the volume on the host holds %q (%v)", b, err)
+	}
+}

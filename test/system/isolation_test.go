@@ -1,0 +1,160 @@
+package system
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/agent/containerizer"
+	"github.com/corral-sched/corral/frameworks/sdk"
+	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/proto/schedulerpb"
+	"github.com/corral-sched/corral/resources"
+)
+
+// stepFramework launches what the test hands it, one task per offer, and
+// hands back the updates.
+type stepFramework struct {
+	s       *sdk.Scheduler
+	tasks   chan func(*mesospb.Offer) []*mesospb.Offer_Operation
+	updates chan *mesospb.TaskStatus
+}
+
+func startStepFramework(t *testing.T, master string, info *mesospb.FrameworkInfo) *stepFramework {
+	t.Helper()
+	f := &stepFramework{tasks: make(chan func(*mesospb.Offer) []*mesospb.Offer_Operation, 10), updates: make(chan *mesospb.TaskStatus, 100)}
+	s, err := sdk.New(sdk.Config{Master: master, Framework: info, Logger: testLogger()},
+		sdk.HandlerFunc(func(ctx context.Context, ev *schedulerpb.Event) error {
+			for _, o := range ev.GetOffers().GetOffers() {
+				select {
+				case build := <-f.tasks:
+					if err := f.s.Accept(ctx, []*mesospb.OfferID{o.GetId()}, build(o), 0); err != nil {
+						return err
+					}
+				default:
+					if err := f.s.Decline(ctx, []*mesospb.OfferID{o.GetId()}, 0.05); err != nil {
+						return err
+					}
+				}
+			}
+			if st := ev.GetUpdate().GetStatus(); st != nil {
+				f.updates <- st
+			}
+			return nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.s = s
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return f
+}
+
+// final waits for task id's terminal update.
+func (f *stepFramework) final(t *testing.T, id string) *mesospb.TaskStatus {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case st := <-f.updates:
+			if st.GetTaskId().GetValue() == id && mesospb.IsTerminal(st.GetState()) {
+				return st
+			}
+		case <-deadline:
+			t.Fatalf("task %s did not end within 60s", id)
+			return nil
+		}
+	}
+}
+
+func (f *stepFramework) run(t *testing.T, id, cmd string, cpus, mem float64, mutate func(*mesospb.TaskInfo, *mesospb.Offer) []*mesospb.Offer_Operation) *mesospb.TaskStatus {
+	t.Helper()
+	f.tasks <- func(o *mesospb.Offer) []*mesospb.Offer_Operation {
+		res, _ := sdk.NewSpace(o).Take(cpus, mem, 0, 0)
+		ti := sdk.CommandTask(id, id, o, cmd, res)
+		var ops []*mesospb.Offer_Operation
+		if mutate != nil {
+			ops = mutate(ti, o)
+		}
+		return append(ops, sdk.LaunchOperation(ti))
+	}
+	start := time.Now()
+	defer func() { t.Logf("%s took %v", id, time.Since(start).Round(time.Millisecond)) }()
+	return f.final(t, id)
+}
+
+// Tasks on an agent with linux isolation run in containers: limited,
+// with their own PID namespace and hostname, and persistent volumes
+// mounted at their paths.
+func TestLinuxIsolation(t *testing.T) {
+	if why := containerizer.LinuxAvailable(); why != "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("linux isolation tests need it: %s", why)
+		}
+		t.Skipf("linux isolation unavailable: %s", why)
+	}
+	root := t.TempDir()
+	t.Cleanup(func() { killSandboxTasks(root) })
+	addr, agentAddr := freeAddr(t), freeAddr(t)
+	startProc(t, "master", "master", "--listen", addr, "--work-dir", filepath.Join(root, "master"), "--allocation-interval", "100ms")
+	startProc(t, "agent", "agent", "--listen", agentAddr, "--master", addr, "--work-dir", filepath.Join(root, "agent"),
+		"--isolation", "linux", "--cgroups-enable-cfs", "--container-pids-limit", "64", "--cgroups-root", "/corral-system-test",
+		"--resources", "cpus:2;mem:1024;disk:100;disk(db):100", "--executor-shutdown-grace-period", "200ms")
+	f := startStepFramework(t, addr, &mesospb.FrameworkInfo{User: proto.String("root"), Name: proto.String("isolation"), Role: proto.String("db")})
+
+	st := f.run(t, "identity", `h=$(hostname); n=$(ls /proc | grep -c '^[0-9]'); echo "$h $$ $n"; test "$h" = db-1 && test $$ = 1 && test "$n" -le 4`, 0.1, 32,
+		func(ti *mesospb.TaskInfo, _ *mesospb.Offer) []*mesospb.Offer_Operation {
+			ti.Container = &mesospb.ContainerInfo{Type: mesospb.ContainerInfo_MESOS.Enum(), Hostname: proto.String("db-1")}
+			return nil
+		})
+	if st.GetState() != mesospb.TaskState_TASK_FINISHED {
+		t.Fatalf("identity: %s; want hostname db-1, PID 1 and no other processes in sight", sdk.Describe(st))
+	}
+
+	st = f.run(t, "hog", "head -c 300m /dev/zero | tail", 0.1, 32, nil)
+	if st.GetState() != mesospb.TaskState_TASK_FAILED || st.GetReason() != mesospb.TaskStatus_REASON_CONTAINER_LIMITATION_MEMORY ||
+		resources.Resources(st.GetLimitation().GetResources()).ScalarValue("mem") != 32 {
+		t.Fatalf("hog: %s (limitation %v); want TASK_FAILED for its 32 MiB memory limit", sdk.Describe(st), st.GetLimitation())
+	}
+
+	st = f.run(t, "forkbomb", "for i in $(seq 500); do sleep 30 & done; wait", 0.1, 64, nil)
+	if st.GetState() != mesospb.TaskState_TASK_FAILED {
+		t.Fatalf("forkbomb: %s; want it stopped by the pids limit", sdk.Describe(st))
+	}
+	if resp, err := http.Get("http://" + agentAddr + "/health"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the agent is not healthy after the fork bomb: %v", err)
+	}
+
+	// A persistent volume on the statically reserved disk, mounted into
+	// two containers in turn.
+	vol := resources.Scalar("disk", 100)
+	vol.Role = proto.String("db")
+	vol.Disk = &mesospb.Resource_DiskInfo{
+		Persistence: &mesospb.Resource_DiskInfo_Persistence{Id: proto.String("data")},
+		Volume:      &mesospb.Volume{ContainerPath: proto.String("data"), Mode: mesospb.Volume_RW.Enum()},
+	}
+	withVolume := func(create bool) func(*mesospb.TaskInfo, *mesospb.Offer) []*mesospb.Offer_Operation {
+		return func(ti *mesospb.TaskInfo, _ *mesospb.Offer) []*mesospb.Offer_Operation {
+			ti.Resources = append(ti.Resources, vol)
+			if !create {
+				return nil
+			}
+			return []*mesospb.Offer_Operation{{Type: mesospb.Offer_Operation_CREATE.Enum(),
+				Create: &mesospb.Offer_Operation_Create{Volumes: []*mesospb.Resource{vol}}}}
+		}
+	}
+	if st := f.run(t, "writer", "hostname > data/who && echo kept >> data/who", 0.1, 32, withVolume(true)); st.GetState() != mesospb.TaskState_TASK_FINISHED {
+		t.Fatalf("writer: %s", sdk.Describe(st))
+	}
+	if st := f.run(t, "reader", `grep -q kept data/who`, 0.1, 32, withVolume(false)); st.GetState() != mesospb.TaskState_TASK_FINISHED {
+		t.Fatalf("reader: %s; the volume's data did not survive the writer", sdk.Describe(st))
+	}
+}
