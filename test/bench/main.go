@@ -21,6 +21,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/agent"
+	"github.com/corral-sched/corral/agent/containerizer"
 	"github.com/corral-sched/corral/examples/hello/hello"
 	"github.com/corral-sched/corral/frameworks/sdk"
 	"github.com/corral-sched/corral/internal/testcluster"
@@ -29,22 +31,27 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		containerizer.Init() // re-executed as a container's init
+	}
 	iterations := flag.Int("iterations", 200, "launches for the latency measurement")
 	tasks := flag.Int("tasks", 1000, "tasks for the throughput measurement")
+	isolation := flag.String("isolation", "posix", "agents' isolation: posix or linux (root, cgroups)")
 	flag.Parse()
-	if err := run(*iterations, *tasks); err != nil {
+	if err := run(*iterations, *tasks, *isolation); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(iterations, tasks int) error {
+func run(iterations, tasks int, isolation string) error {
 	dir, err := os.MkdirTemp("", "corral-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	c, err := testcluster.New(testcluster.Options{Agents: 3, WorkDir: dir})
+	c, err := testcluster.New(testcluster.Options{Agents: 3, WorkDir: dir,
+		Agent: func(_ int, cfg *agent.Config) { cfg.Isolation = isolation }})
 	if err != nil {
 		return err
 	}
@@ -66,13 +73,13 @@ func run(iterations, tasks int) error {
 
 	slices.Sort(lat)
 	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
-	fmt.Printf("corral end-to-end, %s, %d cores, %s\n\n", time.Now().Format("2006-01-02"), runtime.NumCPU(), runtime.Version())
+	fmt.Printf("corral end-to-end, %s isolation, %s, %d cores, %s\n\n", isolation, time.Now().Format("2006-01-02"), runtime.NumCPU(), runtime.Version())
 	fmt.Printf("| measure | value |\n|---|---|\n")
 	fmt.Printf("| ACCEPT → TASK_RUNNING, one `sleep` task, p50 (%d launches) | %.2f ms |\n", len(lat), ms(pct(0.50)))
 	fmt.Printf("| ACCEPT → TASK_RUNNING, p90 | %.2f ms |\n", ms(pct(0.90)))
 	fmt.Printf("| ACCEPT → TASK_RUNNING, p99 | %.2f ms |\n", ms(pct(0.99)))
-	fmt.Printf("| %d `/bin/true` tasks to TASK_FINISHED on 3 posix agents | %.2f s (%.0f tasks/s) |\n",
-		res.Finished, wall.Seconds(), float64(res.Finished)/wall.Seconds())
+	fmt.Printf("| %d `/bin/true` tasks to TASK_FINISHED on 3 %s agents | %.2f s (%.0f tasks/s) |\n",
+		res.Finished, isolation, wall.Seconds(), float64(res.Finished)/wall.Seconds())
 	return nil
 }
 
