@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/corral-sched/corral/agent/containerizer"
 	"github.com/corral-sched/corral/proto/mesospb"
 )
 
@@ -28,6 +29,7 @@ func (a *Agent) startHealthCheck(ctx context.Context, t *taskRun) {
 	}
 	env := a.spec(t).Env
 	sandbox := t.sandbox
+	proc := t.proc
 	started := time.Now()
 	go func() {
 		delay := seconds(hc.GetDelaySeconds())
@@ -40,7 +42,7 @@ func (a *Agent) startHealthCheck(ctx context.Context, t *taskRun) {
 				return
 			case <-timer.C:
 			}
-			err := runCheck(ctx, hc, env, sandbox)
+			err := runCheck(ctx, hc, env, sandbox, proc)
 			inGrace := time.Since(started) < seconds(hc.GetGracePeriodSeconds())
 			a.post(func() { a.healthResult(t, hc, err, inGrace) })
 			timer.Reset(interval)
@@ -51,12 +53,30 @@ func (a *Agent) startHealthCheck(ctx context.Context, t *taskRun) {
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 // runCheck runs one check and says why it failed, or nil.
-func runCheck(ctx context.Context, hc *mesospb.HealthCheck, env []string, sandbox string) error {
+func runCheck(ctx context.Context, hc *mesospb.HealthCheck, env []string, sandbox string, proc *containerizer.Process) error {
 	ctx, cancel := context.WithTimeout(ctx, max(seconds(hc.GetTimeoutSeconds()), 10*time.Millisecond))
 	defer cancel()
 	switch hc.GetType() {
 	case mesospb.HealthCheck_COMMAND:
 		c := hc.GetCommand()
+		argv := []string{"/bin/sh", "-c", c.GetValue()}
+		if c.Shell != nil && !c.GetShell() {
+			argv = append([]string{c.GetValue()}, c.GetArguments()[min(1, len(c.GetArguments())):]...)
+		}
+		checkEnv := env
+		for _, v := range c.GetEnvironment().GetVariables() {
+			checkEnv = append(checkEnv, v.GetName()+"="+v.GetValue())
+		}
+		if proc != nil {
+			// In the task's container, when it has one: its namespaces,
+			// its view of the filesystem.
+			if out, err, ok := proc.Exec(ctx, argv, checkEnv, sandbox); ok {
+				if err != nil {
+					return fmt.Errorf("command %q: %v: %.200s", c.GetValue(), err, out)
+				}
+				return nil
+			}
+		}
 		var cmd *exec.Cmd
 		if c.Shell == nil || c.GetShell() {
 			cmd = exec.CommandContext(ctx, "/bin/sh", "-c", c.GetValue())

@@ -3,13 +3,17 @@
 package containerizer
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/opencontainers/cgroups"
@@ -129,6 +133,34 @@ func (l *Linux) Launch(spec Spec) (*Process, error) {
 			return fmt.Errorf("containerizer: signalling container %s: %w", spec.ID, err)
 		}
 		return nil
+	}
+	p.exec = func(ctx context.Context, argv, env []string, dir string) ([]byte, error) {
+		var out bytes.Buffer
+		w := &lockedWriter{w: &out}
+		ep := &libcontainer.Process{Args: argv, Env: env, Cwd: dir, Stdout: w, Stderr: w, UID: proc.UID, GID: proc.GID}
+		if err := container.Run(ep); err != nil {
+			return nil, fmt.Errorf("running %q in container %s: %w", argv, spec.ID, err)
+		}
+		done := make(chan struct{})
+		go func() {
+			select {
+			case <-ctx.Done():
+				_ = ep.Signal(syscall.SIGKILL)
+			case <-done:
+			}
+		}()
+		state, err := ep.Wait()
+		close(done)
+		if ctx.Err() != nil {
+			return w.bytes(), ctx.Err()
+		}
+		if err != nil {
+			return w.bytes(), err
+		}
+		if !state.Success() {
+			return w.bytes(), fmt.Errorf("exit status %d", state.ExitCode())
+		}
+		return w.bytes(), nil
 	}
 	go func() {
 		state, err := proc.Wait()
@@ -297,4 +329,22 @@ func (l *Linux) config(spec Spec, rootfs string) *configs.Config {
 			Resources: res,
 		},
 	}
+}
+
+// lockedWriter lets a command's stdout and stderr share one buffer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (l *lockedWriter) bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.w.(*bytes.Buffer).Bytes())
 }

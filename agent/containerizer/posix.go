@@ -81,6 +81,19 @@ type Process struct {
 	// signal, if set, replaces signalling the process group (containers
 	// are signalled through their runtime).
 	signal func(syscall.Signal) error
+	// exec, if set, runs a command inside the process's container.
+	exec func(ctx context.Context, argv, env []string, dir string) ([]byte, error)
+}
+
+// Exec runs argv inside the process's container (its namespaces and
+// cgroups) and returns its combined output; ok is false when the process
+// has no container, and the caller should run the command itself.
+func (p *Process) Exec(ctx context.Context, argv, env []string, dir string) (out []byte, err error, ok bool) {
+	if p.exec == nil {
+		return nil, nil, false
+	}
+	out, err = p.exec(ctx, argv, env, dir)
+	return out, err, true
 }
 
 // Done is closed when the process has exited.

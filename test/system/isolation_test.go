@@ -75,6 +75,29 @@ func (f *stepFramework) final(t *testing.T, id string) *mesospb.TaskStatus {
 	}
 }
 
+// waitFor waits for an update of task id that satisfies want.
+func (f *stepFramework) waitFor(t *testing.T, id, what string, want func(*mesospb.TaskStatus) bool) *mesospb.TaskStatus {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case st := <-f.updates:
+			if st.GetTaskId().GetValue() != id {
+				continue
+			}
+			if want(st) {
+				return st
+			}
+			if mesospb.IsTerminal(st.GetState()) {
+				t.Fatalf("task %s ended waiting for %s: %s", id, what, sdk.Describe(st))
+			}
+		case <-deadline:
+			t.Fatalf("task %s: no update with %s within 60s", id, what)
+			return nil
+		}
+	}
+}
+
 func (f *stepFramework) run(t *testing.T, id, cmd string, cpus, mem float64, mutate func(*mesospb.TaskInfo, *mesospb.Offer) []*mesospb.Offer_Operation) *mesospb.TaskStatus {
 	t.Helper()
 	f.tasks <- func(o *mesospb.Offer) []*mesospb.Offer_Operation {
@@ -132,6 +155,23 @@ func TestLinuxIsolation(t *testing.T) {
 	if resp, err := http.Get("http://" + agentAddr + "/health"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("the agent is not healthy after the fork bomb: %v", err)
 	}
+
+	// A command health check runs inside the container: only there is
+	// the hostname db-2.
+	f.tasks <- func(o *mesospb.Offer) []*mesospb.Offer_Operation {
+		res, _ := sdk.NewSpace(o).Take(0.1, 32, 0, 0)
+		ti := sdk.CommandTask("checked", "checked", o, "sleep 60", res)
+		ti.Container = &mesospb.ContainerInfo{Type: mesospb.ContainerInfo_MESOS.Enum(), Hostname: proto.String("db-2")}
+		ti.HealthCheck = &mesospb.HealthCheck{Type: mesospb.HealthCheck_COMMAND.Enum(),
+			Command:      &mesospb.CommandInfo{Value: proto.String(`test "$(hostname)" = db-2`)},
+			DelaySeconds: proto.Float64(0), IntervalSeconds: proto.Float64(0.1), GracePeriodSeconds: proto.Float64(0)}
+		return []*mesospb.Offer_Operation{sdk.LaunchOperation(ti)}
+	}
+	st = f.waitFor(t, "checked", "healthy=true", func(st *mesospb.TaskStatus) bool { return st.Healthy != nil && st.GetHealthy() })
+	if err := f.s.Kill(context.Background(), "checked", st.GetAgentId().GetValue()); err != nil {
+		t.Fatal(err)
+	}
+	f.final(t, "checked")
 
 	// A persistent volume on the statically reserved disk, mounted into
 	// two containers in turn.
