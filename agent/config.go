@@ -50,6 +50,10 @@ type Config struct {
 	// ContainerPidsLimit caps processes per container (0: none);
 	// IsolateNetwork gives containers a network namespace with loopback
 	// only instead of the host's network.
+	// AllowedHostPaths are the host directories tasks may mount
+	// (ContainerInfo volumes of type HOST_PATH); none by default.
+	AllowedHostPaths []string
+
 	CgroupsRoot        string
 	CgroupsEnableCFS   bool
 	ContainerPidsLimit int64

@@ -105,7 +105,14 @@ func (a *Agent) launch(l *agentpb.Event_Launch) {
 			return
 		}
 	}
-	proc, err := a.launcher.Launch(a.spec(t))
+	spec := a.spec(t)
+	mounts, err := a.containerVolumes(t)
+	if err != nil {
+		a.failLaunch(t, err)
+		return
+	}
+	spec.Mounts = append(spec.Mounts, mounts...)
+	proc, err := a.launcher.Launch(spec)
 	if err != nil {
 		a.failLaunch(t, err)
 		return

@@ -6,9 +6,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/agent/containerizer"
 	"github.com/corral-sched/corral/proto/agentpb"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/resources"
@@ -117,6 +119,91 @@ func (a *Agent) linkVolumes(sandbox string, task *mesospb.TaskInfo) error {
 		}
 	}
 	return nil
+}
+
+// containerVolumes turns the task's ContainerInfo volumes into mounts:
+// SANDBOX_PATH (a directory of the sandbox) and HOST_PATH (only under
+// AllowedHostPaths). Relative container paths are inside the sandbox;
+// absolute ones need linux isolation. With posix isolation relative
+// volumes become symbolic links in the sandbox.
+func (a *Agent) containerVolumes(t *taskRun) ([]containerizer.Mount, error) {
+	var mounts []containerizer.Mount
+	for _, v := range t.info.GetContainer().GetVolumes() {
+		dest := v.GetContainerPath()
+		if dest == "" {
+			return nil, errors.New("a volume needs 'container_path'")
+		}
+		var source string
+		switch {
+		case v.GetSource().GetType() == mesospb.Volume_Source_SANDBOX_PATH:
+			sp := v.GetSource().GetSandboxPath()
+			if sp.GetType() == mesospb.Volume_Source_SandboxPath_PARENT {
+				return nil, errors.New("SANDBOX_PATH volumes of type PARENT need a task group")
+			}
+			if err := resources.ValidateContainerPath(sp.GetPath()); err != nil {
+				return nil, fmt.Errorf("SANDBOX_PATH volume: %w", err)
+			}
+			source = filepath.Join(t.sandbox, sp.GetPath())
+			if err := os.MkdirAll(source, 0o755); err != nil {
+				return nil, fmt.Errorf("SANDBOX_PATH volume: %w", err)
+			}
+		case v.GetSource().GetType() == mesospb.Volume_Source_HOST_PATH || (v.Source == nil && v.GetHostPath() != ""):
+			host := v.GetHostPath()
+			if v.GetSource().GetHostPath() != nil {
+				host = v.GetSource().GetHostPath().GetPath()
+			}
+			resolved, err := a.allowedHostPath(host)
+			if err != nil {
+				return nil, err
+			}
+			source = resolved
+		default:
+			return nil, fmt.Errorf("volume %q: source type %v is not supported", dest, v.GetSource().GetType())
+		}
+		ro := v.GetMode() == mesospb.Volume_RO
+		if !filepath.IsAbs(dest) {
+			if err := resources.ValidateContainerPath(dest); err != nil {
+				return nil, fmt.Errorf("volume: %w", err)
+			}
+			dest = filepath.Join(t.sandbox, dest)
+		}
+		if a.cfg.Isolation != "linux" {
+			if strings.HasPrefix(dest, t.sandbox+"/") {
+				if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+					return nil, err
+				}
+				if err := os.Symlink(source, dest); err != nil {
+					return nil, fmt.Errorf("volume %q: %w", v.GetContainerPath(), err)
+				}
+				continue
+			}
+			return nil, fmt.Errorf("volume %q: an absolute container path needs linux isolation", v.GetContainerPath())
+		}
+		mounts = append(mounts, containerizer.Mount{Source: source, Destination: dest, ReadOnly: ro})
+	}
+	return mounts, nil
+}
+
+// allowedHostPath resolves a HOST_PATH volume's path and checks that it is
+// under one of AllowedHostPaths.
+func (a *Agent) allowedHostPath(path string) (string, error) {
+	if !filepath.IsAbs(path) {
+		return "", fmt.Errorf("HOST_PATH volume %q: the host path must be absolute", path)
+	}
+	resolved, err := filepath.EvalSymlinks(filepath.Clean(path))
+	if err != nil {
+		return "", fmt.Errorf("HOST_PATH volume %q: %w", path, err)
+	}
+	for _, allowed := range a.cfg.AllowedHostPaths {
+		root, err := filepath.EvalSymlinks(filepath.Clean(allowed))
+		if err != nil {
+			continue
+		}
+		if rel, err := filepath.Rel(root, resolved); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return resolved, nil
+		}
+	}
+	return "", fmt.Errorf("HOST_PATH volume %q is not under the agent's --allowed-host-paths", path)
 }
 
 // writeFileAtomic writes b to path durably: a synced temporary file

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,6 +40,7 @@ func newAgentCommand() *cobra.Command {
 	f.String("cgroups-root", "/corral", "cgroup under which containers are created (linux isolation)")
 	f.Bool("cgroups-enable-cfs", false, "enforce cpus as a hard CFS quota, not only shares (linux isolation)")
 	f.Int("container-pids-limit", 4096, "most processes per container, 0 for no limit (linux isolation)")
+	f.String("allowed-host-paths", "", "comma-separated host directories tasks may mount as HOST_PATH volumes")
 	f.String("network", "host", "container networking: host, or isolated (a namespace with loopback only; linux isolation)")
 	f.String("hostname", "", "hostname to advertise (default: the machine's)")
 	f.Duration("executor-shutdown-grace-period", agentDefaultGrace, "kill grace period for tasks without a KillPolicy")
@@ -64,6 +66,7 @@ func agentConfig(s *settings) (agent.Config, error) {
 		return agent.Config{}, fmt.Errorf("--network %q: use host or isolated", network)
 	}
 	return agent.Config{
+		AllowedHostPaths:      splitList(s.String("allowed-host-paths")),
 		CgroupsRoot:           s.String("cgroups-root"),
 		CgroupsEnableCFS:      s.Bool("cgroups-enable-cfs"),
 		ContainerPidsLimit:    int64(s.Int("container-pids-limit")),
@@ -129,4 +132,15 @@ func runAgent(cmd *cobra.Command, _ []string) error {
 	err = a.Run(ctx)
 	srv.shutdown()
 	return err
+}
+
+// splitList splits a comma-separated flag, dropping empty entries.
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

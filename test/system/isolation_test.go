@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,11 +127,16 @@ func TestLinuxIsolation(t *testing.T) {
 	}
 	root := t.TempDir()
 	t.Cleanup(func() { killSandboxTasks(root) })
+	shared := t.TempDir()
+	if err := os.WriteFile(filepath.Join(shared, "settings"), []byte("answer=42\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	addr, agentAddr := freeAddr(t), freeAddr(t)
 	startProc(t, "master", "master", "--listen", addr, "--work-dir", filepath.Join(root, "master"), "--allocation-interval", "100ms")
 	startProc(t, "agent", "agent", "--listen", agentAddr, "--master", addr, "--work-dir", filepath.Join(root, "agent"),
 		"--isolation", "linux", "--cgroups-enable-cfs", "--container-pids-limit", "64", "--cgroups-root", "/corral-system-test",
-		"--resources", "cpus:2;mem:1024;disk:100;disk(db):100", "--executor-shutdown-grace-period", "200ms")
+		"--resources", "cpus:2;mem:1024;disk:100;disk(db):100", "--executor-shutdown-grace-period", "200ms",
+		"--allowed-host-paths", shared)
 	f := startStepFramework(t, addr, &mesospb.FrameworkInfo{User: proto.String("root"), Name: proto.String("isolation"), Role: proto.String("db")})
 
 	st := f.run(t, "identity", `h=$(hostname); n=$(ls /proc | grep -c '^[0-9]'); echo "$h $$ $n"; test "$h" = db-1 && test $$ = 1 && test "$n" -le 4`, 0.1, 32,
@@ -172,6 +178,22 @@ func TestLinuxIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.final(t, "checked")
+
+	// Host paths: mounted read-only where allowed, refused elsewhere.
+	hostVolume := func(path string) func(*mesospb.TaskInfo, *mesospb.Offer) []*mesospb.Offer_Operation {
+		return func(ti *mesospb.TaskInfo, _ *mesospb.Offer) []*mesospb.Offer_Operation {
+			ti.Container = &mesospb.ContainerInfo{Type: mesospb.ContainerInfo_MESOS.Enum(), Volumes: []*mesospb.Volume{{
+				ContainerPath: proto.String("/config"), HostPath: proto.String(path), Mode: mesospb.Volume_RO.Enum()}}}
+			return nil
+		}
+	}
+	if st := f.run(t, "hostpath", "grep -q answer=42 /config/settings && ! touch /config/x 2>/dev/null", 0.1, 32, hostVolume(shared)); st.GetState() != mesospb.TaskState_TASK_FINISHED {
+		t.Fatalf("hostpath: %s", sdk.Describe(st))
+	}
+	if st := f.run(t, "forbidden", "true", 0.1, 32, hostVolume("/etc")); st.GetState() != mesospb.TaskState_TASK_FAILED ||
+		!strings.Contains(st.GetMessage(), "allowed-host-paths") {
+		t.Fatalf("forbidden: %s; want a launch failure naming --allowed-host-paths", sdk.Describe(st))
+	}
 
 	// A persistent volume on the statically reserved disk, mounted into
 	// two containers in turn.
