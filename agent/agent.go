@@ -146,6 +146,9 @@ func launcherFor(cfg Config) containerizer.Launcher {
 	return containerizer.Posix{}
 }
 
+// Addr is the host:port the agent serves on.
+func (a *Agent) Addr() string { return a.cfg.Addr }
+
 // WorkDir is where the agent keeps sandboxes, volumes and checkpoints.
 func (a *Agent) WorkDir() string { return a.cfg.WorkDir }
 
@@ -169,6 +172,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	loopDone := make(chan struct{})
 	go func() { a.loop(loopCtx); close(loopDone) }()
+	go a.watchDisk(loopCtx)
 	defer func() { stopLoop(); <-loopDone; close(a.stopped) }()
 
 	backoff := a.cfg.RegisterBackoff

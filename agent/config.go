@@ -54,6 +54,14 @@ type Config struct {
 	// (ContainerInfo volumes of type HOST_PATH); none by default.
 	AllowedHostPaths []string
 
+	// DiskWatchInterval is how often sandboxes are measured and garbage
+	// collected (default 15 s); EnforceDiskQuota kills tasks over their
+	// disk; GCDelay is how long a finished task's sandbox is kept
+	// (default one week, less under disk pressure).
+	DiskWatchInterval time.Duration
+	EnforceDiskQuota  bool
+	GCDelay           time.Duration
+
 	CgroupsRoot        string
 	CgroupsEnableCFS   bool
 	ContainerPidsLimit int64
@@ -114,6 +122,12 @@ func (c *Config) setDefaults() error {
 		}
 	default:
 		return fmt.Errorf("agent: config: unknown isolation %q (want linux or posix)", c.Isolation)
+	}
+	if c.DiskWatchInterval <= 0 {
+		c.DiskWatchInterval = 15 * time.Second
+	}
+	if c.GCDelay <= 0 {
+		c.GCDelay = 7 * 24 * time.Hour
 	}
 	if c.CgroupsRoot == "" {
 		c.CgroupsRoot = "/corral"

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/corral-sched/corral/isolators"
 )
 
 type metrics struct {
@@ -19,6 +21,12 @@ var (
 		"Task processes running on this agent.", nil, nil)
 	descTasks = prometheus.NewDesc("corral_agent_tasks",
 		"Tasks on this agent, by latest state.", []string{"state"}, nil)
+	descDisk = prometheus.NewDesc("corral_agent_container_disk_bytes",
+		"Disk a running task's sandbox occupies, as last measured.", []string{"framework", "task"}, nil)
+	descMem = prometheus.NewDesc("corral_agent_container_memory_bytes",
+		"Resident memory of a running task's main process.", []string{"framework", "task"}, nil)
+	descCPU = prometheus.NewDesc("corral_agent_container_cpu_seconds_total",
+		"CPU time of a running task's main process.", []string{"framework", "task"}, nil)
 	descPending = prometheus.NewDesc("corral_agent_status_updates_pending",
 		"Status updates waiting for the framework's acknowledgement.", nil, nil)
 )
@@ -50,6 +58,9 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descContainers
 	ch <- descTasks
 	ch <- descPending
+	ch <- descDisk
+	ch <- descMem
+	ch <- descCPU
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -57,17 +68,34 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	containers, pending := 0, 0
 	states := make(map[string]int)
+	type live struct {
+		framework, task string
+		pid             int
+		disk            int64
+	}
+	var running []live
 	err := c.a.do(ctx, func() {
 		for _, t := range c.a.tasks {
 			states[t.state.String()]++
 			if t.proc != nil && !t.exited {
 				containers++
+				running = append(running, live{t.key.FrameworkID, t.key.TaskID, t.proc.Pid, t.diskBytes})
 			}
 		}
 		pending = c.a.updates.Pending()
 	})
 	if err != nil {
 		return
+	}
+	for _, r := range running {
+		ch <- prometheus.MustNewConstMetric(descDisk, prometheus.GaugeValue, float64(r.disk), r.framework, r.task)
+		if len(c.a.isolators) == 0 {
+			continue
+		}
+		if u, err := c.a.isolators[0].Usage(ctx, isolators.Container{Pid: r.pid}); err == nil {
+			ch <- prometheus.MustNewConstMetric(descMem, prometheus.GaugeValue, float64(u.MemoryBytes), r.framework, r.task)
+			ch <- prometheus.MustNewConstMetric(descCPU, prometheus.CounterValue, u.CPUSeconds, r.framework, r.task)
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(descContainers, prometheus.GaugeValue, float64(containers))
 	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(pending))

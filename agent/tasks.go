@@ -43,8 +43,12 @@ type taskRun struct {
 	checkPassed   bool
 	healthKill    string
 	stopChecks    context.CancelFunc
-	// limitation is the resource limit the container hit.
-	limitation *mesospb.TaskResourceLimitation
+	// limitation is the resource limit the container hit; limitMessage
+	// says so for limits the agent enforces itself (disk).
+	limitation   *mesospb.TaskResourceLimitation
+	limitMessage string
+	// diskBytes is the sandbox's size at the last measurement.
+	diskBytes int64
 }
 
 func keyOf(fw *mesospb.FrameworkID, task *mesospb.TaskID) statusupdate.Key {
@@ -264,6 +268,8 @@ func (a *Agent) exited(t *taskRun) {
 		t.limitation = &mesospb.TaskResourceLimitation{Resources: resources.Resources(t.info.GetResources()).Filter(
 			func(r *mesospb.Resource) bool { return r.GetName() == "mem" })}
 		a.update(t, mesospb.TaskState_TASK_FAILED, &reason, exit.String())
+	case t.limit != nil && t.limitMessage != "":
+		a.update(t, mesospb.TaskState_TASK_FAILED, t.limit, t.limitMessage)
 	case t.limit != nil:
 		a.update(t, mesospb.TaskState_TASK_FAILED, t.limit, "Task ran past its max_completion_time: "+exit.String())
 	case t.killed:

@@ -40,6 +40,9 @@ func newAgentCommand() *cobra.Command {
 	f.String("cgroups-root", "/corral", "cgroup under which containers are created (linux isolation)")
 	f.Bool("cgroups-enable-cfs", false, "enforce cpus as a hard CFS quota, not only shares (linux isolation)")
 	f.Int("container-pids-limit", 4096, "most processes per container, 0 for no limit (linux isolation)")
+	f.Duration("disk-watch-interval", 15*time.Second, "how often sandboxes are measured and garbage-collected")
+	f.Bool("enforce-container-disk-quota", false, "kill tasks whose sandbox outgrows their disk resources")
+	f.Duration("gc-delay", 7*24*time.Hour, "how long a finished task's sandbox is kept (less when the disk is nearly full)")
 	f.String("allowed-host-paths", "", "comma-separated host directories tasks may mount as HOST_PATH volumes")
 	f.String("network", "host", "container networking: host, or isolated (a namespace with loopback only; linux isolation)")
 	f.String("hostname", "", "hostname to advertise (default: the machine's)")
@@ -51,6 +54,14 @@ const agentDefaultGrace = 3 * time.Second
 
 func agentConfig(s *settings) (agent.Config, error) {
 	grace, err := s.Duration("executor-shutdown-grace-period")
+	if err != nil {
+		return agent.Config{}, err
+	}
+	diskWatch, err := s.Duration("disk-watch-interval")
+	if err != nil {
+		return agent.Config{}, err
+	}
+	gcDelay, err := s.Duration("gc-delay")
 	if err != nil {
 		return agent.Config{}, err
 	}
@@ -67,6 +78,9 @@ func agentConfig(s *settings) (agent.Config, error) {
 	}
 	return agent.Config{
 		AllowedHostPaths:      splitList(s.String("allowed-host-paths")),
+		DiskWatchInterval:     diskWatch,
+		EnforceDiskQuota:      s.Bool("enforce-container-disk-quota"),
+		GCDelay:               gcDelay,
 		CgroupsRoot:           s.String("cgroups-root"),
 		CgroupsEnableCFS:      s.Bool("cgroups-enable-cfs"),
 		ContainerPidsLimit:    int64(s.Int("container-pids-limit")),
