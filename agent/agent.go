@@ -172,6 +172,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	loopDone := make(chan struct{})
 	go func() { a.loop(loopCtx); close(loopDone) }()
+	if err := a.do(ctx, a.recoverTasks); err != nil {
+		stopLoop()
+		<-loopDone
+		close(a.stopped)
+		return fmt.Errorf("agent: recovering tasks: %w", err)
+	}
 	go a.watchDisk(loopCtx)
 	defer func() { stopLoop(); <-loopDone; close(a.stopped) }()
 

@@ -52,6 +52,13 @@ func (a *Agent) startHealthCheck(ctx context.Context, t *taskRun) {
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
+// restartHealthCheck resumes a recovered task's health check.
+func (a *Agent) restartHealthCheck(t *taskRun) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.stopChecks = cancel
+	a.startHealthCheck(ctx, t)
+}
+
 // runCheck runs one check and says why it failed, or nil.
 func runCheck(ctx context.Context, hc *mesospb.HealthCheck, env []string, sandbox string, proc *containerizer.Process) error {
 	ctx, cancel := context.WithTimeout(ctx, max(seconds(hc.GetTimeoutSeconds()), 10*time.Millisecond))

@@ -49,6 +49,10 @@ type taskRun struct {
 	limitMessage string
 	// diskBytes is the sandbox's size at the last measurement.
 	diskBytes int64
+	// startTime tells the task's process from a later one with its pid;
+	// pidHint is the pid a checkpoint names, until the process is found.
+	startTime uint64
+	pidHint   int
 }
 
 func keyOf(fw *mesospb.FrameworkID, task *mesospb.TaskID) statusupdate.Key {
@@ -110,6 +114,7 @@ func (a *Agent) launch(l *agentpb.Event_Launch) {
 		}
 	}
 	spec := a.spec(t)
+	spec.ExitFile = exitFile(t.sandbox)
 	mounts, err := a.containerVolumes(t)
 	if err != nil {
 		a.failLaunch(t, err)
@@ -122,6 +127,7 @@ func (a *Agent) launch(l *agentpb.Event_Launch) {
 		return
 	}
 	t.proc = proc
+	t.startTime, _ = containerizer.StartTime(proc.Pid)
 	a.update(t, mesospb.TaskState_TASK_RUNNING, nil, "")
 	if ti.GetHealthCheck() != nil {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -259,7 +265,12 @@ func (a *Agent) exited(t *taskRun) {
 	if t.stopChecks != nil {
 		t.stopChecks()
 	}
-	exit := t.proc.Exit()
+	a.reportExit(t, t.proc.Exit())
+}
+
+// reportExit sends the terminal update for how t's process ended.
+func (a *Agent) reportExit(t *taskRun, exit containerizer.Exit) {
+	t.exited = true
 	switch {
 	case t.healthKill != "":
 		a.update(t, mesospb.TaskState_TASK_KILLED, nil, t.healthKill+" ("+exit.String()+")")
@@ -330,7 +341,10 @@ func (a *Agent) acknowledge(k statusupdate.Key, id []byte) {
 		return
 	}
 	if terminal {
-		delete(a.tasks, k) // the sandbox stays for inspection
+		delete(a.tasks, k) // the sandbox stays for inspection, until GC
+		a.dropCheckpoint(k)
+	} else if t := a.tasks[k]; t != nil {
+		a.checkpoint(t)
 	}
 	a.flushUpdates()
 }
@@ -366,7 +380,9 @@ func (a *Agent) update(t *taskRun, state mesospb.TaskState, reason *mesospb.Task
 		}
 	}
 	t.last = st
-	if a.updates.Add(t.key, st) {
+	first := a.updates.Add(t.key, st)
+	a.checkpoint(t)
+	if first {
 		a.flushUpdates()
 	}
 }

@@ -103,7 +103,11 @@ func (l *Linux) Launch(spec Spec) (*Process, error) {
 		return nil, fmt.Errorf("containerizer: opening stderr: %w", err)
 	}
 	defer stderr.Close()
-	proc := &libcontainer.Process{Args: argv(spec), Env: spec.Env, Cwd: spec.Dir, Stdout: stdout, Stderr: stderr, Init: true}
+	args := argv(spec)
+	if spec.ExitFile != "" {
+		args = wrap(spec.ExitFile, args)
+	}
+	proc := &libcontainer.Process{Args: args, Env: spec.Env, Cwd: spec.Dir, Stdout: stdout, Stderr: stderr, Init: true}
 	if spec.User != "" {
 		uid, gid, err := lookupIDs(spec.User)
 		if err != nil {
@@ -128,12 +132,7 @@ func (l *Linux) Launch(spec Spec) (*Process, error) {
 	}
 	pid, _ := proc.Pid()
 	p := &Process{Pid: pid, done: make(chan struct{})}
-	p.signal = func(sig syscall.Signal) error {
-		if err := container.Signal(sig); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
-			return fmt.Errorf("containerizer: signalling container %s: %w", spec.ID, err)
-		}
-		return nil
-	}
+	p.signal = containerSignal(container, spec.ID)
 	p.exec = func(ctx context.Context, argv, env []string, dir string) ([]byte, error) {
 		var out bytes.Buffer
 		w := &lockedWriter{w: &out}
@@ -174,6 +173,11 @@ func (l *Linux) Launch(spec Spec) (*Process, error) {
 				}
 			}
 		}
+		if spec.ExitFile != "" && exit.Err == nil && exit.Signal == 0 {
+			if e, ok := exitFromFile(spec.ExitFile); ok {
+				exit = e // the command's status, not the wrapper's
+			}
+		}
 		if oomKilled(container, oom) {
 			exit.Limitation = "memory"
 		}
@@ -184,6 +188,48 @@ func (l *Linux) Launch(spec Spec) (*Process, error) {
 		p.exit = exit
 		close(p.done)
 	}()
+	return p, nil
+}
+
+// containerSignal signals a container: SIGKILL through its init (the
+// kernel then kills everything in its PID namespace), other signals to
+// every process in it, since its init (the exit-status wrapper, or a
+// command running as PID 1) ignores what it has no handler for.
+func containerSignal(c *libcontainer.Container, id string) func(syscall.Signal) error {
+	return func(sig syscall.Signal) error {
+		if sig == syscall.SIGKILL {
+			if err := c.Signal(sig); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
+				return fmt.Errorf("containerizer: signalling container %s: %w", id, err)
+			}
+			return nil
+		}
+		pids, err := c.Processes()
+		if err != nil {
+			return nil // stopped meanwhile
+		}
+		for _, pid := range pids {
+			_ = unix.Kill(pid, sig)
+		}
+		return nil
+	}
+}
+
+// Recover re-attaches to a container an earlier agent started.
+func (l *Linux) Recover(spec Spec, pid int, startTime uint64) (*Process, error) {
+	container, err := libcontainer.Load(filepath.Join(l.Root, "state"), spec.ID)
+	if err != nil {
+		_ = os.RemoveAll(filepath.Join(l.Root, "rootfs", spec.ID))
+		return nil, ErrGone
+	}
+	cleanup := func() {
+		_ = container.Destroy()
+		_ = os.RemoveAll(filepath.Join(l.Root, "rootfs", spec.ID))
+	}
+	p, err := adopt(pid, startTime, spec.ExitFile, containerSignal(container, spec.ID), cleanup)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -216,18 +262,6 @@ func oomKilled(c *libcontainer.Container, notice <-chan struct{}) bool {
 		}
 	}
 	return false
-}
-
-func argv(spec Spec) []string {
-	if spec.Shell {
-		return []string{"/bin/sh", "-c", spec.Value}
-	}
-	if len(spec.Args) > 0 {
-		args := append([]string(nil), spec.Args...)
-		args[0] = spec.Value
-		return args
-	}
-	return []string{spec.Value}
 }
 
 func lookupIDs(name string) (int, int, error) {

@@ -22,3 +22,8 @@ type Linux struct {
 func (*Linux) Launch(Spec) (*Process, error) {
 	return nil, errors.New("containerizer: " + LinuxAvailable())
 }
+
+// Recover fails: this build has no container runtime.
+func (*Linux) Recover(Spec, int, uint64) (*Process, error) {
+	return nil, errors.New("containerizer: " + LinuxAvailable())
+}

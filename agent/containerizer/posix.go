@@ -32,6 +32,10 @@ type Spec struct {
 	// User to run as; "" runs as the agent's user.
 	User string
 
+	// ExitFile, if set, receives the task's exit status when it ends, even
+	// if the agent is not there to see it (see recover.go).
+	ExitFile string
+
 	// What only isolating launchers use: the container's ID, its limits,
 	// its hostname and what to mount into it.
 	ID       string
@@ -146,9 +150,13 @@ func (p *Process) Kill(ctx context.Context, grace time.Duration) error {
 	}
 }
 
-// Launcher starts processes.
+// Launcher starts processes, and takes back those a previous agent
+// started.
 type Launcher interface {
 	Launch(spec Spec) (*Process, error)
+	// Recover re-attaches to spec's process, started earlier as pid at
+	// startTime; ErrGone if it is no longer running.
+	Recover(spec Spec, pid int, startTime uint64) (*Process, error)
 }
 
 // Posix launches plain processes, each in a process group of its own.
@@ -161,10 +169,19 @@ var _ Launcher = Posix{}
 func (Posix) Launch(spec Spec) (*Process, error) {
 	var cmd *exec.Cmd
 	switch {
+	case spec.Value == "" && !spec.Shell:
+		return nil, errors.New("containerizer: no command to run")
+	case spec.ExitFile != "":
+		argv := argv(spec)
+		if !spec.Shell {
+			if _, err := exec.LookPath(spec.Value); err != nil {
+				return nil, fmt.Errorf("containerizer: starting %q: %w", spec.Value, err)
+			}
+		}
+		w := wrap(spec.ExitFile, argv)
+		cmd = exec.Command(w[0], w[1:]...)
 	case spec.Shell:
 		cmd = exec.Command("/bin/sh", "-c", spec.Value)
-	case spec.Value == "":
-		return nil, errors.New("containerizer: no command to run")
 	default:
 		cmd = exec.Command(spec.Value)
 		if len(spec.Args) > 0 {
@@ -207,6 +224,11 @@ func (Posix) Launch(spec Spec) (*Process, error) {
 		p.exited = true
 		p.mu.Unlock()
 		p.exit = exitOf(cmd, err)
+		if spec.ExitFile != "" {
+			if e, ok := exitFromFile(spec.ExitFile); ok && p.exit.Err == nil && p.exit.Signal == 0 {
+				p.exit = e // the command's status, not the wrapper's
+			}
+		}
 		close(p.done)
 	}()
 	return p, nil
@@ -224,6 +246,31 @@ func exitOf(cmd *exec.Cmd, err error) Exit {
 		return Exit{Code: -1, Signal: ws.Signal()}
 	}
 	return Exit{Code: ws.ExitStatus()}
+}
+
+// argv is the command line of spec.
+func argv(spec Spec) []string {
+	if spec.Shell {
+		return []string{"/bin/sh", "-c", spec.Value}
+	}
+	if len(spec.Args) > 0 {
+		args := append([]string(nil), spec.Args...)
+		args[0] = spec.Value
+		return args
+	}
+	return []string{spec.Value}
+}
+
+// Recover re-attaches to a task process group started by an earlier
+// agent.
+func (Posix) Recover(spec Spec, pid int, startTime uint64) (*Process, error) {
+	signal := func(sig syscall.Signal) error {
+		if err := syscall.Kill(-pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("containerizer: signalling process group %d: %w", pid, err)
+		}
+		return nil
+	}
+	return adopt(pid, startTime, spec.ExitFile, signal, nil)
 }
 
 // credential returns the uid/gid to run as user, or nil when no switch is

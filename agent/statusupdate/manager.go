@@ -131,6 +131,19 @@ func (m *Manager) Pending() int {
 	return n
 }
 
+// Queued returns the task's unacknowledged updates, oldest first.
+func (m *Manager) Queued(k Key) []*mesospb.TaskStatus {
+	q := m.queues[k]
+	if q == nil {
+		return nil
+	}
+	out := make([]*mesospb.TaskStatus, len(q.updates))
+	for i, u := range q.updates {
+		out[i] = u.Status
+	}
+	return out
+}
+
 // Has reports whether the task has unacknowledged updates.
 func (m *Manager) Has(k Key) bool { return m.queues[k] != nil }
 
