@@ -92,33 +92,62 @@ func (*posix) Update(context.Context, Container) error             { return nil 
 func (*posix) Cleanup(context.Context, Container) error            { return nil }
 func (*posix) Usage(_ context.Context, c Container) (Usage, error) { return procUsage(c.Pid) }
 
-// procUsage reads one process's CPU time and resident memory.
+// procUsage sums the CPU time and resident memory of a task: the process
+// group pid leads (the task runs in a group of its own, under the
+// exit-status wrapper), or, if the group is gone, pid alone.
 func procUsage(pid int) (Usage, error) {
 	if pid <= 0 {
 		return Usage{}, nil
 	}
+	var total Usage
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		f, err := statFields(p)
+		if err != nil {
+			continue
+		}
+		if pgrp, _ := strconv.Atoi(f[2]); pgrp != pid && p != pid {
+			continue
+		}
+		total = total.add(usageOf(f))
+	}
+	if total.Processes == 0 {
+		return Usage{}, fmt.Errorf("isolators: reading usage of pid %d: no such process", pid)
+	}
+	return total, nil
+}
+
+// statFields returns the fields of /proc/pid/stat after the command name
+// (which may contain spaces): state is [0], pgrp [2].
+func statFields(pid int) ([]string, error) {
 	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return Usage{}, fmt.Errorf("isolators: reading usage of pid %d: %w", pid, err)
+		return nil, err
 	}
-	// Fields after the command name, which may contain spaces, start after
-	// the last ')'.
 	s := string(stat)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return Usage{}, fmt.Errorf("isolators: malformed /proc/%d/stat", pid)
+		return nil, fmt.Errorf("isolators: malformed /proc/%d/stat", pid)
 	}
 	f := strings.Fields(s[i+1:])
 	if len(f) < 22 {
-		return Usage{}, fmt.Errorf("isolators: short /proc/%d/stat", pid)
+		return nil, fmt.Errorf("isolators: short /proc/%d/stat", pid)
 	}
+	return f, nil
+}
+
+func usageOf(f []string) Usage {
 	const ticks = 100 // USER_HZ on Linux
 	utime, _ := strconv.ParseUint(f[11], 10, 64)
 	stime, _ := strconv.ParseUint(f[12], 10, 64)
 	rss, _ := strconv.ParseUint(f[21], 10, 64)
-	return Usage{
-		CPUSeconds:  float64(utime+stime) / ticks,
-		MemoryBytes: rss * uint64(os.Getpagesize()),
-		Processes:   1,
-	}, nil
+	return Usage{CPUSeconds: float64(utime+stime) / ticks, MemoryBytes: rss * uint64(os.Getpagesize()), Processes: 1}
+}
+
+func (u Usage) add(o Usage) Usage {
+	return Usage{CPUSeconds: u.CPUSeconds + o.CPUSeconds, MemoryBytes: u.MemoryBytes + o.MemoryBytes, Processes: u.Processes + o.Processes}
 }
