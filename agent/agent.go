@@ -312,6 +312,7 @@ func (a *Agent) Handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /state", a.serveState)
+	mux.HandleFunc("/api/v1", a.serveAPI)
 	mux.HandleFunc("GET /files/browse", a.serveBrowse)
 	mux.HandleFunc("GET /files/read", a.serveRead)
 	mux.HandleFunc("GET /files/download", a.serveDownload)

@@ -1791,7 +1791,7 @@ func (x *TaskStatus_Source) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use TaskStatus_Source.Descriptor instead.
 func (TaskStatus_Source) EnumDescriptor() ([]byte, []int) {
-	return file_mesospb_mesos_proto_rawDescGZIP(), []int{55, 0}
+	return file_mesospb_mesos_proto_rawDescGZIP(), []int{56, 0}
 }
 
 type TaskStatus_Reason int32
@@ -1946,7 +1946,7 @@ func (x *TaskStatus_Reason) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use TaskStatus_Reason.Descriptor instead.
 func (TaskStatus_Reason) EnumDescriptor() ([]byte, []int) {
-	return file_mesospb_mesos_proto_rawDescGZIP(), []int{55, 1}
+	return file_mesospb_mesos_proto_rawDescGZIP(), []int{56, 1}
 }
 
 type FrameworkID struct {
@@ -5797,6 +5797,116 @@ func (x *TaskResourceLimitation) GetResources() []*Resource {
 	return nil
 }
 
+// ResourceStatistics is a container's usage, as the agent operator API
+// reports it (the fields corral fills).
+type ResourceStatistics struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Timestamp          *float64               `protobuf:"fixed64,1,req,name=timestamp" json:"timestamp,omitempty"`
+	Processes          *uint32                `protobuf:"varint,30,opt,name=processes" json:"processes,omitempty"`
+	CpusUserTimeSecs   *float64               `protobuf:"fixed64,2,opt,name=cpus_user_time_secs,json=cpusUserTimeSecs" json:"cpus_user_time_secs,omitempty"`
+	CpusSystemTimeSecs *float64               `protobuf:"fixed64,3,opt,name=cpus_system_time_secs,json=cpusSystemTimeSecs" json:"cpus_system_time_secs,omitempty"`
+	CpusLimit          *float64               `protobuf:"fixed64,4,opt,name=cpus_limit,json=cpusLimit" json:"cpus_limit,omitempty"`
+	MemRssBytes        *uint64                `protobuf:"varint,5,opt,name=mem_rss_bytes,json=memRssBytes" json:"mem_rss_bytes,omitempty"`
+	MemLimitBytes      *uint64                `protobuf:"varint,6,opt,name=mem_limit_bytes,json=memLimitBytes" json:"mem_limit_bytes,omitempty"`
+	DiskLimitBytes     *uint64                `protobuf:"varint,26,opt,name=disk_limit_bytes,json=diskLimitBytes" json:"disk_limit_bytes,omitempty"`
+	DiskUsedBytes      *uint64                `protobuf:"varint,27,opt,name=disk_used_bytes,json=diskUsedBytes" json:"disk_used_bytes,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *ResourceStatistics) Reset() {
+	*x = ResourceStatistics{}
+	mi := &file_mesospb_mesos_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResourceStatistics) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResourceStatistics) ProtoMessage() {}
+
+func (x *ResourceStatistics) ProtoReflect() protoreflect.Message {
+	mi := &file_mesospb_mesos_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResourceStatistics.ProtoReflect.Descriptor instead.
+func (*ResourceStatistics) Descriptor() ([]byte, []int) {
+	return file_mesospb_mesos_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *ResourceStatistics) GetTimestamp() float64 {
+	if x != nil && x.Timestamp != nil {
+		return *x.Timestamp
+	}
+	return 0
+}
+
+func (x *ResourceStatistics) GetProcesses() uint32 {
+	if x != nil && x.Processes != nil {
+		return *x.Processes
+	}
+	return 0
+}
+
+func (x *ResourceStatistics) GetCpusUserTimeSecs() float64 {
+	if x != nil && x.CpusUserTimeSecs != nil {
+		return *x.CpusUserTimeSecs
+	}
+	return 0
+}
+
+func (x *ResourceStatistics) GetCpusSystemTimeSecs() float64 {
+	if x != nil && x.CpusSystemTimeSecs != nil {
+		return *x.CpusSystemTimeSecs
+	}
+	return 0
+}
+
+func (x *ResourceStatistics) GetCpusLimit() float64 {
+	if x != nil && x.CpusLimit != nil {
+		return *x.CpusLimit
+	}
+	return 0
+}
+
+func (x *ResourceStatistics) GetMemRssBytes() uint64 {
+	if x != nil && x.MemRssBytes != nil {
+		return *x.MemRssBytes
+	}
+	return 0
+}
+
+func (x *ResourceStatistics) GetMemLimitBytes() uint64 {
+	if x != nil && x.MemLimitBytes != nil {
+		return *x.MemLimitBytes
+	}
+	return 0
+}
+
+func (x *ResourceStatistics) GetDiskLimitBytes() uint64 {
+	if x != nil && x.DiskLimitBytes != nil {
+		return *x.DiskLimitBytes
+	}
+	return 0
+}
+
+func (x *ResourceStatistics) GetDiskUsedBytes() uint64 {
+	if x != nil && x.DiskUsedBytes != nil {
+		return *x.DiskUsedBytes
+	}
+	return 0
+}
+
 type TaskStatus struct {
 	state           protoimpl.MessageState  `protogen:"open.v1"`
 	TaskId          *TaskID                 `protobuf:"bytes,1,req,name=task_id,json=taskId" json:"task_id,omitempty"`
@@ -5821,7 +5931,7 @@ type TaskStatus struct {
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_mesospb_mesos_proto_msgTypes[55]
+	mi := &file_mesospb_mesos_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5833,7 +5943,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[55]
+	mi := &file_mesospb_mesos_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5846,7 +5956,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_mesospb_mesos_proto_rawDescGZIP(), []int{55}
+	return file_mesospb_mesos_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *TaskStatus) GetTaskId() *TaskID {
@@ -5987,7 +6097,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_mesospb_mesos_proto_msgTypes[56]
+	mi := &file_mesospb_mesos_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5999,7 +6109,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[56]
+	mi := &file_mesospb_mesos_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6012,7 +6122,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_mesospb_mesos_proto_rawDescGZIP(), []int{56}
+	return file_mesospb_mesos_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *Task) GetName() string {
@@ -6143,7 +6253,7 @@ type Labels struct {
 
 func (x *Labels) Reset() {
 	*x = Labels{}
-	mi := &file_mesospb_mesos_proto_msgTypes[57]
+	mi := &file_mesospb_mesos_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6155,7 +6265,7 @@ func (x *Labels) String() string {
 func (*Labels) ProtoMessage() {}
 
 func (x *Labels) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[57]
+	mi := &file_mesospb_mesos_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6168,7 +6278,7 @@ func (x *Labels) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Labels.ProtoReflect.Descriptor instead.
 func (*Labels) Descriptor() ([]byte, []int) {
-	return file_mesospb_mesos_proto_rawDescGZIP(), []int{57}
+	return file_mesospb_mesos_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *Labels) GetLabels() []*Label {
@@ -6188,7 +6298,7 @@ type Label struct {
 
 func (x *Label) Reset() {
 	*x = Label{}
-	mi := &file_mesospb_mesos_proto_msgTypes[58]
+	mi := &file_mesospb_mesos_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6200,7 +6310,7 @@ func (x *Label) String() string {
 func (*Label) ProtoMessage() {}
 
 func (x *Label) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[58]
+	mi := &file_mesospb_mesos_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6213,7 +6323,7 @@ func (x *Label) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Label.ProtoReflect.Descriptor instead.
 func (*Label) Descriptor() ([]byte, []int) {
-	return file_mesospb_mesos_proto_rawDescGZIP(), []int{58}
+	return file_mesospb_mesos_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *Label) GetKey() string {
@@ -6240,7 +6350,7 @@ type Parameter struct {
 
 func (x *Parameter) Reset() {
 	*x = Parameter{}
-	mi := &file_mesospb_mesos_proto_msgTypes[59]
+	mi := &file_mesospb_mesos_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6252,7 +6362,7 @@ func (x *Parameter) String() string {
 func (*Parameter) ProtoMessage() {}
 
 func (x *Parameter) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[59]
+	mi := &file_mesospb_mesos_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6265,7 +6375,7 @@ func (x *Parameter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Parameter.ProtoReflect.Descriptor instead.
 func (*Parameter) Descriptor() ([]byte, []int) {
-	return file_mesospb_mesos_proto_rawDescGZIP(), []int{59}
+	return file_mesospb_mesos_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *Parameter) GetKey() string {
@@ -6291,7 +6401,7 @@ type Parameters struct {
 
 func (x *Parameters) Reset() {
 	*x = Parameters{}
-	mi := &file_mesospb_mesos_proto_msgTypes[60]
+	mi := &file_mesospb_mesos_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6303,7 +6413,7 @@ func (x *Parameters) String() string {
 func (*Parameters) ProtoMessage() {}
 
 func (x *Parameters) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[60]
+	mi := &file_mesospb_mesos_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6316,7 +6426,7 @@ func (x *Parameters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Parameters.ProtoReflect.Descriptor instead.
 func (*Parameters) Descriptor() ([]byte, []int) {
-	return file_mesospb_mesos_proto_rawDescGZIP(), []int{60}
+	return file_mesospb_mesos_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *Parameters) GetParameter() []*Parameter {
@@ -6336,7 +6446,7 @@ type Credential struct {
 
 func (x *Credential) Reset() {
 	*x = Credential{}
-	mi := &file_mesospb_mesos_proto_msgTypes[61]
+	mi := &file_mesospb_mesos_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6348,7 +6458,7 @@ func (x *Credential) String() string {
 func (*Credential) ProtoMessage() {}
 
 func (x *Credential) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[61]
+	mi := &file_mesospb_mesos_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6361,7 +6471,7 @@ func (x *Credential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Credential.ProtoReflect.Descriptor instead.
 func (*Credential) Descriptor() ([]byte, []int) {
-	return file_mesospb_mesos_proto_rawDescGZIP(), []int{61}
+	return file_mesospb_mesos_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *Credential) GetPrincipal() string {
@@ -6393,7 +6503,7 @@ type VersionInfo struct {
 
 func (x *VersionInfo) Reset() {
 	*x = VersionInfo{}
-	mi := &file_mesospb_mesos_proto_msgTypes[62]
+	mi := &file_mesospb_mesos_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6405,7 +6515,7 @@ func (x *VersionInfo) String() string {
 func (*VersionInfo) ProtoMessage() {}
 
 func (x *VersionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[62]
+	mi := &file_mesospb_mesos_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6418,7 +6528,7 @@ func (x *VersionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionInfo.ProtoReflect.Descriptor instead.
 func (*VersionInfo) Descriptor() ([]byte, []int) {
-	return file_mesospb_mesos_proto_rawDescGZIP(), []int{62}
+	return file_mesospb_mesos_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *VersionInfo) GetVersion() string {
@@ -6480,7 +6590,7 @@ type Flag struct {
 
 func (x *Flag) Reset() {
 	*x = Flag{}
-	mi := &file_mesospb_mesos_proto_msgTypes[63]
+	mi := &file_mesospb_mesos_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6492,7 +6602,7 @@ func (x *Flag) String() string {
 func (*Flag) ProtoMessage() {}
 
 func (x *Flag) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[63]
+	mi := &file_mesospb_mesos_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6505,7 +6615,7 @@ func (x *Flag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Flag.ProtoReflect.Descriptor instead.
 func (*Flag) Descriptor() ([]byte, []int) {
-	return file_mesospb_mesos_proto_rawDescGZIP(), []int{63}
+	return file_mesospb_mesos_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *Flag) GetName() string {
@@ -6532,7 +6642,7 @@ type Metric struct {
 
 func (x *Metric) Reset() {
 	*x = Metric{}
-	mi := &file_mesospb_mesos_proto_msgTypes[64]
+	mi := &file_mesospb_mesos_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6544,7 +6654,7 @@ func (x *Metric) String() string {
 func (*Metric) ProtoMessage() {}
 
 func (x *Metric) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[64]
+	mi := &file_mesospb_mesos_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6557,7 +6667,7 @@ func (x *Metric) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Metric.ProtoReflect.Descriptor instead.
 func (*Metric) Descriptor() ([]byte, []int) {
-	return file_mesospb_mesos_proto_rawDescGZIP(), []int{64}
+	return file_mesospb_mesos_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *Metric) GetName() string {
@@ -6589,7 +6699,7 @@ type FileInfo struct {
 
 func (x *FileInfo) Reset() {
 	*x = FileInfo{}
-	mi := &file_mesospb_mesos_proto_msgTypes[65]
+	mi := &file_mesospb_mesos_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6601,7 +6711,7 @@ func (x *FileInfo) String() string {
 func (*FileInfo) ProtoMessage() {}
 
 func (x *FileInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[65]
+	mi := &file_mesospb_mesos_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6614,7 +6724,7 @@ func (x *FileInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileInfo.ProtoReflect.Descriptor instead.
 func (*FileInfo) Descriptor() ([]byte, []int) {
-	return file_mesospb_mesos_proto_rawDescGZIP(), []int{65}
+	return file_mesospb_mesos_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *FileInfo) GetPath() string {
@@ -6676,7 +6786,7 @@ type DomainInfo_FaultDomain struct {
 
 func (x *DomainInfo_FaultDomain) Reset() {
 	*x = DomainInfo_FaultDomain{}
-	mi := &file_mesospb_mesos_proto_msgTypes[66]
+	mi := &file_mesospb_mesos_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6688,7 +6798,7 @@ func (x *DomainInfo_FaultDomain) String() string {
 func (*DomainInfo_FaultDomain) ProtoMessage() {}
 
 func (x *DomainInfo_FaultDomain) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[66]
+	mi := &file_mesospb_mesos_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6727,7 +6837,7 @@ type DomainInfo_FaultDomain_RegionInfo struct {
 
 func (x *DomainInfo_FaultDomain_RegionInfo) Reset() {
 	*x = DomainInfo_FaultDomain_RegionInfo{}
-	mi := &file_mesospb_mesos_proto_msgTypes[67]
+	mi := &file_mesospb_mesos_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6739,7 +6849,7 @@ func (x *DomainInfo_FaultDomain_RegionInfo) String() string {
 func (*DomainInfo_FaultDomain_RegionInfo) ProtoMessage() {}
 
 func (x *DomainInfo_FaultDomain_RegionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[67]
+	mi := &file_mesospb_mesos_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6771,7 +6881,7 @@ type DomainInfo_FaultDomain_ZoneInfo struct {
 
 func (x *DomainInfo_FaultDomain_ZoneInfo) Reset() {
 	*x = DomainInfo_FaultDomain_ZoneInfo{}
-	mi := &file_mesospb_mesos_proto_msgTypes[68]
+	mi := &file_mesospb_mesos_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6783,7 +6893,7 @@ func (x *DomainInfo_FaultDomain_ZoneInfo) String() string {
 func (*DomainInfo_FaultDomain_ZoneInfo) ProtoMessage() {}
 
 func (x *DomainInfo_FaultDomain_ZoneInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[68]
+	mi := &file_mesospb_mesos_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6815,7 +6925,7 @@ type FrameworkInfo_Capability struct {
 
 func (x *FrameworkInfo_Capability) Reset() {
 	*x = FrameworkInfo_Capability{}
-	mi := &file_mesospb_mesos_proto_msgTypes[69]
+	mi := &file_mesospb_mesos_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6827,7 +6937,7 @@ func (x *FrameworkInfo_Capability) String() string {
 func (*FrameworkInfo_Capability) ProtoMessage() {}
 
 func (x *FrameworkInfo_Capability) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[69]
+	mi := &file_mesospb_mesos_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6859,7 +6969,7 @@ type MasterInfo_Capability struct {
 
 func (x *MasterInfo_Capability) Reset() {
 	*x = MasterInfo_Capability{}
-	mi := &file_mesospb_mesos_proto_msgTypes[71]
+	mi := &file_mesospb_mesos_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6871,7 +6981,7 @@ func (x *MasterInfo_Capability) String() string {
 func (*MasterInfo_Capability) ProtoMessage() {}
 
 func (x *MasterInfo_Capability) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[71]
+	mi := &file_mesospb_mesos_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6903,7 +7013,7 @@ type AgentInfo_Capability struct {
 
 func (x *AgentInfo_Capability) Reset() {
 	*x = AgentInfo_Capability{}
-	mi := &file_mesospb_mesos_proto_msgTypes[72]
+	mi := &file_mesospb_mesos_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6915,7 +7025,7 @@ func (x *AgentInfo_Capability) String() string {
 func (*AgentInfo_Capability) ProtoMessage() {}
 
 func (x *AgentInfo_Capability) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[72]
+	mi := &file_mesospb_mesos_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6947,7 +7057,7 @@ type Value_Scalar struct {
 
 func (x *Value_Scalar) Reset() {
 	*x = Value_Scalar{}
-	mi := &file_mesospb_mesos_proto_msgTypes[73]
+	mi := &file_mesospb_mesos_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6959,7 +7069,7 @@ func (x *Value_Scalar) String() string {
 func (*Value_Scalar) ProtoMessage() {}
 
 func (x *Value_Scalar) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[73]
+	mi := &file_mesospb_mesos_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6992,7 +7102,7 @@ type Value_Range struct {
 
 func (x *Value_Range) Reset() {
 	*x = Value_Range{}
-	mi := &file_mesospb_mesos_proto_msgTypes[74]
+	mi := &file_mesospb_mesos_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7004,7 +7114,7 @@ func (x *Value_Range) String() string {
 func (*Value_Range) ProtoMessage() {}
 
 func (x *Value_Range) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[74]
+	mi := &file_mesospb_mesos_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7043,7 +7153,7 @@ type Value_Ranges struct {
 
 func (x *Value_Ranges) Reset() {
 	*x = Value_Ranges{}
-	mi := &file_mesospb_mesos_proto_msgTypes[75]
+	mi := &file_mesospb_mesos_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7055,7 +7165,7 @@ func (x *Value_Ranges) String() string {
 func (*Value_Ranges) ProtoMessage() {}
 
 func (x *Value_Ranges) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[75]
+	mi := &file_mesospb_mesos_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7087,7 +7197,7 @@ type Value_Set struct {
 
 func (x *Value_Set) Reset() {
 	*x = Value_Set{}
-	mi := &file_mesospb_mesos_proto_msgTypes[76]
+	mi := &file_mesospb_mesos_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7099,7 +7209,7 @@ func (x *Value_Set) String() string {
 func (*Value_Set) ProtoMessage() {}
 
 func (x *Value_Set) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[76]
+	mi := &file_mesospb_mesos_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7131,7 +7241,7 @@ type Value_Text struct {
 
 func (x *Value_Text) Reset() {
 	*x = Value_Text{}
-	mi := &file_mesospb_mesos_proto_msgTypes[77]
+	mi := &file_mesospb_mesos_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7143,7 +7253,7 @@ func (x *Value_Text) String() string {
 func (*Value_Text) ProtoMessage() {}
 
 func (x *Value_Text) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[77]
+	mi := &file_mesospb_mesos_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7175,7 +7285,7 @@ type Resource_AllocationInfo struct {
 
 func (x *Resource_AllocationInfo) Reset() {
 	*x = Resource_AllocationInfo{}
-	mi := &file_mesospb_mesos_proto_msgTypes[78]
+	mi := &file_mesospb_mesos_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7187,7 +7297,7 @@ func (x *Resource_AllocationInfo) String() string {
 func (*Resource_AllocationInfo) ProtoMessage() {}
 
 func (x *Resource_AllocationInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[78]
+	mi := &file_mesospb_mesos_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7222,7 +7332,7 @@ type Resource_ReservationInfo struct {
 
 func (x *Resource_ReservationInfo) Reset() {
 	*x = Resource_ReservationInfo{}
-	mi := &file_mesospb_mesos_proto_msgTypes[79]
+	mi := &file_mesospb_mesos_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7234,7 +7344,7 @@ func (x *Resource_ReservationInfo) String() string {
 func (*Resource_ReservationInfo) ProtoMessage() {}
 
 func (x *Resource_ReservationInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[79]
+	mi := &file_mesospb_mesos_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7289,7 +7399,7 @@ type Resource_DiskInfo struct {
 
 func (x *Resource_DiskInfo) Reset() {
 	*x = Resource_DiskInfo{}
-	mi := &file_mesospb_mesos_proto_msgTypes[80]
+	mi := &file_mesospb_mesos_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7301,7 +7411,7 @@ func (x *Resource_DiskInfo) String() string {
 func (*Resource_DiskInfo) ProtoMessage() {}
 
 func (x *Resource_DiskInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[80]
+	mi := &file_mesospb_mesos_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7346,7 +7456,7 @@ type Resource_RevocableInfo struct {
 
 func (x *Resource_RevocableInfo) Reset() {
 	*x = Resource_RevocableInfo{}
-	mi := &file_mesospb_mesos_proto_msgTypes[81]
+	mi := &file_mesospb_mesos_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7358,7 +7468,7 @@ func (x *Resource_RevocableInfo) String() string {
 func (*Resource_RevocableInfo) ProtoMessage() {}
 
 func (x *Resource_RevocableInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[81]
+	mi := &file_mesospb_mesos_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7382,7 +7492,7 @@ type Resource_SharedInfo struct {
 
 func (x *Resource_SharedInfo) Reset() {
 	*x = Resource_SharedInfo{}
-	mi := &file_mesospb_mesos_proto_msgTypes[82]
+	mi := &file_mesospb_mesos_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7394,7 +7504,7 @@ func (x *Resource_SharedInfo) String() string {
 func (*Resource_SharedInfo) ProtoMessage() {}
 
 func (x *Resource_SharedInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[82]
+	mi := &file_mesospb_mesos_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7420,7 +7530,7 @@ type Resource_DiskInfo_Persistence struct {
 
 func (x *Resource_DiskInfo_Persistence) Reset() {
 	*x = Resource_DiskInfo_Persistence{}
-	mi := &file_mesospb_mesos_proto_msgTypes[83]
+	mi := &file_mesospb_mesos_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7432,7 +7542,7 @@ func (x *Resource_DiskInfo_Persistence) String() string {
 func (*Resource_DiskInfo_Persistence) ProtoMessage() {}
 
 func (x *Resource_DiskInfo_Persistence) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[83]
+	mi := &file_mesospb_mesos_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7477,7 +7587,7 @@ type Resource_DiskInfo_Source struct {
 
 func (x *Resource_DiskInfo_Source) Reset() {
 	*x = Resource_DiskInfo_Source{}
-	mi := &file_mesospb_mesos_proto_msgTypes[84]
+	mi := &file_mesospb_mesos_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7489,7 +7599,7 @@ func (x *Resource_DiskInfo_Source) String() string {
 func (*Resource_DiskInfo_Source) ProtoMessage() {}
 
 func (x *Resource_DiskInfo_Source) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[84]
+	mi := &file_mesospb_mesos_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7563,7 +7673,7 @@ type Resource_DiskInfo_Source_Path struct {
 
 func (x *Resource_DiskInfo_Source_Path) Reset() {
 	*x = Resource_DiskInfo_Source_Path{}
-	mi := &file_mesospb_mesos_proto_msgTypes[85]
+	mi := &file_mesospb_mesos_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7575,7 +7685,7 @@ func (x *Resource_DiskInfo_Source_Path) String() string {
 func (*Resource_DiskInfo_Source_Path) ProtoMessage() {}
 
 func (x *Resource_DiskInfo_Source_Path) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[85]
+	mi := &file_mesospb_mesos_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7607,7 +7717,7 @@ type Resource_DiskInfo_Source_Mount struct {
 
 func (x *Resource_DiskInfo_Source_Mount) Reset() {
 	*x = Resource_DiskInfo_Source_Mount{}
-	mi := &file_mesospb_mesos_proto_msgTypes[86]
+	mi := &file_mesospb_mesos_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7619,7 +7729,7 @@ func (x *Resource_DiskInfo_Source_Mount) String() string {
 func (*Resource_DiskInfo_Source_Mount) ProtoMessage() {}
 
 func (x *Resource_DiskInfo_Source_Mount) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[86]
+	mi := &file_mesospb_mesos_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7651,7 +7761,7 @@ type OfferFilters_ResourceQuantities struct {
 
 func (x *OfferFilters_ResourceQuantities) Reset() {
 	*x = OfferFilters_ResourceQuantities{}
-	mi := &file_mesospb_mesos_proto_msgTypes[87]
+	mi := &file_mesospb_mesos_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7663,7 +7773,7 @@ func (x *OfferFilters_ResourceQuantities) String() string {
 func (*OfferFilters_ResourceQuantities) ProtoMessage() {}
 
 func (x *OfferFilters_ResourceQuantities) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[87]
+	mi := &file_mesospb_mesos_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7695,7 +7805,7 @@ type OfferFilters_MinAllocatableResources struct {
 
 func (x *OfferFilters_MinAllocatableResources) Reset() {
 	*x = OfferFilters_MinAllocatableResources{}
-	mi := &file_mesospb_mesos_proto_msgTypes[88]
+	mi := &file_mesospb_mesos_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7707,7 +7817,7 @@ func (x *OfferFilters_MinAllocatableResources) String() string {
 func (*OfferFilters_MinAllocatableResources) ProtoMessage() {}
 
 func (x *OfferFilters_MinAllocatableResources) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[88]
+	mi := &file_mesospb_mesos_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7748,7 +7858,7 @@ type Offer_Operation struct {
 
 func (x *Offer_Operation) Reset() {
 	*x = Offer_Operation{}
-	mi := &file_mesospb_mesos_proto_msgTypes[90]
+	mi := &file_mesospb_mesos_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7760,7 +7870,7 @@ func (x *Offer_Operation) String() string {
 func (*Offer_Operation) ProtoMessage() {}
 
 func (x *Offer_Operation) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[90]
+	mi := &file_mesospb_mesos_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7855,7 +7965,7 @@ type Offer_Operation_Launch struct {
 
 func (x *Offer_Operation_Launch) Reset() {
 	*x = Offer_Operation_Launch{}
-	mi := &file_mesospb_mesos_proto_msgTypes[91]
+	mi := &file_mesospb_mesos_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7867,7 +7977,7 @@ func (x *Offer_Operation_Launch) String() string {
 func (*Offer_Operation_Launch) ProtoMessage() {}
 
 func (x *Offer_Operation_Launch) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[91]
+	mi := &file_mesospb_mesos_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7900,7 +8010,7 @@ type Offer_Operation_LaunchGroup struct {
 
 func (x *Offer_Operation_LaunchGroup) Reset() {
 	*x = Offer_Operation_LaunchGroup{}
-	mi := &file_mesospb_mesos_proto_msgTypes[92]
+	mi := &file_mesospb_mesos_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7912,7 +8022,7 @@ func (x *Offer_Operation_LaunchGroup) String() string {
 func (*Offer_Operation_LaunchGroup) ProtoMessage() {}
 
 func (x *Offer_Operation_LaunchGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[92]
+	mi := &file_mesospb_mesos_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7952,7 +8062,7 @@ type Offer_Operation_Reserve struct {
 
 func (x *Offer_Operation_Reserve) Reset() {
 	*x = Offer_Operation_Reserve{}
-	mi := &file_mesospb_mesos_proto_msgTypes[93]
+	mi := &file_mesospb_mesos_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7964,7 +8074,7 @@ func (x *Offer_Operation_Reserve) String() string {
 func (*Offer_Operation_Reserve) ProtoMessage() {}
 
 func (x *Offer_Operation_Reserve) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[93]
+	mi := &file_mesospb_mesos_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8003,7 +8113,7 @@ type Offer_Operation_Unreserve struct {
 
 func (x *Offer_Operation_Unreserve) Reset() {
 	*x = Offer_Operation_Unreserve{}
-	mi := &file_mesospb_mesos_proto_msgTypes[94]
+	mi := &file_mesospb_mesos_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8015,7 +8125,7 @@ func (x *Offer_Operation_Unreserve) String() string {
 func (*Offer_Operation_Unreserve) ProtoMessage() {}
 
 func (x *Offer_Operation_Unreserve) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[94]
+	mi := &file_mesospb_mesos_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8047,7 +8157,7 @@ type Offer_Operation_Create struct {
 
 func (x *Offer_Operation_Create) Reset() {
 	*x = Offer_Operation_Create{}
-	mi := &file_mesospb_mesos_proto_msgTypes[95]
+	mi := &file_mesospb_mesos_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8059,7 +8169,7 @@ func (x *Offer_Operation_Create) String() string {
 func (*Offer_Operation_Create) ProtoMessage() {}
 
 func (x *Offer_Operation_Create) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[95]
+	mi := &file_mesospb_mesos_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8091,7 +8201,7 @@ type Offer_Operation_Destroy struct {
 
 func (x *Offer_Operation_Destroy) Reset() {
 	*x = Offer_Operation_Destroy{}
-	mi := &file_mesospb_mesos_proto_msgTypes[96]
+	mi := &file_mesospb_mesos_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8103,7 +8213,7 @@ func (x *Offer_Operation_Destroy) String() string {
 func (*Offer_Operation_Destroy) ProtoMessage() {}
 
 func (x *Offer_Operation_Destroy) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[96]
+	mi := &file_mesospb_mesos_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8136,7 +8246,7 @@ type Offer_Operation_GrowVolume struct {
 
 func (x *Offer_Operation_GrowVolume) Reset() {
 	*x = Offer_Operation_GrowVolume{}
-	mi := &file_mesospb_mesos_proto_msgTypes[97]
+	mi := &file_mesospb_mesos_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8148,7 +8258,7 @@ func (x *Offer_Operation_GrowVolume) String() string {
 func (*Offer_Operation_GrowVolume) ProtoMessage() {}
 
 func (x *Offer_Operation_GrowVolume) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[97]
+	mi := &file_mesospb_mesos_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8188,7 +8298,7 @@ type Offer_Operation_ShrinkVolume struct {
 
 func (x *Offer_Operation_ShrinkVolume) Reset() {
 	*x = Offer_Operation_ShrinkVolume{}
-	mi := &file_mesospb_mesos_proto_msgTypes[98]
+	mi := &file_mesospb_mesos_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8200,7 +8310,7 @@ func (x *Offer_Operation_ShrinkVolume) String() string {
 func (*Offer_Operation_ShrinkVolume) ProtoMessage() {}
 
 func (x *Offer_Operation_ShrinkVolume) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[98]
+	mi := &file_mesospb_mesos_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8247,7 +8357,7 @@ const (
 
 func (x *Environment_Variable) Reset() {
 	*x = Environment_Variable{}
-	mi := &file_mesospb_mesos_proto_msgTypes[99]
+	mi := &file_mesospb_mesos_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8259,7 +8369,7 @@ func (x *Environment_Variable) String() string {
 func (*Environment_Variable) ProtoMessage() {}
 
 func (x *Environment_Variable) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[99]
+	mi := &file_mesospb_mesos_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8313,7 +8423,7 @@ type Secret_Reference struct {
 
 func (x *Secret_Reference) Reset() {
 	*x = Secret_Reference{}
-	mi := &file_mesospb_mesos_proto_msgTypes[100]
+	mi := &file_mesospb_mesos_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8325,7 +8435,7 @@ func (x *Secret_Reference) String() string {
 func (*Secret_Reference) ProtoMessage() {}
 
 func (x *Secret_Reference) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[100]
+	mi := &file_mesospb_mesos_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8364,7 +8474,7 @@ type Secret_Value struct {
 
 func (x *Secret_Value) Reset() {
 	*x = Secret_Value{}
-	mi := &file_mesospb_mesos_proto_msgTypes[101]
+	mi := &file_mesospb_mesos_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8376,7 +8486,7 @@ func (x *Secret_Value) String() string {
 func (*Secret_Value) ProtoMessage() {}
 
 func (x *Secret_Value) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[101]
+	mi := &file_mesospb_mesos_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8417,7 +8527,7 @@ const (
 
 func (x *CommandInfo_URI) Reset() {
 	*x = CommandInfo_URI{}
-	mi := &file_mesospb_mesos_proto_msgTypes[102]
+	mi := &file_mesospb_mesos_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8429,7 +8539,7 @@ func (x *CommandInfo_URI) String() string {
 func (*CommandInfo_URI) ProtoMessage() {}
 
 func (x *CommandInfo_URI) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[102]
+	mi := &file_mesospb_mesos_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8489,7 +8599,7 @@ type CheckInfo_Command struct {
 
 func (x *CheckInfo_Command) Reset() {
 	*x = CheckInfo_Command{}
-	mi := &file_mesospb_mesos_proto_msgTypes[103]
+	mi := &file_mesospb_mesos_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8501,7 +8611,7 @@ func (x *CheckInfo_Command) String() string {
 func (*CheckInfo_Command) ProtoMessage() {}
 
 func (x *CheckInfo_Command) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[103]
+	mi := &file_mesospb_mesos_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8534,7 +8644,7 @@ type CheckInfo_Http struct {
 
 func (x *CheckInfo_Http) Reset() {
 	*x = CheckInfo_Http{}
-	mi := &file_mesospb_mesos_proto_msgTypes[104]
+	mi := &file_mesospb_mesos_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8546,7 +8656,7 @@ func (x *CheckInfo_Http) String() string {
 func (*CheckInfo_Http) ProtoMessage() {}
 
 func (x *CheckInfo_Http) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[104]
+	mi := &file_mesospb_mesos_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8585,7 +8695,7 @@ type CheckInfo_Tcp struct {
 
 func (x *CheckInfo_Tcp) Reset() {
 	*x = CheckInfo_Tcp{}
-	mi := &file_mesospb_mesos_proto_msgTypes[105]
+	mi := &file_mesospb_mesos_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8597,7 +8707,7 @@ func (x *CheckInfo_Tcp) String() string {
 func (*CheckInfo_Tcp) ProtoMessage() {}
 
 func (x *CheckInfo_Tcp) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[105]
+	mi := &file_mesospb_mesos_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8629,7 +8739,7 @@ type CheckStatusInfo_Command struct {
 
 func (x *CheckStatusInfo_Command) Reset() {
 	*x = CheckStatusInfo_Command{}
-	mi := &file_mesospb_mesos_proto_msgTypes[106]
+	mi := &file_mesospb_mesos_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8641,7 +8751,7 @@ func (x *CheckStatusInfo_Command) String() string {
 func (*CheckStatusInfo_Command) ProtoMessage() {}
 
 func (x *CheckStatusInfo_Command) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[106]
+	mi := &file_mesospb_mesos_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8673,7 +8783,7 @@ type CheckStatusInfo_Http struct {
 
 func (x *CheckStatusInfo_Http) Reset() {
 	*x = CheckStatusInfo_Http{}
-	mi := &file_mesospb_mesos_proto_msgTypes[107]
+	mi := &file_mesospb_mesos_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8685,7 +8795,7 @@ func (x *CheckStatusInfo_Http) String() string {
 func (*CheckStatusInfo_Http) ProtoMessage() {}
 
 func (x *CheckStatusInfo_Http) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[107]
+	mi := &file_mesospb_mesos_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8717,7 +8827,7 @@ type CheckStatusInfo_Tcp struct {
 
 func (x *CheckStatusInfo_Tcp) Reset() {
 	*x = CheckStatusInfo_Tcp{}
-	mi := &file_mesospb_mesos_proto_msgTypes[108]
+	mi := &file_mesospb_mesos_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8729,7 +8839,7 @@ func (x *CheckStatusInfo_Tcp) String() string {
 func (*CheckStatusInfo_Tcp) ProtoMessage() {}
 
 func (x *CheckStatusInfo_Tcp) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[108]
+	mi := &file_mesospb_mesos_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8770,7 +8880,7 @@ const (
 
 func (x *HealthCheck_HTTPCheckInfo) Reset() {
 	*x = HealthCheck_HTTPCheckInfo{}
-	mi := &file_mesospb_mesos_proto_msgTypes[109]
+	mi := &file_mesospb_mesos_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8782,7 +8892,7 @@ func (x *HealthCheck_HTTPCheckInfo) String() string {
 func (*HealthCheck_HTTPCheckInfo) ProtoMessage() {}
 
 func (x *HealthCheck_HTTPCheckInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[109]
+	mi := &file_mesospb_mesos_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8848,7 +8958,7 @@ const (
 
 func (x *HealthCheck_TCPCheckInfo) Reset() {
 	*x = HealthCheck_TCPCheckInfo{}
-	mi := &file_mesospb_mesos_proto_msgTypes[110]
+	mi := &file_mesospb_mesos_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8860,7 +8970,7 @@ func (x *HealthCheck_TCPCheckInfo) String() string {
 func (*HealthCheck_TCPCheckInfo) ProtoMessage() {}
 
 func (x *HealthCheck_TCPCheckInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[110]
+	mi := &file_mesospb_mesos_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8901,7 +9011,7 @@ type Image_Appc struct {
 
 func (x *Image_Appc) Reset() {
 	*x = Image_Appc{}
-	mi := &file_mesospb_mesos_proto_msgTypes[111]
+	mi := &file_mesospb_mesos_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8913,7 +9023,7 @@ func (x *Image_Appc) String() string {
 func (*Image_Appc) ProtoMessage() {}
 
 func (x *Image_Appc) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[111]
+	mi := &file_mesospb_mesos_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8960,7 +9070,7 @@ type Image_Docker struct {
 
 func (x *Image_Docker) Reset() {
 	*x = Image_Docker{}
-	mi := &file_mesospb_mesos_proto_msgTypes[112]
+	mi := &file_mesospb_mesos_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8972,7 +9082,7 @@ func (x *Image_Docker) String() string {
 func (*Image_Docker) ProtoMessage() {}
 
 func (x *Image_Docker) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[112]
+	mi := &file_mesospb_mesos_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9014,7 +9124,7 @@ type Volume_Source struct {
 
 func (x *Volume_Source) Reset() {
 	*x = Volume_Source{}
-	mi := &file_mesospb_mesos_proto_msgTypes[113]
+	mi := &file_mesospb_mesos_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9026,7 +9136,7 @@ func (x *Volume_Source) String() string {
 func (*Volume_Source) ProtoMessage() {}
 
 func (x *Volume_Source) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[113]
+	mi := &file_mesospb_mesos_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9080,7 +9190,7 @@ type Volume_Source_HostPath struct {
 
 func (x *Volume_Source_HostPath) Reset() {
 	*x = Volume_Source_HostPath{}
-	mi := &file_mesospb_mesos_proto_msgTypes[114]
+	mi := &file_mesospb_mesos_proto_msgTypes[115]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9092,7 +9202,7 @@ func (x *Volume_Source_HostPath) String() string {
 func (*Volume_Source_HostPath) ProtoMessage() {}
 
 func (x *Volume_Source_HostPath) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[114]
+	mi := &file_mesospb_mesos_proto_msgTypes[115]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9132,7 +9242,7 @@ type Volume_Source_SandboxPath struct {
 
 func (x *Volume_Source_SandboxPath) Reset() {
 	*x = Volume_Source_SandboxPath{}
-	mi := &file_mesospb_mesos_proto_msgTypes[115]
+	mi := &file_mesospb_mesos_proto_msgTypes[116]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9144,7 +9254,7 @@ func (x *Volume_Source_SandboxPath) String() string {
 func (*Volume_Source_SandboxPath) ProtoMessage() {}
 
 func (x *Volume_Source_SandboxPath) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[115]
+	mi := &file_mesospb_mesos_proto_msgTypes[116]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9189,7 +9299,7 @@ const (
 
 func (x *NetworkInfo_IPAddress) Reset() {
 	*x = NetworkInfo_IPAddress{}
-	mi := &file_mesospb_mesos_proto_msgTypes[116]
+	mi := &file_mesospb_mesos_proto_msgTypes[117]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9201,7 +9311,7 @@ func (x *NetworkInfo_IPAddress) String() string {
 func (*NetworkInfo_IPAddress) ProtoMessage() {}
 
 func (x *NetworkInfo_IPAddress) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[116]
+	mi := &file_mesospb_mesos_proto_msgTypes[117]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9242,7 +9352,7 @@ type NetworkInfo_PortMapping struct {
 
 func (x *NetworkInfo_PortMapping) Reset() {
 	*x = NetworkInfo_PortMapping{}
-	mi := &file_mesospb_mesos_proto_msgTypes[117]
+	mi := &file_mesospb_mesos_proto_msgTypes[118]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9254,7 +9364,7 @@ func (x *NetworkInfo_PortMapping) String() string {
 func (*NetworkInfo_PortMapping) ProtoMessage() {}
 
 func (x *NetworkInfo_PortMapping) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[117]
+	mi := &file_mesospb_mesos_proto_msgTypes[118]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9302,7 +9412,7 @@ type RLimitInfo_RLimit struct {
 
 func (x *RLimitInfo_RLimit) Reset() {
 	*x = RLimitInfo_RLimit{}
-	mi := &file_mesospb_mesos_proto_msgTypes[118]
+	mi := &file_mesospb_mesos_proto_msgTypes[119]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9314,7 +9424,7 @@ func (x *RLimitInfo_RLimit) String() string {
 func (*RLimitInfo_RLimit) ProtoMessage() {}
 
 func (x *RLimitInfo_RLimit) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[118]
+	mi := &file_mesospb_mesos_proto_msgTypes[119]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9361,7 +9471,7 @@ type TTYInfo_WindowSize struct {
 
 func (x *TTYInfo_WindowSize) Reset() {
 	*x = TTYInfo_WindowSize{}
-	mi := &file_mesospb_mesos_proto_msgTypes[119]
+	mi := &file_mesospb_mesos_proto_msgTypes[120]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9373,7 +9483,7 @@ func (x *TTYInfo_WindowSize) String() string {
 func (*TTYInfo_WindowSize) ProtoMessage() {}
 
 func (x *TTYInfo_WindowSize) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[119]
+	mi := &file_mesospb_mesos_proto_msgTypes[120]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9423,7 +9533,7 @@ const (
 
 func (x *ContainerInfo_DockerInfo) Reset() {
 	*x = ContainerInfo_DockerInfo{}
-	mi := &file_mesospb_mesos_proto_msgTypes[120]
+	mi := &file_mesospb_mesos_proto_msgTypes[121]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9435,7 +9545,7 @@ func (x *ContainerInfo_DockerInfo) String() string {
 func (*ContainerInfo_DockerInfo) ProtoMessage() {}
 
 func (x *ContainerInfo_DockerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[120]
+	mi := &file_mesospb_mesos_proto_msgTypes[121]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9502,7 +9612,7 @@ type ContainerInfo_MesosInfo struct {
 
 func (x *ContainerInfo_MesosInfo) Reset() {
 	*x = ContainerInfo_MesosInfo{}
-	mi := &file_mesospb_mesos_proto_msgTypes[121]
+	mi := &file_mesospb_mesos_proto_msgTypes[122]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9514,7 +9624,7 @@ func (x *ContainerInfo_MesosInfo) String() string {
 func (*ContainerInfo_MesosInfo) ProtoMessage() {}
 
 func (x *ContainerInfo_MesosInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[121]
+	mi := &file_mesospb_mesos_proto_msgTypes[122]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9548,7 +9658,7 @@ type ContainerInfo_DockerInfo_PortMapping struct {
 
 func (x *ContainerInfo_DockerInfo_PortMapping) Reset() {
 	*x = ContainerInfo_DockerInfo_PortMapping{}
-	mi := &file_mesospb_mesos_proto_msgTypes[122]
+	mi := &file_mesospb_mesos_proto_msgTypes[123]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9560,7 +9670,7 @@ func (x *ContainerInfo_DockerInfo_PortMapping) String() string {
 func (*ContainerInfo_DockerInfo_PortMapping) ProtoMessage() {}
 
 func (x *ContainerInfo_DockerInfo_PortMapping) ProtoReflect() protoreflect.Message {
-	mi := &file_mesospb_mesos_proto_msgTypes[122]
+	mi := &file_mesospb_mesos_proto_msgTypes[123]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10273,7 +10383,18 @@ const file_mesospb_mesos_proto_rawDesc = "" +
 	"\rTaskGroupInfo\x12(\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x12.mesos.v1.TaskInfoR\x05tasks\"J\n" +
 	"\x16TaskResourceLimitation\x120\n" +
-	"\tresources\x18\x01 \x03(\v2\x12.mesos.v1.ResourceR\tresources\"\xa8\x0f\n" +
+	"\tresources\x18\x01 \x03(\v2\x12.mesos.v1.ResourceR\tresources\"\xef\x02\n" +
+	"\x12ResourceStatistics\x12\x1c\n" +
+	"\ttimestamp\x18\x01 \x02(\x01R\ttimestamp\x12\x1c\n" +
+	"\tprocesses\x18\x1e \x01(\rR\tprocesses\x12-\n" +
+	"\x13cpus_user_time_secs\x18\x02 \x01(\x01R\x10cpusUserTimeSecs\x121\n" +
+	"\x15cpus_system_time_secs\x18\x03 \x01(\x01R\x12cpusSystemTimeSecs\x12\x1d\n" +
+	"\n" +
+	"cpus_limit\x18\x04 \x01(\x01R\tcpusLimit\x12\"\n" +
+	"\rmem_rss_bytes\x18\x05 \x01(\x04R\vmemRssBytes\x12&\n" +
+	"\x0fmem_limit_bytes\x18\x06 \x01(\x04R\rmemLimitBytes\x12(\n" +
+	"\x10disk_limit_bytes\x18\x1a \x01(\x04R\x0ediskLimitBytes\x12&\n" +
+	"\x0fdisk_used_bytes\x18\x1b \x01(\x04R\rdiskUsedBytes\"\xa8\x0f\n" +
 	"\n" +
 	"TaskStatus\x12)\n" +
 	"\atask_id\x18\x01 \x02(\v2\x10.mesos.v1.TaskIDR\x06taskId\x12)\n" +
@@ -10444,7 +10565,7 @@ func file_mesospb_mesos_proto_rawDescGZIP() []byte {
 }
 
 var file_mesospb_mesos_proto_enumTypes = make([]protoimpl.EnumInfo, 28)
-var file_mesospb_mesos_proto_msgTypes = make([]protoimpl.MessageInfo, 125)
+var file_mesospb_mesos_proto_msgTypes = make([]protoimpl.MessageInfo, 126)
 var file_mesospb_mesos_proto_goTypes = []any{
 	(OperationState)(0),                          // 0: mesos.v1.OperationState
 	(TaskState)(0),                               // 1: mesos.v1.TaskState
@@ -10529,120 +10650,121 @@ var file_mesospb_mesos_proto_goTypes = []any{
 	(*TaskInfo)(nil),                             // 80: mesos.v1.TaskInfo
 	(*TaskGroupInfo)(nil),                        // 81: mesos.v1.TaskGroupInfo
 	(*TaskResourceLimitation)(nil),               // 82: mesos.v1.TaskResourceLimitation
-	(*TaskStatus)(nil),                           // 83: mesos.v1.TaskStatus
-	(*Task)(nil),                                 // 84: mesos.v1.Task
-	(*Labels)(nil),                               // 85: mesos.v1.Labels
-	(*Label)(nil),                                // 86: mesos.v1.Label
-	(*Parameter)(nil),                            // 87: mesos.v1.Parameter
-	(*Parameters)(nil),                           // 88: mesos.v1.Parameters
-	(*Credential)(nil),                           // 89: mesos.v1.Credential
-	(*VersionInfo)(nil),                          // 90: mesos.v1.VersionInfo
-	(*Flag)(nil),                                 // 91: mesos.v1.Flag
-	(*Metric)(nil),                               // 92: mesos.v1.Metric
-	(*FileInfo)(nil),                             // 93: mesos.v1.FileInfo
-	(*DomainInfo_FaultDomain)(nil),               // 94: mesos.v1.DomainInfo.FaultDomain
-	(*DomainInfo_FaultDomain_RegionInfo)(nil),    // 95: mesos.v1.DomainInfo.FaultDomain.RegionInfo
-	(*DomainInfo_FaultDomain_ZoneInfo)(nil),      // 96: mesos.v1.DomainInfo.FaultDomain.ZoneInfo
-	(*FrameworkInfo_Capability)(nil),             // 97: mesos.v1.FrameworkInfo.Capability
-	nil,                                          // 98: mesos.v1.FrameworkInfo.OfferFiltersEntry
-	(*MasterInfo_Capability)(nil),                // 99: mesos.v1.MasterInfo.Capability
-	(*AgentInfo_Capability)(nil),                 // 100: mesos.v1.AgentInfo.Capability
-	(*Value_Scalar)(nil),                         // 101: mesos.v1.Value.Scalar
-	(*Value_Range)(nil),                          // 102: mesos.v1.Value.Range
-	(*Value_Ranges)(nil),                         // 103: mesos.v1.Value.Ranges
-	(*Value_Set)(nil),                            // 104: mesos.v1.Value.Set
-	(*Value_Text)(nil),                           // 105: mesos.v1.Value.Text
-	(*Resource_AllocationInfo)(nil),              // 106: mesos.v1.Resource.AllocationInfo
-	(*Resource_ReservationInfo)(nil),             // 107: mesos.v1.Resource.ReservationInfo
-	(*Resource_DiskInfo)(nil),                    // 108: mesos.v1.Resource.DiskInfo
-	(*Resource_RevocableInfo)(nil),               // 109: mesos.v1.Resource.RevocableInfo
-	(*Resource_SharedInfo)(nil),                  // 110: mesos.v1.Resource.SharedInfo
-	(*Resource_DiskInfo_Persistence)(nil),        // 111: mesos.v1.Resource.DiskInfo.Persistence
-	(*Resource_DiskInfo_Source)(nil),             // 112: mesos.v1.Resource.DiskInfo.Source
-	(*Resource_DiskInfo_Source_Path)(nil),        // 113: mesos.v1.Resource.DiskInfo.Source.Path
-	(*Resource_DiskInfo_Source_Mount)(nil),       // 114: mesos.v1.Resource.DiskInfo.Source.Mount
-	(*OfferFilters_ResourceQuantities)(nil),      // 115: mesos.v1.OfferFilters.ResourceQuantities
-	(*OfferFilters_MinAllocatableResources)(nil), // 116: mesos.v1.OfferFilters.MinAllocatableResources
-	nil,                                          // 117: mesos.v1.OfferFilters.ResourceQuantities.QuantitiesEntry
-	(*Offer_Operation)(nil),                      // 118: mesos.v1.Offer.Operation
-	(*Offer_Operation_Launch)(nil),               // 119: mesos.v1.Offer.Operation.Launch
-	(*Offer_Operation_LaunchGroup)(nil),          // 120: mesos.v1.Offer.Operation.LaunchGroup
-	(*Offer_Operation_Reserve)(nil),              // 121: mesos.v1.Offer.Operation.Reserve
-	(*Offer_Operation_Unreserve)(nil),            // 122: mesos.v1.Offer.Operation.Unreserve
-	(*Offer_Operation_Create)(nil),               // 123: mesos.v1.Offer.Operation.Create
-	(*Offer_Operation_Destroy)(nil),              // 124: mesos.v1.Offer.Operation.Destroy
-	(*Offer_Operation_GrowVolume)(nil),           // 125: mesos.v1.Offer.Operation.GrowVolume
-	(*Offer_Operation_ShrinkVolume)(nil),         // 126: mesos.v1.Offer.Operation.ShrinkVolume
-	(*Environment_Variable)(nil),                 // 127: mesos.v1.Environment.Variable
-	(*Secret_Reference)(nil),                     // 128: mesos.v1.Secret.Reference
-	(*Secret_Value)(nil),                         // 129: mesos.v1.Secret.Value
-	(*CommandInfo_URI)(nil),                      // 130: mesos.v1.CommandInfo.URI
-	(*CheckInfo_Command)(nil),                    // 131: mesos.v1.CheckInfo.Command
-	(*CheckInfo_Http)(nil),                       // 132: mesos.v1.CheckInfo.Http
-	(*CheckInfo_Tcp)(nil),                        // 133: mesos.v1.CheckInfo.Tcp
-	(*CheckStatusInfo_Command)(nil),              // 134: mesos.v1.CheckStatusInfo.Command
-	(*CheckStatusInfo_Http)(nil),                 // 135: mesos.v1.CheckStatusInfo.Http
-	(*CheckStatusInfo_Tcp)(nil),                  // 136: mesos.v1.CheckStatusInfo.Tcp
-	(*HealthCheck_HTTPCheckInfo)(nil),            // 137: mesos.v1.HealthCheck.HTTPCheckInfo
-	(*HealthCheck_TCPCheckInfo)(nil),             // 138: mesos.v1.HealthCheck.TCPCheckInfo
-	(*Image_Appc)(nil),                           // 139: mesos.v1.Image.Appc
-	(*Image_Docker)(nil),                         // 140: mesos.v1.Image.Docker
-	(*Volume_Source)(nil),                        // 141: mesos.v1.Volume.Source
-	(*Volume_Source_HostPath)(nil),               // 142: mesos.v1.Volume.Source.HostPath
-	(*Volume_Source_SandboxPath)(nil),            // 143: mesos.v1.Volume.Source.SandboxPath
-	(*NetworkInfo_IPAddress)(nil),                // 144: mesos.v1.NetworkInfo.IPAddress
-	(*NetworkInfo_PortMapping)(nil),              // 145: mesos.v1.NetworkInfo.PortMapping
-	(*RLimitInfo_RLimit)(nil),                    // 146: mesos.v1.RLimitInfo.RLimit
-	(*TTYInfo_WindowSize)(nil),                   // 147: mesos.v1.TTYInfo.WindowSize
-	(*ContainerInfo_DockerInfo)(nil),             // 148: mesos.v1.ContainerInfo.DockerInfo
-	(*ContainerInfo_MesosInfo)(nil),              // 149: mesos.v1.ContainerInfo.MesosInfo
-	(*ContainerInfo_DockerInfo_PortMapping)(nil), // 150: mesos.v1.ContainerInfo.DockerInfo.PortMapping
-	nil, // 151: mesos.v1.TaskInfo.LimitsEntry
-	nil, // 152: mesos.v1.Task.LimitsEntry
+	(*ResourceStatistics)(nil),                   // 83: mesos.v1.ResourceStatistics
+	(*TaskStatus)(nil),                           // 84: mesos.v1.TaskStatus
+	(*Task)(nil),                                 // 85: mesos.v1.Task
+	(*Labels)(nil),                               // 86: mesos.v1.Labels
+	(*Label)(nil),                                // 87: mesos.v1.Label
+	(*Parameter)(nil),                            // 88: mesos.v1.Parameter
+	(*Parameters)(nil),                           // 89: mesos.v1.Parameters
+	(*Credential)(nil),                           // 90: mesos.v1.Credential
+	(*VersionInfo)(nil),                          // 91: mesos.v1.VersionInfo
+	(*Flag)(nil),                                 // 92: mesos.v1.Flag
+	(*Metric)(nil),                               // 93: mesos.v1.Metric
+	(*FileInfo)(nil),                             // 94: mesos.v1.FileInfo
+	(*DomainInfo_FaultDomain)(nil),               // 95: mesos.v1.DomainInfo.FaultDomain
+	(*DomainInfo_FaultDomain_RegionInfo)(nil),    // 96: mesos.v1.DomainInfo.FaultDomain.RegionInfo
+	(*DomainInfo_FaultDomain_ZoneInfo)(nil),      // 97: mesos.v1.DomainInfo.FaultDomain.ZoneInfo
+	(*FrameworkInfo_Capability)(nil),             // 98: mesos.v1.FrameworkInfo.Capability
+	nil,                                          // 99: mesos.v1.FrameworkInfo.OfferFiltersEntry
+	(*MasterInfo_Capability)(nil),                // 100: mesos.v1.MasterInfo.Capability
+	(*AgentInfo_Capability)(nil),                 // 101: mesos.v1.AgentInfo.Capability
+	(*Value_Scalar)(nil),                         // 102: mesos.v1.Value.Scalar
+	(*Value_Range)(nil),                          // 103: mesos.v1.Value.Range
+	(*Value_Ranges)(nil),                         // 104: mesos.v1.Value.Ranges
+	(*Value_Set)(nil),                            // 105: mesos.v1.Value.Set
+	(*Value_Text)(nil),                           // 106: mesos.v1.Value.Text
+	(*Resource_AllocationInfo)(nil),              // 107: mesos.v1.Resource.AllocationInfo
+	(*Resource_ReservationInfo)(nil),             // 108: mesos.v1.Resource.ReservationInfo
+	(*Resource_DiskInfo)(nil),                    // 109: mesos.v1.Resource.DiskInfo
+	(*Resource_RevocableInfo)(nil),               // 110: mesos.v1.Resource.RevocableInfo
+	(*Resource_SharedInfo)(nil),                  // 111: mesos.v1.Resource.SharedInfo
+	(*Resource_DiskInfo_Persistence)(nil),        // 112: mesos.v1.Resource.DiskInfo.Persistence
+	(*Resource_DiskInfo_Source)(nil),             // 113: mesos.v1.Resource.DiskInfo.Source
+	(*Resource_DiskInfo_Source_Path)(nil),        // 114: mesos.v1.Resource.DiskInfo.Source.Path
+	(*Resource_DiskInfo_Source_Mount)(nil),       // 115: mesos.v1.Resource.DiskInfo.Source.Mount
+	(*OfferFilters_ResourceQuantities)(nil),      // 116: mesos.v1.OfferFilters.ResourceQuantities
+	(*OfferFilters_MinAllocatableResources)(nil), // 117: mesos.v1.OfferFilters.MinAllocatableResources
+	nil,                                          // 118: mesos.v1.OfferFilters.ResourceQuantities.QuantitiesEntry
+	(*Offer_Operation)(nil),                      // 119: mesos.v1.Offer.Operation
+	(*Offer_Operation_Launch)(nil),               // 120: mesos.v1.Offer.Operation.Launch
+	(*Offer_Operation_LaunchGroup)(nil),          // 121: mesos.v1.Offer.Operation.LaunchGroup
+	(*Offer_Operation_Reserve)(nil),              // 122: mesos.v1.Offer.Operation.Reserve
+	(*Offer_Operation_Unreserve)(nil),            // 123: mesos.v1.Offer.Operation.Unreserve
+	(*Offer_Operation_Create)(nil),               // 124: mesos.v1.Offer.Operation.Create
+	(*Offer_Operation_Destroy)(nil),              // 125: mesos.v1.Offer.Operation.Destroy
+	(*Offer_Operation_GrowVolume)(nil),           // 126: mesos.v1.Offer.Operation.GrowVolume
+	(*Offer_Operation_ShrinkVolume)(nil),         // 127: mesos.v1.Offer.Operation.ShrinkVolume
+	(*Environment_Variable)(nil),                 // 128: mesos.v1.Environment.Variable
+	(*Secret_Reference)(nil),                     // 129: mesos.v1.Secret.Reference
+	(*Secret_Value)(nil),                         // 130: mesos.v1.Secret.Value
+	(*CommandInfo_URI)(nil),                      // 131: mesos.v1.CommandInfo.URI
+	(*CheckInfo_Command)(nil),                    // 132: mesos.v1.CheckInfo.Command
+	(*CheckInfo_Http)(nil),                       // 133: mesos.v1.CheckInfo.Http
+	(*CheckInfo_Tcp)(nil),                        // 134: mesos.v1.CheckInfo.Tcp
+	(*CheckStatusInfo_Command)(nil),              // 135: mesos.v1.CheckStatusInfo.Command
+	(*CheckStatusInfo_Http)(nil),                 // 136: mesos.v1.CheckStatusInfo.Http
+	(*CheckStatusInfo_Tcp)(nil),                  // 137: mesos.v1.CheckStatusInfo.Tcp
+	(*HealthCheck_HTTPCheckInfo)(nil),            // 138: mesos.v1.HealthCheck.HTTPCheckInfo
+	(*HealthCheck_TCPCheckInfo)(nil),             // 139: mesos.v1.HealthCheck.TCPCheckInfo
+	(*Image_Appc)(nil),                           // 140: mesos.v1.Image.Appc
+	(*Image_Docker)(nil),                         // 141: mesos.v1.Image.Docker
+	(*Volume_Source)(nil),                        // 142: mesos.v1.Volume.Source
+	(*Volume_Source_HostPath)(nil),               // 143: mesos.v1.Volume.Source.HostPath
+	(*Volume_Source_SandboxPath)(nil),            // 144: mesos.v1.Volume.Source.SandboxPath
+	(*NetworkInfo_IPAddress)(nil),                // 145: mesos.v1.NetworkInfo.IPAddress
+	(*NetworkInfo_PortMapping)(nil),              // 146: mesos.v1.NetworkInfo.PortMapping
+	(*RLimitInfo_RLimit)(nil),                    // 147: mesos.v1.RLimitInfo.RLimit
+	(*TTYInfo_WindowSize)(nil),                   // 148: mesos.v1.TTYInfo.WindowSize
+	(*ContainerInfo_DockerInfo)(nil),             // 149: mesos.v1.ContainerInfo.DockerInfo
+	(*ContainerInfo_MesosInfo)(nil),              // 150: mesos.v1.ContainerInfo.MesosInfo
+	(*ContainerInfo_DockerInfo_PortMapping)(nil), // 151: mesos.v1.ContainerInfo.DockerInfo.PortMapping
+	nil, // 152: mesos.v1.TaskInfo.LimitsEntry
+	nil, // 153: mesos.v1.Task.LimitsEntry
 }
 var file_mesospb_mesos_proto_depIdxs = []int32{
 	35,  // 0: mesos.v1.ContainerID.parent:type_name -> mesos.v1.ContainerID
 	39,  // 1: mesos.v1.URL.address:type_name -> mesos.v1.Address
-	87,  // 2: mesos.v1.URL.query:type_name -> mesos.v1.Parameter
+	88,  // 2: mesos.v1.URL.query:type_name -> mesos.v1.Parameter
 	37,  // 3: mesos.v1.Unavailability.start:type_name -> mesos.v1.TimeInfo
 	38,  // 4: mesos.v1.Unavailability.duration:type_name -> mesos.v1.DurationInfo
 	42,  // 5: mesos.v1.MachineInfo.id:type_name -> mesos.v1.MachineID
 	2,   // 6: mesos.v1.MachineInfo.mode:type_name -> mesos.v1.MachineInfo.Mode
 	41,  // 7: mesos.v1.MachineInfo.unavailability:type_name -> mesos.v1.Unavailability
-	94,  // 8: mesos.v1.DomainInfo.fault_domain:type_name -> mesos.v1.DomainInfo.FaultDomain
+	95,  // 8: mesos.v1.DomainInfo.fault_domain:type_name -> mesos.v1.DomainInfo.FaultDomain
 	28,  // 9: mesos.v1.FrameworkInfo.id:type_name -> mesos.v1.FrameworkID
-	97,  // 10: mesos.v1.FrameworkInfo.capabilities:type_name -> mesos.v1.FrameworkInfo.Capability
-	85,  // 11: mesos.v1.FrameworkInfo.labels:type_name -> mesos.v1.Labels
-	98,  // 12: mesos.v1.FrameworkInfo.offer_filters:type_name -> mesos.v1.FrameworkInfo.OfferFiltersEntry
+	98,  // 10: mesos.v1.FrameworkInfo.capabilities:type_name -> mesos.v1.FrameworkInfo.Capability
+	86,  // 11: mesos.v1.FrameworkInfo.labels:type_name -> mesos.v1.Labels
+	99,  // 12: mesos.v1.FrameworkInfo.offer_filters:type_name -> mesos.v1.FrameworkInfo.OfferFiltersEntry
 	39,  // 13: mesos.v1.MasterInfo.address:type_name -> mesos.v1.Address
 	44,  // 14: mesos.v1.MasterInfo.domain:type_name -> mesos.v1.DomainInfo
-	99,  // 15: mesos.v1.MasterInfo.capabilities:type_name -> mesos.v1.MasterInfo.Capability
+	100, // 15: mesos.v1.MasterInfo.capabilities:type_name -> mesos.v1.MasterInfo.Capability
 	50,  // 16: mesos.v1.AgentInfo.resources:type_name -> mesos.v1.Resource
 	49,  // 17: mesos.v1.AgentInfo.attributes:type_name -> mesos.v1.Attribute
 	30,  // 18: mesos.v1.AgentInfo.id:type_name -> mesos.v1.AgentID
 	44,  // 19: mesos.v1.AgentInfo.domain:type_name -> mesos.v1.DomainInfo
 	6,   // 20: mesos.v1.Value.type:type_name -> mesos.v1.Value.Type
-	101, // 21: mesos.v1.Value.scalar:type_name -> mesos.v1.Value.Scalar
-	103, // 22: mesos.v1.Value.ranges:type_name -> mesos.v1.Value.Ranges
-	104, // 23: mesos.v1.Value.set:type_name -> mesos.v1.Value.Set
-	105, // 24: mesos.v1.Value.text:type_name -> mesos.v1.Value.Text
+	102, // 21: mesos.v1.Value.scalar:type_name -> mesos.v1.Value.Scalar
+	104, // 22: mesos.v1.Value.ranges:type_name -> mesos.v1.Value.Ranges
+	105, // 23: mesos.v1.Value.set:type_name -> mesos.v1.Value.Set
+	106, // 24: mesos.v1.Value.text:type_name -> mesos.v1.Value.Text
 	6,   // 25: mesos.v1.Attribute.type:type_name -> mesos.v1.Value.Type
-	101, // 26: mesos.v1.Attribute.scalar:type_name -> mesos.v1.Value.Scalar
-	103, // 27: mesos.v1.Attribute.ranges:type_name -> mesos.v1.Value.Ranges
-	104, // 28: mesos.v1.Attribute.set:type_name -> mesos.v1.Value.Set
-	105, // 29: mesos.v1.Attribute.text:type_name -> mesos.v1.Value.Text
+	102, // 26: mesos.v1.Attribute.scalar:type_name -> mesos.v1.Value.Scalar
+	104, // 27: mesos.v1.Attribute.ranges:type_name -> mesos.v1.Value.Ranges
+	105, // 28: mesos.v1.Attribute.set:type_name -> mesos.v1.Value.Set
+	106, // 29: mesos.v1.Attribute.text:type_name -> mesos.v1.Value.Text
 	33,  // 30: mesos.v1.Resource.provider_id:type_name -> mesos.v1.ResourceProviderID
 	6,   // 31: mesos.v1.Resource.type:type_name -> mesos.v1.Value.Type
-	101, // 32: mesos.v1.Resource.scalar:type_name -> mesos.v1.Value.Scalar
-	103, // 33: mesos.v1.Resource.ranges:type_name -> mesos.v1.Value.Ranges
-	104, // 34: mesos.v1.Resource.set:type_name -> mesos.v1.Value.Set
-	107, // 35: mesos.v1.Resource.reservation:type_name -> mesos.v1.Resource.ReservationInfo
-	107, // 36: mesos.v1.Resource.reservations:type_name -> mesos.v1.Resource.ReservationInfo
-	106, // 37: mesos.v1.Resource.allocation_info:type_name -> mesos.v1.Resource.AllocationInfo
-	108, // 38: mesos.v1.Resource.disk:type_name -> mesos.v1.Resource.DiskInfo
-	109, // 39: mesos.v1.Resource.revocable:type_name -> mesos.v1.Resource.RevocableInfo
-	110, // 40: mesos.v1.Resource.shared:type_name -> mesos.v1.Resource.SharedInfo
-	116, // 41: mesos.v1.OfferFilters.min_allocatable_resources:type_name -> mesos.v1.OfferFilters.MinAllocatableResources
+	102, // 32: mesos.v1.Resource.scalar:type_name -> mesos.v1.Value.Scalar
+	104, // 33: mesos.v1.Resource.ranges:type_name -> mesos.v1.Value.Ranges
+	105, // 34: mesos.v1.Resource.set:type_name -> mesos.v1.Value.Set
+	108, // 35: mesos.v1.Resource.reservation:type_name -> mesos.v1.Resource.ReservationInfo
+	108, // 36: mesos.v1.Resource.reservations:type_name -> mesos.v1.Resource.ReservationInfo
+	107, // 37: mesos.v1.Resource.allocation_info:type_name -> mesos.v1.Resource.AllocationInfo
+	109, // 38: mesos.v1.Resource.disk:type_name -> mesos.v1.Resource.DiskInfo
+	110, // 39: mesos.v1.Resource.revocable:type_name -> mesos.v1.Resource.RevocableInfo
+	111, // 40: mesos.v1.Resource.shared:type_name -> mesos.v1.Resource.SharedInfo
+	117, // 41: mesos.v1.OfferFilters.min_allocatable_resources:type_name -> mesos.v1.OfferFilters.MinAllocatableResources
 	30,  // 42: mesos.v1.Request.agent_id:type_name -> mesos.v1.AgentID
 	50,  // 43: mesos.v1.Request.resources:type_name -> mesos.v1.Resource
 	28,  // 44: mesos.v1.Role.frameworks:type_name -> mesos.v1.FrameworkID
@@ -10656,7 +10778,7 @@ var file_mesospb_mesos_proto_depIdxs = []int32{
 	49,  // 52: mesos.v1.Offer.attributes:type_name -> mesos.v1.Attribute
 	32,  // 53: mesos.v1.Offer.executor_ids:type_name -> mesos.v1.ExecutorID
 	41,  // 54: mesos.v1.Offer.unavailability:type_name -> mesos.v1.Unavailability
-	106, // 55: mesos.v1.Offer.allocation_info:type_name -> mesos.v1.Resource.AllocationInfo
+	107, // 55: mesos.v1.Offer.allocation_info:type_name -> mesos.v1.Resource.AllocationInfo
 	29,  // 56: mesos.v1.InverseOffer.id:type_name -> mesos.v1.OfferID
 	40,  // 57: mesos.v1.InverseOffer.url:type_name -> mesos.v1.URL
 	28,  // 58: mesos.v1.InverseOffer.framework_id:type_name -> mesos.v1.FrameworkID
@@ -10671,15 +10793,15 @@ var file_mesospb_mesos_proto_depIdxs = []int32{
 	33,  // 67: mesos.v1.OperationStatus.resource_provider_id:type_name -> mesos.v1.ResourceProviderID
 	28,  // 68: mesos.v1.Operation.framework_id:type_name -> mesos.v1.FrameworkID
 	30,  // 69: mesos.v1.Operation.agent_id:type_name -> mesos.v1.AgentID
-	118, // 70: mesos.v1.Operation.info:type_name -> mesos.v1.Offer.Operation
+	119, // 70: mesos.v1.Operation.info:type_name -> mesos.v1.Offer.Operation
 	58,  // 71: mesos.v1.Operation.latest_status:type_name -> mesos.v1.OperationStatus
 	58,  // 72: mesos.v1.Operation.statuses:type_name -> mesos.v1.OperationStatus
 	36,  // 73: mesos.v1.Operation.uuid:type_name -> mesos.v1.UUID
-	127, // 74: mesos.v1.Environment.variables:type_name -> mesos.v1.Environment.Variable
+	128, // 74: mesos.v1.Environment.variables:type_name -> mesos.v1.Environment.Variable
 	11,  // 75: mesos.v1.Secret.type:type_name -> mesos.v1.Secret.Type
-	128, // 76: mesos.v1.Secret.reference:type_name -> mesos.v1.Secret.Reference
-	129, // 77: mesos.v1.Secret.value:type_name -> mesos.v1.Secret.Value
-	130, // 78: mesos.v1.CommandInfo.uris:type_name -> mesos.v1.CommandInfo.URI
+	129, // 76: mesos.v1.Secret.reference:type_name -> mesos.v1.Secret.Reference
+	130, // 77: mesos.v1.Secret.value:type_name -> mesos.v1.Secret.Value
+	131, // 78: mesos.v1.CommandInfo.uris:type_name -> mesos.v1.CommandInfo.URI
 	60,  // 79: mesos.v1.CommandInfo.environment:type_name -> mesos.v1.Environment
 	12,  // 80: mesos.v1.ExecutorInfo.type:type_name -> mesos.v1.ExecutorInfo.Type
 	32,  // 81: mesos.v1.ExecutorInfo.executor_id:type_name -> mesos.v1.ExecutorID
@@ -10689,37 +10811,37 @@ var file_mesospb_mesos_proto_depIdxs = []int32{
 	50,  // 85: mesos.v1.ExecutorInfo.resources:type_name -> mesos.v1.Resource
 	79,  // 86: mesos.v1.ExecutorInfo.discovery:type_name -> mesos.v1.DiscoveryInfo
 	38,  // 87: mesos.v1.ExecutorInfo.shutdown_grace_period:type_name -> mesos.v1.DurationInfo
-	85,  // 88: mesos.v1.ExecutorInfo.labels:type_name -> mesos.v1.Labels
+	86,  // 88: mesos.v1.ExecutorInfo.labels:type_name -> mesos.v1.Labels
 	38,  // 89: mesos.v1.KillPolicy.grace_period:type_name -> mesos.v1.DurationInfo
 	13,  // 90: mesos.v1.CheckInfo.type:type_name -> mesos.v1.CheckInfo.Type
-	131, // 91: mesos.v1.CheckInfo.command:type_name -> mesos.v1.CheckInfo.Command
-	132, // 92: mesos.v1.CheckInfo.http:type_name -> mesos.v1.CheckInfo.Http
-	133, // 93: mesos.v1.CheckInfo.tcp:type_name -> mesos.v1.CheckInfo.Tcp
+	132, // 91: mesos.v1.CheckInfo.command:type_name -> mesos.v1.CheckInfo.Command
+	133, // 92: mesos.v1.CheckInfo.http:type_name -> mesos.v1.CheckInfo.Http
+	134, // 93: mesos.v1.CheckInfo.tcp:type_name -> mesos.v1.CheckInfo.Tcp
 	13,  // 94: mesos.v1.CheckStatusInfo.type:type_name -> mesos.v1.CheckInfo.Type
-	134, // 95: mesos.v1.CheckStatusInfo.command:type_name -> mesos.v1.CheckStatusInfo.Command
-	135, // 96: mesos.v1.CheckStatusInfo.http:type_name -> mesos.v1.CheckStatusInfo.Http
-	136, // 97: mesos.v1.CheckStatusInfo.tcp:type_name -> mesos.v1.CheckStatusInfo.Tcp
+	135, // 95: mesos.v1.CheckStatusInfo.command:type_name -> mesos.v1.CheckStatusInfo.Command
+	136, // 96: mesos.v1.CheckStatusInfo.http:type_name -> mesos.v1.CheckStatusInfo.Http
+	137, // 97: mesos.v1.CheckStatusInfo.tcp:type_name -> mesos.v1.CheckStatusInfo.Tcp
 	14,  // 98: mesos.v1.HealthCheck.type:type_name -> mesos.v1.HealthCheck.Type
 	62,  // 99: mesos.v1.HealthCheck.command:type_name -> mesos.v1.CommandInfo
-	137, // 100: mesos.v1.HealthCheck.http:type_name -> mesos.v1.HealthCheck.HTTPCheckInfo
-	138, // 101: mesos.v1.HealthCheck.tcp:type_name -> mesos.v1.HealthCheck.TCPCheckInfo
+	138, // 100: mesos.v1.HealthCheck.http:type_name -> mesos.v1.HealthCheck.HTTPCheckInfo
+	139, // 101: mesos.v1.HealthCheck.tcp:type_name -> mesos.v1.HealthCheck.TCPCheckInfo
 	15,  // 102: mesos.v1.Image.type:type_name -> mesos.v1.Image.Type
-	139, // 103: mesos.v1.Image.appc:type_name -> mesos.v1.Image.Appc
-	140, // 104: mesos.v1.Image.docker:type_name -> mesos.v1.Image.Docker
+	140, // 103: mesos.v1.Image.appc:type_name -> mesos.v1.Image.Appc
+	141, // 104: mesos.v1.Image.docker:type_name -> mesos.v1.Image.Docker
 	16,  // 105: mesos.v1.MountPropagation.mode:type_name -> mesos.v1.MountPropagation.Mode
 	17,  // 106: mesos.v1.Volume.mode:type_name -> mesos.v1.Volume.Mode
 	68,  // 107: mesos.v1.Volume.image:type_name -> mesos.v1.Image
-	141, // 108: mesos.v1.Volume.source:type_name -> mesos.v1.Volume.Source
-	144, // 109: mesos.v1.NetworkInfo.ip_addresses:type_name -> mesos.v1.NetworkInfo.IPAddress
-	85,  // 110: mesos.v1.NetworkInfo.labels:type_name -> mesos.v1.Labels
-	145, // 111: mesos.v1.NetworkInfo.port_mappings:type_name -> mesos.v1.NetworkInfo.PortMapping
+	142, // 108: mesos.v1.Volume.source:type_name -> mesos.v1.Volume.Source
+	145, // 109: mesos.v1.NetworkInfo.ip_addresses:type_name -> mesos.v1.NetworkInfo.IPAddress
+	86,  // 110: mesos.v1.NetworkInfo.labels:type_name -> mesos.v1.Labels
+	146, // 111: mesos.v1.NetworkInfo.port_mappings:type_name -> mesos.v1.NetworkInfo.PortMapping
 	21,  // 112: mesos.v1.LinuxInfo.ipc_mode:type_name -> mesos.v1.LinuxInfo.IpcMode
-	146, // 113: mesos.v1.RLimitInfo.rlimits:type_name -> mesos.v1.RLimitInfo.RLimit
-	147, // 114: mesos.v1.TTYInfo.window_size:type_name -> mesos.v1.TTYInfo.WindowSize
+	147, // 113: mesos.v1.RLimitInfo.rlimits:type_name -> mesos.v1.RLimitInfo.RLimit
+	148, // 114: mesos.v1.TTYInfo.window_size:type_name -> mesos.v1.TTYInfo.WindowSize
 	23,  // 115: mesos.v1.ContainerInfo.type:type_name -> mesos.v1.ContainerInfo.Type
 	70,  // 116: mesos.v1.ContainerInfo.volumes:type_name -> mesos.v1.Volume
-	148, // 117: mesos.v1.ContainerInfo.docker:type_name -> mesos.v1.ContainerInfo.DockerInfo
-	149, // 118: mesos.v1.ContainerInfo.mesos:type_name -> mesos.v1.ContainerInfo.MesosInfo
+	149, // 117: mesos.v1.ContainerInfo.docker:type_name -> mesos.v1.ContainerInfo.DockerInfo
+	150, // 118: mesos.v1.ContainerInfo.mesos:type_name -> mesos.v1.ContainerInfo.MesosInfo
 	71,  // 119: mesos.v1.ContainerInfo.network_infos:type_name -> mesos.v1.NetworkInfo
 	72,  // 120: mesos.v1.ContainerInfo.linux_info:type_name -> mesos.v1.LinuxInfo
 	73,  // 121: mesos.v1.ContainerInfo.rlimit_info:type_name -> mesos.v1.RLimitInfo
@@ -10727,11 +10849,11 @@ var file_mesospb_mesos_proto_depIdxs = []int32{
 	35,  // 123: mesos.v1.ContainerStatus.container_id:type_name -> mesos.v1.ContainerID
 	71,  // 124: mesos.v1.ContainerStatus.network_infos:type_name -> mesos.v1.NetworkInfo
 	25,  // 125: mesos.v1.Port.visibility:type_name -> mesos.v1.DiscoveryInfo.Visibility
-	85,  // 126: mesos.v1.Port.labels:type_name -> mesos.v1.Labels
+	86,  // 126: mesos.v1.Port.labels:type_name -> mesos.v1.Labels
 	77,  // 127: mesos.v1.Ports.ports:type_name -> mesos.v1.Port
 	25,  // 128: mesos.v1.DiscoveryInfo.visibility:type_name -> mesos.v1.DiscoveryInfo.Visibility
 	78,  // 129: mesos.v1.DiscoveryInfo.ports:type_name -> mesos.v1.Ports
-	85,  // 130: mesos.v1.DiscoveryInfo.labels:type_name -> mesos.v1.Labels
+	86,  // 130: mesos.v1.DiscoveryInfo.labels:type_name -> mesos.v1.Labels
 	31,  // 131: mesos.v1.TaskInfo.task_id:type_name -> mesos.v1.TaskID
 	30,  // 132: mesos.v1.TaskInfo.agent_id:type_name -> mesos.v1.AgentID
 	50,  // 133: mesos.v1.TaskInfo.resources:type_name -> mesos.v1.Resource
@@ -10741,10 +10863,10 @@ var file_mesospb_mesos_proto_depIdxs = []int32{
 	67,  // 137: mesos.v1.TaskInfo.health_check:type_name -> mesos.v1.HealthCheck
 	65,  // 138: mesos.v1.TaskInfo.check:type_name -> mesos.v1.CheckInfo
 	64,  // 139: mesos.v1.TaskInfo.kill_policy:type_name -> mesos.v1.KillPolicy
-	85,  // 140: mesos.v1.TaskInfo.labels:type_name -> mesos.v1.Labels
+	86,  // 140: mesos.v1.TaskInfo.labels:type_name -> mesos.v1.Labels
 	79,  // 141: mesos.v1.TaskInfo.discovery:type_name -> mesos.v1.DiscoveryInfo
 	38,  // 142: mesos.v1.TaskInfo.max_completion_time:type_name -> mesos.v1.DurationInfo
-	151, // 143: mesos.v1.TaskInfo.limits:type_name -> mesos.v1.TaskInfo.LimitsEntry
+	152, // 143: mesos.v1.TaskInfo.limits:type_name -> mesos.v1.TaskInfo.LimitsEntry
 	80,  // 144: mesos.v1.TaskGroupInfo.tasks:type_name -> mesos.v1.TaskInfo
 	50,  // 145: mesos.v1.TaskResourceLimitation.resources:type_name -> mesos.v1.Resource
 	31,  // 146: mesos.v1.TaskStatus.task_id:type_name -> mesos.v1.TaskID
@@ -10754,7 +10876,7 @@ var file_mesospb_mesos_proto_depIdxs = []int32{
 	30,  // 150: mesos.v1.TaskStatus.agent_id:type_name -> mesos.v1.AgentID
 	32,  // 151: mesos.v1.TaskStatus.executor_id:type_name -> mesos.v1.ExecutorID
 	66,  // 152: mesos.v1.TaskStatus.check_status:type_name -> mesos.v1.CheckStatusInfo
-	85,  // 153: mesos.v1.TaskStatus.labels:type_name -> mesos.v1.Labels
+	86,  // 153: mesos.v1.TaskStatus.labels:type_name -> mesos.v1.Labels
 	76,  // 154: mesos.v1.TaskStatus.container_status:type_name -> mesos.v1.ContainerStatus
 	37,  // 155: mesos.v1.TaskStatus.unreachable_time:type_name -> mesos.v1.TimeInfo
 	82,  // 156: mesos.v1.TaskStatus.limitation:type_name -> mesos.v1.TaskResourceLimitation
@@ -10764,46 +10886,46 @@ var file_mesospb_mesos_proto_depIdxs = []int32{
 	30,  // 160: mesos.v1.Task.agent_id:type_name -> mesos.v1.AgentID
 	1,   // 161: mesos.v1.Task.state:type_name -> mesos.v1.TaskState
 	50,  // 162: mesos.v1.Task.resources:type_name -> mesos.v1.Resource
-	83,  // 163: mesos.v1.Task.statuses:type_name -> mesos.v1.TaskStatus
+	84,  // 163: mesos.v1.Task.statuses:type_name -> mesos.v1.TaskStatus
 	1,   // 164: mesos.v1.Task.status_update_state:type_name -> mesos.v1.TaskState
-	85,  // 165: mesos.v1.Task.labels:type_name -> mesos.v1.Labels
+	86,  // 165: mesos.v1.Task.labels:type_name -> mesos.v1.Labels
 	79,  // 166: mesos.v1.Task.discovery:type_name -> mesos.v1.DiscoveryInfo
 	75,  // 167: mesos.v1.Task.container:type_name -> mesos.v1.ContainerInfo
 	67,  // 168: mesos.v1.Task.health_check:type_name -> mesos.v1.HealthCheck
 	64,  // 169: mesos.v1.Task.kill_policy:type_name -> mesos.v1.KillPolicy
-	152, // 170: mesos.v1.Task.limits:type_name -> mesos.v1.Task.LimitsEntry
-	86,  // 171: mesos.v1.Labels.labels:type_name -> mesos.v1.Label
-	87,  // 172: mesos.v1.Parameters.parameter:type_name -> mesos.v1.Parameter
+	153, // 170: mesos.v1.Task.limits:type_name -> mesos.v1.Task.LimitsEntry
+	87,  // 171: mesos.v1.Labels.labels:type_name -> mesos.v1.Label
+	88,  // 172: mesos.v1.Parameters.parameter:type_name -> mesos.v1.Parameter
 	37,  // 173: mesos.v1.FileInfo.mtime:type_name -> mesos.v1.TimeInfo
-	95,  // 174: mesos.v1.DomainInfo.FaultDomain.region:type_name -> mesos.v1.DomainInfo.FaultDomain.RegionInfo
-	96,  // 175: mesos.v1.DomainInfo.FaultDomain.zone:type_name -> mesos.v1.DomainInfo.FaultDomain.ZoneInfo
+	96,  // 174: mesos.v1.DomainInfo.FaultDomain.region:type_name -> mesos.v1.DomainInfo.FaultDomain.RegionInfo
+	97,  // 175: mesos.v1.DomainInfo.FaultDomain.zone:type_name -> mesos.v1.DomainInfo.FaultDomain.ZoneInfo
 	3,   // 176: mesos.v1.FrameworkInfo.Capability.type:type_name -> mesos.v1.FrameworkInfo.Capability.Type
 	51,  // 177: mesos.v1.FrameworkInfo.OfferFiltersEntry.value:type_name -> mesos.v1.OfferFilters
 	4,   // 178: mesos.v1.MasterInfo.Capability.type:type_name -> mesos.v1.MasterInfo.Capability.Type
 	5,   // 179: mesos.v1.AgentInfo.Capability.type:type_name -> mesos.v1.AgentInfo.Capability.Type
-	102, // 180: mesos.v1.Value.Ranges.range:type_name -> mesos.v1.Value.Range
+	103, // 180: mesos.v1.Value.Ranges.range:type_name -> mesos.v1.Value.Range
 	7,   // 181: mesos.v1.Resource.ReservationInfo.type:type_name -> mesos.v1.Resource.ReservationInfo.Type
-	85,  // 182: mesos.v1.Resource.ReservationInfo.labels:type_name -> mesos.v1.Labels
-	111, // 183: mesos.v1.Resource.DiskInfo.persistence:type_name -> mesos.v1.Resource.DiskInfo.Persistence
+	86,  // 182: mesos.v1.Resource.ReservationInfo.labels:type_name -> mesos.v1.Labels
+	112, // 183: mesos.v1.Resource.DiskInfo.persistence:type_name -> mesos.v1.Resource.DiskInfo.Persistence
 	70,  // 184: mesos.v1.Resource.DiskInfo.volume:type_name -> mesos.v1.Volume
-	112, // 185: mesos.v1.Resource.DiskInfo.source:type_name -> mesos.v1.Resource.DiskInfo.Source
+	113, // 185: mesos.v1.Resource.DiskInfo.source:type_name -> mesos.v1.Resource.DiskInfo.Source
 	8,   // 186: mesos.v1.Resource.DiskInfo.Source.type:type_name -> mesos.v1.Resource.DiskInfo.Source.Type
-	113, // 187: mesos.v1.Resource.DiskInfo.Source.path:type_name -> mesos.v1.Resource.DiskInfo.Source.Path
-	114, // 188: mesos.v1.Resource.DiskInfo.Source.mount:type_name -> mesos.v1.Resource.DiskInfo.Source.Mount
-	85,  // 189: mesos.v1.Resource.DiskInfo.Source.metadata:type_name -> mesos.v1.Labels
-	117, // 190: mesos.v1.OfferFilters.ResourceQuantities.quantities:type_name -> mesos.v1.OfferFilters.ResourceQuantities.QuantitiesEntry
-	115, // 191: mesos.v1.OfferFilters.MinAllocatableResources.quantities:type_name -> mesos.v1.OfferFilters.ResourceQuantities
-	101, // 192: mesos.v1.OfferFilters.ResourceQuantities.QuantitiesEntry.value:type_name -> mesos.v1.Value.Scalar
+	114, // 187: mesos.v1.Resource.DiskInfo.Source.path:type_name -> mesos.v1.Resource.DiskInfo.Source.Path
+	115, // 188: mesos.v1.Resource.DiskInfo.Source.mount:type_name -> mesos.v1.Resource.DiskInfo.Source.Mount
+	86,  // 189: mesos.v1.Resource.DiskInfo.Source.metadata:type_name -> mesos.v1.Labels
+	118, // 190: mesos.v1.OfferFilters.ResourceQuantities.quantities:type_name -> mesos.v1.OfferFilters.ResourceQuantities.QuantitiesEntry
+	116, // 191: mesos.v1.OfferFilters.MinAllocatableResources.quantities:type_name -> mesos.v1.OfferFilters.ResourceQuantities
+	102, // 192: mesos.v1.OfferFilters.ResourceQuantities.QuantitiesEntry.value:type_name -> mesos.v1.Value.Scalar
 	9,   // 193: mesos.v1.Offer.Operation.type:type_name -> mesos.v1.Offer.Operation.Type
 	34,  // 194: mesos.v1.Offer.Operation.id:type_name -> mesos.v1.OperationID
-	119, // 195: mesos.v1.Offer.Operation.launch:type_name -> mesos.v1.Offer.Operation.Launch
-	120, // 196: mesos.v1.Offer.Operation.launch_group:type_name -> mesos.v1.Offer.Operation.LaunchGroup
-	121, // 197: mesos.v1.Offer.Operation.reserve:type_name -> mesos.v1.Offer.Operation.Reserve
-	122, // 198: mesos.v1.Offer.Operation.unreserve:type_name -> mesos.v1.Offer.Operation.Unreserve
-	123, // 199: mesos.v1.Offer.Operation.create:type_name -> mesos.v1.Offer.Operation.Create
-	124, // 200: mesos.v1.Offer.Operation.destroy:type_name -> mesos.v1.Offer.Operation.Destroy
-	125, // 201: mesos.v1.Offer.Operation.grow_volume:type_name -> mesos.v1.Offer.Operation.GrowVolume
-	126, // 202: mesos.v1.Offer.Operation.shrink_volume:type_name -> mesos.v1.Offer.Operation.ShrinkVolume
+	120, // 195: mesos.v1.Offer.Operation.launch:type_name -> mesos.v1.Offer.Operation.Launch
+	121, // 196: mesos.v1.Offer.Operation.launch_group:type_name -> mesos.v1.Offer.Operation.LaunchGroup
+	122, // 197: mesos.v1.Offer.Operation.reserve:type_name -> mesos.v1.Offer.Operation.Reserve
+	123, // 198: mesos.v1.Offer.Operation.unreserve:type_name -> mesos.v1.Offer.Operation.Unreserve
+	124, // 199: mesos.v1.Offer.Operation.create:type_name -> mesos.v1.Offer.Operation.Create
+	125, // 200: mesos.v1.Offer.Operation.destroy:type_name -> mesos.v1.Offer.Operation.Destroy
+	126, // 201: mesos.v1.Offer.Operation.grow_volume:type_name -> mesos.v1.Offer.Operation.GrowVolume
+	127, // 202: mesos.v1.Offer.Operation.shrink_volume:type_name -> mesos.v1.Offer.Operation.ShrinkVolume
 	80,  // 203: mesos.v1.Offer.Operation.Launch.task_infos:type_name -> mesos.v1.TaskInfo
 	63,  // 204: mesos.v1.Offer.Operation.LaunchGroup.executor:type_name -> mesos.v1.ExecutorInfo
 	81,  // 205: mesos.v1.Offer.Operation.LaunchGroup.task_group:type_name -> mesos.v1.TaskGroupInfo
@@ -10815,28 +10937,28 @@ var file_mesospb_mesos_proto_depIdxs = []int32{
 	50,  // 211: mesos.v1.Offer.Operation.GrowVolume.volume:type_name -> mesos.v1.Resource
 	50,  // 212: mesos.v1.Offer.Operation.GrowVolume.addition:type_name -> mesos.v1.Resource
 	50,  // 213: mesos.v1.Offer.Operation.ShrinkVolume.volume:type_name -> mesos.v1.Resource
-	101, // 214: mesos.v1.Offer.Operation.ShrinkVolume.subtract:type_name -> mesos.v1.Value.Scalar
+	102, // 214: mesos.v1.Offer.Operation.ShrinkVolume.subtract:type_name -> mesos.v1.Value.Scalar
 	10,  // 215: mesos.v1.Environment.Variable.type:type_name -> mesos.v1.Environment.Variable.Type
 	61,  // 216: mesos.v1.Environment.Variable.secret:type_name -> mesos.v1.Secret
 	62,  // 217: mesos.v1.CheckInfo.Command.command:type_name -> mesos.v1.CommandInfo
 	20,  // 218: mesos.v1.HealthCheck.HTTPCheckInfo.protocol:type_name -> mesos.v1.NetworkInfo.Protocol
 	20,  // 219: mesos.v1.HealthCheck.TCPCheckInfo.protocol:type_name -> mesos.v1.NetworkInfo.Protocol
-	85,  // 220: mesos.v1.Image.Appc.labels:type_name -> mesos.v1.Labels
+	86,  // 220: mesos.v1.Image.Appc.labels:type_name -> mesos.v1.Labels
 	61,  // 221: mesos.v1.Image.Docker.config:type_name -> mesos.v1.Secret
 	18,  // 222: mesos.v1.Volume.Source.type:type_name -> mesos.v1.Volume.Source.Type
-	142, // 223: mesos.v1.Volume.Source.host_path:type_name -> mesos.v1.Volume.Source.HostPath
-	143, // 224: mesos.v1.Volume.Source.sandbox_path:type_name -> mesos.v1.Volume.Source.SandboxPath
+	143, // 223: mesos.v1.Volume.Source.host_path:type_name -> mesos.v1.Volume.Source.HostPath
+	144, // 224: mesos.v1.Volume.Source.sandbox_path:type_name -> mesos.v1.Volume.Source.SandboxPath
 	61,  // 225: mesos.v1.Volume.Source.secret:type_name -> mesos.v1.Secret
 	69,  // 226: mesos.v1.Volume.Source.HostPath.mount_propagation:type_name -> mesos.v1.MountPropagation
 	19,  // 227: mesos.v1.Volume.Source.SandboxPath.type:type_name -> mesos.v1.Volume.Source.SandboxPath.Type
 	20,  // 228: mesos.v1.NetworkInfo.IPAddress.protocol:type_name -> mesos.v1.NetworkInfo.Protocol
 	22,  // 229: mesos.v1.RLimitInfo.RLimit.type:type_name -> mesos.v1.RLimitInfo.RLimit.Type
 	24,  // 230: mesos.v1.ContainerInfo.DockerInfo.network:type_name -> mesos.v1.ContainerInfo.DockerInfo.Network
-	150, // 231: mesos.v1.ContainerInfo.DockerInfo.port_mappings:type_name -> mesos.v1.ContainerInfo.DockerInfo.PortMapping
-	87,  // 232: mesos.v1.ContainerInfo.DockerInfo.parameters:type_name -> mesos.v1.Parameter
+	151, // 231: mesos.v1.ContainerInfo.DockerInfo.port_mappings:type_name -> mesos.v1.ContainerInfo.DockerInfo.PortMapping
+	88,  // 232: mesos.v1.ContainerInfo.DockerInfo.parameters:type_name -> mesos.v1.Parameter
 	68,  // 233: mesos.v1.ContainerInfo.MesosInfo.image:type_name -> mesos.v1.Image
-	101, // 234: mesos.v1.TaskInfo.LimitsEntry.value:type_name -> mesos.v1.Value.Scalar
-	101, // 235: mesos.v1.Task.LimitsEntry.value:type_name -> mesos.v1.Value.Scalar
+	102, // 234: mesos.v1.TaskInfo.LimitsEntry.value:type_name -> mesos.v1.Value.Scalar
+	102, // 235: mesos.v1.Task.LimitsEntry.value:type_name -> mesos.v1.Value.Scalar
 	236, // [236:236] is the sub-list for method output_type
 	236, // [236:236] is the sub-list for method input_type
 	236, // [236:236] is the sub-list for extension type_name
@@ -10855,7 +10977,7 @@ func file_mesospb_mesos_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mesospb_mesos_proto_rawDesc), len(file_mesospb_mesos_proto_rawDesc)),
 			NumEnums:      28,
-			NumMessages:   125,
+			NumMessages:   126,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

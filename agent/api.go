@@ -1,0 +1,273 @@
+package agent
+
+import (
+	"slices"
+	"strings"
+
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/agent/statusupdate"
+	"github.com/corral-sched/corral/codec"
+	"github.com/corral-sched/corral/internal/version"
+	"github.com/corral-sched/corral/isolators"
+	"github.com/corral-sched/corral/proto/agentapipb"
+	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/resources"
+)
+
+// serveAPI is POST /api/v1: the Mesos v1 agent operator API, for the
+// calls an operator (or the master's UI) needs to look inside an agent.
+func (a *Agent) serveAPI(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "Expecting a 'POST' request, received '"+r.Method+"'", http.StatusMethodNotAllowed)
+		return
+	}
+	in, err := codec.ForContentType(r.Header.Get("Content-Type"))
+	if err != nil {
+		http.Error(w, fmt.Sprintf("Expecting 'Content-Type' of %s or %s", codec.JSONMediaType, codec.ProtobufMediaType), http.StatusUnsupportedMediaType)
+		return
+	}
+	out := in
+	if r.Header.Get("Accept") != "" {
+		if out, err = codec.Negotiate(r.Header.Get("Accept")); err != nil {
+			http.Error(w, "Expecting 'Accept' to allow JSON or protobuf", http.StatusNotAcceptable)
+			return
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		http.Error(w, "Failed to read request body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	call := &agentapipb.Call{}
+	if err := in.Unmarshal(body, call); err != nil {
+		http.Error(w, "Failed to parse body into Call: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	var resp *agentapipb.Response
+	status, msg := http.StatusOK, ""
+	switch call.GetType() {
+	case agentapipb.Call_UNKNOWN:
+		status, msg = http.StatusBadRequest, "Expecting 'type' to be present and known"
+	case agentapipb.Call_GET_HEALTH:
+		resp = &agentapipb.Response{Type: agentapipb.Response_GET_HEALTH.Enum(), GetHealth: &agentapipb.Response_GetHealth{Healthy: proto.Bool(true)}}
+	case agentapipb.Call_GET_VERSION:
+		resp = &agentapipb.Response{Type: agentapipb.Response_GET_VERSION.Enum(),
+			GetVersion: &agentapipb.Response_GetVersion{VersionInfo: &mesospb.VersionInfo{Version: proto.String(version.Version)}}}
+	case agentapipb.Call_LIST_FILES:
+		resp, status, msg = a.listFiles(call.GetListFiles().GetPath())
+	case agentapipb.Call_READ_FILE:
+		resp, status, msg = a.readFile(call.GetReadFile())
+	case agentapipb.Call_GET_AGENT, agentapipb.Call_GET_STATE, agentapipb.Call_GET_TASKS,
+		agentapipb.Call_GET_FRAMEWORKS, agentapipb.Call_GET_CONTAINERS:
+		if err := a.do(r.Context(), func() { resp = a.stateResponse(call.GetType()) }); err != nil {
+			status, msg = http.StatusServiceUnavailable, "Agent is not running: "+err.Error()
+		} else if call.GetType() == agentapipb.Call_GET_CONTAINERS {
+			a.addUsage(r, resp.GetGetContainers())
+		}
+	default:
+		status, msg = http.StatusNotImplemented, fmt.Sprintf("Agent call %v is not implemented", call.GetType())
+	}
+	if status != http.StatusOK {
+		http.Error(w, msg, status)
+		return
+	}
+	b, err := out.Marshal(resp)
+	if err != nil {
+		http.Error(w, "Failed to encode the response: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", out.MediaType())
+	_, _ = w.Write(b)
+}
+
+// stateResponse answers the state calls on the loop.
+func (a *Agent) stateResponse(t agentapipb.Call_Type) *agentapipb.Response {
+	info := proto.CloneOf(a.info)
+	if id := a.ID(); id != "" {
+		info.Id = &mesospb.AgentID{Value: proto.String(id)}
+	}
+	tasks := &agentapipb.Response_GetTasks{}
+	frameworks := &agentapipb.Response_GetFrameworks{}
+	containers := &agentapipb.Response_GetContainers{}
+	seen := map[string]bool{}
+	for _, key := range sortedTaskKeys(a.tasks) {
+		tr := a.tasks[key]
+		task := tr.report(a.ID())
+		if mesospb.IsTerminal(tr.state) {
+			tasks.TerminatedTasks = append(tasks.TerminatedTasks, task)
+		} else {
+			tasks.LaunchedTasks = append(tasks.LaunchedTasks, task)
+		}
+		if !seen[key.FrameworkID] {
+			seen[key.FrameworkID] = true
+			frameworks.Frameworks = append(frameworks.Frameworks, &agentapipb.Response_GetFrameworks_Framework{FrameworkInfo: tr.framework})
+		}
+		if tr.proc != nil && !tr.exited {
+			res := resources.Resources(tr.info.GetResources())
+			var disk float64
+			for _, r := range res {
+				if r.GetName() == "disk" && !resources.IsVolume(r) {
+					disk += r.GetScalar().GetValue()
+				}
+			}
+			containers.Containers = append(containers.Containers, &agentapipb.Response_GetContainers_Container{
+				FrameworkId:  tr.framework.GetId(),
+				ExecutorId:   &mesospb.ExecutorID{Value: proto.String(key.TaskID)},
+				ExecutorName: proto.String("Command Executor (Task: " + key.TaskID + ")"),
+				ContainerId:  &mesospb.ContainerID{Value: proto.String(tr.containerID)},
+				ContainerStatus: &mesospb.ContainerStatus{
+					ContainerId: &mesospb.ContainerID{Value: proto.String(tr.containerID)},
+					ExecutorPid: proto.Uint32(uint32(tr.proc.Pid)),
+				},
+				ResourceStatistics: &mesospb.ResourceStatistics{
+					Timestamp:      proto.Float64(float64(time.Now().UnixNano()) / 1e9),
+					CpusLimit:      proto.Float64(res.ScalarValue("cpus")),
+					MemLimitBytes:  proto.Uint64(uint64(res.ScalarValue("mem") * (1 << 20))),
+					DiskLimitBytes: proto.Uint64(uint64(disk * (1 << 20))),
+					DiskUsedBytes:  proto.Uint64(uint64(tr.diskBytes)),
+				},
+			})
+		}
+	}
+	resp := &agentapipb.Response{}
+	switch t {
+	case agentapipb.Call_GET_AGENT:
+		resp.Type, resp.GetAgent = agentapipb.Response_GET_AGENT.Enum(), &agentapipb.Response_GetAgent{AgentInfo: info}
+	case agentapipb.Call_GET_STATE:
+		resp.Type, resp.GetState = agentapipb.Response_GET_STATE.Enum(), &agentapipb.Response_GetState{GetTasks: tasks, GetFrameworks: frameworks}
+	case agentapipb.Call_GET_TASKS:
+		resp.Type, resp.GetTasks = agentapipb.Response_GET_TASKS.Enum(), tasks
+	case agentapipb.Call_GET_FRAMEWORKS:
+		resp.Type, resp.GetFrameworks = agentapipb.Response_GET_FRAMEWORKS.Enum(), frameworks
+	case agentapipb.Call_GET_CONTAINERS:
+		resp.Type, resp.GetContainers = agentapipb.Response_GET_CONTAINERS.Enum(), containers
+	}
+	return resp
+}
+
+// addUsage measures each container's processes (off the loop).
+func (a *Agent) addUsage(r *http.Request, c *agentapipb.Response_GetContainers) {
+	if len(a.isolators) == 0 {
+		return
+	}
+	for _, ct := range c.GetContainers() {
+		u, err := a.isolators[0].Usage(r.Context(), isolators.Container{Pid: int(ct.GetContainerStatus().GetExecutorPid())})
+		if err != nil {
+			continue
+		}
+		st := ct.ResourceStatistics
+		st.Processes = proto.Uint32(uint32(u.Processes))
+		st.CpusUserTimeSecs = proto.Float64(u.CPUSeconds)
+		st.MemRssBytes = proto.Uint64(u.MemoryBytes)
+	}
+}
+
+// listFiles and readFile are /files/browse and /files/read in protobuf.
+func (a *Agent) listFiles(path string) (*agentapipb.Response, int, string) {
+	real, info, status, msg := a.resolvePath(path)
+	if status != http.StatusOK {
+		return nil, status, msg
+	}
+	if !info.IsDir() {
+		return nil, http.StatusBadRequest, path + " is not a directory"
+	}
+	entries, err := os.ReadDir(real)
+	if err != nil {
+		return nil, http.StatusInternalServerError, "Cannot list the directory: " + err.Error()
+	}
+	out := &agentapipb.Response_ListFiles{}
+	for _, e := range entries {
+		fi, err := os.Stat(filepath.Join(real, e.Name()))
+		if err != nil {
+			continue
+		}
+		pb := &mesospb.FileInfo{Path: proto.String(filepath.Join(filepath.Clean(path), e.Name())), Size: proto.Uint64(uint64(fi.Size())),
+			Mtime: &mesospb.TimeInfo{Nanoseconds: proto.Int64(fi.ModTime().UnixNano())}, Mode: proto.Uint32(uint32(fi.Mode()))}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			pb.Nlink = proto.Int32(int32(st.Nlink))
+			pb.Uid, pb.Gid = proto.String(strconv.Itoa(int(st.Uid))), proto.String(strconv.Itoa(int(st.Gid)))
+		}
+		out.FileInfos = append(out.FileInfos, pb)
+	}
+	return &agentapipb.Response{Type: agentapipb.Response_LIST_FILES.Enum(), ListFiles: out}, http.StatusOK, ""
+}
+
+func (a *Agent) readFile(rf *agentapipb.Call_ReadFile) (*agentapipb.Response, int, string) {
+	real, info, status, msg := a.resolvePath(rf.GetPath())
+	if status != http.StatusOK {
+		return nil, status, msg
+	}
+	if info.IsDir() {
+		return nil, http.StatusBadRequest, rf.GetPath() + " is a directory"
+	}
+	size := uint64(info.Size())
+	length := min(rf.GetLength(), uint64(maxReadLength))
+	if rf.Length == nil {
+		length = maxReadLength
+	}
+	var data []byte
+	if off := rf.GetOffset(); off < size {
+		f, err := os.Open(real)
+		if err != nil {
+			return nil, http.StatusInternalServerError, "Cannot open the file: " + err.Error()
+		}
+		defer f.Close()
+		data = make([]byte, min(length, size-off))
+		n, err := f.ReadAt(data, int64(off))
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, http.StatusInternalServerError, "Cannot read the file: " + err.Error()
+		}
+		data = data[:n]
+	}
+	return &agentapipb.Response{Type: agentapipb.Response_READ_FILE.Enum(),
+		ReadFile: &agentapipb.Response_ReadFile{Size: proto.Uint64(size), Data: data}}, http.StatusOK, ""
+}
+
+// resolvePath applies the /files endpoints' checks to an API path.
+func (a *Agent) resolvePath(p string) (string, os.FileInfo, int, string) {
+	if p == "" || !filepath.IsAbs(p) {
+		return "", nil, http.StatusBadRequest, "Expecting 'path' to be an absolute path on the agent"
+	}
+	if !a.servable(filepath.Clean(p), false) {
+		return "", nil, http.StatusForbidden, "Access to " + p + " is not allowed: only sandboxes and volumes are served"
+	}
+	real, err := filepath.EvalSymlinks(filepath.Clean(p))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil, http.StatusNotFound, "No such file or directory: " + p
+	}
+	if err != nil || !a.servable(real, true) {
+		return "", nil, http.StatusForbidden, "Access to " + p + " is not allowed: only sandboxes and volumes are served"
+	}
+	info, err := os.Stat(real)
+	if err != nil {
+		return "", nil, http.StatusNotFound, "Cannot stat " + p
+	}
+	return real, info, http.StatusOK, ""
+}
+
+func sortedTaskKeys[V any](m map[statusupdate.Key]V) []statusupdate.Key {
+	keys := make([]statusupdate.Key, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y statusupdate.Key) int {
+		if c := strings.Compare(x.FrameworkID, y.FrameworkID); c != 0 {
+			return c
+		}
+		return strings.Compare(x.TaskID, y.TaskID)
+	})
+	return keys
+}
