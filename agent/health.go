@@ -30,6 +30,13 @@ func (a *Agent) startHealthCheck(ctx context.Context, t *taskRun) {
 	env := a.spec(t).Env
 	sandbox := t.sandbox
 	proc := t.proc
+	dial := (&net.Dialer{}).DialContext
+	if a.cfg.Isolation == "linux" && a.cfg.IsolateNetwork {
+		pid := proc.Pid
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dialInNetns(ctx, pid, network, addr)
+		}
+	}
 	started := time.Now()
 	go func() {
 		delay := seconds(hc.GetDelaySeconds())
@@ -42,7 +49,7 @@ func (a *Agent) startHealthCheck(ctx context.Context, t *taskRun) {
 				return
 			case <-timer.C:
 			}
-			err := runCheck(ctx, hc, env, sandbox, proc)
+			err := runCheck(ctx, hc, env, sandbox, proc, dial)
 			inGrace := time.Since(started) < seconds(hc.GetGracePeriodSeconds())
 			a.post(func() { a.healthResult(t, hc, err, inGrace) })
 			timer.Reset(interval)
@@ -60,7 +67,8 @@ func (a *Agent) restartHealthCheck(t *taskRun) {
 }
 
 // runCheck runs one check and says why it failed, or nil.
-func runCheck(ctx context.Context, hc *mesospb.HealthCheck, env []string, sandbox string, proc *containerizer.Process) error {
+func runCheck(ctx context.Context, hc *mesospb.HealthCheck, env []string, sandbox string, proc *containerizer.Process,
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, max(seconds(hc.GetTimeoutSeconds()), 10*time.Millisecond))
 	defer cancel()
 	switch hc.GetType() {
@@ -109,7 +117,8 @@ func runCheck(ctx context.Context, hc *mesospb.HealthCheck, env []string, sandbo
 		if err != nil {
 			return err
 		}
-		resp, err := http.DefaultClient.Do(req)
+		client := &http.Client{Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
+		resp, err := client.Do(req)
 		if err != nil {
 			return fmt.Errorf("GET %s: %w", url, err)
 		}
@@ -127,8 +136,7 @@ func runCheck(ctx context.Context, hc *mesospb.HealthCheck, env []string, sandbo
 		return nil
 	case mesospb.HealthCheck_TCP:
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(hc.GetTcp().GetPort())))
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", addr)
+		c, err := dial(ctx, "tcp", addr)
 		if err != nil {
 			return fmt.Errorf("connect %s: %w", addr, err)
 		}

@@ -27,6 +27,13 @@ func linuxLauncher(t *testing.T) *Linux {
 		}
 		t.Skip(why)
 	}
+	t.Cleanup(func() {
+		// Containers remove their own cgroups; the parent is the test's.
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/corral-test")
+		for _, d := range dirs {
+			_ = os.Remove(d)
+		}
+	})
 	return &Linux{Root: t.TempDir(), CgroupParent: "/corral-test", CFS: true, PidsLimit: 32}
 }
 

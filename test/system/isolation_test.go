@@ -2,9 +2,12 @@ package system
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -232,4 +235,48 @@ func sandboxOutput(root, task string) string {
 		out = append(out, filepath.Base(f)+": "+strings.TrimSpace(string(b)))
 	}
 	return strings.Join(out, "; ")
+}
+
+// With --network isolated a task has its own network namespace: its ports
+// are not the host's, and the agent still health-checks it from inside.
+func TestIsolatedNetworkHealthCheck(t *testing.T) {
+	if why := containerizer.LinuxAvailable(); why != "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("linux isolation tests need it: %s", why)
+		}
+		t.Skipf("linux isolation unavailable: %s", why)
+	}
+	root := t.TempDir()
+	cgroupRoot := fmt.Sprintf("corral-netns-%d", time.Now().UnixNano())
+	t.Cleanup(func() { removeCgroups(cgroupRoot) })
+	t.Cleanup(func() { killSandboxTasks(root) })
+	addr := freeAddr(t)
+	startProc(t, "master", "master", "--listen", addr, "--work-dir", filepath.Join(root, "master"), "--allocation-interval", "100ms")
+	startProc(t, "agent", "agent", "--listen", freeAddr(t), "--master", addr, "--work-dir", filepath.Join(root, "agent"),
+		"--isolation", "linux", "--network", "isolated", "--cgroups-root", "/"+cgroupRoot, "--resources", "cpus:1;mem:512",
+		"--executor-shutdown-grace-period", "200ms")
+	f := startStepFramework(t, addr, &mesospb.FrameworkInfo{User: proto.String("root"), Name: proto.String("netns")})
+
+	_, portText, _ := net.SplitHostPort(freeAddr(t))
+	port, _ := strconv.Atoi(portText)
+	server := fmt.Sprintf(`exec perl -MIO::Socket::INET -e '$s = IO::Socket::INET->new(LocalAddr => "127.0.0.1:%d", Listen => 5, ReuseAddr => 1) or die "listen: $!";`+
+		` while ($c = $s->accept) { <$c>; print $c "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"; close $c }'`, port)
+	f.tasks <- func(o *mesospb.Offer) []*mesospb.Offer_Operation {
+		res, _ := sdk.NewSpace(o).Take(0.1, 64, 0, 0)
+		ti := sdk.CommandTask("web", "web", o, server, res)
+		ti.HealthCheck = &mesospb.HealthCheck{Type: mesospb.HealthCheck_HTTP.Enum(),
+			Http:         &mesospb.HealthCheck_HTTPCheckInfo{Port: proto.Uint32(uint32(port)), Path: proto.String("/")},
+			DelaySeconds: proto.Float64(0), IntervalSeconds: proto.Float64(0.1), GracePeriodSeconds: proto.Float64(5)}
+		return []*mesospb.Offer_Operation{sdk.LaunchOperation(ti)}
+	}
+	st := f.waitFor(t, "web", "healthy=true", func(st *mesospb.TaskStatus) bool { return st.Healthy != nil && st.GetHealthy() })
+	// The host's loopback does not reach it.
+	if c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", portText), time.Second); err == nil {
+		c.Close()
+		t.Fatalf("port %d of the task's isolated network answered on the host", port)
+	}
+	if err := f.s.Kill(context.Background(), "web", st.GetAgentId().GetValue()); err != nil {
+		t.Fatal(err)
+	}
+	f.final(t, "web")
 }
