@@ -4,6 +4,7 @@ package containerizer
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -152,5 +153,39 @@ func TestVolumesAreMountedWithTheirMode(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(rw, "file")); err != nil || string(b) != "kept\n" {
 		t.Fatalf("the volume on the host holds %q (%v)", b, err)
+	}
+}
+
+// BenchmarkLinuxLaunch times Launch (create, start, exec) of a container
+// running `true`, with and without the exit-status wrapper.
+func BenchmarkLinuxLaunch(b *testing.B) {
+	if why := LinuxAvailable(); why != "" {
+		b.Skip(why)
+	}
+	for _, wrapped := range []bool{false, true} {
+		b.Run(fmt.Sprintf("wrapper=%v", wrapped), func(b *testing.B) {
+			l := &Linux{Root: b.TempDir(), CgroupParent: "/corral-bench"}
+			i := 0
+			for b.Loop() {
+				dir := b.TempDir()
+				spec := Spec{ID: fmt.Sprintf("bench-%d-%v", i, wrapped), Shell: true, Value: "true", Dir: dir,
+					Env: []string{"PATH=/usr/bin:/bin"}, CPUs: 0.1, MemBytes: 64 << 20}
+				if wrapped {
+					spec.ExitFile = filepath.Join(dir, ".exit")
+				}
+				i++
+				p, err := l.Launch(spec)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				<-p.Done()
+				b.StartTimer()
+			}
+		})
+	}
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/corral-bench")
+	for _, d := range dirs {
+		_ = os.Remove(d)
 	}
 }

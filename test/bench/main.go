@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -61,6 +62,10 @@ func run(iterations, tasks int, isolation string) error {
 	if err != nil {
 		return fmt.Errorf("latency: %w", err)
 	}
+	burst, err := launchBurst(c.MasterAddr, 50)
+	if err != nil {
+		return fmt.Errorf("burst: %w", err)
+	}
 	start := time.Now()
 	res, err := hello.Run(context.Background(), hello.Options{
 		Master: c.MasterAddr, Tasks: tasks, Command: "/bin/true", CPUs: 0.1, Mem: 16,
@@ -78,12 +83,80 @@ func run(iterations, tasks int, isolation string) error {
 	fmt.Printf("| ACCEPT → TASK_RUNNING, one `sleep` task, p50 (%d launches) | %.2f ms |\n", len(lat), ms(pct(0.50)))
 	fmt.Printf("| ACCEPT → TASK_RUNNING, p90 | %.2f ms |\n", ms(pct(0.90)))
 	fmt.Printf("| ACCEPT → TASK_RUNNING, p99 | %.2f ms |\n", ms(pct(0.99)))
+	fmt.Printf("| 50 `sleep` tasks launched at once to all TASK_RUNNING | %.0f ms (%.0f containers/s) |\n",
+		ms(burst), 50/burst.Seconds())
 	fmt.Printf("| %d `/bin/true` tasks to TASK_FINISHED on 3 %s agents | %.2f s (%.0f tasks/s) |\n",
 		res.Finished, isolation, wall.Seconds(), float64(res.Finished)/wall.Seconds())
 	return nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// launchBurst launches n `sleep` tasks in one round of offers and times
+// the first ACCEPT to the last TASK_RUNNING.
+func launchBurst(master string, n int) (time.Duration, error) {
+	offers := make(chan []*mesospb.Offer, 16)
+	running := make(chan struct{}, n)
+	sched, err := sdk.New(sdk.Config{
+		Master:    master,
+		Framework: &mesospb.FrameworkInfo{User: proto.String("root"), Name: proto.String("burst")},
+		Logger:    slog.New(slog.DiscardHandler),
+	}, sdk.HandlerFunc(func(_ context.Context, ev *schedulerpb.Event) error {
+		if o := ev.GetOffers().GetOffers(); len(o) > 0 {
+			offers <- o
+		}
+		if ev.GetUpdate().GetStatus().GetState() == mesospb.TaskState_TASK_RUNNING {
+			running <- struct{}{}
+		}
+		return nil
+	}))
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- sched.Run(ctx) }()
+	defer func() { _ = sched.Teardown(context.Background()); cancel(); <-done }()
+	var batch []*mesospb.Offer
+	for len(batch) < 3 {
+		select {
+		case o := <-offers:
+			batch = append(batch, o...)
+		case <-time.After(time.Minute):
+			return 0, errors.New("no offers from the three agents")
+		}
+	}
+	start := time.Now()
+	launched := 0
+	for _, o := range batch {
+		space := sdk.NewSpace(o)
+		var tasks []*mesospb.TaskInfo
+		for launched < n {
+			res, ok := space.Take(0.05, 16, 0, 0)
+			if !ok {
+				break
+			}
+			id := fmt.Sprintf("burst-%d", launched)
+			tasks = append(tasks, sdk.CommandTask(id, id, o, "sleep 30", res))
+			launched++
+		}
+		if err := sched.Launch(ctx, o, 0, tasks...); err != nil {
+			return 0, err
+		}
+	}
+	if launched < n {
+		return 0, fmt.Errorf("only %d of %d tasks fit in the offers", launched, n)
+	}
+	for range n {
+		select {
+		case <-running:
+		case <-time.After(time.Minute):
+			return 0, errors.New("not all tasks running within a minute")
+		}
+	}
+	return time.Since(start), nil
+}
 
 // launchLatency launches one task at a time and times ACCEPT → RUNNING.
 func launchLatency(master string, n int) ([]time.Duration, error) {
