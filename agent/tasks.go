@@ -49,6 +49,8 @@ type taskRun struct {
 	limitMessage string
 	// diskBytes is the sandbox's size at the last measurement.
 	diskBytes int64
+	// launching is set while the container is being created off the loop.
+	launching bool
 	// startTime tells the task's process from a later one with its pid;
 	// pidHint is the pid a checkpoint names, until the process is found.
 	startTime uint64
@@ -121,14 +123,34 @@ func (a *Agent) launch(l *agentpb.Event_Launch) {
 		return
 	}
 	spec.Mounts = append(spec.Mounts, mounts...)
-	proc, err := a.launcher.Launch(spec)
+	// Creating a container takes tens of milliseconds: it happens off the
+	// loop, so that launches overlap and acknowledgements are not held up.
+	t.launching = true
+	go func() {
+		proc, err := a.launcher.Launch(spec)
+		a.post(func() { a.launched(t, proc, err) })
+	}()
+}
+
+// launched finishes a launch on the loop once the process exists (or
+// could not be started).
+func (a *Agent) launched(t *taskRun, proc *containerizer.Process, err error) {
+	t.launching = false
 	if err != nil {
 		a.failLaunch(t, err)
 		return
 	}
+	ti := t.info
 	t.proc = proc
 	t.startTime, _ = containerizer.StartTime(proc.Pid)
-	a.update(t, mesospb.TaskState_TASK_RUNNING, nil, "")
+	if t.killed {
+		// A kill (or a shutdown) came while the container was being made.
+		t.killed = false
+		a.update(t, mesospb.TaskState_TASK_RUNNING, nil, "")
+		a.killTask(t, nil)
+	} else {
+		a.update(t, mesospb.TaskState_TASK_RUNNING, nil, "")
+	}
 	if ti.GetHealthCheck() != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		t.stopChecks = cancel
@@ -314,6 +336,10 @@ func (a *Agent) kill(k statusupdate.Key, policy *mesospb.KillPolicy) {
 // killTask stops a running task: SIGTERM, then SIGKILL after the grace
 // period. The exit is reported as TASK_KILLED.
 func (a *Agent) killTask(t *taskRun, policy *mesospb.KillPolicy) {
+	if t.launching && !t.killed {
+		t.killed = true // carried out when the launch completes
+		return
+	}
 	if t.exited || t.proc == nil || t.killed {
 		return
 	}
