@@ -152,6 +152,7 @@ func (m *Master) launch(s *state, f *framework, a *agentState, role string, ti *
 	}
 	f.tasks[ti.GetTaskId().GetValue()] = t
 	a.tasks[taskKey{f.id, ti.GetTaskId().GetValue()}] = t
+	m.publishTaskAdded(s, t)
 	a.allocated = a.allocated.Add(need.Unallocate())
 	s.markDirty(a)
 	f.addAllocated(role, need)

@@ -170,6 +170,7 @@ func (m *Master) agentSubscribe(s *state, sub *agentpb.Call_Subscribe, conn *age
 	}
 	a.total = total
 	s.touch(a)
+	m.publishAgentAdded(s, a)
 	m.reconcileAgentTasks(s, a, sub)
 
 	conn.out.push(&agentpb.Event{
@@ -266,6 +267,7 @@ func (m *Master) adoptTask(s *state, a *agentState, rt *mesospb.Task, fi *mesosp
 	}
 	f.tasks[rt.GetTaskId().GetValue()] = t
 	a.tasks[taskKey{fwID, rt.GetTaskId().GetValue()}] = t
+	m.publishTaskAdded(s, t)
 	if mesospb.IsTerminal(t.state) {
 		t.released = true
 		return

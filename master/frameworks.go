@@ -44,6 +44,7 @@ func (m *Master) subscribe(s *state, call *schedulerpb.Call, conn *schedulerConn
 		return refuse("The master cannot record the framework right now; retry")
 	}
 	f := s.frameworks[id]
+	added := f == nil
 	if f == nil {
 		f = &framework{
 			id:        id,
@@ -87,6 +88,7 @@ func (m *Master) subscribe(s *state, call *schedulerpb.Call, conn *schedulerConn
 	})
 	conn.out.push(heartbeatEvent())
 	s.requestFullRound()
+	m.publishFramework(s, f, added)
 	return id
 }
 
@@ -119,6 +121,7 @@ func (m *Master) schedulerDisconnected(s *state, id string, conn *schedulerConn,
 		m.log.Error("could not record the framework's failover deadline", "framework", id, "err", err)
 	}
 	m.startFailoverTimer(s, f, timeout)
+	m.publishFramework(s, f, false)
 }
 
 // removeFramework tears a framework down: its offers go back, its tasks
@@ -151,6 +154,7 @@ func (m *Master) removeFramework(s *state, f *framework, reason string) {
 	}
 	delete(s.frameworks, f.id)
 	s.removed[f.id] = true
+	m.publishFrameworkRemoved(s, f)
 	if err := m.forgetFramework(f.id); err != nil {
 		m.log.Error("could not record the framework's removal", "framework", f.id, "err", err)
 	}

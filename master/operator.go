@@ -169,31 +169,34 @@ func (m *Master) agentProto(a *agentState) *masterpb.Response_GetAgents_Agent {
 func (m *Master) getFrameworks(s *state) *masterpb.Response_GetFrameworks {
 	out := &masterpb.Response_GetFrameworks{}
 	for _, id := range sortedKeys(s.frameworks) {
-		f := s.frameworks[id]
-		fw := &masterpb.Response_GetFrameworks_Framework{
-			FrameworkInfo: proto.CloneOf(f.info),
-			Active:        proto.Bool(f.connected()),
-			Connected:     proto.Bool(f.connected()),
-			Recovered:     proto.Bool(!f.connected() && len(f.tasks) > 0 && f.info.GetName() == ""),
-		}
-		if !f.connected() {
-			fw.UnregisteredTime = timeInfo(f.disconnectedAt)
-		}
-		for _, o := range f.offers {
-			fw.Offers = append(fw.Offers, m.offerProto(s, o))
-			fw.OfferedResources = append(fw.OfferedResources, o.resources.Clone()...)
-		}
-		for _, r := range sortedKeys(f.allocated) {
-			fw.AllocatedResources = append(fw.AllocatedResources, f.allocated[r].Clone()...)
-		}
-		for _, sk := range f.unoffered {
-			fw.Unoffered = append(fw.Unoffered, &masterpb.Response_GetFrameworks_Unoffered{
-				Role: proto.String(sk.Role), Reason: proto.String(string(sk.Reason)), Agents: proto.Uint32(uint32(sk.Agents)),
-			})
-		}
-		out.Frameworks = append(out.Frameworks, fw)
+		out.Frameworks = append(out.Frameworks, m.frameworkProto(s, s.frameworks[id]))
 	}
 	return out
+}
+
+func (m *Master) frameworkProto(s *state, f *framework) *masterpb.Response_GetFrameworks_Framework {
+	fw := &masterpb.Response_GetFrameworks_Framework{
+		FrameworkInfo: proto.CloneOf(f.info),
+		Active:        proto.Bool(f.connected()),
+		Connected:     proto.Bool(f.connected()),
+		Recovered:     proto.Bool(!f.connected() && len(f.tasks) > 0 && f.info.GetName() == ""),
+	}
+	if !f.connected() {
+		fw.UnregisteredTime = timeInfo(f.disconnectedAt)
+	}
+	for _, o := range f.offers {
+		fw.Offers = append(fw.Offers, m.offerProto(s, o))
+		fw.OfferedResources = append(fw.OfferedResources, o.resources.Clone()...)
+	}
+	for _, r := range sortedKeys(f.allocated) {
+		fw.AllocatedResources = append(fw.AllocatedResources, f.allocated[r].Clone()...)
+	}
+	for _, sk := range f.unoffered {
+		fw.Unoffered = append(fw.Unoffered, &masterpb.Response_GetFrameworks_Unoffered{
+			Role: proto.String(sk.Role), Reason: proto.String(string(sk.Reason)), Agents: proto.Uint32(uint32(sk.Agents)),
+		})
+	}
+	return fw
 }
 
 func (m *Master) offerProto(s *state, o *offer) *mesospb.Offer {
@@ -320,6 +323,7 @@ func (m *Master) markAgentGone(s *state, id string) reply {
 		"Agent "+a.info.GetHostname()+" was marked gone by an operator")
 	s.touch(a)
 	delete(s.agents, id)
+	m.publishAgentRemoved(s, id)
 	return reply{}
 }
 
@@ -353,6 +357,7 @@ func (m *Master) dropAgent(s *state, a *agentState, state mesospb.TaskState, rea
 			st.UnreachableTime = timeInfo(now)
 		}
 		m.sendToFramework(f, updateEvent(st))
+		m.publishTaskUpdated(s, t.frameworkID, st, st.GetState())
 		m.forgetTask(s, t)
 	}
 	s.allocationPending = true

@@ -66,6 +66,9 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 		rep  reply
 	)
 	switch call.GetType() {
+	case masterpb.Call_SUBSCRIBE:
+		m.subscribeOperator(w, r, out)
+		return
 	case masterpb.Call_GET_HEALTH:
 		resp = &masterpb.Response{Type: masterpb.Response_GET_HEALTH.Enum(),
 			GetHealth: &masterpb.Response_GetHealth{Healthy: proto.Bool(true)}}

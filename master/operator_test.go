@@ -281,3 +281,56 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
 	}
 }
+
+func TestOperatorEventStream(t *testing.T) {
+	srv := startMaster(t, nil)
+	body, _ := codec.JSON.Marshal(&masterpb.Call{Type: masterpb.Call_SUBSCRIBE.Enum()})
+	stream := openStream(t, srv.URL+"/api/v1", codec.JSON.MediaType(), body, codec.JSON.MediaType())
+	next := func() *masterpb.Event {
+		t.Helper()
+		for {
+			rec, ok := stream.next()
+			if !ok {
+				t.Fatal("operator stream ended")
+			}
+			ev := &masterpb.Event{}
+			if err := codec.JSON.Unmarshal(rec, ev); err != nil {
+				t.Fatal(err)
+			}
+			if ev.GetType() != masterpb.Event_HEARTBEAT {
+				return ev
+			}
+		}
+	}
+	if ev := next(); ev.GetType() != masterpb.Event_SUBSCRIBED || ev.GetSubscribed().GetGetState() == nil {
+		t.Fatalf("first event %v, want SUBSCRIBED with the state", ev)
+	}
+	agent := registerAgent(t, srv.URL, "cpus:2;mem:512")
+	if ev := next(); ev.GetType() != masterpb.Event_AGENT_ADDED || ev.GetAgentAdded().GetAgent().GetAgentInfo().GetId().GetValue() != agent.id {
+		t.Fatalf("event %v, want AGENT_ADDED for %s", ev, agent.id)
+	}
+	fw := subscribe(t, srv.URL, codec.Protobuf, fwInfo(nil))
+	if ev := next(); ev.GetType() != masterpb.Event_FRAMEWORK_ADDED || ev.GetFrameworkAdded().GetFramework().GetFrameworkInfo().GetId().GetValue() != fw.id {
+		t.Fatalf("event %v, want FRAMEWORK_ADDED", ev)
+	}
+	o := fw.next(schedulerpb.Event_OFFERS).GetOffers().GetOffers()[0]
+	fw.call(launchCall(o, commandTask("t1", o, "cpus:1;mem:64")), http.StatusAccepted)
+	if ev := next(); ev.GetType() != masterpb.Event_TASK_ADDED || ev.GetTaskAdded().GetTask().GetTaskId().GetValue() != "t1" {
+		t.Fatalf("event %v, want TASK_ADDED t1", ev)
+	}
+	task := agent.next(agentpb.Event_LAUNCH).GetLaunch().GetTask()
+	for _, state := range []mesospb.TaskState{mesospb.TaskState_TASK_RUNNING, mesospb.TaskState_TASK_FINISHED} {
+		agent.update(fw.id, &mesospb.TaskStatus{TaskId: task.GetTaskId(), State: state.Enum()})
+		if ev := next(); ev.GetType() != masterpb.Event_TASK_UPDATED || ev.GetTaskUpdated().GetState() != state {
+			t.Fatalf("event %v, want TASK_UPDATED %v", ev, state)
+		}
+	}
+	fw.call(&schedulerpb.Call{Type: schedulerpb.Call_TEARDOWN.Enum()}, http.StatusAccepted)
+	if ev := next(); ev.GetType() != masterpb.Event_FRAMEWORK_REMOVED {
+		t.Fatalf("event %v, want FRAMEWORK_REMOVED", ev)
+	}
+	operator(t, srv.URL, codec.JSON, markGone(agent.id), http.StatusOK)
+	if ev := next(); ev.GetType() != masterpb.Event_AGENT_REMOVED || ev.GetAgentRemoved().GetAgentId().GetValue() != agent.id {
+		t.Fatalf("event %v, want AGENT_REMOVED", ev)
+	}
+}

@@ -31,6 +31,9 @@ type state struct {
 	// offered nothing, by reason.
 	unofferedByReason map[allocator.Reason]int
 
+	// operators are the operator API's event streams.
+	operators map[*operatorConn]bool
+
 	// dirty holds agents changed since the last round; fullRound asks for
 	// a round over all of them. sums, clusterTotal and clusterUnreserved
 	// are the cluster-wide quantities incremental rounds are measured
@@ -54,6 +57,7 @@ func newState() *state {
 		weights:    make(map[string]float64),
 		quota:      make(map[string]quotaConfig),
 		dirty:      make(map[string]bool),
+		operators:  make(map[*operatorConn]bool),
 		fullRound:  true,
 		sums:       make(map[string]agentSums),
 

@@ -190,6 +190,7 @@ func (m *Master) statusUpdate(s *state, a *agentState, u *agentpb.Call_Update) {
 			m.releaseTask(s, t)
 		}
 		m.metrics.statusUpdates.WithLabelValues(st.GetState().String()).Inc()
+		m.publishTaskUpdated(s, fwID, st, t.state)
 	}
 	if f == nil {
 		// The framework is gone: nobody will acknowledge, so the master does
@@ -227,6 +228,7 @@ func (m *Master) markUnreachable(s *state, a *agentState, why string) {
 	}
 	a.health = agentUnreachable
 	s.touch(a)
+	m.publishAgentRemoved(s, a.id)
 	m.dropAgent(s, a, mesospb.TaskState_TASK_UNREACHABLE, mesospb.TaskStatus_REASON_AGENT_REMOVED,
 		"Agent "+a.info.GetHostname()+" is unreachable: "+why)
 }
