@@ -130,6 +130,57 @@ func TestDevStartsAClusterAndStops(t *testing.T) {
 	if err := cli.Execute(); err == nil {
 		t.Fatal("corral job run with a missing file succeeded")
 	}
+
+	// The operator commands, against the dev cluster's master.
+	var masterAddr string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if rest, ok := strings.CutPrefix(l, "master "); ok {
+			masterAddr = strings.TrimPrefix(strings.TrimSpace(rest), "http://")
+		}
+	}
+	run := func(args ...string) (string, error) {
+		cli := newRootCommand()
+		var b bytes.Buffer
+		cli.SetOut(&b)
+		cli.SetArgs(append(args, "--master", masterAddr))
+		err := cli.Execute()
+		return b.String(), err
+	}
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"agents"}, []string{"agent-0", "agent-1", "HOSTNAME"}},
+		{[]string{"weights", "set", "batch=2"}, nil},
+		{[]string{"weights"}, []string{"batch", "2"}},
+		{[]string{"quota", "set", "web", "--guarantee", "cpus:1;mem:64"}, nil},
+		{[]string{"quota"}, []string{"web", "cpus:1;mem:64"}},
+		{[]string{"roles"}, []string{"batch"}},
+		{[]string{"frameworks", "-o", "json"}, []string{`"name": "batch"`}},
+		{[]string{"tasks"}, []string{"STATE"}},
+	} {
+		got, err := run(c.args...)
+		if err != nil {
+			t.Fatalf("corral %v: %v", c.args, err)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(got, w) {
+				t.Fatalf("corral %v printed %q, want %q in it", c.args, got, w)
+			}
+		}
+	}
+	if _, err := run("weights", "set", "batch"); err == nil || !strings.Contains(err.Error(), "ROLE=WEIGHT") {
+		t.Fatalf("a malformed weight: %v", err)
+	}
+	if _, err := run("quota", "set", "web", "--guarantee", "cpus:-1"); err == nil {
+		t.Fatal("a negative guarantee was accepted")
+	}
+	cli = newRootCommand()
+	cli.SetOut(io.Discard)
+	cli.SetArgs([]string{"agents", "--master", "127.0.0.1:1"})
+	if err := cli.Execute(); err == nil || !strings.Contains(err.Error(), "cannot reach the master") {
+		t.Fatalf("agents against nothing: %v", err)
+	}
 	cancel()
 	go func() {
 		for range lines {

@@ -17,6 +17,10 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	for _, c := range newOperatorCommands() {
+		addClusterFlags(c)
+		root.AddCommand(c)
+	}
 	root.AddCommand(newMasterCommand(), newAgentCommand(), newBatchCommand(), newDevCommand(), newJobCommand(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
