@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/agent/containerizer"
+	"github.com/corral-sched/corral/agent/fetcher"
 	"github.com/corral-sched/corral/agent/statusupdate"
 	"github.com/corral-sched/corral/internal/promreg"
 	"github.com/corral-sched/corral/internal/version"
@@ -38,6 +39,7 @@ type Agent struct {
 	log       *slog.Logger
 	info      *mesospb.AgentInfo // without id
 	launcher  containerizer.Launcher
+	fetcher   *fetcher.Fetcher
 	isolators []isolators.Isolator
 	metrics   *metrics
 	gatherer  prometheus.Gatherer
@@ -98,6 +100,7 @@ func New(cfg Config) (*Agent, error) {
 			Attributes: attrs,
 		},
 		launcher:  launcherFor(cfg),
+		fetcher:   &fetcher.Fetcher{CacheDir: filepath.Join(cfg.WorkDir, "fetcher-cache"), CacheSize: cfg.FetcherCacheSize},
 		isolators: isos,
 		gatherer:  gatherer,
 		inbox:     make(chan func(), 1024),

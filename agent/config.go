@@ -50,6 +50,9 @@ type Config struct {
 	// ContainerPidsLimit caps processes per container (0: none);
 	// IsolateNetwork gives containers a network namespace with loopback
 	// only instead of the host's network.
+	// FetcherCacheSize bounds the cache of fetched URIs (default 2 GiB).
+	FetcherCacheSize int64
+
 	// AllowedHostPaths are the host directories tasks may mount
 	// (ContainerInfo volumes of type HOST_PATH); none by default.
 	AllowedHostPaths []string
@@ -122,6 +125,9 @@ func (c *Config) setDefaults() error {
 		}
 	default:
 		return fmt.Errorf("agent: config: unknown isolation %q (want linux or posix)", c.Isolation)
+	}
+	if c.FetcherCacheSize <= 0 {
+		c.FetcherCacheSize = 2 << 30
 	}
 	if c.DiskWatchInterval <= 0 {
 		c.DiskWatchInterval = 15 * time.Second

@@ -126,11 +126,24 @@ func (a *Agent) launch(l *agentpb.Event_Launch) {
 	// Creating a container takes tens of milliseconds: it happens off the
 	// loop, so that launches overlap and acknowledgements are not held up.
 	t.launching = true
+	uris := ti.GetCommand().GetUris()
 	go func() {
+		if len(uris) > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+			err := a.fetcher.Fetch(ctx, uris, spec.Dir)
+			cancel()
+			if err != nil {
+				a.post(func() { a.launched(t, nil, err) })
+				return
+			}
+		}
 		proc, err := a.launcher.Launch(spec)
 		a.post(func() { a.launched(t, proc, err) })
 	}()
 }
+
+// fetchTimeout bounds fetching a task's URIs.
+const fetchTimeout = 10 * time.Minute
 
 // launched finishes a launch on the loop once the process exists (or
 // could not be started).

@@ -43,6 +43,7 @@ func newAgentCommand() *cobra.Command {
 	f.Duration("disk-watch-interval", 15*time.Second, "how often sandboxes are measured and garbage-collected")
 	f.Bool("enforce-container-disk-quota", false, "kill tasks whose sandbox outgrows their disk resources")
 	f.Duration("gc-delay", 7*24*time.Hour, "how long a finished task's sandbox is kept (less when the disk is nearly full)")
+	f.Int64("fetcher-cache-size", 2<<30, "bytes of fetched URIs (marked cache) kept for later tasks")
 	f.String("allowed-host-paths", "", "comma-separated host directories tasks may mount as HOST_PATH volumes")
 	f.String("network", "host", "container networking: host, or isolated (a namespace with loopback only; linux isolation)")
 	f.String("hostname", "", "hostname to advertise (default: the machine's)")
@@ -79,6 +80,7 @@ func agentConfig(s *settings) (agent.Config, error) {
 	return agent.Config{
 		AllowedHostPaths:      splitList(s.String("allowed-host-paths")),
 		DiskWatchInterval:     diskWatch,
+		FetcherCacheSize:      int64(s.Int("fetcher-cache-size")),
 		EnforceDiskQuota:      s.Bool("enforce-container-disk-quota"),
 		GCDelay:               gcDelay,
 		CgroupsRoot:           s.String("cgroups-root"),
