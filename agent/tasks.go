@@ -51,6 +51,8 @@ type taskRun struct {
 	diskBytes int64
 	// launching is set while the container is being created off the loop.
 	launching bool
+	// group is the task group the task belongs to, if any.
+	group *taskGroupRun
 	// startTime tells the task's process from a later one with its pid;
 	// pidHint is the pid a checkpoint names, until the process is found.
 	startTime uint64
@@ -61,13 +63,22 @@ func keyOf(fw *mesospb.FrameworkID, task *mesospb.TaskID) statusupdate.Key {
 	return statusupdate.Key{FrameworkID: fw.GetValue(), TaskID: task.GetValue()}
 }
 
+// executorID is the task's executor: its group's, or its own command
+// executor (named after the task, as in Mesos).
+func (t *taskRun) executorID() string {
+	if t.group != nil {
+		return t.group.executorID
+	}
+	return t.key.TaskID
+}
+
 // report describes the task for a re-subscription.
 func (t *taskRun) report(agentID string) *mesospb.Task {
 	rt := &mesospb.Task{
 		Name:        t.info.Name,
 		TaskId:      t.info.TaskId,
 		FrameworkId: t.framework.GetId(),
-		ExecutorId:  &mesospb.ExecutorID{Value: proto.String(t.key.TaskID)},
+		ExecutorId:  &mesospb.ExecutorID{Value: proto.String(t.executorID())},
 		AgentId:     &mesospb.AgentID{Value: proto.String(agentID)},
 		State:       t.state.Enum(),
 		Resources:   t.info.GetResources(),
@@ -85,8 +96,12 @@ func (t *taskRun) report(agentID string) *mesospb.Task {
 func (a *Agent) launch(l *agentpb.Event_Launch) {
 	ti := l.GetTask()
 	if ti == nil {
+		if ex := l.GetExecutor(); ex.GetType() == mesospb.ExecutorInfo_DEFAULT && len(l.GetTaskGroup().GetTasks()) > 0 {
+			a.launchGroup(l)
+			return
+		}
 		for _, gt := range l.GetTaskGroup().GetTasks() {
-			a.rejectLaunch(l.GetFrameworkInfo(), gt, "Task groups are not supported by this agent yet")
+			a.rejectLaunch(l.GetFrameworkInfo(), gt, "Task groups need the DEFAULT executor on this agent")
 		}
 		return
 	}
@@ -104,8 +119,15 @@ func (a *Agent) launch(l *agentpb.Event_Launch) {
 	a.metrics.launches.Inc()
 	runs := filepath.Join(a.cfg.WorkDir, "agents", a.ID(), "frameworks", k.FrameworkID, "executors", k.TaskID, "runs")
 	t.sandbox = filepath.Join(runs, t.containerID)
+	a.startTask(t, func() error { return makeSandbox(runs, t.containerID) })
+}
+
+// startTask prepares t's sandbox and starts its process: STARTING, then
+// RUNNING once the process exists, or FAILED if it cannot be started.
+func (a *Agent) startTask(t *taskRun, makeSandbox func() error) {
+	ti := t.info
 	a.update(t, mesospb.TaskState_TASK_STARTING, nil, "")
-	if err := makeSandbox(runs, t.containerID); err != nil {
+	if err := makeSandbox(); err != nil {
 		a.failLaunch(t, err)
 		return
 	}
@@ -210,6 +232,7 @@ func (a *Agent) failLaunch(t *taskRun, err error) {
 	reason := mesospb.TaskStatus_REASON_CONTAINER_LAUNCH_FAILED
 	t.exited = true
 	a.update(t, mesospb.TaskState_TASK_FAILED, &reason, err.Error())
+	a.groupTaskEnded(t, mesospb.TaskState_TASK_FAILED)
 }
 
 // rejectLaunch answers a launch this agent cannot carry out.
@@ -306,6 +329,7 @@ func (a *Agent) exited(t *taskRun) {
 // reportExit sends the terminal update for how t's process ended.
 func (a *Agent) reportExit(t *taskRun, exit containerizer.Exit) {
 	t.exited = true
+	defer func() { a.groupTaskEnded(t, t.state) }()
 	switch {
 	case t.healthKill != "":
 		a.update(t, mesospb.TaskState_TASK_KILLED, nil, t.healthKill+" ("+exit.String()+")")
@@ -344,6 +368,12 @@ func (a *Agent) kill(k statusupdate.Key, policy *mesospb.KillPolicy) {
 		return
 	}
 	a.killTask(t, policy)
+	if g := t.group; g != nil { // killing a task of a group kills the group
+		g.ending = true
+		for _, other := range g.tasks {
+			a.killTask(other, policy)
+		}
+	}
 }
 
 // killTask stops a running task: SIGTERM, then SIGKILL after the grace
@@ -396,7 +426,7 @@ func (a *Agent) update(t *taskRun, state mesospb.TaskState, reason *mesospb.Task
 		State:      state.Enum(),
 		Source:     mesospb.TaskStatus_SOURCE_EXECUTOR.Enum(),
 		AgentId:    &mesospb.AgentID{Value: proto.String(a.ID())},
-		ExecutorId: &mesospb.ExecutorID{Value: proto.String(t.key.TaskID)},
+		ExecutorId: &mesospb.ExecutorID{Value: proto.String(t.executorID())},
 		Timestamp:  proto.Float64(float64(time.Now().UnixNano()) / 1e9),
 		Uuid:       uuid.New().Bytes(),
 	}

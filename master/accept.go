@@ -46,10 +46,7 @@ func (m *Master) accept(s *state, f *framework, acc *schedulerpb.Call_Accept) {
 				remaining = m.launch(s, f, a, role, ti, remaining)
 			}
 		case mesospb.Offer_Operation_LAUNCH_GROUP:
-			for _, ti := range op.GetLaunchGroup().GetTaskGroup().GetTasks() {
-				m.masterUpdate(f, ti.GetTaskId(), a.id, mesospb.TaskState_TASK_ERROR,
-					mesospb.TaskStatus_REASON_TASK_GROUP_INVALID, "LAUNCH_GROUP is not supported by this master yet")
-			}
+			remaining = m.launchGroup(s, f, a, role, op.GetLaunchGroup(), remaining)
 		case mesospb.Offer_Operation_RESERVE, mesospb.Offer_Operation_UNRESERVE,
 			mesospb.Offer_Operation_CREATE, mesospb.Offer_Operation_DESTROY:
 			remaining = m.offerOperation(s, f, a, role, op, remaining)
@@ -160,6 +157,86 @@ func (m *Master) launch(s *state, f *framework, a *agentState, role string, ti *
 	m.sendToAgent(a, &agentpb.Event{
 		Type:   agentpb.Event_LAUNCH.Enum(),
 		Launch: &agentpb.Event_Launch{FrameworkInfo: f.info, Task: info},
+	})
+	return remaining.Subtract(need)
+}
+
+// launchGroup starts a task group under the DEFAULT executor: every task
+// or none. The executor's resources are held until the group's last task
+// ends.
+func (m *Master) launchGroup(s *state, f *framework, a *agentState, role string, lg *mesospb.Offer_Operation_LaunchGroup, remaining resources.Resources) resources.Resources {
+	tasks := lg.GetTaskGroup().GetTasks()
+	fail := func(msg string) resources.Resources {
+		for _, ti := range tasks {
+			m.masterUpdate(f, ti.GetTaskId(), a.id, mesospb.TaskState_TASK_ERROR, mesospb.TaskStatus_REASON_TASK_GROUP_INVALID, msg)
+		}
+		return remaining
+	}
+	ex := lg.GetExecutor()
+	switch {
+	case len(tasks) == 0:
+		return remaining
+	case ex == nil:
+		return fail("LAUNCH_GROUP needs an executor")
+	case ex.GetType() != mesospb.ExecutorInfo_DEFAULT:
+		return fail("Only the DEFAULT executor runs task groups on this master")
+	case ex.GetFrameworkId().GetValue() != "" && ex.GetFrameworkId().GetValue() != f.id:
+		return fail("The executor's framework_id is not this framework's")
+	}
+	if err := validateID("Executor ID", ex.GetExecutorId().GetValue()); err != nil {
+		return fail(err.Error())
+	}
+	seen := map[string]bool{}
+	need := normalizeResources(ex.GetResources(), role)
+	for _, ti := range tasks {
+		if ti.Executor != nil {
+			return fail("Tasks of a group must not name an executor: the group's executor runs them")
+		}
+		check := proto.CloneOf(ti)
+		if check.Command == nil {
+			check.Command = &mesospb.CommandInfo{}
+		}
+		if msg := validateTask(check, a.id, f); msg != "" {
+			return fail(fmt.Sprintf("Task %s: %s", ti.GetTaskId().GetValue(), msg))
+		}
+		if seen[ti.GetTaskId().GetValue()] {
+			return fail("Task ID " + ti.GetTaskId().GetValue() + " appears twice in the group")
+		}
+		seen[ti.GetTaskId().GetValue()] = true
+		need = need.Add(normalizeResources(ti.GetResources(), role))
+	}
+	if !remaining.Contains(need) {
+		return fail(fmt.Sprintf("The task group uses more resources (%s) than available (%s)", need, remaining))
+	}
+	executor := proto.CloneOf(ex)
+	executor.FrameworkId = f.info.GetId()
+	executor.Resources = normalizeResources(ex.GetResources(), role)
+	group := &taskGroup{executorResources: resources.Resources(executor.Resources), role: role, live: len(tasks)}
+	a.allocated = a.allocated.Add(group.executorResources.Unallocate())
+	f.addAllocated(role, group.executorResources)
+	var infos []*mesospb.TaskInfo
+	for _, ti := range tasks {
+		info := proto.CloneOf(ti)
+		info.Resources = normalizeResources(ti.GetResources(), role)
+		info.AgentId = &mesospb.AgentID{Value: proto.String(a.id)}
+		t := &task{info: info, frameworkID: f.id, agentID: a.id, role: role, resources: resources.Resources(info.Resources),
+			state: mesospb.TaskState_TASK_STAGING, group: group, executor: executor}
+		if old := f.tasks[ti.GetTaskId().GetValue()]; old != nil {
+			m.forgetTask(s, old)
+		}
+		f.tasks[ti.GetTaskId().GetValue()] = t
+		a.tasks[taskKey{f.id, ti.GetTaskId().GetValue()}] = t
+		a.allocated = a.allocated.Add(t.resources.Unallocate())
+		f.addAllocated(role, t.resources)
+		m.metrics.launches.Inc()
+		m.publishTaskAdded(s, t)
+		infos = append(infos, info)
+	}
+	s.markDirty(a)
+	m.sendToAgent(a, &agentpb.Event{
+		Type: agentpb.Event_LAUNCH.Enum(),
+		Launch: &agentpb.Event_Launch{FrameworkInfo: f.info, Executor: executor,
+			TaskGroup: &mesospb.TaskGroupInfo{Tasks: infos}},
 	})
 	return remaining.Subtract(need)
 }

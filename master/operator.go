@@ -246,6 +246,9 @@ func taskProto(t *task) *mesospb.Task {
 	if out.Name == nil {
 		out.Name = proto.String("")
 	}
+	if t.executor != nil {
+		out.ExecutorId = t.executor.GetExecutorId()
+	}
 	if t.status != nil {
 		out.Statuses = []*mesospb.TaskStatus{proto.CloneOf(t.status)}
 		out.StatusUpdateState = t.status.State

@@ -221,6 +221,17 @@ type task struct {
 	status *mesospb.TaskStatus // the last status forwarded to the framework
 	// released is set once the task's resources went back to the agent.
 	released bool
+	// group and executor are set for tasks launched in a task group.
+	group    *taskGroup
+	executor *mesospb.ExecutorInfo
+}
+
+// taskGroup holds the resources of a group's executor until its last task
+// has ended.
+type taskGroup struct {
+	executorResources resources.Resources
+	role              string
+	live              int
 }
 
 type offer struct {

@@ -53,12 +53,18 @@ func (m *Master) releaseTask(s *state, t *task) {
 		return
 	}
 	t.released = true
+	res := t.resources
+	if g := t.group; g != nil {
+		if g.live--; g.live == 0 {
+			res = res.Add(g.executorResources) // the executor ends with its last task
+		}
+	}
 	if a := s.agents[t.agentID]; a != nil {
-		a.allocated = a.allocated.Subtract(t.resources.Unallocate())
+		a.allocated = a.allocated.Subtract(res.Unallocate())
 		s.touch(a)
 	}
 	if f := s.frameworks[t.frameworkID]; f != nil {
-		f.subtractAllocated(t.role, t.resources)
+		f.subtractAllocated(t.role, res)
 	}
 	s.allocationPending = true
 }

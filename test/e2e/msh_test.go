@@ -76,10 +76,17 @@ func buildMshOnce() (string, error) {
 
 func runMsh(t *testing.T, master string, args ...string) (int, string) {
 	t.Helper()
+	return runMshWith(t, master, nil, args...)
+}
+
+// runMshWith runs msh with flags of its own before the command.
+func runMshWith(t *testing.T, master string, flags []string, args ...string) (int, string) {
+	t.Helper()
 	msh := buildMsh(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, msh, append([]string{"-master", master, "--"}, args...)...)
+	argv := append(append([]string{"-master", master}, flags...), "--")
+	cmd := exec.CommandContext(ctx, msh, append(argv, args...)...)
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	switch {
@@ -117,5 +124,13 @@ func TestMeshGoMshSeesAFailedTask(t *testing.T) {
 	// msh exits 3 for TASK_FAILED, TASK_LOST, TASK_KILLED and TASK_ERROR.
 	if code != 3 || !strings.Contains(out, "TASK_FAILED") {
 		t.Fatalf("msh exited %d, want 3 after TASK_FAILED:\n%s", code, out)
+	}
+}
+
+func TestMeshGoMshRunsAPod(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Agents: 1})
+	code, out := runMshWith(t, c.MasterAddr, []string{"-pod"}, "/bin/echo", "hi")
+	if code != 0 || !strings.Contains(out, "TASK_FINISHED") {
+		t.Fatalf("msh -pod exited %d, want 0 after TASK_FINISHED:\n%s", code, out)
 	}
 }

@@ -1,0 +1,74 @@
+package agent
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/corral-sched/corral/internal/uuid"
+	"github.com/corral-sched/corral/proto/agentpb"
+	"github.com/corral-sched/corral/proto/mesospb"
+)
+
+// A task group runs under the DEFAULT executor, which the agent plays
+// itself: the group shares one executor sandbox, each task works in its
+// own directory under tasks/, and the group lives and dies together, as in
+// Mesos: a task that fails or is killed takes the others with it.
+
+// taskGroupRun ties a group's tasks together.
+type taskGroupRun struct {
+	executorID string
+	tasks      []*taskRun
+	ending     bool
+}
+
+func (a *Agent) launchGroup(l *agentpb.Event_Launch) {
+	ex := l.GetExecutor()
+	fw := l.GetFrameworkInfo()
+	for _, ti := range l.GetTaskGroup().GetTasks() {
+		if t := a.tasks[keyOf(fw.GetId(), ti.GetTaskId())]; t != nil && !mesospb.IsTerminal(t.state) {
+			a.log.Warn("ignoring a task group relaunching a running task", "task", ti.GetTaskId().GetValue())
+			return
+		}
+	}
+	execID := ex.GetExecutorId().GetValue()
+	containerID := uuid.New().String()
+	runs := filepath.Join(a.cfg.WorkDir, "agents", a.ID(), "frameworks", fw.GetId().GetValue(), "executors", execID, "runs")
+	execSandbox := filepath.Join(runs, containerID)
+	g := &taskGroupRun{executorID: execID}
+	for _, ti := range l.GetTaskGroup().GetTasks() {
+		t := &taskRun{key: keyOf(fw.GetId(), ti.GetTaskId()), framework: fw, info: ti, containerID: uuid.New().String(),
+			sandbox: filepath.Join(execSandbox, "tasks", ti.GetTaskId().GetValue()), group: g}
+		g.tasks = append(g.tasks, t)
+		a.tasks[t.key] = t
+		a.metrics.launches.Inc()
+	}
+	prepared := false
+	for _, t := range g.tasks {
+		a.startTask(t, func() error {
+			if !prepared {
+				if err := makeSandbox(runs, containerID); err != nil {
+					return fmt.Errorf("creating the executor's sandbox: %w", err)
+				}
+				prepared = true
+			}
+			return os.MkdirAll(t.sandbox, 0o755)
+		})
+	}
+}
+
+// groupTaskEnded applies the group's fate to the others when one of its
+// tasks ends other than by finishing.
+func (a *Agent) groupTaskEnded(t *taskRun, state mesospb.TaskState) {
+	g := t.group
+	if g == nil || g.ending || state == mesospb.TaskState_TASK_FINISHED {
+		return
+	}
+	g.ending = true
+	for _, other := range g.tasks {
+		if other != t && !other.exited {
+			a.log.Info("killing a task of a failed group", "task", other.key.TaskID, "because", t.key.TaskID, "state", state.String())
+			a.killTask(other, nil)
+		}
+	}
+}
