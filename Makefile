@@ -15,7 +15,7 @@ LDFLAGS   := -X $(PKG)/internal/version.Version=$(VERSION) -X $(PKG)/internal/ve
 
 PROTOC_GEN_GO_VERSION := v1.36.12
 STATICCHECK_VERSION   := v0.8.2
-PROTO_FILES := proto/mesospb/mesos.proto proto/schedulerpb/scheduler.proto proto/agentpb/agent.proto proto/masterpb/master.proto proto/masterpb/quota.proto proto/masterpb/maintenance.proto proto/agentapipb/agent_api.proto
+PROTO_FILES := proto/mesospb/mesos.proto proto/schedulerpb/scheduler.proto proto/agentpb/agent.proto proto/masterpb/master.proto proto/masterpb/quota.proto proto/masterpb/maintenance.proto proto/agentapipb/agent_api.proto proto/executorpb/executor.proto
 
 FUZZTIME  ?= 10s
 TESTFLAGS ?=

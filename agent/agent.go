@@ -55,7 +55,8 @@ type Agent struct {
 	killing  []*containerizer.Process
 
 	// Owned by the loop goroutine.
-	tasks map[statusupdate.Key]*taskRun
+	tasks     map[statusupdate.Key]*taskRun
+	executors map[execKey]*executorRun
 	// checkpointed are the resources the master told this agent to keep
 	// (dynamic reservations, persistent volumes); owned by the loop.
 	checkpointed []*mesospb.Resource
@@ -107,6 +108,7 @@ func New(cfg Config) (*Agent, error) {
 		stopped:   make(chan struct{}),
 		shutdown:  make(chan struct{}),
 		tasks:     make(map[statusupdate.Key]*taskRun),
+		executors: make(map[execKey]*executorRun),
 		updates:   statusupdate.New(cfg.StatusUpdateRetry, maxStatusUpdateRetry),
 	}
 	if err := a.loadCheckpointedResources(); err != nil {
@@ -316,6 +318,7 @@ func (a *Agent) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /state", a.serveState)
 	mux.HandleFunc("/api/v1", a.serveAPI)
+	mux.HandleFunc("POST /api/v1/executor", a.serveExecutorAPI)
 	mux.HandleFunc("GET /files/browse", a.serveBrowse)
 	mux.HandleFunc("GET /files/read", a.serveRead)
 	mux.HandleFunc("GET /files/download", a.serveDownload)

@@ -50,6 +50,10 @@ type Config struct {
 	// ContainerPidsLimit caps processes per container (0: none);
 	// IsolateNetwork gives containers a network namespace with loopback
 	// only instead of the host's network.
+	// ExecutorRegistrationTimeout is how long a custom executor has to
+	// subscribe before its tasks fail (default 1 minute).
+	ExecutorRegistrationTimeout time.Duration
+
 	// FetcherCacheSize bounds the cache of fetched URIs (default 2 GiB).
 	FetcherCacheSize int64
 
@@ -125,6 +129,9 @@ func (c *Config) setDefaults() error {
 		}
 	default:
 		return fmt.Errorf("agent: config: unknown isolation %q (want linux or posix)", c.Isolation)
+	}
+	if c.ExecutorRegistrationTimeout <= 0 {
+		c.ExecutorRegistrationTimeout = time.Minute
 	}
 	if c.FetcherCacheSize <= 0 {
 		c.FetcherCacheSize = 2 << 30

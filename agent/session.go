@@ -16,6 +16,7 @@ import (
 	"github.com/corral-sched/corral/codec"
 	"github.com/corral-sched/corral/internal/version"
 	"github.com/corral-sched/corral/proto/agentpb"
+	"github.com/corral-sched/corral/proto/executorpb"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/recordio"
 )
@@ -242,6 +243,7 @@ func (a *Agent) handleEvent(s *session, ev *agentpb.Event) {
 		a.send(s, &agentpb.Call{Type: agentpb.Call_PONG.Enum(), Pong: &agentpb.Call_Pong{Seq: ev.GetPing().Seq}}, nil)
 	case agentpb.Event_SHUTDOWN_FRAMEWORK:
 		fw := ev.GetShutdownFramework().GetFrameworkId().GetValue()
+		a.shutdownExecutors(fw)
 		for k, t := range a.tasks {
 			if k.FrameworkID == fw {
 				a.killTask(t, nil)
@@ -252,8 +254,13 @@ func (a *Agent) handleEvent(s *session, ev *agentpb.Event) {
 	case agentpb.Event_CHECKPOINT_RESOURCES:
 		a.checkpointResources(ev.GetCheckpointResources().GetResources())
 	case agentpb.Event_MESSAGE:
-		a.log.Debug("framework message for an executor, which this agent does not run", "executor",
-			ev.GetMessage().GetExecutorId().GetValue())
+		m := ev.GetMessage()
+		e := a.executors[execKey{m.GetFrameworkId().GetValue(), m.GetExecutorId().GetValue()}]
+		if e == nil {
+			a.log.Debug("framework message for an executor not running here", "executor", m.GetExecutorId().GetValue())
+			break
+		}
+		a.toExecutor(e, &executorpb.Event{Type: executorpb.Event_MESSAGE.Enum(), Message: &executorpb.Event_Message{Data: m.GetData()}})
 	default:
 		a.log.Debug("ignoring unknown event", "type", ev.GetType().String())
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/corral-sched/corral/agent/statusupdate"
 	"github.com/corral-sched/corral/internal/uuid"
 	"github.com/corral-sched/corral/proto/agentpb"
+	"github.com/corral-sched/corral/proto/executorpb"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/resources"
 )
@@ -51,8 +52,10 @@ type taskRun struct {
 	diskBytes int64
 	// launching is set while the container is being created off the loop.
 	launching bool
-	// group is the task group the task belongs to, if any.
+	// group is the task group the task belongs to, if any; exec the
+	// custom executor that runs it.
 	group *taskGroupRun
+	exec  *executorRun
 	// startTime tells the task's process from a later one with its pid;
 	// pidHint is the pid a checkpoint names, until the process is found.
 	startTime uint64
@@ -66,6 +69,9 @@ func keyOf(fw *mesospb.FrameworkID, task *mesospb.TaskID) statusupdate.Key {
 // executorID is the task's executor: its group's, or its own command
 // executor (named after the task, as in Mesos).
 func (t *taskRun) executorID() string {
+	if t.exec != nil {
+		return t.exec.key.executor
+	}
 	if t.group != nil {
 		return t.group.executorID
 	}
@@ -110,13 +116,13 @@ func (a *Agent) launch(l *agentpb.Event_Launch) {
 		a.log.Warn("ignoring a second launch of a running task", "task", k.TaskID, "framework", k.FrameworkID)
 		return
 	}
-	if ti.Executor != nil {
-		a.rejectLaunch(l.GetFrameworkInfo(), ti, "Custom executors are not supported by this agent yet")
-		return
-	}
 	t := &taskRun{key: k, framework: l.GetFrameworkInfo(), info: ti, containerID: uuid.New().String()}
 	a.tasks[k] = t
 	a.metrics.launches.Inc()
+	if ti.Executor != nil {
+		a.launchWithExecutor(t)
+		return
+	}
 	runs := filepath.Join(a.cfg.WorkDir, "agents", a.ID(), "frameworks", k.FrameworkID, "executors", k.TaskID, "runs")
 	t.sandbox = filepath.Join(runs, t.containerID)
 	a.startTask(t, func() error { return makeSandbox(runs, t.containerID) })
@@ -379,6 +385,18 @@ func (a *Agent) kill(k statusupdate.Key, policy *mesospb.KillPolicy) {
 // killTask stops a running task: SIGTERM, then SIGKILL after the grace
 // period. The exit is reported as TASK_KILLED.
 func (a *Agent) killTask(t *taskRun, policy *mesospb.KillPolicy) {
+	if e := t.exec; e != nil { // its executor kills it, or nobody has it yet
+		if t.exited || t.killed {
+			return
+		}
+		t.killed = true
+		if e.events == nil {
+			a.failExecutorTask(t, mesospb.TaskStatus_REASON_TASK_KILLED_DURING_LAUNCH, "Killed before its executor subscribed")
+			return
+		}
+		a.toExecutor(e, &executorpb.Event{Type: executorpb.Event_KILL.Enum(), Kill: &executorpb.Event_Kill{TaskId: t.info.GetTaskId(), KillPolicy: policy}})
+		return
+	}
 	if t.launching && !t.killed {
 		t.killed = true // carried out when the launch completes
 		return
@@ -408,6 +426,10 @@ func (a *Agent) acknowledge(k statusupdate.Key, id []byte) {
 	if !matched {
 		a.log.Debug("acknowledgement does not match the pending update", "task", k.TaskID)
 		return
+	}
+	if t := a.tasks[k]; t != nil && t.exec != nil {
+		a.toExecutor(t.exec, &executorpb.Event{Type: executorpb.Event_ACKNOWLEDGED.Enum(),
+			Acknowledged: &executorpb.Event_Acknowledged{TaskId: t.info.GetTaskId(), Uuid: id}})
 	}
 	if terminal {
 		delete(a.tasks, k) // the sandbox stays for inspection, until GC

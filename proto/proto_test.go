@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-var protoFiles = []string{"mesospb/mesos.proto", "schedulerpb/scheduler.proto", "agentpb/agent.proto", "masterpb/master.proto", "masterpb/quota.proto", "masterpb/maintenance.proto", "agentapipb/agent_api.proto"}
+var protoFiles = []string{"mesospb/mesos.proto", "schedulerpb/scheduler.proto", "agentpb/agent.proto", "masterpb/master.proto", "masterpb/quota.proto", "masterpb/maintenance.proto", "agentapipb/agent_api.proto", "executorpb/executor.proto"}
 
 // findTool looks for a binary in the repo's tool dir, then on PATH.
 func findTool(t *testing.T, name string) string {

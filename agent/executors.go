@@ -1,0 +1,362 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/agent/containerizer"
+	"github.com/corral-sched/corral/codec"
+	"github.com/corral-sched/corral/internal/uuid"
+	"github.com/corral-sched/corral/proto/agentpb"
+	"github.com/corral-sched/corral/proto/executorpb"
+	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/recordio"
+	"github.com/corral-sched/corral/resources"
+)
+
+// Custom executors: a task whose TaskInfo names an executor runs inside
+// that executor, a program of the framework's that the agent starts (once
+// per executor ID) in a sandbox of its own and that speaks the Mesos v1
+// executor HTTP API at /api/v1/executor: it subscribes, receives LAUNCH,
+// KILL, ACKNOWLEDGED, MESSAGE and SHUTDOWN, and sends the tasks' status
+// updates, which the agent then delivers reliably like its own.
+
+type execKey struct{ framework, executor string }
+
+type executorRun struct {
+	key         execKey
+	info        *mesospb.ExecutorInfo
+	framework   *mesospb.FrameworkInfo
+	containerID string
+	sandbox     string
+	proc        *containerizer.Process
+	events      chan *executorpb.Event // the subscription's stream; nil until subscribed
+	queued      []*taskRun             // launched before the executor subscribed
+	tasks       map[string]*taskRun
+	timer       *time.Timer
+	gone        bool
+}
+
+// launchWithExecutor runs t under its executor, starting the executor if
+// it is not running yet.
+func (a *Agent) launchWithExecutor(t *taskRun) {
+	ex := t.info.GetExecutor()
+	k := execKey{t.key.FrameworkID, ex.GetExecutorId().GetValue()}
+	e := a.executors[k]
+	if e == nil || e.gone {
+		e = &executorRun{key: k, info: ex, framework: t.framework, containerID: uuid.New().String(), tasks: map[string]*taskRun{}}
+		runs := filepath.Join(a.cfg.WorkDir, "agents", a.ID(), "frameworks", k.framework, "executors", k.executor, "runs")
+		e.sandbox = filepath.Join(runs, e.containerID)
+		a.executors[k] = e
+		if err := makeSandbox(runs, e.containerID); err != nil {
+			a.failExecutorTask(t, mesospb.TaskStatus_REASON_CONTAINER_LAUNCH_FAILED, err.Error())
+			delete(a.executors, k)
+			return
+		}
+		a.startExecutor(e)
+	}
+	t.exec, t.sandbox = e, e.sandbox
+	e.tasks[t.key.TaskID] = t
+	a.update(t, mesospb.TaskState_TASK_STAGING, nil, "")
+	if e.events == nil {
+		e.queued = append(e.queued, t)
+		return
+	}
+	a.toExecutor(e, &executorpb.Event{Type: executorpb.Event_LAUNCH.Enum(), Launch: &executorpb.Event_Launch{Task: t.info}})
+}
+
+func (a *Agent) startExecutor(e *executorRun) {
+	cmd := e.info.GetCommand()
+	spec := containerizer.Spec{
+		Shell: cmd.Shell == nil || cmd.GetShell(), Value: cmd.GetValue(), Args: cmd.GetArguments(), Dir: e.sandbox,
+		User: e.framework.GetUser(), ID: e.containerID, Hostname: a.info.GetHostname(),
+		Env: append(a.baseEnv(e.sandbox), "MESOS_AGENT_ENDPOINT="+a.cfg.Addr, "MESOS_FRAMEWORK_ID="+e.key.framework,
+			"MESOS_EXECUTOR_ID="+e.key.executor, "MESOS_CHECKPOINT=0", "MESOS_HTTP_COMMAND_EXECUTOR=0",
+			"MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD="+a.cfg.ExecutorShutdownGrace.String(),
+			"MESOS_SUBSCRIPTION_BACKOFF_MAX=2secs"),
+	}
+	if cmd.GetUser() != "" {
+		spec.User = cmd.GetUser()
+	}
+	for _, v := range cmd.GetEnvironment().GetVariables() {
+		spec.Env = append(spec.Env, v.GetName()+"="+v.GetValue())
+	}
+	res := resourcesOf(e.info.GetResources())
+	spec.CPUs, spec.MemBytes = res.ScalarValue("cpus"), int64(res.ScalarValue("mem")*(1<<20))
+	e.timer = time.AfterFunc(a.cfg.ExecutorRegistrationTimeout, func() {
+		a.post(func() {
+			if e.events == nil && !e.gone {
+				a.log.Warn("executor did not subscribe in time", "executor", e.key.executor, "timeout", a.cfg.ExecutorRegistrationTimeout)
+				a.executorEnded(e, mesospb.TaskStatus_REASON_EXECUTOR_REGISTRATION_TIMEOUT,
+					fmt.Sprintf("The executor did not subscribe within %v", a.cfg.ExecutorRegistrationTimeout))
+			}
+		})
+	})
+	uris := cmd.GetUris()
+	go func() {
+		if len(uris) > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+			err := a.fetcher.Fetch(ctx, uris, e.sandbox)
+			cancel()
+			if err != nil {
+				a.post(func() { a.executorEnded(e, mesospb.TaskStatus_REASON_CONTAINER_LAUNCH_FAILED, err.Error()) })
+				return
+			}
+		}
+		proc, err := a.launcher.Launch(spec)
+		a.post(func() {
+			if err != nil {
+				a.executorEnded(e, mesospb.TaskStatus_REASON_CONTAINER_LAUNCH_FAILED, err.Error())
+				return
+			}
+			e.proc = proc
+			if e.gone {
+				_ = proc.Signal(9)
+			}
+			go func() {
+				<-proc.Done()
+				a.post(func() {
+					a.executorEnded(e, mesospb.TaskStatus_REASON_EXECUTOR_TERMINATED, "Executor terminated: "+proc.Exit().String())
+				})
+			}()
+		})
+	}()
+}
+
+// executorEnded fails the executor's unfinished tasks and forgets it.
+func (a *Agent) executorEnded(e *executorRun, reason mesospb.TaskStatus_Reason, msg string) {
+	if e.gone {
+		return
+	}
+	e.gone = true
+	if e.timer != nil {
+		e.timer.Stop()
+	}
+	if e.events != nil {
+		close(e.events)
+		e.events = nil
+	}
+	if e.proc != nil {
+		_ = e.proc.Signal(9)
+	}
+	for _, t := range e.tasks {
+		if !mesospb.IsTerminal(t.state) {
+			a.failExecutorTask(t, reason, msg)
+		}
+	}
+	if a.executors[e.key] == e {
+		delete(a.executors, e.key)
+	}
+}
+
+func (a *Agent) failExecutorTask(t *taskRun, reason mesospb.TaskStatus_Reason, msg string) {
+	t.exited = true
+	state := mesospb.TaskState_TASK_FAILED
+	if t.killed {
+		state = mesospb.TaskState_TASK_KILLED
+	}
+	a.update(t, state, &reason, msg)
+}
+
+// toExecutor queues an event on the executor's stream.
+func (a *Agent) toExecutor(e *executorRun, ev *executorpb.Event) {
+	if e.events == nil {
+		return
+	}
+	select {
+	case e.events <- ev:
+	default:
+		a.log.Warn("executor event queue full; ending its subscription", "executor", e.key.executor)
+		close(e.events)
+		e.events = nil
+	}
+}
+
+// serveExecutorAPI is POST /api/v1/executor.
+func (a *Agent) serveExecutorAPI(w http.ResponseWriter, r *http.Request) {
+	in, err := codec.ForContentType(r.Header.Get("Content-Type"))
+	if err != nil {
+		http.Error(w, "Expecting 'Content-Type' of application/json or application/x-protobuf", http.StatusUnsupportedMediaType)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<20))
+	if err != nil {
+		http.Error(w, "Failed to read request body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	call := &executorpb.Call{}
+	if err := in.Unmarshal(body, call); err != nil {
+		http.Error(w, "Failed to parse body into Call: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	k := execKey{call.GetFrameworkId().GetValue(), call.GetExecutorId().GetValue()}
+	if k.framework == "" || k.executor == "" {
+		http.Error(w, "Expecting 'framework_id' and 'executor_id' to be present", http.StatusBadRequest)
+		return
+	}
+	switch call.GetType() {
+	case executorpb.Call_SUBSCRIBE:
+		a.executorSubscribe(w, r, k)
+	case executorpb.Call_UPDATE, executorpb.Call_MESSAGE, executorpb.Call_HEARTBEAT:
+		status, msg := http.StatusAccepted, ""
+		if err := a.do(r.Context(), func() { status, msg = a.executorCall(k, call) }); err != nil {
+			status, msg = http.StatusServiceUnavailable, "Agent is not running"
+		}
+		if status != http.StatusAccepted {
+			http.Error(w, msg, status)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	default:
+		http.Error(w, fmt.Sprintf("Executor call %v is not valid", call.GetType()), http.StatusBadRequest)
+	}
+}
+
+func (a *Agent) executorCall(k execKey, call *executorpb.Call) (int, string) {
+	e := a.executors[k]
+	if e == nil || e.gone {
+		return http.StatusBadRequest, "Executor " + k.executor + " is not running on this agent"
+	}
+	switch call.GetType() {
+	case executorpb.Call_UPDATE:
+		st := proto.CloneOf(call.GetUpdate().GetStatus())
+		t := e.tasks[st.GetTaskId().GetValue()]
+		switch {
+		case t == nil:
+			return http.StatusBadRequest, "Task " + st.GetTaskId().GetValue() + " is not a task of this executor"
+		case len(st.GetUuid()) == 0:
+			return http.StatusBadRequest, "Expecting 'uuid' in the status update"
+		case st.GetState() == mesospb.TaskState_TASK_STAGING:
+			return http.StatusBadRequest, "An executor cannot send TASK_STAGING"
+		}
+		st.AgentId = &mesospb.AgentID{Value: proto.String(a.ID())}
+		st.ExecutorId = e.info.GetExecutorId()
+		st.Source = mesospb.TaskStatus_SOURCE_EXECUTOR.Enum()
+		if st.Timestamp == nil {
+			st.Timestamp = proto.Float64(float64(time.Now().UnixNano()) / 1e9)
+		}
+		t.state, t.last = st.GetState(), st
+		if mesospb.IsTerminal(st.GetState()) {
+			t.exited = true
+		}
+		first := a.updates.Add(t.key, st)
+		a.checkpoint(t)
+		if first {
+			a.flushUpdates()
+		}
+	case executorpb.Call_MESSAGE:
+		if a.session != nil {
+			a.send(a.session, &agentpb.Call{Type: agentpb.Call_MESSAGE.Enum(), Message: &agentpb.Call_Message{
+				FrameworkId: &mesospb.FrameworkID{Value: proto.String(k.framework)}, ExecutorId: e.info.GetExecutorId(),
+				Data: call.GetMessage().GetData()}}, nil)
+		}
+	}
+	return http.StatusAccepted, ""
+}
+
+// executorSubscribe answers SUBSCRIBE with the executor's event stream.
+func (a *Agent) executorSubscribe(w http.ResponseWriter, r *http.Request, k execKey) {
+	out, err := codec.Negotiate(r.Header.Get("Accept"))
+	if err != nil {
+		http.Error(w, "Expecting 'Accept' to allow JSON or protobuf", http.StatusNotAcceptable)
+		return
+	}
+	events := make(chan *executorpb.Event, 1024)
+	var refusal string
+	err = a.do(r.Context(), func() {
+		e := a.executors[k]
+		if e == nil || e.gone {
+			refusal = "Executor " + k.executor + " is not running on this agent"
+			return
+		}
+		if e.events != nil {
+			close(e.events) // a newer subscription replaces the old one
+		}
+		e.events = events
+		if e.timer != nil {
+			e.timer.Stop()
+		}
+		info := proto.CloneOf(a.info)
+		info.Id = &mesospb.AgentID{Value: proto.String(a.ID())}
+		events <- &executorpb.Event{Type: executorpb.Event_SUBSCRIBED.Enum(), Subscribed: &executorpb.Event_Subscribed{
+			ExecutorInfo: e.info, FrameworkInfo: e.framework, AgentInfo: info,
+			ContainerId: &mesospb.ContainerID{Value: proto.String(e.containerID)}}}
+		for _, t := range e.queued {
+			if t.killed {
+				continue
+			}
+			events <- &executorpb.Event{Type: executorpb.Event_LAUNCH.Enum(), Launch: &executorpb.Event_Launch{Task: t.info}}
+		}
+		e.queued = nil
+	})
+	if err != nil || refusal != "" {
+		http.Error(w, refusal, http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", out.MediaType())
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	rw := recordio.NewWriter(w)
+	heartbeat := time.NewTicker(30 * time.Second)
+	defer heartbeat.Stop()
+	write := func(ev *executorpb.Event) bool {
+		b, err := out.Marshal(ev)
+		if err == nil {
+			err = rw.WriteRecord(b)
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return err == nil
+	}
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok || !write(ev) {
+				return
+			}
+		case <-heartbeat.C:
+			if !write(&executorpb.Event{Type: executorpb.Event_HEARTBEAT.Enum()}) {
+				return
+			}
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// shutdownExecutors tells a framework's executors to shut down and kills
+// them after the grace period.
+func (a *Agent) shutdownExecutors(framework string) {
+	for k, e := range a.executors {
+		if k.framework != framework || e.gone {
+			continue
+		}
+		for _, t := range e.tasks {
+			t.killed = true
+		}
+		a.toExecutor(e, &executorpb.Event{Type: executorpb.Event_SHUTDOWN.Enum()})
+		time.AfterFunc(a.cfg.ExecutorShutdownGrace, func() {
+			a.post(func() {
+				a.executorEnded(e, mesospb.TaskStatus_REASON_EXECUTOR_TERMINATED, "Executor shut down with its framework")
+			})
+		})
+	}
+}
+
+// baseEnv is what every process the agent starts finds in its environment.
+func (a *Agent) baseEnv(sandbox string) []string {
+	return []string{
+		"PATH=" + envOr("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+		"MESOS_SANDBOX=" + sandbox, "MESOS_DIRECTORY=" + sandbox, "HOME=" + sandbox,
+		"MESOS_AGENT_ID=" + a.ID(),
+	}
+}
+
+func resourcesOf(r []*mesospb.Resource) resources.Resources { return resources.Resources(r) }

@@ -1,0 +1,109 @@
+package e2e
+
+import (
+	"context"
+	"log/slog"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/frameworks/sdk"
+	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/proto/schedulerpb"
+)
+
+// A scheduler ships its own executor (examples/executor) through a
+// file:// URI; the executor runs three tasks and answers a message.
+func TestCustomExecutorRunsTasksAndTalks(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "executor")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/corral-sched/corral/examples/executor").CombinedOutput(); err != nil {
+		t.Fatalf("building the example executor: %v\n%s", err, out)
+	}
+	c := testcluster.Start(t, testcluster.Options{Agents: 1})
+	offers := make(chan *mesospb.Offer, 100)
+	updates := make(chan *mesospb.TaskStatus, 100)
+	messages := make(chan *schedulerpb.Event_Message, 10)
+	var s *sdk.Scheduler
+	s, err := sdk.New(sdk.Config{Master: c.MasterAddr, Logger: slog.New(slog.DiscardHandler),
+		Framework: &mesospb.FrameworkInfo{User: proto.String("root"), Name: proto.String("custom")}},
+		sdk.HandlerFunc(func(ctx context.Context, ev *schedulerpb.Event) error {
+			for _, o := range ev.GetOffers().GetOffers() {
+				offers <- o
+			}
+			if st := ev.GetUpdate().GetStatus(); st != nil {
+				updates <- st
+			}
+			if m := ev.GetMessage(); m != nil {
+				messages <- m
+			}
+			return nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	o := <-offers
+	space := sdk.NewSpace(o)
+	var tasks []*mesospb.TaskInfo
+	for _, spec := range []struct{ id, cmd string }{{"one", "echo one"}, {"two", "echo two"}, {"three", "sleep 1"}} {
+		res, _ := space.Take(0.1, 16, 0, 0)
+		exRes, _ := space.Take(0.05, 32, 0, 0)
+		tasks = append(tasks, &mesospb.TaskInfo{
+			Name: proto.String(spec.id), TaskId: &mesospb.TaskID{Value: proto.String(spec.id)}, AgentId: o.GetAgentId(),
+			Resources: res, Data: []byte(spec.cmd),
+			Executor: &mesospb.ExecutorInfo{
+				Type: mesospb.ExecutorInfo_CUSTOM.Enum(), ExecutorId: &mesospb.ExecutorID{Value: proto.String("ex-1")},
+				Resources: exRes,
+				Command: &mesospb.CommandInfo{Value: proto.String("./executor"),
+					Uris: []*mesospb.CommandInfo_URI{{Value: proto.String("file://" + bin), Executable: proto.Bool(true)}}},
+			},
+		})
+	}
+	if err := s.Launch(ctx, o, 0, tasks...); err != nil {
+		t.Fatal(err)
+	}
+	final := map[string]mesospb.TaskState{}
+	pinged := false
+	deadline := time.After(60 * time.Second)
+	for len(final) < 3 {
+		select {
+		case st := <-updates:
+			if st.GetState() == mesospb.TaskState_TASK_RUNNING && st.GetExecutorId().GetValue() != "ex-1" {
+				t.Fatalf("task %s runs under %q, want ex-1", st.GetTaskId().GetValue(), st.GetExecutorId().GetValue())
+			}
+			if st.GetState() == mesospb.TaskState_TASK_RUNNING && st.GetTaskId().GetValue() == "three" && !pinged {
+				pinged = true
+				if err := s.Call(ctx, &schedulerpb.Call{Type: schedulerpb.Call_MESSAGE.Enum(), Message: &schedulerpb.Call_Message{
+					AgentId: o.GetAgentId(), ExecutorId: &mesospb.ExecutorID{Value: proto.String("ex-1")}, Data: []byte("ping")}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if mesospb.IsTerminal(st.GetState()) {
+				final[st.GetTaskId().GetValue()] = st.GetState()
+			}
+		case <-deadline:
+			t.Fatalf("tasks not done within 60s: %v", final)
+		}
+	}
+	for id, st := range final {
+		if st != mesospb.TaskState_TASK_FINISHED {
+			t.Fatalf("task %s ended %v, want TASK_FINISHED (all: %v)", id, st, final)
+		}
+	}
+	select {
+	case m := <-messages:
+		if string(m.GetData()) != "pong" || m.GetExecutorId().GetValue() != "ex-1" {
+			t.Fatalf("message %q from %q, want pong from ex-1", m.GetData(), m.GetExecutorId().GetValue())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the executor never answered the ping")
+	}
+}
