@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -108,7 +109,13 @@ func testAgentRecovery(t *testing.T, isolation string) {
 		return n
 	}
 	waitFor(t, 60*time.Second, "all tasks running", func() bool { return count(mesospb.TaskState_TASK_RUNNING) == running+finishing })
-	before := withArgs(sandboxTasks(root, "sleep"), "300")
+	// TASK_RUNNING is sent once the container is started, which can be a
+	// moment before its shell has exec'd sleep: wait for every process.
+	var before []int
+	waitFor(t, 30*time.Second, "every task's sleep process", func() bool {
+		before = withArgs(sandboxTasks(root, "sleep"), "300")
+		return len(before) == running && len(withArgs(sandboxTasks(root, "sleep"), "5")) == finishing
+	})
 
 	agentProc.kill9()
 	if n := count(mesospb.TaskState_TASK_FINISHED); n != 0 {
@@ -145,8 +152,8 @@ func testAgentRecovery(t *testing.T, isolation string) {
 		}
 	}
 	mu.Unlock()
-	if now := withArgs(sandboxTasks(root, "sleep"), "300"); len(now) != len(before) || len(now) != running {
-		t.Fatalf("sleep processes: %d before the restart, %d after; want %d, untouched", len(before), len(now), running)
+	if now := withArgs(sandboxTasks(root, "sleep"), "300"); !slices.Equal(now, before) {
+		t.Fatalf("sleep processes: %v before the restart, %v after; want the same %d, untouched", before, now, running)
 	}
 
 	// The recovered agent still controls its tasks: kill one.
