@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
@@ -98,5 +99,22 @@ func (s *Scheduler) Message(ctx context.Context, agentID, executorID string, dat
 			ExecutorId: &mesospb.ExecutorID{Value: proto.String(executorID)},
 			Data:       data,
 		},
+	})
+}
+
+// SetRoles changes the framework's roles: at once through
+// UPDATE_FRAMEWORK when subscribed, and in every later subscription.
+func (s *Scheduler) SetRoles(ctx context.Context, roles []string) error {
+	s.mu.Lock()
+	s.info.Roles = slices.Clone(roles)
+	info := proto.CloneOf(s.info)
+	subscribed := s.streamID != ""
+	s.mu.Unlock()
+	if !subscribed {
+		return nil // the next SUBSCRIBE carries them
+	}
+	return s.Call(ctx, &schedulerpb.Call{
+		Type:            schedulerpb.Call_UPDATE_FRAMEWORK.Enum(),
+		UpdateFramework: &schedulerpb.Call_UpdateFramework{FrameworkInfo: info},
 	})
 }

@@ -58,6 +58,113 @@ func (s *Space) Take(cpus, mem, disk float64, ports int) (resources.Resources, b
 	return need, true
 }
 
+// Shortfall names the first resource of cpus, mem, disk and ports (each
+// entry a wanted port, 0 for any) the space cannot give, or "" if it can.
+func (s *Space) Shortfall(cpus, mem, disk float64, ports []uint64) string {
+	for _, q := range []struct {
+		name string
+		v    float64
+	}{{"cpus", cpus}, {"mem", mem}, {"disk", disk}} {
+		if q.v > 0 && s.left.ScalarValue(q.name) < q.v-1e-9 {
+			return q.name
+		}
+	}
+	if len(ports) > 0 && pickSpecificPorts(s.left.Ranges("ports"), ports) == nil {
+		return "ports"
+	}
+	return ""
+}
+
+// TakePorts is Take with particular ports: each entry of ports is a port
+// the task needs, or 0 for any free one. The picked ports are returned in
+// the order asked (a ports resource cannot keep an order).
+func (s *Space) TakePorts(cpus, mem, disk float64, ports []uint64) (resources.Resources, []uint64, bool) {
+	var need resources.Resources
+	for _, q := range []struct {
+		name string
+		v    float64
+	}{{"cpus", cpus}, {"mem", mem}, {"disk", disk}} {
+		if q.v > 0 {
+			need = append(need, s.shape(resources.Scalar(q.name, q.v)))
+		}
+	}
+	var picked []uint64
+	if len(ports) > 0 {
+		picked = pickSpecificPorts(s.left.Ranges("ports"), ports)
+		if picked == nil {
+			return nil, nil, false
+		}
+		var ranges []*mesospb.Value_Range
+		for _, p := range picked {
+			ranges = append(ranges, &mesospb.Value_Range{Begin: proto.Uint64(p), End: proto.Uint64(p)})
+		}
+		need = append(need, s.shape(&mesospb.Resource{
+			Name: proto.String("ports"), Type: mesospb.Value_RANGES.Enum(),
+			Ranges: &mesospb.Value_Ranges{Range: ranges},
+		}))
+	}
+	if !s.left.Contains(need) {
+		return nil, nil, false
+	}
+	s.left = s.left.Subtract(need)
+	return need, picked, true
+}
+
+// pickSpecificPorts returns, for each wanted port, that port if it is in
+// ranges, or for 0 the lowest free port not otherwise taken; nil if any
+// cannot be had.
+func pickSpecificPorts(ranges []*mesospb.Value_Range, want []uint64) []uint64 {
+	in := func(p uint64) bool {
+		for _, r := range ranges {
+			if p >= r.GetBegin() && p <= r.GetEnd() {
+				return true
+			}
+		}
+		return false
+	}
+	taken := make(map[uint64]bool, len(want))
+	out := make([]uint64, len(want))
+	for i, p := range want {
+		if p == 0 {
+			continue
+		}
+		if !in(p) || taken[p] {
+			return nil
+		}
+		taken[p] = true
+		out[i] = p
+	}
+	next := 0 // index into ranges
+	var cur uint64
+	for i, p := range want {
+		if p != 0 {
+			continue
+		}
+		for {
+			if next >= len(ranges) {
+				return nil
+			}
+			r := ranges[next]
+			if cur < r.GetBegin() {
+				cur = r.GetBegin()
+			}
+			if cur > r.GetEnd() {
+				next++
+				continue
+			}
+			if taken[cur] {
+				cur++
+				continue
+			}
+			break
+		}
+		out[i] = cur
+		taken[cur] = true
+		cur++
+	}
+	return out
+}
+
 // shape gives r the offer's allocation role and the old-style role field
 // when the offer uses it, so that the master matches it to the offer.
 func (s *Space) shape(r *mesospb.Resource) *mesospb.Resource {

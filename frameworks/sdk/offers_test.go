@@ -70,3 +70,34 @@ func TestFileIDStore(t *testing.T) {
 		t.Fatalf("loaded %q", id)
 	}
 }
+
+func TestTakePortsHonoursWantedPorts(t *testing.T) {
+	o := &mesospb.Offer{Resources: []*mesospb.Resource{
+		resources.Scalar("cpus", 1), resources.Scalar("mem", 64),
+		{Name: proto.String("ports"), Type: mesospb.Value_RANGES.Enum(), Ranges: &mesospb.Value_Ranges{Range: []*mesospb.Value_Range{
+			{Begin: proto.Uint64(31000), End: proto.Uint64(31002)}, {Begin: proto.Uint64(32000), End: proto.Uint64(32000)}}}},
+	}}
+	s := NewSpace(o)
+	if why := s.Shortfall(0.5, 32, 0, []uint64{31005}); why != "ports" {
+		t.Fatalf("Shortfall for a port not offered = %q, want ports", why)
+	}
+	if why := s.Shortfall(2, 32, 0, nil); why != "cpus" {
+		t.Fatalf("Shortfall for 2 cpus = %q, want cpus", why)
+	}
+	res, ports, ok := s.TakePorts(0.5, 32, 0, []uint64{0, 31000, 0})
+	if !ok {
+		t.Fatal("TakePorts failed")
+	}
+	if n := len(resources.Resources(res).Ranges("ports")); n == 0 {
+		t.Fatal("no ports resource")
+	}
+	if len(ports) != 3 || ports[0] != 31001 || ports[1] != 31000 || ports[2] != 31002 {
+		t.Fatalf("ports = %v, want [31001 31000 31002] in the order asked", ports)
+	}
+	if _, _, ok := s.TakePorts(0.1, 1, 0, []uint64{31000}); ok {
+		t.Fatal("a port taken twice")
+	}
+	if _, _, ok := s.TakePorts(0.1, 1, 0, []uint64{0}); !ok {
+		t.Fatal("the last free port (32000) was not found")
+	}
+}
