@@ -1,0 +1,287 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors the API maps to status codes.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	// ErrNoRollback: the deployment deletes its app and cannot be undone.
+	ErrNoRollback = errors.New("cannot be rolled back; cancel it with force=true")
+)
+
+// ConflictError says a deployment in progress holds the app.
+type ConflictError struct {
+	AppID, DeploymentID string
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/%s'.", e.DeploymentID)
+}
+
+// Deploy creates or replaces an app (normalized already) and returns the
+// deployment that rolls it out. A deployment in progress on the app is a
+// ConflictError unless force, which cancels it and continues from
+// wherever it left the instances. create fails with ErrExists if the app
+// exists. The change is durable when Deploy returns.
+func (f *Framework) Deploy(ctx context.Context, app *App, create, force bool) (*Deployment, error) {
+	f.mu.Lock()
+	d, err := f.deployLocked(app, create, force, "")
+	f.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	f.poke()
+	return d, f.flush(ctx)
+}
+
+// rollbackTo, if set, is the runtime the app returns to.
+func (f *Framework) deployLocked(app *App, create, force bool, rollbackTo string) (*Deployment, error) {
+	now := f.cfg.Now()
+	as := f.apps[app.ID]
+	if as != nil && create {
+		return nil, fmt.Errorf("an app with id [%s] %w", app.ID, ErrExists)
+	}
+	if err := f.takeOver(app.ID, force); err != nil {
+		return nil, err
+	}
+	version := f.nextVersion(as, now)
+	app.Version = version
+	action := actionStart
+	var from *App
+	fromRuntime := ""
+	if as != nil {
+		fromRuntime = as.Runtime
+	}
+	if as == nil {
+		as = &appState{Runtime: version}
+		f.apps[app.ID] = as
+	} else {
+		from = as.Spec
+		action = actionRestart
+		switch {
+		case sameRuntime(from, app):
+			action = actionScale
+		case rollbackTo != "":
+			as.Runtime = rollbackTo
+		default:
+			as.Runtime = version
+		}
+		// A new spec deserves a fresh start: no inherited launch delay.
+		as.Failures, as.DelayUntil = 0, time.Time{}
+	}
+	as.Spec = app
+	f.keepVersion(as, app)
+	d := f.startDeployment(app.ID, action, from, now)
+	d.FromRuntime = fromRuntime
+	return d, nil
+}
+
+// takeOver checks that no deployment holds the app, or cancels it when
+// forced.
+func (f *Framework) takeOver(appID string, force bool) error {
+	d := f.deploymentOf(appID)
+	if d == nil {
+		return nil
+	}
+	if !force {
+		return &ConflictError{AppID: appID, DeploymentID: d.ID}
+	}
+	f.cancelDeployment(d, "superseded by a forced change")
+	return nil
+}
+
+func (f *Framework) cancelDeployment(d *Deployment, why string) {
+	delete(f.deployments, d.ID)
+	delete(f.dirtyDeps, d.ID)
+	f.deleted = append(f.deleted, keyDeployments+"/"+d.ID)
+	f.log.Info("deployment cancelled", "id", d.ID, "app", d.AppID, "why", why)
+	f.bus.publish("deployment_failed", map[string]any{"id": d.ID, "appId": d.AppID, "reason": why, "timestamp": f.cfg.Now()})
+}
+
+func (f *Framework) startDeployment(appID, action string, from *App, now time.Time) *Deployment {
+	d := &Deployment{ID: newID(), Version: versionString(now), AppID: appID, Action: action, From: from, Started: now}
+	f.deployments[d.ID] = d
+	f.dirtyDeps[d.ID] = true
+	f.dirtyApps[appID] = true
+	f.log.Info("deployment started", "id", d.ID, "app", appID, "action", action)
+	f.bus.publish("deployment_info", map[string]any{"id": d.ID, "appId": appID, "action": action, "timestamp": now})
+	return d
+}
+
+// nextVersion is now as a version string, later than the app's last.
+func (f *Framework) nextVersion(as *appState, now time.Time) string {
+	v := versionString(now)
+	if as != nil && as.Spec != nil {
+		last, err := time.Parse("2006-01-02T15:04:05.000Z", as.Spec.Version)
+		if err == nil && !now.After(last) {
+			v = versionString(last.Add(time.Millisecond))
+		}
+	}
+	return v
+}
+
+// keepVersion records a version of the app, dropping the oldest beyond
+// maxVersions.
+func (f *Framework) keepVersion(as *appState, app *App) {
+	b, _ := json.Marshal(app)
+	f.writes[keyVersions+"/"+storeKey(app.ID)+"/"+app.Version] = b
+	as.Versions = append(as.Versions, app.Version)
+	for len(as.Versions) > maxVersions {
+		f.deleted = append(f.deleted, keyVersions+"/"+storeKey(app.ID)+"/"+as.Versions[0])
+		as.Versions = as.Versions[1:]
+	}
+}
+
+// Delete stops an app: its instances are killed, then it is forgotten.
+func (f *Framework) Delete(ctx context.Context, appID string, force bool) (*Deployment, error) {
+	f.mu.Lock()
+	as := f.apps[appID]
+	if as == nil {
+		f.mu.Unlock()
+		return nil, fmt.Errorf("app '%s' does not exist: %w", appID, ErrNotFound)
+	}
+	if err := f.takeOver(appID, force); err != nil {
+		f.mu.Unlock()
+		return nil, err
+	}
+	d := f.startDeployment(appID, actionStop, as.Spec, f.cfg.Now())
+	f.mu.Unlock()
+	f.poke()
+	return d, f.flush(ctx)
+}
+
+// Restart replaces every instance, honouring the upgrade strategy.
+func (f *Framework) Restart(ctx context.Context, appID string, force bool) (*Deployment, error) {
+	f.mu.Lock()
+	as := f.apps[appID]
+	if as == nil {
+		f.mu.Unlock()
+		return nil, fmt.Errorf("app '%s' does not exist: %w", appID, ErrNotFound)
+	}
+	if err := f.takeOver(appID, force); err != nil {
+		f.mu.Unlock()
+		return nil, err
+	}
+	now := f.cfg.Now()
+	app := *as.Spec
+	from, prevRuntime := as.Spec, as.Runtime
+	app.Version = f.nextVersion(as, now)
+	as.Spec, as.Runtime = &app, app.Version
+	as.Failures, as.DelayUntil = 0, time.Time{}
+	f.keepVersion(as, &app)
+	d := f.startDeployment(appID, actionRestart, from, now)
+	d.FromRuntime = prevRuntime
+	f.mu.Unlock()
+	f.poke()
+	return d, f.flush(ctx)
+}
+
+// Rollback cancels a deployment. Without force the app goes back to the
+// spec it had before (a new app is deleted); with force it stays as it is.
+func (f *Framework) Rollback(ctx context.Context, id string, force bool) (*Deployment, error) {
+	f.mu.Lock()
+	d := f.deployments[id]
+	if d == nil {
+		f.mu.Unlock()
+		return nil, fmt.Errorf("deployment '%s' does not exist: %w", id, ErrNotFound)
+	}
+	if force {
+		f.cancelDeployment(d, "cancelled by request")
+		f.mu.Unlock()
+		return nil, f.flush(ctx)
+	}
+	var back *Deployment
+	switch {
+	case d.From == nil:
+		f.cancelDeployment(d, "rolled back")
+		back = f.startDeployment(d.AppID, actionStop, f.apps[d.AppID].Spec, f.cfg.Now())
+	case d.Action == actionStop:
+		f.mu.Unlock()
+		return nil, fmt.Errorf("deployment '%s' deletes app %s and %w", id, d.AppID, ErrNoRollback)
+	default:
+		prev := *d.From
+		f.cancelDeployment(d, "rolled back")
+		var err error
+		if back, err = f.deployLocked(&prev, false, true, d.FromRuntime); err != nil {
+			f.mu.Unlock()
+			return nil, err
+		}
+	}
+	f.mu.Unlock()
+	f.poke()
+	return back, f.flush(ctx)
+}
+
+// KillTasks kills instances of an app; with scale the app's instance count
+// drops by as many, otherwise they are replaced.
+func (f *Framework) KillTasks(ctx context.Context, appID string, match func(*Instance) bool, scale, force bool) ([]Instance, *Deployment, error) {
+	f.mu.Lock()
+	as := f.apps[appID]
+	if as == nil {
+		f.mu.Unlock()
+		return nil, nil, fmt.Errorf("app '%s' does not exist: %w", appID, ErrNotFound)
+	}
+	now := f.cfg.Now()
+	var killed []Instance
+	for _, in := range f.instancesOf(appID) {
+		if match(in) && !in.killing() {
+			killed = append(killed, *in)
+		}
+	}
+	var d *Deployment
+	if scale && len(killed) > 0 {
+		if err := f.takeOver(appID, force); err != nil {
+			f.mu.Unlock()
+			return nil, nil, err
+		}
+		app := *as.Spec
+		n := max(0, app.instances()-len(killed))
+		app.Instances = &n
+		var err error
+		if d, err = f.deployLocked(&app, false, true, ""); err != nil {
+			f.mu.Unlock()
+			return nil, nil, err
+		}
+	}
+	for _, k := range killed {
+		f.kill(f.instances[k.ID], "killed through the API", now)
+	}
+	f.mu.Unlock()
+	f.poke()
+	return killed, d, f.flush(ctx)
+}
+
+// ResetDelay clears an app's launch delay (DELETE /v2/queue/{app}/delay).
+func (f *Framework) ResetDelay(ctx context.Context, appID string) error {
+	f.mu.Lock()
+	as := f.apps[appID]
+	if as == nil {
+		f.mu.Unlock()
+		return fmt.Errorf("app '%s' does not exist: %w", appID, ErrNotFound)
+	}
+	as.Failures, as.DelayUntil = 0, time.Time{}
+	f.dirtyApps[appID] = true
+	f.mu.Unlock()
+	f.poke()
+	return f.flush(ctx)
+}
+
+// AppVersion returns a stored version of an app.
+func (f *Framework) AppVersion(ctx context.Context, appID, version string) (*App, error) {
+	e, err := f.cfg.Store.Get(ctx, keyVersions+"/"+storeKey(appID)+"/"+version)
+	if err != nil {
+		return nil, fmt.Errorf("version %s of app %s: %w", version, appID, ErrNotFound)
+	}
+	var a App
+	if err := json.Unmarshal(e.Value, &a); err != nil {
+		return nil, fmt.Errorf("version %s of app %s: %w", version, appID, err)
+	}
+	return &a, nil
+}

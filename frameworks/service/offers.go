@@ -1,0 +1,312 @@
+package service
+
+import (
+	"cmp"
+	"context"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/frameworks/sdk"
+	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/resources"
+)
+
+// offers packs waiting instances into the offers, oldest waiting app
+// first, records why each app could not use each offer, writes the
+// launches down, then launches. Offers it cannot use are declined.
+func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
+	f.mu.Lock()
+	now := f.cfg.Now()
+	waiting := f.waitingApps()
+	placed := make(map[string][]sdk.Placement, len(waiting))
+	constraints := make(map[string][]sdk.Constraint, len(waiting))
+	for _, as := range waiting {
+		constraints[as.Spec.ID], _ = sdk.ParseConstraints(as.Spec.Constraints)
+		if len(constraints[as.Spec.ID]) > 0 {
+			placed[as.Spec.ID] = f.placements(as.Spec.ID)
+		}
+	}
+	launches := make([][]*mesospb.TaskInfo, len(offers))
+	for i, o := range offers {
+		role := o.GetAllocationInfo().GetRole()
+		// Apps use unreserved resources only (acceptedResourceRoles "*").
+		usable := proto.CloneOf(o)
+		usable.Resources = resources.Resources(o.GetResources()).Unreserved()
+		space := sdk.NewSpace(usable)
+		cand := sdk.PlacementOf(o)
+		for _, as := range waiting {
+			app := as.Spec
+			if as.wanted == 0 {
+				continue
+			}
+			as.Offers.Processed++
+			reason, used := "", 0
+			switch {
+			case now.Before(as.DelayUntil):
+				reason = reasonDelay
+			case app.Role != role:
+				reason = reasonRole
+			}
+			wantPorts := app.hostPorts()
+			for reason == "" && as.wanted > 0 {
+				if _, ok := sdk.Satisfies(constraints[app.ID], cand, placed[app.ID]); !ok {
+					reason = reasonConstraint
+					break
+				}
+				if short := space.Shortfall(app.CPUs, app.Mem, app.Disk, wantPorts); short != "" {
+					reason = shortfallReason[short]
+					break
+				}
+				res, ports, ok := space.TakePorts(app.CPUs, app.Mem, app.Disk, wantPorts)
+				if !ok {
+					reason = reasonPorts
+					break
+				}
+				launches[i] = append(launches[i], f.launchRecord(as, o, res, ports, now))
+				if len(constraints[app.ID]) > 0 {
+					placed[app.ID] = append(placed[app.ID], cand)
+				}
+				as.wanted--
+				used++
+			}
+			if used > 0 {
+				as.Offers.LastUsed = now
+			} else if reason != "" {
+				as.Offers.declined(reason, now)
+			}
+		}
+	}
+	stillWaiting := slices.ContainsFunc(waiting, func(as *appState) bool { return as.wanted > 0 })
+	f.mu.Unlock()
+
+	// Write before launching: a restarted framework must know every task
+	// it may have started.
+	if err := f.flush(ctx); err != nil {
+		f.log.Error("could not record launches; declining", "err", err)
+		f.mu.Lock()
+		for _, tasks := range launches {
+			for _, ti := range tasks {
+				f.forget(ti.GetTaskId().GetValue())
+			}
+		}
+		f.mu.Unlock()
+		launches = make([][]*mesospb.TaskInfo, len(offers))
+	}
+	var declined []*mesospb.OfferID
+	for i, o := range offers {
+		if len(launches[i]) == 0 {
+			declined = append(declined, o.GetId())
+			continue
+		}
+		if err := f.sched.Launch(ctx, o, 1, launches[i]...); err != nil {
+			return err
+		}
+	}
+	if len(declined) > 0 {
+		refuse := 60.0
+		if stillWaiting {
+			refuse = 1
+		}
+		return f.sched.Decline(ctx, declined, refuse)
+	}
+	return nil
+}
+
+// waitingApps lists apps with instances to launch, longest waiting first.
+func (f *Framework) waitingApps() []*appState {
+	var out []*appState
+	for _, as := range f.apps {
+		if as.wanted > 0 {
+			out = append(out, as)
+		}
+	}
+	slices.SortFunc(out, func(a, b *appState) int {
+		return cmp.Or(a.Since.Compare(b.Since), strings.Compare(a.Spec.ID, b.Spec.ID))
+	})
+	return out
+}
+
+// placements lists where an app's live instances run, for constraints.
+func (f *Framework) placements(appID string) []sdk.Placement {
+	var out []sdk.Placement
+	for _, in := range f.instances {
+		if in.AppID == appID && !in.killing() && !in.Replaced {
+			out = append(out, in.placement())
+		}
+	}
+	return out
+}
+
+// hostPorts is the ports to ask for: the declared port with requirePorts,
+// else any.
+func (a *App) hostPorts() []uint64 {
+	out := make([]uint64, len(a.PortDefinitions))
+	if a.RequirePorts {
+		for i, p := range a.PortDefinitions {
+			out[i] = uint64(p.Port)
+		}
+	}
+	return out
+}
+
+// launchRecord creates the instance and its TaskInfo.
+func (f *Framework) launchRecord(as *appState, o *mesospb.Offer, res resources.Resources, ports []uint64, now time.Time) *mesospb.TaskInfo {
+	app := as.Spec
+	in := &Instance{
+		ID: taskIDFor(app.ID), AppID: app.ID, Version: app.Version, Runtime: as.Runtime,
+		AgentID: o.GetAgentId().GetValue(), Host: o.GetHostname(), IP: o.GetUrl().GetAddress().GetIp(),
+		State: "TASK_STAGING", StagedAt: now, Attributes: sdk.PlacementOf(o).Attributes,
+	}
+	for _, p := range ports {
+		in.Ports = append(in.Ports, int(p))
+	}
+	f.instances[in.ID] = in
+	f.dirtyInst[in.ID] = true
+	return f.taskInfo(app, in, o, res)
+}
+
+// forget undoes a launch that was never sent.
+func (f *Framework) forget(taskID string) {
+	in := f.instances[taskID]
+	if in == nil {
+		return
+	}
+	delete(f.instances, taskID)
+	f.deleted = append(f.deleted, keyInstances+"/"+taskID)
+}
+
+// taskInfo builds what the agent runs: Marathon's environment, labels,
+// ports, the health check and the fetcher's URIs.
+func (f *Framework) taskInfo(app *App, in *Instance, o *mesospb.Offer, res resources.Resources) *mesospb.TaskInfo {
+	name := strings.ReplaceAll(strings.TrimPrefix(app.ID, "/"), "/", ".")
+	ti := sdk.CommandTask(name, in.ID, o, app.Cmd, res)
+	if len(app.Args) > 0 {
+		ti.Command = &mesospb.CommandInfo{Shell: proto.Bool(false), Value: proto.String(app.Args[0]), Arguments: app.Args}
+	}
+	vars := map[string]string{
+		"MARATHON_APP_ID": app.ID, "MARATHON_APP_VERSION": app.Version, "MESOS_TASK_ID": in.ID,
+		"CORRAL_APP_ID": app.ID, "HOST": in.Host, "MARATHON_APP_RESOURCE_CPUS": strconv.FormatFloat(app.CPUs, 'f', -1, 64),
+		"MARATHON_APP_RESOURCE_MEM":  strconv.FormatFloat(app.Mem, 'f', -1, 64),
+		"MARATHON_APP_RESOURCE_DISK": strconv.FormatFloat(app.Disk, 'f', -1, 64),
+	}
+	var labelNames []string
+	for _, k := range slices.Sorted(maps.Keys(app.Labels)) {
+		env := envName(k)
+		vars["MARATHON_APP_LABEL_"+env] = app.Labels[k]
+		labelNames = append(labelNames, env)
+	}
+	vars["MARATHON_APP_LABELS"] = strings.Join(labelNames, " ")
+	var portStrs []string
+	for i, p := range in.Ports {
+		ps := strconv.Itoa(p)
+		portStrs = append(portStrs, ps)
+		vars["PORT"+strconv.Itoa(i)] = ps
+		def := app.PortDefinitions[i]
+		if def.Name != "" {
+			vars["PORT_"+envName(def.Name)] = ps
+		}
+		if def.Port != 0 {
+			vars["PORT_"+strconv.Itoa(def.Port)] = ps
+		}
+	}
+	if len(in.Ports) > 0 {
+		vars["PORT"] = portStrs[0]
+		vars["PORTS"] = strings.Join(portStrs, ",")
+	}
+	maps.Copy(vars, app.Env) // the app's own env wins
+	env := &mesospb.Environment{}
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		env.Variables = append(env.Variables, &mesospb.Environment_Variable{Name: proto.String(k), Value: proto.String(vars[k])})
+	}
+	ti.Command.Environment = env
+	if len(app.Labels) > 0 {
+		ti.Labels = &mesospb.Labels{}
+		for _, k := range slices.Sorted(maps.Keys(app.Labels)) {
+			ti.Labels.Labels = append(ti.Labels.Labels, &mesospb.Label{Key: proto.String(k), Value: proto.String(app.Labels[k])})
+		}
+	}
+	for _, fe := range app.Fetch {
+		u := &mesospb.CommandInfo_URI{Value: proto.String(fe.URI), Executable: proto.Bool(fe.Executable), Cache: proto.Bool(fe.Cache)}
+		if fe.Extract != nil {
+			u.Extract = proto.Bool(*fe.Extract)
+		}
+		if fe.OutputFile != "" {
+			u.OutputFile = proto.String(fe.OutputFile)
+		}
+		ti.Command.Uris = append(ti.Command.Uris, u)
+	}
+	for _, uri := range app.URIs {
+		ti.Command.Uris = append(ti.Command.Uris, &mesospb.CommandInfo_URI{Value: proto.String(uri)})
+	}
+	if len(app.HealthChecks) > 0 {
+		ti.HealthCheck = healthCheck(app.HealthChecks[0], in.Ports)
+	}
+	if g := app.TaskKillGracePeriod; g != nil {
+		ti.KillPolicy = &mesospb.KillPolicy{GracePeriod: &mesospb.DurationInfo{Nanoseconds: proto.Int64(int64(*g * 1e9))}}
+	}
+	if app.Container != nil && len(app.Container.Volumes) > 0 {
+		ci := &mesospb.ContainerInfo{Type: mesospb.ContainerInfo_MESOS.Enum()}
+		for _, v := range app.Container.Volumes {
+			if v.HostPath == "" {
+				continue
+			}
+			mode := mesospb.Volume_RW
+			if v.Mode == "RO" {
+				mode = mesospb.Volume_RO
+			}
+			ci.Volumes = append(ci.Volumes, &mesospb.Volume{ContainerPath: proto.String(v.ContainerPath), HostPath: proto.String(v.HostPath), Mode: mode.Enum()})
+		}
+		ti.Container = ci
+	}
+	return ti
+}
+
+// healthCheck maps an app's health check onto the agent's. The agent
+// reports results but never kills on its own: the framework decides, so
+// that it can rate-limit kills (see healthKills).
+func healthCheck(h HealthCheck, ports []int) *mesospb.HealthCheck {
+	hc := &mesospb.HealthCheck{
+		DelaySeconds:        proto.Float64(*h.DelaySeconds),
+		IntervalSeconds:     proto.Float64(*h.IntervalSeconds),
+		TimeoutSeconds:      proto.Float64(*h.TimeoutSeconds),
+		GracePeriodSeconds:  proto.Float64(*h.GracePeriodSeconds),
+		ConsecutiveFailures: proto.Uint32(1 << 30),
+	}
+	port := uint32(h.Port)
+	if port == 0 && h.PortIndex != nil && *h.PortIndex < len(ports) {
+		port = uint32(ports[*h.PortIndex])
+	}
+	switch h.Protocol {
+	case "MESOS_HTTP", "MESOS_HTTPS":
+		hc.Type = mesospb.HealthCheck_HTTP.Enum()
+		scheme := "http"
+		if h.Protocol == "MESOS_HTTPS" {
+			scheme = "https"
+		}
+		hc.Http = &mesospb.HealthCheck_HTTPCheckInfo{Scheme: proto.String(scheme), Port: proto.Uint32(port), Path: proto.String(cmp.Or(h.Path, "/"))}
+	case "MESOS_TCP":
+		hc.Type = mesospb.HealthCheck_TCP.Enum()
+		hc.Tcp = &mesospb.HealthCheck_TCPCheckInfo{Port: proto.Uint32(port)}
+	case "COMMAND":
+		hc.Type = mesospb.HealthCheck_COMMAND.Enum()
+		hc.Command = &mesospb.CommandInfo{Value: proto.String(h.Command.Value), Shell: proto.Bool(true)}
+	}
+	return hc
+}
+
+// envName turns a label or port name into an environment variable name
+// as Marathon does: upper case, anything else an underscore.
+func envName(s string) string {
+	b := []byte(strings.ToUpper(s))
+	for i, c := range b {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,141 @@
+package service
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/proto/schedulerpb"
+)
+
+// handle receives the SDK's events.
+func (f *Framework) handle(ctx context.Context, ev *schedulerpb.Event) error {
+	switch ev.GetType() {
+	case schedulerpb.Event_SUBSCRIBED:
+		// Ask about every instance we launched: the master answers for
+		// each, TASK_LOST (or TASK_UNKNOWN) for those it does not know.
+		f.mu.Lock()
+		var tasks []*schedulerpb.Call_Reconcile_Task
+		for id, in := range f.instances {
+			t := &schedulerpb.Call_Reconcile_Task{TaskId: &mesospb.TaskID{Value: proto.String(id)}}
+			if in.AgentID != "" {
+				t.AgentId = &mesospb.AgentID{Value: proto.String(in.AgentID)}
+			}
+			tasks = append(tasks, t)
+		}
+		f.resync = true
+		f.mu.Unlock()
+		f.poke()
+		f.bus.publish("framework_subscribed", map[string]any{"frameworkId": f.sched.FrameworkID(), "timestamp": f.cfg.Now()})
+		if len(tasks) > 0 {
+			return f.sched.Reconcile(ctx, tasks...)
+		}
+	case schedulerpb.Event_OFFERS:
+		return f.offers(ctx, ev.GetOffers().GetOffers())
+	case schedulerpb.Event_UPDATE:
+		f.update(ev.GetUpdate().GetStatus())
+		f.poke()
+	}
+	return nil
+}
+
+// update applies a status update to its instance; it is acknowledged
+// after the next write.
+func (f *Framework) update(st *mesospb.TaskStatus) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.cfg.Now()
+	if len(st.GetUuid()) > 0 {
+		f.acks = append(f.acks, st)
+	}
+	id := st.GetTaskId().GetValue()
+	state := st.GetState()
+	in := f.instances[id]
+	if in == nil {
+		// Not ours (any more): an instance forgotten after it was
+		// expunged, or launched by a framework instance that crashed
+		// before writing it down. It must not run.
+		if !terminal(state) {
+			f.log.Info("killing a task the framework does not know", "task", id, "state", state)
+			f.kills = append(f.kills, &Instance{ID: id, AgentID: st.GetAgentId().GetValue()})
+		}
+		return
+	}
+	as := f.apps[in.AppID]
+	in.State, in.Message = state.String(), st.GetMessage()
+	f.dirtyInst[id] = true
+	f.bus.publish("status_update_event", map[string]any{
+		"appId": in.AppID, "taskId": id, "taskStatus": in.State, "message": in.Message, "slaveId": in.AgentID,
+		"host": in.Host, "ports": in.Ports, "version": in.Version, "timestamp": now,
+	})
+	switch {
+	case terminal(state):
+		f.ended(as, in, st, now)
+	case state == mesospb.TaskState_TASK_UNREACHABLE:
+		if in.UnreachableSince.IsZero() {
+			in.UnreachableSince = now
+		}
+	default:
+		in.UnreachableSince = time.Time{}
+		if in.Replaced && !in.killing() {
+			f.log.Info("a replaced instance came back; killing it", "app", in.AppID, "task", id)
+			f.kill(in, "came back after it was replaced", now)
+		}
+		if state == mesospb.TaskState_TASK_RUNNING && in.StartedAt.IsZero() {
+			in.StartedAt = now
+		}
+		if st.Healthy != nil {
+			h := st.GetHealthy()
+			if in.Healthy == nil || *in.Healthy != h {
+				f.bus.publish("health_status_changed_event", map[string]any{"appId": in.AppID, "taskId": id, "alive": h, "timestamp": now})
+			}
+			in.Healthy = &h
+			if h {
+				in.UnhealthySince = time.Time{}
+				if as != nil && (as.Failures > 0 || !as.DelayUntil.IsZero()) {
+					as.Failures, as.DelayUntil = 0, time.Time{} // it ran well: no more backoff
+					f.dirtyApps[as.Spec.ID] = true
+				}
+			} else if in.UnhealthySince.IsZero() {
+				in.UnhealthySince = now
+			}
+		}
+	}
+}
+
+// ended forgets a finished instance and, if it ended on its own, delays
+// the next launch per the app's backoff.
+func (f *Framework) ended(as *appState, in *Instance, st *mesospb.TaskStatus, now time.Time) {
+	delete(f.instances, in.ID)
+	delete(f.dirtyInst, in.ID)
+	f.deleted = append(f.deleted, keyInstances+"/"+in.ID)
+	if cancel := f.probes[in.ID]; cancel != nil {
+		cancel()
+		delete(f.probes, in.ID)
+	}
+	if as == nil || in.killing() {
+		return
+	}
+	app := as.Spec
+	as.LastFail = &TaskFailure{
+		AppID: app.ID, TaskID: in.ID, State: in.State, Message: st.GetMessage(), Host: in.Host,
+		SlaveID: in.AgentID, Timestamp: now, Version: in.Version,
+	}
+	// An instance that ran a good while before ending resets the backoff:
+	// it was a crash, not a crash loop.
+	if !in.StartedAt.IsZero() && now.Sub(in.StartedAt) >= 60*time.Second {
+		as.Failures = 0
+	}
+	as.Failures++
+	delay := *app.BackoffSeconds * math.Pow(*app.BackoffFactor, float64(as.Failures-1))
+	delay = min(delay, *app.MaxLaunchDelaySeconds)
+	as.DelayUntil = now.Add(seconds(delay))
+	f.dirtyApps[app.ID] = true
+	f.log.Info("instance ended", "app", app.ID, "task", in.ID, "state", in.State, "message", st.GetMessage(),
+		"failures", as.Failures, "next launch in", seconds(delay).Round(time.Millisecond))
+}
+
+func terminal(s mesospb.TaskState) bool { return mesospb.IsTerminal(s) }
