@@ -188,6 +188,12 @@ type Network struct {
 	Mode string `json:"mode"`
 }
 
+// ResidentApps enables persistent volumes and residency in apps. Off: the
+// pets framework owns stateful workloads (stable identity, reservations,
+// at-most-one), and an app asking for them is refused, not run without
+// its data.
+var ResidentApps = false
+
 // Defaults as Marathon documents them.
 const (
 	DefaultRole            = "*"
@@ -553,6 +559,10 @@ func (a *App) normalizeContainer(v *ValidationError) {
 		}
 		switch {
 		case vol.Persistent != nil:
+			if !ResidentApps {
+				v.add(path+"/persistent", "persistent volumes are not supported by the service framework; run stateful software with the pets framework (corral pets), which reserves and keeps volumes per identity")
+				continue
+			}
 			if vol.HostPath != "" {
 				v.add(path, "a volume is either persistent or a hostPath")
 			}

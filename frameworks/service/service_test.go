@@ -411,3 +411,47 @@ func TestRestartAdoptsEveryInstance(t *testing.T) {
 		}
 	}
 }
+
+func TestAPIRejectsBadInputClearly(t *testing.T) {
+	h := newHarness(t, startCluster(t, 1, nil))
+	var v struct {
+		Message string
+		Details []Violation
+	}
+	json.Unmarshal(h.do("POST", "/v2/apps", `{"id":"/x","cmd":"sleep 1","executor":"//cmd"}`, 422), &v)
+	if v.Message != "Object is not valid" || len(v.Details) != 1 || v.Details[0].Path != "/executor" {
+		t.Fatalf("422 body %+v, want Marathon's shape naming /executor", v)
+	}
+	h.do("POST", "/v2/apps", `{"id":"/x","cmd":"sleep 300","cpus":0.1,"mem":8}`, 201)
+	h.do("POST", "/v2/apps", `{"id":"/x","cmd":"sleep 300"}`, 409)
+	h.do("GET", "/v2/apps/nope", nil, 404)
+	h.do("DELETE", "/v2/apps/nope", nil, 404)
+	h.do("POST", "/v2/apps/nope/restart", nil, 404)
+	h.do("DELETE", "/v2/deployments/nope", nil, 404)
+	h.do("PUT", "/v2/apps/x?force=maybe", `{}`, 400)
+	h.do("PUT", "/v2/apps/x", `{"id":"/y"}`, 422)
+	h.do("PUT", "/v2/apps/x", `{"instances":-1}`, 422)
+	h.do("GET", "/v2/apps/Bad_Id", nil, 400)
+	h.do("GET", "/v2/apps?embed=apps.everything", nil, 400)
+	h.do("DELETE", "/v2/apps/x/tasks", nil, 400)
+	h.do("PATCH", "/v2/apps/x", `{}`, 405)
+	req, _ := http.NewRequest("POST", h.api.URL+"/v2/apps", strings.NewReader("id: x"))
+	req.Header.Set("Content-Type", "application/yaml")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("YAML body: %d, want 415", resp.StatusCode)
+	}
+	big := `{"id":"/big","cmd":"` + strings.Repeat("x", maxAppBytes) + `"}`
+	h.do("POST", "/v2/apps", big, 413)
+	if got := string(h.do("GET", "/ping", nil, 200)); got != "pong\n" {
+		t.Fatalf("/ping = %q", got)
+	}
+	metrics := string(h.do("GET", "/metrics", nil, 200))
+	if !strings.Contains(metrics, "corral_service_apps 1") {
+		t.Fatalf("metrics lack corral_service_apps 1:\n%s", metrics)
+	}
+}
