@@ -18,6 +18,7 @@ import (
 
 	"github.com/corral-sched/corral/agent"
 	"github.com/corral-sched/corral/frameworks/batch"
+	"github.com/corral-sched/corral/frameworks/service"
 	"github.com/corral-sched/corral/master"
 	"github.com/corral-sched/corral/store"
 )
@@ -38,6 +39,7 @@ func newDevCommand() *cobra.Command {
 	f.Int("agent-base-port", 5051, "port of the first agent; the others follow")
 	f.String("agent-resources", "", `resources of each agent (default "cpus:4;mem:4096;disk:20000" and 1,000 ports of its own)`)
 	f.String("work-dir", "", "directory for the agents' work dirs (default: a new temporary directory)")
+	f.String("service-listen", "127.0.0.1:8080", "address of the service framework's API")
 	f.String("batch-listen", "127.0.0.1:8082", "address of the batch framework's API")
 	f.Duration("ready-timeout", 30*time.Second, "how long agents and frameworks may take to register")
 	return cmd
@@ -136,6 +138,24 @@ func runDev(cmd *cobra.Command, _ []string) error {
 		c.start(a, ln, log)
 		fmt.Fprintf(out, "agent-%d  http://%s  %s\n", i, ln.Addr(), res)
 	}
+	sln, err := listen(s.String("service-listen"))
+	if err != nil {
+		return err
+	}
+	serviceStore, err := store.OpenLocal(filepath.Join(workDir, "service"))
+	if err != nil {
+		sln.Close()
+		return err
+	}
+	sf, err := service.New(ctx, service.Config{Master: mln.Addr().String(), Store: serviceStore, Logger: log,
+		WebUIURL: "http://" + sln.Addr().String()})
+	if err != nil {
+		sln.Close()
+		return err
+	}
+	c.frameworks = append(c.frameworks, sf)
+	c.start(serviceComponent{f: sf, gatherer: prometheus.NewRegistry()}, sln, log)
+	fmt.Fprintf(out, "service  http://%s\n", sln.Addr())
 	batchStore, err := store.OpenLocal(filepath.Join(workDir, "batch"))
 	if err != nil {
 		return err

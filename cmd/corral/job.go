@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -43,48 +42,8 @@ func newJobCommand() *cobra.Command {
 	return cmd
 }
 
-// batchClient calls the batch API and turns its errors into messages.
-type batchClient struct {
-	base string
-	http *http.Client
-}
-
-func newBatchClient(cmd *cobra.Command) batchClient {
-	base, _ := cmd.Flags().GetString("batch")
-	if env := os.Getenv("CORRAL_BATCH"); env != "" && !cmd.Flags().Changed("batch") {
-		base = env
-	}
-	return batchClient{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 30 * time.Second}}
-}
-
-func (c batchClient) call(method, path string, body []byte, out any) error {
-	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach the batch framework at %s (is `corral batch` or `corral dev` running? set --batch): %w", c.base, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct{ Message string }
-		if json.Unmarshal(b, &e) == nil && e.Message != "" {
-			return errors.New(e.Message)
-		}
-		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
-	}
-	if out != nil && len(b) > 0 {
-		return json.Unmarshal(b, out)
-	}
-	return nil
+func newBatchClient(cmd *cobra.Command) restClient {
+	return newRESTClient(cmd, "batch", "CORRAL_BATCH", "the batch framework", "corral batch")
 }
 
 // readJobFile reads YAML or JSON into the JSON the API takes; the API
@@ -139,7 +98,7 @@ func isTerminal(w io.Writer) bool {
 
 // waitForRun shows a run's progress until it ends: a redrawn bar on a
 // terminal, a line per change otherwise.
-func waitForRun(c batchClient, out io.Writer, job, id string, tty bool) error {
+func waitForRun(c restClient, out io.Writer, job, id string, tty bool) error {
 	last := ""
 	for {
 		var v batch.RunView

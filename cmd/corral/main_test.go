@@ -65,7 +65,7 @@ func TestDevStartsAClusterAndStops(t *testing.T) {
 	root := newRootCommand()
 	root.SetOut(pw)
 	root.SetArgs([]string{"dev", "--agents", "2", "--master-listen", "127.0.0.1:0", "--agent-base-port", "0",
-		"--batch-listen", "127.0.0.1:0", "--work-dir", t.TempDir(), "--log-level", "error"})
+		"--batch-listen", "127.0.0.1:0", "--service-listen", "127.0.0.1:0", "--work-dir", t.TempDir(), "--log-level", "error"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx); pw.Close() }()
@@ -129,6 +129,53 @@ func TestDevStartsAClusterAndStops(t *testing.T) {
 	cli.SetArgs([]string{"job", "run", "-f", filepath.Join(t.TempDir(), "missing.yaml"), "--batch", batchURL})
 	if err := cli.Execute(); err == nil {
 		t.Fatal("corral job run with a missing file succeeded")
+	}
+
+	// The service framework deploys an app from YAML with the CLI.
+	var serviceURL string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if rest, ok := strings.CutPrefix(l, "service "); ok {
+			serviceURL = strings.TrimSpace(rest)
+		}
+	}
+	if serviceURL == "" {
+		t.Fatalf("corral dev did not list the service framework:\n%s", out.String())
+	}
+	appCLI := func(args ...string) (string, error) {
+		cli := newRootCommand()
+		var b bytes.Buffer
+		cli.SetOut(&b)
+		cli.SetArgs(append(append([]string{"app"}, args...), "--service", serviceURL))
+		err := cli.Execute()
+		return b.String(), err
+	}
+	appFile := filepath.Join(t.TempDir(), "web.yaml")
+	_ = os.WriteFile(appFile, []byte("id: /web\ncmd: sleep 300\ncpus: 0.1\nmem: 16\ninstances: 2\nlabels:\n  tier: front\n"), 0o644)
+	if got, err := appCLI("deploy", "-f", appFile, "--wait"); err != nil || !strings.Contains(got, "finished") || !strings.Contains(got, "StartApplication") {
+		t.Fatalf("corral app deploy --wait: %v\n%s", err, got)
+	}
+	if got, err := appCLI("scale", "web", "3", "--wait"); err != nil || !strings.Contains(got, "finished") {
+		t.Fatalf("corral app scale: %v\n%s", err, got)
+	}
+	if got, err := appCLI("ls"); err != nil || !strings.Contains(got, "/web") || !strings.Contains(got, "/web  3          3") {
+		t.Fatalf("corral app ls: %v\n%s", err, got)
+	}
+	if got, err := appCLI("tasks", "/web"); err != nil || strings.Count(got, "TASK_RUNNING") != 3 {
+		t.Fatalf("corral app tasks: %v\n%s", err, got)
+	}
+	if got, err := appCLI("versions", "web", "-o", "json"); err != nil || strings.Count(got, "Z\"") != 2 {
+		t.Fatalf("corral app versions: %v\n%s", err, got)
+	}
+	badFile := filepath.Join(t.TempDir(), "bad.yaml")
+	_ = os.WriteFile(badFile, []byte("id: /bad\ncmd: x\nmaxInstances: 3\n"), 0o644)
+	if _, err := appCLI("deploy", "-f", badFile); err == nil || !strings.Contains(err.Error(), "/maxInstances") {
+		t.Fatalf("deploying an app with an unknown field: %v", err)
+	}
+	if got, err := appCLI("rm", "web", "--wait"); err != nil || !strings.Contains(got, "finished") {
+		t.Fatalf("corral app rm: %v\n%s", err, got)
+	}
+	if _, err := appCLI("show", "web"); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("corral app show of a deleted app: %v", err)
 	}
 
 	// The operator commands, against the dev cluster's master.

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/corral-sched/corral/election"
+	"github.com/corral-sched/corral/frameworks/ha"
+	"github.com/corral-sched/corral/frameworks/service"
+	"github.com/corral-sched/corral/store"
+)
+
+func newServiceCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "service",
+		Short: "Run the service framework (long-running apps, Marathon's REST API) at /v2/apps",
+		Long: "Run the service framework. With --zk, several instances may run: they elect a\n" +
+			"leader through ZooKeeper, share their state there, and standbys redirect API\n" +
+			"requests to the leader.",
+		Args: cobra.NoArgs,
+		RunE: runService,
+	}
+	addCommonFlags(cmd)
+	f := cmd.Flags()
+	f.String("listen", "127.0.0.1:8080", "address of the REST API")
+	f.String("advertise", "", "host:port others reach the REST API at (default: the listen address)")
+	f.String("master", "127.0.0.1:5050", "host:port of a master")
+	f.String("zk", "", "ZooKeeper URL (zk://host:port,.../path): find the leading master there, keep state under <path>/frameworks/<name> and elect a leading instance")
+	f.Duration("zk-session-timeout", 10*time.Second, "ZooKeeper session timeout")
+	f.String("work-dir", "./.work/service", "directory for the framework's state when not using ZooKeeper")
+	f.String("name", "service", "framework name")
+	f.String("user", "root", "user tasks run as")
+	return cmd
+}
+
+// serviceComponent adapts the framework to the dev cluster's components.
+type serviceComponent struct {
+	f        *service.Framework
+	gatherer prometheus.Gatherer
+}
+
+func (s serviceComponent) Handler() http.Handler         { return s.f.Handler(s.gatherer) }
+func (s serviceComponent) Run(ctx context.Context) error { return s.f.Run(ctx) }
+
+func runService(cmd *cobra.Command, _ []string) error {
+	s, err := loadSettings(cmd)
+	if err != nil {
+		return err
+	}
+	log, err := logger(s)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	ln, err := listen(s.String("listen"))
+	if err != nil {
+		return err
+	}
+	addr := advertised(s.String("advertise"), ln)
+	cfg := service.Config{Master: s.String("master"), Name: s.String("name"), User: s.String("user"),
+		WebUIURL: "http://" + addr, Logger: log}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	zkURL := s.String("zk")
+	if zkURL == "" {
+		st, err := store.OpenLocal(filepath.Clean(s.String("work-dir")))
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("opening the state in --work-dir: %w", err)
+		}
+		defer st.Close()
+		cfg.Store = st
+		f, err := service.New(ctx, cfg)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		srv := serveHTTP(ln, f.Handler(reg), log)
+		fmt.Fprintf(cmd.OutOrStdout(), "corral service listening on http://%s\n", ln.Addr())
+		err = f.Run(ctx)
+		srv.shutdown()
+		return err
+	}
+
+	servers, path, err := store.ParseZKURL(zkURL)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("--zk: %w", err)
+	}
+	timeout, err := s.Duration("zk-session-timeout")
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	session, err := election.Dial(servers, timeout, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer session.Close()
+	cfg.Detector = election.NewDetector(session, path)
+	st, err := store.DialZooKeeper(servers, path+"/frameworks/"+cfg.Name, "", timeout, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer st.Close()
+	cfg.Store = st
+	server := ha.New(session, path+"/frameworks/"+cfg.Name+"-leader", addr, log, func(ctx context.Context) (ha.Term, error) {
+		f, err := service.New(ctx, cfg)
+		if err != nil {
+			return ha.Term{}, err
+		}
+		return ha.Term{Handler: f.Handler(reg), Run: f.Run}, nil
+	})
+	srv := serveHTTP(ln, server.Handler(), log)
+	fmt.Fprintf(cmd.OutOrStdout(), "corral service listening on http://%s (contending for leadership)\n", ln.Addr())
+	err = server.Run(ctx)
+	srv.shutdown()
+	return err
+}
