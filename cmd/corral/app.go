@@ -344,4 +344,3 @@ func runAppDeployments(cmd *cobra.Command, _ []string) error {
 	}
 	return tw.Flush()
 }
-
