@@ -61,8 +61,13 @@ type Agent struct {
 	// (dynamic reservations, persistent volumes); owned by the loop.
 	checkpointed []*mesospb.Resource
 	updates      *statusupdate.Manager
-	session      *session // nil while not subscribed
-	retryTimer   *time.Timer
+	// lazyCheckpoints are tasks whose checkpoint is stale in a way a crash
+	// could only turn into a duplicate status update (an acknowledgement
+	// not yet recorded): written once the loop is idle, not per event.
+	lazyCheckpoints map[statusupdate.Key]bool
+	checkpointDirs  map[string]bool // directories known to exist
+	session         *session        // nil while not subscribed
+	retryTimer      *time.Timer
 }
 
 // New validates cfg and prepares an agent; Run starts it.
@@ -100,16 +105,18 @@ func New(cfg Config) (*Agent, error) {
 			Resources:  res,
 			Attributes: attrs,
 		},
-		launcher:  launcherFor(cfg),
-		fetcher:   &fetcher.Fetcher{CacheDir: filepath.Join(cfg.WorkDir, "fetcher-cache"), CacheSize: cfg.FetcherCacheSize},
-		isolators: isos,
-		gatherer:  gatherer,
-		inbox:     make(chan func(), 1024),
-		stopped:   make(chan struct{}),
-		shutdown:  make(chan struct{}),
-		tasks:     make(map[statusupdate.Key]*taskRun),
-		executors: make(map[execKey]*executorRun),
-		updates:   statusupdate.New(cfg.StatusUpdateRetry, maxStatusUpdateRetry),
+		launcher:        launcherFor(cfg),
+		fetcher:         &fetcher.Fetcher{CacheDir: filepath.Join(cfg.WorkDir, "fetcher-cache"), CacheSize: cfg.FetcherCacheSize},
+		isolators:       isos,
+		gatherer:        gatherer,
+		inbox:           make(chan func(), 1024),
+		stopped:         make(chan struct{}),
+		shutdown:        make(chan struct{}),
+		tasks:           make(map[statusupdate.Key]*taskRun),
+		lazyCheckpoints: make(map[statusupdate.Key]bool),
+		checkpointDirs:  make(map[string]bool),
+		executors:       make(map[execKey]*executorRun),
+		updates:         statusupdate.New(cfg.StatusUpdateRetry, maxStatusUpdateRetry),
 	}
 	if err := a.loadCheckpointedResources(); err != nil {
 		return nil, err
@@ -250,6 +257,9 @@ func (a *Agent) loop(ctx context.Context) {
 			return
 		case fn := <-a.inbox:
 			fn()
+			if len(a.lazyCheckpoints) > 0 && len(a.inbox) == 0 {
+				a.flushLazyCheckpoints()
+			}
 		}
 	}
 }

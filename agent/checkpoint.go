@@ -48,6 +48,7 @@ func (a *Agent) checkpointPath(k statusupdate.Key) string {
 // checkpoint writes t's checkpoint; failures are logged (the task goes on,
 // it only would not survive an agent restart).
 func (a *Agent) checkpoint(t *taskRun) {
+	delete(a.lazyCheckpoints, t.key)
 	if err := a.writeCheckpoint(t); err != nil {
 		a.log.Error("could not checkpoint a task", "task", t.key.TaskID, "err", err)
 	}
@@ -79,8 +80,11 @@ func (a *Agent) writeCheckpoint(t *taskRun) error {
 		return err
 	}
 	path := a.checkpointPath(t.key)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
+	if dir := filepath.Dir(path); !a.checkpointDirs[dir] {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		a.checkpointDirs[dir] = true
 	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o644); err != nil {
@@ -89,7 +93,21 @@ func (a *Agent) writeCheckpoint(t *taskRun) error {
 	return os.Rename(tmp, path)
 }
 
+// checkpointLater marks t's checkpoint stale in a way that can wait for
+// the loop to be idle.
+func (a *Agent) checkpointLater(t *taskRun) { a.lazyCheckpoints[t.key] = true }
+
+func (a *Agent) flushLazyCheckpoints() {
+	for k := range a.lazyCheckpoints {
+		if t := a.tasks[k]; t != nil {
+			a.checkpoint(t)
+		}
+		delete(a.lazyCheckpoints, k)
+	}
+}
+
 func (a *Agent) dropCheckpoint(k statusupdate.Key) {
+	delete(a.lazyCheckpoints, k)
 	if err := os.Remove(a.checkpointPath(k)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		a.log.Warn("could not remove a task's checkpoint", "task", k.TaskID, "err", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/corral-sched/corral/internal/uuid"
 	"github.com/corral-sched/corral/proto/agentpb"
@@ -43,14 +44,15 @@ func (a *Agent) launchGroup(l *agentpb.Event_Launch) {
 		a.tasks[t.key] = t
 		a.metrics.launches.Inc()
 	}
-	prepared := false
+	// The group's tasks are made in parallel, each in its own directory of
+	// the executor's sandbox, which must exist first.
+	var once sync.Once
+	var sandboxErr error
 	for _, t := range g.tasks {
 		a.startTask(t, func() error {
-			if !prepared {
-				if err := makeSandbox(runs, containerID); err != nil {
-					return fmt.Errorf("creating the executor's sandbox: %w", err)
-				}
-				prepared = true
+			once.Do(func() { sandboxErr = makeSandbox(runs, containerID) })
+			if sandboxErr != nil {
+				return fmt.Errorf("creating the executor's sandbox: %w", sandboxErr)
 			}
 			return os.MkdirAll(t.sandbox, 0o755)
 		})

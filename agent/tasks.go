@@ -130,38 +130,40 @@ func (a *Agent) launch(l *agentpb.Event_Launch) {
 
 // startTask prepares t's sandbox and starts its process: STARTING, then
 // RUNNING once the process exists, or FAILED if it cannot be started.
+// Making the sandbox, fetching and creating the container happen off the
+// loop: a launch of hundreds of tasks would otherwise hold every other
+// event (acknowledgements, kills) behind its file system work.
 func (a *Agent) startTask(t *taskRun, makeSandbox func() error) {
 	ti := t.info
 	a.update(t, mesospb.TaskState_TASK_STARTING, nil, "")
-	if err := makeSandbox(); err != nil {
-		a.failLaunch(t, err)
-		return
-	}
-	if a.cfg.Isolation != "linux" { // containers get their volumes mounted
-		if err := a.linkVolumes(t.sandbox, ti); err != nil {
-			a.failLaunch(t, err)
-			return
-		}
-	}
 	spec := a.spec(t)
 	spec.ExitFile = exitFile(t.sandbox)
-	mounts, err := a.containerVolumes(t)
-	if err != nil {
-		a.failLaunch(t, err)
-		return
-	}
-	spec.Mounts = append(spec.Mounts, mounts...)
-	// Creating a container takes tens of milliseconds: it happens off the
-	// loop, so that launches overlap and acknowledgements are not held up.
 	t.launching = true
 	uris := ti.GetCommand().GetUris()
 	go func() {
+		fail := func(err error) { a.post(func() { a.launched(t, nil, err) }) }
+		if err := makeSandbox(); err != nil {
+			fail(err)
+			return
+		}
+		if a.cfg.Isolation != "linux" { // containers get their volumes mounted
+			if err := a.linkVolumes(t.sandbox, ti); err != nil {
+				fail(err)
+				return
+			}
+		}
+		mounts, err := a.containerVolumes(t)
+		if err != nil {
+			fail(err)
+			return
+		}
+		spec.Mounts = append(spec.Mounts, mounts...)
 		if len(uris) > 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
 			err := a.fetcher.Fetch(ctx, uris, spec.Dir)
 			cancel()
 			if err != nil {
-				a.post(func() { a.launched(t, nil, err) })
+				fail(err)
 				return
 			}
 		}
@@ -435,7 +437,9 @@ func (a *Agent) acknowledge(k statusupdate.Key, id []byte) {
 		delete(a.tasks, k) // the sandbox stays for inspection, until GC
 		a.dropCheckpoint(k)
 	} else if t := a.tasks[k]; t != nil {
-		a.checkpoint(t)
+		// Until it is written, a crash would only resend the acknowledged
+		// update: at-least-once either way.
+		a.checkpointLater(t)
 	}
 	a.flushUpdates()
 }

@@ -24,7 +24,10 @@ type Local struct {
 	closed   bool                             // guarded by mu
 }
 
-var _ Store = (*Local)(nil)
+var (
+	_ Store   = (*Local)(nil)
+	_ Batcher = (*Local)(nil)
+)
 
 // OpenLocal opens (or creates) the store kept in dir.
 func OpenLocal(dir string) (*Local, error) {
@@ -259,4 +262,46 @@ func (l *Local) saveLocked() error {
 func clone(e Entry) Entry {
 	e.Value = slices.Clone(e.Value)
 	return e
+}
+
+// Apply implements Batcher: every change is made, then the file is
+// rewritten once; on failure none of them is.
+func (l *Local) Apply(_ context.Context, ops []Op) error {
+	for _, op := range ops {
+		if err := ValidateKey(op.Key); err != nil {
+			return err
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	undo := make(map[string]Entry, len(ops))
+	for _, op := range ops {
+		old, had := l.entries[op.Key]
+		if _, seen := undo[op.Key]; !seen {
+			undo[op.Key] = old // Version 0: was absent
+		}
+		switch {
+		case op.Delete && had:
+			delete(l.entries, op.Key)
+		case !op.Delete:
+			l.entries[op.Key] = Entry{Key: op.Key, Value: slices.Clone(op.Value), Version: old.Version + 1}
+		}
+	}
+	if err := l.saveLocked(); err != nil {
+		for key, old := range undo {
+			if old.Version == 0 {
+				delete(l.entries, key)
+			} else {
+				l.entries[key] = old
+			}
+		}
+		return err
+	}
+	for key := range undo {
+		l.notifyLocked(key)
+	}
+	return nil
 }

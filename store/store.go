@@ -77,3 +77,16 @@ func ValidateKey(key string) error {
 	}
 	return nil
 }
+
+// Op is one unconditional change of a batch: Value is written to Key, or
+// Key is deleted (a missing key is no error) when Delete is set.
+type Op struct {
+	Key    string
+	Value  []byte
+	Delete bool
+}
+
+// Batcher is a Store that makes many changes durable with one write.
+type Batcher interface {
+	Apply(ctx context.Context, ops []Op) error
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -242,5 +243,49 @@ func TestParseZKURL(t *testing.T) {
 		if _, _, err := store.ParseZKURL(bad); err == nil {
 			t.Errorf("ParseZKURL(%q) accepted", bad)
 		}
+	}
+}
+
+func TestLocalAppliesABatchDurably(t *testing.T) {
+	dir := t.TempDir()
+	s, err := store.OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.Put(ctx, "a/old", []byte("1"), store.Absent); err != nil {
+		t.Fatal(err)
+	}
+	watch, err := s.Watch(ctx, "a/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-watch // the current (absent) entry
+	err = s.Apply(ctx, []store.Op{{Key: "a/x", Value: []byte("x")}, {Key: "a/y", Value: []byte("y")},
+		{Key: "a/old", Delete: true}, {Key: "a/never", Delete: true}, {Key: "a/x", Value: []byte("x2")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := <-watch; string(e.Value) != "x2" {
+		t.Fatalf("watch saw %q, want the batch's last value", e.Value)
+	}
+	if err := s.Apply(ctx, []store.Op{{Key: "a/z", Value: []byte("z")}, {Key: "/bad"}}); err == nil {
+		t.Fatal("a batch with an invalid key was applied")
+	}
+	s.Close()
+	s, err = store.OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := s.List(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Key+"="+string(e.Value))
+	}
+	if strings.Join(got, ",") != "a/x=x2,a/y=y" {
+		t.Fatalf("after reopening: %v", got)
 	}
 }

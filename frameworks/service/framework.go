@@ -268,16 +268,19 @@ func (f *Framework) Tick(ctx context.Context) {
 		f.mu.Unlock()
 		return
 	}
-	for _, st := range acks {
+	// Calls go out in parallel: a deployment of a thousand instances
+	// brings thousands of acknowledgements, and one at a time they would
+	// outlast the agents' resend interval.
+	parallel(acks, func(st *mesospb.TaskStatus) {
 		if err := f.sched.Acknowledge(ctx, st); err != nil {
 			f.log.Debug("acknowledgement not sent; the agent will resend the update", "task", st.GetTaskId().GetValue(), "err", err)
 		}
-	}
-	for _, in := range kills {
+	})
+	parallel(kills, func(in *Instance) {
 		if err := f.sched.Kill(ctx, in.ID, in.AgentID); err != nil {
 			f.log.Debug("kill not sent; retried later", "task", in.ID, "err", err)
 		}
-	}
+	})
 	if !sync {
 		return
 	}
@@ -311,6 +314,33 @@ func (f *Framework) delaysEnded(now time.Time) bool {
 		}
 	}
 	return ended
+}
+
+// parallel calls fn for every item, a few at a time, and waits.
+func parallel[T any](items []T, fn func(T)) {
+	const workers = 8
+	if len(items) <= 1 {
+		for _, it := range items {
+			fn(it)
+		}
+		return
+	}
+	next := make(chan T)
+	var wg sync.WaitGroup
+	for range min(workers, len(items)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range next {
+				fn(it)
+			}
+		}()
+	}
+	for _, it := range items {
+		next <- it
+	}
+	close(next)
+	wg.Wait()
 }
 
 // poke asks the loop for a tick soon.
@@ -375,9 +405,26 @@ func (f *Framework) flush(ctx context.Context) error {
 	return err
 }
 
-// write applies writes then deletes, in parallel batches: a 1,000-instance
-// app writes 1,000 keys at once and ZooKeeper round trips dominate.
+// write applies writes then deletes: as one batch when the store can, else
+// in parallel (a 1,000-instance app writes 1,000 keys at once, and
+// ZooKeeper round trips dominate).
 func (f *Framework) write(ctx context.Context, writes map[string][]byte, deleted []string) error {
+	if len(writes) == 0 && len(deleted) == 0 {
+		return nil
+	}
+	if b, ok := f.cfg.Store.(store.Batcher); ok {
+		ops := make([]store.Op, 0, len(writes)+len(deleted))
+		for k, v := range writes {
+			ops = append(ops, store.Op{Key: k, Value: v})
+		}
+		for _, k := range deleted {
+			ops = append(ops, store.Op{Key: k, Delete: true})
+		}
+		if err := b.Apply(ctx, ops); err != nil {
+			return fmt.Errorf("service: writing %d changes: %w", len(ops), err)
+		}
+		return nil
+	}
 	const parallel = 16
 	sem := make(chan struct{}, parallel)
 	var mu sync.Mutex

@@ -40,6 +40,8 @@ type Instance struct {
 	// instance took its place; if it comes back it is killed.
 	Replaced bool `json:"replaced,omitempty"`
 	// KillAt is when a kill was last asked for; zero if none.
+	// Updated is the timestamp of the latest status update applied.
+	Updated    float64   `json:"updated,omitempty"`
 	KillAt     time.Time `json:"killAt,omitzero"`
 	KillReason string    `json:"killReason,omitempty"`
 }

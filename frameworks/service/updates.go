@@ -64,6 +64,14 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 		}
 		return
 	}
+	if ts := st.GetTimestamp(); ts < in.Updated {
+		// A resent update overtaken by a later one (the agent resends
+		// until acknowledged, and a resend can arrive after the next
+		// update): it must not take the instance back in time.
+		return
+	} else {
+		in.Updated = ts
+	}
 	as := f.apps[in.AppID]
 	in.State, in.Message = state.String(), st.GetMessage()
 	f.dirtyInst[id] = true
