@@ -67,6 +67,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./master/allocator/ ./master/ ./resources/ ./codec/
 	$(GO) run ./test/bench
 	$(GO) run ./test/bench/batch
+	$(GO) run ./test/bench/service
 
 bench-failover:
 	$(GO) run ./test/bench/failover -agents 3,1000 -rounds 3

@@ -350,10 +350,8 @@ func (a *App) Normalize() error {
 	if err := resources.ValidateRole(a.Role); a.Role != DefaultRole && err != nil {
 		v.add("/role", "%v", err)
 	}
-	for _, r := range a.AcceptedResourceRoles {
-		if r != "*" && r != a.Role {
-			v.add("/acceptedResourceRoles", "%q: an app can only use unreserved resources (\"*\") or those of its role %q", r, a.Role)
-		}
+	if len(a.AcceptedResourceRoles) > 0 && !slices.Equal(a.AcceptedResourceRoles, []string{"*"}) {
+		v.add("/acceptedResourceRoles", "%q: apps run on unreserved resources only ([\"*\"]); reserved resources are for the pets framework", a.AcceptedResourceRoles)
 	}
 	a.normalizeContainer(v)
 	for i, f := range a.Fetch {
