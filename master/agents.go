@@ -3,6 +3,7 @@ package master
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,9 @@ func (m *Master) agentSubscribeHTTP(w http.ResponseWriter, r *http.Request, call
 		return
 	}
 	conn := &agentConn{streamID: uuid.New().String(), out: newOutbox()}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		conn.ip = host
+	}
 	var (
 		agentID string
 		gone    bool

@@ -165,6 +165,9 @@ func (m *Master) offerMessage(f *framework, a *agentState, o *offer) *mesospb.Of
 			Scheme:  proto.String("http"),
 			Address: &mesospb.Address{Hostname: proto.String(a.info.GetHostname()), Port: proto.Int32(port)},
 		}
+		if a.conn != nil && a.conn.ip != "" {
+			msg.Url.Address.Ip = proto.String(a.conn.ip)
+		}
 	}
 	return msg
 }

@@ -199,6 +199,10 @@ type agentState struct {
 type agentConn struct {
 	streamID string
 	out      *outbox
+	// ip is the address the agent's subscription came from: offers carry
+	// it (Offer.url.address.ip) so frameworks can reach their tasks even
+	// where agents' hostnames do not resolve.
+	ip string
 }
 
 func (a *agentState) available() resources.Resources {

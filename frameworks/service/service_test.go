@@ -453,3 +453,82 @@ func TestAPIRejectsBadInputClearly(t *testing.T) {
 		t.Fatalf("metrics lack corral_service_apps 1:\n%s", metrics)
 	}
 }
+
+// TestReadinessGatesTheDeployment: instances that are running and healthy
+// but not yet ready do not finish a deployment.
+func TestReadinessGatesTheDeployment(t *testing.T) {
+	h := newHarness(t, nil)
+	app := webApp("/warm", 2, "ok")
+	app["env"] = map[string]string{"READY_AFTER": "1500ms"}
+	app["readinessChecks"] = []map[string]any{{"protocol": "HTTP", "path": "/ready", "portName": "http", "intervalSeconds": 0.1, "timeoutSeconds": 0.1}}
+	start := time.Now()
+	h.do("POST", "/v2/apps", app, 201)
+	waitFor(t, 30*time.Second, "two healthy instances", func() bool { _, healthy := h.running("/warm"); return healthy == 2 })
+	if time.Since(start) < 1500*time.Millisecond {
+		if d := h.deployments(); len(d) != 1 || d[0].Progress["ready"] == 2 {
+			t.Fatalf("deployments %+v while the instances are not ready yet", d)
+		}
+	}
+	waitFor(t, 30*time.Second, "the deployment to finish", func() bool { return len(h.deployments()) == 0 })
+	if took := time.Since(start); took < 1500*time.Millisecond {
+		t.Fatalf("the deployment finished after %v, before the instances were ready (1.5 s)", took)
+	}
+	for _, task := range h.tasks("/warm") {
+		if !task.Ready {
+			t.Fatalf("task %s not ready after the deployment", task.ID)
+		}
+	}
+}
+
+// TestHealthKillsAreRateLimited: when every instance fails its check at
+// once (a sick dependency), they are not all killed at once.
+func TestHealthKillsAreRateLimited(t *testing.T) {
+	h := newHarness(t, nil)
+	sick := filepath.Join(t.TempDir(), "sick")
+	app := webApp("/fragile", 4, "ok")
+	app["env"] = map[string]string{"SICK_FILE": sick}
+	h.do("POST", "/v2/apps", app, 201)
+	waitFor(t, 30*time.Second, "four healthy", func() bool {
+		_, healthy := h.running("/fragile")
+		return healthy == 4 && len(h.deployments()) == 0
+	})
+	var mu sync.Mutex
+	var kills []time.Time
+	stop := h.subscribeEvents(t, func(typ string, data map[string]any) {
+		if typ == "instance_kill" && data["appId"] == "/fragile" {
+			mu.Lock()
+			kills = append(kills, time.Now())
+			mu.Unlock()
+		}
+	})
+	defer stop()
+	if err := os.WriteFile(sick, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "every instance to fail its check", func() bool {
+		unhealthy := 0
+		for _, task := range h.tasks("/fragile") {
+			if len(task.HealthCheckResults) > 0 && task.HealthCheckResults[0]["alive"] == false {
+				unhealthy++
+			}
+		}
+		return unhealthy >= 3
+	})
+	waitFor(t, 30*time.Second, "the first health kill", func() bool { mu.Lock(); defer mu.Unlock(); return len(kills) >= 1 })
+	// Every instance has failed long past maxConsecutiveFailures; only the
+	// rate limit keeps them. Watch a few check intervals.
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		n := len(kills)
+		mu.Unlock()
+		if n > 1 {
+			t.Fatalf("%d health kills within %v of the first; want one per window", n, time.Since(deadline.Add(-3*time.Second)))
+		}
+		time.Sleep(50 * time.Millisecond) // sampling
+	}
+	if err := os.Remove(sick); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "four healthy again", func() bool { _, healthy := h.running("/fragile"); return healthy == 4 })
+}
