@@ -1,0 +1,451 @@
+package pets
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// maxSpecBytes bounds a submission.
+const maxSpecBytes = 1 << 20
+
+// Handler serves the REST API:
+//
+//	GET/POST       /v1/petsets
+//	GET/PUT/DELETE /v1/petsets/{id}            (DELETE ?purge=true destroys the volumes)
+//	GET            /v1/petsets/{id}/pets
+//	GET            /v1/petsets/{id}/endpoints
+//	POST           /v1/petsets/{id}/scale      {"instances": N}
+//	POST           /v1/petsets/{id}/pets/{ordinal}/restart
+//	POST           /v1/petsets/{id}/pets/{ordinal}/replace
+//	GET            /v1/releases                (placements being given back)
+//
+// and /health and /metrics (gatherer may be nil).
+func (f *Framework) Handler(gatherer prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/petsets", f.listSets)
+	mux.HandleFunc("POST /v1/petsets", f.createSet)
+	mux.HandleFunc("GET /v1/petsets/{id}", f.getSet)
+	mux.HandleFunc("PUT /v1/petsets/{id}", f.putSet)
+	mux.HandleFunc("DELETE /v1/petsets/{id}", f.deleteSet)
+	mux.HandleFunc("GET /v1/petsets/{id}/pets", f.listPets)
+	mux.HandleFunc("GET /v1/petsets/{id}/endpoints", f.getEndpoints)
+	mux.HandleFunc("POST /v1/petsets/{id}/scale", f.scale)
+	mux.HandleFunc("POST /v1/petsets/{id}/pets/{ordinal}/restart", f.petAction)
+	mux.HandleFunc("POST /v1/petsets/{id}/pets/{ordinal}/replace", f.petAction)
+	mux.HandleFunc("GET /v1/releases", f.listReleases)
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"healthy": true, "framework_id": f.FrameworkID()})
+	})
+	if gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	}
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) { writeRaw(w, status, encode(v)) }
+
+// encode renders v; views share the framework's state, so callers encode
+// while they hold its lock.
+func encode(v any) []byte {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		b, _ = json.Marshal(map[string]string{"message": "encoding the answer: " + err.Error()})
+	}
+	return append(b, '\n')
+}
+
+func writeRaw(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func writeError(w http.ResponseWriter, status int, format string, args ...any) {
+	writeJSON(w, status, map[string]string{"message": fmt.Sprintf(format, args...)})
+}
+
+// decodeStrict decodes one JSON value into v: unknown fields and wrong
+// types are 422s naming the field, malformed JSON a 400.
+func decodeStrict(w http.ResponseWriter, r *http.Request, what string, v any) ([]byte, bool) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		writeError(w, http.StatusUnsupportedMediaType, "send the %s as application/json, not %s", what, ct)
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSpecBytes))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "the %s exceeds %d bytes", what, maxSpecBytes)
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(v)
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		writeError(w, http.StatusUnprocessableEntity, "invalid %s: %s", what, strings.TrimPrefix(err.Error(), "json: "))
+		return nil, false
+	case errors.As(err, &typeErr):
+		writeError(w, http.StatusUnprocessableEntity, "invalid %s: field %q: want %s, got %s", what, typeErr.Field, typeErr.Type, typeErr.Value)
+		return nil, false
+	case strings.HasPrefix(err.Error(), "ports:"):
+		writeError(w, http.StatusUnprocessableEntity, "invalid %s: %v", what, err)
+		return nil, false
+	default:
+		writeError(w, http.StatusBadRequest, "invalid %s JSON: %v", what, err)
+		return nil, false
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, "invalid %s JSON: trailing data", what)
+		return nil, false
+	}
+	return body, true
+}
+
+// readSpec decodes and validates a set.
+func readSpec(w http.ResponseWriter, r *http.Request) (*PetSet, bool) {
+	s := &PetSet{}
+	body, ok := decodeStrict(w, r, "pet set", s)
+	if !ok {
+		return nil, false
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) == nil {
+		if _, given := fields["instances"]; !given {
+			s.Instances = 1
+		}
+	}
+	if err := s.normalize(); err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "invalid pet set: %v", err)
+		return nil, false
+	}
+	return s, true
+}
+
+func (f *Framework) listSets(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	out := make([]*PetSetView, 0, len(f.sets))
+	for _, id := range sortedKeys(f.sets) {
+		out = append(out, f.setView(f.sets[id], false))
+	}
+	b := encode(out)
+	f.mu.Unlock()
+	writeRaw(w, http.StatusOK, b)
+}
+
+// lookup returns the set named in the URL, or answers 404.
+func (f *Framework) lookupLocked(w http.ResponseWriter, r *http.Request) *setState {
+	s := f.sets[r.PathValue("id")]
+	if s == nil {
+		writeError(w, http.StatusNotFound, "pet set %q does not exist", r.PathValue("id"))
+	}
+	return s
+}
+
+func (f *Framework) getSet(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	s := f.lookupLocked(w, r)
+	if s == nil {
+		f.mu.Unlock()
+		return
+	}
+	b := encode(f.setView(s, true))
+	f.mu.Unlock()
+	writeRaw(w, http.StatusOK, b)
+}
+
+func (f *Framework) createSet(w http.ResponseWriter, r *http.Request) {
+	spec, ok := readSpec(w, r)
+	if !ok {
+		return
+	}
+	f.mu.Lock()
+	if f.sets[spec.ID] != nil {
+		f.mu.Unlock()
+		writeError(w, http.StatusConflict, "pet set %q exists; PUT /v1/petsets/%s to change it", spec.ID, spec.ID)
+		return
+	}
+	if msg := f.retainedConflict(spec); msg != "" {
+		f.mu.Unlock()
+		writeError(w, http.StatusConflict, "%s", msg)
+		return
+	}
+	s := f.newSet(spec)
+	b := encode(f.setView(s, false))
+	f.mu.Unlock()
+	if !f.commit(w, r) {
+		return
+	}
+	writeRaw(w, http.StatusCreated, b)
+}
+
+func (f *Framework) newSet(spec *PetSet) *setState {
+	now := f.cfg.Now()
+	s := &setState{Spec: *spec, Revision: 1, Created: now, Updated: now}
+	f.sets[spec.ID] = s
+	f.dirtySets[spec.ID] = true
+	f.log.Info("set created", "set", spec.ID, "instances", spec.Instances)
+	f.poke()
+	return s
+}
+
+// retainedConflict refuses a new set whose pets' kept placements (from a
+// set of that ID deleted without purge) do not fit its resources.
+func (f *Framework) retainedConflict(spec *PetSet) string {
+	for _, p := range f.petsOf(spec.ID) {
+		if p == nil || p.Placement == nil {
+			continue
+		}
+		pl := p.Placement
+		vols := make([]Volume, 0, len(pl.Volumes))
+		for _, v := range pl.Volumes {
+			vols = append(vols, Volume{ContainerPath: v.ContainerPath, Size: v.Size})
+		}
+		kept := &PetSet{CPUs: pl.CPUs, Mem: pl.Mem, Disk: pl.Disk, Ports: make(Ports, len(pl.Ports)), Volumes: vols, Role: pl.Role}
+		if ch := shapeChanges(kept, spec); len(ch) > 0 {
+			return fmt.Sprintf("pet %s keeps the reservation and volumes of a deleted set %q with other %s; create the set with the same resources, or DELETE /v1/petsets/%s?purge=true to destroy them",
+				p.Name, spec.ID, strings.Join(ch, ", "), spec.ID)
+		}
+	}
+	return ""
+}
+
+func (f *Framework) putSet(w http.ResponseWriter, r *http.Request) {
+	spec, ok := readSpec(w, r)
+	if !ok {
+		return
+	}
+	if spec.ID != r.PathValue("id") {
+		writeError(w, http.StatusBadRequest, "the set's id %q does not match the URL's %q", spec.ID, r.PathValue("id"))
+		return
+	}
+	f.mu.Lock()
+	s := f.sets[spec.ID]
+	status := http.StatusOK
+	switch {
+	case s == nil:
+		if msg := f.retainedConflict(spec); msg != "" {
+			f.mu.Unlock()
+			writeError(w, http.StatusConflict, "%s", msg)
+			return
+		}
+		s, status = f.newSet(spec), http.StatusCreated
+	case s.Deleting:
+		f.mu.Unlock()
+		writeError(w, http.StatusConflict, "pet set %q is being deleted", spec.ID)
+		return
+	default:
+		if ch := shapeChanges(&s.Spec, spec); len(ch) > 0 {
+			f.mu.Unlock()
+			writeError(w, http.StatusUnprocessableEntity, "invalid update: %s cannot change: the pets run on reservations and volumes of that shape (delete with ?purge=true and create the set again)", strings.Join(ch, ", "))
+			return
+		}
+		f.updateSpec(s, spec)
+	}
+	b := encode(f.setView(s, false))
+	f.mu.Unlock()
+	if !f.commit(w, r) {
+		return
+	}
+	writeRaw(w, status, b)
+}
+
+// updateSpec makes spec the set's desired state; a change of what the
+// pets run makes a new revision, which rolls out per the strategy.
+func (f *Framework) updateSpec(s *setState, spec *PetSet) {
+	old := s.Spec
+	if !reflect.DeepEqual(old.template(), spec.template()) {
+		if s.History == nil {
+			s.History = map[int]*PetSet{}
+		}
+		s.History[s.Revision] = &old
+		s.Revision++
+		f.log.Info("set updated", "set", spec.ID, "revision", s.Revision, "strategy", spec.UpdateStrategy.Type)
+	}
+	s.Spec = *spec
+	s.Updated = f.cfg.Now()
+	f.dirtySets[spec.ID] = true
+	f.poke()
+}
+
+func (f *Framework) deleteSet(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	purge := false
+	if v := r.URL.Query().Get("purge"); v != "" {
+		var err error
+		if purge, err = strconv.ParseBool(v); err != nil {
+			writeError(w, http.StatusBadRequest, "purge=%q: want true or false", v)
+			return
+		}
+	}
+	f.mu.Lock()
+	s := f.sets[id]
+	if s == nil {
+		// A deleted set's kept pets can still be purged.
+		kept := 0
+		for _, p := range f.petsOf(id) {
+			if p != nil && purge {
+				f.release(p, "set purged", "", f.cfg.Now())
+				delete(f.pets, p.Name)
+				delete(f.dirtyPets, p.Name)
+				f.deleted = append(f.deleted, keyPets+"/"+p.Name)
+				kept++
+			}
+		}
+		f.mu.Unlock()
+		if kept == 0 {
+			writeError(w, http.StatusNotFound, "pet set %q does not exist", id)
+			return
+		}
+		if f.commit(w, r) {
+			writeJSON(w, http.StatusAccepted, map[string]any{"id": id, "purged": kept})
+		}
+		return
+	}
+	s.Deleting, s.Purge = true, s.Purge || purge
+	f.dirtySets[id] = true
+	f.log.Info("deleting set", "set", id, "purge", s.Purge)
+	b := encode(f.setView(s, false))
+	f.mu.Unlock()
+	f.poke()
+	if !f.commit(w, r) {
+		return
+	}
+	writeRaw(w, http.StatusAccepted, b)
+}
+
+func (f *Framework) listPets(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	s := f.lookupLocked(w, r)
+	if s == nil {
+		f.mu.Unlock()
+		return
+	}
+	b := encode(f.setView(s, true).Pets)
+	f.mu.Unlock()
+	writeRaw(w, http.StatusOK, b)
+}
+
+func (f *Framework) getEndpoints(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	s := f.lookupLocked(w, r)
+	if s == nil {
+		f.mu.Unlock()
+		return
+	}
+	b := encode(f.endpoints(s))
+	f.mu.Unlock()
+	writeRaw(w, http.StatusOK, b)
+}
+
+// ScaleRequest is the body of POST /v1/petsets/{id}/scale.
+type ScaleRequest struct {
+	Instances *int `json:"instances"`
+}
+
+func (f *Framework) scale(w http.ResponseWriter, r *http.Request) {
+	var req ScaleRequest
+	if _, ok := decodeStrict(w, r, "scale request", &req); !ok {
+		return
+	}
+	if req.Instances == nil || *req.Instances < 0 || *req.Instances > MaxInstances {
+		writeError(w, http.StatusUnprocessableEntity, "instances is required, between 0 and %d", MaxInstances)
+		return
+	}
+	f.mu.Lock()
+	s := f.lookupLocked(w, r)
+	if s == nil {
+		f.mu.Unlock()
+		return
+	}
+	if s.Deleting {
+		f.mu.Unlock()
+		writeError(w, http.StatusConflict, "pet set %q is being deleted", s.Spec.ID)
+		return
+	}
+	spec := s.Spec
+	spec.Instances = *req.Instances
+	f.updateSpec(s, &spec)
+	b := encode(f.setView(s, false))
+	f.mu.Unlock()
+	if !f.commit(w, r) {
+		return
+	}
+	writeRaw(w, http.StatusOK, b)
+}
+
+// petAction restarts a pet (on its reservation, with the set's current
+// spec) or replaces it (elsewhere, with fresh volumes).
+func (f *Framework) petAction(w http.ResponseWriter, r *http.Request) {
+	action := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+	k, err := strconv.Atoi(r.PathValue("ordinal"))
+	if err != nil || k < 0 {
+		writeError(w, http.StatusBadRequest, "ordinal %q: want a non-negative integer", r.PathValue("ordinal"))
+		return
+	}
+	f.mu.Lock()
+	s := f.lookupLocked(w, r)
+	if s == nil {
+		f.mu.Unlock()
+		return
+	}
+	p := f.pets[petName(s.Spec.ID, k)]
+	switch {
+	case s.Deleting:
+		f.mu.Unlock()
+		writeError(w, http.StatusConflict, "pet set %q is being deleted", s.Spec.ID)
+		return
+	case k >= s.Spec.Instances || p == nil:
+		f.mu.Unlock()
+		writeError(w, http.StatusNotFound, "pet set %q has no pet %d (it has %d instances)", s.Spec.ID, k, s.Spec.Instances)
+		return
+	case action == "restart" && !p.live():
+		f.mu.Unlock()
+		writeError(w, http.StatusConflict, "pet %s is not running", p.Name)
+		return
+	}
+	if action == "restart" {
+		p.Restart = true
+	} else {
+		p.Replace = true
+	}
+	f.markPet(p)
+	f.log.Info("pet "+action+" requested", "pet", p.Name)
+	b := encode(f.petView(s, p))
+	f.mu.Unlock()
+	f.poke()
+	if !f.commit(w, r) {
+		return
+	}
+	writeRaw(w, http.StatusAccepted, b)
+}
+
+func (f *Framework) listReleases(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	out := make([]*Release, 0, len(f.releases))
+	for _, id := range sortedKeys(f.releases) {
+		out = append(out, f.releases[id])
+	}
+	b := encode(out)
+	f.mu.Unlock()
+	writeRaw(w, http.StatusOK, b)
+}
+
+// commit makes an API change durable before it is answered.
+func (f *Framework) commit(w http.ResponseWriter, r *http.Request) bool {
+	if err := f.flush(r.Context()); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "could not store the change, retry: %v", err)
+		return false
+	}
+	return true
+}

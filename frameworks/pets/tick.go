@@ -1,0 +1,233 @@
+package pets
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/corral-sched/corral/proto/schedulerpb"
+)
+
+// Tick plans every set once: it stops the pets that must stop, settles
+// replacements, finishes deletions; then it writes what changed,
+// acknowledges the status updates that are now durable, sends kills, and
+// asks the master for offers (or to stop them) as the work requires. Run
+// calls it every TickInterval.
+func (f *Framework) Tick(ctx context.Context) {
+	f.mu.Lock()
+	now := f.cfg.Now()
+	wishes := map[string]string{} // what needs offers → its role
+	for _, id := range sortedKeys(f.sets) {
+		s := f.sets[id]
+		f.settleReplacements(s, now)
+		in := f.planInput(s, now)
+		pl := makePlan(in)
+		for _, k := range pl.sortedStops() {
+			f.stop(in.Pets[k], pl.Stop[k])
+		}
+		for _, p := range in.Pets {
+			if p != nil {
+				delete(f.waiting, p.Name)
+			}
+		}
+		for k, why := range pl.Waiting {
+			f.waiting[petName(id, k)] = why
+		}
+		for _, k := range pl.Launch {
+			wishes["launch "+petName(id, k)] = s.Spec.Role
+		}
+		for _, k := range pl.Place {
+			wishes["place "+petName(id, k)] = s.Spec.Role
+		}
+		if s.Deleting && !slices.ContainsFunc(in.Pets, (*Pet).live) {
+			f.finishDelete(s, now)
+			continue
+		}
+		f.pruneHistory(s)
+	}
+	for id, r := range f.releases {
+		wishes["release "+id] = r.Role
+	}
+	var rolesChanged []string
+	if roles := f.wantedRoles(); !slices.Equal(roles, f.roles) {
+		f.roles, rolesChanged = roles, roles
+	}
+	revive, suppress := f.offerWishes(wishes)
+	var reconcile []*schedulerpb.Call_Reconcile_Task
+	if now.Sub(f.lastReconcile) >= f.cfg.ReconcileInterval {
+		f.lastReconcile = now
+		reconcile = f.reconcileList(false)
+		// Kills are not acknowledged; send them again until the task ends.
+		for _, p := range f.pets {
+			if p.live() && p.Killing != "" && p.Placement != nil {
+				f.kills = append(f.kills, taskRef{p.TaskID, p.Placement.AgentID})
+			}
+		}
+	}
+	acks, kills := f.acks, f.kills
+	f.acks, f.kills = nil, nil
+	f.mu.Unlock()
+
+	if err := f.flush(ctx); err != nil {
+		f.log.Error("could not write state; updates stay unacknowledged", "err", err)
+		f.mu.Lock()
+		f.acks = append(acks, f.acks...)
+		f.kills = append(kills, f.kills...)
+		f.resync = true
+		f.mu.Unlock()
+		return
+	}
+	for _, st := range acks {
+		if err := f.sched.Acknowledge(ctx, st); err != nil {
+			f.log.Debug("acknowledgement not sent; the agent will resend the update", "task", st.GetTaskId().GetValue(), "err", err)
+		}
+	}
+	for _, k := range kills {
+		if err := f.sched.Kill(ctx, k.taskID, k.agentID); err != nil {
+			f.log.Warn("kill not sent; it is sent again later", "task", k.taskID, "err", err)
+		}
+	}
+	if rolesChanged != nil {
+		if err := f.sched.SetRoles(ctx, rolesChanged); err != nil {
+			f.log.Warn("could not update the framework's roles", "err", err)
+			f.retrySync()
+		}
+	}
+	if len(revive) > 0 {
+		if err := f.sched.Revive(ctx, revive...); err != nil {
+			f.retrySync()
+		}
+	}
+	if len(suppress) > 0 {
+		if err := f.sched.Suppress(ctx, suppress...); err != nil {
+			f.retrySync()
+		}
+	}
+	if len(reconcile) > 0 {
+		_ = f.sched.Reconcile(ctx, reconcile...)
+	}
+}
+
+func (f *Framework) retrySync() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.resync = true
+	f.wished = map[string]bool{}
+}
+
+// stop asks for a pet's task to be killed; the pet is not relaunched
+// before a terminal status confirms the kill.
+func (f *Framework) stop(p *Pet, why string) {
+	if !p.live() || p.Killing != "" {
+		return
+	}
+	p.Killing, p.Ready = why, false
+	f.stopProbe(p.TaskID)
+	f.markPet(p)
+	agent := ""
+	if p.Placement != nil {
+		agent = p.Placement.AgentID
+	}
+	f.kills = append(f.kills, taskRef{p.TaskID, agent})
+	f.log.Info("stopping pet", "pet", p.Name, "task", p.TaskID, "reason", why)
+}
+
+// settleReplacements moves replaced pets off their placement once their
+// task has ended, or at once when it is in doubt: `replace` is the
+// operator's word that the old instance will not come back.
+func (f *Framework) settleReplacements(s *setState, now time.Time) {
+	for _, p := range f.petsOf(s.Spec.ID) {
+		if p == nil || !p.Replace {
+			continue
+		}
+		abandoned := ""
+		switch {
+		case p.live() && p.InDoubt != "":
+			f.log.Warn("replacing a pet in doubt: its old task is forgotten", "pet", p.Name, "task", p.TaskID)
+			f.stopProbe(p.TaskID)
+			delete(f.byTask, p.TaskID)
+			p.TaskID, p.Killing, p.InDoubt, p.Ready = "", "", "", false
+			abandoned = "the agent was out of reach when the pet was replaced"
+		case p.live():
+			continue // stopping first
+		}
+		if p.Placement != nil {
+			p.AvoidAgent, p.AvoidUntil = p.Placement.AgentID, now.Add(f.cfg.ReplaceAvoid)
+			f.release(p, "pet replaced", abandoned, now)
+		}
+		p.Replace, p.Restart, p.NotBefore, p.Failures = false, true, time.Time{}, 0
+		f.markPet(p)
+	}
+}
+
+// finishDelete removes a set whose pets have all stopped. Without purge
+// the pets' records stay, holding their placements, so that a set
+// created again with the same ID gets its data back.
+func (f *Framework) finishDelete(s *setState, now time.Time) {
+	id := s.Spec.ID
+	for _, p := range f.petsOf(id) {
+		if p == nil {
+			continue
+		}
+		if s.Purge {
+			f.release(p, "set purged", "", now)
+			delete(f.pets, p.Name)
+			delete(f.dirtyPets, p.Name)
+			delete(f.waiting, p.Name)
+			f.deleted = append(f.deleted, keyPets+"/"+p.Name)
+			continue
+		}
+		p.Revision, p.Restart, p.Replace = 0, false, false
+		delete(f.waiting, p.Name)
+		f.markPet(p)
+	}
+	delete(f.sets, id)
+	delete(f.dirtySets, id)
+	f.deleted = append(f.deleted, keySets+"/"+id)
+	f.log.Info("set deleted", "set", id, "purged", s.Purge)
+}
+
+// pruneHistory drops revisions no pet runs any more.
+func (f *Framework) pruneHistory(s *setState) {
+	for rev := range s.History {
+		used := rev == s.Revision
+		for _, p := range f.petsOf(s.Spec.ID) {
+			if p != nil && p.Revision == rev {
+				used = true
+			}
+		}
+		if !used {
+			delete(s.History, rev)
+			f.dirtySets[s.Spec.ID] = true
+		}
+	}
+}
+
+// offerWishes decides which roles to revive (something new wants offers)
+// and which to suppress (nothing wants any), so that an idle pets
+// framework leaves offers to others.
+func (f *Framework) offerWishes(wishes map[string]string) (revive, suppress []string) {
+	wanted := map[string]bool{}
+	reviveSet := map[string]bool{}
+	for w, role := range wishes {
+		wanted[role] = true
+		if !f.wished[w] || f.suppressed[role] || f.resync {
+			reviveSet[role] = true
+		}
+	}
+	for _, role := range f.roles {
+		if reviveSet[role] {
+			revive = append(revive, role)
+			f.suppressed[role] = false
+		} else if !wanted[role] && (!f.suppressed[role] || f.resync) {
+			suppress = append(suppress, role)
+			f.suppressed[role] = true
+		}
+	}
+	f.wished = map[string]bool{}
+	for w := range wishes {
+		f.wished[w] = true
+	}
+	f.resync = false
+	return revive, suppress
+}
