@@ -148,6 +148,14 @@ func (m *Master) reconcile(s *state, f *framework, tasks []*schedulerpb.Call_Rec
 		agentID := rt.GetAgentId().GetValue()
 		a := s.agents[agentID]
 		switch {
+		case agentID != "" && a != nil && a.health == agentDisconnected && !a.reregisterBy.IsZero():
+			// An agent recovered from the registry that has not re-registered
+			// yet: its tasks are not known yet. As in Mesos, no answer; the
+			// agent either comes back with the task or becomes unreachable.
+			continue
+		case agentID != "" && s.gone[agentID]:
+			// As in Mesos: an operator said the agent will never come back.
+			m.masterUpdate(f, rt.GetTaskId(), agentID, lostState(f, mesospb.TaskState_TASK_GONE_BY_OPERATOR), reason, "Reconciliation: the task's agent was marked gone")
 		case agentID != "" && a != nil && a.health == agentUnreachable:
 			m.masterUpdate(f, rt.GetTaskId(), agentID, lostState(f, mesospb.TaskState_TASK_UNREACHABLE), reason, "Reconciliation: task is on an unreachable agent")
 		case agentID != "" && a != nil:

@@ -48,6 +48,9 @@ type Config struct {
 	// KillRetry is how long to wait for a kill before asking again;
 	// default 10 s.
 	KillRetry time.Duration
+	// ReconcileInterval is how often every instance's state is asked of
+	// the master, besides after each subscription; default 5 minutes.
+	ReconcileInterval time.Duration
 	// HTTPClient probes readiness checks; default a 10 s-timeout client.
 	HTTPClient HTTPDoer
 	Now        func() time.Time
@@ -109,6 +112,9 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 	}
 	if cfg.KillRetry == 0 {
 		cfg.KillRetry = 10 * time.Second
+	}
+	if cfg.ReconcileInterval == 0 {
+		cfg.ReconcileInterval = 5 * time.Minute
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = defaultProbeClient()
@@ -215,12 +221,19 @@ func (f *Framework) Run(ctx context.Context) error {
 		defer close(done)
 		t := time.NewTicker(f.cfg.TickInterval)
 		defer t.Stop()
+		r := time.NewTicker(f.cfg.ReconcileInterval)
+		defer r.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			case <-f.wake:
+			case <-r.C:
+				// Updates can be lost with a master; asking again is cheap.
+				if err := f.reconcile(ctx); err != nil {
+					f.log.Debug("periodic reconciliation not sent", "err", err)
+				}
 			}
 			f.Tick(ctx)
 		}

@@ -15,24 +15,12 @@ import (
 func (f *Framework) handle(ctx context.Context, ev *schedulerpb.Event) error {
 	switch ev.GetType() {
 	case schedulerpb.Event_SUBSCRIBED:
-		// Ask about every instance we launched: the master answers for
-		// each, TASK_LOST (or TASK_UNKNOWN) for those it does not know.
 		f.mu.Lock()
-		var tasks []*schedulerpb.Call_Reconcile_Task
-		for id, in := range f.instances {
-			t := &schedulerpb.Call_Reconcile_Task{TaskId: &mesospb.TaskID{Value: proto.String(id)}}
-			if in.AgentID != "" {
-				t.AgentId = &mesospb.AgentID{Value: proto.String(in.AgentID)}
-			}
-			tasks = append(tasks, t)
-		}
 		f.resync = true
 		f.mu.Unlock()
 		f.poke()
 		f.bus.publish("framework_subscribed", map[string]any{"frameworkId": f.sched.FrameworkID(), "timestamp": f.cfg.Now()})
-		if len(tasks) > 0 {
-			return f.sched.Reconcile(ctx, tasks...)
-		}
+		return f.reconcile(ctx)
 	case schedulerpb.Event_OFFERS:
 		return f.offers(ctx, ev.GetOffers().GetOffers())
 	case schedulerpb.Event_UPDATE:
@@ -40,6 +28,26 @@ func (f *Framework) handle(ctx context.Context, ev *schedulerpb.Event) error {
 		f.poke()
 	}
 	return nil
+}
+
+// reconcile asks about every instance launched: the master answers for
+// each, TASK_GONE or TASK_UNKNOWN for those it does not know (and nothing
+// for those on agents it is still waiting for after a failover).
+func (f *Framework) reconcile(ctx context.Context) error {
+	f.mu.Lock()
+	var tasks []*schedulerpb.Call_Reconcile_Task
+	for id, in := range f.instances {
+		t := &schedulerpb.Call_Reconcile_Task{TaskId: &mesospb.TaskID{Value: proto.String(id)}}
+		if in.AgentID != "" {
+			t.AgentId = &mesospb.AgentID{Value: proto.String(in.AgentID)}
+		}
+		tasks = append(tasks, t)
+	}
+	f.mu.Unlock()
+	if len(tasks) == 0 {
+		return nil
+	}
+	return f.sched.Reconcile(ctx, tasks...)
 }
 
 // update applies a status update to its instance; it is acknowledged
