@@ -153,6 +153,17 @@ func (a *Agent) executorEnded(e *executorRun, reason mesospb.TaskStatus_Reason, 
 	if a.executors[e.key] == e {
 		delete(a.executors, e.key)
 	}
+	// The master holds the executor's resources until it hears this (or
+	// sees the executor missing from a later subscription).
+	if s := a.session; s != nil {
+		a.send(s, &agentpb.Call{
+			Type: agentpb.Call_EXECUTOR_EXITED.Enum(),
+			ExecutorExited: &agentpb.Call_ExecutorExited{
+				FrameworkId: &mesospb.FrameworkID{Value: proto.String(e.key.framework)},
+				ExecutorId:  &mesospb.ExecutorID{Value: proto.String(e.key.executor)},
+			},
+		}, nil)
+	}
 }
 
 func (a *Agent) failExecutorTask(t *taskRun, reason mesospb.TaskStatus_Reason, msg string) {

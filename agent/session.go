@@ -197,6 +197,11 @@ func (a *Agent) subscribeCall() *agentpb.Call {
 			sub.Frameworks = append(sub.Frameworks, t.framework)
 		}
 	}
+	for _, e := range a.executors {
+		if !e.gone {
+			sub.Executors = append(sub.Executors, e.info)
+		}
+	}
 	return &agentpb.Call{Type: agentpb.Call_SUBSCRIBE.Enum(), Subscribe: sub}
 }
 

@@ -118,8 +118,22 @@ func (m *Master) launch(s *state, f *framework, a *agentState, role string, ti *
 	if msg := validateTask(ti, a.id, f); msg != "" {
 		return fail(msg)
 	}
-	need := normalizeResources(ti.GetResources(), role)
-	need = need.Add(normalizeResources(ti.GetExecutor().GetResources(), role))
+	taskRes := normalizeResources(ti.GetResources(), role)
+	need := taskRes
+	// A custom executor's resources are charged with its first task only.
+	var newExec *executor
+	execKey := taskKey{f.id, ti.GetExecutor().GetExecutorId().GetValue()}
+	if ex := ti.GetExecutor(); ex != nil {
+		if running := a.executors[execKey]; running != nil {
+			if running.info.GetCommand().GetValue() != ex.GetCommand().GetValue() || running.role != role {
+				return fail(fmt.Sprintf("Executor %s is already running on this agent with a different ExecutorInfo (or role)", execKey.task))
+			}
+		} else {
+			execRes := normalizeResources(ex.GetResources(), role)
+			need = need.Add(execRes)
+			newExec = &executor{role: role, resources: execRes}
+		}
+	}
 	for _, r := range need {
 		if got := r.GetAllocationInfo().GetRole(); got != role {
 			return fail(fmt.Sprintf("Task resources are allocated to role %q but the offers are for role %q", got, role))
@@ -129,19 +143,23 @@ func (m *Master) launch(s *state, f *framework, a *agentState, role string, ti *
 		return fail(fmt.Sprintf("Task uses more resources (%s) than available (%s)", need, remaining))
 	}
 	info := proto.CloneOf(ti)
-	info.Resources = normalizeResources(ti.GetResources(), role)
+	info.Resources = taskRes
 	if info.Executor != nil {
 		info.Executor.Resources = normalizeResources(ti.GetExecutor().GetResources(), role)
 		if info.Executor.FrameworkId == nil {
 			info.Executor.FrameworkId = f.info.GetId()
 		}
 	}
+	if newExec != nil {
+		newExec.info = info.Executor
+		m.addExecutor(s, a, execKey, newExec)
+	}
 	t := &task{
 		info:        info,
 		frameworkID: f.id,
 		agentID:     a.id,
 		role:        role,
-		resources:   need,
+		resources:   taskRes,
 		state:       mesospb.TaskState_TASK_STAGING,
 	}
 	if old := f.tasks[ti.GetTaskId().GetValue()]; old != nil {
@@ -150,9 +168,9 @@ func (m *Master) launch(s *state, f *framework, a *agentState, role string, ti *
 	f.tasks[ti.GetTaskId().GetValue()] = t
 	a.tasks[taskKey{f.id, ti.GetTaskId().GetValue()}] = t
 	m.publishTaskAdded(s, t)
-	a.allocated = a.allocated.Add(need.Unallocate())
+	a.allocated = a.allocated.Add(taskRes.Unallocate())
 	s.markDirty(a)
-	f.addAllocated(role, need)
+	f.addAllocated(role, taskRes)
 	m.metrics.launches.Inc()
 	m.sendToAgent(a, &agentpb.Event{
 		Type:   agentpb.Event_LAUNCH.Enum(),

@@ -176,6 +176,7 @@ func (m *Master) agentSubscribe(s *state, sub *agentpb.Call_Subscribe, conn *age
 	s.touch(a)
 	m.publishAgentAdded(s, a)
 	m.reconcileAgentTasks(s, a, sub)
+	m.reregisterExecutors(s, a, sub.GetExecutors())
 
 	conn.out.push(&agentpb.Event{
 		Type: agentpb.Event_SUBSCRIBED.Enum(),
@@ -302,6 +303,12 @@ func (m *Master) handleAgentCall(s *state, call *agentpb.Call, streamID string) 
 			return badRequest("Expecting 'update' with 'framework_id' and 'status.task_id'")
 		}
 		m.statusUpdate(s, a, u)
+	case agentpb.Call_EXECUTOR_EXITED:
+		ex := call.GetExecutorExited()
+		if ex.GetFrameworkId().GetValue() == "" || ex.GetExecutorId().GetValue() == "" {
+			return badRequest("Expecting 'executor_exited' with 'framework_id' and 'executor_id'")
+		}
+		m.removeExecutor(s, a, taskKey{ex.GetFrameworkId().GetValue(), ex.GetExecutorId().GetValue()})
 	case agentpb.Call_PONG:
 	case agentpb.Call_MESSAGE:
 		msg := call.GetMessage()

@@ -146,6 +146,14 @@ func (m *Master) removeFramework(s *state, f *framework, reason string) {
 			agents[a.id] = true
 		}
 	}
+	// Agents with its executors too, even if those have no tasks left.
+	for id, a := range s.agents {
+		for k := range a.executors {
+			if k.framework == f.id {
+				agents[id] = true
+			}
+		}
+	}
 	for id := range agents {
 		m.sendToAgent(s.agents[id], &agentpb.Event{
 			Type:              agentpb.Event_SHUTDOWN_FRAMEWORK.Enum(),

@@ -156,6 +156,7 @@ func (m *Master) offerMessage(f *framework, a *agentState, o *offer) *mesospb.Of
 		Hostname:    proto.String(a.info.GetHostname()),
 		Resources:   formatResources(o.resources, f.caps),
 		Attributes:  a.info.GetAttributes(),
+		ExecutorIds: a.executorIDs(f.id),
 	}
 	if f.caps.multiRole {
 		msg.AllocationInfo = &mesospb.Resource_AllocationInfo{Role: proto.String(o.role)}

@@ -31,9 +31,9 @@ var operatorHandlers = map[masterpb.Call_Type]operatorHandler{
 		return &masterpb.Response{Type: masterpb.Response_GET_TASKS.Enum(), GetTasks: m.getTasks(s)}, reply{}
 	},
 	masterpb.Call_GET_EXECUTORS: func(m *Master, s *state, _ *masterpb.Call) (*masterpb.Response, reply) {
-		// Tasks run under the built-in command executor, which Mesos does
-		// not list either.
-		return &masterpb.Response{Type: masterpb.Response_GET_EXECUTORS.Enum(), GetExecutors: &masterpb.Response_GetExecutors{}}, reply{}
+		// Custom executors; tasks under the built-in command executor have
+		// none to list, as in Mesos.
+		return &masterpb.Response{Type: masterpb.Response_GET_EXECUTORS.Enum(), GetExecutors: m.getExecutors(s)}, reply{}
 	},
 	masterpb.Call_GET_ROLES: func(m *Master, s *state, _ *masterpb.Call) (*masterpb.Response, reply) {
 		return &masterpb.Response{Type: masterpb.Response_GET_ROLES.Enum(), GetRoles: m.getRoles(s)}, reply{}
@@ -118,7 +118,7 @@ func versionInfo() *mesospb.VersionInfo {
 func (m *Master) getState(s *state) *masterpb.Response_GetState {
 	return &masterpb.Response_GetState{
 		GetTasks:      m.getTasks(s),
-		GetExecutors:  &masterpb.Response_GetExecutors{},
+		GetExecutors:  m.getExecutors(s),
 		GetFrameworks: m.getFrameworks(s),
 		GetAgents:     m.getAgents(s),
 	}
@@ -152,6 +152,9 @@ func (m *Master) agentProto(a *agentState) *masterpb.Response_GetAgents_Agent {
 		if !t.released {
 			used = used.Add(t.resources)
 		}
+	}
+	for _, e := range a.executors {
+		used = used.Add(e.resources)
 	}
 	return &masterpb.Response_GetAgents_Agent{
 		AgentInfo:          proto.CloneOf(a.info),

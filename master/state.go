@@ -192,6 +192,10 @@ type agentState struct {
 
 	tasks  map[taskKey]*task
 	offers map[string]*offer
+	// executors are the custom executors running there: their resources
+	// are held once per executor, from its first task until the agent
+	// reports it ended.
+	executors map[taskKey]*executor
 	// cachedAvailable is available() as of the agent's last round.
 	cachedAvailable resources.Resources
 }
@@ -228,6 +232,14 @@ type task struct {
 	// group and executor are set for tasks launched in a task group.
 	group    *taskGroup
 	executor *mesospb.ExecutorInfo
+}
+
+// executor is a custom executor on an agent (taskKey holds framework and
+// executor IDs).
+type executor struct {
+	info      *mesospb.ExecutorInfo
+	role      string
+	resources resources.Resources // with allocation_info
 }
 
 // taskGroup holds the resources of a group's executor until its last task

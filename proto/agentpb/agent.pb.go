@@ -39,6 +39,8 @@ const (
 	Call_UPDATE    Call_Type = 2 // a task status update; retried until acknowledged
 	Call_PONG      Call_Type = 3 // answer to a PING
 	Call_MESSAGE   Call_Type = 4 // executor -> framework message
+	// A custom executor ended: the master releases its resources.
+	Call_EXECUTOR_EXITED Call_Type = 5
 )
 
 // Enum value maps for Call_Type.
@@ -49,13 +51,15 @@ var (
 		2: "UPDATE",
 		3: "PONG",
 		4: "MESSAGE",
+		5: "EXECUTOR_EXITED",
 	}
 	Call_Type_value = map[string]int32{
-		"UNKNOWN":   0,
-		"SUBSCRIBE": 1,
-		"UPDATE":    2,
-		"PONG":      3,
-		"MESSAGE":   4,
+		"UNKNOWN":         0,
+		"SUBSCRIBE":       1,
+		"UPDATE":          2,
+		"PONG":            3,
+		"MESSAGE":         4,
+		"EXECUTOR_EXITED": 5,
 	}
 )
 
@@ -180,15 +184,16 @@ func (Event_Type) EnumDescriptor() ([]byte, []int) {
 }
 
 type Call struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Type          *Call_Type             `protobuf:"varint,1,opt,name=type,enum=corral.agent.v1.Call_Type" json:"type,omitempty"`
-	AgentId       *mesospb.AgentID       `protobuf:"bytes,2,opt,name=agent_id,json=agentId" json:"agent_id,omitempty"` // every call but SUBSCRIBE
-	Subscribe     *Call_Subscribe        `protobuf:"bytes,3,opt,name=subscribe" json:"subscribe,omitempty"`
-	Update        *Call_Update           `protobuf:"bytes,4,opt,name=update" json:"update,omitempty"`
-	Pong          *Call_Pong             `protobuf:"bytes,5,opt,name=pong" json:"pong,omitempty"`
-	Message       *Call_Message          `protobuf:"bytes,6,opt,name=message" json:"message,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Type           *Call_Type             `protobuf:"varint,1,opt,name=type,enum=corral.agent.v1.Call_Type" json:"type,omitempty"`
+	AgentId        *mesospb.AgentID       `protobuf:"bytes,2,opt,name=agent_id,json=agentId" json:"agent_id,omitempty"` // every call but SUBSCRIBE
+	Subscribe      *Call_Subscribe        `protobuf:"bytes,3,opt,name=subscribe" json:"subscribe,omitempty"`
+	Update         *Call_Update           `protobuf:"bytes,4,opt,name=update" json:"update,omitempty"`
+	Pong           *Call_Pong             `protobuf:"bytes,5,opt,name=pong" json:"pong,omitempty"`
+	Message        *Call_Message          `protobuf:"bytes,6,opt,name=message" json:"message,omitempty"`
+	ExecutorExited *Call_ExecutorExited   `protobuf:"bytes,7,opt,name=executor_exited,json=executorExited" json:"executor_exited,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Call) Reset() {
@@ -259,6 +264,13 @@ func (x *Call) GetPong() *Call_Pong {
 func (x *Call) GetMessage() *Call_Message {
 	if x != nil {
 		return x.Message
+	}
+	return nil
+}
+
+func (x *Call) GetExecutorExited() *Call_ExecutorExited {
+	if x != nil {
+		return x.ExecutorExited
 	}
 	return nil
 }
@@ -678,6 +690,66 @@ func (x *Call_CheckpointResources) GetResources() []*mesospb.Resource {
 	return nil
 }
 
+type Call_ExecutorExited struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FrameworkId   *mesospb.FrameworkID   `protobuf:"bytes,1,req,name=framework_id,json=frameworkId" json:"framework_id,omitempty"`
+	ExecutorId    *mesospb.ExecutorID    `protobuf:"bytes,2,req,name=executor_id,json=executorId" json:"executor_id,omitempty"`
+	Status        *int32                 `protobuf:"varint,3,opt,name=status" json:"status,omitempty"` // wait status, as Mesos reports it
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Call_ExecutorExited) Reset() {
+	*x = Call_ExecutorExited{}
+	mi := &file_agentpb_agent_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Call_ExecutorExited) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Call_ExecutorExited) ProtoMessage() {}
+
+func (x *Call_ExecutorExited) ProtoReflect() protoreflect.Message {
+	mi := &file_agentpb_agent_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Call_ExecutorExited.ProtoReflect.Descriptor instead.
+func (*Call_ExecutorExited) Descriptor() ([]byte, []int) {
+	return file_agentpb_agent_proto_rawDescGZIP(), []int{0, 5}
+}
+
+func (x *Call_ExecutorExited) GetFrameworkId() *mesospb.FrameworkID {
+	if x != nil {
+		return x.FrameworkId
+	}
+	return nil
+}
+
+func (x *Call_ExecutorExited) GetExecutorId() *mesospb.ExecutorID {
+	if x != nil {
+		return x.ExecutorId
+	}
+	return nil
+}
+
+func (x *Call_ExecutorExited) GetStatus() int32 {
+	if x != nil && x.Status != nil {
+		return *x.Status
+	}
+	return 0
+}
+
 type Event_Subscribed struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	AgentId             *mesospb.AgentID       `protobuf:"bytes,1,req,name=agent_id,json=agentId" json:"agent_id,omitempty"`
@@ -689,7 +761,7 @@ type Event_Subscribed struct {
 
 func (x *Event_Subscribed) Reset() {
 	*x = Event_Subscribed{}
-	mi := &file_agentpb_agent_proto_msgTypes[7]
+	mi := &file_agentpb_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +773,7 @@ func (x *Event_Subscribed) String() string {
 func (*Event_Subscribed) ProtoMessage() {}
 
 func (x *Event_Subscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_agentpb_agent_proto_msgTypes[7]
+	mi := &file_agentpb_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -752,7 +824,7 @@ type Event_Launch struct {
 
 func (x *Event_Launch) Reset() {
 	*x = Event_Launch{}
-	mi := &file_agentpb_agent_proto_msgTypes[8]
+	mi := &file_agentpb_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -764,7 +836,7 @@ func (x *Event_Launch) String() string {
 func (*Event_Launch) ProtoMessage() {}
 
 func (x *Event_Launch) ProtoReflect() protoreflect.Message {
-	mi := &file_agentpb_agent_proto_msgTypes[8]
+	mi := &file_agentpb_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -819,7 +891,7 @@ type Event_Kill struct {
 
 func (x *Event_Kill) Reset() {
 	*x = Event_Kill{}
-	mi := &file_agentpb_agent_proto_msgTypes[9]
+	mi := &file_agentpb_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +903,7 @@ func (x *Event_Kill) String() string {
 func (*Event_Kill) ProtoMessage() {}
 
 func (x *Event_Kill) ProtoReflect() protoreflect.Message {
-	mi := &file_agentpb_agent_proto_msgTypes[9]
+	mi := &file_agentpb_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +951,7 @@ type Event_Acknowledge struct {
 
 func (x *Event_Acknowledge) Reset() {
 	*x = Event_Acknowledge{}
-	mi := &file_agentpb_agent_proto_msgTypes[10]
+	mi := &file_agentpb_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +963,7 @@ func (x *Event_Acknowledge) String() string {
 func (*Event_Acknowledge) ProtoMessage() {}
 
 func (x *Event_Acknowledge) ProtoReflect() protoreflect.Message {
-	mi := &file_agentpb_agent_proto_msgTypes[10]
+	mi := &file_agentpb_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -937,7 +1009,7 @@ type Event_Ping struct {
 
 func (x *Event_Ping) Reset() {
 	*x = Event_Ping{}
-	mi := &file_agentpb_agent_proto_msgTypes[11]
+	mi := &file_agentpb_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -949,7 +1021,7 @@ func (x *Event_Ping) String() string {
 func (*Event_Ping) ProtoMessage() {}
 
 func (x *Event_Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_agentpb_agent_proto_msgTypes[11]
+	mi := &file_agentpb_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -981,7 +1053,7 @@ type Event_Shutdown struct {
 
 func (x *Event_Shutdown) Reset() {
 	*x = Event_Shutdown{}
-	mi := &file_agentpb_agent_proto_msgTypes[12]
+	mi := &file_agentpb_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -993,7 +1065,7 @@ func (x *Event_Shutdown) String() string {
 func (*Event_Shutdown) ProtoMessage() {}
 
 func (x *Event_Shutdown) ProtoReflect() protoreflect.Message {
-	mi := &file_agentpb_agent_proto_msgTypes[12]
+	mi := &file_agentpb_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1025,7 +1097,7 @@ type Event_ShutdownFramework struct {
 
 func (x *Event_ShutdownFramework) Reset() {
 	*x = Event_ShutdownFramework{}
-	mi := &file_agentpb_agent_proto_msgTypes[13]
+	mi := &file_agentpb_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1037,7 +1109,7 @@ func (x *Event_ShutdownFramework) String() string {
 func (*Event_ShutdownFramework) ProtoMessage() {}
 
 func (x *Event_ShutdownFramework) ProtoReflect() protoreflect.Message {
-	mi := &file_agentpb_agent_proto_msgTypes[13]
+	mi := &file_agentpb_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1143,7 @@ type Event_Message struct {
 
 func (x *Event_Message) Reset() {
 	*x = Event_Message{}
-	mi := &file_agentpb_agent_proto_msgTypes[14]
+	mi := &file_agentpb_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1083,7 +1155,7 @@ func (x *Event_Message) String() string {
 func (*Event_Message) ProtoMessage() {}
 
 func (x *Event_Message) ProtoReflect() protoreflect.Message {
-	mi := &file_agentpb_agent_proto_msgTypes[14]
+	mi := &file_agentpb_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1129,7 +1201,7 @@ type Event_CheckpointResources struct {
 
 func (x *Event_CheckpointResources) Reset() {
 	*x = Event_CheckpointResources{}
-	mi := &file_agentpb_agent_proto_msgTypes[15]
+	mi := &file_agentpb_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1213,7 @@ func (x *Event_CheckpointResources) String() string {
 func (*Event_CheckpointResources) ProtoMessage() {}
 
 func (x *Event_CheckpointResources) ProtoReflect() protoreflect.Message {
-	mi := &file_agentpb_agent_proto_msgTypes[15]
+	mi := &file_agentpb_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1164,18 +1236,80 @@ func (x *Event_CheckpointResources) GetResources() []*mesospb.Resource {
 	return nil
 }
 
+type Event_ExecutorExited struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FrameworkId   *mesospb.FrameworkID   `protobuf:"bytes,1,req,name=framework_id,json=frameworkId" json:"framework_id,omitempty"`
+	ExecutorId    *mesospb.ExecutorID    `protobuf:"bytes,2,req,name=executor_id,json=executorId" json:"executor_id,omitempty"`
+	Status        *int32                 `protobuf:"varint,3,opt,name=status" json:"status,omitempty"` // wait status, as Mesos reports it
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Event_ExecutorExited) Reset() {
+	*x = Event_ExecutorExited{}
+	mi := &file_agentpb_agent_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event_ExecutorExited) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event_ExecutorExited) ProtoMessage() {}
+
+func (x *Event_ExecutorExited) ProtoReflect() protoreflect.Message {
+	mi := &file_agentpb_agent_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event_ExecutorExited.ProtoReflect.Descriptor instead.
+func (*Event_ExecutorExited) Descriptor() ([]byte, []int) {
+	return file_agentpb_agent_proto_rawDescGZIP(), []int{1, 9}
+}
+
+func (x *Event_ExecutorExited) GetFrameworkId() *mesospb.FrameworkID {
+	if x != nil {
+		return x.FrameworkId
+	}
+	return nil
+}
+
+func (x *Event_ExecutorExited) GetExecutorId() *mesospb.ExecutorID {
+	if x != nil {
+		return x.ExecutorId
+	}
+	return nil
+}
+
+func (x *Event_ExecutorExited) GetStatus() int32 {
+	if x != nil && x.Status != nil {
+		return *x.Status
+	}
+	return 0
+}
+
 var File_agentpb_agent_proto protoreflect.FileDescriptor
 
 const file_agentpb_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x13agentpb/agent.proto\x12\x0fcorral.agent.v1\x1a\x13mesospb/mesos.proto\"\xe4\b\n" +
+	"\x13agentpb/agent.proto\x12\x0fcorral.agent.v1\x1a\x13mesospb/mesos.proto\"\xe4\n" +
+	"\n" +
 	"\x04Call\x12.\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1a.corral.agent.v1.Call.TypeR\x04type\x12,\n" +
 	"\bagent_id\x18\x02 \x01(\v2\x11.mesos.v1.AgentIDR\aagentId\x12=\n" +
 	"\tsubscribe\x18\x03 \x01(\v2\x1f.corral.agent.v1.Call.SubscribeR\tsubscribe\x124\n" +
 	"\x06update\x18\x04 \x01(\v2\x1c.corral.agent.v1.Call.UpdateR\x06update\x12.\n" +
 	"\x04pong\x18\x05 \x01(\v2\x1a.corral.agent.v1.Call.PongR\x04pong\x127\n" +
-	"\amessage\x18\x06 \x01(\v2\x1d.corral.agent.v1.Call.MessageR\amessage\x1a\xb9\x02\n" +
+	"\amessage\x18\x06 \x01(\v2\x1d.corral.agent.v1.Call.MessageR\amessage\x12M\n" +
+	"\x0fexecutor_exited\x18\a \x01(\v2$.corral.agent.v1.Call.ExecutorExitedR\x0eexecutorExited\x1a\xb9\x02\n" +
 	"\tSubscribe\x122\n" +
 	"\n" +
 	"agent_info\x18\x01 \x02(\v2\x13.mesos.v1.AgentInfoR\tagentInfo\x12I\n" +
@@ -1198,14 +1332,20 @@ const file_agentpb_agent_proto_rawDesc = "" +
 	"executorId\x12\x12\n" +
 	"\x04data\x18\x03 \x02(\fR\x04data\x1aG\n" +
 	"\x13CheckpointResources\x120\n" +
-	"\tresources\x18\x01 \x03(\v2\x12.mesos.v1.ResourceR\tresources\"E\n" +
+	"\tresources\x18\x01 \x03(\v2\x12.mesos.v1.ResourceR\tresources\x1a\x99\x01\n" +
+	"\x0eExecutorExited\x128\n" +
+	"\fframework_id\x18\x01 \x02(\v2\x15.mesos.v1.FrameworkIDR\vframeworkId\x125\n" +
+	"\vexecutor_id\x18\x02 \x02(\v2\x14.mesos.v1.ExecutorIDR\n" +
+	"executorId\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\x05R\x06status\"Z\n" +
 	"\x04Type\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\r\n" +
 	"\tSUBSCRIBE\x10\x01\x12\n" +
 	"\n" +
 	"\x06UPDATE\x10\x02\x12\b\n" +
 	"\x04PONG\x10\x03\x12\v\n" +
-	"\aMESSAGE\x10\x04\"\xcb\x0e\n" +
+	"\aMESSAGE\x10\x04\x12\x13\n" +
+	"\x0fEXECUTOR_EXITED\x10\x05\"\xe7\x0f\n" +
 	"\x05Event\x12/\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1b.corral.agent.v1.Event.TypeR\x04type\x12A\n" +
 	"\n" +
@@ -1253,7 +1393,12 @@ const file_agentpb_agent_proto_rawDesc = "" +
 	"executorId\x12\x12\n" +
 	"\x04data\x18\x03 \x02(\fR\x04data\x1aG\n" +
 	"\x13CheckpointResources\x120\n" +
-	"\tresources\x18\x01 \x03(\v2\x12.mesos.v1.ResourceR\tresources\"\xa1\x01\n" +
+	"\tresources\x18\x01 \x03(\v2\x12.mesos.v1.ResourceR\tresources\x1a\x99\x01\n" +
+	"\x0eExecutorExited\x128\n" +
+	"\fframework_id\x18\x01 \x02(\v2\x15.mesos.v1.FrameworkIDR\vframeworkId\x125\n" +
+	"\vexecutor_id\x18\x02 \x02(\v2\x14.mesos.v1.ExecutorIDR\n" +
+	"executorId\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\x05R\x06status\"\xa1\x01\n" +
 	"\x04Type\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -1281,7 +1426,7 @@ func file_agentpb_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agentpb_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agentpb_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_agentpb_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_agentpb_agent_proto_goTypes = []any{
 	(Call_Type)(0),                    // 0: corral.agent.v1.Call.Type
 	(Event_Type)(0),                   // 1: corral.agent.v1.Event.Type
@@ -1292,79 +1437,86 @@ var file_agentpb_agent_proto_goTypes = []any{
 	(*Call_Pong)(nil),                 // 6: corral.agent.v1.Call.Pong
 	(*Call_Message)(nil),              // 7: corral.agent.v1.Call.Message
 	(*Call_CheckpointResources)(nil),  // 8: corral.agent.v1.Call.CheckpointResources
-	(*Event_Subscribed)(nil),          // 9: corral.agent.v1.Event.Subscribed
-	(*Event_Launch)(nil),              // 10: corral.agent.v1.Event.Launch
-	(*Event_Kill)(nil),                // 11: corral.agent.v1.Event.Kill
-	(*Event_Acknowledge)(nil),         // 12: corral.agent.v1.Event.Acknowledge
-	(*Event_Ping)(nil),                // 13: corral.agent.v1.Event.Ping
-	(*Event_Shutdown)(nil),            // 14: corral.agent.v1.Event.Shutdown
-	(*Event_ShutdownFramework)(nil),   // 15: corral.agent.v1.Event.ShutdownFramework
-	(*Event_Message)(nil),             // 16: corral.agent.v1.Event.Message
-	(*Event_CheckpointResources)(nil), // 17: corral.agent.v1.Event.CheckpointResources
-	(*mesospb.AgentID)(nil),           // 18: mesos.v1.AgentID
-	(*mesospb.AgentInfo)(nil),         // 19: mesos.v1.AgentInfo
-	(*mesospb.Resource)(nil),          // 20: mesos.v1.Resource
-	(*mesospb.Task)(nil),              // 21: mesos.v1.Task
-	(*mesospb.FrameworkInfo)(nil),     // 22: mesos.v1.FrameworkInfo
-	(*mesospb.ExecutorInfo)(nil),      // 23: mesos.v1.ExecutorInfo
-	(*mesospb.FrameworkID)(nil),       // 24: mesos.v1.FrameworkID
-	(*mesospb.TaskStatus)(nil),        // 25: mesos.v1.TaskStatus
-	(mesospb.TaskState)(0),            // 26: mesos.v1.TaskState
-	(*mesospb.ExecutorID)(nil),        // 27: mesos.v1.ExecutorID
-	(*mesospb.MasterInfo)(nil),        // 28: mesos.v1.MasterInfo
-	(*mesospb.TaskInfo)(nil),          // 29: mesos.v1.TaskInfo
-	(*mesospb.TaskGroupInfo)(nil),     // 30: mesos.v1.TaskGroupInfo
-	(*mesospb.TaskID)(nil),            // 31: mesos.v1.TaskID
-	(*mesospb.KillPolicy)(nil),        // 32: mesos.v1.KillPolicy
+	(*Call_ExecutorExited)(nil),       // 9: corral.agent.v1.Call.ExecutorExited
+	(*Event_Subscribed)(nil),          // 10: corral.agent.v1.Event.Subscribed
+	(*Event_Launch)(nil),              // 11: corral.agent.v1.Event.Launch
+	(*Event_Kill)(nil),                // 12: corral.agent.v1.Event.Kill
+	(*Event_Acknowledge)(nil),         // 13: corral.agent.v1.Event.Acknowledge
+	(*Event_Ping)(nil),                // 14: corral.agent.v1.Event.Ping
+	(*Event_Shutdown)(nil),            // 15: corral.agent.v1.Event.Shutdown
+	(*Event_ShutdownFramework)(nil),   // 16: corral.agent.v1.Event.ShutdownFramework
+	(*Event_Message)(nil),             // 17: corral.agent.v1.Event.Message
+	(*Event_CheckpointResources)(nil), // 18: corral.agent.v1.Event.CheckpointResources
+	(*Event_ExecutorExited)(nil),      // 19: corral.agent.v1.Event.ExecutorExited
+	(*mesospb.AgentID)(nil),           // 20: mesos.v1.AgentID
+	(*mesospb.AgentInfo)(nil),         // 21: mesos.v1.AgentInfo
+	(*mesospb.Resource)(nil),          // 22: mesos.v1.Resource
+	(*mesospb.Task)(nil),              // 23: mesos.v1.Task
+	(*mesospb.FrameworkInfo)(nil),     // 24: mesos.v1.FrameworkInfo
+	(*mesospb.ExecutorInfo)(nil),      // 25: mesos.v1.ExecutorInfo
+	(*mesospb.FrameworkID)(nil),       // 26: mesos.v1.FrameworkID
+	(*mesospb.TaskStatus)(nil),        // 27: mesos.v1.TaskStatus
+	(mesospb.TaskState)(0),            // 28: mesos.v1.TaskState
+	(*mesospb.ExecutorID)(nil),        // 29: mesos.v1.ExecutorID
+	(*mesospb.MasterInfo)(nil),        // 30: mesos.v1.MasterInfo
+	(*mesospb.TaskInfo)(nil),          // 31: mesos.v1.TaskInfo
+	(*mesospb.TaskGroupInfo)(nil),     // 32: mesos.v1.TaskGroupInfo
+	(*mesospb.TaskID)(nil),            // 33: mesos.v1.TaskID
+	(*mesospb.KillPolicy)(nil),        // 34: mesos.v1.KillPolicy
 }
 var file_agentpb_agent_proto_depIdxs = []int32{
 	0,  // 0: corral.agent.v1.Call.type:type_name -> corral.agent.v1.Call.Type
-	18, // 1: corral.agent.v1.Call.agent_id:type_name -> mesos.v1.AgentID
+	20, // 1: corral.agent.v1.Call.agent_id:type_name -> mesos.v1.AgentID
 	4,  // 2: corral.agent.v1.Call.subscribe:type_name -> corral.agent.v1.Call.Subscribe
 	5,  // 3: corral.agent.v1.Call.update:type_name -> corral.agent.v1.Call.Update
 	6,  // 4: corral.agent.v1.Call.pong:type_name -> corral.agent.v1.Call.Pong
 	7,  // 5: corral.agent.v1.Call.message:type_name -> corral.agent.v1.Call.Message
-	1,  // 6: corral.agent.v1.Event.type:type_name -> corral.agent.v1.Event.Type
-	9,  // 7: corral.agent.v1.Event.subscribed:type_name -> corral.agent.v1.Event.Subscribed
-	10, // 8: corral.agent.v1.Event.launch:type_name -> corral.agent.v1.Event.Launch
-	11, // 9: corral.agent.v1.Event.kill:type_name -> corral.agent.v1.Event.Kill
-	12, // 10: corral.agent.v1.Event.acknowledge:type_name -> corral.agent.v1.Event.Acknowledge
-	13, // 11: corral.agent.v1.Event.ping:type_name -> corral.agent.v1.Event.Ping
-	14, // 12: corral.agent.v1.Event.shutdown:type_name -> corral.agent.v1.Event.Shutdown
-	15, // 13: corral.agent.v1.Event.shutdown_framework:type_name -> corral.agent.v1.Event.ShutdownFramework
-	16, // 14: corral.agent.v1.Event.message:type_name -> corral.agent.v1.Event.Message
-	17, // 15: corral.agent.v1.Event.checkpoint_resources:type_name -> corral.agent.v1.Event.CheckpointResources
-	19, // 16: corral.agent.v1.Call.Subscribe.agent_info:type_name -> mesos.v1.AgentInfo
-	20, // 17: corral.agent.v1.Call.Subscribe.checkpointed_resources:type_name -> mesos.v1.Resource
-	21, // 18: corral.agent.v1.Call.Subscribe.tasks:type_name -> mesos.v1.Task
-	22, // 19: corral.agent.v1.Call.Subscribe.frameworks:type_name -> mesos.v1.FrameworkInfo
-	23, // 20: corral.agent.v1.Call.Subscribe.executors:type_name -> mesos.v1.ExecutorInfo
-	24, // 21: corral.agent.v1.Call.Update.framework_id:type_name -> mesos.v1.FrameworkID
-	25, // 22: corral.agent.v1.Call.Update.status:type_name -> mesos.v1.TaskStatus
-	26, // 23: corral.agent.v1.Call.Update.latest_state:type_name -> mesos.v1.TaskState
-	24, // 24: corral.agent.v1.Call.Message.framework_id:type_name -> mesos.v1.FrameworkID
-	27, // 25: corral.agent.v1.Call.Message.executor_id:type_name -> mesos.v1.ExecutorID
-	20, // 26: corral.agent.v1.Call.CheckpointResources.resources:type_name -> mesos.v1.Resource
-	18, // 27: corral.agent.v1.Event.Subscribed.agent_id:type_name -> mesos.v1.AgentID
-	28, // 28: corral.agent.v1.Event.Subscribed.master_info:type_name -> mesos.v1.MasterInfo
-	22, // 29: corral.agent.v1.Event.Launch.framework_info:type_name -> mesos.v1.FrameworkInfo
-	29, // 30: corral.agent.v1.Event.Launch.task:type_name -> mesos.v1.TaskInfo
-	23, // 31: corral.agent.v1.Event.Launch.executor:type_name -> mesos.v1.ExecutorInfo
-	30, // 32: corral.agent.v1.Event.Launch.task_group:type_name -> mesos.v1.TaskGroupInfo
-	24, // 33: corral.agent.v1.Event.Kill.framework_id:type_name -> mesos.v1.FrameworkID
-	31, // 34: corral.agent.v1.Event.Kill.task_id:type_name -> mesos.v1.TaskID
-	32, // 35: corral.agent.v1.Event.Kill.kill_policy:type_name -> mesos.v1.KillPolicy
-	24, // 36: corral.agent.v1.Event.Acknowledge.framework_id:type_name -> mesos.v1.FrameworkID
-	31, // 37: corral.agent.v1.Event.Acknowledge.task_id:type_name -> mesos.v1.TaskID
-	24, // 38: corral.agent.v1.Event.ShutdownFramework.framework_id:type_name -> mesos.v1.FrameworkID
-	24, // 39: corral.agent.v1.Event.Message.framework_id:type_name -> mesos.v1.FrameworkID
-	27, // 40: corral.agent.v1.Event.Message.executor_id:type_name -> mesos.v1.ExecutorID
-	20, // 41: corral.agent.v1.Event.CheckpointResources.resources:type_name -> mesos.v1.Resource
-	42, // [42:42] is the sub-list for method output_type
-	42, // [42:42] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	9,  // 6: corral.agent.v1.Call.executor_exited:type_name -> corral.agent.v1.Call.ExecutorExited
+	1,  // 7: corral.agent.v1.Event.type:type_name -> corral.agent.v1.Event.Type
+	10, // 8: corral.agent.v1.Event.subscribed:type_name -> corral.agent.v1.Event.Subscribed
+	11, // 9: corral.agent.v1.Event.launch:type_name -> corral.agent.v1.Event.Launch
+	12, // 10: corral.agent.v1.Event.kill:type_name -> corral.agent.v1.Event.Kill
+	13, // 11: corral.agent.v1.Event.acknowledge:type_name -> corral.agent.v1.Event.Acknowledge
+	14, // 12: corral.agent.v1.Event.ping:type_name -> corral.agent.v1.Event.Ping
+	15, // 13: corral.agent.v1.Event.shutdown:type_name -> corral.agent.v1.Event.Shutdown
+	16, // 14: corral.agent.v1.Event.shutdown_framework:type_name -> corral.agent.v1.Event.ShutdownFramework
+	17, // 15: corral.agent.v1.Event.message:type_name -> corral.agent.v1.Event.Message
+	18, // 16: corral.agent.v1.Event.checkpoint_resources:type_name -> corral.agent.v1.Event.CheckpointResources
+	21, // 17: corral.agent.v1.Call.Subscribe.agent_info:type_name -> mesos.v1.AgentInfo
+	22, // 18: corral.agent.v1.Call.Subscribe.checkpointed_resources:type_name -> mesos.v1.Resource
+	23, // 19: corral.agent.v1.Call.Subscribe.tasks:type_name -> mesos.v1.Task
+	24, // 20: corral.agent.v1.Call.Subscribe.frameworks:type_name -> mesos.v1.FrameworkInfo
+	25, // 21: corral.agent.v1.Call.Subscribe.executors:type_name -> mesos.v1.ExecutorInfo
+	26, // 22: corral.agent.v1.Call.Update.framework_id:type_name -> mesos.v1.FrameworkID
+	27, // 23: corral.agent.v1.Call.Update.status:type_name -> mesos.v1.TaskStatus
+	28, // 24: corral.agent.v1.Call.Update.latest_state:type_name -> mesos.v1.TaskState
+	26, // 25: corral.agent.v1.Call.Message.framework_id:type_name -> mesos.v1.FrameworkID
+	29, // 26: corral.agent.v1.Call.Message.executor_id:type_name -> mesos.v1.ExecutorID
+	22, // 27: corral.agent.v1.Call.CheckpointResources.resources:type_name -> mesos.v1.Resource
+	26, // 28: corral.agent.v1.Call.ExecutorExited.framework_id:type_name -> mesos.v1.FrameworkID
+	29, // 29: corral.agent.v1.Call.ExecutorExited.executor_id:type_name -> mesos.v1.ExecutorID
+	20, // 30: corral.agent.v1.Event.Subscribed.agent_id:type_name -> mesos.v1.AgentID
+	30, // 31: corral.agent.v1.Event.Subscribed.master_info:type_name -> mesos.v1.MasterInfo
+	24, // 32: corral.agent.v1.Event.Launch.framework_info:type_name -> mesos.v1.FrameworkInfo
+	31, // 33: corral.agent.v1.Event.Launch.task:type_name -> mesos.v1.TaskInfo
+	25, // 34: corral.agent.v1.Event.Launch.executor:type_name -> mesos.v1.ExecutorInfo
+	32, // 35: corral.agent.v1.Event.Launch.task_group:type_name -> mesos.v1.TaskGroupInfo
+	26, // 36: corral.agent.v1.Event.Kill.framework_id:type_name -> mesos.v1.FrameworkID
+	33, // 37: corral.agent.v1.Event.Kill.task_id:type_name -> mesos.v1.TaskID
+	34, // 38: corral.agent.v1.Event.Kill.kill_policy:type_name -> mesos.v1.KillPolicy
+	26, // 39: corral.agent.v1.Event.Acknowledge.framework_id:type_name -> mesos.v1.FrameworkID
+	33, // 40: corral.agent.v1.Event.Acknowledge.task_id:type_name -> mesos.v1.TaskID
+	26, // 41: corral.agent.v1.Event.ShutdownFramework.framework_id:type_name -> mesos.v1.FrameworkID
+	26, // 42: corral.agent.v1.Event.Message.framework_id:type_name -> mesos.v1.FrameworkID
+	29, // 43: corral.agent.v1.Event.Message.executor_id:type_name -> mesos.v1.ExecutorID
+	22, // 44: corral.agent.v1.Event.CheckpointResources.resources:type_name -> mesos.v1.Resource
+	26, // 45: corral.agent.v1.Event.ExecutorExited.framework_id:type_name -> mesos.v1.FrameworkID
+	29, // 46: corral.agent.v1.Event.ExecutorExited.executor_id:type_name -> mesos.v1.ExecutorID
+	47, // [47:47] is the sub-list for method output_type
+	47, // [47:47] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_agentpb_agent_proto_init() }
@@ -1378,7 +1530,7 @@ func file_agentpb_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agentpb_agent_proto_rawDesc), len(file_agentpb_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"log/slog"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -10,10 +13,13 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/codec"
 	"github.com/corral-sched/corral/frameworks/sdk"
 	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/proto/masterpb"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/proto/schedulerpb"
+	"github.com/corral-sched/corral/resources"
 )
 
 // A scheduler ships its own executor (examples/executor) through a
@@ -106,4 +112,46 @@ func TestCustomExecutorRunsTasksAndTalks(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the executor never answered the ping")
 	}
+
+	// The executor outlives its tasks: the master lists it, holds its
+	// resources once (not once per task), and names it in offers.
+	body, _ := codec.JSON.Marshal(&masterpb.Call{Type: masterpb.Call_GET_EXECUTORS.Enum()})
+	resp, err := http.Post(c.MasterURL+"/api/v1", codec.JSONMediaType, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	execs := &masterpb.Response{}
+	if err := codec.JSON.Unmarshal(raw, execs); err != nil {
+		t.Fatal(err)
+	}
+	if e := execs.GetGetExecutors().GetExecutors(); len(e) != 1 || e[0].GetExecutorInfo().GetExecutorId().GetValue() != "ex-1" {
+		t.Fatalf("GET_EXECUTORS: %s", raw)
+	}
+	if err := s.Revive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "an offer naming ex-1", func() bool {
+		select {
+		case o := <-offers:
+			ids := o.GetExecutorIds()
+			return len(ids) == 1 && ids[0].GetValue() == "ex-1"
+		default:
+			return false
+		}
+	})
+	waitFor(t, 30*time.Second, "only the executor's 0.05 cpus allocated", func() bool {
+		agents := getAgents(t, c.MasterURL)
+		cpus := resources.Resources(agents[0].GetAllocatedResources()).ScalarValue("cpus")
+		return cpus > 0.049 && cpus < 0.051
+	})
+	// Torn down, the framework's executor ends and its resources return.
+	if err := s.Teardown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the agent to have nothing allocated", func() bool {
+		agents := getAgents(t, c.MasterURL)
+		return len(agents) == 1 && resources.Resources(agents[0].GetAllocatedResources()).ScalarValue("cpus") == 0
+	})
 }

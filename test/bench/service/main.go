@@ -176,7 +176,9 @@ func waitRunning(base, id string, n int, timeout time.Duration) error {
 
 func debugStuck(api, master, id string) {
 	resp, _ := http.Get(api + "/v2/apps" + id + "/tasks")
-	var v struct{ Tasks []struct{ ID, State, SlaveID string } }
+	var v struct {
+		Tasks []struct{ ID, State, SlaveID string }
+	}
 	json.NewDecoder(resp.Body).Decode(&v)
 	resp.Body.Close()
 	mresp, _ := http.Post(master+"/api/v1", "application/json", bytes.NewReader([]byte(`{"type":"GET_TASKS"}`)))

@@ -1,0 +1,104 @@
+package master
+
+import (
+	"slices"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/proto/masterpb"
+	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/resources"
+)
+
+// addExecutor records a custom executor on an agent and charges its
+// resources to the agent and its framework's role.
+func (m *Master) addExecutor(s *state, a *agentState, k taskKey, e *executor) {
+	if a.executors == nil {
+		a.executors = make(map[taskKey]*executor)
+	}
+	a.executors[k] = e
+	a.allocated = a.allocated.Add(e.resources.Unallocate())
+	if f := s.frameworks[k.framework]; f != nil {
+		f.addAllocated(e.role, e.resources)
+	}
+	s.markDirty(a)
+}
+
+// removeExecutor releases an executor's resources once the agent says it
+// ended (or no longer has it).
+func (m *Master) removeExecutor(s *state, a *agentState, k taskKey) {
+	e := a.executors[k]
+	if e == nil {
+		return
+	}
+	delete(a.executors, k)
+	a.allocated = a.allocated.Subtract(e.resources.Unallocate())
+	if f := s.frameworks[k.framework]; f != nil {
+		f.subtractAllocated(e.role, e.resources)
+	}
+	s.markDirty(a)
+	s.allocationPending = true
+}
+
+// reregisterExecutors makes the master's executors of a re-registering
+// agent exactly those it reports: a new master learns them, and ones that
+// ended while the agent was away are released.
+func (m *Master) reregisterExecutors(s *state, a *agentState, infos []*mesospb.ExecutorInfo) {
+	seen := make(map[taskKey]bool, len(infos))
+	for _, info := range infos {
+		k := taskKey{info.GetFrameworkId().GetValue(), info.GetExecutorId().GetValue()}
+		if k.framework == "" || k.task == "" {
+			continue
+		}
+		seen[k] = true
+		if a.executors[k] != nil {
+			continue
+		}
+		res := resources.Resources(info.GetResources()).Clone()
+		role := ""
+		if len(res) > 0 {
+			role = res[0].GetAllocationInfo().GetRole()
+		}
+		m.addExecutor(s, a, k, &executor{info: proto.CloneOf(info), role: role, resources: res})
+	}
+	for k := range a.executors {
+		if !seen[k] {
+			m.removeExecutor(s, a, k)
+		}
+	}
+}
+
+// executorIDs lists the framework's executors running on the agent, for
+// Offer.executor_ids.
+func (a *agentState) executorIDs(framework string) []*mesospb.ExecutorID {
+	var ids []*mesospb.ExecutorID
+	for k := range a.executors {
+		if k.framework == framework {
+			ids = append(ids, &mesospb.ExecutorID{Value: proto.String(k.task)})
+		}
+	}
+	slices.SortFunc(ids, func(x, y *mesospb.ExecutorID) int { return strings.Compare(x.GetValue(), y.GetValue()) })
+	return ids
+}
+
+// getExecutors answers GET_EXECUTORS.
+func (m *Master) getExecutors(s *state) *masterpb.Response_GetExecutors {
+	out := &masterpb.Response_GetExecutors{}
+	for _, id := range sortedKeys(s.agents) {
+		a := s.agents[id]
+		keys := make([]taskKey, 0, len(a.executors))
+		for k := range a.executors {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(x, y taskKey) int {
+			return strings.Compare(x.framework+"/"+x.task, y.framework+"/"+y.task)
+		})
+		for _, k := range keys {
+			out.Executors = append(out.Executors, &masterpb.Response_GetExecutors_Executor{
+				ExecutorInfo: a.executors[k].info, AgentId: &mesospb.AgentID{Value: proto.String(a.id)},
+			})
+		}
+	}
+	return out
+}
