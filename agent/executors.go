@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -78,7 +79,7 @@ func (a *Agent) startExecutor(e *executorRun) {
 		User: e.framework.GetUser(), ID: e.containerID, Hostname: a.info.GetHostname(),
 		Env: append(a.baseEnv(e.sandbox), "MESOS_AGENT_ENDPOINT="+a.cfg.Addr, "MESOS_FRAMEWORK_ID="+e.key.framework,
 			"MESOS_EXECUTOR_ID="+e.key.executor, "MESOS_CHECKPOINT=0", "MESOS_HTTP_COMMAND_EXECUTOR=0",
-			"MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD="+a.cfg.ExecutorShutdownGrace.String(),
+			"MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD="+mesosDuration(a.cfg.ExecutorShutdownGrace),
 			"MESOS_SUBSCRIPTION_BACKOFF_MAX=2secs"),
 	}
 	if cmd.GetUser() != "" {
@@ -371,3 +372,9 @@ func (a *Agent) baseEnv(sandbox string) []string {
 }
 
 func resourcesOf(r []*mesospb.Resource) resources.Resources { return resources.Resources(r) }
+
+// mesosDuration writes d the way Mesos writes durations in executors'
+// environments ("2.5secs"), which executor libraries parse.
+func mesosDuration(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "secs"
+}

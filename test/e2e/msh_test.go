@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,36 +21,52 @@ import (
 const meshGoVersion = "v0.0.11"
 
 var (
-	mshOnce sync.Once
-	mshPath string
-	mshErr  error
+	mesosGoOnce sync.Once
+	mesosGoDir  string
+	mesosGoErr  error
 )
 
-func buildMsh(t *testing.T) string {
+// mesosGoCommands are the mesos-go programs the tests run.
+var mesosGoCommands = []string{"msh", "example-scheduler", "example-executor"}
+
+func buildMsh(t *testing.T) string { return buildMesosGo(t, "msh") }
+
+// buildMesosGo returns the path of one of mesosGoCommands, building them
+// all on first use.
+func buildMesosGo(t *testing.T, name string) string {
 	t.Helper()
-	mshOnce.Do(func() { mshPath, mshErr = buildMshOnce() })
-	if mshErr != nil {
-		t.Fatalf("building mesos-go msh %s (needs the Go module proxy and gcc): %v", meshGoVersion, mshErr)
+	mesosGoOnce.Do(func() { mesosGoDir, mesosGoErr = buildMesosGoOnce() })
+	if mesosGoErr != nil {
+		t.Fatalf("building mesos-go %s commands (needs the Go module proxy and gcc): %v", meshGoVersion, mesosGoErr)
 	}
-	return mshPath
+	return filepath.Join(mesosGoDir, name)
 }
 
-func buildMshOnce() (string, error) {
+func buildMesosGoOnce() (string, error) {
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		cache = os.TempDir()
 	}
-	dir := filepath.Join(cache, "corral-test", "msh-"+meshGoVersion)
-	bin := filepath.Join(dir, "msh")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
+	dir := filepath.Join(cache, "corral-test", "mesos-go-"+meshGoVersion)
+	missing := false
+	for _, name := range mesosGoCommands {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			missing = true
+		}
+	}
+	if !missing {
+		return dir, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
+	imports := ""
+	for _, name := range mesosGoCommands {
+		imports += "\t_ \"github.com/mesos/mesos-go/api/v1/cmd/" + name + "\"\n"
+	}
 	files := map[string]string{
 		"go.mod":   "module scratch\n\ngo 1.21\n",
-		"tools.go": "//go:build tools\n\npackage scratch\n\nimport _ \"github.com/mesos/mesos-go/api/v1/cmd/msh\"\n",
+		"tools.go": "//go:build tools\n\npackage scratch\n\nimport (\n" + imports + ")\n",
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
@@ -59,9 +76,13 @@ func buildMshOnce() (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	steps := [][]string{
+		// Versions of mesos-go's time: newer Prometheus clients dropped an
+		// API its example scheduler uses.
 		{"go", "get", "github.com/mesos/mesos-go@" + meshGoVersion, "github.com/gogo/protobuf@v1.3.2", "github.com/prometheus/client_golang@v0.9.4"},
 		{"go", "mod", "tidy"},
-		{"go", "build", "-o", bin + ".tmp", "github.com/mesos/mesos-go/api/v1/cmd/msh"},
+	}
+	for _, name := range mesosGoCommands {
+		steps = append(steps, []string{"go", "build", "-o", filepath.Join(dir, name+".tmp"), "github.com/mesos/mesos-go/api/v1/cmd/" + name})
 	}
 	for _, s := range steps {
 		cmd := exec.CommandContext(ctx, s[0], s[1:]...)
@@ -71,7 +92,12 @@ func buildMshOnce() (string, error) {
 			return "", errors.New(strings.Join(s, " ") + ": " + err.Error() + "\n" + string(out))
 		}
 	}
-	return bin, os.Rename(bin+".tmp", bin)
+	for _, name := range mesosGoCommands {
+		if err := os.Rename(filepath.Join(dir, name+".tmp"), filepath.Join(dir, name)); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
 }
 
 func runMsh(t *testing.T, master string, args ...string) (int, string) {
@@ -133,4 +159,45 @@ func TestMeshGoMshRunsAPod(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "TASK_FINISHED") {
 		t.Fatalf("msh -pod exited %d, want 0 after TASK_FINISHED:\n%s", code, out)
 	}
+}
+
+// mesos-go's example scheduler ships mesos-go's example executor over HTTP
+// (a URI the agent fetches) and runs tasks inside it: a custom executor
+// speaking the v1 executor API through a library we did not write.
+func TestMesosGoExampleSchedulerAndExecutor(t *testing.T) {
+	sched := buildMesosGo(t, "example-scheduler")
+	executor := buildMesosGo(t, "example-executor")
+	c := testcluster.Start(t, testcluster.Options{Agents: 2})
+	ports := make([]string, 2)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ports[i], _ = net.SplitHostPort(ln.Addr().String())
+		ln.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, sched, "-url", c.MasterURL+"/api/v1/scheduler", "-executor", executor,
+		"-tasks", "6", "-cpu", "0.1", "-memory", "16", "-exec.memory", "32", "-verbose",
+		"-server.address", "127.0.0.1", "-server.port", ports[0], "-metrics.port", ports[1])
+	cmd.Dir = t.TempDir()
+	// It exits 1 even when done ("context canceled" as it stops): its
+	// own verdict is the line it prints.
+	out, err := cmd.CombinedOutput()
+	if !strings.Contains(string(out), "mission accomplished") {
+		t.Fatalf("example-scheduler: %v\n%s", err, tailLines(string(out), 40))
+	}
+	if n := strings.Count(string(out), "is in state TASK_FINISHED"); n != 6 {
+		t.Fatalf("%d tasks finished, want 6:\n%s", n, tailLines(string(out), 40))
+	}
+	if !strings.Contains(string(out), "ExecutorID:&ExecutorID{Value:default") {
+		t.Fatalf("tasks did not run under the example executor:\n%s", tailLines(string(out), 40))
+	}
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
