@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/agent/containerizer"
+	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/resources"
 )
@@ -82,6 +83,10 @@ type Config struct {
 	ExecutorShutdownGrace time.Duration
 	// RegisterBackoff is the first reconnect delay; it doubles to 30 s.
 	RegisterBackoff time.Duration
+
+	// Principal and Secret, if set, authenticate the agent to the master
+	// (HTTP Basic; masters run with --authenticate-agents require it).
+	Principal, Secret string
 
 	HTTPClient *http.Client
 	Registerer prometheus.Registerer
@@ -173,6 +178,11 @@ func (c *Config) setDefaults() error {
 			MaxIdleConnsPerHost: 64,
 			IdleConnTimeout:     90 * time.Second,
 		}}
+	}
+	if c.Principal != "" {
+		cl := *c.HTTPClient
+		cl.Transport = &auth.Transport{Base: cl.Transport, Principal: c.Principal, Secret: c.Secret}
+		c.HTTPClient = &cl
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/store"
 )
 
@@ -61,6 +62,15 @@ type Config struct {
 	// failover deadlines, removed frameworks); nil keeps nothing, so a
 	// restarted master starts from what agents and frameworks tell it.
 	Store store.Store
+
+	// Credentials and the Authenticate switches require HTTP Basic
+	// credentials from frameworks (the scheduler API), agents (their
+	// protocol) and operators (the operator API, /metrics and the web UI).
+	// /health stays open for liveness probes.
+	Credentials            auth.Credentials
+	AuthenticateFrameworks bool
+	AuthenticateAgents     bool
+	AuthenticateHTTP       bool
 
 	// Registerer receives the master's metrics; nil uses a private registry.
 	Registerer prometheus.Registerer
@@ -121,6 +131,9 @@ func (c *Config) setDefaults() error {
 		if *d.v == 0 {
 			*d.v = d.def
 		}
+	}
+	if (c.AuthenticateFrameworks || c.AuthenticateAgents || c.AuthenticateHTTP) && len(c.Credentials) == 0 {
+		return errors.New("master: config: authentication is on but no credentials are configured (--credentials FILE)")
 	}
 	if c.OfferTimeout < 0 {
 		return fmt.Errorf("master: config: OfferTimeout must not be negative, got %v", c.OfferTimeout)

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/internal/promreg"
 	"github.com/corral-sched/corral/internal/uuid"
 	"github.com/corral-sched/corral/internal/version"
@@ -258,14 +259,24 @@ func (m *Master) shutdown() {
 // Handler serves the master's HTTP endpoints.
 func (m *Master) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/scheduler", m.whenRecovered(m.serveScheduler))
-	mux.Handle("/master/api/v1/scheduler", m.whenRecovered(m.serveScheduler))
-	mux.Handle("/api/v1", m.whenRecovered(m.serveOperator))
-	mux.Handle("/master/api/v1", m.whenRecovered(m.serveOperator))
-	mux.Handle("/api/v1/agent", m.whenRecovered(m.serveAgent))
+	frameworks := m.authenticated(m.cfg.AuthenticateFrameworks)
+	operators := m.authenticated(m.cfg.AuthenticateHTTP)
+	mux.Handle("/api/v1/scheduler", frameworks(m.whenRecovered(m.serveScheduler)))
+	mux.Handle("/master/api/v1/scheduler", frameworks(m.whenRecovered(m.serveScheduler)))
+	mux.Handle("/api/v1", operators(m.whenRecovered(m.serveOperator)))
+	mux.Handle("/master/api/v1", operators(m.whenRecovered(m.serveOperator)))
+	mux.Handle("/api/v1/agent", m.authenticated(m.cfg.AuthenticateAgents)(m.whenRecovered(m.serveAgent)))
 	mux.HandleFunc("GET /health", m.serveHealth)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", operators(promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{})))
 	return mux
+}
+
+// authenticated wraps handlers in HTTP Basic authentication when on.
+func (m *Master) authenticated(on bool) func(http.Handler) http.Handler {
+	if !on {
+		return func(h http.Handler) http.Handler { return h }
+	}
+	return func(h http.Handler) http.Handler { return auth.Require(m.cfg.Credentials, "corral", h) }
 }
 
 // whenRecovered answers 503 until the registry is recovered.

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/codec"
 	"github.com/corral-sched/corral/internal/uuid"
 	"github.com/corral-sched/corral/proto/schedulerpb"
@@ -61,7 +62,14 @@ func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
 	}
 	var rep reply
 	streamID := r.Header.Get(streamIDHeader)
-	err := m.do(r.Context(), func(s *state) { rep = m.handleCall(s, call, streamID) })
+	principal := auth.Principal(r.Context())
+	err := m.do(r.Context(), func(s *state) {
+		if f := s.frameworks[call.GetFrameworkId().GetValue()]; f != nil && m.cfg.AuthenticateFrameworks && f.info.GetPrincipal() != principal {
+			rep = reply{status: http.StatusForbidden, msg: fmt.Sprintf("Principal %q may not act for framework %s", principal, f.id)}
+			return
+		}
+		rep = m.handleCall(s, call, streamID)
+	})
 	if err != nil {
 		http.Error(w, "Master is unavailable: "+err.Error(), http.StatusServiceUnavailable)
 		return
@@ -121,6 +129,15 @@ func (m *Master) subscribeHTTP(w http.ResponseWriter, r *http.Request, call *sch
 	if err != nil {
 		http.Error(w, fmt.Sprintf("Expecting 'Accept' to allow %s or %s", codec.JSON.MediaType(), codec.Protobuf.MediaType()), http.StatusNotAcceptable)
 		return
+	}
+	if m.cfg.AuthenticateFrameworks {
+		// The framework acts as the principal it authenticated as: Mesos
+		// refuses a FrameworkInfo naming someone else.
+		got, want := call.GetSubscribe().GetFrameworkInfo().GetPrincipal(), auth.Principal(r.Context())
+		if got != want {
+			http.Error(w, fmt.Sprintf("Framework principal %q does not match the authenticated principal %q", got, want), http.StatusForbidden)
+			return
+		}
 	}
 	conn := &schedulerConn{streamID: uuid.New().String(), out: newOutbox()}
 	var frameworkID string

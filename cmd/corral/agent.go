@@ -31,6 +31,7 @@ func newAgentCommand() *cobra.Command {
 	f.String("listen", "127.0.0.1:5051", "address to serve on")
 	f.String("advertise", "", "address the master reaches this agent at (default: the listen address)")
 	f.String("master", "127.0.0.1:5050", "host:port of a master")
+	addClientCredentialFlags(f)
 	f.String("zk", "", "ZooKeeper URL (zk://host:port,.../path) to find the leading master (instead of --master)")
 	f.Duration("zk-session-timeout", 10*time.Second, "ZooKeeper session timeout")
 	f.String("work-dir", "./.work/agent", "directory for sandboxes and checkpoints")
@@ -77,7 +78,13 @@ func agentConfig(s *settings) (agent.Config, error) {
 	if network != "host" && network != "isolated" {
 		return agent.Config{}, fmt.Errorf("--network %q: use host or isolated", network)
 	}
+	principal, secret, err := clientCredentials(s.String)
+	if err != nil {
+		return agent.Config{}, err
+	}
 	return agent.Config{
+		Principal:             principal,
+		Secret:                secret,
 		AllowedHostPaths:      splitList(s.String("allowed-host-paths")),
 		DiskWatchInterval:     diskWatch,
 		FetcherCacheSize:      int64(s.Int("fetcher-cache-size")),

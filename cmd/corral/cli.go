@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/codec"
 	"github.com/corral-sched/corral/election"
 	"github.com/corral-sched/corral/proto/masterpb"
@@ -34,6 +35,7 @@ func addClusterFlags(cmd *cobra.Command) {
 	f.String("master", "127.0.0.1:5050", "host:port of a master (a standby redirects to the leader)")
 	f.String("zk", "", "ZooKeeper URL to find the leading master (zk://host:port,.../path)")
 	f.StringP("output", "o", "table", "table or json")
+	addClientCredentialFlags(f)
 }
 
 type operatorClient struct {
@@ -68,7 +70,15 @@ func newOperatorClient(cmd *cobra.Command) (*operatorClient, error) {
 			return nil, fmt.Errorf("no leading master found in %s: %w", zkURL, err)
 		}
 	}
-	return &operatorClient{base: "http://" + master, output: output, http: &http.Client{Timeout: 30 * time.Second}}, nil
+	client := &http.Client{Timeout: 30 * time.Second}
+	principal, secret, err := clientCredentials(cobraFlags(cmd))
+	if err != nil {
+		return nil, err
+	}
+	if principal != "" {
+		client.Transport = &auth.Transport{Principal: principal, Secret: secret}
+	}
+	return &operatorClient{base: "http://" + master, output: output, http: client}, nil
 }
 
 func (c *operatorClient) call(call *masterpb.Call) (*masterpb.Response, error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/election"
 	"github.com/corral-sched/corral/master"
 	"github.com/corral-sched/corral/master/ha"
@@ -46,6 +47,10 @@ func newMasterCommand() *cobra.Command {
 	f.String("min-allocatable-resources", "cpus:0.01|mem:32", `smallest bundles worth offering: "|"-separated alternatives of ";"-separated quantities`)
 	f.String("fair-sharing-excluded-resource-names", "gpus", "comma-separated resources left out of DRF shares")
 	f.String("role-sorter", "drf", "order of roles: drf or random")
+	f.String("credentials", "", `credentials file in Mesos' JSON format ({"credentials":[{"principal":"…","secret":"…"}]})`)
+	f.Bool("authenticate-frameworks", false, "require frameworks to authenticate (HTTP Basic, principals from --credentials)")
+	f.Bool("authenticate-agents", false, "require agents to authenticate")
+	f.Bool("authenticate-http", false, "require operators (operator API, /metrics, web UI) to authenticate")
 	f.String("framework-sorter", "drf", "order of frameworks within a role: drf or random")
 	return cmd
 }
@@ -74,6 +79,13 @@ func masterConfig(s *settings) (master.Config, error) {
 		}
 	}
 	cfg.RoleSorter, cfg.FrameworkSorter = s.String("role-sorter"), s.String("framework-sorter")
+	cfg.AuthenticateFrameworks, cfg.AuthenticateAgents = s.Bool("authenticate-frameworks"), s.Bool("authenticate-agents")
+	cfg.AuthenticateHTTP = s.Bool("authenticate-http")
+	if path := s.String("credentials"); path != "" {
+		creds, err := auth.LoadCredentials(path)
+		errs = append(errs, err)
+		cfg.Credentials = creds
+	}
 	return cfg, errors.Join(errs...)
 }
 

@@ -34,6 +34,7 @@ func newServiceCommand() *cobra.Command {
 	f.String("listen", "127.0.0.1:8080", "address of the REST API")
 	f.String("advertise", "", "host:port others reach the REST API at (default: the listen address)")
 	f.String("master", "127.0.0.1:5050", "host:port of a master")
+	addClientCredentialFlags(f)
 	f.String("zk", "", "ZooKeeper URL (zk://host:port,.../path): find the leading master there, keep state under <path>/frameworks/<name> and elect a leading instance")
 	f.Duration("zk-session-timeout", 10*time.Second, "ZooKeeper session timeout")
 	f.String("work-dir", "./.work/service", "directory for the framework's state when not using ZooKeeper")
@@ -69,6 +70,9 @@ func runService(cmd *cobra.Command, _ []string) error {
 	addr := advertised(s.String("advertise"), ln)
 	cfg := service.Config{Master: s.String("master"), Name: s.String("name"), User: s.String("user"),
 		WebUIURL: "http://" + addr, Logger: log}
+	if cfg.Principal, cfg.Secret, err = clientCredentials(s.String); err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 

@@ -22,6 +22,8 @@ type Config struct {
 	// Master or Detector finds the leading master (see sdk.Config).
 	Master   string
 	Detector sdk.Detector
+	// Principal and Secret authenticate the framework to the master.
+	Principal, Secret string
 	// Store keeps jobs, runs and the framework ID.
 	Store store.Store
 	// Name and User of the framework; defaults "batch" and "root".
@@ -133,6 +135,7 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 	var err error
 	f.sched, err = sdk.New(sdk.Config{
 		Master: cfg.Master, Detector: cfg.Detector, Framework: info, Logger: cfg.Logger,
+		Principal: cfg.Principal, Secret: cfg.Secret,
 		IDStore:        sdk.StoreIDStore{Store: cfg.Store, Key: keyFrameworkID},
 		DisableAutoAck: true, // acknowledged once what an update says is durable
 	}, sdk.HandlerFunc(f.handle))

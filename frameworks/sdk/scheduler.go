@@ -23,6 +23,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/codec"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/proto/schedulerpb"
@@ -56,7 +57,11 @@ type Config struct {
 	// Codec is the wire encoding; default protobuf.
 	Codec      codec.Codec
 	HTTPClient *http.Client
-	Logger     *slog.Logger
+	// Principal and Secret, if set, authenticate the framework (HTTP
+	// Basic); the principal also goes into FrameworkInfo.principal unless
+	// that names one already.
+	Principal, Secret string
+	Logger            *slog.Logger
 	// IDStore keeps the framework ID across restarts; default in memory.
 	IDStore FrameworkIDStore
 	// MinBackoff and MaxBackoff bound the delay between subscriptions.
@@ -101,6 +106,15 @@ func New(cfg Config, h Handler) (*Scheduler, error) {
 		cfg.HTTPClient = &http.Client{
 			Transport:     &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if cfg.Principal != "" {
+		cl := *cfg.HTTPClient
+		cl.Transport = &auth.Transport{Base: cl.Transport, Principal: cfg.Principal, Secret: cfg.Secret}
+		cfg.HTTPClient = &cl
+		if cfg.Framework.Principal == nil {
+			cfg.Framework = proto.CloneOf(cfg.Framework)
+			cfg.Framework.Principal = proto.String(cfg.Principal)
 		}
 	}
 	if cfg.Logger == nil {

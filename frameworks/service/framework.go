@@ -33,6 +33,8 @@ type Config struct {
 	// Master or Detector finds the leading master (see sdk.Config).
 	Master   string
 	Detector sdk.Detector
+	// Principal and Secret authenticate the framework to the master.
+	Principal, Secret string
 	// Store keeps apps, deployments, instances and the framework ID.
 	Store store.Store
 	// Name and User of the framework; defaults "service" and "root".
@@ -150,6 +152,7 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 	var err error
 	f.sched, err = sdk.New(sdk.Config{
 		Master: cfg.Master, Detector: cfg.Detector, Framework: info, Logger: cfg.Logger,
+		Principal: cfg.Principal, Secret: cfg.Secret,
 		IDStore:        sdk.StoreIDStore{Store: cfg.Store, Key: keyFrameworkID},
 		DisableAutoAck: true, // acknowledged once what an update says is durable
 	}, sdk.HandlerFunc(f.handle))
