@@ -22,17 +22,27 @@ import (
 // anything that resolves, through symlinks, outside the sandboxes and
 // volumes is refused, so a task cannot expose the agent's checkpoints or
 // the host by planting a link.
+//
+// A path may also be Mesos' virtual sandbox path,
+// /frameworks/<framework>/executors/<executor>/runs/<container or latest>,
+// which Mesos agents attach for their UIs: the master's web UI knows a
+// task's framework, executor and container but not the agent's work dir.
+// The endpoints answer any origin (Access-Control-Allow-Origin: *), as that
+// UI is served by the master and reads the agent directly; they are
+// read-only and take no credentials.
 
 // maxReadLength bounds one /files/read.
 const maxReadLength = 1 << 20
 
 // resolve checks a requested path and returns it with symlinks resolved.
 func (a *Agent) resolve(w http.ResponseWriter, r *http.Request) (string, os.FileInfo, bool) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
 	p := r.URL.Query().Get("path")
 	if p == "" || !filepath.IsAbs(p) {
 		http.Error(w, "Expecting 'path' to be an absolute path on the agent", http.StatusBadRequest)
 		return "", nil, false
 	}
+	p = a.hostPath(p)
 	if !a.servable(filepath.Clean(p), false) {
 		http.Error(w, "Access to "+p+" is not allowed: only sandboxes and volumes are served", http.StatusForbidden)
 		return "", nil, false
@@ -56,6 +66,21 @@ func (a *Agent) resolve(w http.ResponseWriter, r *http.Request) (string, os.File
 		return "", nil, false
 	}
 	return real, info, true
+}
+
+// hostPath maps a virtual sandbox path (see above) into this agent's work
+// dir; any other path is returned as it is.
+func (a *Agent) hostPath(p string) string {
+	p = filepath.Clean(p)
+	id := a.ID()
+	if !strings.HasPrefix(p, "/frameworks/") || id == "" || a.servable(p, false) {
+		return p
+	}
+	workDir, err := filepath.Abs(a.cfg.WorkDir)
+	if err != nil {
+		return p
+	}
+	return filepath.Join(workDir, "agents", id, p)
 }
 
 // servable reports whether path lies inside the sandboxes or volumes;

@@ -81,3 +81,49 @@ func TestFilesEndpointsServeSandboxesOnly(t *testing.T) {
 		}
 	}
 }
+
+// The master's web UI reads sandboxes from another origin, by Mesos'
+// virtual path: it knows the task's framework, executor and container but
+// not the agent's work dir.
+func TestFilesEndpointsAnswerAnyOriginAndVirtualPaths(t *testing.T) {
+	dir := t.TempDir()
+	a, err := New(Config{Master: "127.0.0.1:1", Addr: "127.0.0.1:5051", Hostname: "h", WorkDir: dir,
+		Resources: "cpus:1;mem:64", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "S1"
+	a.id.Store(&id)
+	sandbox := filepath.Join(dir, "agents", "S1", "frameworks", "F", "executors", "t", "runs", "c1")
+	if err := os.MkdirAll(sandbox, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.WriteFile(filepath.Join(sandbox, "stdout"), []byte("hello, virtual\n"), 0o644)
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+	for _, c := range []struct {
+		endpoint, path string
+		status         int
+		body           string
+	}{
+		{"/files/read", "/frameworks/F/executors/t/runs/c1/stdout", 200, `"data":"hello, virtual\n"`},
+		{"/files/browse", "/frameworks/F/executors/t/runs/c1", 200, `"path":"/frameworks/F/executors/t/runs/c1/stdout"`},
+		{"/files/download", "/frameworks/F/executors/t/runs/c1/stdout", 200, "hello, virtual"},
+		{"/files/read", "/frameworks/F/executors/t/runs/c2/stdout", 404, ""},
+		{"/files/read", "/frameworks/../../../etc/passwd", 403, ""},
+		{"/files/browse", "/frameworks/F/../../../../meta", 403, ""},
+	} {
+		resp, err := http.Get(srv.URL + c.endpoint + "?path=" + url.QueryEscape(c.path) + "&offset=0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || !strings.Contains(string(b), c.body) {
+			t.Errorf("%s %s: %d %q, want %d with %q", c.endpoint, c.path, resp.StatusCode, b, c.status, c.body)
+		}
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "*" {
+			t.Errorf("%s %s: Access-Control-Allow-Origin %q, want *", c.endpoint, c.path, got)
+		}
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/corral-sched/corral/internal/uuid"
 	"github.com/corral-sched/corral/internal/version"
 	"github.com/corral-sched/corral/master/allocator"
+	"github.com/corral-sched/corral/master/webui"
 	"github.com/corral-sched/corral/proto/mesospb"
 )
 
@@ -268,6 +269,7 @@ func (m *Master) Handler() http.Handler {
 	mux.Handle("/api/v1/agent", m.authenticated(m.cfg.AuthenticateAgents)(m.whenRecovered(m.serveAgent)))
 	mux.HandleFunc("GET /health", m.serveHealth)
 	mux.Handle("GET /metrics", operators(promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{})))
+	mux.Handle("/", operators(webui.Handler())) // the web UI; the routes above are more specific and win
 	return mux
 }
 
