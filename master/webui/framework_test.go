@@ -17,10 +17,11 @@ import (
 
 // framework is a real framework on the SDK: it launches the tasks the
 // test asks for on its next offers and declines the rest for a moment, so
-// that other frameworks get offers too.
+// that other frameworks get offers too; or, if it holds offers, keeps them.
 type framework struct {
-	t *testing.T
-	s *sdk.Scheduler
+	t    *testing.T
+	s    *sdk.Scheduler
+	hold bool
 
 	mu      sync.Mutex
 	pending []launchRequest // guarded by mu
@@ -33,7 +34,18 @@ type launchRequest struct {
 
 func startFramework(t *testing.T, c *testcluster.Cluster, name, role string) *framework {
 	t.Helper()
-	f := &framework{t: t}
+	return start(t, c, name, role, false)
+}
+
+// startHolder starts a framework that keeps every offer it gets.
+func startHolder(t *testing.T, c *testcluster.Cluster, name, role string) *framework {
+	t.Helper()
+	return start(t, c, name, role, true)
+}
+
+func start(t *testing.T, c *testcluster.Cluster, name, role string, hold bool) *framework {
+	t.Helper()
+	f := &framework{t: t, hold: hold}
 	s, err := sdk.New(sdk.Config{
 		Master: c.MasterAddr,
 		Framework: &mesospb.FrameworkInfo{
@@ -65,6 +77,9 @@ func (f *framework) handle(ctx context.Context, ev *schedulerpb.Event) error {
 		}
 		f.mu.Unlock()
 		res, ok := sdk.NewSpace(o).Take(0.5, 32, 0, 0)
+		if req == nil && f.hold {
+			continue
+		}
 		if req == nil || !ok {
 			if req != nil {
 				f.mu.Lock()

@@ -133,9 +133,13 @@ func TestAllocationChartHasASeriesPerRole(t *testing.T) {
 
 func TestOffersRolesAndMaintenancePages(t *testing.T) {
 	u := startUI(t, "#/offers")
-	f := startFramework(t, u.cluster, "web", "web")
+	f := startHolder(t, u.cluster, "web", "web")
 	f.id()
-	u.waitFor("the offers page", `document.getElementById('offers-table') !== null && document.getElementById('unoffered-table') !== null`)
+	for _, a := range u.cluster.Agents {
+		u.waitFor("the held offer of agent "+a.ID(), fmt.Sprintf(
+			`[...document.querySelectorAll('#offers-table tbody tr')].some(r => r.querySelector('a[href=%q]') && r.textContent.includes('cpus: 4'))`,
+			"#/agents/"+a.ID()))
+	}
 	u.screenshot("offers")
 
 	operator(t, u.cluster.MasterURL, `{"type":"UPDATE_QUOTA","update_quota":{"quota_configs":[{"role":"web","guarantees":{"cpus":{"value":1}},"limits":{"cpus":{"value":2}}}]}}`)

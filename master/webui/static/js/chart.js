@@ -24,37 +24,48 @@ export function color(role) {
   return PALETTE[x % PALETTE.length];
 }
 
-// allocationChart draws one line per role: the amount of resource
-// allocated to it in each sample, under a dashed line for the cluster's
-// total.
+// allocationChart draws the amount of resource allocated to each role in
+// each sample as stacked bands, one path per role, under a dashed line for
+// the cluster's total.
 export function allocationChart(history, roles, resource) {
-  const W = 720, H = 220, L = 48, R = 12, T = 12, B = 24;
+  const W = 960, H = 240, L = 56, R = 12, T = 12, B = 24;
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', id: 'allocation-chart',
     'aria-label': `Allocation of ${resource} by role over time`, dataset: { resource } });
   const samples = history.length ? history : [{ t: Date.now(), roles: {}, total: {} }];
-  const t0 = samples[0].t, t1 = Math.max(samples[samples.length - 1].t, t0 + 60000);
+  const last = samples[samples.length - 1].t;
+  const t0 = samples[0].t, t1 = Math.max(last, t0 + 60000);
+  // stacks[i][j] is the top of role j's band in sample i.
+  const stacks = samples.map((p) => {
+    let sum = 0;
+    return roles.map((r) => (sum += p.roles[r]?.[resource] || 0));
+  });
   let ymax = 0;
-  for (const p of samples) {
-    ymax = Math.max(ymax, p.total[resource] || 0);
-    for (const r of roles) ymax = Math.max(ymax, p.roles[r]?.[resource] || 0);
-  }
+  samples.forEach((p, i) => { ymax = Math.max(ymax, p.total[resource] || 0, stacks[i][roles.length - 1] || 0); });
   ymax = ymax || 1;
-  const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
-  const y = (v) => T + (1 - v / ymax) * (H - T - B);
+  const x = (t) => (L + ((t - t0) / (t1 - t0)) * (W - L - R)).toFixed(1);
+  const y = (v) => (T + (1 - v / ymax) * (H - T - B)).toFixed(1);
   for (const frac of [0, 0.5, 1]) {
     svg.appendChild(s('line', { x1: L, x2: W - R, y1: y(ymax * frac), y2: y(ymax * frac), class: 'grid' }));
-    svg.appendChild(s('text', { x: L - 6, y: y(ymax * frac) + 4, class: 'axis', 'text-anchor': 'end' }, amount(resource, ymax * frac)));
+    svg.appendChild(s('text', { x: L - 6, y: Number(y(ymax * frac)) + 4, class: 'axis', 'text-anchor': 'end' }, amount(resource, ymax * frac)));
   }
   svg.appendChild(s('text', { x: L, y: H - 6, class: 'axis' }, new Date(t0).toLocaleTimeString()));
   svg.appendChild(s('text', { x: W - R, y: H - 6, class: 'axis', 'text-anchor': 'end' }, new Date(t1).toLocaleTimeString()));
-  const line = (values) => values.map(([t, v], i) => (i ? 'L' : 'M') + x(t).toFixed(1) + ',' + y(v).toFixed(1)).join(' ');
-  svg.appendChild(s('path', { d: line(samples.map((p) => [p.t, p.total[resource] || 0])), class: 'series-total' },
-    s('title', {}, 'cluster total')));
-  for (const r of roles) {
-    const values = samples.map((p) => [p.t, p.roles[r]?.[resource] || 0]);
-    svg.appendChild(s('path', { d: line(values), class: 'series', stroke: color(r), dataset: { role: r } },
-      s('title', {}, `${r}: ${amount(resource, values[values.length - 1][1])}`)));
-  }
+  roles.forEach((r, j) => {
+    // A sample holds its value until the next one: steps, not slopes.
+    const top = [], bottom = [];
+    samples.forEach((p, i) => {
+      const tNext = i + 1 < samples.length ? samples[i + 1].t : last;
+      for (const t of [p.t, tNext]) {
+        top.push(`${x(t)},${y(stacks[i][j])}`);
+        bottom.push(`${x(t)},${y(j ? stacks[i][j - 1] : 0)}`);
+      }
+    });
+    const now = samples[samples.length - 1].roles[r]?.[resource] || 0;
+    svg.appendChild(s('path', { d: 'M' + top.join(' L') + ' L' + bottom.reverse().join(' L') + ' Z', class: 'series',
+      fill: color(r), stroke: color(r), dataset: { role: r } }, s('title', {}, `${r}: ${amount(resource, now)}`)));
+  });
+  const total = samples.flatMap((p, i) => [p.t, i + 1 < samples.length ? samples[i + 1].t : last].map((t) => `${x(t)},${y(p.total[resource] || 0)}`));
+  svg.appendChild(s('path', { d: 'M' + total.join(' L'), class: 'series-total' }, s('title', {}, 'cluster total')));
   const legend = h('ul', { class: 'legend' }, roles.map((r) =>
     h('li', {}, h('span', { class: 'swatch', style: { background: color(r) } }), r)),
   h('li', { class: 'muted' }, h('span', { class: 'swatch swatch-total' }), 'total'));

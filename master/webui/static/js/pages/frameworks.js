@@ -91,7 +91,7 @@ function renderOne(ctx, id, res) {
       ['Hostname', info.hostname],
       ['Capabilities', (info.capabilities || []).map((x) => x.type).join(', ')],
       ['Failover timeout', info.failover_timeout ? info.failover_timeout + ' s' : null],
-      ['Registered', time(timeInfo(f.registered_time))],
+      ['Registered', f.registered_time ? time(timeInfo(f.registered_time)) : null],
       ['Re-registered', f.reregistered_time ? time(timeInfo(f.reregistered_time)) : null],
     ])),
     section('Allocation by role', table([

@@ -56,7 +56,8 @@ function render(ctx) {
         type: 'button', class: r === chartResource ? 'tab on' : 'tab', dataset: { resource: r },
         on: { click: () => { chartResource = r; ctx.cluster.changed(); } },
       }, r))),
-      allocationChart(c.history, roles, resources.includes(chartResource) ? chartResource : 'cpus')),
+      // The sampled history, then the allocation now, which holds until now.
+      allocationChart([...c.history, { t: Date.now(), roles: byRole, total }], roles, resources.includes(chartResource) ? chartResource : 'cpus')),
     master(c),
   ];
 }

@@ -78,7 +78,8 @@ export function browse(ctx) {
           ], entries, { id: 'sandbox-listing', empty: 'This directory is empty.', row: (e) => ({ dataset: { path: e.path } }) })));
       } catch (err) {
         if (ctl.signal.aborted) return;
-        body.replaceChildren(crumbs(aid, path), h('p', { class: 'error', id: 'sandbox-error' }, 'Cannot list ' + path + ' on ' + agentURL(agent) + ': ' + err.message));
+        body.replaceChildren(crumbs(aid, path), h('p', { class: 'error', id: 'sandbox-error' }, 'Cannot list ' + path + ' on ' + agentURL(agent) + ': ' + err.message),
+          h('p', { class: 'muted' }, 'The browser reads sandboxes from the agent itself, at its advertised hostname and port.'));
       }
       if (!ctl.signal.aborted) timer = setTimeout(load, 3000);
     };
