@@ -76,7 +76,7 @@ func (m *Master) agentSubscribeHTTP(w http.ResponseWriter, r *http.Request, call
 		gone    bool
 	)
 	err := m.do(r.Context(), func(s *state) {
-		if gone = s.gone[sub.GetAgentInfo().GetId().GetValue()]; !gone {
+		if gone = s.gone[sub.GetAgentInfo().GetId().GetValue()] || s.maint.isDown(sub.GetAgentInfo()); !gone {
 			agentID = m.agentSubscribe(s, sub, conn)
 		}
 	})
@@ -93,8 +93,9 @@ func (m *Master) agentSubscribeHTTP(w http.ResponseWriter, r *http.Request, call
 	if gone {
 		// As in Mesos, an agent marked gone is told to shut down when it
 		// tries to come back: its tasks were already reported gone.
-		m.log.Warn("agent marked gone tried to re-register; shutting it down", "agent", sub.GetAgentInfo().GetId().GetValue())
-		conn.out.push(shutdownEvent("This agent was marked gone by an operator"))
+		m.log.Warn("agent marked gone (or on a machine down for maintenance) tried to register; shutting it down",
+			"agent", sub.GetAgentInfo().GetId().GetValue(), "hostname", sub.GetAgentInfo().GetHostname())
+		conn.out.push(shutdownEvent("This agent was marked gone by an operator, or its machine is down for maintenance"))
 		conn.out.close("agent is gone")
 		conn.out.pump(w, r, codec.Protobuf, nil, time.Hour)
 		return

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/proto/agentpb"
+	"github.com/corral-sched/corral/proto/masterpb"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/proto/schedulerpb"
 	"github.com/corral-sched/corral/resources"
@@ -212,11 +213,14 @@ func (m *Master) handleCall(s *state, call *schedulerpb.Call, streamID string) r
 		// Mesos also answers 202 and acts asynchronously.
 		m.log.Debug("SHUTDOWN for an executor that is not running", "framework", id,
 			"executor", call.GetShutdown().GetExecutorId().GetValue())
-	case schedulerpb.Call_REQUEST, schedulerpb.Call_ACCEPT_INVERSE_OFFERS,
-		schedulerpb.Call_DECLINE_INVERSE_OFFERS, schedulerpb.Call_ACKNOWLEDGE_OPERATION_STATUS,
+	case schedulerpb.Call_ACCEPT_INVERSE_OFFERS:
+		m.answerInverseOffers(s, f, call.GetAcceptInverseOffers().GetInverseOfferIds(), masterpb.InverseOfferStatus_ACCEPT)
+	case schedulerpb.Call_DECLINE_INVERSE_OFFERS:
+		m.answerInverseOffers(s, f, call.GetDeclineInverseOffers().GetInverseOfferIds(), masterpb.InverseOfferStatus_DECLINE)
+	case schedulerpb.Call_REQUEST, schedulerpb.Call_ACKNOWLEDGE_OPERATION_STATUS,
 		schedulerpb.Call_RECONCILE_OPERATIONS:
 		// Accepted and ignored, as Mesos' default allocator does with
-		// REQUEST; there are no inverse offers or tracked operations yet.
+		// REQUEST; operations are not tracked yet.
 	default:
 		return reply{status: http.StatusNotImplemented, msg: fmt.Sprintf("Call type %v is not implemented", call.GetType())}
 	}

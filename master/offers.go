@@ -21,6 +21,9 @@ const offersPerEvent = 256
 
 // allocate runs one allocation round and sends the resulting offers.
 func (m *Master) allocate(s *state) {
+	// Frameworks with work on draining machines hear about it whenever
+	// offers are made (new tasks there, new frameworks, new agents).
+	defer m.sendInverseOffers(s)
 	s.allocationPending = false
 	start := time.Now()
 	now := m.cfg.Now()
@@ -57,7 +60,7 @@ func (m *Master) allocate(s *state) {
 			continue
 		}
 		o := m.createOffer(s, f, a, ao.Role, ao.Resources)
-		byFramework[f.id] = append(byFramework[f.id], m.offerMessage(f, a, o))
+		byFramework[f.id] = append(byFramework[f.id], m.offerMessage(s, f, a, o))
 	}
 	for id, offers := range byFramework {
 		f := s.frameworks[id]
@@ -148,7 +151,7 @@ func (m *Master) removeOffer(s *state, o *offer, rescind bool) {
 
 // offerMessage renders an offer in the shape the framework's capabilities
 // ask for (MESOS-V1-API.md §9.2).
-func (m *Master) offerMessage(f *framework, a *agentState, o *offer) *mesospb.Offer {
+func (m *Master) offerMessage(s *state, f *framework, a *agentState, o *offer) *mesospb.Offer {
 	msg := &mesospb.Offer{
 		Id:          &mesospb.OfferID{Value: proto.String(o.id)},
 		FrameworkId: f.info.GetId(),
@@ -157,6 +160,9 @@ func (m *Master) offerMessage(f *framework, a *agentState, o *offer) *mesospb.Of
 		Resources:   formatResources(o.resources, f.caps),
 		Attributes:  a.info.GetAttributes(),
 		ExecutorIds: a.executorIDs(f.id),
+	}
+	if u := s.maint.window(a); u != nil {
+		msg.Unavailability = proto.CloneOf(u)
 	}
 	if f.caps.multiRole {
 		msg.AllocationInfo = &mesospb.Resource_AllocationInfo{Role: proto.String(o.role)}

@@ -1,8 +1,10 @@
 package master
 
 import (
+	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -78,6 +80,23 @@ var operatorHandlers = map[masterpb.Call_Type]operatorHandler{
 	masterpb.Call_DESTROY_VOLUMES: func(m *Master, s *state, call *masterpb.Call) (*masterpb.Response, reply) {
 		c := call.GetDestroyVolumes()
 		return nil, m.operatorOperation(s, c.GetAgentId().GetValue(), mesospb.Offer_Operation_DESTROY, c.GetVolumes())
+	},
+	masterpb.Call_GET_MAINTENANCE_SCHEDULE: func(m *Master, s *state, _ *masterpb.Call) (*masterpb.Response, reply) {
+		return &masterpb.Response{Type: masterpb.Response_GET_MAINTENANCE_SCHEDULE.Enum(),
+			GetMaintenanceSchedule: &masterpb.Response_GetMaintenanceSchedule{Schedule: proto.CloneOf(s.maint.schedule)}}, reply{}
+	},
+	masterpb.Call_GET_MAINTENANCE_STATUS: func(m *Master, s *state, _ *masterpb.Call) (*masterpb.Response, reply) {
+		return &masterpb.Response{Type: masterpb.Response_GET_MAINTENANCE_STATUS.Enum(),
+			GetMaintenanceStatus: &masterpb.Response_GetMaintenanceStatus{Status: m.maintenanceStatus(s)}}, reply{}
+	},
+	masterpb.Call_UPDATE_MAINTENANCE_SCHEDULE: func(m *Master, s *state, call *masterpb.Call) (*masterpb.Response, reply) {
+		return nil, m.updateSchedule(s, call.GetUpdateMaintenanceSchedule().GetSchedule())
+	},
+	masterpb.Call_START_MAINTENANCE: func(m *Master, s *state, call *masterpb.Call) (*masterpb.Response, reply) {
+		return nil, m.startMaintenance(s, call.GetStartMaintenance().GetMachines())
+	},
+	masterpb.Call_STOP_MAINTENANCE: func(m *Master, s *state, call *masterpb.Call) (*masterpb.Response, reply) {
+		return nil, m.stopMaintenance(s, call.GetStopMaintenance().GetMachines())
 	},
 	masterpb.Call_MARK_AGENT_GONE: func(m *Master, s *state, call *masterpb.Call) (*masterpb.Response, reply) {
 		return nil, m.markAgentGone(s, call.GetMarkAgentGone().GetAgentId().GetValue())
@@ -160,13 +179,24 @@ func (m *Master) agentProto(a *agentState) *masterpb.Response_GetAgents_Agent {
 		AgentInfo:          proto.CloneOf(a.info),
 		Active:             proto.Bool(a.health == agentActive),
 		Version:            proto.String(version.Version),
-		Pid:                proto.String("agent@" + a.info.GetHostname()),
+		Pid:                proto.String(agentPID(a)),
 		RegisteredTime:     timeInfo(a.registeredAt),
 		ReregisteredTime:   timeInfo(a.reregisteredAt),
 		TotalResources:     a.total.Clone(),
 		AllocatedResources: used,
 		OfferedResources:   offered,
 	}
+}
+
+// agentPID is the agent's address as Mesos writes it ("agent@ip:port"):
+// the IP its subscription came from, so that clients such as the web UI
+// reach it even where its hostname does not resolve.
+func agentPID(a *agentState) string {
+	host := a.info.GetHostname()
+	if a.conn != nil && a.conn.ip != "" {
+		host = a.conn.ip
+	}
+	return "agent@" + net.JoinHostPort(host, strconv.Itoa(int(a.info.GetPort())))
 }
 
 func (m *Master) getFrameworks(s *state) *masterpb.Response_GetFrameworks {
@@ -339,6 +369,9 @@ func (m *Master) markAgentGone(s *state, id string) reply {
 func (m *Master) dropAgent(s *state, a *agentState, state mesospb.TaskState, reason mesospb.TaskStatus_Reason, msg string) {
 	for _, o := range a.offers {
 		m.removeOffer(s, o, true)
+	}
+	for k := range a.executors {
+		m.removeExecutor(s, a, k)
 	}
 	now := m.cfg.Now()
 	for _, t := range a.tasks {

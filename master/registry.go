@@ -121,6 +121,9 @@ func (m *Master) recover(ctx context.Context, s *state) error {
 	for _, e := range unreachable {
 		isUnreachable[lastComponent(e.Key)] = true
 	}
+	if err := m.recoverMaintenance(ctx, s); err != nil {
+		return err
+	}
 	if err := m.recoverRoles(ctx, s); err != nil {
 		return err
 	}

@@ -34,6 +34,9 @@ type state struct {
 	// operators are the operator API's event streams.
 	operators map[*operatorConn]bool
 
+	// maint is the maintenance schedule, down machines and inverse offers.
+	maint *maintenance
+
 	// dirty holds agents changed since the last round; fullRound asks for
 	// a round over all of them. sums, clusterTotal and clusterUnreserved
 	// are the cluster-wide quantities incremental rounds are measured
@@ -58,6 +61,7 @@ func newState() *state {
 		quota:      make(map[string]quotaConfig),
 		dirty:      make(map[string]bool),
 		operators:  make(map[*operatorConn]bool),
+		maint:      newMaintenance(),
 		fullRound:  true,
 		sums:       make(map[string]agentSums),
 
