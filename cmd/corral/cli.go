@@ -217,7 +217,7 @@ func newOperatorCommands() []*cobra.Command {
 			}
 			return c.show(cmd, resp, "ROLE\tWEIGHT\tFRAMEWORKS\tCPUS\tMEM", rows)
 		}}
-	return []*cobra.Command{agents, frameworks, tasks, roles, newWeightsCommand(), newQuotaCommand()}
+	return []*cobra.Command{agents, frameworks, tasks, roles, newWeightsCommand(), newQuotaCommand(), newMaintenanceCommand()}
 }
 
 func newWeightsCommand() *cobra.Command {

@@ -205,6 +205,11 @@ func TestDevStartsAClusterAndStops(t *testing.T) {
 		{[]string{"roles"}, []string{"batch"}},
 		{[]string{"frameworks", "-o", "json"}, []string{`"name": "batch"`}},
 		{[]string{"tasks"}, []string{"STATE"}},
+		{[]string{"maintenance", "schedule", "agent-1", "--duration", "2h"}, nil},
+		{[]string{"maintenance"}, []string{"agent-1", "DRAINING", "for 2h0m0s"}},
+		{[]string{"maintenance", "start", "agent-1"}, nil},
+		{[]string{"maintenance"}, []string{"agent-1", "DOWN"}},
+		{[]string{"maintenance", "stop", "agent-1"}, nil},
 	} {
 		got, err := run(c.args...)
 		if err != nil {
@@ -218,6 +223,9 @@ func TestDevStartsAClusterAndStops(t *testing.T) {
 	}
 	if _, err := run("weights", "set", "batch"); err == nil || !strings.Contains(err.Error(), "ROLE=WEIGHT") {
 		t.Fatalf("a malformed weight: %v", err)
+	}
+	if _, err := run("maintenance", "start", "agent-0"); err == nil || !strings.Contains(err.Error(), "not in the maintenance schedule") {
+		t.Fatalf("starting maintenance of an unscheduled machine: %v", err)
 	}
 	if _, err := run("quota", "set", "web", "--guarantee", "cpus:-1"); err == nil {
 		t.Fatal("a negative guarantee was accepted")
