@@ -121,8 +121,12 @@ func TestAuthenticationMatrix(t *testing.T) {
 
 	// Framework A runs a task; B, authenticated, cannot act for A.
 	a := startAuthFramework(t, c.MasterAddr, "fw-a", "secret-a")
-	b := startAuthFramework(t, c.MasterAddr, "fw-b", "secret-b")
-	o := <-a.offers
+	var o *mesospb.Offer
+	select {
+	case o = <-a.offers:
+	case <-time.After(30 * time.Second):
+		t.Fatal("framework A got no offer")
+	}
 	res, _ := sdk.NewSpace(o).Take(0.1, 16, 0, 0)
 	if err := a.s.Launch(context.Background(), o, 0, sdk.CommandTask("a-task", "a-task", o, "sleep 300", res)); err != nil {
 		t.Fatal(err)
@@ -135,6 +139,9 @@ func TestAuthenticationMatrix(t *testing.T) {
 			return false
 		}
 	})
+	// B comes after A holds its offer: on one agent, whoever comes first
+	// is offered everything.
+	b := startAuthFramework(t, c.MasterAddr, "fw-b", "secret-b")
 	waitFor(t, 10*time.Second, "B to subscribe", func() bool { return b.s.FrameworkID() != "" })
 	kill, _ := codec.JSON.Marshal(&schedulerpb.Call{Type: schedulerpb.Call_KILL.Enum(),
 		FrameworkId: &mesospb.FrameworkID{Value: proto.String(a.s.FrameworkID())},
