@@ -55,6 +55,9 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 	runs := f.activeRuns()
 	launches := make([][]*mesospb.TaskInfo, len(offers))
 	for i, o := range offers {
+		if o.Unavailability != nil {
+			continue // the machine is scheduled for maintenance: start nothing there
+		}
 		role := o.GetAllocationInfo().GetRole()
 		space := sdk.NewSpace(o)
 		for _, r := range runs {

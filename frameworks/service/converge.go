@@ -74,7 +74,7 @@ func (f *Framework) converge(ctx context.Context, as *appState, now time.Time) {
 			f.log.Info("instance unreachable too long; replacing it", "app", app.ID, "task", in.ID, "since", in.UnreachableSince)
 			continue
 		}
-		if in.Runtime == as.Runtime {
+		if in.Runtime == as.Runtime && !f.draining[in.AgentID] {
 			cur = append(cur, in)
 		} else {
 			old = append(old, in)
@@ -82,7 +82,8 @@ func (f *Framework) converge(ctx context.Context, as *appState, now time.Time) {
 	}
 	f.healthKills(as, cur, now)
 	n := app.instances()
-	if dep != nil && dep.Action == actionRestart && len(old) > 0 {
+	drain := slices.ContainsFunc(old, func(in *Instance) bool { return f.draining[in.AgentID] })
+	if len(old) > 0 && ((dep != nil && dep.Action == actionRestart) || drain) {
 		f.roll(as, old, cur, now)
 	} else {
 		live := append(slices.Clone(old), cur...)
@@ -126,7 +127,11 @@ func (f *Framework) roll(as *appState, old, cur []*Instance, now time.Time) {
 		if healthy-cost < minHealthy {
 			continue
 		}
-		f.kill(in, "replaced by version "+app.Version, now)
+		why := "replaced by version " + app.Version
+		if f.draining[in.AgentID] {
+			why = "moved off an agent going down for maintenance"
+		}
+		f.kill(in, why, now)
 		healthy -= cost
 		killed++
 	}

@@ -82,6 +82,10 @@ type Framework struct {
 	resync      bool
 	wake        chan struct{}
 	probes      map[string]context.CancelFunc // readiness probers by task
+	// draining are agents scheduled for maintenance (from inverse offers
+	// and offers' unavailability): nothing new lands there, and instances
+	// there are replaced elsewhere.
+	draining map[string]bool
 
 	flushMu sync.Mutex
 }
@@ -132,6 +136,7 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 		apps: make(map[string]*appState), instances: make(map[string]*Instance), deployments: make(map[string]*Deployment),
 		dirtyApps: make(map[string]bool), dirtyInst: make(map[string]bool), dirtyDeps: make(map[string]bool),
 		writes: make(map[string][]byte), wake: make(chan struct{}, 1), probes: make(map[string]context.CancelFunc),
+		draining: make(map[string]bool),
 	}
 	if err := f.load(ctx); err != nil {
 		return nil, err

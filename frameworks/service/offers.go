@@ -34,6 +34,11 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 	launches := make([][]*mesospb.TaskInfo, len(offers))
 	for i, o := range offers {
 		role := o.GetAllocationInfo().GetRole()
+		if o.Unavailability != nil {
+			f.draining[o.GetAgentId().GetValue()] = true
+		} else {
+			delete(f.draining, o.GetAgentId().GetValue()) // maintenance over, or unscheduled
+		}
 		// Apps use unreserved resources only (acceptedResourceRoles "*").
 		usable := proto.CloneOf(o)
 		usable.Resources = resources.Resources(o.GetResources()).Unreserved()
@@ -51,6 +56,8 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 				reason = reasonDelay
 			case app.Role != role:
 				reason = reasonRole
+			case f.draining[o.GetAgentId().GetValue()]:
+				reason = reasonMaintenance
 			}
 			wantPorts := app.hostPorts()
 			for reason == "" && as.wanted > 0 {

@@ -532,3 +532,49 @@ func TestHealthKillsAreRateLimited(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "four healthy again", func() bool { _, healthy := h.running("/fragile"); return healthy == 4 })
 }
+
+// TestInstancesMoveOffMachinesScheduledForMaintenance: the framework
+// accepts the inverse offer and replaces the instance elsewhere, keeping
+// the app's healthy capacity.
+func TestInstancesMoveOffMachinesScheduledForMaintenance(t *testing.T) {
+	h := newHarness(t, nil)
+	h.do("POST", "/v2/apps", map[string]any{"id": "/mobile", "cmd": "sleep 300", "cpus": 0.1, "mem": 16, "instances": 2,
+		"constraints": [][]string{{"hostname", "UNIQUE"}}}, 201)
+	waitFor(t, 20*time.Second, "two running", func() bool { n, _ := h.running("/mobile"); return n == 2 })
+	moving := h.tasks("/mobile")[0]
+	start := time.Now().Add(time.Hour).UnixNano()
+	call := fmt.Sprintf(`{"type":"UPDATE_MAINTENANCE_SCHEDULE","update_maintenance_schedule":{"schedule":{"windows":[
+		{"machine_ids":[{"hostname":%q}],"unavailability":{"start":{"nanoseconds":%d}}}]}}}`, moving.Host, start)
+	resp, err := http.Post(h.cluster.MasterURL+"/api/v1", "application/json", strings.NewReader(call))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("UPDATE_MAINTENANCE_SCHEDULE: %s", resp.Status)
+	}
+	waitFor(t, 30*time.Second, "the instance to move off "+moving.Host, func() bool {
+		tasks := h.tasks("/mobile")
+		n, _ := h.running("/mobile")
+		return n == 2 && len(tasks) == 2 && !slices.ContainsFunc(tasks, func(v TaskView) bool { return v.Host == moving.Host })
+	})
+	status := struct {
+		GetMaintenanceStatus struct {
+			Status struct {
+				DrainingMachines []struct {
+					Statuses []struct{ Status string }
+				} `json:"draining_machines"`
+			}
+		} `json:"get_maintenance_status"`
+	}{}
+	resp, err = http.Post(h.cluster.MasterURL+"/api/v1", "application/json", strings.NewReader(`{"type":"GET_MAINTENANCE_STATUS"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&status)
+	resp.Body.Close()
+	dm := status.GetMaintenanceStatus.Status.DrainingMachines
+	if len(dm) != 1 || len(dm[0].Statuses) != 1 || dm[0].Statuses[0].Status != "ACCEPT" {
+		t.Fatalf("maintenance status %+v, want the framework's ACCEPT", status)
+	}
+}

@@ -140,6 +140,7 @@ const (
 	reasonPorts       = "InsufficientPorts"
 	reasonDelay       = "LaunchDelay"
 	reasonUnreachable = "AgentUnreachable"
+	reasonMaintenance = "AgentMaintenance"
 )
 
 var shortfallReason = map[string]string{"cpus": reasonCPUs, "mem": reasonMem, "disk": reasonDisk, "ports": reasonPorts}

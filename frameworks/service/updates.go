@@ -26,8 +26,30 @@ func (f *Framework) handle(ctx context.Context, ev *schedulerpb.Event) error {
 	case schedulerpb.Event_UPDATE:
 		f.update(ev.GetUpdate().GetStatus())
 		f.poke()
+	case schedulerpb.Event_INVERSE_OFFERS:
+		return f.inverseOffers(ctx, ev.GetInverseOffers().GetInverseOffers())
 	}
 	return nil
+}
+
+// inverseOffers hears that agents will go down for maintenance: the
+// framework agrees, and moves its instances off them the way a rolling
+// upgrade replaces them (within each app's upgrade strategy).
+func (f *Framework) inverseOffers(ctx context.Context, ios []*mesospb.InverseOffer) error {
+	var ids []*mesospb.OfferID
+	f.mu.Lock()
+	for _, io := range ios {
+		agent := io.GetAgentId().GetValue()
+		if !f.draining[agent] {
+			f.log.Info("agent scheduled for maintenance: moving instances off it", "agent", agent)
+		}
+		f.draining[agent] = true
+		ids = append(ids, io.GetId())
+	}
+	f.mu.Unlock()
+	f.poke()
+	return f.sched.Call(ctx, &schedulerpb.Call{Type: schedulerpb.Call_ACCEPT_INVERSE_OFFERS.Enum(),
+		AcceptInverseOffers: &schedulerpb.Call_AcceptInverseOffers{InverseOfferIds: ids}})
 }
 
 // reconcile asks about every instance launched: the master answers for

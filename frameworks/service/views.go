@@ -229,4 +229,5 @@ var reasonText = map[string]string{
 	reasonPorts:       "ports not available",
 	reasonDelay:       "launch delay (backoff)",
 	reasonUnreachable: "agent unreachable",
+	reasonMaintenance: "agent scheduled for maintenance",
 }
