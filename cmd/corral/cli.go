@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/auth"
@@ -34,7 +35,7 @@ func addClusterFlags(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
 	f.String("master", "127.0.0.1:5050", "host:port of a master (a standby redirects to the leader)")
 	f.String("zk", "", "ZooKeeper URL to find the leading master (zk://host:port,.../path)")
-	f.StringP("output", "o", "table", "table or json")
+	f.StringP("output", "o", "table", "table, json or yaml")
 	addClientCredentialFlags(f)
 }
 
@@ -48,8 +49,8 @@ func newOperatorClient(cmd *cobra.Command) (*operatorClient, error) {
 	master, _ := cmd.Flags().GetString("master")
 	zkURL, _ := cmd.Flags().GetString("zk")
 	output, _ := cmd.Flags().GetString("output")
-	if output != "table" && output != "json" {
-		return nil, fmt.Errorf("--output %q: use table or json", output)
+	if output != "table" && output != "json" && output != "yaml" {
+		return nil, fmt.Errorf("--output %q: use table, json or yaml", output)
 	}
 	if env := os.Getenv("CORRAL_MASTER"); env != "" && !cmd.Flags().Changed("master") {
 		master = env
@@ -113,6 +114,22 @@ func (c *operatorClient) call(call *masterpb.Call) (*masterpb.Response, error) {
 // show prints resp as JSON, or its table.
 func (c *operatorClient) show(cmd *cobra.Command, resp proto.Message, header string, rows [][]string) error {
 	out := cmd.OutOrStdout()
+	if c.output == "yaml" {
+		b, err := codec.JSON.Marshal(resp)
+		if err != nil {
+			return err
+		}
+		var doc any
+		if err := json.Unmarshal(b, &doc); err != nil {
+			return err
+		}
+		y, err := yaml.Marshal(doc)
+		if err != nil {
+			return err
+		}
+		_, err = out.Write(y)
+		return err
+	}
 	if c.output == "json" {
 		b, err := codec.JSON.Marshal(resp)
 		if err != nil {
@@ -217,7 +234,8 @@ func newOperatorCommands() []*cobra.Command {
 			}
 			return c.show(cmd, resp, "ROLE\tWEIGHT\tFRAMEWORKS\tCPUS\tMEM", rows)
 		}}
-	return []*cobra.Command{agents, frameworks, tasks, roles, newWeightsCommand(), newQuotaCommand(), newMaintenanceCommand()}
+	return append([]*cobra.Command{agents, frameworks, tasks, roles, newWeightsCommand(), newQuotaCommand(), newMaintenanceCommand()},
+		newMoreOperatorCommands()...)
 }
 
 func newWeightsCommand() *cobra.Command {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"context"
 	"io"
 	"os"
@@ -150,7 +151,7 @@ func TestDevStartsAClusterAndStops(t *testing.T) {
 		return b.String(), err
 	}
 	appFile := filepath.Join(t.TempDir(), "web.yaml")
-	_ = os.WriteFile(appFile, []byte("id: /web\ncmd: sleep 300\ncpus: 0.1\nmem: 16\ninstances: 2\nlabels:\n  tier: front\n"), 0o644)
+	_ = os.WriteFile(appFile, []byte("id: /web\ncmd: echo hello-from-web; sleep 300\ncpus: 0.1\nmem: 16\ninstances: 2\nlabels:\n  tier: front\n"), 0o644)
 	if got, err := appCLI("deploy", "-f", appFile, "--wait"); err != nil || !strings.Contains(got, "finished") || !strings.Contains(got, "StartApplication") {
 		t.Fatalf("corral app deploy --wait: %v\n%s", err, got)
 	}
@@ -165,6 +166,32 @@ func TestDevStartsAClusterAndStops(t *testing.T) {
 	}
 	if got, err := appCLI("versions", "web", "-o", "json"); err != nil || strings.Count(got, "Z\"") != 2 {
 		t.Fatalf("corral app versions: %v\n%s", err, got)
+	}
+	// corral logs finds a task's sandbox through the master and its agent.
+	var webTasks []struct{ ID string }
+	if got, err := appCLI("tasks", "web", "-o", "json"); err != nil || json.Unmarshal([]byte(got), &webTasks) != nil || len(webTasks) == 0 {
+		t.Fatalf("corral app tasks -o json: %v\n%s", err, got)
+	}
+	masterLine := ""
+	for _, l := range strings.Split(out.String(), "\n") {
+		if rest, ok := strings.CutPrefix(l, "master "); ok {
+			masterLine = strings.TrimPrefix(strings.TrimSpace(rest), "http://")
+		}
+	}
+	var logs bytes.Buffer
+	logsBy := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), "hello-from-web") && time.Now().Before(logsBy) {
+		logs.Reset()
+		cli := newRootCommand()
+		cli.SetOut(&logs)
+		cli.SetArgs([]string{"logs", webTasks[0].ID, "--master", masterLine})
+		if err := cli.Execute(); err != nil {
+			t.Fatalf("corral logs: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling for the task's first line
+	}
+	if !strings.Contains(logs.String(), "hello-from-web") {
+		t.Fatalf("corral logs printed %q, want the task's stdout", logs.String())
 	}
 	badFile := filepath.Join(t.TempDir(), "bad.yaml")
 	_ = os.WriteFile(badFile, []byte("id: /bad\ncmd: x\nmaxInstances: 3\n"), 0o644)
@@ -205,6 +232,11 @@ func TestDevStartsAClusterAndStops(t *testing.T) {
 		{[]string{"roles"}, []string{"batch"}},
 		{[]string{"frameworks", "-o", "json"}, []string{`"name": "batch"`}},
 		{[]string{"tasks"}, []string{"STATE"}},
+		{[]string{"reserve", "agent-0", "cpus:1;mem:128", "--role", "db"}, []string{"reserved cpus(db):1;mem(db):128 for db on agent-0"}},
+		{[]string{"agents", "-o", "yaml"}, []string{"get_agents:", "hostname: agent-0"}},
+		{[]string{"unreserve", "agent-0", "cpus:1;mem:128", "--role", "db"}, []string{"unreserved"}},
+		{[]string{"volumes"}, []string{"CONTAINER PATH"}},
+		{[]string{"top", "-n", "1"}, []string{"corral top", "agent-0", "[", "AGENT"}},
 		{[]string{"maintenance", "schedule", "agent-1", "--duration", "2h"}, nil},
 		{[]string{"maintenance"}, []string{"agent-1", "DRAINING", "for 2h0m0s"}},
 		{[]string{"maintenance", "start", "agent-1"}, nil},
@@ -223,6 +255,12 @@ func TestDevStartsAClusterAndStops(t *testing.T) {
 	}
 	if _, err := run("weights", "set", "batch"); err == nil || !strings.Contains(err.Error(), "ROLE=WEIGHT") {
 		t.Fatalf("a malformed weight: %v", err)
+	}
+	if _, err := run("reserve", "nowhere", "cpus:1", "--role", "db"); err == nil || !strings.Contains(err.Error(), "no agent with ID or hostname") {
+		t.Fatalf("reserving on an unknown agent: %v", err)
+	}
+	if _, err := run("logs", "no-such-task"); err == nil || !strings.Contains(err.Error(), "no task") {
+		t.Fatalf("logs of an unknown task: %v", err)
 	}
 	if _, err := run("maintenance", "start", "agent-0"); err == nil || !strings.Contains(err.Error(), "not in the maintenance schedule") {
 		t.Fatalf("starting maintenance of an unscheduled machine: %v", err)
