@@ -129,6 +129,7 @@ func (a *Agent) recoverTasks() {
 	if err := writeFileAtomic(metaBoot, []byte(current+"\n")); err != nil {
 		a.log.Warn("could not record the boot ID", "err", err)
 	}
+	a.recoverExecutors(rebooted)
 	files, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "meta", "tasks", "*", "*.json"))
 	recovered, ended := 0, 0
 	for _, path := range files {
@@ -152,6 +153,10 @@ func (a *Agent) recoverTasks() {
 			t.exited = true
 			a.update(t, mesospb.TaskState_TASK_LOST, &reason, "The agent's machine rebooted: the task is gone")
 			ended++
+			continue
+		}
+		if a.adoptExecutorTask(t) {
+			recovered++ // it lives as long as its executor, which subscribes again
 			continue
 		}
 		spec := a.spec(t)

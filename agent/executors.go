@@ -72,14 +72,22 @@ func (a *Agent) launchWithExecutor(t *taskRun) {
 	a.toExecutor(e, &executorpb.Event{Type: executorpb.Event_LAUNCH.Enum(), Launch: &executorpb.Event_Launch{Task: t.info}})
 }
 
-func (a *Agent) startExecutor(e *executorRun) {
+// executorSpec is the container an executor runs in. Executors of
+// checkpointing frameworks are told so (MESOS_CHECKPOINT=1): they outlive
+// an agent restart and subscribe again to the new agent process.
+func (a *Agent) executorSpec(e *executorRun) containerizer.Spec {
 	cmd := e.info.GetCommand()
+	checkpoint := "0"
+	if e.framework.GetCheckpoint() {
+		checkpoint = "1"
+	}
 	spec := containerizer.Spec{
 		Shell: cmd.Shell == nil || cmd.GetShell(), Value: cmd.GetValue(), Args: cmd.GetArguments(), Dir: e.sandbox,
 		User: e.framework.GetUser(), ID: e.containerID, Hostname: a.info.GetHostname(),
 		Env: append(a.baseEnv(e.sandbox), "MESOS_AGENT_ENDPOINT="+a.cfg.Addr, "MESOS_FRAMEWORK_ID="+e.key.framework,
-			"MESOS_EXECUTOR_ID="+e.key.executor, "MESOS_CHECKPOINT=0", "MESOS_HTTP_COMMAND_EXECUTOR=0",
+			"MESOS_EXECUTOR_ID="+e.key.executor, "MESOS_CHECKPOINT="+checkpoint, "MESOS_HTTP_COMMAND_EXECUTOR=0",
 			"MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD="+mesosDuration(a.cfg.ExecutorShutdownGrace),
+			"MESOS_RECOVERY_TIMEOUT="+mesosDuration(executorRecoveryTimeout),
 			"MESOS_SUBSCRIPTION_BACKOFF_MAX=2secs"),
 	}
 	if cmd.GetUser() != "" {
@@ -90,6 +98,15 @@ func (a *Agent) startExecutor(e *executorRun) {
 	}
 	res := resourcesOf(e.info.GetResources())
 	spec.CPUs, spec.MemBytes = res.ScalarValue("cpus"), int64(res.ScalarValue("mem")*(1<<20))
+	return spec
+}
+
+// executorRecoveryTimeout is how long executors of checkpointing
+// frameworks wait for a restarted agent (Mesos' default).
+const executorRecoveryTimeout = 15 * time.Minute
+
+func (a *Agent) startExecutor(e *executorRun) {
+	spec := a.executorSpec(e)
 	e.timer = time.AfterFunc(a.cfg.ExecutorRegistrationTimeout, func() {
 		a.post(func() {
 			if e.events == nil && !e.gone {
@@ -99,7 +116,7 @@ func (a *Agent) startExecutor(e *executorRun) {
 			}
 		})
 	})
-	uris := cmd.GetUris()
+	uris := e.info.GetCommand().GetUris()
 	go func() {
 		if len(uris) > 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
@@ -119,13 +136,21 @@ func (a *Agent) startExecutor(e *executorRun) {
 			e.proc = proc
 			if e.gone {
 				_ = proc.Signal(9)
+				return
 			}
-			go func() {
-				<-proc.Done()
-				a.post(func() {
-					a.executorEnded(e, mesospb.TaskStatus_REASON_EXECUTOR_TERMINATED, "Executor terminated: "+proc.Exit().String())
-				})
-			}()
+			a.checkpointExecutor(e)
+			a.watchExecutor(e)
+		})
+	}()
+}
+
+// watchExecutor ends the executor's run when its process exits.
+func (a *Agent) watchExecutor(e *executorRun) {
+	proc := e.proc
+	go func() {
+		<-proc.Done()
+		a.post(func() {
+			a.executorEnded(e, mesospb.TaskStatus_REASON_EXECUTOR_TERMINATED, "Executor terminated: "+proc.Exit().String())
 		})
 	}()
 }
@@ -153,6 +178,7 @@ func (a *Agent) executorEnded(e *executorRun, reason mesospb.TaskStatus_Reason, 
 	}
 	if a.executors[e.key] == e {
 		delete(a.executors, e.key)
+		a.dropExecutorCheckpoint(e.key)
 	}
 	// The master holds the executor's resources until it hears this (or
 	// sees the executor missing from a later subscription).
@@ -214,7 +240,7 @@ func (a *Agent) serveExecutorAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	switch call.GetType() {
 	case executorpb.Call_SUBSCRIBE:
-		a.executorSubscribe(w, r, k)
+		a.executorSubscribe(w, r, k, call.GetSubscribe())
 	case executorpb.Call_UPDATE, executorpb.Call_MESSAGE, executorpb.Call_HEARTBEAT:
 		status, msg := http.StatusAccepted, ""
 		if err := a.do(r.Context(), func() { status, msg = a.executorCall(k, call) }); err != nil {
@@ -273,7 +299,7 @@ func (a *Agent) executorCall(k execKey, call *executorpb.Call) (int, string) {
 }
 
 // executorSubscribe answers SUBSCRIBE with the executor's event stream.
-func (a *Agent) executorSubscribe(w http.ResponseWriter, r *http.Request, k execKey) {
+func (a *Agent) executorSubscribe(w http.ResponseWriter, r *http.Request, k execKey, sub *executorpb.Call_Subscribe) {
 	out, err := codec.Negotiate(r.Header.Get("Accept"))
 	if err != nil {
 		http.Error(w, "Expecting 'Accept' to allow JSON or protobuf", http.StatusNotAcceptable)
@@ -291,6 +317,7 @@ func (a *Agent) executorSubscribe(w http.ResponseWriter, r *http.Request, k exec
 			close(e.events) // a newer subscription replaces the old one
 		}
 		e.events = events
+		a.resubscribed(e, sub)
 		if e.timer != nil {
 			e.timer.Stop()
 		}

@@ -149,3 +149,17 @@ func (m *Manager) Has(k Key) bool { return m.queues[k] != nil }
 
 // Remove forgets a task's updates (its framework is gone).
 func (m *Manager) Remove(k Key) { delete(m.queues, k) }
+
+// Known reports whether an update with this uuid is queued for the task.
+func (m *Manager) Known(k Key, uuid []byte) bool {
+	q := m.queues[k]
+	if q == nil {
+		return false
+	}
+	for _, u := range q.updates {
+		if bytes.Equal(u.Status.GetUuid(), uuid) {
+			return true
+		}
+	}
+	return false
+}

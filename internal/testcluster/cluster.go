@@ -120,8 +120,10 @@ func (c *Cluster) serve(ln net.Listener, h http.Handler) *http.Server {
 }
 
 // AddAgent starts agent i with its own work dir and port.
-func (c *Cluster) AddAgent(i int) (*agent.Agent, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func (c *Cluster) AddAgent(i int) (*agent.Agent, error) { return c.addAgent(i, "127.0.0.1:0") }
+
+func (c *Cluster) addAgent(i int, addr string) (*agent.Agent, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("testcluster: agent listener: %w", err)
 	}
@@ -162,12 +164,16 @@ func (c *Cluster) StopAgent(i int) {
 	_ = ra.srv.Close()
 }
 
-// RestartAgent starts a new agent with agent i's work dir, as a restarted
-// agent process would be, and waits for it to register.
+// RestartAgent starts a new agent with agent i's work dir and address
+// (executors reconnect to it there), as a restarted agent process would
+// be, and waits for it to register.
 func (c *Cluster) RestartAgent(i int) (*agent.Agent, error) {
-	a, err := c.AddAgent(i)
+	a, err := c.addAgent(i, c.Agents[i].Addr())
 	if err != nil {
-		return nil, err
+		// The port was taken meanwhile: any port will do for the others.
+		if a, err = c.AddAgent(i); err != nil {
+			return nil, err
+		}
 	}
 	n := len(c.Agents) - 1
 	c.Agents[i], c.agents[i] = a, c.agents[n]

@@ -155,3 +155,93 @@ func TestCustomExecutorRunsTasksAndTalks(t *testing.T) {
 		return len(agents) == 1 && resources.Resources(agents[0].GetAllocatedResources()).ScalarValue("cpus") == 0
 	})
 }
+
+// An executor of a checkpointing framework outlives an agent restart: it
+// subscribes to the new agent process, and its task goes on running and
+// can be killed through it.
+func TestCustomExecutorSurvivesAgentRestart(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "executor")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/corral-sched/corral/examples/executor").CombinedOutput(); err != nil {
+		t.Fatalf("building the example executor: %v\n%s", err, out)
+	}
+	c := testcluster.Start(t, testcluster.Options{Agents: 1})
+	offers := make(chan *mesospb.Offer, 100)
+	updates := make(chan *mesospb.TaskStatus, 100)
+	s, err := sdk.New(sdk.Config{Master: c.MasterAddr, Logger: slog.New(slog.DiscardHandler),
+		Framework: &mesospb.FrameworkInfo{User: proto.String("root"), Name: proto.String("durable"), Checkpoint: proto.Bool(true)}},
+		sdk.HandlerFunc(func(ctx context.Context, ev *schedulerpb.Event) error {
+			for _, o := range ev.GetOffers().GetOffers() {
+				select {
+				case offers <- o:
+				default:
+				}
+			}
+			if st := ev.GetUpdate().GetStatus(); st != nil {
+				updates <- st
+			}
+			return nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	var o *mesospb.Offer
+	select {
+	case o = <-offers:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no offer")
+	}
+	space := sdk.NewSpace(o)
+	res, _ := space.Take(0.1, 16, 0, 0)
+	exRes, _ := space.Take(0.05, 32, 0, 0)
+	task := &mesospb.TaskInfo{Name: proto.String("long"), TaskId: &mesospb.TaskID{Value: proto.String("long")}, AgentId: o.GetAgentId(),
+		Resources: res, Data: []byte("sleep 120"),
+		Executor: &mesospb.ExecutorInfo{Type: mesospb.ExecutorInfo_CUSTOM.Enum(), ExecutorId: &mesospb.ExecutorID{Value: proto.String("durable-ex")},
+			Resources: exRes, Command: &mesospb.CommandInfo{Value: proto.String("./executor"),
+				Uris: []*mesospb.CommandInfo_URI{{Value: proto.String("file://" + bin), Executable: proto.Bool(true)}}}}}
+	if err := s.Launch(ctx, o, 0, task); err != nil {
+		t.Fatal(err)
+	}
+	expect := func(what string, want mesospb.TaskState) {
+		t.Helper()
+		deadline := time.After(60 * time.Second)
+		for {
+			select {
+			case st := <-updates:
+				if st.GetState() == want {
+					return
+				}
+				if mesospb.IsTerminal(st.GetState()) {
+					t.Fatalf("%s: the task ended %v (%s) instead", what, st.GetState(), st.GetMessage())
+				}
+			case <-deadline:
+				t.Fatalf("%s: no %v within 60s", what, want)
+			}
+		}
+	}
+	expect("launch", mesospb.TaskState_TASK_RUNNING)
+	c.StopAgent(0)
+	if _, err := c.RestartAgent(0); err != nil {
+		t.Fatal(err)
+	}
+	// Killing it needs the executor, subscribed to the new agent process.
+	waitFor(t, 30*time.Second, "the kill to go through the re-subscribed executor", func() bool {
+		if err := s.Kill(ctx, "long", o.GetAgentId().GetValue()); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case st := <-updates:
+			if st.GetState() == mesospb.TaskState_TASK_KILLED {
+				return true
+			}
+			if mesospb.IsTerminal(st.GetState()) {
+				t.Fatalf("the task ended %v (%s) across the agent's restart", st.GetState(), st.GetMessage())
+			}
+		case <-time.After(500 * time.Millisecond):
+		}
+		return false
+	})
+}
