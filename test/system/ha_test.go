@@ -97,7 +97,7 @@ func TestLeaderKilledFiveTimesKeepsEveryTask(t *testing.T) {
 	f, _ := startFleet(t, tasks, sdk.Config{Detector: c.detector()}, false)
 	c.settled(f, 3, tasks, 90*time.Second)
 	t.Logf("%d tasks running after %v", tasks, time.Since(began).Round(time.Millisecond))
-	pids := sandboxTasks(c.root, "sleep")
+	pids := taskProcesses(t, c.root, "sleep", tasks)
 	if len(pids) != tasks {
 		t.Fatalf("%d task processes run, want %d", len(pids), tasks)
 	}
@@ -132,7 +132,7 @@ func TestZooKeeperQuorumLossAndRecovery(t *testing.T) {
 	waitFor(t, 60*time.Second, "a leader", func() bool { return c.leader() >= 0 })
 	f, _ := startFleet(t, tasks, sdk.Config{Detector: c.detector()}, false)
 	c.settled(f, 2, tasks, 90*time.Second)
-	pids := sandboxTasks(c.root, "sleep")
+	pids := taskProcesses(t, c.root, "sleep", tasks)
 	leader := c.leader()
 
 	// One member down: the quorum holds. Watch past the session timeout

@@ -146,6 +146,20 @@ func freeAddr(t *testing.T) string {
 // sandboxTasks lists the PIDs of the task processes (named comm) whose
 // working directory is under root: the tasks our agents run, and nothing
 // else on the machine.
+// taskProcesses waits until exactly n processes named comm run in
+// sandboxes under root and returns them: a task is reported running once
+// its process exists, which can be a moment before its shell execs the
+// command.
+func taskProcesses(t *testing.T, root, comm string, n int) []int {
+	t.Helper()
+	var pids []int
+	waitFor(t, 30*time.Second, fmt.Sprintf("%d %s processes under %s", n, comm, root), func() bool {
+		pids = sandboxTasks(root, comm)
+		return len(pids) == n
+	})
+	return pids
+}
+
 func sandboxTasks(root, comm string) []int {
 	entries, _ := os.ReadDir("/proc")
 	var pids []int

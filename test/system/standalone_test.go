@@ -66,7 +66,7 @@ func TestStandaloneMasterRestartKeepsTheCluster(t *testing.T) {
 	ids := sdk.FileIDStore{Path: filepath.Join(t.TempDir(), "framework-id")}
 	f, _ := startFleet(t, tasks, sdk.Config{Master: c.addr, IDStore: ids, Framework: fleetInfo(3600)}, false)
 	c.settled(f, 2, tasks)
-	pids := sandboxTasks(c.root, "sleep")
+	pids := taskProcesses(t, c.root, "sleep", tasks)
 	framework := f.s.FrameworkID()
 
 	c.master.restart()
@@ -89,7 +89,7 @@ func TestFrameworkFailoverTimeout(t *testing.T) {
 	cfg := sdk.Config{Master: c.addr, IDStore: ids, Framework: fleetInfo(3)}
 	first, stop := startFleet(t, tasks, cfg, false)
 	c.settled(first, 1, tasks)
-	pids := sandboxTasks(c.root, "sleep")
+	pids := taskProcesses(t, c.root, "sleep", tasks)
 	framework := first.s.FrameworkID()
 	stop()
 
@@ -149,7 +149,7 @@ func TestAgentUnreachableThenBackThenGone(t *testing.T) {
 		t.Fatalf("agent-0 (%q) runs no tasks: %v", agentID, onAgent)
 	}
 	agentRoot := filepath.Join(c.root, "agent-0")
-	pids := sandboxTasks(agentRoot, "sleep")
+	pids := taskProcesses(t, agentRoot, "sleep", len(onAgent))
 	if len(pids) != len(onAgent) {
 		t.Fatalf("agent-0 runs %d task processes, the master says %d", len(pids), len(onAgent))
 	}
