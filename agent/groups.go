@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
+	"github.com/corral-sched/corral/agent/containerizer"
 	"github.com/corral-sched/corral/internal/uuid"
 	"github.com/corral-sched/corral/proto/agentpb"
 	"github.com/corral-sched/corral/proto/mesospb"
@@ -45,19 +47,54 @@ func (a *Agent) launchGroup(l *agentpb.Event_Launch) {
 		a.metrics.launches.Inc()
 	}
 	// The group's tasks are made in parallel, each in its own directory of
-	// the executor's sandbox, which must exist first.
+	// the executor's sandbox, which must exist first. With isolated
+	// networking they share one network namespace, as a pod does: the
+	// first task's; the others join it once it exists.
 	var once sync.Once
 	var sandboxErr error
-	for _, t := range g.tasks {
-		a.startTask(t, func() error {
+	share := a.cfg.Isolation == "linux" && a.cfg.IsolateNetwork
+	first := make(chan struct{})
+	var netns string // written before first is closed
+	for i, t := range g.tasks {
+		hooks := launchHooks{prepare: func(spec *containerizer.Spec) error {
 			once.Do(func() { sandboxErr = makeSandbox(runs, containerID) })
 			if sandboxErr != nil {
 				return fmt.Errorf("creating the executor's sandbox: %w", sandboxErr)
 			}
-			return os.MkdirAll(t.sandbox, 0o755)
-		})
+			if err := os.MkdirAll(t.sandbox, 0o755); err != nil {
+				return err
+			}
+			if share && i > 0 {
+				select {
+				case <-first:
+				case <-time.After(groupNetNSTimeout):
+					return fmt.Errorf("the group's first task did not start within %v; there is no network namespace to share", groupNetNSTimeout)
+				}
+				if netns == "" {
+					return fmt.Errorf("the group's first task did not start; there is no network namespace to share")
+				}
+				spec.NetNS = netns
+			}
+			return nil
+		}}
+		if share && i == 0 {
+			var closeOnce sync.Once
+			hooks.started = func(p *containerizer.Process, err error) {
+				closeOnce.Do(func() {
+					if err == nil && p != nil {
+						netns = fmt.Sprintf("/proc/%d/ns/net", p.Pid)
+					}
+					close(first)
+				})
+			}
+		}
+		a.startTaskWith(t, hooks)
 	}
 }
+
+// groupNetNSTimeout bounds how long a group's tasks wait for the first
+// one's network namespace.
+const groupNetNSTimeout = 2 * time.Minute
 
 // groupTaskEnded applies the group's fate to the others when one of its
 // tasks ends other than by finishing.

@@ -134,6 +134,18 @@ func (a *Agent) launch(l *agentpb.Event_Launch) {
 // loop: a launch of hundreds of tasks would otherwise hold every other
 // event (acknowledgements, kills) behind its file system work.
 func (a *Agent) startTask(t *taskRun, makeSandbox func() error) {
+	a.startTaskWith(t, launchHooks{prepare: func(*containerizer.Spec) error { return makeSandbox() }})
+}
+
+// launchHooks let a caller take part in a launch, off the loop: prepare
+// runs before the container is made (the sandbox; what to join), started
+// right after (with the process or the error).
+type launchHooks struct {
+	prepare func(*containerizer.Spec) error
+	started func(*containerizer.Process, error)
+}
+
+func (a *Agent) startTaskWith(t *taskRun, hooks launchHooks) {
 	ti := t.info
 	a.update(t, mesospb.TaskState_TASK_STARTING, nil, "")
 	spec := a.spec(t)
@@ -141,8 +153,13 @@ func (a *Agent) startTask(t *taskRun, makeSandbox func() error) {
 	t.launching = true
 	uris := ti.GetCommand().GetUris()
 	go func() {
-		fail := func(err error) { a.post(func() { a.launched(t, nil, err) }) }
-		if err := makeSandbox(); err != nil {
+		fail := func(err error) {
+			if hooks.started != nil {
+				hooks.started(nil, err)
+			}
+			a.post(func() { a.launched(t, nil, err) })
+		}
+		if err := hooks.prepare(&spec); err != nil {
 			fail(err)
 			return
 		}
@@ -168,6 +185,9 @@ func (a *Agent) startTask(t *taskRun, makeSandbox func() error) {
 			}
 		}
 		proc, err := a.launcher.Launch(spec)
+		if hooks.started != nil {
+			hooks.started(proc, err)
+		}
 		a.post(func() { a.launched(t, proc, err) })
 	}()
 }

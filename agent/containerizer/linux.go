@@ -320,7 +320,11 @@ func (l *Linux) config(spec Spec, rootfs string) *configs.Config {
 	}
 	ns := configs.Namespaces{{Type: configs.NEWNS}, {Type: configs.NEWUTS}, {Type: configs.NEWIPC}, {Type: configs.NEWPID}}
 	var networks []*configs.Network
-	if l.IsolateNetwork {
+	switch {
+	case l.IsolateNetwork && spec.NetNS != "":
+		// Joined, not made: its loopback is up already.
+		ns = append(ns, configs.Namespace{Type: configs.NEWNET, Path: spec.NetNS})
+	case l.IsolateNetwork:
 		ns = append(ns, configs.Namespace{Type: configs.NEWNET})
 		networks = []*configs.Network{{Type: "loopback", Address: "127.0.0.1/0", Gateway: "localhost"}}
 	}

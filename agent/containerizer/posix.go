@@ -43,6 +43,10 @@ type Spec struct {
 	MemBytes int64
 	Hostname string
 	Mounts   []Mount
+	// NetNS, when the launcher isolates networks, is the network namespace
+	// to join (a path such as /proc/<pid>/ns/net) instead of a new one:
+	// the tasks of a group share one.
+	NetNS string
 }
 
 // Mount makes a host directory appear in the container.

@@ -280,3 +280,63 @@ func TestIsolatedNetworkHealthCheck(t *testing.T) {
 	}
 	f.final(t, "web")
 }
+
+// With --network isolated, the tasks of a group share one network
+// namespace, as a pod's containers do: a task reaches its sibling on
+// 127.0.0.1, which the host does not.
+func TestTaskGroupSharesItsNetwork(t *testing.T) {
+	if why := containerizer.LinuxAvailable(); why != "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("linux isolation tests need it: %s", why)
+		}
+		t.Skipf("linux isolation unavailable: %s", why)
+	}
+	root := t.TempDir()
+	cgroupRoot := fmt.Sprintf("corral-pod-%d", time.Now().UnixNano())
+	t.Cleanup(func() { removeCgroups(cgroupRoot) })
+	t.Cleanup(func() { killSandboxTasks(root) })
+	addr := freeAddr(t)
+	startProc(t, "master", "master", "--listen", addr, "--work-dir", filepath.Join(root, "master"), "--allocation-interval", "100ms")
+	startProc(t, "agent", "agent", "--listen", freeAddr(t), "--master", addr, "--work-dir", filepath.Join(root, "agent"),
+		"--isolation", "linux", "--network", "isolated", "--cgroups-root", "/"+cgroupRoot, "--resources", "cpus:1;mem:512",
+		"--executor-shutdown-grace-period", "200ms")
+	f := startStepFramework(t, addr, &mesospb.FrameworkInfo{User: proto.String("root"), Name: proto.String("pod")})
+
+	_, portText, _ := net.SplitHostPort(freeAddr(t))
+	server := fmt.Sprintf(`exec perl -MIO::Socket::INET -e '$s = IO::Socket::INET->new(LocalAddr => "127.0.0.1:%s", Listen => 5, ReuseAddr => 1) or die "listen: $!";`+
+		` while ($c = $s->accept) { print $c "hello from the sidecar\n"; close $c }'`, portText)
+	client := fmt.Sprintf(`exec perl -MIO::Socket::INET -e 'for (1..100) { $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1:%s"); if ($c) { print <$c>; exit 0 } select(undef, undef, undef, 0.1) } die "no sidecar"'`, portText)
+	f.tasks <- func(o *mesospb.Offer) []*mesospb.Offer_Operation {
+		space := sdk.NewSpace(o)
+		exRes, _ := space.Take(0.1, 32, 0, 0)
+		sRes, _ := space.Take(0.1, 64, 0, 0)
+		cRes, _ := space.Take(0.1, 64, 0, 0)
+		return []*mesospb.Offer_Operation{{Type: mesospb.Offer_Operation_LAUNCH_GROUP.Enum(), LaunchGroup: &mesospb.Offer_Operation_LaunchGroup{
+			Executor: &mesospb.ExecutorInfo{Type: mesospb.ExecutorInfo_DEFAULT.Enum(),
+				ExecutorId: &mesospb.ExecutorID{Value: proto.String("pod")}, Resources: exRes},
+			TaskGroup: &mesospb.TaskGroupInfo{Tasks: []*mesospb.TaskInfo{
+				sdk.CommandTask("sidecar", "sidecar", o, server, sRes), sdk.CommandTask("main", "main", o, client, cRes)}},
+		}}}
+	}
+	if st := f.final(t, "main"); st.GetState() != mesospb.TaskState_TASK_FINISHED {
+		t.Fatalf("the task reaching its sibling: %s", sdk.Describe(st))
+	}
+	out, _ := os.ReadFile(filepath.Join(findSandbox(t, root, "main"), "stdout"))
+	if !strings.Contains(string(out), "hello from the sidecar") {
+		t.Fatalf("main's stdout %q, want the sidecar's greeting", out)
+	}
+	if c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", portText), time.Second); err == nil {
+		c.Close()
+		t.Fatalf("the pod's port %s answered on the host", portText)
+	}
+}
+
+// findSandbox finds a task's sandbox directory under root.
+func findSandbox(t *testing.T, root, task string) string {
+	t.Helper()
+	dirs, _ := filepath.Glob(filepath.Join(root, "agent", "agents", "*", "frameworks", "*", "executors", "*", "runs", "latest", "tasks", task))
+	if len(dirs) != 1 {
+		t.Fatalf("sandbox of %s: found %v", task, dirs)
+	}
+	return dirs[0]
+}
