@@ -72,6 +72,10 @@ type Config struct {
 	AuthenticateAgents     bool
 	AuthenticateHTTP       bool
 
+	// Flags are the settings the master was started with, as GET_FLAGS
+	// reports them (secrets left out by whoever fills it in).
+	Flags map[string]string
+
 	// Registerer receives the master's metrics; nil uses a private registry.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger

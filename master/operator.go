@@ -81,6 +81,13 @@ var operatorHandlers = map[masterpb.Call_Type]operatorHandler{
 		c := call.GetDestroyVolumes()
 		return nil, m.operatorOperation(s, c.GetAgentId().GetValue(), mesospb.Offer_Operation_DESTROY, c.GetVolumes())
 	},
+	masterpb.Call_GET_FLAGS: func(m *Master, s *state, _ *masterpb.Call) (*masterpb.Response, reply) {
+		out := &masterpb.Response_GetFlags{}
+		for _, name := range sortedKeys(m.cfg.Flags) {
+			out.Flags = append(out.Flags, &mesospb.Flag{Name: proto.String(name), Value: proto.String(m.cfg.Flags[name])})
+		}
+		return &masterpb.Response{Type: masterpb.Response_GET_FLAGS.Enum(), GetFlags: out}, reply{}
+	},
 	masterpb.Call_GET_MAINTENANCE_SCHEDULE: func(m *Master, s *state, _ *masterpb.Call) (*masterpb.Response, reply) {
 		return &masterpb.Response{Type: masterpb.Response_GET_MAINTENANCE_SCHEDULE.Enum(),
 			GetMaintenanceSchedule: &masterpb.Response_GetMaintenanceSchedule{Schedule: proto.CloneOf(s.maint.schedule)}}, reply{}

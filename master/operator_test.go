@@ -334,3 +334,13 @@ func TestOperatorEventStream(t *testing.T) {
 		t.Fatalf("event %v, want AGENT_REMOVED", ev)
 	}
 }
+
+func TestGetFlagsAnswersWithTheMastersSettings(t *testing.T) {
+	srv := startMaster(t, func(c *Config) { c.Flags = map[string]string{"offer-timeout": "30s", "listen": "127.0.0.1:5050"} })
+	for _, c := range []codec.Codec{codec.JSON, codec.Protobuf} {
+		flags := operator(t, srv.URL, c, &masterpb.Call{Type: masterpb.Call_GET_FLAGS.Enum()}, http.StatusOK).GetGetFlags().GetFlags()
+		if len(flags) != 2 || flags[0].GetName() != "listen" || flags[1].GetName() != "offer-timeout" || flags[1].GetValue() != "30s" {
+			t.Fatalf("GET_FLAGS (%s): %v", c.MediaType(), flags)
+		}
+	}
+}

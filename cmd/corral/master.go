@@ -81,6 +81,10 @@ func masterConfig(s *settings) (master.Config, error) {
 	cfg.RoleSorter, cfg.FrameworkSorter = s.String("role-sorter"), s.String("framework-sorter")
 	cfg.AuthenticateFrameworks, cfg.AuthenticateAgents = s.Bool("authenticate-frameworks"), s.Bool("authenticate-agents")
 	cfg.AuthenticateHTTP = s.Bool("authenticate-http")
+	cfg.Flags = make(map[string]string)
+	for _, key := range s.v.AllKeys() {
+		cfg.Flags[key] = s.String(key)
+	}
 	if path := s.String("credentials"); path != "" {
 		creds, err := auth.LoadCredentials(path)
 		errs = append(errs, err)
