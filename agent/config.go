@@ -3,6 +3,7 @@ package agent
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -87,6 +88,11 @@ type Config struct {
 	// Principal and Secret, if set, authenticate the agent to the master
 	// (HTTP Basic; masters run with --authenticate-agents require it).
 	Principal, Secret string
+	// MasterTLS, if set, verifies masters: the agent calls them over https.
+	MasterTLS *tls.Config
+	// ExecutorTLSCA, when the agent serves TLS, is the CA file its
+	// executors verify it with (LIBPROCESS_SSL_CA_FILE).
+	ExecutorTLSCA string
 
 	HTTPClient *http.Client
 	Registerer prometheus.Registerer
@@ -177,6 +183,7 @@ func (c *Config) setDefaults() error {
 			Proxy:               nil,
 			MaxIdleConnsPerHost: 64,
 			IdleConnTimeout:     90 * time.Second,
+			TLSClientConfig:     c.MasterTLS,
 		}}
 	}
 	if c.Principal != "" {

@@ -90,6 +90,11 @@ func (a *Agent) executorSpec(e *executorRun) containerizer.Spec {
 			"MESOS_RECOVERY_TIMEOUT="+mesosDuration(executorRecoveryTimeout),
 			"MESOS_SUBSCRIPTION_BACKOFF_MAX=2secs"),
 	}
+	if a.cfg.ExecutorTLSCA != "" {
+		// The agent serves TLS: executors verify it with this CA (the
+		// variables Mesos' libprocess reads).
+		spec.Env = append(spec.Env, "LIBPROCESS_SSL_ENABLED=true", "LIBPROCESS_SSL_CA_FILE="+a.cfg.ExecutorTLSCA)
+	}
 	if cmd.GetUser() != "" {
 		spec.User = cmd.GetUser()
 	}

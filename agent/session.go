@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/codec"
 	"github.com/corral-sched/corral/internal/version"
 	"github.com/corral-sched/corral/proto/agentpb"
@@ -137,7 +138,7 @@ func redirectTarget(loc string) (string, error) {
 
 // postCall sends one call to master's agent endpoint.
 func (a *Agent) postCall(ctx context.Context, master, streamID string, body []byte) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+master+"/api/v1/agent", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, auth.Scheme(a.cfg.MasterTLS)+"://"+master+"/api/v1/agent", bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("agent: building a request to %s: %w", master, err)
 	}

@@ -97,3 +97,24 @@ func FuzzParseCredentials(f *testing.F) {
 		}
 	})
 }
+
+func TestTLSFilesRefuseHalfConfigurations(t *testing.T) {
+	dir := t.TempDir()
+	if cfg, err := (TLSFiles{}).Server(); cfg != nil || err != nil {
+		t.Fatalf("no files: %v %v, want plain HTTP", cfg, err)
+	}
+	if cfg, err := (TLSFiles{}).Client(); cfg != nil || err != nil {
+		t.Fatalf("no CA: %v %v, want plain HTTP", cfg, err)
+	}
+	if _, err := (TLSFiles{Cert: "x.pem"}).Server(); err == nil || !strings.Contains(err.Error(), "both --tls-cert and --tls-key") {
+		t.Fatalf("a certificate without its key: %v", err)
+	}
+	junk := filepath.Join(dir, "junk.pem")
+	os.WriteFile(junk, []byte("not a certificate"), 0o600)
+	if _, err := (TLSFiles{CA: junk}).Client(); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Fatalf("a CA file without certificates: %v", err)
+	}
+	if Scheme(nil) != "http" {
+		t.Fatal("scheme without TLS")
+	}
+}

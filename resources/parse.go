@@ -62,6 +62,10 @@ func parseEntry(entry, defaultRole string) (*mesospb.Resource, error) {
 	if name == "" {
 		return nil, fmt.Errorf("resources: %q: empty name", entry)
 	}
+	if strings.ContainsAny(name, ":;()[]{},\"\t\n ") {
+		// Such a name could not be written back in this syntax.
+		return nil, fmt.Errorf("resources: %q: the name %q may not contain spaces or any of : ; ( ) [ ] { } , \"", entry, name)
+	}
 	var r *mesospb.Resource
 	switch {
 	case strings.HasPrefix(value, "["):

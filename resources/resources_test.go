@@ -209,7 +209,7 @@ func TestProperties(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"cpus:4;mem:4096;ports:[31000-32000]", "cpus(eng):1", "s:{a,b}", "[]", ";;", "x:[1-2,3]"} {
+	for _, s := range []string{"cpus:4;mem:4096;ports:[31000-32000]", "cpus(eng):1", "s:{a,b}", "[]", ";;", "x:[1-2,3]", ";[:1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os/signal"
 	"strings"
@@ -32,6 +33,7 @@ func newAgentCommand() *cobra.Command {
 	f.String("advertise", "", "address the master reaches this agent at (default: the listen address)")
 	f.String("master", "127.0.0.1:5050", "host:port of a master")
 	addClientCredentialFlags(f)
+	addTLSFlags(f)
 	f.String("zk", "", "ZooKeeper URL (zk://host:port,.../path) to find the leading master (instead of --master)")
 	f.Duration("zk-session-timeout", 10*time.Second, "ZooKeeper session timeout")
 	f.String("work-dir", "./.work/agent", "directory for sandboxes and checkpoints")
@@ -117,9 +119,18 @@ func runAgent(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := listen(s.String("listen"))
+	files := tlsFiles(s.String)
+	if cfg.MasterTLS, err = files.Client(); err != nil {
+		return err
+	}
+	ln, scheme, err := secureListen(s.String("listen"), files)
 	if err != nil {
 		return err
+	}
+	if scheme == "https" {
+		// Executors verify the agent with its CA, or its own certificate
+		// when it is self-signed.
+		cfg.ExecutorTLSCA = cmp.Or(files.CA, files.Cert)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -151,7 +162,7 @@ func runAgent(cmd *cobra.Command, _ []string) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	srv := serveHTTP(ln, a.Handler(), log)
-	fmt.Fprintf(cmd.OutOrStdout(), "corral agent listening on http://%s, master %s\n", cfg.Addr, cfg.Master)
+	fmt.Fprintf(cmd.OutOrStdout(), "corral agent listening on %s://%s, master %s\n", scheme, cfg.Addr, cfg.Master)
 	err = a.Run(ctx)
 	srv.shutdown()
 	return err

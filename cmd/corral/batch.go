@@ -30,6 +30,7 @@ func newBatchCommand() *cobra.Command {
 	f.String("listen", "127.0.0.1:8082", "address of the REST API")
 	f.String("master", "127.0.0.1:5050", "host:port of a master")
 	addClientCredentialFlags(f)
+	addTLSFlags(f)
 	f.String("zk", "", "ZooKeeper URL (zk://host:port,.../path): find the leader there and keep state under <path>/frameworks/batch")
 	f.Duration("zk-session-timeout", 10*time.Second, "ZooKeeper session timeout")
 	f.String("work-dir", "./.work/batch", "directory for the framework's state when not using ZooKeeper")
@@ -60,6 +61,9 @@ func runBatch(cmd *cobra.Command, _ []string) error {
 	defer stop()
 	cfg := batch.Config{Master: s.String("master"), Name: s.String("name"), User: s.String("user"), Logger: log}
 	if cfg.Principal, cfg.Secret, err = clientCredentials(s.String); err != nil {
+		return err
+	}
+	if cfg.TLS, err = tlsFiles(s.String).Client(); err != nil {
 		return err
 	}
 	if zkURL := s.String("zk"); zkURL != "" {
@@ -95,14 +99,14 @@ func runBatch(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := listen(s.String("listen"))
+	ln, scheme, err := secureListen(s.String("listen"), tlsFiles(s.String))
 	if err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := serveHTTP(ln, f.Handler(reg), log)
-	fmt.Fprintf(cmd.OutOrStdout(), "corral batch listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(cmd.OutOrStdout(), "corral batch listening on %s://%s\n", scheme, ln.Addr())
 	err = f.Run(ctx)
 	srv.shutdown()
 	return err

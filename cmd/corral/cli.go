@@ -37,6 +37,9 @@ func addClusterFlags(cmd *cobra.Command) {
 	f.String("zk", "", "ZooKeeper URL to find the leading master (zk://host:port,.../path)")
 	f.StringP("output", "o", "table", "table, json or yaml")
 	addClientCredentialFlags(f)
+	f.String("tls-ca", "", "PEM CA bundle verifying the master, which is then called over https")
+	f.String("tls-cert", "", "PEM client certificate, if the master asks for one")
+	f.String("tls-key", "", "PEM key of --tls-cert")
 }
 
 type operatorClient struct {
@@ -71,15 +74,20 @@ func newOperatorClient(cmd *cobra.Command) (*operatorClient, error) {
 			return nil, fmt.Errorf("no leading master found in %s: %w", zkURL, err)
 		}
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
+	tlsCfg, err := tlsFiles(cobraFlags(cmd)).Client()
+	if err != nil {
+		return nil, err
+	}
+	var transport http.RoundTripper = &http.Transport{TLSClientConfig: tlsCfg}
 	principal, secret, err := clientCredentials(cobraFlags(cmd))
 	if err != nil {
 		return nil, err
 	}
 	if principal != "" {
-		client.Transport = &auth.Transport{Principal: principal, Secret: secret}
+		transport = &auth.Transport{Base: transport, Principal: principal, Secret: secret}
 	}
-	return &operatorClient{base: "http://" + master, output: output, http: client}, nil
+	client := &http.Client{Timeout: 30 * time.Second, Transport: transport}
+	return &operatorClient{base: auth.Scheme(tlsCfg) + "://" + master, output: output, http: client}, nil
 }
 
 func (c *operatorClient) call(call *masterpb.Call) (*masterpb.Response, error) {

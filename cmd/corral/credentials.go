@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
+	"net"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -50,4 +52,32 @@ func cobraFlags(cmd *cobra.Command) func(string) string {
 		v, _ := cmd.Flags().GetString(name)
 		return v
 	}
+}
+
+// addTLSFlags adds a server's TLS flags; the CA also verifies the servers
+// it calls (the master), which it then calls over https.
+func addTLSFlags(f *pflag.FlagSet) {
+	f.String("tls-cert", "", "PEM certificate to serve TLS with (TLS 1.2+); also the client certificate")
+	f.String("tls-key", "", "PEM key of --tls-cert")
+	f.String("tls-ca", "", "PEM CA bundle verifying peers: the master this process calls (over https), and client certificates shown to it")
+}
+
+func tlsFiles(get func(string) string) auth.TLSFiles {
+	return auth.TLSFiles{Cert: get("tls-cert"), Key: get("tls-key"), CA: get("tls-ca")}
+}
+
+// secureListen listens on addr, with TLS when a certificate is configured.
+func secureListen(addr string, files auth.TLSFiles) (net.Listener, string, error) {
+	cfg, err := files.Server()
+	if err != nil {
+		return nil, "", err
+	}
+	ln, err := listen(addr)
+	if err != nil {
+		return nil, "", err
+	}
+	if cfg == nil {
+		return ln, "http", nil
+	}
+	return tls.NewListener(ln, cfg), "https", nil
 }

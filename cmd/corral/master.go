@@ -51,6 +51,7 @@ func newMasterCommand() *cobra.Command {
 	f.Bool("authenticate-frameworks", false, "require frameworks to authenticate (HTTP Basic, principals from --credentials)")
 	f.Bool("authenticate-agents", false, "require agents to authenticate")
 	f.Bool("authenticate-http", false, "require operators (operator API, /metrics, web UI) to authenticate")
+	addTLSFlags(f)
 	f.String("framework-sorter", "drf", "order of frameworks within a role: drf or random")
 	return cmd
 }
@@ -126,7 +127,7 @@ func runMaster(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := listen(s.String("listen"))
+	ln, scheme, err := secureListen(s.String("listen"), tlsFiles(s.String))
 	if err != nil {
 		return err
 	}
@@ -156,7 +157,7 @@ func runMaster(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	srv := serveHTTP(ln, m.Handler(), log)
-	fmt.Fprintf(cmd.OutOrStdout(), "corral master %s listening on http://%s\n", m.ID(), cfg.Addr)
+	fmt.Fprintf(cmd.OutOrStdout(), "corral master %s listening on %s://%s\n", m.ID(), scheme, cfg.Addr)
 	err = m.Run(ctx)
 	srv.shutdown()
 	return err
@@ -186,7 +187,7 @@ func runHAMaster(ctx context.Context, cmd *cobra.Command, cfg master.Config, ln 
 	cfg.Registerer = nil // each term registers its own metrics
 	h := ha.New(cfg, session, path)
 	srv := serveHTTP(ln, h.Handler(), cfg.Logger)
-	fmt.Fprintf(cmd.OutOrStdout(), "corral master listening on http://%s, contending for leadership at %s\n", cfg.Addr, zkURL)
+	fmt.Fprintf(cmd.OutOrStdout(), "corral master listening on %s, contending for leadership at %s\n", cfg.Addr, zkURL)
 	err = h.Run(ctx)
 	srv.shutdown()
 	return err

@@ -35,6 +35,7 @@ func newServiceCommand() *cobra.Command {
 	f.String("advertise", "", "host:port others reach the REST API at (default: the listen address)")
 	f.String("master", "127.0.0.1:5050", "host:port of a master")
 	addClientCredentialFlags(f)
+	addTLSFlags(f)
 	f.String("zk", "", "ZooKeeper URL (zk://host:port,.../path): find the leading master there, keep state under <path>/frameworks/<name> and elect a leading instance")
 	f.Duration("zk-session-timeout", 10*time.Second, "ZooKeeper session timeout")
 	f.String("work-dir", "./.work/service", "directory for the framework's state when not using ZooKeeper")
@@ -63,13 +64,17 @@ func runService(cmd *cobra.Command, _ []string) error {
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	ln, err := listen(s.String("listen"))
+	ln, scheme, err := secureListen(s.String("listen"), tlsFiles(s.String))
 	if err != nil {
 		return err
 	}
 	addr := advertised(s.String("advertise"), ln)
 	cfg := service.Config{Master: s.String("master"), Name: s.String("name"), User: s.String("user"),
-		WebUIURL: "http://" + addr, Logger: log}
+		WebUIURL: scheme + "://" + addr, Logger: log}
+	if cfg.TLS, err = tlsFiles(s.String).Client(); err != nil {
+		ln.Close()
+		return err
+	}
 	if cfg.Principal, cfg.Secret, err = clientCredentials(s.String); err != nil {
 		return err
 	}
@@ -91,7 +96,7 @@ func runService(cmd *cobra.Command, _ []string) error {
 			return err
 		}
 		srv := serveHTTP(ln, f.Handler(reg), log)
-		fmt.Fprintf(cmd.OutOrStdout(), "corral service listening on http://%s\n", ln.Addr())
+		fmt.Fprintf(cmd.OutOrStdout(), "corral service listening on %s://%s\n", scheme, ln.Addr())
 		err = f.Run(ctx)
 		srv.shutdown()
 		return err
@@ -129,7 +134,7 @@ func runService(cmd *cobra.Command, _ []string) error {
 		return ha.Term{Handler: f.Handler(reg), Run: f.Run}, nil
 	})
 	srv := serveHTTP(ln, server.Handler(), log)
-	fmt.Fprintf(cmd.OutOrStdout(), "corral service listening on http://%s (contending for leadership)\n", ln.Addr())
+	fmt.Fprintf(cmd.OutOrStdout(), "corral service listening on %s://%s (contending for leadership)\n", scheme, ln.Addr())
 	err = server.Run(ctx)
 	srv.shutdown()
 	return err

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,8 @@ type Config struct {
 	Detector sdk.Detector
 	// Principal and Secret authenticate the framework to the master.
 	Principal, Secret string
+	// TLS, if set, verifies the master, which is then called over https.
+	TLS *tls.Config
 	// Store keeps jobs, runs and the framework ID.
 	Store store.Store
 	// Name and User of the framework; defaults "batch" and "root".
@@ -135,7 +138,7 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 	var err error
 	f.sched, err = sdk.New(sdk.Config{
 		Master: cfg.Master, Detector: cfg.Detector, Framework: info, Logger: cfg.Logger,
-		Principal: cfg.Principal, Secret: cfg.Secret,
+		Principal: cfg.Principal, Secret: cfg.Secret, TLS: cfg.TLS,
 		IDStore:        sdk.StoreIDStore{Store: cfg.Store, Key: keyFrameworkID},
 		DisableAutoAck: true, // acknowledged once what an update says is durable
 	}, sdk.HandlerFunc(f.handle))

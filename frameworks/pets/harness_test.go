@@ -217,17 +217,29 @@ func (h *harness) operator(call *masterpb.Call) *masterpb.Response {
 	return out
 }
 
-// liveTasksByPet counts the master's non-terminal tasks per task name.
-func (h *harness) liveTasksByPet() map[string]int {
-	h.t.Helper()
-	out := map[string]int{}
-	resp := h.operator(&masterpb.Call{Type: masterpb.Call_GET_TASKS.Enum()})
-	for _, t := range resp.GetGetTasks().GetTasks() {
+// liveTasks counts the master's non-terminal tasks per task name.
+func liveTasks(masterURL string) (map[string]int, error) {
+	body, _ := codec.JSON.Marshal(&masterpb.Call{Type: masterpb.Call_GET_TASKS.Enum()})
+	resp, err := http.Post(masterURL+"/api/v1", codec.JSONMediaType, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET_TASKS: %s: %v", resp.Status, err)
+	}
+	out := &masterpb.Response{}
+	if err := codec.JSON.Unmarshal(b, out); err != nil {
+		return nil, err
+	}
+	counts := map[string]int{}
+	for _, t := range out.GetGetTasks().GetTasks() {
 		if !mesospb.IsTerminal(t.GetState()) {
-			out[t.GetName()]++
+			counts[t.GetName()]++
 		}
 	}
-	return out
+	return counts, nil
 }
 
 // petPIDs finds the processes of a pet (by CORRAL_PET_NAME in their

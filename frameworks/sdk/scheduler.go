@@ -13,6 +13,7 @@ package sdk
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,7 +62,9 @@ type Config struct {
 	// Basic); the principal also goes into FrameworkInfo.principal unless
 	// that names one already.
 	Principal, Secret string
-	Logger            *slog.Logger
+	// TLS, if set, is how masters are verified: calls go over https.
+	TLS    *tls.Config
+	Logger *slog.Logger
 	// IDStore keeps the framework ID across restarts; default in memory.
 	IDStore FrameworkIDStore
 	// MinBackoff and MaxBackoff bound the delay between subscriptions.
@@ -104,7 +107,7 @@ func New(cfg Config, h Handler) (*Scheduler, error) {
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{
-			Transport:     &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16},
+			Transport:     &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16, TLSClientConfig: cfg.TLS},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/proto/schedulerpb"
 	"github.com/corral-sched/corral/recordio"
 )
@@ -170,7 +171,7 @@ func (s *Scheduler) do(ctx context.Context, leader, stream string, c *schedulerp
 	if err != nil {
 		return nil, fmt.Errorf("sdk: encoding %v: %w", c.GetType(), err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+leader+"/api/v1/scheduler", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, auth.Scheme(s.cfg.TLS)+"://"+leader+"/api/v1/scheduler", bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("sdk: %w", err)
 	}

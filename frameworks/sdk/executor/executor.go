@@ -7,6 +7,7 @@ package executor
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/codec"
 	"github.com/corral-sched/corral/internal/uuid"
 	"github.com/corral-sched/corral/proto/executorpb"
@@ -39,6 +41,7 @@ type Executor struct {
 	Checkpoint      bool
 	RecoveryTimeout time.Duration
 
+	scheme   string // "https" when the agent serves TLS
 	mu       sync.Mutex
 	unacked  map[string]*mesospb.TaskStatus // by uuid
 	launched map[string]*mesospb.TaskInfo   // tasks without a terminal acknowledged update
@@ -50,6 +53,14 @@ func FromEnv() (*Executor, error) {
 		ExecutorID: os.Getenv("MESOS_EXECUTOR_ID"), Client: &http.Client{}}
 	if e.Agent == "" || e.FrameworkID == "" || e.ExecutorID == "" {
 		return nil, errors.New("executor: MESOS_AGENT_ENDPOINT, MESOS_FRAMEWORK_ID and MESOS_EXECUTOR_ID must be set (is this run by an agent?)")
+	}
+	if os.Getenv("LIBPROCESS_SSL_ENABLED") == "true" || os.Getenv("LIBPROCESS_SSL_ENABLED") == "1" {
+		cfg, err := auth.TLSFiles{CA: os.Getenv("LIBPROCESS_SSL_CA_FILE")}.Client()
+		if err != nil || cfg == nil {
+			return nil, fmt.Errorf("executor: the agent serves TLS but LIBPROCESS_SSL_CA_FILE does not give a CA: %v", err)
+		}
+		e.Client = &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
+		e.scheme = "https"
 	}
 	e.Checkpoint = os.Getenv("MESOS_CHECKPOINT") == "1"
 	if e.Checkpoint {
@@ -88,7 +99,7 @@ func (e *Executor) call(ctx context.Context, c *executorpb.Call) (*http.Response
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+e.Agent+"/api/v1/executor", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cmp.Or(e.scheme, "http")+"://"+e.Agent+"/api/v1/executor", bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
