@@ -155,6 +155,9 @@ func launcherFor(cfg Config) containerizer.Launcher {
 			CFS: cfg.CgroupsEnableCFS, PidsLimit: cfg.ContainerPidsLimit, IsolateNetwork: cfg.IsolateNetwork,
 		}
 	}
+	if cfg.Isolation == "sim" {
+		return containerizer.Sim{}
+	}
 	return containerizer.Posix{}
 }
 

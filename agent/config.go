@@ -44,8 +44,8 @@ type Config struct {
 	// Attributes such as "rack:a;zone:z1".
 	Attributes string
 	// Isolation is "linux" (a container per task through libcontainer:
-	// cgroups and namespaces) or "posix" (plain process groups, the
-	// default).
+	// cgroups and namespaces), "posix" (plain process groups, the
+	// default), or "sim" (nothing forked: simulated agents for load tests).
 	Isolation string
 	// CgroupsRoot is the cgroup containers go under (default /corral);
 	// CgroupsEnableCFS enforces cpus as a hard CFS quota;
@@ -138,8 +138,9 @@ func (c *Config) setDefaults() error {
 		if why := containerizer.LinuxAvailable(); why != "" {
 			return fmt.Errorf("agent: config: isolation linux: %s (use posix)", why)
 		}
+	case "sim":
 	default:
-		return fmt.Errorf("agent: config: unknown isolation %q (want linux or posix)", c.Isolation)
+		return fmt.Errorf("agent: config: unknown isolation %q (want linux, posix or sim)", c.Isolation)
 	}
 	if c.ExecutorRegistrationTimeout <= 0 {
 		c.ExecutorRegistrationTimeout = time.Minute

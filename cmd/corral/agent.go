@@ -39,7 +39,7 @@ func newAgentCommand() *cobra.Command {
 	f.String("work-dir", "./.work/agent", "directory for sandboxes and checkpoints")
 	f.String("resources", "", `resources to offer, e.g. "cpus:4;mem:4096;disk:20000;ports:[31000-32000]" (default: detected)`)
 	f.String("attributes", "", `attributes, e.g. "rack:a;zone:z1"`)
-	f.String("isolation", "auto", "linux (cgroups and namespaces through libcontainer), posix, or auto: linux when running as root with cgroups, else posix")
+	f.String("isolation", "auto", "linux (cgroups and namespaces through libcontainer), posix, sim (nothing forked: for load tests), or auto: linux when running as root with cgroups, else posix")
 	f.String("cgroups-root", "/corral", "cgroup under which containers are created (linux isolation)")
 	f.Bool("cgroups-enable-cfs", false, "enforce cpus as a hard CFS quota, not only shares (linux isolation)")
 	f.Int("container-pids-limit", 4096, "most processes per container, 0 for no limit (linux isolation)")
