@@ -1,9 +1,13 @@
 package store
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,12 +15,20 @@ import (
 	"sync"
 )
 
-// Local is a Store in one file under a directory, for a standalone master
-// or framework. The whole state is rewritten atomically (temporary file,
-// fsync, rename, fsync of the directory) on every write: right for the
-// registry's size, and simple enough to trust.
+// Local is a Store in a directory, for a standalone master or framework:
+// a snapshot (store.json, written atomically: temporary file, fsync,
+// rename, fsync of the directory) and a log of the changes since
+// (store.log: one JSON line per write or batch, fsynced before the write
+// returns). Reopening replays the log over the snapshot; a torn last line
+// (a crash mid-write) is dropped, so a batch applies whole or not at all.
+// The log is folded into a new snapshot once it outgrows it: a write costs
+// one append, not a rewrite of everything.
 type Local struct {
-	path string
+	path    string
+	logPath string
+	log     *os.File
+	logSize int64
+	snap    int64 // size of the last snapshot
 
 	mu       sync.Mutex
 	entries  map[string]Entry                 // guarded by mu
@@ -34,27 +46,141 @@ func OpenLocal(dir string) (*Local, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	l := &Local{path: filepath.Join(dir, "store.json"), entries: make(map[string]Entry),
+	l := &Local{path: filepath.Join(dir, "store.json"), logPath: filepath.Join(dir, "store.log"), entries: make(map[string]Entry),
 		watchers: make(map[string]map[chan Entry]func())}
 	b, err := os.ReadFile(l.path)
 	switch {
 	case os.IsNotExist(err):
-		return l, nil
 	case err != nil:
 		return nil, fmt.Errorf("store: reading %s: %w", l.path, err)
-	}
-	var saved []Entry
-	if err := json.Unmarshal(b, &saved); err != nil {
-		return nil, fmt.Errorf("store: %s is corrupt: %w", l.path, err)
-	}
-	for _, e := range saved {
-		if err := ValidateKey(e.Key); err != nil || e.Version < 1 {
-			return nil, fmt.Errorf("store: %s holds an invalid entry %q (version %d)", l.path, e.Key, e.Version)
+	default:
+		var saved []Entry
+		if err := json.Unmarshal(b, &saved); err != nil {
+			return nil, fmt.Errorf("store: %s is corrupt: %w", l.path, err)
 		}
-		l.entries[e.Key] = e
+		for _, e := range saved {
+			if err := ValidateKey(e.Key); err != nil || e.Version < 1 {
+				return nil, fmt.Errorf("store: %s holds an invalid entry %q (version %d)", l.path, e.Key, e.Version)
+			}
+			l.entries[e.Key] = e
+		}
+		l.snap = int64(len(b))
+	}
+	if err := l.replay(); err != nil {
+		return nil, err
 	}
 	return l, nil
 }
+
+// logRecord is one durable write: the resulting state of the keys it
+// changed.
+type logRecord struct {
+	Ops []logOp `json:"ops"`
+}
+
+type logOp struct {
+	Key     string `json:"k"`
+	Value   []byte `json:"v,omitempty"`
+	Version int64  `json:"n,omitempty"`
+	Deleted bool   `json:"d,omitempty"`
+}
+
+// replay applies the log over the snapshot and opens it for appending.
+func (l *Local) replay() error {
+	f, err := os.OpenFile(l.logPath, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	r := bufio.NewReader(f)
+	var offset int64
+	for {
+		line, err := r.ReadBytes('\n')
+		if errors.Is(err, io.EOF) && len(line) == 0 {
+			break
+		}
+		var rec logRecord
+		complete := err == nil
+		if err != nil && !errors.Is(err, io.EOF) {
+			f.Close()
+			return fmt.Errorf("store: reading %s: %w", l.logPath, err)
+		}
+		if !complete || json.Unmarshal(line, &rec) != nil {
+			if _, more := r.Peek(1); more == nil {
+				f.Close()
+				return fmt.Errorf("store: %s is corrupt at byte %d", l.logPath, offset)
+			}
+			// The last write was torn by a crash: it never happened.
+			if err := f.Truncate(offset); err != nil {
+				f.Close()
+				return fmt.Errorf("store: dropping a torn write from %s: %w", l.logPath, err)
+			}
+			break
+		}
+		for _, op := range rec.Ops {
+			if ValidateKey(op.Key) != nil || (!op.Deleted && op.Version < 1) {
+				f.Close()
+				return fmt.Errorf("store: %s holds an invalid change of %q at byte %d", l.logPath, op.Key, offset)
+			}
+			if op.Deleted {
+				delete(l.entries, op.Key)
+			} else {
+				l.entries[op.Key] = Entry{Key: op.Key, Value: op.Value, Version: op.Version}
+			}
+		}
+		offset += int64(len(line))
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		f.Close()
+		return fmt.Errorf("store: %w", err)
+	}
+	l.log, l.logSize = f, offset
+	return nil
+}
+
+// saveLocked makes the current state of keys durable: one appended line,
+// fsynced; the log is folded into a snapshot when it has grown past it.
+func (l *Local) saveLocked(keys ...string) error {
+	rec := logRecord{Ops: make([]logOp, 0, len(keys))}
+	for _, k := range keys {
+		if e, ok := l.entries[k]; ok {
+			rec.Ops = append(rec.Ops, logOp{Key: k, Value: e.Value, Version: e.Version})
+		} else {
+			rec.Ops = append(rec.Ops, logOp{Key: k, Deleted: true})
+		}
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("store: encoding: %w", err)
+	}
+	b = append(b, '\n')
+	if _, err := l.log.Write(b); err != nil {
+		// Cut back what may have gone out, so the log stays whole.
+		_ = l.log.Truncate(l.logSize)
+		_, _ = l.log.Seek(l.logSize, io.SeekStart)
+		return fmt.Errorf("store: writing %s: %w", l.logPath, err)
+	}
+	if err := l.log.Sync(); err != nil {
+		_ = l.log.Truncate(l.logSize)
+		_, _ = l.log.Seek(l.logSize, io.SeekStart)
+		return fmt.Errorf("store: syncing %s: %w", l.logPath, err)
+	}
+	l.logSize += int64(len(b))
+	if l.logSize > compactAt && l.logSize > 2*l.snap {
+		if err := l.snapshotLocked(); err != nil {
+			// The log still holds everything: only compaction is late.
+			return nil
+		}
+		if err := l.log.Truncate(0); err == nil {
+			_, _ = l.log.Seek(0, io.SeekStart)
+			_ = l.log.Sync()
+			l.logSize = 0
+		}
+	}
+	return nil
+}
+
+// compactAt is the log size below which it is never folded.
+var compactAt int64 = 4 << 20
 
 // Get implements Store.
 func (l *Local) Get(_ context.Context, key string) (Entry, error) {
@@ -89,7 +215,7 @@ func (l *Local) Put(_ context.Context, key string, value []byte, expected int64)
 	}
 	e := Entry{Key: key, Value: slices.Clone(value), Version: old.Version + 1}
 	l.entries[key] = e
-	if err := l.saveLocked(); err != nil {
+	if err := l.saveLocked(key); err != nil {
 		if old.Version == 0 {
 			delete(l.entries, key)
 		} else {
@@ -119,7 +245,7 @@ func (l *Local) Delete(_ context.Context, key string, expected int64) error {
 		return fmt.Errorf("%w: %s is at version %d, not %d", ErrConflict, key, old.Version, expected)
 	}
 	delete(l.entries, key)
-	if err := l.saveLocked(); err != nil {
+	if err := l.saveLocked(key); err != nil {
 		l.entries[key] = old
 		return err
 	}
@@ -203,6 +329,9 @@ func (l *Local) Watch(ctx context.Context, key string) (<-chan Entry, error) {
 func (l *Local) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if !l.closed && l.log != nil {
+		_ = l.log.Close()
+	}
 	l.closed = true
 	for _, ws := range l.watchers {
 		for _, nudge := range ws {
@@ -218,8 +347,8 @@ func (l *Local) notifyLocked(key string) {
 	}
 }
 
-// saveLocked writes every entry durably.
-func (l *Local) saveLocked() error {
+// snapshotLocked writes every entry durably as the new snapshot.
+func (l *Local) snapshotLocked() error {
 	all := make([]Entry, 0, len(l.entries))
 	for _, e := range l.entries {
 		all = append(all, e)
@@ -256,6 +385,7 @@ func (l *Local) saveLocked() error {
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("store: syncing %s: %w", filepath.Dir(l.path), err)
 	}
+	l.snap = int64(len(b))
 	return nil
 }
 
@@ -290,7 +420,7 @@ func (l *Local) Apply(_ context.Context, ops []Op) error {
 			l.entries[op.Key] = Entry{Key: op.Key, Value: slices.Clone(op.Value), Version: old.Version + 1}
 		}
 	}
-	if err := l.saveLocked(); err != nil {
+	if err := l.saveLocked(slices.Collect(maps.Keys(undo))...); err != nil {
 		for key, old := range undo {
 			if old.Version == 0 {
 				delete(l.entries, key)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -287,5 +289,80 @@ func TestLocalAppliesABatchDurably(t *testing.T) {
 	}
 	if strings.Join(got, ",") != "a/x=x2,a/y=y" {
 		t.Fatalf("after reopening: %v", got)
+	}
+}
+
+func TestLocalDropsATornLastWriteAndRefusesCorruption(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := store.OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Put(ctx, "a/1", []byte("one"), store.AnyVersion)
+	s.Put(ctx, "a/2", []byte("two"), store.AnyVersion)
+	s.Close()
+	// A crash in the middle of the next write leaves half a line.
+	f, _ := os.OpenFile(filepath.Join(dir, "store.log"), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"ops":[{"k":"a/3","v":"dGhy`)
+	f.Close()
+	s, err = store.OpenLocal(dir)
+	if err != nil {
+		t.Fatalf("a torn last write: %v", err)
+	}
+	entries, _ := s.List(ctx, "a")
+	if len(entries) != 2 || string(entries[1].Value) != "two" {
+		t.Fatalf("after the torn write: %+v", entries)
+	}
+	// The store goes on from there.
+	if _, err := s.Put(ctx, "a/3", []byte("three"), store.Absent); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = store.OpenLocal(dir); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := s.Get(ctx, "a/3"); err != nil || string(e.Value) != "three" {
+		t.Fatalf("a/3 after reopening: %+v %v", e, err)
+	}
+	s.Close()
+	// Garbage before the last line is corruption, not a torn write.
+	b, _ := os.ReadFile(filepath.Join(dir, "store.log"))
+	os.WriteFile(filepath.Join(dir, "store.log"), append([]byte("garbage\n"), b...), 0o644)
+	if _, err := store.OpenLocal(dir); err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("a corrupt log opened: %v", err)
+	}
+}
+
+func TestLocalFoldsItsLogIntoASnapshot(t *testing.T) {
+	defer store.SetCompactAt(2048)()
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := store.OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		if _, err := s.Put(ctx, fmt.Sprintf("k/%d", i%20), []byte(strings.Repeat("x", 100)+fmt.Sprint(i)), store.AnyVersion); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Delete(ctx, "k/0", store.AnyVersion)
+	s.Close()
+	logInfo, _ := os.Stat(filepath.Join(dir, "store.log"))
+	snapInfo, err := os.Stat(filepath.Join(dir, "store.json"))
+	if err != nil || logInfo.Size() > 2*snapInfo.Size()+512 {
+		t.Fatalf("log %d bytes, snapshot %v: the log was never folded", logInfo.Size(), snapInfo)
+	}
+	s, err = store.OpenLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := s.List(ctx, "k")
+	if len(entries) != 19 {
+		t.Fatalf("%d entries after reopening, want 19", len(entries))
+	}
+	if e, _ := s.Get(ctx, "k/19"); e.Version != 10 || !strings.HasSuffix(string(e.Value), "199") {
+		t.Fatalf("k/19 = %+v, want version 10 holding the last value", e)
 	}
 }

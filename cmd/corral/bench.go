@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -45,6 +46,7 @@ func newBenchCommand() *cobra.Command {
 	scale.Flags().Int("agents", 1000, "simulated agents")
 	scale.Flags().String("resources", "cpus:8;mem:16384;disk:100000;ports:[31000-32000]", "each agent's resources")
 	scale.Flags().Duration("timeout", 5*time.Minute, "give up after this long")
+	scale.Flags().String("cpuprofile", "", "write a CPU profile of the run (master and agents) to this file")
 	cmd.AddCommand(agents, scale)
 	return cmd
 }
@@ -148,6 +150,17 @@ func runBenchScale(cmd *cobra.Command, _ []string) error {
 	}
 	res, _ := cmd.Flags().GetString("resources")
 	timeout, _ := cmd.Flags().GetDuration("timeout")
+	if path, _ := cmd.Flags().GetString("cpuprofile"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	dir, err := os.MkdirTemp("", "corral-bench-scale-")
 	if err != nil {
 		return err
