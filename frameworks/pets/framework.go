@@ -2,6 +2,7 @@ package pets
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,8 +27,11 @@ type Config struct {
 	// Store keeps sets, pets, releases and the framework ID.
 	Store store.Store
 	// Name, User and Principal of the framework; defaults "pets", "root"
-	// and Name. The principal signs the pets' reservations.
-	Name, User, Principal string
+	// and Name. The principal signs the pets' reservations; with Secret it
+	// also authenticates the framework to the master.
+	Name, User, Principal, Secret string
+	// TLS, if set, verifies the master, which is then called over https.
+	TLS *tls.Config
 	// FailoverTimeout is how long the master keeps the framework's tasks
 	// while it is away; default one week.
 	FailoverTimeout time.Duration
@@ -122,6 +126,7 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 	if cfg.User == "" {
 		cfg.User = "root"
 	}
+	authPrincipal := cfg.Principal
 	if cfg.Principal == "" {
 		cfg.Principal = cfg.Name
 	}
@@ -176,6 +181,7 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 	var err error
 	f.sched, err = sdk.New(sdk.Config{
 		Master: cfg.Master, Detector: cfg.Detector, Framework: info, Logger: cfg.Logger,
+		Principal: authPrincipal, Secret: cfg.Secret, TLS: cfg.TLS,
 		IDStore:        sdk.StoreIDStore{Store: cfg.Store, Key: keyFrameworkID},
 		DisableAutoAck: true, // acknowledged once what an update says is durable
 	}, sdk.HandlerFunc(f.handle))

@@ -84,6 +84,7 @@ func (f *Framework) petView(s *setState, p *Pet) *PetView {
 func (f *Framework) setView(s *setState, withPets bool) *PetSetView {
 	v := &PetSetView{PetSet: s.Spec, Revision: s.Revision, Deleting: s.Deleting, Purge: s.Purge, Created: s.Created, Changed: s.Updated}
 	pets := f.petsOf(s.Spec.ID)
+	requested := false
 	for k, p := range pets {
 		if p == nil {
 			continue
@@ -102,6 +103,8 @@ func (f *Framework) setView(s *setState, withPets bool) *PetSetView {
 		if withPets {
 			v.Pets = append(v.Pets, f.petView(s, p))
 		}
+		// A restart or replace asked for and not done yet is progress to come.
+		requested = requested || p.Restart || p.Replace
 	}
 	extra, outdated := false, false
 	for k := s.Spec.Instances; k < len(pets); k++ {
@@ -117,7 +120,7 @@ func (f *Framework) setView(s *setState, withPets bool) *PetSetView {
 		v.Status = "deleting"
 	case outdated:
 		v.Status = "updating"
-	case v.ReadyPets < s.Spec.Instances || extra:
+	case v.ReadyPets < s.Spec.Instances || extra || requested:
 		v.Status = "deploying"
 	default:
 		v.Status = "ready"

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/corral-sched/corral/election"
+	"github.com/corral-sched/corral/frameworks/pets"
+	"github.com/corral-sched/corral/store"
+)
+
+func newPetsCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "pets",
+		Short: "Run the pets framework (stateful sets) at /v1/petsets",
+		Args:  cobra.NoArgs,
+		RunE:  runPets,
+	}
+	addCommonFlags(cmd)
+	f := cmd.Flags()
+	f.String("listen", "127.0.0.1:8081", "address of the REST API")
+	f.String("master", "127.0.0.1:5050", "host:port of a master")
+	addClientCredentialFlags(f)
+	addTLSFlags(f)
+	f.String("zk", "", "ZooKeeper URL (zk://host:port,.../path): find the leader there and keep state under <path>/frameworks/pets")
+	f.Duration("zk-session-timeout", 10*time.Second, "ZooKeeper session timeout")
+	f.String("work-dir", "./.work/pets", "directory for the framework's state when not using ZooKeeper")
+	f.String("name", "pets", "framework name")
+	f.String("user", "root", "user tasks run as")
+	return cmd
+}
+
+// petsComponent adapts the framework to the dev cluster's components.
+type petsComponent struct {
+	f        *pets.Framework
+	gatherer prometheus.Gatherer
+}
+
+func (p petsComponent) Handler() http.Handler         { return p.f.Handler(p.gatherer) }
+func (p petsComponent) Run(ctx context.Context) error { return p.f.Run(ctx) }
+
+func runPets(cmd *cobra.Command, _ []string) error {
+	s, err := loadSettings(cmd)
+	if err != nil {
+		return err
+	}
+	log, err := logger(s)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	cfg := pets.Config{Master: s.String("master"), Name: s.String("name"), User: s.String("user"), Logger: log}
+	if cfg.Principal, cfg.Secret, err = clientCredentials(s.String); err != nil {
+		return err
+	}
+	if cfg.TLS, err = tlsFiles(s.String).Client(); err != nil {
+		return err
+	}
+	if zkURL := s.String("zk"); zkURL != "" {
+		servers, path, err := store.ParseZKURL(zkURL)
+		if err != nil {
+			return fmt.Errorf("--zk: %w", err)
+		}
+		timeout, err := s.Duration("zk-session-timeout")
+		if err != nil {
+			return err
+		}
+		session, err := election.Dial(servers, timeout, log)
+		if err != nil {
+			return err
+		}
+		defer session.Close()
+		cfg.Detector = election.NewDetector(session, path)
+		st, err := store.DialZooKeeper(servers, path+"/frameworks/"+cfg.Name, "", timeout, log)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		cfg.Store = st
+	} else {
+		st, err := store.OpenLocal(filepath.Clean(s.String("work-dir")))
+		if err != nil {
+			return fmt.Errorf("opening the state in --work-dir: %w", err)
+		}
+		defer st.Close()
+		cfg.Store = st
+	}
+	f, err := pets.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	ln, scheme, err := secureListen(s.String("listen"), tlsFiles(s.String))
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := serveHTTP(ln, f.Handler(reg), log)
+	fmt.Fprintf(cmd.OutOrStdout(), "corral pets listening on %s://%s\n", scheme, ln.Addr())
+	err = f.Run(ctx)
+	srv.shutdown()
+	return err
+}
