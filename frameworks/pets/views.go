@@ -112,7 +112,7 @@ func (f *Framework) setView(s *setState, withPets bool) *PetSetView {
 	}
 	if u := s.Spec.UpdateStrategy; u.Type == RollingUpdate {
 		for k := u.Partition; k < min(s.Spec.Instances, len(pets)); k++ {
-			outdated = outdated || pets[k] == nil || pets[k].Revision != s.Revision
+			outdated = outdated || (pets[k] != nil && pets[k].Revision != 0 && pets[k].Revision != s.Revision)
 		}
 	}
 	switch {
