@@ -160,7 +160,7 @@ func (c *Cluster) addAgent(i int, addr string) (*agent.Agent, error) {
 func (c *Cluster) StopAgent(i int) {
 	ra := c.agents[i]
 	ra.cancel()
-	<-ra.done
+	ra.done <- <-ra.done // Close waits for it again if it is not restarted
 	_ = ra.srv.Close()
 }
 
