@@ -18,6 +18,7 @@ import (
 
 	"github.com/corral-sched/corral/agent"
 	"github.com/corral-sched/corral/frameworks/batch"
+	"github.com/corral-sched/corral/frameworks/pets"
 	"github.com/corral-sched/corral/frameworks/service"
 	"github.com/corral-sched/corral/master"
 	"github.com/corral-sched/corral/store"
@@ -40,6 +41,7 @@ func newDevCommand() *cobra.Command {
 	f.String("agent-resources", "", `resources of each agent (default "cpus:4;mem:4096;disk:20000" and 1,000 ports of its own)`)
 	f.String("work-dir", "", "directory for the agents' work dirs (default: a new temporary directory)")
 	f.String("service-listen", "127.0.0.1:8080", "address of the service framework's API")
+	f.String("pets-listen", "127.0.0.1:8081", "address of the pets framework's API")
 	f.String("batch-listen", "127.0.0.1:8082", "address of the batch framework's API")
 	f.Duration("ready-timeout", 30*time.Second, "how long agents and frameworks may take to register")
 	return cmd
@@ -156,6 +158,21 @@ func runDev(cmd *cobra.Command, _ []string) error {
 	c.frameworks = append(c.frameworks, sf)
 	c.start(serviceComponent{f: sf, gatherer: prometheus.NewRegistry()}, sln, log)
 	fmt.Fprintf(out, "service  http://%s\n", sln.Addr())
+	petsStore, err := store.OpenLocal(filepath.Join(workDir, "pets"))
+	if err != nil {
+		return err
+	}
+	pf, err := pets.New(ctx, pets.Config{Master: mln.Addr().String(), Store: petsStore, Logger: log})
+	if err != nil {
+		return err
+	}
+	pln, err := listen(s.String("pets-listen"))
+	if err != nil {
+		return err
+	}
+	c.frameworks = append(c.frameworks, pf)
+	c.start(petsComponent{f: pf, gatherer: prometheus.NewRegistry()}, pln, log)
+	fmt.Fprintf(out, "pets     http://%s\n", pln.Addr())
 	batchStore, err := store.OpenLocal(filepath.Join(workDir, "batch"))
 	if err != nil {
 		return err
