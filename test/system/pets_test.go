@@ -1,0 +1,154 @@
+package system
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/proto/masterpb"
+	"github.com/corral-sched/corral/proto/mesospb"
+)
+
+// petProcesses lists the live processes of pet name's tasks: their
+// sandboxes are their command executors' (executor ID = task ID
+// "<name>.<incarnation>").
+func petProcesses(root, name string) []int {
+	var out []int
+	for _, pid := range sandboxTasks(root, "sleep") {
+		cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+		if err == nil && strings.Contains(cwd, "/executors/"+name+".") {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+type petStatus struct {
+	Name, Phase, AgentID, Waiting string
+	Ready                         bool
+	Incarnation                   int
+}
+
+func petsOf(t *testing.T, api, set string) map[string]petStatus {
+	resp, err := http.Get(api + "/v1/petsets/" + set)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var v struct{ Pets []petStatus }
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&v) != nil {
+		return nil
+	}
+	out := map[string]petStatus{}
+	for _, p := range v.Pets {
+		out[p.Name] = p
+	}
+	return out
+}
+
+// The at-most-one guarantee with real processes: the agent running db-2
+// is SIGSTOPped past the unreachable timeout and db-2 is not relaunched
+// anywhere; the machine then dies (agent and tasks killed) and an operator
+// marks it gone: db-2 comes back elsewhere. A checker sampling every
+// process throughout never sees two db-2 processes at once.
+func TestPetIsNeverTwiceEvenWhenItsAgentIsStopped(t *testing.T) {
+	root := t.TempDir()
+	t.Cleanup(func() { killSandboxTasks(root) })
+	addr := freeAddr(t)
+	startProc(t, "master", "master", "--listen", addr, "--work-dir", filepath.Join(root, "master"),
+		"--allocation-interval", "100ms", "--agent-ping-timeout", "200ms", "--max-agent-ping-timeouts", "3")
+	var agents []*proc
+	for i := range 3 {
+		agents = append(agents, startProc(t, fmt.Sprintf("agent-%d", i), "agent", "--listen", freeAddr(t), "--master", addr,
+			"--work-dir", filepath.Join(root, fmt.Sprintf("agent-%d", i)), "--hostname", fmt.Sprintf("agent-%d", i),
+			"--isolation", "posix", "--resources", "cpus:1;mem:512;disk:1000"))
+	}
+	petsAddr := freeAddr(t)
+	startProc(t, "pets", "pets", "--listen", petsAddr, "--master", addr, "--work-dir", filepath.Join(root, "pets"))
+	api := "http://" + petsAddr
+
+	// The checker.
+	var most atomic.Int64
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			if n := int64(len(petProcesses(root, "db-2"))); n > most.Load() {
+				most.Store(n)
+			}
+			time.Sleep(20 * time.Millisecond) // sampling
+		}
+	}()
+	t.Cleanup(func() { stop.Store(true); wg.Wait() })
+
+	spec := `{"id":"db","instances":3,"podManagementPolicy":"Parallel","cmd":"exec sleep 100000","cpus":0.1,"mem":32,
+		"volumes":[{"containerPath":"data","size":10}],"constraints":[["hostname","UNIQUE"]]}`
+	waitFor(t, 30*time.Second, "the pets framework to take the set", func() bool {
+		resp, err := http.Post(api+"/v1/petsets", "application/json", bytes.NewReader([]byte(spec)))
+		if err != nil {
+			return false
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusCreated
+	})
+	var first petStatus
+	waitFor(t, 60*time.Second, "three pets ready", func() bool {
+		pets := petsOf(t, api, "db")
+		first = pets["db-2"]
+		return len(pets) == 3 && pets["db-0"].Ready && pets["db-1"].Ready && first.Ready
+	})
+	var victim *proc
+	for i, a := range agents {
+		if strings.Contains(tail(a.log, 1000), first.AgentID) {
+			victim = agents[i]
+		}
+	}
+	if victim == nil {
+		t.Fatalf("no agent's log names db-2's agent %s", first.AgentID)
+	}
+	victimRoot := filepath.Join(root, victim.name)
+	victim.signal(syscall.SIGSTOP)
+	waitFor(t, 30*time.Second, "db-2 to be in doubt", func() bool { return petsOf(t, api, "db")["db-2"].Phase == "unknown" })
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) { // watching a window
+		if p := petsOf(t, api, "db")["db-2"]; p.Incarnation != first.Incarnation || p.Ready {
+			t.Fatalf("db-2 was relaunched while its agent was only stopped: %+v", p)
+		}
+	}
+	// The machine dies for good: its agent and tasks; then the operator
+	// says so.
+	victim.kill9()
+	killSandboxTasks(victimRoot)
+	waitFor(t, 10*time.Second, "the dead machine's db-2 to be gone", func() bool { return len(petProcesses(victimRoot, "db-2")) == 0 })
+	if status, _, err := operator(addr, &masterpb.Call{Type: masterpb.Call_MARK_AGENT_GONE.Enum(),
+		MarkAgentGone: &masterpb.Call_MarkAgentGone{AgentId: &mesospb.AgentID{Value: proto.String(first.AgentID)}}}); err != nil || status != http.StatusOK {
+		t.Fatalf("MARK_AGENT_GONE: %d %v", status, err)
+	}
+	// Two agents for three UNIQUE pets: db-2 waits until a machine is
+	// added, then comes back there.
+	agents = append(agents, startProc(t, "agent-3", "agent", "--listen", freeAddr(t), "--master", addr,
+		"--work-dir", filepath.Join(root, "agent-3"), "--hostname", "agent-3", "--isolation", "posix", "--resources", "cpus:1;mem:512;disk:1000"))
+	waitFor(t, 60*time.Second, "db-2 relaunched on the new machine", func() bool {
+		p := petsOf(t, api, "db")["db-2"]
+		return p.Ready && p.AgentID != first.AgentID && len(petProcesses(root, "db-2")) == 1
+	})
+	stop.Store(true)
+	wg.Wait()
+	if n := most.Load(); n != 1 {
+		t.Fatalf("up to %d db-2 processes ran at once, want exactly one at a time", n)
+	}
+}
