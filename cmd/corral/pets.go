@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/corral-sched/corral/election"
+	"github.com/corral-sched/corral/frameworks/ha"
 	"github.com/corral-sched/corral/frameworks/pets"
 	"github.com/corral-sched/corral/store"
 )
@@ -66,6 +67,8 @@ func runPets(cmd *cobra.Command, _ []string) error {
 	if cfg.TLS, err = tlsFiles(s.String).Client(); err != nil {
 		return err
 	}
+	var session *election.Session
+	var leaderPath string
 	if zkURL := s.String("zk"); zkURL != "" {
 		servers, path, err := store.ParseZKURL(zkURL)
 		if err != nil {
@@ -75,12 +78,12 @@ func runPets(cmd *cobra.Command, _ []string) error {
 		if err != nil {
 			return err
 		}
-		session, err := election.Dial(servers, timeout, log)
-		if err != nil {
+		if session, err = election.Dial(servers, timeout, log); err != nil {
 			return err
 		}
 		defer session.Close()
 		cfg.Detector = election.NewDetector(session, path)
+		leaderPath = path + "/frameworks/" + cfg.Name + "-leader"
 		st, err := store.DialZooKeeper(servers, path+"/frameworks/"+cfg.Name, "", timeout, log)
 		if err != nil {
 			return err
@@ -95,16 +98,32 @@ func runPets(cmd *cobra.Command, _ []string) error {
 		defer st.Close()
 		cfg.Store = st
 	}
-	f, err := pets.New(ctx, cfg)
-	if err != nil {
-		return err
-	}
 	ln, scheme, err := secureListen(s.String("listen"), tlsFiles(s.String))
 	if err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if session != nil {
+		// Several instances elect a leader; standbys redirect to it.
+		server := ha.New(session, leaderPath, ln.Addr().String(), log, func(ctx context.Context) (ha.Term, error) {
+			f, err := pets.New(ctx, cfg)
+			if err != nil {
+				return ha.Term{}, err
+			}
+			return ha.Term{Handler: f.Handler(reg), Run: f.Run}, nil
+		})
+		srv := serveHTTP(ln, server.Handler(), log)
+		fmt.Fprintf(cmd.OutOrStdout(), "corral pets listening on %s://%s (contending for leadership)\n", scheme, ln.Addr())
+		err = server.Run(ctx)
+		srv.shutdown()
+		return err
+	}
+	f, err := pets.New(ctx, cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	srv := serveHTTP(ln, f.Handler(reg), log)
 	fmt.Fprintf(cmd.OutOrStdout(), "corral pets listening on %s://%s\n", scheme, ln.Addr())
 	err = f.Run(ctx)
