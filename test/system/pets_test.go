@@ -152,3 +152,98 @@ func TestPetIsNeverTwiceEvenWhenItsAgentIsStopped(t *testing.T) {
 		t.Fatalf("up to %d db-2 processes ran at once, want exactly one at a time", n)
 	}
 }
+
+// A rolling update that loses the master half way (kill -9, restart from
+// its registry) and the pets framework too: it resumes, every pet is
+// updated exactly once, no pet ever runs twice, and the data is intact.
+func TestPetRollingUpdateSurvivesMasterAndFrameworkRestarts(t *testing.T) {
+	root := t.TempDir()
+	t.Cleanup(func() { killSandboxTasks(root) })
+	addr := freeAddr(t)
+	master := startProc(t, "master", "master", "--listen", addr, "--work-dir", filepath.Join(root, "master"), "--allocation-interval", "100ms")
+	for i := range 3 {
+		startProc(t, fmt.Sprintf("agent-%d", i), "agent", "--listen", freeAddr(t), "--master", addr,
+			"--work-dir", filepath.Join(root, fmt.Sprintf("agent-%d", i)), "--hostname", fmt.Sprintf("agent-%d", i),
+			"--isolation", "posix", "--resources", "cpus:1;mem:512;disk:1000")
+	}
+	petsAddr := freeAddr(t)
+	framework := startProc(t, "pets", "pets", "--listen", petsAddr, "--master", addr, "--work-dir", filepath.Join(root, "pets"))
+	api := "http://" + petsAddr
+
+	var most atomic.Int64
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			for _, name := range []string{"db-0", "db-1", "db-2"} {
+				if n := int64(len(petProcesses(root, name))); n > most.Load() {
+					most.Store(n)
+				}
+			}
+			time.Sleep(20 * time.Millisecond) // sampling
+		}
+	}()
+	t.Cleanup(func() { stop.Store(true); wg.Wait() })
+
+	put := func(method, path, body string, want int) {
+		t.Helper()
+		waitFor(t, 30*time.Second, method+" "+path, func() bool {
+			req, _ := http.NewRequest(method, api+path, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return false
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode == want
+		})
+	}
+	spec := func(version string) string {
+		// Ready two seconds after it wrote its log: an update takes a while
+		// per pet, so the restarts below land in the middle of one.
+		return `{"id":"db","instances":3,"cmd":"echo ` + version + ` >> data/log; exec sleep 100000","cpus":0.1,"mem":32,` +
+			`"volumes":[{"containerPath":"data","size":10}],"constraints":[["hostname","UNIQUE"]],` +
+			`"readinessChecks":[{"protocol":"COMMAND","command":"test $(( $(date +%s) - $(stat -c %Y data/log) )) -ge 2"}]}`
+	}
+	put(http.MethodPost, "/v1/petsets", spec("v1"), http.StatusCreated)
+	waitFor(t, 60*time.Second, "three pets ready", func() bool {
+		p := petsOf(t, api, "db")
+		return len(p) == 3 && p["db-0"].Ready && p["db-1"].Ready && p["db-2"].Ready
+	})
+	put(http.MethodPut, "/v1/petsets/db", spec("v2"), http.StatusOK)
+	// Half way: db-2 updated (rolling updates go down from the top).
+	waitFor(t, 60*time.Second, "db-2 updated", func() bool {
+		p := petsOf(t, api, "db")["db-2"]
+		return p.Incarnation == 2 && p.Ready
+	})
+	if p := petsOf(t, api, "db")["db-0"]; p.Incarnation != 1 {
+		t.Fatalf("the update reached db-0 (%+v) before the restarts: nothing left to resume", p)
+	}
+	master.kill9()
+	framework.kill9()
+	master.start()
+	framework.start()
+	waitFor(t, 90*time.Second, "the update to finish after the restarts", func() bool {
+		p := petsOf(t, api, "db")
+		return len(p) == 3 && p["db-0"].Ready && p["db-1"].Ready && p["db-2"].Ready &&
+			p["db-0"].Incarnation == 2 && p["db-1"].Incarnation == 2 && p["db-2"].Incarnation == 2
+	})
+	stop.Store(true)
+	wg.Wait()
+	if n := most.Load(); n != 1 {
+		t.Fatalf("up to %d processes of one pet ran at once, want one", n)
+	}
+	// Each pet's volume saw v1 then v2, once each.
+	logs, _ := filepath.Glob(filepath.Join(root, "agent-*", "volumes", "roles", "*", "db-*", "log"))
+	if len(logs) != 3 {
+		t.Fatalf("found %d pet volumes: %v", len(logs), logs)
+	}
+	for _, l := range logs {
+		if b, _ := os.ReadFile(l); string(b) != "v1\nv2\n" {
+			t.Errorf("%s holds %q, want v1 then v2", l, b)
+		}
+	}
+}
