@@ -93,6 +93,7 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 		f.mu.Unlock()
 		launches = make([][]*mesospb.TaskInfo, len(offers))
 	}
+	declinedLong := false
 	for i, o := range offers {
 		var err error
 		switch {
@@ -102,9 +103,21 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 			err = f.sched.Decline(ctx, []*mesospb.OfferID{o.GetId()}, 1)
 		default:
 			err = f.sched.Decline(ctx, []*mesospb.OfferID{o.GetId()}, 60)
+			declinedLong = true
 		}
 		if err != nil {
 			return err
+		}
+	}
+	if declinedLong {
+		// Work submitted while these offers were being declined may have
+		// been revived for before the decline's filter reached the master;
+		// revive again after it, or the filter would hold for a minute.
+		f.mu.Lock()
+		work := f.hasWork(f.cfg.Now())
+		f.mu.Unlock()
+		if work {
+			return f.sched.Revive(ctx)
 		}
 	}
 	return nil

@@ -119,7 +119,19 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 		if stillWaiting {
 			refuse = 1
 		}
-		return f.sched.Decline(ctx, declined, refuse)
+		if err := f.sched.Decline(ctx, declined, refuse); err != nil {
+			return err
+		}
+		if !stillWaiting {
+			// An app changed while these were declined may have revived
+			// before the decline's filter reached the master: ask again
+			// after it, or the filter would hold for a minute. (The next
+			// tick decides; this only forces the call.)
+			f.mu.Lock()
+			f.resync = true
+			f.mu.Unlock()
+			f.poke()
+		}
 	}
 	return nil
 }
