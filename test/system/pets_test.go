@@ -140,8 +140,8 @@ func TestPetIsNeverTwiceEvenWhenItsAgentIsStopped(t *testing.T) {
 	}
 	// Two agents for three UNIQUE pets: db-2 waits until a machine is
 	// added, then comes back there.
-	agents = append(agents, startProc(t, "agent-3", "agent", "--listen", freeAddr(t), "--master", addr,
-		"--work-dir", filepath.Join(root, "agent-3"), "--hostname", "agent-3", "--isolation", "posix", "--resources", "cpus:1;mem:512;disk:1000"))
+	startProc(t, "agent-3", "agent", "--listen", freeAddr(t), "--master", addr,
+		"--work-dir", filepath.Join(root, "agent-3"), "--hostname", "agent-3", "--isolation", "posix", "--resources", "cpus:1;mem:512;disk:1000")
 	waitFor(t, 60*time.Second, "db-2 relaunched on the new machine", func() bool {
 		p := petsOf(t, api, "db")["db-2"]
 		return p.Ready && p.AgentID != first.AgentID && len(petProcesses(root, "db-2")) == 1
