@@ -288,6 +288,9 @@ func CanonicalID(id string) (string, error) {
 		id = "/" + id
 	}
 	id = strings.TrimSuffix(id, "/")
+	if id == "" {
+		return "", errors.New(`"/" is a group, not an app id`)
+	}
 	for _, part := range strings.Split(id[1:], "/") {
 		if !idPart.MatchString(part) {
 			return "", fmt.Errorf("%q: each path segment must be lowercase letters, digits, hyphens and dots, starting and ending with a letter or digit", id)

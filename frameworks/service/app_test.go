@@ -47,6 +47,7 @@ func TestInvalidAppsAreRejectedNamingTheField(t *testing.T) {
 		"marathon-http-check.json": "/healthChecks/0/protocol: HTTP checks run by the framework are not supported; use MESOS_HTTP",
 		"wrong-type.json":          "/instances: expected int, got JSON string",
 		"no-cmd.json":              "/cmd: an app needs cmd or args",
+		"root-id.json":             `/id: "/" is a group, not an app id`,
 		"nested-unknown.json":      `unknown field "speed"`,
 	} {
 		f, err := os.Open(filepath.Join("testdata/bad", file))
@@ -111,7 +112,7 @@ func TestSameRuntimeIgnoresOnlyTheCount(t *testing.T) {
 }
 
 func FuzzDecodeApp(f *testing.F) {
-	for _, s := range []string{`{"id":"/a","cmd":"x"}`, `{"id":"x","args":["a"],"instances":2,"constraints":[["hostname","UNIQUE"]]}`, `{}`, `[]`, `{"unreachableStrategy":"disabled"}`} {
+	for _, s := range []string{`{"id":"/","cmd":"x"}`, `{"id":"/a","cmd":"x"}`, `{"id":"x","args":["a"],"instances":2,"constraints":[["hostname","UNIQUE"]]}`, `{}`, `[]`, `{"unreachableStrategy":"disabled"}`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
