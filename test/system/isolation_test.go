@@ -24,7 +24,9 @@ import (
 // stepFramework launches what the test hands it, one task per offer, and
 // hands back the updates.
 type stepFramework struct {
-	s       *sdk.Scheduler
+	s *sdk.Scheduler
+	// tasks hands the next step an offer; a step returns nil when the
+	// offer is too small for it.
 	tasks   chan func(*mesospb.Offer) []*mesospb.Offer_Operation
 	updates chan *mesospb.TaskStatus
 }
@@ -37,7 +39,16 @@ func startStepFramework(t *testing.T, master string, info *mesospb.FrameworkInfo
 			for _, o := range ev.GetOffers().GetOffers() {
 				select {
 				case build := <-f.tasks:
-					if err := f.s.Accept(ctx, []*mesospb.OfferID{o.GetId()}, build(o), 0); err != nil {
+					ops := build(o)
+					if ops == nil {
+						// Too small (a fragment of an agent): wait for another.
+						f.tasks <- build
+						if err := f.s.Decline(ctx, []*mesospb.OfferID{o.GetId()}, 0); err != nil {
+							return err
+						}
+						continue
+					}
+					if err := f.s.Accept(ctx, []*mesospb.OfferID{o.GetId()}, ops, 0); err != nil {
 						return err
 					}
 				default:
@@ -105,7 +116,10 @@ func (f *stepFramework) waitFor(t *testing.T, id, what string, want func(*mesosp
 func (f *stepFramework) run(t *testing.T, id, cmd string, cpus, mem float64, mutate func(*mesospb.TaskInfo, *mesospb.Offer) []*mesospb.Offer_Operation) *mesospb.TaskStatus {
 	t.Helper()
 	f.tasks <- func(o *mesospb.Offer) []*mesospb.Offer_Operation {
-		res, _ := sdk.NewSpace(o).Take(cpus, mem, 0, 0)
+		res, ok := sdk.NewSpace(o).Take(cpus, mem, 0, 0)
+		if !ok {
+			return nil
+		}
 		ti := sdk.CommandTask(id, id, o, cmd, res)
 		var ops []*mesospb.Offer_Operation
 		if mutate != nil {
@@ -170,7 +184,10 @@ func TestLinuxIsolation(t *testing.T) {
 	// A command health check runs inside the container: only there is
 	// the hostname db-2.
 	f.tasks <- func(o *mesospb.Offer) []*mesospb.Offer_Operation {
-		res, _ := sdk.NewSpace(o).Take(0.1, 32, 0, 0)
+		res, ok := sdk.NewSpace(o).Take(0.1, 32, 0, 0)
+		if !ok {
+			return nil
+		}
 		ti := sdk.CommandTask("checked", "checked", o, "sleep 60", res)
 		ti.Container = &mesospb.ContainerInfo{Type: mesospb.ContainerInfo_MESOS.Enum(), Hostname: proto.String("db-2")}
 		ti.HealthCheck = &mesospb.HealthCheck{Type: mesospb.HealthCheck_COMMAND.Enum(),
@@ -262,7 +279,10 @@ func TestIsolatedNetworkHealthCheck(t *testing.T) {
 	server := fmt.Sprintf(`exec perl -MIO::Socket::INET -e '$s = IO::Socket::INET->new(LocalAddr => "127.0.0.1:%d", Listen => 5, ReuseAddr => 1) or die "listen: $!";`+
 		` while ($c = $s->accept) { <$c>; print $c "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"; close $c }'`, port)
 	f.tasks <- func(o *mesospb.Offer) []*mesospb.Offer_Operation {
-		res, _ := sdk.NewSpace(o).Take(0.1, 64, 0, 0)
+		res, ok := sdk.NewSpace(o).Take(0.1, 64, 0, 0)
+		if !ok {
+			return nil
+		}
 		ti := sdk.CommandTask("web", "web", o, server, res)
 		ti.HealthCheck = &mesospb.HealthCheck{Type: mesospb.HealthCheck_HTTP.Enum(),
 			Http:         &mesospb.HealthCheck_HTTPCheckInfo{Port: proto.Uint32(uint32(port)), Path: proto.String("/")},
@@ -308,9 +328,12 @@ func TestTaskGroupSharesItsNetwork(t *testing.T) {
 	client := fmt.Sprintf(`exec perl -MIO::Socket::INET -e 'for (1..100) { $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1:%s"); if ($c) { print <$c>; exit 0 } select(undef, undef, undef, 0.1) } die "no sidecar"'`, portText)
 	f.tasks <- func(o *mesospb.Offer) []*mesospb.Offer_Operation {
 		space := sdk.NewSpace(o)
-		exRes, _ := space.Take(0.1, 32, 0, 0)
-		sRes, _ := space.Take(0.1, 64, 0, 0)
-		cRes, _ := space.Take(0.1, 64, 0, 0)
+		exRes, ok1 := space.Take(0.1, 32, 0, 0)
+		sRes, ok2 := space.Take(0.1, 64, 0, 0)
+		cRes, ok3 := space.Take(0.1, 64, 0, 0)
+		if !ok1 || !ok2 || !ok3 {
+			return nil
+		}
 		return []*mesospb.Offer_Operation{{Type: mesospb.Offer_Operation_LAUNCH_GROUP.Enum(), LaunchGroup: &mesospb.Offer_Operation_LaunchGroup{
 			Executor: &mesospb.ExecutorInfo{Type: mesospb.ExecutorInfo_DEFAULT.Enum(),
 				ExecutorId: &mesospb.ExecutorID{Value: proto.String("pod")}, Resources: exRes},
