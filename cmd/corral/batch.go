@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -13,9 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
-	"github.com/corral-sched/corral/election"
 	"github.com/corral-sched/corral/frameworks/batch"
-	"github.com/corral-sched/corral/store"
 )
 
 func newBatchCommand() *cobra.Command {
@@ -66,35 +63,12 @@ func runBatch(cmd *cobra.Command, _ []string) error {
 	if cfg.TLS, err = tlsFiles(s.String).Client(); err != nil {
 		return err
 	}
-	if zkURL := s.String("zk"); zkURL != "" {
-		servers, path, err := store.ParseZKURL(zkURL)
-		if err != nil {
-			return fmt.Errorf("--zk: %w", err)
-		}
-		timeout, err := s.Duration("zk-session-timeout")
-		if err != nil {
-			return err
-		}
-		session, err := election.Dial(servers, timeout, log)
-		if err != nil {
-			return err
-		}
-		defer session.Close()
-		cfg.Detector = election.NewDetector(session, path)
-		st, err := store.DialZooKeeper(servers, path+"/frameworks/"+cfg.Name, "", timeout, log)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		cfg.Store = st
-	} else {
-		st, err := store.OpenLocal(filepath.Clean(s.String("work-dir")))
-		if err != nil {
-			return fmt.Errorf("opening the state in --work-dir: %w", err)
-		}
-		defer st.Close()
-		cfg.Store = st
+	state, closeState, err := openFrameworkState(s, cfg.Name, log)
+	if err != nil {
+		return err
 	}
+	defer closeState()
+	cfg.Store, cfg.Detector = state.Store, state.Detector
 	f, err := batch.New(ctx, cfg)
 	if err != nil {
 		return err

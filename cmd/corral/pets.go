@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -13,10 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
-	"github.com/corral-sched/corral/election"
 	"github.com/corral-sched/corral/frameworks/ha"
 	"github.com/corral-sched/corral/frameworks/pets"
-	"github.com/corral-sched/corral/store"
 )
 
 func newPetsCommand() *cobra.Command {
@@ -67,46 +64,21 @@ func runPets(cmd *cobra.Command, _ []string) error {
 	if cfg.TLS, err = tlsFiles(s.String).Client(); err != nil {
 		return err
 	}
-	var session *election.Session
-	var leaderPath string
-	if zkURL := s.String("zk"); zkURL != "" {
-		servers, path, err := store.ParseZKURL(zkURL)
-		if err != nil {
-			return fmt.Errorf("--zk: %w", err)
-		}
-		timeout, err := s.Duration("zk-session-timeout")
-		if err != nil {
-			return err
-		}
-		if session, err = election.Dial(servers, timeout, log); err != nil {
-			return err
-		}
-		defer session.Close()
-		cfg.Detector = election.NewDetector(session, path)
-		leaderPath = path + "/frameworks/" + cfg.Name + "-leader"
-		st, err := store.DialZooKeeper(servers, path+"/frameworks/"+cfg.Name, "", timeout, log)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		cfg.Store = st
-	} else {
-		st, err := store.OpenLocal(filepath.Clean(s.String("work-dir")))
-		if err != nil {
-			return fmt.Errorf("opening the state in --work-dir: %w", err)
-		}
-		defer st.Close()
-		cfg.Store = st
+	state, closeState, err := openFrameworkState(s, cfg.Name, log)
+	if err != nil {
+		return err
 	}
+	defer closeState()
+	cfg.Store, cfg.Detector = state.Store, state.Detector
 	ln, scheme, err := secureListen(s.String("listen"), tlsFiles(s.String))
 	if err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if session != nil {
+	if state.Session != nil {
 		// Several instances elect a leader; standbys redirect to it.
-		server := ha.New(session, leaderPath, ln.Addr().String(), log, func(ctx context.Context) (ha.Term, error) {
+		server := ha.New(state.Session, state.LeaderPath, ln.Addr().String(), log, func(ctx context.Context) (ha.Term, error) {
 			f, err := pets.New(ctx, cfg)
 			if err != nil {
 				return ha.Term{}, err

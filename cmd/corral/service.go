@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -13,10 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
-	"github.com/corral-sched/corral/election"
 	"github.com/corral-sched/corral/frameworks/ha"
 	"github.com/corral-sched/corral/frameworks/service"
-	"github.com/corral-sched/corral/store"
 )
 
 func newServiceCommand() *cobra.Command {
@@ -81,15 +78,14 @@ func runService(cmd *cobra.Command, _ []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	zkURL := s.String("zk")
-	if zkURL == "" {
-		st, err := store.OpenLocal(filepath.Clean(s.String("work-dir")))
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("opening the state in --work-dir: %w", err)
-		}
-		defer st.Close()
-		cfg.Store = st
+	state, closeState, err := openFrameworkState(s, cfg.Name, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer closeState()
+	cfg.Store, cfg.Detector = state.Store, state.Detector
+	if state.Session == nil {
 		f, err := service.New(ctx, cfg)
 		if err != nil {
 			ln.Close()
@@ -101,32 +97,7 @@ func runService(cmd *cobra.Command, _ []string) error {
 		srv.shutdown()
 		return err
 	}
-
-	servers, path, err := store.ParseZKURL(zkURL)
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("--zk: %w", err)
-	}
-	timeout, err := s.Duration("zk-session-timeout")
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	session, err := election.Dial(servers, timeout, log)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	defer session.Close()
-	cfg.Detector = election.NewDetector(session, path)
-	st, err := store.DialZooKeeper(servers, path+"/frameworks/"+cfg.Name, "", timeout, log)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	defer st.Close()
-	cfg.Store = st
-	server := ha.New(session, path+"/frameworks/"+cfg.Name+"-leader", addr, log, func(ctx context.Context) (ha.Term, error) {
+	server := ha.New(state.Session, state.LeaderPath, addr, log, func(ctx context.Context) (ha.Term, error) {
 		f, err := service.New(ctx, cfg)
 		if err != nil {
 			return ha.Term{}, err
