@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -295,12 +296,12 @@ func (f *Framework) Tick(ctx context.Context) {
 	// Calls go out in parallel: a deployment of a thousand instances
 	// brings thousands of acknowledgements, and one at a time they would
 	// outlast the agents' resend interval.
-	parallel(acks, func(st *mesospb.TaskStatus) {
+	parallel(acks, 8, func(st *mesospb.TaskStatus) {
 		if err := f.sched.Acknowledge(ctx, st); err != nil {
 			f.log.Debug("acknowledgement not sent; the agent will resend the update", "task", st.GetTaskId().GetValue(), "err", err)
 		}
 	})
-	parallel(kills, func(in *Instance) {
+	parallel(kills, 8, func(in *Instance) {
 		if err := f.sched.Kill(ctx, in.ID, in.AgentID); err != nil {
 			f.log.Debug("kill not sent; retried later", "task", in.ID, "err", err)
 		}
@@ -340,9 +341,8 @@ func (f *Framework) delaysEnded(now time.Time) bool {
 	return ended
 }
 
-// parallel calls fn for every item, a few at a time, and waits.
-func parallel[T any](items []T, fn func(T)) {
-	const workers = 8
+// parallel calls fn for every item, workers at a time, and waits.
+func parallel[T any](items []T, workers int, fn func(T)) {
 	if len(items) <= 1 {
 		for _, it := range items {
 			fn(it)
@@ -449,45 +449,27 @@ func (f *Framework) write(ctx context.Context, writes map[string][]byte, deleted
 		}
 		return nil
 	}
-	const parallel = 16
-	sem := make(chan struct{}, parallel)
 	var mu sync.Mutex
 	var first error
-	var wg sync.WaitGroup
-	do := func(op func() error) {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := op(); err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-			}
-		}()
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if first == nil {
+			first = err
+		}
 	}
-	for k, v := range writes {
-		do(func() error {
-			if _, err := f.cfg.Store.Put(ctx, k, v, store.AnyVersion); err != nil {
-				return fmt.Errorf("service: writing %s: %w", k, err)
-			}
-			return nil
-		})
-	}
-	wg.Wait()
+	parallel(slices.Collect(maps.Keys(writes)), 16, func(k string) {
+		if _, err := f.cfg.Store.Put(ctx, k, writes[k], store.AnyVersion); err != nil {
+			fail(fmt.Errorf("service: writing %s: %w", k, err))
+		}
+	})
 	if first != nil {
 		return first
 	}
-	for _, k := range deleted {
-		do(func() error {
-			if err := f.cfg.Store.Delete(ctx, k, store.AnyVersion); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("service: deleting %s: %w", k, err)
-			}
-			return nil
-		})
-	}
-	wg.Wait()
+	parallel(deleted, 16, func(k string) {
+		if err := f.cfg.Store.Delete(ctx, k, store.AnyVersion); err != nil && !errors.Is(err, store.ErrNotFound) {
+			fail(fmt.Errorf("service: deleting %s: %w", k, err))
+		}
+	})
 	return first
 }
