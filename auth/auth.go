@@ -115,6 +115,23 @@ func Require(c Credentials, realm string, next http.Handler) http.Handler {
 	})
 }
 
+// RequireExcept is Require for every request but those for the open
+// paths (liveness probes a load balancer or supervisor calls without
+// credentials). Paths match exactly, so any other spelling of an open
+// path still needs credentials.
+func RequireExcept(c Credentials, realm string, next http.Handler, open ...string) http.Handler {
+	guarded := Require(c, realm, next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, p := range open {
+			if r.URL.Path == p {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+		guarded.ServeHTTP(w, r)
+	})
+}
+
 // Transport adds Basic credentials to every request it sends.
 type Transport struct {
 	Base              http.RoundTripper // nil: http.DefaultTransport

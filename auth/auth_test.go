@@ -118,3 +118,22 @@ func TestTLSFilesRefuseHalfConfigurations(t *testing.T) {
 		t.Fatal("scheme without TLS")
 	}
 }
+
+func TestRequireExceptLeavesOnlyTheOpenPathsOpen(t *testing.T) {
+	h := RequireExcept(Credentials{"ops": "s3cret"}, "corral", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "principal="+Principal(r.Context()))
+	}), "/health")
+	for path, want := range map[string]int{"/health": 200, "/health/": 401, "/state": 401, "//health": 401, "/x/../health/..": 401} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "http://h"+path, nil))
+		if w.Code != want {
+			t.Errorf("%s: %d, want %d", path, w.Code, want)
+		}
+	}
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "http://h/state", nil)
+	r.SetBasicAuth("ops", "s3cret")
+	if h.ServeHTTP(w, r); w.Code != 200 || w.Body.String() != "principal=ops" {
+		t.Fatalf("with credentials: %d %q", w.Code, w.Body)
+	}
+}
