@@ -27,6 +27,14 @@ func validateCall(c *schedulerpb.Call) string {
 				return "'framework_id' differs from 'subscribe.framework_info.id'"
 			}
 		}
+		// A framework may bring its own ID when it fails over; the agents
+		// put it in sandbox paths, so it follows the rules for task IDs
+		// (Mesos' validateFrameworkId).
+		if id := info.GetId().GetValue(); id != "" {
+			if err := validateID("Framework ID", id); err != nil {
+				return "Invalid 'subscribe.framework_info.id': " + err.Error()
+			}
+		}
 		return ""
 	}
 	if c.GetFrameworkId().GetValue() == "" {

@@ -100,6 +100,18 @@ func TestValidateCall(t *testing.T) {
 			Subscribe: &schedulerpb.Call_Subscribe{FrameworkInfo: fwInfo(nil)}}, ""},
 		{"subscribe id mismatch", &schedulerpb.Call{Type: schedulerpb.Call_SUBSCRIBE.Enum(), FrameworkId: fid,
 			Subscribe: &schedulerpb.Call_Subscribe{FrameworkInfo: fwInfo(nil)}}, "differs"},
+		{"subscribe with a path as id", &schedulerpb.Call{Type: schedulerpb.Call_SUBSCRIBE.Enum(),
+			FrameworkId: &mesospb.FrameworkID{Value: proto.String("../../../../tmp/x")},
+			Subscribe: &schedulerpb.Call_Subscribe{FrameworkInfo: fwInfo(func(i *mesospb.FrameworkInfo) {
+				i.Id = &mesospb.FrameworkID{Value: proto.String("../../../../tmp/x")}
+			})}}, "Framework ID"},
+		{"subscribe with a dot-dot id", &schedulerpb.Call{Type: schedulerpb.Call_SUBSCRIBE.Enum(),
+			FrameworkId: &mesospb.FrameworkID{Value: proto.String("..")},
+			Subscribe: &schedulerpb.Call_Subscribe{FrameworkInfo: fwInfo(func(i *mesospb.FrameworkInfo) {
+				i.Id = &mesospb.FrameworkID{Value: proto.String("..")}
+			})}}, "Framework ID"},
+		{"subscribe again with its id", &schedulerpb.Call{Type: schedulerpb.Call_SUBSCRIBE.Enum(), FrameworkId: fid,
+			Subscribe: &schedulerpb.Call_Subscribe{FrameworkInfo: fwInfo(func(i *mesospb.FrameworkInfo) { i.Id = fid })}}, ""},
 		{"no framework id", &schedulerpb.Call{Type: schedulerpb.Call_REVIVE.Enum()}, "framework_id"},
 		{"revive without body", call(schedulerpb.Call_REVIVE, nil), ""},
 		{"accept without body", call(schedulerpb.Call_ACCEPT, nil), "accept"},
