@@ -303,6 +303,7 @@ func TestJobsAreValidated(t *testing.T) {
 		`{"id":"x","cmd":"true","cpus":1,"schedule":{"cron":"* * * * *","timeZone":"Mars/X"}}`: "timeZone",
 		`{"id":"x","cmd":"true","cpus":1,"dependsOn":["nope"]}`:                                "does not exist",
 		`{"id":"x","cmd":"true","cpus":1,"constraints":[["hostname","NEAR","a"]]}`:             "constraint",
+		`{"id":"x","cmd":"true","cpus":1,"constraints":[["hostname","LIKE"]]}`:                 "needs a value", // panicked (found by fuzzing)
 	} {
 		if status, text := post(body); status/100 != 4 || !strings.Contains(text, want) {
 			t.Errorf("%s: %d %s, want 4xx mentioning %q", body, status, text, want)

@@ -152,6 +152,7 @@ func (j *Job) normalize() error {
 		}
 		if (c[1] == "LIKE" || c[1] == "UNLIKE" || c[1] == "CLUSTER") && len(c) != 3 {
 			bad("constraint %q needs a value", c)
+			continue
 		}
 		if c[1] == "LIKE" || c[1] == "UNLIKE" {
 			if _, err := regexp.Compile("^(" + c[2] + ")$"); err != nil {
