@@ -5,6 +5,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/auth/acl"
 	"github.com/corral-sched/corral/proto/agentpb"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/proto/schedulerpb"
@@ -118,6 +119,11 @@ func (m *Master) launch(s *state, f *framework, a *agentState, role string, ti *
 	if msg := validateTask(ti, a.id, f); msg != "" {
 		return fail(msg)
 	}
+	if user := taskUser(ti, f); !m.cfg.ACLs.Allowed(f.info.GetPrincipal(), acl.RunTasks, user) {
+		m.masterUpdate(f, ti.GetTaskId(), a.id, mesospb.TaskState_TASK_ERROR, mesospb.TaskStatus_REASON_TASK_UNAUTHORIZED,
+			fmt.Sprintf("Principal %q is not authorized to run tasks as user %q", f.info.GetPrincipal(), user))
+		return remaining
+	}
 	taskRes := normalizeResources(ti.GetResources(), role)
 	need := taskRes
 	// A custom executor's resources are charged with its first task only.
@@ -219,6 +225,13 @@ func (m *Master) launchGroup(s *state, f *framework, a *agentState, role string,
 		}
 		if seen[ti.GetTaskId().GetValue()] {
 			return fail("Task ID " + ti.GetTaskId().GetValue() + " appears twice in the group")
+		}
+		if user := taskUser(check, f); !m.cfg.ACLs.Allowed(f.info.GetPrincipal(), acl.RunTasks, user) {
+			for _, ti := range tasks {
+				m.masterUpdate(f, ti.GetTaskId(), a.id, mesospb.TaskState_TASK_ERROR, mesospb.TaskStatus_REASON_TASK_GROUP_UNAUTHORIZED,
+					fmt.Sprintf("Principal %q is not authorized to run tasks as user %q", f.info.GetPrincipal(), user))
+			}
+			return remaining
 		}
 		seen[ti.GetTaskId().GetValue()] = true
 		need = need.Add(normalizeResources(ti.GetResources(), role))

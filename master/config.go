@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/corral-sched/corral/auth"
+	"github.com/corral-sched/corral/auth/acl"
 	"github.com/corral-sched/corral/store"
 )
 
@@ -71,6 +72,13 @@ type Config struct {
 	AuthenticateFrameworks bool
 	AuthenticateAgents     bool
 	AuthenticateHTTP       bool
+
+	// ACLs authorize what principals may do (Mesos' --acls); nil allows
+	// everything.
+	ACLs *acl.ACLs
+	// RateLimits bound each principal's calls to the scheduler and
+	// operator APIs (Mesos' --rate_limits); nil bounds nothing.
+	RateLimits *RateLimits
 
 	// Flags are the settings the master was started with, as GET_FLAGS
 	// reports them (secrets left out by whoever fills it in).

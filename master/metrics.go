@@ -15,6 +15,7 @@ import (
 type metrics struct {
 	schedulerCalls    *prometheus.CounterVec
 	operatorCalls     *prometheus.CounterVec
+	rateLimited       *prometheus.CounterVec
 	statusUpdates     *prometheus.CounterVec
 	launches          prometheus.Counter
 	allocationSeconds prometheus.Histogram
@@ -30,6 +31,10 @@ func newMetrics(m *Master, reg prometheus.Registerer) (*metrics, error) {
 			Name: "corral_master_operator_calls_total",
 			Help: "Operator API calls received, by call type.",
 		}, []string{"call"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corral_master_rate_limited_calls_total",
+			Help: "Calls answered 429 because their principal exceeded its rate limit, by API (scheduler, operator).",
+		}, []string{"api"}),
 		statusUpdates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corral_master_status_updates_total",
 			Help: "Task status updates received from agents, by task state.",
@@ -44,7 +49,7 @@ func newMetrics(m *Master, reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2.5, 12),
 		}),
 	}
-	for _, c := range []prometheus.Collector{mt.schedulerCalls, mt.operatorCalls, mt.statusUpdates, mt.launches, mt.allocationSeconds, &stateCollector{m: m}} {
+	for _, c := range []prometheus.Collector{mt.schedulerCalls, mt.operatorCalls, mt.rateLimited, mt.statusUpdates, mt.launches, mt.allocationSeconds, &stateCollector{m: m}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("master: registering metrics: %w", err)
 		}

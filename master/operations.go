@@ -128,7 +128,11 @@ func (m *Master) offerOperation(s *state, f *framework, a *agentState, role stri
 	case mesospb.Offer_Operation_DESTROY:
 		res = op.GetDestroy().GetVolumes()
 	}
-	c, msg := m.conversion(a, op.GetType(), normalizeResources(res, role), f.info.GetPrincipal())
+	msg := m.authorizeResourceOp(f.info.GetPrincipal(), op.GetType(), res)
+	var c resources.Conversion
+	if msg == "" {
+		c, msg = m.conversion(a, op.GetType(), normalizeResources(res, role), f.info.GetPrincipal())
+	}
 	if msg == "" {
 		next, err := remaining.Apply(c)
 		if err != nil {

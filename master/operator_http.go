@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/codec"
 	"github.com/corral-sched/corral/proto/masterpb"
 	"github.com/corral-sched/corral/proto/mesospb"
@@ -65,9 +66,15 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 		resp *masterpb.Response
 		rep  reply
 	)
+	principal := auth.Principal(r.Context())
+	if ok, retry := m.cfg.RateLimits.allow(principal); !ok {
+		m.metrics.rateLimited.WithLabelValues("operator").Inc()
+		tooManyRequests(w, principal, retry)
+		return
+	}
 	switch call.GetType() {
 	case masterpb.Call_SUBSCRIBE:
-		m.subscribeOperator(w, r, out)
+		m.subscribeOperator(w, r, out, principal)
 		return
 	case masterpb.Call_GET_HEALTH:
 		resp = &masterpb.Response{Type: masterpb.Response_GET_HEALTH.Enum(),
@@ -87,7 +94,13 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, fmt.Sprintf("Operator call %v is not implemented", call.GetType()), http.StatusNotImplemented)
 			return
 		}
-		if err := m.do(r.Context(), func(s *state) { resp, rep = handle(m, s, call) }); err != nil {
+		if err := m.do(r.Context(), func(s *state) {
+			if rep = m.authorizeOperator(s, principal, call); rep.status != 0 {
+				return
+			}
+			resp, rep = handle(m, s, call)
+			m.viewer(principal).filterView(s, resp)
+		}); err != nil {
 			http.Error(w, "Master is unavailable: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}

@@ -15,14 +15,19 @@ import (
 // RecordIO stream: TASK_ADDED, TASK_UPDATED, AGENT_ADDED, AGENT_REMOVED,
 // FRAMEWORK_ADDED, FRAMEWORK_UPDATED, FRAMEWORK_REMOVED and HEARTBEAT.
 
-type operatorConn struct{ out *outbox }
+type operatorConn struct {
+	out    *outbox
+	viewer *viewer // what its principal may see
+}
 
-func (m *Master) subscribeOperator(w http.ResponseWriter, r *http.Request, out codec.Codec) {
-	conn := &operatorConn{out: newOutbox()}
+func (m *Master) subscribeOperator(w http.ResponseWriter, r *http.Request, out codec.Codec, principal string) {
+	conn := &operatorConn{out: newOutbox(), viewer: m.viewer(principal)}
 	err := m.do(r.Context(), func(s *state) {
 		s.operators[conn] = true
+		snapshot := &masterpb.Response{Type: masterpb.Response_GET_STATE.Enum(), GetState: m.getState(s)}
+		conn.viewer.filterView(s, snapshot)
 		conn.out.push(&masterpb.Event{Type: masterpb.Event_SUBSCRIBED.Enum(), Subscribed: &masterpb.Event_Subscribed{
-			GetState: m.getState(s), HeartbeatIntervalSeconds: proto.Float64(m.cfg.HeartbeatInterval.Seconds()),
+			GetState: snapshot.GetGetState(), HeartbeatIntervalSeconds: proto.Float64(m.cfg.HeartbeatInterval.Seconds()),
 		}})
 	})
 	if err != nil {
@@ -43,6 +48,9 @@ func (m *Master) subscribeOperator(w http.ResponseWriter, r *http.Request, out c
 // publish sends ev to every operator subscribed.
 func (m *Master) publish(s *state, ev *masterpb.Event) {
 	for conn := range s.operators {
+		if !conn.viewer.mayViewEvent(s, ev) {
+			continue
+		}
 		if !conn.out.push(ev) {
 			delete(s.operators, conn) // its queue overflowed: it must resubscribe
 		}

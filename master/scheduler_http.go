@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -24,6 +25,7 @@ const streamIDHeader = "Mesos-Stream-Id"
 type reply struct {
 	status int
 	msg    string
+	retry  time.Duration // with 429: when to try again
 }
 
 var accepted = reply{status: http.StatusAccepted}
@@ -64,14 +66,37 @@ func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
 	streamID := r.Header.Get(streamIDHeader)
 	principal := auth.Principal(r.Context())
 	err := m.do(r.Context(), func(s *state) {
-		if f := s.frameworks[call.GetFrameworkId().GetValue()]; f != nil && m.cfg.AuthenticateFrameworks && f.info.GetPrincipal() != principal {
+		f := s.frameworks[call.GetFrameworkId().GetValue()]
+		if f != nil && m.cfg.AuthenticateFrameworks && f.info.GetPrincipal() != principal {
 			rep = reply{status: http.StatusForbidden, msg: fmt.Sprintf("Principal %q may not act for framework %s", principal, f.id)}
 			return
+		}
+		if f != nil {
+			// Unauthenticated frameworks are limited as the principal they
+			// claim, as in Mesos.
+			principal = f.info.GetPrincipal()
+		}
+		if ok, retry := m.cfg.RateLimits.allow(principal); !ok {
+			rep = reply{status: http.StatusTooManyRequests, retry: retry}
+			return
+		}
+		if f != nil && call.GetType() == schedulerpb.Call_UPDATE_FRAMEWORK {
+			roles, err := frameworkRoles(call.GetUpdateFramework().GetFrameworkInfo())
+			if err == nil {
+				if rep = m.authorizeRoles(f.info.GetPrincipal(), roles); rep.status != 0 {
+					return
+				}
+			}
 		}
 		rep = m.handleCall(s, call, streamID)
 	})
 	if err != nil {
 		http.Error(w, "Master is unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if rep.status == http.StatusTooManyRequests {
+		m.metrics.rateLimited.WithLabelValues("scheduler").Inc()
+		tooManyRequests(w, principal, rep.retry)
 		return
 	}
 	if rep.status == http.StatusOK {
@@ -136,6 +161,18 @@ func (m *Master) subscribeHTTP(w http.ResponseWriter, r *http.Request, call *sch
 		got, want := call.GetSubscribe().GetFrameworkInfo().GetPrincipal(), auth.Principal(r.Context())
 		if got != want {
 			http.Error(w, fmt.Sprintf("Framework principal %q does not match the authenticated principal %q", got, want), http.StatusForbidden)
+			return
+		}
+	}
+	info := call.GetSubscribe().GetFrameworkInfo()
+	if ok, retry := m.cfg.RateLimits.allow(info.GetPrincipal()); !ok {
+		m.metrics.rateLimited.WithLabelValues("scheduler").Inc()
+		tooManyRequests(w, info.GetPrincipal(), retry)
+		return
+	}
+	if roles, err := frameworkRoles(info); err == nil {
+		if rep := m.authorizeRoles(info.GetPrincipal(), roles); rep.status != 0 {
+			http.Error(w, rep.msg, rep.status)
 			return
 		}
 	}

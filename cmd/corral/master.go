@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/corral-sched/corral/auth"
+	"github.com/corral-sched/corral/auth/acl"
 	"github.com/corral-sched/corral/election"
 	"github.com/corral-sched/corral/master"
 	"github.com/corral-sched/corral/master/ha"
@@ -51,6 +52,8 @@ func newMasterCommand() *cobra.Command {
 	f.Bool("authenticate-frameworks", false, "require frameworks to authenticate (HTTP Basic, principals from --credentials)")
 	f.Bool("authenticate-agents", false, "require agents to authenticate")
 	f.Bool("authenticate-http", false, "require operators (operator API, /metrics, web UI) to authenticate")
+	f.String("acls", "", "ACL file in Mesos' JSON format: what each principal may do (register_frameworks, run_tasks, teardown_frameworks, view_*...)")
+	f.String("rate-limits", "", `per-principal rate limits in Mesos' JSON format ({"limits":[{"principal":"…","qps":…}],"aggregate_default_qps":…})`)
 	addTLSFlags(f)
 	f.String("framework-sorter", "drf", "order of frameworks within a role: drf or random")
 	return cmd
@@ -91,6 +94,16 @@ func masterConfig(s *settings) (master.Config, error) {
 		errs = append(errs, err)
 		cfg.Credentials = creds
 	}
+	if path := s.String("acls"); path != "" {
+		acls, err := acl.Load(path)
+		errs = append(errs, err)
+		cfg.ACLs = acls
+	}
+	if path := s.String("rate-limits"); path != "" {
+		rl, err := master.LoadRateLimits(path)
+		errs = append(errs, err)
+		cfg.RateLimits = rl
+	}
 	return cfg, errors.Join(errs...)
 }
 
@@ -126,6 +139,9 @@ func runMaster(cmd *cobra.Command, _ []string) error {
 	cfg, err := masterConfig(s)
 	if err != nil {
 		return err
+	}
+	if list := cfg.ACLs.Unenforced(); len(list) > 0 {
+		log.Warn("the ACL file sets actions this master has no counterpart for; they are ignored", "actions", list)
 	}
 	ln, scheme, err := secureListen(s.String("listen"), tlsFiles(s.String))
 	if err != nil {
