@@ -36,6 +36,7 @@ type Session struct {
 	Conn    *zk.Conn
 	timeout time.Duration
 	log     *slog.Logger
+	acl     []zk.ACL // of the znodes it creates
 
 	mu   sync.Mutex
 	lost chan struct{} // guarded by mu; closed when the current session is lost
@@ -43,6 +44,14 @@ type Session struct {
 
 // Dial opens a session to servers.
 func Dial(servers []string, timeout time.Duration, log *slog.Logger) (*Session, error) {
+	return DialAuth(servers, timeout, "", log)
+}
+
+// DialAuth opens a session authenticated with digest credentials
+// ("user:password"; "" for none). The znodes it then creates are writable
+// only with the same credentials but readable by anyone, so that agents,
+// frameworks and the CLI find the leader without them, as in Mesos.
+func DialAuth(servers []string, timeout time.Duration, credentials string, log *slog.Logger) (*Session, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -50,7 +59,15 @@ func Dial(servers []string, timeout time.Duration, log *slog.Logger) (*Session, 
 	if err != nil {
 		return nil, fmt.Errorf("election: connecting to ZooKeeper %v: %w", servers, err)
 	}
-	s := &Session{Conn: conn, timeout: timeout, log: log, lost: make(chan struct{})}
+	s := &Session{Conn: conn, timeout: timeout, log: log, acl: zk.WorldACL(zk.PermAll), lost: make(chan struct{})}
+	if credentials != "" {
+		if err := conn.AddAuth("digest", []byte(credentials)); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("election: ZooKeeper authentication: %w", err)
+		}
+		user, pass, _ := strings.Cut(credentials, ":")
+		s.acl = append(zk.DigestACL(zk.PermAll, user, pass), zk.WorldACL(zk.PermRead)...)
+	}
 	go s.watch(events)
 	return s, nil
 }
@@ -152,13 +169,13 @@ func Contend(ctx context.Context, s *Session, path string, info *mesospb.MasterI
 // contendOnce makes one znode and waits for or holds leadership with it. It
 // returns the znode's path so that the caller can make sure it is gone.
 func contendOnce(ctx context.Context, s *Session, path string, data []byte, lost <-chan struct{}, lead func(context.Context)) (string, error) {
-	if err := ensurePath(s.Conn, path); err != nil {
+	if err := ensurePath(s.Conn, path, s.acl); err != nil {
 		return "", err
 	}
 	// The protected create survives a retried request without leaving a
 	// second znode behind; its GUID prefix means names must be sorted by
 	// their sequence suffix, not as strings.
-	me, err := s.Conn.CreateProtectedEphemeralSequential(path+"/"+Prefix, data, zk.WorldACL(zk.PermAll))
+	me, err := s.Conn.CreateProtectedEphemeralSequential(path+"/"+Prefix, data, s.acl)
 	if err != nil {
 		return "", fmt.Errorf("election: creating %s: %w", path+"/"+Prefix, err)
 	}
@@ -219,12 +236,12 @@ func leadUntilLost(ctx context.Context, s *Session, me string, lost <-chan struc
 	return errors.New("election: leadership ended")
 }
 
-func ensurePath(conn *zk.Conn, path string) error {
+func ensurePath(conn *zk.Conn, path string, acl []zk.ACL) error {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	p := ""
 	for _, part := range parts {
 		p += "/" + part
-		if _, err := conn.Create(p, nil, 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+		if _, err := conn.Create(p, nil, 0, acl); err != nil && !errors.Is(err, zk.ErrNodeExists) {
 			return fmt.Errorf("election: creating %s: %w", p, err)
 		}
 	}

@@ -135,3 +135,52 @@ func testLogger(t *testing.T) *slog.Logger {
 type tWriter struct{ t *testing.T }
 
 func (w tWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// With digest credentials the election's znodes are readable by anyone, so
+// detectors without credentials find the leader, but only the credentials'
+// holder may change or delete them.
+func TestDigestCredentialsProtectTheElection(t *testing.T) {
+	zk := zktest.Start(t)
+	owner, err := election.DialAuth([]string{zk.Addr}, 4*time.Second, "corral:s3cret", testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	info := &mesospb.MasterInfo{Id: proto.String("m1"), Ip: proto.Uint32(0), Port: proto.Uint32(5050), Hostname: proto.String("m1")}
+	go func() {
+		defer close(done)
+		_ = election.Contend(ctx, owner, "/secure/election", info, func(lctx context.Context) { <-lctx.Done() })
+	}()
+	defer func() { cancel(); <-done }()
+
+	stranger, err := election.Dial([]string{zk.Addr}, 4*time.Second, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	d := election.NewDetector(stranger, "/secure/election")
+	var leader *mesospb.MasterInfo
+	waitFor(t, "a detector without credentials to see the leader", func() bool {
+		leader, _, _ = d.Current()
+		return leader != nil
+	})
+	if leader.GetId() != "m1" {
+		t.Fatalf("leader %v, want m1", leader.GetId())
+	}
+	children, _, err := stranger.Conn.Children("/secure/election")
+	if err != nil || len(children) != 1 {
+		t.Fatalf("children %v, %v", children, err)
+	}
+	znode := "/secure/election/" + children[0]
+	if _, err := stranger.Conn.Set(znode, []byte("forged"), -1); err == nil {
+		t.Fatal("a client without credentials overwrote the leader's znode")
+	}
+	if _, err := stranger.Conn.Create("/secure/election/json.info_9999999999", []byte("{}"), 0, nil); err == nil {
+		t.Fatal("a client without credentials joined the election")
+	}
+	if err := stranger.Conn.Delete(znode, -1); err == nil {
+		t.Fatal("a client without credentials deleted the leader's znode")
+	}
+}

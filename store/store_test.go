@@ -241,10 +241,20 @@ func TestParseZKURL(t *testing.T) {
 	if err != nil || len(servers) != 2 || servers[1] != "b:2182" || root != "/corral/prod" {
 		t.Fatalf("got %v %q %v", servers, root, err)
 	}
-	for _, bad := range []string{"http://a:1/x", "zk://a:1", "zk:///x", "::"} {
+	for _, bad := range []string{"http://a:1/x", "zk://a:1", "zk:///x", "::", "zk://user@a:1/x", "zk://:pw@a:1/x"} {
 		if _, _, err := store.ParseZKURL(bad); err == nil {
 			t.Errorf("ParseZKURL(%q) accepted", bad)
 		}
+	}
+	u, err := store.ParseZKURLAuth("zk://corral:s3cret@a:2181,b:2182/corral")
+	if err != nil || u.Credentials != "corral:s3cret" || len(u.Servers) != 2 || u.Root != "/corral" {
+		t.Fatalf("ParseZKURLAuth: %+v, %v", u, err)
+	}
+	if got := store.RedactZKURL("zk://corral:s3cret@a:2181/corral"); got != "zk://corral:xxxxx@a:2181/corral" {
+		t.Errorf("RedactZKURL = %q", got)
+	}
+	if _, err := store.ParseZKURLAuth("zk://corral:s3cret@a:2181"); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("an error must not show the password: %v", err)
 	}
 }
 

@@ -29,15 +29,53 @@ var _ Store = (*ZooKeeper)(nil)
 // ParseZKURL splits "zk://host1:port1,host2:port2/path" into its servers
 // and path.
 func ParseZKURL(raw string) (servers []string, root string, err error) {
+	u, err := ParseZKURLAuth(raw)
+	return u.Servers, u.Root, err
+}
+
+// ZKURL is a parsed zk:// URL.
+type ZKURL struct {
+	Servers []string
+	Root    string
+	// Credentials are "user:password" from the URL's user information
+	// (zk://user:password@host:port/path), as Mesos takes them: with them
+	// corral authenticates to ZooKeeper with the digest scheme and
+	// protects what it creates.
+	Credentials string
+}
+
+// ParseZKURLAuth parses a zk:// URL that may carry credentials.
+func ParseZKURLAuth(raw string) (ZKURL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "zk" || u.Host == "" {
-		return nil, "", fmt.Errorf("store: %q is not a zk://host:port[,host:port...]/path URL", raw)
+		return ZKURL{}, fmt.Errorf("store: %q is not a zk://[user:password@]host:port[,host:port...]/path URL", RedactZKURL(raw))
 	}
-	root = path.Clean("/" + u.Path)
-	if root == "/" {
-		return nil, "", fmt.Errorf("store: %q needs a path, as in zk://host:port/corral", raw)
+	out := ZKURL{Servers: strings.Split(u.Host, ","), Root: path.Clean("/" + u.Path)}
+	if out.Root == "/" {
+		return ZKURL{}, fmt.Errorf("store: %q needs a path, as in zk://host:port/corral", RedactZKURL(raw))
 	}
-	return strings.Split(u.Host, ","), root, nil
+	if u.User != nil {
+		pass, ok := u.User.Password()
+		if u.User.Username() == "" || !ok || pass == "" {
+			return ZKURL{}, fmt.Errorf("store: %q: credentials must be user:password", RedactZKURL(raw))
+		}
+		out.Credentials = u.User.Username() + ":" + pass
+	}
+	return out, nil
+}
+
+// RedactZKURL hides the password of a zk:// URL, for logs and GET_FLAGS.
+func RedactZKURL(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return raw
+	}
+	userinfo, host, ok := strings.Cut(rest, "@")
+	if !ok || strings.Contains(userinfo, "/") {
+		return raw
+	}
+	user, _, _ := strings.Cut(userinfo, ":")
+	return scheme + "://" + user + ":xxxxx@" + host
 }
 
 // DialZooKeeper connects to servers and keeps keys under root (such as

@@ -33,19 +33,20 @@ func openFrameworkState(s *settings, name string, log *slog.Logger) (st framewor
 		}
 		return frameworkState{Store: local}, func() { local.Close() }, nil
 	}
-	servers, path, err := store.ParseZKURL(zkURL)
+	zu, err := store.ParseZKURLAuth(zkURL)
 	if err != nil {
 		return frameworkState{}, nil, fmt.Errorf("--zk: %w", err)
 	}
+	servers, path := zu.Servers, zu.Root
 	timeout, err := s.Duration("zk-session-timeout")
 	if err != nil {
 		return frameworkState{}, nil, err
 	}
-	session, err := election.Dial(servers, timeout, log)
+	session, err := election.DialAuth(servers, timeout, zu.Credentials, log)
 	if err != nil {
 		return frameworkState{}, nil, err
 	}
-	zk, err := store.DialZooKeeper(servers, path+"/frameworks/"+name, "", timeout, log)
+	zk, err := store.DialZooKeeper(servers, path+"/frameworks/"+name, zu.Credentials, timeout, log)
 	if err != nil {
 		session.Close()
 		return frameworkState{}, nil, err

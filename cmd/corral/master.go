@@ -89,6 +89,9 @@ func masterConfig(s *settings) (master.Config, error) {
 	for _, key := range s.v.AllKeys() {
 		cfg.Flags[key] = s.String(key)
 	}
+	if zk := cfg.Flags["zk"]; zk != "" {
+		cfg.Flags["zk"] = store.RedactZKURL(zk)
+	}
 	if path := s.String("credentials"); path != "" {
 		creds, err := auth.LoadCredentials(path)
 		errs = append(errs, err)
@@ -182,18 +185,19 @@ func runMaster(cmd *cobra.Command, _ []string) error {
 // runHAMaster runs a master that contends for leadership in ZooKeeper and
 // redirects to the leader while it is a standby.
 func runHAMaster(ctx context.Context, cmd *cobra.Command, cfg master.Config, ln net.Listener, zkURL string, timeout time.Duration) error {
-	servers, path, err := store.ParseZKURL(zkURL)
+	zu, err := store.ParseZKURLAuth(zkURL)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("--zk: %w", err)
 	}
-	session, err := election.Dial(servers, timeout, cfg.Logger)
+	servers, path := zu.Servers, zu.Root
+	session, err := election.DialAuth(servers, timeout, zu.Credentials, cfg.Logger)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer session.Close()
-	registry, err := store.DialZooKeeper(servers, path, "", timeout, cfg.Logger)
+	registry, err := store.DialZooKeeper(servers, path, zu.Credentials, timeout, cfg.Logger)
 	if err != nil {
 		ln.Close()
 		return err
@@ -203,7 +207,7 @@ func runHAMaster(ctx context.Context, cmd *cobra.Command, cfg master.Config, ln 
 	cfg.Registerer = nil // each term registers its own metrics
 	h := ha.New(cfg, session, path)
 	srv := serveHTTP(ln, h.Handler(), cfg.Logger)
-	fmt.Fprintf(cmd.OutOrStdout(), "corral master listening on %s, contending for leadership at %s\n", cfg.Addr, zkURL)
+	fmt.Fprintf(cmd.OutOrStdout(), "corral master listening on %s, contending for leadership at %s\n", cfg.Addr, store.RedactZKURL(zkURL))
 	err = h.Run(ctx)
 	srv.shutdown()
 	return err
