@@ -100,6 +100,17 @@ func (t *taskRun) report(agentID string) *mesospb.Task {
 // launch starts a task: STARTING, then RUNNING once the process exists,
 // or FAILED if it cannot be started.
 func (a *Agent) launch(l *agentpb.Event_Launch) {
+	if msg := launchPathProblem(l); msg != "" {
+		a.log.Warn("refusing a launch", "reason", msg)
+		tasks := l.GetTaskGroup().GetTasks()
+		if l.GetTask() != nil {
+			tasks = []*mesospb.TaskInfo{l.GetTask()}
+		}
+		for _, ti := range tasks {
+			a.rejectLaunch(l.GetFrameworkInfo(), ti, msg)
+		}
+		return
+	}
 	ti := l.GetTask()
 	if ti == nil {
 		if ex := l.GetExecutor(); ex.GetType() == mesospb.ExecutorInfo_DEFAULT && len(l.GetTaskGroup().GetTasks()) > 0 {
@@ -126,6 +137,30 @@ func (a *Agent) launch(l *agentpb.Event_Launch) {
 	runs := filepath.Join(a.cfg.WorkDir, "agents", a.ID(), "frameworks", k.FrameworkID, "executors", k.TaskID, "runs")
 	t.sandbox = filepath.Join(runs, t.containerID)
 	a.startTask(t, func() error { return makeSandbox(runs, t.containerID) })
+}
+
+// launchPathProblem checks the IDs a launch puts in sandbox paths. The
+// master validates them; the agent checks again because a path that
+// leaves the work dir would be created as root.
+func launchPathProblem(l *agentpb.Event_Launch) string {
+	ids := []struct{ what, id string }{{"framework ID", l.GetFrameworkInfo().GetId().GetValue()}}
+	if ti := l.GetTask(); ti != nil {
+		ids = append(ids, struct{ what, id string }{"task ID", ti.GetTaskId().GetValue()})
+		if ti.Executor != nil {
+			ids = append(ids, struct{ what, id string }{"executor ID", ti.GetExecutor().GetExecutorId().GetValue()})
+		}
+	} else {
+		ids = append(ids, struct{ what, id string }{"executor ID", l.GetExecutor().GetExecutorId().GetValue()})
+		for _, gt := range l.GetTaskGroup().GetTasks() {
+			ids = append(ids, struct{ what, id string }{"task ID", gt.GetTaskId().GetValue()})
+		}
+	}
+	for _, x := range ids {
+		if err := resources.ValidatePathName(x.what, x.id); err != nil {
+			return err.Error()
+		}
+	}
+	return ""
 }
 
 // startTask prepares t's sandbox and starts its process: STARTING, then

@@ -30,6 +30,16 @@ func (a *Agent) volumePath(v *mesospb.Resource) string {
 		v.GetDisk().GetPersistence().GetId())
 }
 
+// volumePathProblem checks what volumePath puts in a path. The master
+// validates both; the agent checks again because it creates and deletes
+// these directories as root.
+func volumePathProblem(v *mesospb.Resource) error {
+	if err := resources.ValidatePathName("persistence ID", v.GetDisk().GetPersistence().GetId()); err != nil {
+		return err
+	}
+	return resources.ValidatePathName("role", url.PathEscape(resources.ReservedRole(v)))
+}
+
 // loadCheckpointedResources reads the checkpoint, if any.
 func (a *Agent) loadCheckpointedResources() error {
 	b, err := os.ReadFile(a.resourcesPath())
@@ -65,6 +75,10 @@ func (a *Agent) checkpointResources(res []*mesospb.Resource) {
 	a.checkpointed = res
 	for _, v := range res {
 		if resources.IsVolume(v) && findVolume(old, v) == nil {
+			if err := volumePathProblem(v); err != nil {
+				a.log.Error("refusing a persistent volume", "err", err)
+				continue
+			}
 			if err := os.MkdirAll(a.volumePath(v), 0o755); err != nil {
 				a.log.Error("could not create a persistent volume", "volume", v.GetDisk().GetPersistence().GetId(), "err", err)
 			} else {
@@ -74,6 +88,9 @@ func (a *Agent) checkpointResources(res []*mesospb.Resource) {
 	}
 	for _, v := range old {
 		if resources.IsVolume(v) && findVolume(res, v) == nil {
+			if err := volumePathProblem(v); err != nil {
+				continue // never created
+			}
 			if err := os.RemoveAll(a.volumePath(v)); err != nil {
 				a.log.Error("could not delete a destroyed persistent volume", "volume", v.GetDisk().GetPersistence().GetId(), "err", err)
 			} else {
