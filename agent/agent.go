@@ -22,6 +22,7 @@ import (
 	"github.com/corral-sched/corral/agent/containerizer"
 	"github.com/corral-sched/corral/agent/fetcher"
 	"github.com/corral-sched/corral/agent/statusupdate"
+	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/internal/promreg"
 	"github.com/corral-sched/corral/internal/version"
 	"github.com/corral-sched/corral/isolators"
@@ -46,9 +47,12 @@ type Agent struct {
 
 	id        atomic.Pointer[string] // set by the loop once registered
 	connected atomic.Bool            // set by the loop while subscribed
-	inbox     chan func()
-	running   atomic.Bool
-	stopped   chan struct{}
+	// subscribedAt is when the current subscription was acknowledged (unix
+	// nanoseconds): load tests measure from it to the first offer.
+	subscribedAt atomic.Int64
+	inbox        chan func()
+	running      atomic.Bool
+	stopped      chan struct{}
 	// shutdown is closed by the loop when the master sends SHUTDOWN, after
 	// setting killing: the tasks Run waits for before it returns.
 	shutdown chan struct{}
@@ -141,6 +145,15 @@ func (a *Agent) ID() string {
 
 // Connected reports whether the agent is subscribed to a master now.
 func (a *Agent) Connected() bool { return a.connected.Load() }
+
+// SubscribedAt is when the master last acknowledged the agent's
+// subscription; zero before the first.
+func (a *Agent) SubscribedAt() time.Time {
+	if ns := a.subscribedAt.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
 
 // Resources returns what the agent offers.
 func (a *Agent) Resources() resources.Resources {
@@ -328,13 +341,15 @@ func (a *Agent) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, "{\"healthy\":true,\"id\":%q,\"version\":%q}\n", a.ID(), version.Version)
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.gatherer, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /state", a.serveState)
-	mux.HandleFunc("/api/v1", a.serveAPI)
+	mux.Handle("GET /metrics", a.operators(promhttp.HandlerFor(a.gatherer, promhttp.HandlerOpts{})))
+	mux.Handle("GET /state", a.operators(http.HandlerFunc(a.serveState)))
+	mux.Handle("/api/v1", a.operators(http.HandlerFunc(a.serveAPI)))
+	// Executors launched here hold no credentials: their API stays open,
+	// as with Mesos agents run without --authenticate_http_executors.
 	mux.HandleFunc("POST /api/v1/executor", a.serveExecutorAPI)
-	mux.HandleFunc("GET /files/browse", a.serveBrowse)
-	mux.HandleFunc("GET /files/read", a.serveRead)
-	mux.HandleFunc("GET /files/download", a.serveDownload)
+	mux.Handle("GET /files/browse", anyOrigin(a.operators(http.HandlerFunc(a.serveBrowse))))
+	mux.Handle("GET /files/read", anyOrigin(a.operators(http.HandlerFunc(a.serveRead))))
+	mux.Handle("GET /files/download", anyOrigin(a.operators(http.HandlerFunc(a.serveDownload))))
 	return mux
 }
 
@@ -356,9 +371,13 @@ type taskView struct {
 
 func (a *Agent) serveState(w http.ResponseWriter, r *http.Request) {
 	v := stateView{ID: a.ID(), Hostname: a.info.GetHostname(), Resources: resources.Resources(a.info.GetResources()).String()}
+	may := viewer{acls: a.cfg.ACLs, principal: auth.Principal(r.Context())}
 	err := a.do(r.Context(), func() {
 		v.Connected = a.session != nil
 		for k, t := range a.tasks {
+			if !may.task(t) {
+				continue
+			}
 			tv := taskView{ID: k.TaskID, FrameworkID: k.FrameworkID, State: t.state.String(), Sandbox: t.sandbox}
 			if t.proc != nil {
 				tv.Pid = t.proc.Pid

@@ -1,9 +1,7 @@
 package agent
 
 import (
-	"slices"
-	"strings"
-
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,13 +9,16 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/agent/statusupdate"
+	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/codec"
 	"github.com/corral-sched/corral/internal/version"
 	"github.com/corral-sched/corral/isolators"
@@ -67,12 +68,13 @@ func (a *Agent) serveAPI(w http.ResponseWriter, r *http.Request) {
 		resp = &agentapipb.Response{Type: agentapipb.Response_GET_VERSION.Enum(),
 			GetVersion: &agentapipb.Response_GetVersion{VersionInfo: &mesospb.VersionInfo{Version: proto.String(version.Version)}}}
 	case agentapipb.Call_LIST_FILES:
-		resp, status, msg = a.listFiles(call.GetListFiles().GetPath())
+		resp, status, msg = a.listFiles(r.Context(), call.GetListFiles().GetPath())
 	case agentapipb.Call_READ_FILE:
-		resp, status, msg = a.readFile(call.GetReadFile())
+		resp, status, msg = a.readFile(r.Context(), call.GetReadFile())
 	case agentapipb.Call_GET_AGENT, agentapipb.Call_GET_STATE, agentapipb.Call_GET_TASKS,
 		agentapipb.Call_GET_FRAMEWORKS, agentapipb.Call_GET_CONTAINERS:
-		if err := a.do(r.Context(), func() { resp = a.stateResponse(call.GetType()) }); err != nil {
+		v := viewer{acls: a.cfg.ACLs, principal: auth.Principal(r.Context())}
+		if err := a.do(r.Context(), func() { resp = a.stateResponse(call.GetType(), v) }); err != nil {
 			status, msg = http.StatusServiceUnavailable, "Agent is not running: "+err.Error()
 		} else if call.GetType() == agentapipb.Call_GET_CONTAINERS {
 			a.addUsage(r, resp.GetGetContainers())
@@ -93,8 +95,8 @@ func (a *Agent) serveAPI(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
-// stateResponse answers the state calls on the loop.
-func (a *Agent) stateResponse(t agentapipb.Call_Type) *agentapipb.Response {
+// stateResponse answers the state calls on the loop, with what v may see.
+func (a *Agent) stateResponse(t agentapipb.Call_Type, v viewer) *agentapipb.Response {
 	info := proto.CloneOf(a.info)
 	if id := a.ID(); id != "" {
 		info.Id = &mesospb.AgentID{Value: proto.String(id)}
@@ -105,17 +107,18 @@ func (a *Agent) stateResponse(t agentapipb.Call_Type) *agentapipb.Response {
 	seen := map[string]bool{}
 	for _, key := range sortedTaskKeys(a.tasks) {
 		tr := a.tasks[key]
-		task := tr.report(a.ID())
-		if mesospb.IsTerminal(tr.state) {
-			tasks.TerminatedTasks = append(tasks.TerminatedTasks, task)
-		} else {
-			tasks.LaunchedTasks = append(tasks.LaunchedTasks, task)
+		switch {
+		case !v.task(tr):
+		case mesospb.IsTerminal(tr.state):
+			tasks.TerminatedTasks = append(tasks.TerminatedTasks, tr.report(a.ID()))
+		default:
+			tasks.LaunchedTasks = append(tasks.LaunchedTasks, tr.report(a.ID()))
 		}
-		if !seen[key.FrameworkID] {
+		if !seen[key.FrameworkID] && v.framework(tr.framework) {
 			seen[key.FrameworkID] = true
 			frameworks.Frameworks = append(frameworks.Frameworks, &agentapipb.Response_GetFrameworks_Framework{FrameworkInfo: tr.framework})
 		}
-		if tr.proc != nil && !tr.exited {
+		if tr.proc != nil && !tr.exited && v.executor(tr) {
 			res := resources.Resources(tr.info.GetResources())
 			var disk float64
 			for _, r := range res {
@@ -176,8 +179,8 @@ func (a *Agent) addUsage(r *http.Request, c *agentapipb.Response_GetContainers) 
 }
 
 // listFiles and readFile are /files/browse and /files/read in protobuf.
-func (a *Agent) listFiles(path string) (*agentapipb.Response, int, string) {
-	real, info, status, msg := a.resolvePath(path)
+func (a *Agent) listFiles(ctx context.Context, path string) (*agentapipb.Response, int, string) {
+	real, info, status, msg := a.resolvePath(ctx, path)
 	if status != http.StatusOK {
 		return nil, status, msg
 	}
@@ -205,8 +208,8 @@ func (a *Agent) listFiles(path string) (*agentapipb.Response, int, string) {
 	return &agentapipb.Response{Type: agentapipb.Response_LIST_FILES.Enum(), ListFiles: out}, http.StatusOK, ""
 }
 
-func (a *Agent) readFile(rf *agentapipb.Call_ReadFile) (*agentapipb.Response, int, string) {
-	real, info, status, msg := a.resolvePath(rf.GetPath())
+func (a *Agent) readFile(ctx context.Context, rf *agentapipb.Call_ReadFile) (*agentapipb.Response, int, string) {
+	real, info, status, msg := a.resolvePath(ctx, rf.GetPath())
 	if status != http.StatusOK {
 		return nil, status, msg
 	}
@@ -237,12 +240,15 @@ func (a *Agent) readFile(rf *agentapipb.Call_ReadFile) (*agentapipb.Response, in
 }
 
 // resolvePath applies the /files endpoints' checks to an API path.
-func (a *Agent) resolvePath(p string) (string, os.FileInfo, int, string) {
+func (a *Agent) resolvePath(ctx context.Context, p string) (string, os.FileInfo, int, string) {
 	if p == "" || !filepath.IsAbs(p) {
 		return "", nil, http.StatusBadRequest, "Expecting 'path' to be an absolute path on the agent"
 	}
 	if !a.servable(filepath.Clean(p), false) {
 		return "", nil, http.StatusForbidden, "Access to " + p + " is not allowed: only sandboxes and volumes are served"
+	}
+	if status, msg := a.authorizeSandbox(ctx, filepath.Clean(p)); status != http.StatusOK {
+		return "", nil, status, msg
 	}
 	real, err := filepath.EvalSymlinks(filepath.Clean(p))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -250,6 +256,9 @@ func (a *Agent) resolvePath(p string) (string, os.FileInfo, int, string) {
 	}
 	if err != nil || !a.servable(real, true) {
 		return "", nil, http.StatusForbidden, "Access to " + p + " is not allowed: only sandboxes and volumes are served"
+	}
+	if status, msg := a.authorizeLink(ctx, filepath.Clean(p), real); status != http.StatusOK {
+		return "", nil, status, msg
 	}
 	info, err := os.Stat(real)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/corral-sched/corral/agent/containerizer"
 	"github.com/corral-sched/corral/auth"
+	"github.com/corral-sched/corral/auth/acl"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/resources"
 )
@@ -94,6 +95,18 @@ type Config struct {
 	// executors verify it with (LIBPROCESS_SSL_CA_FILE).
 	ExecutorTLSCA string
 
+	// Credentials are the principals and secrets operators authenticate
+	// with. With AuthenticateHTTP the operator endpoints (/state,
+	// /metrics, /api/v1, /files/*) require them; /health and the executor
+	// API stay open (executors launched here hold no credentials, as
+	// Mesos agents run without executor authentication by default).
+	Credentials      auth.Credentials
+	AuthenticateHTTP bool
+	// ACLs authorize operators: access_sandboxes guards the files
+	// endpoints and LIST_FILES/READ_FILE, view_frameworks, view_tasks and
+	// view_executors filter the state endpoints. nil allows everything.
+	ACLs *acl.ACLs
+
 	HTTPClient *http.Client
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -121,6 +134,9 @@ func (c *Config) setDefaults() error {
 		if _, _, err := net.SplitHostPort(c.Master); err != nil {
 			return fmt.Errorf("agent: config: Master %q: %w", c.Master, err)
 		}
+	}
+	if c.AuthenticateHTTP && len(c.Credentials) == 0 {
+		return errors.New("agent: config: AuthenticateHTTP needs Credentials (--credentials FILE)")
 	}
 	if c.Addr == "" {
 		return errors.New("agent: config: Addr (host:port) is required")

@@ -28,15 +28,15 @@ import (
 // which Mesos agents attach for their UIs: the master's web UI knows a
 // task's framework, executor and container but not the agent's work dir.
 // The endpoints answer any origin (Access-Control-Allow-Origin: *), as that
-// UI is served by the master and reads the agent directly; they are
-// read-only and take no credentials.
+// UI is served by the master and reads the agent directly. Browsers send
+// no credentials with those reads, so with --authenticate-http the UI's
+// sandbox pages show the agent's 401 (see docs/security.md).
 
 // maxReadLength bounds one /files/read.
 const maxReadLength = 1 << 20
 
 // resolve checks a requested path and returns it with symlinks resolved.
 func (a *Agent) resolve(w http.ResponseWriter, r *http.Request) (string, os.FileInfo, bool) {
-	w.Header().Set("Access-Control-Allow-Origin", "*")
 	p := r.URL.Query().Get("path")
 	if p == "" || !filepath.IsAbs(p) {
 		http.Error(w, "Expecting 'path' to be an absolute path on the agent", http.StatusBadRequest)
@@ -45,6 +45,10 @@ func (a *Agent) resolve(w http.ResponseWriter, r *http.Request) (string, os.File
 	p = a.hostPath(p)
 	if !a.servable(filepath.Clean(p), false) {
 		http.Error(w, "Access to "+p+" is not allowed: only sandboxes and volumes are served", http.StatusForbidden)
+		return "", nil, false
+	}
+	if status, msg := a.authorizeSandbox(r.Context(), filepath.Clean(p)); status != http.StatusOK {
+		http.Error(w, msg, status)
 		return "", nil, false
 	}
 	real, err := filepath.EvalSymlinks(filepath.Clean(p))
@@ -58,6 +62,10 @@ func (a *Agent) resolve(w http.ResponseWriter, r *http.Request) (string, os.File
 	}
 	if !a.servable(real, true) {
 		http.Error(w, "Access to "+p+" is not allowed: only sandboxes and volumes are served", http.StatusForbidden)
+		return "", nil, false
+	}
+	if status, msg := a.authorizeLink(r.Context(), filepath.Clean(p), real); status != http.StatusOK {
+		http.Error(w, msg, status)
 		return "", nil, false
 	}
 	info, err := os.Stat(real)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/corral-sched/corral/agent"
 	"github.com/corral-sched/corral/agent/containerizer"
+	"github.com/corral-sched/corral/auth"
+	"github.com/corral-sched/corral/auth/acl"
 	"github.com/corral-sched/corral/election"
 	"github.com/corral-sched/corral/store"
 )
@@ -34,6 +36,9 @@ func newAgentCommand() *cobra.Command {
 	f.String("master", "127.0.0.1:5050", "host:port of a master")
 	addClientCredentialFlags(f)
 	addTLSFlags(f)
+	f.String("credentials", "", `credentials file in Mesos' JSON format ({"credentials":[{"principal":"…","secret":"…"}]}) that operators authenticate with`)
+	f.Bool("authenticate-http", false, "require operators to authenticate (HTTP Basic, principals from --credentials) on /state, /metrics, /api/v1 and /files/*; /health and the executor API stay open")
+	f.String("acls", "", "ACL file in Mesos' JSON format: access_sandboxes guards /files/* and LIST_FILES/READ_FILE, view_frameworks, view_tasks and view_executors filter /state and the state calls")
 	f.String("zk", "", "ZooKeeper URL (zk://host:port,.../path) to find the leading master (instead of --master)")
 	f.Duration("zk-session-timeout", 10*time.Second, "ZooKeeper session timeout")
 	f.String("work-dir", "./.work/agent", "directory for sandboxes and checkpoints")
@@ -84,7 +89,25 @@ func agentConfig(s *settings) (agent.Config, error) {
 	if err != nil {
 		return agent.Config{}, err
 	}
+	var creds auth.Credentials
+	if path := s.String("credentials"); path != "" {
+		if creds, err = auth.LoadCredentials(path); err != nil {
+			return agent.Config{}, err
+		}
+	}
+	if s.Bool("authenticate-http") && creds == nil {
+		return agent.Config{}, fmt.Errorf("--authenticate-http needs --credentials FILE")
+	}
+	var acls *acl.ACLs
+	if path := s.String("acls"); path != "" {
+		if acls, err = acl.Load(path); err != nil {
+			return agent.Config{}, err
+		}
+	}
 	return agent.Config{
+		Credentials:           creds,
+		AuthenticateHTTP:      s.Bool("authenticate-http"),
+		ACLs:                  acls,
 		Principal:             principal,
 		Secret:                secret,
 		AllowedHostPaths:      splitList(s.String("allowed-host-paths")),
@@ -135,6 +158,9 @@ func runAgent(cmd *cobra.Command, _ []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg.Addr, cfg.Registerer, cfg.Logger = advertised(s.String("advertise"), ln), reg, log
+	if unenforced := cfg.ACLs.Unenforced(); len(unenforced) > 0 {
+		log.Warn("the ACL file sets actions corral does not enforce", "actions", unenforced)
+	}
 	if zkURL := s.String("zk"); zkURL != "" {
 		servers, path, err := store.ParseZKURL(zkURL)
 		if err != nil {
