@@ -127,6 +127,9 @@ func validateOperatorCall(call *masterpb.Call) string {
 	if call.Type == nil {
 		return "Expecting 'type' to be present"
 	}
+	if msg := checkLimits(call.ProtoReflect()); msg != "" {
+		return msg
+	}
 	switch call.GetType() {
 	case masterpb.Call_UNKNOWN:
 		return "Call type UNKNOWN is not valid"

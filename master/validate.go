@@ -13,6 +13,9 @@ import (
 // validateCall checks a call's shape before it reaches the loop, as Mesos'
 // scheduler call validation does; it returns a message for a 400, or "".
 func validateCall(c *schedulerpb.Call) string {
+	if msg := checkLimits(c.ProtoReflect()); msg != "" {
+		return msg
+	}
 	t := c.GetType()
 	if t == schedulerpb.Call_SUBSCRIBE {
 		if c.Subscribe == nil {
@@ -44,6 +47,9 @@ func validateCall(c *schedulerpb.Call) string {
 	case schedulerpb.Call_ACCEPT:
 		if c.Accept == nil {
 			return "Expecting 'accept' to be present"
+		}
+		if msg := checkAcceptLimits(c.GetAccept()); msg != "" {
+			return msg
 		}
 	case schedulerpb.Call_DECLINE:
 		if c.Decline == nil {

@@ -185,6 +185,11 @@ func (r Resources) Validate() error {
 	return nil
 }
 
+// MaxScalar bounds a scalar resource: sums of thousands of agents' worth
+// stay exact to the thousandth (Mesos keeps scalars as fixed-point
+// thousandths in 64 bits) and can never overflow to infinity.
+const MaxScalar = 1e12
+
 func validateOne(x *mesospb.Resource) error {
 	if x.GetName() == "" {
 		return errors.New("empty name")
@@ -207,6 +212,9 @@ func validateOne(x *mesospb.Resource) error {
 		v := x.GetScalar().GetValue()
 		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
 			return fmt.Errorf("scalar %v must be a finite number that is not negative", v)
+		}
+		if v > MaxScalar {
+			return fmt.Errorf("scalar %v exceeds %v", v, float64(MaxScalar))
 		}
 	case mesospb.Value_RANGES:
 		for _, rg := range x.GetRanges().GetRange() {
