@@ -97,11 +97,28 @@ func WithPrincipal(ctx context.Context, principal string) context.Context {
 	return context.WithValue(ctx, principalKey{}, principal)
 }
 
+// CertificatePrincipal is the principal a verified TLS client certificate
+// names (its subject's common name), "" when the connection presented
+// none that the server's CA verified.
+func CertificatePrincipal(r *http.Request) string {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return ""
+	}
+	return r.TLS.VerifiedChains[0][0].Subject.CommonName
+}
+
 // Require lets through only requests with valid credentials, with their
 // principal in the context; others get 401 and a challenge for realm.
+// Valid credentials are HTTP Basic ones from c or, as the alternative, a
+// client certificate verified by the listener's CA (mutual TLS), whose
+// common name is the principal.
 func Require(c Credentials, realm string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		principal, ok := c.Authenticate(r)
+		if _, _, basic := r.BasicAuth(); !ok && !basic {
+			principal = CertificatePrincipal(r)
+			ok = principal != ""
+		}
 		if !ok {
 			w.Header().Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", realm))
 			msg := "Authentication required: send HTTP Basic credentials"
