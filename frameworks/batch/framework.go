@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/frameworks/sdk"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/store"
@@ -27,6 +28,9 @@ type Config struct {
 	Principal, Secret string
 	// TLS, if set, verifies the master, which is then called over https.
 	TLS *tls.Config
+	// APICredentials, if set, are the principals and secrets the REST API
+	// requires (HTTP Basic, 401 otherwise); /health stays open for probes.
+	APICredentials auth.Credentials
 	// Store keeps jobs, runs and the framework ID.
 	Store store.Store
 	// Name and User of the framework; defaults "batch" and "root".

@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/corral-sched/corral/auth"
 )
 
 // maxSpecBytes bounds a submission.
@@ -48,6 +50,9 @@ func (f *Framework) Handler(gatherer prometheus.Gatherer) http.Handler {
 	})
 	if gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	}
+	if f.cfg.APICredentials != nil {
+		return auth.RequireExcept(f.cfg.APICredentials, "corral", mux, "/health")
 	}
 	return mux
 }

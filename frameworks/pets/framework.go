@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/frameworks/sdk"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/store"
@@ -32,6 +33,9 @@ type Config struct {
 	Name, User, Principal, Secret string
 	// TLS, if set, verifies the master, which is then called over https.
 	TLS *tls.Config
+	// APICredentials, if set, are the principals and secrets the REST API
+	// requires (HTTP Basic, 401 otherwise); /health stays open for probes.
+	APICredentials auth.Credentials
 	// FailoverTimeout is how long the master keeps the framework's tasks
 	// while it is away; default one week.
 	FailoverTimeout time.Duration

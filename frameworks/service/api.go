@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/internal/version"
 )
 
@@ -61,6 +62,9 @@ func (f *Framework) Handler(gatherer prometheus.Gatherer) http.Handler {
 		gatherers = append(gatherers, gatherer)
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{}))
+	if f.cfg.APICredentials != nil {
+		return auth.RequireExcept(f.cfg.APICredentials, "corral", mux, "/health", "/ping")
+	}
 	return mux
 }
 

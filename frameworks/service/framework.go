@@ -25,6 +25,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/frameworks/sdk"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/store"
@@ -45,6 +46,9 @@ type Config struct {
 	Name, User string
 	// WebUIURL is advertised to the master (the REST API's address).
 	WebUIURL string
+	// APICredentials, if set, are the principals and secrets the REST API
+	// requires (HTTP Basic, 401 otherwise); /health and /ping stay open for probes.
+	APICredentials auth.Credentials
 	// FailoverTimeout is how long the master keeps the framework's tasks
 	// while it is away; default one week.
 	FailoverTimeout time.Duration
