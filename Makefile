@@ -2,7 +2,8 @@
 #
 #   make run    a local cluster (master + 3 agents) on 127.0.0.1:5050..5053
 #   make test   everything CI runs: vet, unit, integration and e2e tests, fuzz
-#   make bench  micro-benchmarks and the end-to-end baseline (docs/PERFORMANCE.md)
+#   make bench  micro-benchmarks and the standard `corral bench` set, written
+#               into docs/PERFORMANCE.md (make bench-run runs them only)
 #   make bench-failover  master failover times under ZooKeeper, 3 and 1,000 agents
 
 GO        ?= go
@@ -20,7 +21,7 @@ PROTO_FILES := proto/mesospb/mesos.proto proto/schedulerpb/scheduler.proto proto
 FUZZTIME  ?= 10s
 TESTFLAGS ?=
 
-.PHONY: all build run test test-go fuzz lint proto bench bench-failover clean tools
+.PHONY: all build run test test-go fuzz lint proto bench bench-run bench-failover clean tools
 
 all: build
 
@@ -63,9 +64,25 @@ $(TOOLS)/protoc-gen-go:
 proto: $(TOOLS)/protoc-gen-go
 	PATH="$(TOOLS):$$PATH" protoc -I proto --go_out=. --go_opt=module=$(PKG) $(PROTO_FILES)
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./master/allocator/ ./master/ ./resources/ ./codec/
-	$(GO) run ./test/bench
+# The standard benchmark set: each result goes to $(BENCH_OUT)/NAME.txt
+# ("$ command", then its output) and test/bench/report writes it into the
+# <!-- bench:NAME --> section of docs/PERFORMANCE.md.
+BENCH_OUT ?= .work/bench
+bench_run = { echo '$$ $(2)'; $(2); } > $(BENCH_OUT)/$(1).txt.tmp && mv $(BENCH_OUT)/$(1).txt.tmp $(BENCH_OUT)/$(1).txt && cat $(BENCH_OUT)/$(1).txt
+
+bench: bench-run
+	$(GO) run ./test/bench/report -doc docs/PERFORMANCE.md -results $(BENCH_OUT)
+
+bench-run: build
+	mkdir -p $(BENCH_OUT)
+	$(call bench_run,micro,$(GO) test -run NONE -bench . -benchmem ./master/allocator/ ./master/ ./resources/ ./codec/)
+	$(call bench_run,launch-sim,$(BIN)/corral bench launch --isolation sim --tasks 10000 --agents 20)
+	$(call bench_run,launch-posix,$(BIN)/corral bench launch --isolation posix --tasks 1000 --agents 3)
+	$(call bench_run,launch-posix-rate10,$(BIN)/corral bench launch --isolation posix --tasks 200 --agents 3 --rate 10)
+	$(call bench_run,scale-1000,$(BIN)/corral bench scale --agents 1000)
+	$(call bench_run,scale-5000,$(BIN)/corral bench scale --agents 5000)
+	$(call bench_run,churn,$(BIN)/corral bench churn --agents 100 --rate 500 --duration 30s --task-seconds 5)
+	$(call bench_run,failover,$(BIN)/corral bench failover --agents 1000 --tasks 5000)
 	$(GO) run ./test/bench/batch
 	$(GO) run ./test/bench/service
 

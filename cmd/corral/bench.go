@@ -48,6 +48,7 @@ func newBenchCommand() *cobra.Command {
 	scale.Flags().Duration("timeout", 5*time.Minute, "give up after this long")
 	scale.Flags().String("cpuprofile", "", "write a CPU profile of the run (master and agents) to this file")
 	cmd.AddCommand(agents, scale)
+	addBenchScenarios(cmd)
 	return cmd
 }
 

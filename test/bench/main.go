@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/user"
 	"runtime"
-	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -26,6 +25,7 @@ import (
 	"github.com/corral-sched/corral/agent/containerizer"
 	"github.com/corral-sched/corral/examples/hello/hello"
 	"github.com/corral-sched/corral/frameworks/sdk"
+	"github.com/corral-sched/corral/internal/benchkit"
 	"github.com/corral-sched/corral/internal/testcluster"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/proto/schedulerpb"
@@ -76,21 +76,18 @@ func run(iterations, tasks int, isolation string) error {
 	}
 	wall := time.Since(start)
 
-	slices.Sort(lat)
-	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	l := benchkit.Summarize(lat)
 	fmt.Printf("corral end-to-end, %s isolation, %s, %d cores, %s\n\n", isolation, time.Now().Format("2006-01-02"), runtime.NumCPU(), runtime.Version())
 	fmt.Printf("| measure | value |\n|---|---|\n")
-	fmt.Printf("| ACCEPT → TASK_RUNNING, one `sleep` task, p50 (%d launches) | %.2f ms |\n", len(lat), ms(pct(0.50)))
-	fmt.Printf("| ACCEPT → TASK_RUNNING, p90 | %.2f ms |\n", ms(pct(0.90)))
-	fmt.Printf("| ACCEPT → TASK_RUNNING, p99 | %.2f ms |\n", ms(pct(0.99)))
+	fmt.Printf("| ACCEPT → TASK_RUNNING, one `sleep` task, p50 (%d launches) | %.2f ms |\n", len(lat), l.P50)
+	fmt.Printf("| ACCEPT → TASK_RUNNING, p90 | %.2f ms |\n", l.P90)
+	fmt.Printf("| ACCEPT → TASK_RUNNING, p99 | %.2f ms |\n", l.P99)
 	fmt.Printf("| 50 `sleep` tasks launched at once to all TASK_RUNNING | %.0f ms (%.0f containers/s) |\n",
-		ms(burst), 50/burst.Seconds())
+		benchkit.Ms(burst), 50/burst.Seconds())
 	fmt.Printf("| %d `/bin/true` tasks to TASK_FINISHED on 3 %s agents | %.2f s (%.0f tasks/s) |\n",
 		res.Finished, isolation, wall.Seconds(), float64(res.Finished)/wall.Seconds())
 	return nil
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // launchBurst launches n `sleep` tasks in one round of offers and times
 // the first ACCEPT to the last TASK_RUNNING.

@@ -9,15 +9,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,8 +25,8 @@ import (
 	"time"
 
 	"github.com/corral-sched/corral/agent"
-	"github.com/corral-sched/corral/codec"
 	"github.com/corral-sched/corral/election"
+	"github.com/corral-sched/corral/internal/benchkit"
 	"github.com/corral-sched/corral/internal/zktest"
 	"github.com/corral-sched/corral/proto/masterpb"
 )
@@ -46,13 +43,9 @@ func main() {
 }
 
 func run(counts string, rounds int, sessionTimeout time.Duration) error {
-	h := &harness{}
-	defer h.cleanup()
-	dir, err := os.MkdirTemp("", "corral-failover-")
-	if err != nil {
-		return err
-	}
-	h.defers = append(h.defers, func() { os.RemoveAll(dir) })
+	h := &benchkit.Harness{}
+	defer h.Close()
+	dir := h.TempDir()
 	bin := filepath.Join(dir, "corral")
 	build := exec.Command("go", "build", "-o", bin, "github.com/corral-sched/corral/cmd/corral")
 	build.Stderr = os.Stderr
@@ -74,8 +67,11 @@ func run(counts string, rounds int, sessionTimeout time.Duration) error {
 	return nil
 }
 
-func measure(h *harness, bin, dir string, agents, rounds int, sessionTimeout time.Duration) error {
-	zk := zktest.StartEnsemble(h, 3)
+func measure(h *benchkit.Harness, bin, dir string, agents, rounds int, sessionTimeout time.Duration) error {
+	var zk *zktest.Ensemble
+	if err := h.Do(func() { zk = zktest.StartEnsemble(h, 3) }); err != nil {
+		return err
+	}
 	url := zk.URL("/corral")
 	masters := make([]*master, 2)
 	for i := range masters {
@@ -91,7 +87,7 @@ func measure(h *harness, bin, dir string, agents, rounds int, sessionTimeout tim
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var stopped []chan struct{}
-	h.defers = append(h.defers, func() {
+	h.Cleanup(func() {
 		cancel()
 		for _, c := range stopped {
 			<-c
@@ -143,16 +139,8 @@ func settle(masters []*master, n int, within time.Duration) (time.Time, error) {
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
 		if i := leaderOf(masters); i >= 0 {
-			if resp, err := operator(masters[i].addr, masterpb.Call_GET_AGENTS); err == nil {
-				active := 0
-				for _, a := range resp.GetGetAgents().GetAgents() {
-					if a.GetActive() {
-						active++
-					}
-				}
-				if active == n {
-					return time.Now(), nil
-				}
+			if active, err := benchkit.ActiveAgents(masters[i].addr); err == nil && active == n {
+				return time.Now(), nil
 			}
 		}
 		time.Sleep(10 * time.Millisecond) // polling with a deadline
@@ -173,37 +161,11 @@ func waitLeader(masters []*master, not int, within time.Duration) (time.Time, er
 
 func leaderOf(masters []*master) int {
 	for i, m := range masters {
-		if _, err := operator(m.addr, masterpb.Call_GET_HEALTH); err == nil {
+		if _, err := benchkit.Operator(m.addr, masterpb.Call_GET_HEALTH); err == nil {
 			return i
 		}
 	}
 	return -1
-}
-
-var client = &http.Client{
-	Timeout:       10 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
-
-// operator sends a call to addr itself (no redirects) and wants a 200.
-func operator(addr string, t masterpb.Call_Type) (*masterpb.Response, error) {
-	body, _ := codec.Protobuf.Marshal(&masterpb.Call{Type: t.Enum()})
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/api/v1", bytes.NewReader(body))
-	req.Header.Set("Content-Type", codec.ProtobufMediaType)
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s", resp.Status)
-	}
-	out := &masterpb.Response{}
-	return out, codec.Protobuf.Unmarshal(b, out)
 }
 
 type master struct {
@@ -214,7 +176,7 @@ type master struct {
 	done chan struct{}
 }
 
-func startMaster(h *harness, bin, dir, url string, sessionTimeout time.Duration) (*master, error) {
+func startMaster(h *benchkit.Harness, bin, dir, url string, sessionTimeout time.Duration) (*master, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -223,7 +185,7 @@ func startMaster(h *harness, bin, dir, url string, sessionTimeout time.Duration)
 	ln.Close()
 	m := &master{bin: bin, addr: addr, args: []string{"master", "--listen", addr, "--zk", url,
 		"--zk-session-timeout", sessionTimeout.String(), "--work-dir", dir, "--log-level", "warn"}}
-	h.defers = append(h.defers, m.kill)
+	h.Cleanup(m.kill)
 	return m, m.start()
 }
 
@@ -247,32 +209,4 @@ func (m *master) kill() {
 	}
 	_ = m.cmd.Process.Signal(syscall.SIGKILL)
 	<-m.done
-}
-
-// harness lets zktest, written for tests, run here: failures end the
-// command, cleanups run at exit.
-type harness struct{ defers []func() }
-
-func (h *harness) Helper() {}
-func (h *harness) Fatalf(format string, args ...any) {
-	h.cleanup()
-	fmt.Fprintf(os.Stderr, "failover: "+format+"\n", args...)
-	os.Exit(1)
-}
-func (h *harness) Skipf(format string, args ...any) { h.Fatalf(format, args...) }
-func (h *harness) TempDir() string {
-	dir, err := os.MkdirTemp("", "corral-failover-zk-")
-	if err != nil {
-		h.Fatalf("%v", err)
-	}
-	h.defers = append(h.defers, func() { os.RemoveAll(dir) })
-	return dir
-}
-func (h *harness) Cleanup(f func()) { h.defers = append(h.defers, f) }
-
-func (h *harness) cleanup() {
-	for i := len(h.defers) - 1; i >= 0; i-- {
-		h.defers[i]()
-	}
-	h.defers = nil
 }

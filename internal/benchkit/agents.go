@@ -1,0 +1,102 @@
+package benchkit
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/corral-sched/corral/agent"
+)
+
+// AgentsOptions shape a set of in-process agents.
+type AgentsOptions struct {
+	Count int
+	// Master is the master's host:port; Detector, if set, finds the
+	// leader instead (ZooKeeper).
+	Master    string
+	Detector  agent.Detector
+	Isolation string // sim, posix or linux
+	Resources string
+	Dir       string // each agent gets a work dir under it
+	// RegisterBackoff is each agent's first reconnect delay.
+	RegisterBackoff time.Duration
+	Logger          *slog.Logger
+}
+
+// Agents are agents running in this process.
+type Agents struct {
+	List    []*agent.Agent
+	cancels []context.CancelFunc
+	done    []chan struct{}
+}
+
+// StartAgents starts opts.Count agents. Each has a port number of its own
+// in its AgentInfo but no listener: the master never dials agents, and
+// thousands of listeners would only cost file descriptors.
+func StartAgents(ctx context.Context, opts AgentsOptions) (*Agents, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.RegisterBackoff <= 0 {
+		opts.RegisterBackoff = 50 * time.Millisecond
+	}
+	as := &Agents{}
+	for i := range opts.Count {
+		a, err := agent.New(agent.Config{
+			Master: opts.Master, Detector: opts.Detector,
+			Addr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+i%40000)),
+			Hostname: fmt.Sprintf("%s-%d", opts.Isolation, i), WorkDir: filepath.Join(opts.Dir, fmt.Sprintf("agent-%d", i)),
+			Resources: opts.Resources, Attributes: fmt.Sprintf("rack:r%d", i%10), Isolation: opts.Isolation,
+			RegisterBackoff: opts.RegisterBackoff, DiskWatchInterval: time.Hour,
+			Registerer: prometheus.NewRegistry(), Logger: opts.Logger,
+		})
+		if err != nil {
+			as.Stop()
+			return nil, fmt.Errorf("benchkit: agent %d: %w", i, err)
+		}
+		actx, cancel := context.WithCancel(ctx)
+		ch := make(chan struct{})
+		go func() { _ = a.Run(actx); close(ch) }()
+		as.List, as.cancels, as.done = append(as.List, a), append(as.cancels, cancel), append(as.done, ch)
+	}
+	return as, nil
+}
+
+// Registered counts the agents subscribed to a master now.
+func (as *Agents) Registered() int {
+	n := 0
+	for _, a := range as.List {
+		if a.Connected() {
+			n++
+		}
+	}
+	return n
+}
+
+// WaitRegistered polls until every agent is registered or ctx ends.
+func (as *Agents) WaitRegistered(ctx context.Context) error {
+	for as.Registered() < len(as.List) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("benchkit: %d of %d agents registered: %w", as.Registered(), len(as.List), ctx.Err())
+		case <-time.After(20 * time.Millisecond): // polling for registration
+		}
+	}
+	return nil
+}
+
+// Stop stops every agent and waits for them. Their tasks are left as
+// they are (an agent's stop never kills work): kill them first.
+func (as *Agents) Stop() {
+	for i, c := range as.cancels {
+		c()
+		<-as.done[i]
+	}
+	as.cancels, as.done = nil, nil
+}

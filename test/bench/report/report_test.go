@@ -1,0 +1,102 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+const doc = `# Performance
+
+History stays.
+
+<!-- bench:machine -->
+old machine
+<!-- /bench -->
+
+## Launch
+
+<!-- bench:launch-sim -->
+| old | table |
+<!-- /bench -->
+
+<!-- bench:not-run -->
+kept as it was
+<!-- /bench -->
+tail
+`
+
+func TestRewriteReplacesOnlyMarkedBodies(t *testing.T) {
+	got, err := rewrite(doc, map[string]string{"machine": "new machine", "launch-sim": "| new | table |\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Replace(strings.Replace(doc, "old machine\n", "new machine\n", 1), "| old | table |\n", "| new | table |\n", 1)
+	if got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+	again, err := rewrite(got, map[string]string{"machine": "new machine", "launch-sim": "| new | table |\n"})
+	if err != nil || again != got {
+		t.Fatalf("rewriting twice changed the document (%v):\n%s", err, again)
+	}
+}
+
+func TestRewriteRefusesBrokenMarkers(t *testing.T) {
+	for name, tc := range map[string]struct {
+		doc      string
+		sections map[string]string
+		want     string
+	}{
+		"unclosed":       {"<!-- bench:a -->\nx\n", nil, "not closed"},
+		"nested":         {"<!-- bench:a -->\n<!-- bench:b -->\n<!-- /bench -->\n", nil, "opened inside"},
+		"stray close":    {"x\n<!-- /bench -->\n", nil, "without an opening"},
+		"twice":          {"<!-- bench:a -->\n<!-- /bench -->\n<!-- bench:a -->\n<!-- /bench -->\n", nil, "second section"},
+		"result nowhere": {"<!-- bench:a -->\n<!-- /bench -->\n", map[string]string{"b": "x"}, "no section for b"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := rewrite(tc.doc, tc.sections)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseScenarioAndMicroResults(t *testing.T) {
+	r, err := parseResult("$ corral bench launch --isolation sim\n{\"tasks_per_second\":6000,\"accept_to_running\":{\"p99_ms\":12.5}}\n\n| a | b |\n|---|---|\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := r.number("accept_to_running.p99_ms"); !ok || v != 12.5 {
+		t.Fatalf("p99 = %v %v", v, ok)
+	}
+	if md := r.markdown(); !strings.HasPrefix(md, "Command: `corral bench launch --isolation sim`\n\n| a | b |") {
+		t.Fatalf("markdown:\n%s", md)
+	}
+	m, err := parseResult("$ go test -bench .\ngoos: linux\nBenchmarkAllocate/100-2   \t 1000\t  70000 ns/op\t 512 B/op\t 34 allocs/op\nPASS\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md := m.markdown(); !strings.Contains(md, "| BenchmarkAllocate/100-2 | 70.00 µs | 512 | 34 |") {
+		t.Fatalf("markdown:\n%s", md)
+	}
+	if _, err := parseResult("no command line\n"); err == nil {
+		t.Fatal("a result without its command was accepted")
+	}
+}
+
+func TestTargetsSayMetOrByHowMuchMissed(t *testing.T) {
+	results := map[string]result{
+		"launch-sim":          {fields: map[string]any{"tasks_per_second": 2500.0, "tasks": 10000.0, "agents": 20.0}},
+		"launch-posix-rate10": {fields: map[string]any{"accept_to_running": map[string]any{"p99_ms": 12.0}, "tasks": 100.0}},
+	}
+	s := targetsSection(results)
+	for _, want := range []string{
+		"| 2,500 tasks/s (10,000 tasks, 20 agents) | **missed** by 2,500 tasks/s (2.0×) |",
+		"| 12 ms (100 tasks) | met |",
+		"| not measured | — |",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("targets lack %q:\n%s", want, s)
+		}
+	}
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// target is a figure corral must reach, the result it is read from and
+// the outside figure it is anchored to.
+type target struct {
+	what   string
+	anchor string
+	result string // results file name
+	field  string // dotted JSON path
+	unit   string
+	bound  float64
+	atMost bool // the figure must be ≤ bound (else ≥)
+	// scale names the JSON fields whose values say at what size the
+	// figure was measured, when the target is set at a larger size.
+	scale []string
+}
+
+var targets = []target{
+	{what: "simulated agents: task launches to TASK_RUNNING per second", result: "launch-sim", field: "tasks_per_second",
+		unit: "tasks/s", bound: 5000, scale: []string{"tasks", "agents"},
+		anchor: "Nomad's C1M: 3,750 containers/s on 5 servers and 5,000 hosts"},
+	{what: "posix agents: tasks to TASK_RUNNING per second on 3 agents", result: "launch-posix", field: "tasks_per_second",
+		unit: "tasks/s", bound: 500, scale: []string{"tasks", "agents"},
+		anchor: "Nomad dev agent on this machine kind: 18 tasks/s"},
+	{what: "p99 ACCEPT → TASK_RUNNING at 10 launches/s (posix)", result: "launch-posix-rate10", field: "accept_to_running.p99_ms",
+		unit: "ms", bound: 50, atMost: true, scale: []string{"tasks"},
+		anchor: "Nomad dev agent on this machine kind: ≈ 250 ms submit → started"},
+	{what: "master failover: every agent re-registered after the new leader is elected (target at 10,000 agents, 50,000 tasks)",
+		result: "failover", field: "reregister_after_leader_seconds", unit: "s", bound: 15, atMost: true, scale: []string{"agents", "tasks"},
+		anchor: "Mesos gives agents its agent_reregister_timeout, 10 min by default"},
+}
+
+func targetsSection(results map[string]result) string {
+	var b strings.Builder
+	b.WriteString("| target | anchor | measured | verdict |\n|---|---|---|---|\n")
+	for _, t := range targets {
+		cmp := "≥"
+		if t.atMost {
+			cmp = "≤"
+		}
+		what := fmt.Sprintf("%s %s %s", t.what, cmp, figure(t.bound, t.unit))
+		r, ok := results[t.result]
+		v, found := r.number(t.field)
+		if !ok || !found {
+			fmt.Fprintf(&b, "| %s | %s | not measured | — |\n", what, t.anchor)
+			continue
+		}
+		var size []string
+		for _, s := range t.scale {
+			if n, ok := r.number(s); ok {
+				size = append(size, fmt.Sprintf("%s %s", figure(n, ""), s))
+			}
+		}
+		measured := figure(v, t.unit)
+		if len(size) > 0 {
+			measured += " (" + strings.Join(size, ", ") + ")"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", what, t.anchor, measured, verdict(v, t.bound, t.atMost, t.unit))
+	}
+	return b.String()
+}
+
+// verdict says whether v meets the bound, and by how much it misses.
+func verdict(v, bound float64, atMost bool, unit string) string {
+	if (atMost && v <= bound) || (!atMost && v >= bound) {
+		return "met"
+	}
+	gap := v - bound
+	if gap < 0 {
+		gap = -gap
+	}
+	ratio := v / bound
+	if !atMost {
+		ratio = bound / v
+	}
+	return fmt.Sprintf("**missed** by %s (%.1f×)", figure(gap, unit), ratio)
+}
+
+func figure(v float64, unit string) string {
+	var s string
+	switch {
+	case v >= 100 || v == float64(int64(v)):
+		s = commas(int64(v + 0.5))
+	case v >= 10:
+		s = fmt.Sprintf("%.1f", v)
+	default:
+		s = fmt.Sprintf("%.2f", v)
+	}
+	if unit == "" {
+		return s
+	}
+	return s + " " + unit
+}
+
+// commas writes n with thousands separators, as the rest of the document.
+func commas(n int64) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + commas(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
