@@ -14,7 +14,6 @@ import (
 
 	"github.com/corral-sched/corral/agent"
 	"github.com/corral-sched/corral/agent/containerizer"
-	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/auth/acl"
 	"github.com/corral-sched/corral/election"
 	"github.com/corral-sched/corral/store"
@@ -36,8 +35,7 @@ func newAgentCommand() *cobra.Command {
 	f.String("master", "127.0.0.1:5050", "host:port of a master")
 	addClientCredentialFlags(f)
 	addTLSFlags(f)
-	f.String("credentials", "", `credentials file in Mesos' JSON format ({"credentials":[{"principal":"…","secret":"…"}]}) that operators authenticate with`)
-	f.Bool("authenticate-http", false, "require operators to authenticate (HTTP Basic, principals from --credentials) on /state, /metrics, /api/v1 and /files/*; /health and the executor API stay open")
+	addAPIAuthFlags(f, "/state, /metrics, /api/v1 and /files/*", "/health and the executor API stay")
 	f.String("acls", "", "ACL file in Mesos' JSON format: access_sandboxes guards /files/* and LIST_FILES/READ_FILE, view_frameworks, view_tasks and view_executors filter /state and the state calls")
 	f.String("zk", "", "ZooKeeper URL (zk://host:port,.../path) to find the leading master (instead of --master)")
 	f.Duration("zk-session-timeout", 10*time.Second, "ZooKeeper session timeout")
@@ -89,14 +87,9 @@ func agentConfig(s *settings) (agent.Config, error) {
 	if err != nil {
 		return agent.Config{}, err
 	}
-	var creds auth.Credentials
-	if path := s.String("credentials"); path != "" {
-		if creds, err = auth.LoadCredentials(path); err != nil {
-			return agent.Config{}, err
-		}
-	}
-	if s.Bool("authenticate-http") && creds == nil {
-		return agent.Config{}, fmt.Errorf("--authenticate-http needs --credentials FILE")
+	creds, err := apiCredentials(s)
+	if err != nil {
+		return agent.Config{}, err
 	}
 	var acls *acl.ACLs
 	if path := s.String("acls"); path != "" {

@@ -25,6 +25,7 @@ func newAppCommand() *cobra.Command {
 		Short: "Deploy, scale and inspect long-running apps (talks to corral service)",
 	}
 	cmd.PersistentFlags().String("service", "http://127.0.0.1:8080", "URL of the service framework")
+	addRESTClientFlags(cmd.PersistentFlags(), "the service framework")
 	cmd.PersistentFlags().StringP("output", "o", "table", "output format: table or json")
 	deploy := &cobra.Command{
 		Use:   "deploy -f FILE",

@@ -28,6 +28,7 @@ func newBatchCommand() *cobra.Command {
 	f.String("master", "127.0.0.1:5050", "host:port of a master")
 	addClientCredentialFlags(f)
 	addTLSFlags(f)
+	addAPIAuthFlags(f, "the REST API", "/health stays")
 	f.String("zk", "", "ZooKeeper URL (zk://host:port,.../path): find the leader there and keep state under <path>/frameworks/batch")
 	f.Duration("zk-session-timeout", 10*time.Second, "ZooKeeper session timeout")
 	f.String("work-dir", "./.work/batch", "directory for the framework's state when not using ZooKeeper")
@@ -58,6 +59,9 @@ func runBatch(cmd *cobra.Command, _ []string) error {
 	defer stop()
 	cfg := batch.Config{Master: s.String("master"), Name: s.String("name"), User: s.String("user"), Logger: log}
 	if cfg.Principal, cfg.Secret, err = clientCredentials(s.String); err != nil {
+		return err
+	}
+	if cfg.APICredentials, err = apiCredentials(s); err != nil {
 		return err
 	}
 	if cfg.TLS, err = tlsFiles(s.String).Client(); err != nil {

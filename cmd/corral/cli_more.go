@@ -173,9 +173,11 @@ func runLogs(cmd *cobra.Command, args []string) error {
 	follow, _ := cmd.Flags().GetBool("follow")
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// Agents serve TLS when the master does, with the same CA.
+	scheme, _, _ := strings.Cut(c.base, "://")
 	offset := 0
 	for {
-		chunk, err := readAgentFile(ctx, c.http, addr, path, offset)
+		chunk, err := readAgentFile(ctx, c.http, scheme, addr, path, offset)
 		if err != nil {
 			return err
 		}
@@ -197,8 +199,8 @@ func runLogs(cmd *cobra.Command, args []string) error {
 	}
 }
 
-func readAgentFile(ctx context.Context, client *http.Client, addr, path string, offset int) (string, error) {
-	u := fmt.Sprintf("http://%s/files/read?path=%s&offset=%d", addr, url.QueryEscape(path), offset)
+func readAgentFile(ctx context.Context, client *http.Client, scheme, addr, path string, offset int) (string, error) {
+	u := fmt.Sprintf("%s://%s/files/read?path=%s&offset=%d", scheme, addr, url.QueryEscape(path), offset)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return "", err

@@ -20,6 +20,36 @@ func addClientCredentialFlags(f *pflag.FlagSet) {
 	f.String("secret-file", "", "file holding the principal's secret; also CORRAL_SECRET_FILE, or the secret in CORRAL_SECRET")
 }
 
+// addRESTClientFlags adds the flags a client of a framework's REST API
+// uses to authenticate and to verify it: the same names and environment
+// variables as the master's clients, so that one CORRAL_PRINCIPAL serves
+// both.
+func addRESTClientFlags(f *pflag.FlagSet, framework string) {
+	f.String("principal", "", "principal to authenticate to "+framework+" as (HTTP Basic); also CORRAL_PRINCIPAL")
+	f.String("secret-file", "", "file holding the principal's secret; also CORRAL_SECRET_FILE, or the secret in CORRAL_SECRET")
+	f.String("tls-ca", "", "PEM CA bundle verifying "+framework+", which is then called over https")
+}
+
+// addAPIAuthFlags adds a server's authentication flags: guarded names
+// what they protect, open what stays open.
+func addAPIAuthFlags(f *pflag.FlagSet, guarded, open string) {
+	f.String("credentials", "", `credentials file in Mesos' JSON format ({"credentials":[{"principal":"…","secret":"…"}]}): who may call `+guarded)
+	f.Bool("authenticate-http", false, "require HTTP Basic credentials from --credentials on "+guarded+" ("+open+" open)")
+}
+
+// apiCredentials are the credentials a server requires of its HTTP
+// clients: nil unless --authenticate-http is on.
+func apiCredentials(s *settings) (auth.Credentials, error) {
+	path := s.String("credentials")
+	if !s.Bool("authenticate-http") {
+		return nil, nil
+	}
+	if path == "" {
+		return nil, fmt.Errorf("--authenticate-http needs --credentials FILE")
+	}
+	return auth.LoadCredentials(path)
+}
+
 // clientCredentials reads them; no principal means no authentication.
 func clientCredentials(get func(string) string) (principal, secret string, err error) {
 	principal, file := get("principal"), get("secret-file")

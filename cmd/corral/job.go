@@ -24,6 +24,7 @@ func newJobCommand() *cobra.Command {
 		Short: "Submit, run and inspect batch jobs (talks to corral batch)",
 	}
 	cmd.PersistentFlags().String("batch", "http://127.0.0.1:8082", "URL of the batch framework")
+	addRESTClientFlags(cmd.PersistentFlags(), "the batch framework")
 	run := &cobra.Command{
 		Use:   "run -f FILE",
 		Short: "Create or replace a job from a YAML or JSON file and start a run",

@@ -29,6 +29,7 @@ func newPetsCommand() *cobra.Command {
 	f.String("master", "127.0.0.1:5050", "host:port of a master")
 	addClientCredentialFlags(f)
 	addTLSFlags(f)
+	addAPIAuthFlags(f, "the REST API", "/health stays")
 	f.String("zk", "", "ZooKeeper URL (zk://host:port,.../path): find the leader there and keep state under <path>/frameworks/pets")
 	f.Duration("zk-session-timeout", 10*time.Second, "ZooKeeper session timeout")
 	f.String("work-dir", "./.work/pets", "directory for the framework's state when not using ZooKeeper")
@@ -59,6 +60,9 @@ func runPets(cmd *cobra.Command, _ []string) error {
 	defer stop()
 	cfg := pets.Config{Master: s.String("master"), Name: s.String("name"), User: s.String("user"), Logger: log}
 	if cfg.Principal, cfg.Secret, err = clientCredentials(s.String); err != nil {
+		return err
+	}
+	if cfg.APICredentials, err = apiCredentials(s); err != nil {
 		return err
 	}
 	if cfg.TLS, err = tlsFiles(s.String).Client(); err != nil {

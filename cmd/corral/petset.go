@@ -26,6 +26,7 @@ func newPetsetCommand() *cobra.Command {
 		Short: "Create, scale, update and inspect stateful sets (talks to corral pets)",
 	}
 	cmd.PersistentFlags().String("pets", "http://127.0.0.1:8081", "URL of the pets framework")
+	addRESTClientFlags(cmd.PersistentFlags(), "the pets framework")
 	cmd.PersistentFlags().StringP("output", "o", "table", "output format: table or json")
 	create := &cobra.Command{
 		Use:   "create -f FILE",

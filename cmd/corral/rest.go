@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/corral-sched/corral/auth"
 )
 
 // restClient calls a bundled framework's REST API and turns its errors
@@ -19,19 +21,45 @@ import (
 type restClient struct {
 	base, what, how, flag string
 	http                  *http.Client
+	// err is a bad credential or TLS flag, reported by the first call so
+	// that building a client never fails.
+	err error
 }
 
 // newRESTClient reads the framework's URL from --flag, or from the
-// environment variable env when the flag is not given.
+// environment variable env when the flag is not given, and the
+// credentials and CA to call it with (addRESTClientFlags). With --tls-ca
+// and no URL given, the default URL is called over https.
 func newRESTClient(cmd *cobra.Command, flag, env, what, how string) restClient {
 	base, _ := cmd.Flags().GetString(flag)
-	if v := os.Getenv(env); v != "" && !cmd.Flags().Changed(flag) {
-		base = v
+	given := cmd.Flags().Changed(flag)
+	if v := os.Getenv(env); v != "" && !given {
+		base, given = v, true
 	}
-	return restClient{base: strings.TrimRight(base, "/"), what: what, how: how, flag: flag, http: &http.Client{Timeout: 30 * time.Second}}
+	c := restClient{what: what, how: how, flag: flag}
+	tlsCfg, err := tlsFiles(cobraFlags(cmd)).Client()
+	if err != nil {
+		c.err = err
+	}
+	if tlsCfg != nil && !given {
+		base = strings.Replace(base, "http://", "https://", 1)
+	}
+	var transport http.RoundTripper = &http.Transport{TLSClientConfig: tlsCfg, Proxy: http.ProxyFromEnvironment}
+	principal, secret, err := clientCredentials(cobraFlags(cmd))
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	if principal != "" {
+		transport = &auth.Transport{Base: transport, Principal: principal, Secret: secret}
+	}
+	c.base, c.http = strings.TrimRight(base, "/"), &http.Client{Timeout: 30 * time.Second, Transport: transport}
+	return c
 }
 
 func (c restClient) call(method, path string, body []byte, out any) error {
+	if c.err != nil {
+		return c.err
+	}
 	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -62,6 +90,10 @@ func (c restClient) call(method, path string, body []byte, out any) error {
 				msg += "\n  " + d.Path + ": " + strings.Join(d.Errors, "; ")
 			}
 			return errors.New(msg)
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			return fmt.Errorf("%s %s: %s: %s is authenticating its clients: give --principal and --secret-file (or CORRAL_PRINCIPAL and CORRAL_SECRET_FILE)",
+				method, path, resp.Status, c.what)
 		}
 		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
 	}

@@ -33,6 +33,7 @@ func newServiceCommand() *cobra.Command {
 	f.String("master", "127.0.0.1:5050", "host:port of a master")
 	addClientCredentialFlags(f)
 	addTLSFlags(f)
+	addAPIAuthFlags(f, "the REST API", "/health and /ping stay")
 	f.String("zk", "", "ZooKeeper URL (zk://host:port,.../path): find the leading master there, keep state under <path>/frameworks/<name> and elect a leading instance")
 	f.Duration("zk-session-timeout", 10*time.Second, "ZooKeeper session timeout")
 	f.String("work-dir", "./.work/service", "directory for the framework's state when not using ZooKeeper")
@@ -73,6 +74,10 @@ func runService(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	if cfg.Principal, cfg.Secret, err = clientCredentials(s.String); err != nil {
+		return err
+	}
+	if cfg.APICredentials, err = apiCredentials(s); err != nil {
+		ln.Close()
 		return err
 	}
 	reg := prometheus.NewRegistry()
