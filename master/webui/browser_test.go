@@ -2,6 +2,7 @@ package webui_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -66,14 +68,30 @@ type ui struct {
 // 127.0.0.1, as the sandbox browser needs) and opens the UI at hash.
 func startUI(t *testing.T, hash string) *ui {
 	t.Helper()
+	return startUIWith(t, hash, uiOptions{})
+}
+
+// uiOptions adjust the master and sign the browser in.
+type uiOptions struct {
+	master            func(*master.Config)
+	principal, secret string // sent as HTTP Basic credentials with every request
+}
+
+func startUIWith(t *testing.T, hash string, o uiOptions) *ui {
+	t.Helper()
 	browser := findChromium(t)
 	dir := t.TempDir()
 	c := testcluster.Start(t, testcluster.Options{
 		Agents:         2,
 		WorkDir:        dir,
 		AgentResources: "cpus:4;mem:4096;disk:10000;ports:[31000-32000]",
-		Master:         func(cfg *master.Config) { cfg.AllocationInterval = 100 * time.Millisecond },
-		Agent:          func(i int, cfg *agent.Config) { cfg.Hostname = "127.0.0.1" },
+		Master: func(cfg *master.Config) {
+			cfg.AllocationInterval = 100 * time.Millisecond
+			if o.master != nil {
+				o.master(cfg)
+			}
+		},
+		Agent: func(i int, cfg *agent.Config) { cfg.Hostname = "127.0.0.1" },
 	})
 	profile := t.TempDir()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -92,6 +110,19 @@ func startUI(t *testing.T, hash string) *ui {
 	t.Cleanup(func() { cancelTimeout(); cancelTab(); cancelAlloc() })
 	u := &ui{t: t, cluster: c, workDir: dir, base: c.MasterURL, ctx: ctx}
 	exceptions := chromedp.Events(ctx, runtime.ExceptionThrown)
+	if o.principal != "" {
+		basic := base64.StdEncoding.EncodeToString([]byte(o.principal + ":" + o.secret))
+		if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil { // starts the tab
+			t.Fatalf("opening Chromium: %v", err)
+		}
+		if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+			t.Fatalf("signing the browser in: %v", err)
+		}
+		if _, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
+			Headers: network.Headers{"Authorization": "Basic " + basic}}); err != nil {
+			t.Fatalf("signing the browser in: %v", err)
+		}
+	}
 	if err := chromedp.Do(ctx, chromedp.Navigate(u.base+"/"+hash)); err != nil {
 		t.Fatalf("opening the UI in Chromium: %v", err)
 	}

@@ -45,11 +45,17 @@ func startHolder(t *testing.T, c *testcluster.Cluster, name, role string) *frame
 
 func start(t *testing.T, c *testcluster.Cluster, name, role string, hold bool) *framework {
 	t.Helper()
+	return startAs(t, c, name, role, "root", hold)
+}
+
+// startAs starts a framework whose tasks run as user.
+func startAs(t *testing.T, c *testcluster.Cluster, name, role, user string, hold bool) *framework {
+	t.Helper()
 	f := &framework{t: t, hold: hold}
 	s, err := sdk.New(sdk.Config{
 		Master: c.MasterAddr,
 		Framework: &mesospb.FrameworkInfo{
-			User: proto.String("root"), Name: proto.String(name), Roles: []string{role},
+			User: proto.String(user), Name: proto.String(name), Roles: []string{role},
 			WebuiUrl:     proto.String("http://" + name + ".example.test/ui"),
 			Capabilities: []*mesospb.FrameworkInfo_Capability{{Type: mesospb.FrameworkInfo_Capability_MULTI_ROLE.Enum()}},
 		},
