@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/auth/acl"
 	"github.com/corral-sched/corral/codec"
 	"github.com/corral-sched/corral/proto/agentpb"
 	"github.com/corral-sched/corral/proto/masterpb"
@@ -239,5 +240,54 @@ func TestReservationRefinementDownTheRoleTree(t *testing.T) {
 	}
 	if seen.Reserved("eng/backend").ScalarValue("cpus") != 0 || seen.Reserved("eng").ScalarValue("cpus") != 1 {
 		t.Fatalf("eng/frontend was offered %s: want eng's 1 cpu and none of eng/backend's", seen)
+	}
+}
+
+// A framework cannot destroy a volume another principal created, even in
+// the same role, and destroy_volumes ACLs narrow it further.
+func TestVolumesOfOtherPrincipalsCannotBeDestroyed(t *testing.T) {
+	acls, err := acl.Parse([]byte(`{"destroy_volumes": [
+		{"principals": {"values": ["owner"]}, "creator_principals": {"values": ["owner"]}},
+		{"principals": {"type": "ANY"}, "creator_principals": {"type": "NONE"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startMaster(t, func(c *Config) { c.ACLs = acls })
+	registerAgent(t, srv.URL, "cpus:2;mem:1024;disk:500")
+	as := func(principal string) func(*mesospb.FrameworkInfo) {
+		return func(i *mesospb.FrameworkInfo) { refinedIn("db")(i); i.Principal = proto.String(principal) }
+	}
+	owner := subscribe(t, srv.URL, codec.Protobuf, fwInfo(as("owner")))
+	o := owner.next(schedulerpb.Event_OFFERS).GetOffers().GetOffers()[0]
+	disk := dynamicRes("disk", 100, "db")
+	disk.Reservations[0].Principal = proto.String("owner")
+	disk.AllocationInfo = &mesospb.Resource_AllocationInfo{Role: proto.String("db")}
+	vol := volumeRes(disk, "data")
+	vol.Disk.Persistence.Principal = proto.String("owner")
+	accept := func(s *fakeScheduler, o *mesospb.Offer, ops ...*mesospb.Offer_Operation) {
+		s.call(&schedulerpb.Call{Type: schedulerpb.Call_ACCEPT.Enum(), Accept: &schedulerpb.Call_Accept{
+			OfferIds: []*mesospb.OfferID{o.GetId()}, Operations: ops,
+			Filters: &mesospb.Filters{RefuseSeconds: proto.Float64(3600)}}}, http.StatusAccepted)
+	}
+	accept(owner, o,
+		withID(&mesospb.Offer_Operation{Type: mesospb.Offer_Operation_RESERVE.Enum(), Reserve: &mesospb.Offer_Operation_Reserve{Resources: []*mesospb.Resource{disk}}}, "reserve"),
+		withID(&mesospb.Offer_Operation{Type: mesospb.Offer_Operation_CREATE.Enum(), Create: &mesospb.Offer_Operation_Create{Volumes: []*mesospb.Resource{vol}}}, "create"))
+	for range 2 {
+		if st := owner.next(schedulerpb.Event_UPDATE_OPERATION_STATUS).GetUpdateOperationStatus().GetStatus(); st.GetState() != mesospb.OperationState_OPERATION_FINISHED {
+			t.Fatalf("owner's operation: %v", st)
+		}
+	}
+	// The owner declined for an hour: the other framework in role db is
+	// offered the volume, and may not destroy it.
+	other := subscribe(t, srv.URL, codec.Protobuf, fwInfo(as("other")))
+	o = other.next(schedulerpb.Event_OFFERS).GetOffers().GetOffers()[0]
+	if !resources.Resources(o.GetResources()).Contains(resources.Resources{vol}) {
+		t.Fatalf("the other framework's offer lacks the volume: %v", o.GetResources())
+	}
+	accept(other, o, withID(&mesospb.Offer_Operation{Type: mesospb.Offer_Operation_DESTROY.Enum(),
+		Destroy: &mesospb.Offer_Operation_Destroy{Volumes: []*mesospb.Resource{vol}}}, "destroy"))
+	st := other.next(schedulerpb.Event_UPDATE_OPERATION_STATUS).GetUpdateOperationStatus().GetStatus()
+	if st.GetState() != mesospb.OperationState_OPERATION_ERROR || !strings.Contains(st.GetMessage(), `"other" is not authorized to destroy volumes created by "owner"`) {
+		t.Fatalf("DESTROY of another principal's volume: %v", st)
 	}
 }
