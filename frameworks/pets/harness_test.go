@@ -219,6 +219,21 @@ func (h *harness) operator(call *masterpb.Call) *masterpb.Response {
 
 // liveTasks counts the master's non-terminal tasks per task name.
 func liveTasks(masterURL string) (map[string]int, error) {
+	tasks, err := masterTasks(masterURL)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[string]int{}
+	for _, t := range tasks {
+		if !mesospb.IsTerminal(t.GetState()) {
+			counts[t.GetName()]++
+		}
+	}
+	return counts, nil
+}
+
+// masterTasks lists every task the master knows, ended ones included.
+func masterTasks(masterURL string) ([]*mesospb.Task, error) {
 	body, _ := codec.JSON.Marshal(&masterpb.Call{Type: masterpb.Call_GET_TASKS.Enum()})
 	resp, err := http.Post(masterURL+"/api/v1", codec.JSONMediaType, bytes.NewReader(body))
 	if err != nil {
@@ -233,13 +248,7 @@ func liveTasks(masterURL string) (map[string]int, error) {
 	if err := codec.JSON.Unmarshal(b, out); err != nil {
 		return nil, err
 	}
-	counts := map[string]int{}
-	for _, t := range out.GetGetTasks().GetTasks() {
-		if !mesospb.IsTerminal(t.GetState()) {
-			counts[t.GetName()]++
-		}
-	}
-	return counts, nil
+	return append(out.GetGetTasks().GetTasks(), out.GetGetTasks().GetCompletedTasks()...), nil
 }
 
 // petPIDs finds the processes of a pet (by CORRAL_PET_NAME in their
