@@ -47,9 +47,8 @@ func (a *Agent) serveAPI(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
-	if err != nil {
-		http.Error(w, "Failed to read request body: "+err.Error(), http.StatusBadRequest)
+	body, ok := readBody(w, r, maxAPICallBytes)
+	if !ok {
 		return
 	}
 	call := &agentapipb.Call{}

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -228,9 +227,8 @@ func (a *Agent) serveExecutorAPI(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Expecting 'Content-Type' of application/json or application/x-protobuf", http.StatusUnsupportedMediaType)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<20))
-	if err != nil {
-		http.Error(w, "Failed to read request body: "+err.Error(), http.StatusBadRequest)
+	body, ok := readBody(w, r, maxExecutorCallBytes)
+	if !ok {
 		return
 	}
 	call := &executorpb.Call{}
