@@ -28,6 +28,8 @@ func addRESTClientFlags(f *pflag.FlagSet, framework string) {
 	f.String("principal", "", "principal to authenticate to "+framework+" as (HTTP Basic); also CORRAL_PRINCIPAL")
 	f.String("secret-file", "", "file holding the principal's secret; also CORRAL_SECRET_FILE, or the secret in CORRAL_SECRET")
 	f.String("tls-ca", "", "PEM CA bundle verifying "+framework+", which is then called over https")
+	f.String("tls-cert", "", "PEM client certificate, if "+framework+" asks for one")
+	f.String("tls-key", "", "PEM key of --tls-cert")
 }
 
 // addAPIAuthFlags adds a server's authentication flags: guarded names
