@@ -81,7 +81,7 @@ bench-run: build
 	$(call bench_run,launch-posix-rate10,$(BIN)/corral bench launch --isolation posix --tasks 200 --agents 3 --rate 10)
 	$(call bench_run,scale-1000,$(BIN)/corral bench scale --agents 1000)
 	$(call bench_run,scale-5000,$(BIN)/corral bench scale --agents 5000)
-	$(call bench_run,churn,$(BIN)/corral bench churn --agents 100 --rate 500 --duration 30s --task-seconds 5)
+	$(call bench_run,churn,$(BIN)/corral bench churn --agents 50 --rate 200 --duration 30s --task-seconds 5)
 	$(call bench_run,failover,$(BIN)/corral bench failover --agents 1000 --tasks 5000)
 	$(GO) run ./test/bench/batch
 	$(GO) run ./test/bench/service

@@ -99,8 +99,11 @@ func runBenchChurn(cmd *cobra.Command, _ []string) error {
 	load := benchkit.LoadAverage()
 	cpuStart := benchkit.CPUSeconds()
 	pace(ctx, s.fw, total, rate)
+	// A cluster that falls behind the rate is a result, not an error: the
+	// tasks not running 30 s after the last was queued are reported as
+	// such (running < submitted).
 	settle, stopSettle := context.WithTimeout(ctx, 30*time.Second)
-	waitErr := s.fw.wait(settle, "the last tasks running", func() bool { return s.fw.running.Load()+s.fw.failed.Load() >= int64(total) })
+	_ = s.fw.wait(settle, "the last tasks running", func() bool { return s.fw.running.Load()+s.fw.failed.Load() >= int64(total) })
 	stopSettle()
 	out := churnResult{Scenario: "churn", Mode: mode, Agents: agents, Rate: rate, DurationSeconds: duration.Seconds(),
 		TaskSeconds: taskSeconds, CPUSeconds: benchkit.CPUSeconds() - cpuStart, RSSMB: benchkit.RSSMB(), Cores: runtime.NumCPU(), LoadAverage: load}
@@ -111,9 +114,6 @@ func runBenchChurn(cmd *cobra.Command, _ []string) error {
 	fw := s.fw
 	fw.close()
 	s.fw = nil
-	if waitErr != nil {
-		return waitErr
-	}
 	r := fw.result()
 	out.Submitted, out.Running, out.Failed, out.Ended = r.Submitted, r.Running, r.Failed, int(fw.ended.Load())
 	out.AcceptToRunning, out.SubmitToRunning = r.AcceptToRunning, r.SubmitToRunning

@@ -261,7 +261,9 @@ func runBenchFailover(cmd *cobra.Command, _ []string) error {
 	out.NewLeader = since()
 	newLeader := masters[next]
 	cpuAtKill, _ := benchkit.ProcCPUSeconds(newLeader.cmd.Process.Pid)
-	if err := poll(ctx, "every agent re-registered", 20*time.Millisecond, func() bool {
+	// GET_AGENTS lists every agent: polled more often, it would be a load
+	// on the master it measures.
+	if err := poll(ctx, "every agent re-registered", 100*time.Millisecond, func() bool {
 		n, err := benchkit.ActiveAgents(newLeader.addr)
 		return err == nil && n == agents
 	}); err != nil {
@@ -273,7 +275,7 @@ func runBenchFailover(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	out.FirstOffer = time.Unix(0, fw.firstOfferAfter.Load()).Sub(killed).Seconds()
-	if err := poll(ctx, "every task known as running", 100*time.Millisecond, func() bool {
+	if err := poll(ctx, "every task known as running", 250*time.Millisecond, func() bool {
 		out.TasksRunning = runningTasks(newLeader.addr)
 		return out.TasksRunning >= tasks
 	}); err != nil {
