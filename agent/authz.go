@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/corral-sched/corral/agent/statusupdate"
 	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/auth/acl"
 	"github.com/corral-sched/corral/proto/mesospb"
@@ -91,7 +92,11 @@ func (a *Agent) executorUser(k execKey) (string, bool) {
 	if e := a.executors[k]; e != nil {
 		return runUser(e.info.GetCommand(), e.framework), true
 	}
-	for key, t := range a.tasks {
+	// A command task's executor is named after the task: no scan.
+	if t := a.tasks[statusupdate.Key{FrameworkID: k.framework, TaskID: k.executor}]; t != nil && t.executorID() == k.executor {
+		return t.user(), true
+	}
+	for key, t := range a.tasks { // the default executor of a task group
 		if key.FrameworkID == k.framework && t.executorID() == k.executor {
 			return t.user(), true
 		}
