@@ -186,9 +186,10 @@ func (a *Agent) listFiles(ctx context.Context, path string) (*agentapipb.Respons
 	if !info.IsDir() {
 		return nil, http.StatusBadRequest, path + " is not a directory"
 	}
-	entries, err := os.ReadDir(real)
+	entries, err := a.readDir(real)
 	if err != nil {
-		return nil, http.StatusInternalServerError, "Cannot list the directory: " + err.Error()
+		status, msg := openError("directory", err)
+		return nil, status, msg
 	}
 	out := &agentapipb.Response_ListFiles{}
 	for _, e := range entries {
@@ -222,9 +223,10 @@ func (a *Agent) readFile(ctx context.Context, rf *agentapipb.Call_ReadFile) (*ag
 	}
 	var data []byte
 	if off := rf.GetOffset(); off < size {
-		f, err := os.Open(real)
+		f, err := a.openServable(real)
 		if err != nil {
-			return nil, http.StatusInternalServerError, "Cannot open the file: " + err.Error()
+			status, msg := openError("file", err)
+			return nil, status, msg
 		}
 		defer f.Close()
 		data = make([]byte, min(length, size-off))

@@ -112,6 +112,43 @@ func (a *Agent) servable(path string, resolved bool) bool {
 	return false
 }
 
+// errNotServable is an open that landed outside the sandboxes and volumes.
+var errNotServable = errors.New("only sandboxes and volumes are served")
+
+// openServable opens a path resolve or resolvePath let through and checks
+// where the open landed: a task owns its sandbox and can swap a checked
+// directory for a link elsewhere between the check and the open.
+func (a *Agent) openServable(real string) (*os.File, error) {
+	f, err := os.Open(real)
+	if err != nil {
+		return nil, err
+	}
+	landed, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
+	if err != nil || !a.servable(landed, true) {
+		f.Close()
+		return nil, errNotServable
+	}
+	return f, nil
+}
+
+// openError answers a failed openServable: 403 when it landed outside.
+func openError(what string, err error) (int, string) {
+	if errors.Is(err, errNotServable) {
+		return http.StatusForbidden, "Access is not allowed: " + err.Error()
+	}
+	return http.StatusInternalServerError, "Cannot open the " + what + ": " + err.Error()
+}
+
+// readDir lists a directory opened with openServable.
+func (a *Agent) readDir(real string) ([]os.DirEntry, error) {
+	f, err := a.openServable(real)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.ReadDir(-1)
+}
+
 // fileInfo is Mesos' FileInfo in JSON.
 type fileInfo struct {
 	Path  string  `json:"path"`
@@ -140,9 +177,10 @@ func (a *Agent) serveBrowse(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, r.URL.Query().Get("path")+" is not a directory", http.StatusBadRequest)
 		return
 	}
-	entries, err := os.ReadDir(real)
+	entries, err := a.readDir(real)
 	if err != nil {
-		http.Error(w, "Cannot list the directory: "+err.Error(), http.StatusInternalServerError)
+		status, msg := openError("directory", err)
+		http.Error(w, msg, status)
 		return
 	}
 	base := filepath.Clean(r.URL.Query().Get("path"))
@@ -190,9 +228,10 @@ func (a *Agent) serveRead(w http.ResponseWriter, r *http.Request) {
 	}
 	data := []byte{}
 	if offset < size {
-		f, err := os.Open(real)
+		f, err := a.openServable(real)
 		if err != nil {
-			http.Error(w, "Cannot open the file: "+err.Error(), http.StatusInternalServerError)
+			status, msg := openError("file", err)
+			http.Error(w, msg, status)
 			return
 		}
 		defer f.Close()
@@ -216,9 +255,10 @@ func (a *Agent) serveDownload(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, r.URL.Query().Get("path")+" is a directory", http.StatusBadRequest)
 		return
 	}
-	f, err := os.Open(real)
+	f, err := a.openServable(real)
 	if err != nil {
-		http.Error(w, "Cannot open the file: "+err.Error(), http.StatusInternalServerError)
+		status, msg := openError("file", err)
+		http.Error(w, msg, status)
 		return
 	}
 	defer f.Close()

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -127,5 +128,52 @@ func TestFilesRefuseEveryWayOut(t *testing.T) {
 	// The sandbox itself is still served.
 	if status, body := get("/files/read", q(filepath.Join(sandbox, "stdout"))); status != http.StatusOK || !strings.Contains(body, "fine") {
 		t.Fatalf("reading the sandbox: %d %q", status, body)
+	}
+}
+
+// A task owns its sandbox: between the agent's check of a path and its
+// open, the task can replace a checked directory with a link to anywhere.
+// The open itself must not land outside.
+func TestOpenLandingOutsideAfterTheCheckIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	work := filepath.Join(dir, "work")
+	a, err := New(Config{Master: "127.0.0.1:1", Addr: "127.0.0.1:5051", Hostname: "h", WorkDir: work,
+		Resources: "cpus:1;mem:64", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sandbox := filepath.Join(work, "agents", "S1", "frameworks", "F", "executors", "t", "runs", "c1")
+	outside := filepath.Join(dir, "outside")
+	for _, d := range []string{filepath.Join(sandbox, "logs"), outside} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = os.WriteFile(filepath.Join(sandbox, "logs", "out"), []byte("fine"), 0o644)
+	_ = os.WriteFile(filepath.Join(outside, "out"), []byte("secret"), 0o644)
+	checked := filepath.Join(sandbox, "logs", "out") // what resolve returned
+	f, err := a.openServable(checked)
+	if err != nil {
+		t.Fatalf("opening a file in the sandbox: %v", err)
+	}
+	f.Close()
+
+	// The swap.
+	if err := os.RemoveAll(filepath.Join(sandbox, "logs")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(sandbox, "logs")); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := a.openServable(checked); !errors.Is(err, errNotServable) {
+		if f != nil {
+			b, _ := io.ReadAll(f)
+			f.Close()
+			t.Fatalf("opened %q outside the sandbox after the check", b)
+		}
+		t.Fatalf("open after the swap: %v, want errNotServable", err)
+	}
+	if _, err := a.readDir(filepath.Join(sandbox, "logs")); !errors.Is(err, errNotServable) {
+		t.Fatalf("listing after the swap: %v, want errNotServable", err)
 	}
 }
