@@ -14,6 +14,7 @@ import (
 	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/auth/acl"
 	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/resources"
 )
 
 // Operators are authorized the way Mesos' agent does it with the local
@@ -163,25 +164,76 @@ func (a *Agent) authorizeSandbox(ctx context.Context, path string) (int, string)
 }
 
 // authorizeLink checks access_sandboxes once more when links in the
-// requested path lead into another executor's sandbox, so that a task
-// cannot expose another user's sandbox by planting a link.
+// requested path lead out of its executor's sandboxes: into another
+// executor's sandbox, that sandbox's user decides; into a persistent
+// volume, the request stands only if the volume is one of the executor's
+// own (the agent links those into the sandbox), else it needs
+// access_sandboxes for ANY user. So a task cannot expose another user's
+// sandbox, or another role's volume, by planting a link.
 func (a *Agent) authorizeLink(ctx context.Context, requested, real string) (int, string) {
-	reqKey, _ := a.executorOf(requested, false)
-	if realKey, ok := a.executorOf(real, true); ok && realKey != reqKey {
-		return a.authorizeSandboxAt(ctx, requested, real, true)
+	if !a.cfg.ACLs.Enforced(acl.AccessSandboxes) {
+		return http.StatusOK, ""
 	}
-	return http.StatusOK, ""
+	reqKey, inSandbox := a.executorOf(requested, false)
+	if realKey, ok := a.executorOf(real, true); ok {
+		if realKey != reqKey {
+			return a.authorizeSandboxAt(ctx, requested, real, true)
+		}
+		return http.StatusOK, ""
+	}
+	own := false
+	if inSandbox {
+		if err := a.do(ctx, func() { own = a.ownsVolumePath(reqKey, real) }); err != nil {
+			return http.StatusServiceUnavailable, "Agent is not running: " + err.Error()
+		}
+	}
+	if own {
+		return http.StatusOK, ""
+	}
+	return a.authorizeUser(ctx, requested, acl.Any)
+}
+
+// ownsVolumePath reports whether real (symlinks resolved) lies in one of
+// the persistent volumes of executor k or its tasks; it runs on the loop.
+func (a *Agent) ownsVolumePath(k execKey, real string) bool {
+	var volumes []*mesospb.Resource
+	if e := a.executors[k]; e != nil {
+		volumes = append(volumes, e.info.GetResources()...)
+	}
+	for key, t := range a.tasks {
+		if key.FrameworkID == k.framework && t.executorID() == k.executor {
+			volumes = append(volumes, t.info.GetResources()...)
+		}
+	}
+	for _, v := range volumes {
+		if !resources.IsVolume(v) {
+			continue
+		}
+		root, err := filepath.EvalSymlinks(a.volumePath(v))
+		if err != nil {
+			continue
+		}
+		if rel, err := filepath.Rel(root, real); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *Agent) authorizeSandboxAt(ctx context.Context, requested, path string, resolved bool) (int, string) {
 	if !a.cfg.ACLs.Enforced(acl.AccessSandboxes) {
 		return http.StatusOK, ""
 	}
-	principal := auth.Principal(ctx)
 	u, err := a.sandboxUser(ctx, path, resolved)
 	if err != nil {
 		return http.StatusServiceUnavailable, "Agent is not running: " + err.Error()
 	}
+	return a.authorizeUser(ctx, requested, u)
+}
+
+// authorizeUser asks access_sandboxes for the sandboxes of user u.
+func (a *Agent) authorizeUser(ctx context.Context, requested, u string) (int, string) {
+	principal := auth.Principal(ctx)
 	if a.cfg.ACLs.Allowed(principal, acl.AccessSandboxes, u) {
 		return http.StatusOK, ""
 	}

@@ -35,6 +35,7 @@ type authzAgent struct {
 	url                 string
 	sandboxA, sandboxEB string
 	sandboxB, orphan    string
+	volumeA             string // the volume of alice's task
 }
 
 var authzCreds = auth.Credentials{"ops": "ops-secret", "alice": "alice-secret", "eve": "eve-secret", "owner": "owner-secret"}
@@ -86,6 +87,27 @@ func startAuthzAgent(t *testing.T) *authzAgent {
 	if err := os.Symlink(filepath.Join(s.sandboxB, "stdout"), filepath.Join(s.sandboxA, "bobs")); err != nil {
 		t.Fatal(err)
 	}
+	// Alice's task has a volume linked into its sandbox; another role's
+	// volume is linked there too, as a task could plant it.
+	volume := func(role, id string) *mesospb.Resource {
+		v := &mesospb.Resource{Name: proto.String("disk"), Type: mesospb.Value_SCALAR.Enum(), Scalar: &mesospb.Value_Scalar{Value: proto.Float64(1)},
+			Reservations: []*mesospb.Resource_ReservationInfo{{Type: mesospb.Resource_ReservationInfo_DYNAMIC.Enum(), Role: proto.String(role)}},
+			Disk:         &mesospb.Resource_DiskInfo{Persistence: &mesospb.Resource_DiskInfo_Persistence{Id: proto.String(id)}}}
+		if err := os.MkdirAll(a.volumePath(v), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(a.volumePath(v), "data"), []byte("volume "+id+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	hers, others := volume("web", "v1"), volume("db", "v2")
+	s.volumeA = a.volumePath(hers)
+	for link, v := range map[string]*mesospb.Resource{"vol": hers, "othervol": others} {
+		if err := os.Symlink(a.volumePath(v), filepath.Join(s.sandboxA, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	alice := &mesospb.FrameworkInfo{Id: &mesospb.FrameworkID{Value: proto.String("F")}, User: proto.String("alice"), Name: proto.String("fa")}
 	bob := &mesospb.FrameworkInfo{Id: &mesospb.FrameworkID{Value: proto.String("G")}, User: proto.String("bob"), Name: proto.String("fb")}
 	task := func(fw *mesospb.FrameworkInfo, id, sandbox string) *taskRun {
@@ -93,8 +115,10 @@ func startAuthzAgent(t *testing.T) *authzAgent {
 			Command: &mesospb.CommandInfo{Value: proto.String("true")}}
 		return &taskRun{key: keyOf(fw.GetId(), ti.GetTaskId()), framework: fw, info: ti, sandbox: sandbox, state: mesospb.TaskState_TASK_RUNNING}
 	}
+	ta := task(alice, "ta", s.sandboxA)
+	ta.info.Resources = []*mesospb.Resource{hers}
 	err = a.do(ctx, func() {
-		for _, tr := range []*taskRun{task(alice, "ta", s.sandboxA), task(bob, "tb", s.sandboxB)} {
+		for _, tr := range []*taskRun{ta, task(bob, "tb", s.sandboxB)} {
 			a.tasks[tr.key] = tr
 		}
 		k := execKey{"F", "exb"}
@@ -234,6 +258,10 @@ func TestAgentSandboxAccessFollowsTheExecutorsUser(t *testing.T) {
 		{"an executor run as bob in her framework", "alice", files("browse", s.sandboxEB), 403},
 		{"a link in her sandbox to bob's", "alice", files("read", s.sandboxA+"/bobs"), 403},
 		{"the same link, for ops", "ops", files("read", s.sandboxA+"/bobs"), 200},
+		{"her task's volume, through her sandbox", "alice", files("read", s.sandboxA+"/vol/data"), 200},
+		{"another role's volume, linked into her sandbox", "alice", files("read", s.sandboxA+"/othervol/data"), 403},
+		{"that link, for ops", "ops", files("read", s.sandboxA+"/othervol/data"), 200},
+		{"her task's volume, by its own path", "alice", files("read", filepath.Join(s.volumeA, "data")), 403},
 		{"climbing from hers into bob's", "alice", files("read", s.sandboxA+"/../../../../../G/executors/tb/runs/c3/stdout"), 403},
 		{"climbing, percent-encoded", "alice", "/files/read?offset=0&path=" + s.sandboxA + "/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/G/executors/tb/runs/c3/stdout", 403},
 		{"the virtual path of hers", "alice", files("read", "/frameworks/F/executors/ta/runs/c1/stdout"), 200},
