@@ -130,20 +130,29 @@ func validateAgentSubscribe(sub *agentpb.Call_Subscribe) string {
 	return ""
 }
 
-// agentSubscribe admits an agent, new or returning, and reconciles the
-// tasks it reports with what the master believes runs there.
+// agentSubscribe queues an agent's admission, new or returning, and
+// returns its ID. The admission completes once the registry holds it
+// (flushAdmissions): the agent hears SUBSCRIBED only then.
 func (m *Master) agentSubscribe(s *state, sub *agentpb.Call_Subscribe, conn *agentConn) string {
-	info := proto.CloneOf(sub.GetAgentInfo())
+	// The call was decoded for this request alone: its AgentInfo is ours
+	// to keep.
+	info := sub.GetAgentInfo()
 	id := info.GetId().GetValue()
 	if id == "" {
 		s.nextAgent++
 		id = fmt.Sprintf("%s-S%d", m.term, s.nextAgent)
 		info.Id = &mesospb.AgentID{Value: proto.String(id)}
 	}
-	if err := m.recordAgent(info); err != nil {
-		m.log.Error("agent not admitted", "agent", id, "err", err)
-		return ""
-	}
+	s.admissions = append(s.admissions, admission{id: id, sub: sub, conn: conn})
+	return id
+}
+
+// admitAgent completes an admission whose registry write is durable: the
+// agent joins the state, its tasks are reconciled, and it is told
+// SUBSCRIBED.
+func (m *Master) admitAgent(s *state, adm admission) {
+	id, sub, conn := adm.id, adm.sub, adm.conn
+	info := sub.GetAgentInfo()
 	a := s.agents[id]
 	now := m.cfg.Now()
 	if a == nil {
@@ -158,11 +167,6 @@ func (m *Master) agentSubscribe(s *state, sub *agentpb.Call_Subscribe, conn *age
 			m.removeOffer(s, o, true)
 		}
 		m.log.Info("agent re-registered", "agent", id, "hostname", info.GetHostname(), "was", a.health.String())
-		if a.health == agentUnreachable {
-			if err := m.registryDelete(registryUnreachable + "/" + id); err != nil {
-				m.log.Error("could not record that the agent is reachable again", "agent", id, "err", err)
-			}
-		}
 		if a.registeredAt.IsZero() {
 			a.registeredAt = now
 		}
@@ -184,11 +188,11 @@ func (m *Master) agentSubscribe(s *state, sub *agentpb.Call_Subscribe, conn *age
 		Subscribed: &agentpb.Event_Subscribed{
 			AgentId:             info.Id,
 			PingIntervalSeconds: proto.Float64(m.cfg.AgentPingTimeout.Seconds()),
-			MasterInfo:          m.Info(),
+			// Never modified once the master is built: events may share it.
+			MasterInfo: m.info,
 		},
 	})
 	s.allocationPending = true
-	return id
 }
 
 // reconcileAgentTasks makes the master's view of an agent's tasks match the
@@ -326,6 +330,7 @@ func (m *Master) handleAgentCall(s *state, call *agentpb.Call, streamID string) 
 }
 
 func (m *Master) agentDisconnected(s *state, id string, conn *agentConn, reason string) {
+	s.dropAdmission(conn)
 	a := s.agents[id]
 	if a == nil || a.conn != conn {
 		return

@@ -169,6 +169,7 @@ func (m *Master) Run(ctx context.Context) error {
 		case <-tick.C:
 			m.periodic(m.st)
 		}
+		m.flushAdmissions(m.st)
 		if m.st.allocationPending {
 			m.allocate(m.st)
 		}
@@ -248,6 +249,9 @@ func (m *Master) shutdown() {
 		if a.conn != nil {
 			a.conn.out.close("master stopped")
 		}
+	}
+	for _, adm := range s.admissions {
+		adm.conn.out.close("master stopped")
 	}
 	for _, o := range s.offers {
 		if o.timer != nil {

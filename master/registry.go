@@ -60,15 +60,6 @@ func (m *Master) registryDelete(key string) error {
 	return nil
 }
 
-// recordAgent admits an agent in the registry.
-func (m *Master) recordAgent(info *mesospb.AgentInfo) error {
-	b, err := proto.Marshal(info)
-	if err != nil {
-		return fmt.Errorf("master: registry: encoding agent: %w", err)
-	}
-	return m.registryPut(registryAgents+"/"+info.GetId().GetValue(), b)
-}
-
 // recordFramework writes a framework and its failover deadline.
 func (m *Master) recordFramework(f *framework, deadline time.Time) error {
 	info, err := proto.Marshal(f.info)

@@ -49,6 +49,10 @@ type state struct {
 	// allocationPending asks the loop for an allocation round once the
 	// messages queued right now have been handled.
 	allocationPending bool
+
+	// admissions are agent subscriptions waiting for their registry write
+	// (admission.go).
+	admissions []admission
 }
 
 func newState() *state {
