@@ -223,8 +223,10 @@ func (h *hostile) attack(ctx context.Context, r *rand.Rand) {
 			h.wrongMethod(ctx, r)
 		case n < 94:
 			h.oversized(ctx, r)
-		default:
+		case n < 97:
 			h.streamAndDrop(ctx, r)
+		default:
+			h.subscribedFramework(ctx, r)
 		}
 	}
 }
