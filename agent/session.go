@@ -34,6 +34,8 @@ type session struct {
 	master   string // host:port
 	streamID string
 	agentID  string
+	// subscribedAt is when SUBSCRIBED was read off the stream.
+	subscribedAt time.Time
 }
 
 // runSession subscribes and handles the master's events until the stream
@@ -115,7 +117,7 @@ func (a *Agent) runSession(ctx context.Context) error {
 		if ev.GetType() != agentpb.Event_SUBSCRIBED {
 			return fmt.Errorf("agent: first event from %s is %v, not SUBSCRIBED", master, ev.GetType())
 		}
-		s.agentID = ev.GetSubscribed().GetAgentId().GetValue()
+		s.agentID, s.subscribedAt = ev.GetSubscribed().GetAgentId().GetValue(), time.Now()
 		if ping := time.Duration(ev.GetSubscribed().GetPingIntervalSeconds() * float64(time.Second)); ping > 0 {
 			watch = 3*ping + time.Second
 		}
@@ -216,6 +218,7 @@ func (a *Agent) subscribed(s *session) {
 		a.id.Store(&id)
 	}
 	a.session = s
+	a.subscribedAt.Store(s.subscribedAt.UnixNano())
 	a.connected.Store(true)
 	a.metrics.registered.Set(1)
 	a.log.Info("registered with master", "agent", s.agentID, "master", s.master)

@@ -22,6 +22,12 @@ type server struct {
 	done chan error
 }
 
+// maxStreamsPerConn bounds the requests, event streams included, one
+// HTTP/2 connection carries at once. Its writer visits every stream of a
+// connection for each frame it sends, so a few hundred streams per
+// connection cost less than thousands.
+const maxStreamsPerConn = 100
+
 // listen opens addr; port 0 picks a free port.
 func listen(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
@@ -33,9 +39,20 @@ func listen(addr string) (net.Listener, error) {
 
 // serveHTTP serves h on ln until shutdown. There is no write timeout: event
 // streams stay open for as long as their subscriber.
+//
+// Besides HTTP/1.1 it speaks HTTP/2 without TLS (h2c, prior knowledge), so
+// that many clients in one process can share a few connections: simulated
+// agents do (as Mesos' emulated agents shared libprocess sockets), since
+// one connection each would take more file descriptors than a process may
+// hold. An HTTP/2 connection may carry many long-lived event streams.
 func serveHTTP(ln net.Listener, h http.Handler, log *slog.Logger) *server {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
 	s := &server{
-		srv:  &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
+		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			Protocols: &protocols, HTTP2: &http.HTTP2Config{MaxConcurrentStreams: maxStreamsPerConn}},
 		done: make(chan error, 1),
 	}
 	go func() {
