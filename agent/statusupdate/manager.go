@@ -6,10 +6,15 @@
 // with its uuid arrives; then the next update of that task goes out. The
 // Manager is not safe for concurrent use: it belongs to the agent's loop,
 // which asks it what to send (Due) and when to ask again (NextDue).
+//
+// The heads wait in a heap ordered by when they are next due, so that Due
+// and NextDue cost what is due, not every task in flight: a launch of
+// thousands of tasks on one agent asks both once per update.
 package statusupdate
 
 import (
 	"bytes"
+	"container/heap"
 	"time"
 
 	"github.com/corral-sched/corral/proto/mesospb"
@@ -33,11 +38,36 @@ type Update struct {
 type queue struct {
 	updates []*Update
 	latest  mesospb.TaskState
+	index   int // in the heap
+}
+
+// heads is a min-heap of queues by their head's due time.
+type heads []*queue
+
+func (h heads) Len() int           { return len(h) }
+func (h heads) Less(i, j int) bool { return h[i].updates[0].due.Before(h[j].updates[0].due) }
+func (h heads) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *heads) Push(x any) {
+	q := x.(*queue)
+	q.index = len(*h)
+	*h = append(*h, q)
+}
+func (h *heads) Pop() any {
+	old := *h
+	q := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	q.index = -1
+	return q
 }
 
 // Manager holds unacknowledged updates.
 type Manager struct {
 	queues     map[Key]*queue
+	heads      heads
 	first, max time.Duration
 }
 
@@ -62,7 +92,11 @@ func (m *Manager) Add(k Key, st *mesospb.TaskStatus) bool {
 	}
 	q.latest = st.GetState()
 	q.updates = append(q.updates, &Update{Key: k, Status: st})
-	return len(q.updates) == 1
+	if len(q.updates) == 1 {
+		heap.Push(&m.heads, q)
+		return true
+	}
+	return false
 }
 
 // Ack removes the head of the task's queue if uuid matches it. It reports
@@ -76,7 +110,10 @@ func (m *Manager) Ack(k Key, uuid []byte) (matched, terminal bool) {
 	head := q.updates[0]
 	q.updates = q.updates[1:]
 	if len(q.updates) == 0 {
+		heap.Remove(&m.heads, q.index)
 		delete(m.queues, k)
+	} else {
+		heap.Fix(&m.heads, q.index) // the new head is due now
 	}
 	return true, mesospb.IsTerminal(head.Status.GetState())
 }
@@ -85,10 +122,11 @@ func (m *Manager) Ack(k Key, uuid []byte) (matched, terminal bool) {
 // next attempt. The caller sends them (in any order across tasks).
 func (m *Manager) Due(now time.Time) []Update {
 	var out []Update
-	for _, q := range m.queues {
+	for len(m.heads) > 0 {
+		q := m.heads[0]
 		h := q.updates[0]
 		if h.due.After(now) {
-			continue
+			break
 		}
 		h.LatestState = q.latest
 		backoff := m.first << min(h.attempts, 20)
@@ -97,6 +135,7 @@ func (m *Manager) Due(now time.Time) []Update {
 		}
 		h.attempts++
 		h.due = now.Add(backoff)
+		heap.Fix(&m.heads, 0)
 		out = append(out, *h)
 	}
 	return out
@@ -105,21 +144,18 @@ func (m *Manager) Due(now time.Time) []Update {
 // NextDue returns when Due will next have something, and false if nothing
 // is pending.
 func (m *Manager) NextDue() (time.Time, bool) {
-	var next time.Time
-	found := false
-	for _, q := range m.queues {
-		if d := q.updates[0].due; !found || d.Before(next) {
-			next, found = d, true
-		}
+	if len(m.heads) == 0 {
+		return time.Time{}, false
 	}
-	return next, found
+	return m.heads[0].updates[0].due, true
 }
 
 // ResendAll makes every head due now, as after reconnecting to a master.
 func (m *Manager) ResendAll() {
-	for _, q := range m.queues {
+	for _, q := range m.heads {
 		q.updates[0].due = time.Time{}
 	}
+	heap.Init(&m.heads)
 }
 
 // Pending returns how many updates wait for acknowledgement.
@@ -148,7 +184,12 @@ func (m *Manager) Queued(k Key) []*mesospb.TaskStatus {
 func (m *Manager) Has(k Key) bool { return m.queues[k] != nil }
 
 // Remove forgets a task's updates (its framework is gone).
-func (m *Manager) Remove(k Key) { delete(m.queues, k) }
+func (m *Manager) Remove(k Key) {
+	if q := m.queues[k]; q != nil {
+		heap.Remove(&m.heads, q.index)
+		delete(m.queues, k)
+	}
+}
 
 // Known reports whether an update with this uuid is queued for the task.
 func (m *Manager) Known(k Key, uuid []byte) bool {

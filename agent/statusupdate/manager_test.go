@@ -70,3 +70,58 @@ func TestResendAll(t *testing.T) {
 		t.Fatal("ResendAll should make every head due")
 	}
 }
+
+// Heads come due in the order of their backoff, whatever the tasks, and
+// acks, removals and ResendAll keep the order right.
+func TestDueOrderAcrossTasks(t *testing.T) {
+	now := time.Unix(1000, 0)
+	m := New(time.Second, time.Minute)
+	keys := []Key{{"fw", "a"}, {"fw", "b"}, {"fw", "c"}}
+	for _, k := range keys {
+		m.Add(k, status(k.TaskID, mesospb.TaskState_TASK_RUNNING, 1))
+	}
+	if got := len(m.Due(now)); got != 3 {
+		t.Fatalf("%d due, want 3", got)
+	}
+	// b is acknowledged and gets a second update: due at once, the
+	// others after their backoff.
+	m.Add(keys[1], status("b", mesospb.TaskState_TASK_FINISHED, 2))
+	m.Ack(keys[1], []byte{1})
+	if due := m.Due(now); len(due) != 1 || due[0].Key != keys[1] {
+		t.Fatalf("due %+v, want b's next update", due)
+	}
+	m.Remove(keys[0])
+	if next, ok := m.NextDue(); !ok || !next.Equal(now.Add(time.Second)) {
+		t.Fatalf("next due %v, %v", next, ok)
+	}
+	due := m.Due(now.Add(time.Second))
+	if len(due) != 2 || m.Has(keys[0]) {
+		t.Fatalf("after a's removal, due %+v", due)
+	}
+	m.ResendAll()
+	if got := len(m.Due(now.Add(time.Second))); got != 2 {
+		t.Fatalf("after ResendAll %d due, want 2", got)
+	}
+	for _, k := range keys[1:] {
+		u := m.Queued(k)[0]
+		m.Ack(k, u.GetUuid())
+	}
+	if _, ok := m.NextDue(); ok || m.Pending() != 0 {
+		t.Fatal("everything acknowledged, yet something is due")
+	}
+}
+
+func BenchmarkBurst(b *testing.B) {
+	// A launch of 2,000 tasks: each STARTING update is added and sent,
+	// as the agent does, asking Due and NextDue every time.
+	now := time.Unix(1000, 0)
+	for b.Loop() {
+		m := New(10*time.Second, time.Minute)
+		for i := range 2000 {
+			k := Key{"fw", string(rune('a'+i%26)) + string(rune(i))}
+			m.Add(k, status(k.TaskID, mesospb.TaskState_TASK_STARTING, 1))
+			m.Due(now)
+			m.NextDue()
+		}
+	}
+}
