@@ -219,7 +219,8 @@ func runBenchFailover(cmd *cobra.Command, _ []string) error {
 	h.Cleanup(zs.Close)
 	detector := election.NewDetector(zs, "/corral")
 	as, err := benchkit.StartAgents(ctx, benchkit.AgentsOptions{Count: agents, Detector: detector, Isolation: "sim",
-		Resources: simResources, Dir: filepath.Join(dir, "agents"), RegisterBackoff: 100 * time.Millisecond, Logger: log})
+		Resources: simResources, Dir: filepath.Join(dir, "agents"), RegisterBackoff: 100 * time.Millisecond,
+		ShareClient: !benchkit.FitsOwnClients(agents), Logger: log})
 	if err != nil {
 		return err
 	}

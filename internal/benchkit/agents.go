@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,7 +28,12 @@ type AgentsOptions struct {
 	Dir       string // each agent gets a work dir under it
 	// RegisterBackoff is each agent's first reconnect delay.
 	RegisterBackoff time.Duration
-	Logger          *slog.Logger
+	// ShareClient gives every agent one HTTP client: their calls share a
+	// pool of connections instead of each agent keeping its own, which
+	// is what lets ten thousand agents fit in a process's file
+	// descriptors (each still holds its event stream).
+	ShareClient bool
+	Logger      *slog.Logger
 }
 
 // Agents are agents running in this process.
@@ -34,6 +41,17 @@ type Agents struct {
 	List    []*agent.Agent
 	cancels []context.CancelFunc
 	done    []chan struct{}
+}
+
+// FitsOwnClients reports whether n agents with a client each fit in this
+// process's file descriptor limit: each holds its event stream and,
+// while it sends calls, a few more connections.
+func FitsOwnClients(n int) bool {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return n < 1000
+	}
+	return uint64(4*n+1024) <= lim.Cur
 }
 
 // StartAgents starts opts.Count agents. Each has a port number of its own
@@ -47,13 +65,17 @@ func StartAgents(ctx context.Context, opts AgentsOptions) (*Agents, error) {
 		opts.RegisterBackoff = 50 * time.Millisecond
 	}
 	as := &Agents{}
+	var shared *http.Client
+	if opts.ShareClient {
+		shared = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}}
+	}
 	for i := range opts.Count {
 		a, err := agent.New(agent.Config{
 			Master: opts.Master, Detector: opts.Detector,
 			Addr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+i%40000)),
 			Hostname: fmt.Sprintf("%s-%d", opts.Isolation, i), WorkDir: filepath.Join(opts.Dir, fmt.Sprintf("agent-%d", i)),
 			Resources: opts.Resources, Attributes: fmt.Sprintf("rack:r%d", i%10), Isolation: opts.Isolation,
-			RegisterBackoff: opts.RegisterBackoff, DiskWatchInterval: time.Hour,
+			RegisterBackoff: opts.RegisterBackoff, DiskWatchInterval: time.Hour, HTTPClient: shared,
 			Registerer: prometheus.NewRegistry(), Logger: opts.Logger,
 		})
 		if err != nil {

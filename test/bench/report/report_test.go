@@ -101,4 +101,8 @@ func TestTargetsSayMetOrByHowMuchMissed(t *testing.T) {
 			t.Errorf("targets lack %q:\n%s", want, s)
 		}
 	}
+	results["failover-10k"] = result{fields: map[string]any{"reregister_after_leader_seconds": 20.0, "agents": 10000.0, "tasks": 50000.0}}
+	if s := targetsSection(results); !strings.Contains(s, "| 20 s (10,000 agents, 50,000 tasks) | **missed** by 5 s (1.3×) |") {
+		t.Errorf("the larger failover run is not the one read:\n%s", s)
+	}
 }
