@@ -55,15 +55,18 @@ func (a *Agent) checkpoint(t *taskRun) {
 }
 
 func (a *Agent) writeCheckpoint(t *taskRun) error {
-	fw, err := proto.Marshal(t.framework)
-	if err != nil {
-		return err
+	if t.cpTask == nil {
+		fw, err := proto.Marshal(t.framework)
+		if err != nil {
+			return err
+		}
+		ti, err := proto.Marshal(t.info)
+		if err != nil {
+			return err
+		}
+		t.cpFramework, t.cpTask = fw, ti
 	}
-	ti, err := proto.Marshal(t.info)
-	if err != nil {
-		return err
-	}
-	cp := taskCheckpoint{Framework: fw, Task: ti, ContainerID: t.containerID, Sandbox: t.sandbox,
+	cp := taskCheckpoint{Framework: t.cpFramework, Task: t.cpTask, ContainerID: t.containerID, Sandbox: t.sandbox,
 		StartTime: t.startTime, State: int32(t.state), Exited: t.exited, Killed: t.killed}
 	if t.proc != nil {
 		cp.Pid = t.proc.Pid

@@ -52,6 +52,10 @@ type taskRun struct {
 	diskBytes int64
 	// launching is set while the container is being created off the loop.
 	launching bool
+	// cpFramework and cpTask are framework and info marshalled for the
+	// checkpoint, once: neither changes, and the checkpoint is rewritten
+	// on every update.
+	cpFramework, cpTask []byte
 	// group is the task group the task belongs to, if any; exec the
 	// custom executor that runs it.
 	group *taskGroupRun
