@@ -193,7 +193,7 @@ func (a *Agent) listFiles(ctx context.Context, path string) (*agentapipb.Respons
 	}
 	out := &agentapipb.Response_ListFiles{}
 	for _, e := range entries {
-		fi, err := os.Stat(filepath.Join(real, e.Name()))
+		fi, err := a.entryInfo(real, e)
 		if err != nil {
 			continue
 		}

@@ -139,6 +139,20 @@ func openError(what string, err error) (int, string) {
 	return http.StatusInternalServerError, "Cannot open the " + what + ": " + err.Error()
 }
 
+// entryInfo describes a listed entry: what a link points to, as listings
+// show targets, unless it points outside the sandboxes and volumes; then
+// only the link itself, or a task could learn the size, times and owner
+// of any file on the host by planting links to it.
+func (a *Agent) entryInfo(dir string, e os.DirEntry) (os.FileInfo, error) {
+	p := filepath.Join(dir, e.Name())
+	if e.Type()&os.ModeSymlink != 0 {
+		if target, err := filepath.EvalSymlinks(p); err != nil || !a.servable(target, true) {
+			return os.Lstat(p)
+		}
+	}
+	return os.Stat(p)
+}
+
 // readDir lists a directory opened with openServable.
 func (a *Agent) readDir(real string) ([]os.DirEntry, error) {
 	f, err := a.openServable(real)
@@ -186,7 +200,7 @@ func (a *Agent) serveBrowse(w http.ResponseWriter, r *http.Request) {
 	base := filepath.Clean(r.URL.Query().Get("path"))
 	out := make([]fileInfo, 0, len(entries))
 	for _, e := range entries {
-		info, err := os.Stat(filepath.Join(real, e.Name())) // follow links, as a listing shows targets
+		info, err := a.entryInfo(real, e)
 		if err != nil {
 			if info, err = e.Info(); err != nil {
 				continue

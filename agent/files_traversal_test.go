@@ -177,3 +177,55 @@ func TestOpenLandingOutsideAfterTheCheckIsRefused(t *testing.T) {
 		t.Fatalf("listing after the swap: %v, want errNotServable", err)
 	}
 }
+
+// A listing shows what links point to, but not for links out of the
+// sandboxes: those would tell a task the size, times and owner of any file
+// on the host.
+func TestListingsDoNotDescribeFilesOutside(t *testing.T) {
+	dir := t.TempDir()
+	work := filepath.Join(dir, "work")
+	a, err := New(Config{Master: "127.0.0.1:1", Addr: "127.0.0.1:5051", Hostname: "h", WorkDir: work,
+		Resources: "cpus:1;mem:64", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sandbox := filepath.Join(work, "agents", "S1", "frameworks", "F", "executors", "t", "runs", "c1")
+	if err := os.MkdirAll(sandbox, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const outsideSize, insideSize = 12345, 321
+	_ = os.WriteFile(filepath.Join(dir, "outside"), bytes.Repeat([]byte{'x'}, outsideSize), 0o600)
+	_ = os.WriteFile(filepath.Join(sandbox, "inside"), bytes.Repeat([]byte{'y'}, insideSize), 0o644)
+	_ = os.Symlink(filepath.Join(dir, "outside"), filepath.Join(sandbox, "out-link"))
+	_ = os.Symlink(filepath.Join(sandbox, "inside"), filepath.Join(sandbox, "in-link"))
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+
+	resp, err := http.Get(srv.URL + "/files/browse?path=" + url.QueryEscape(sandbox))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.Contains(string(b), `"size":12345`) || !strings.Contains(string(b), `"size":321`) {
+		t.Fatalf("browse: %d %s", resp.StatusCode, b)
+	}
+	call, _ := codec.JSON.Marshal(&agentapipb.Call{Type: agentapipb.Call_LIST_FILES.Enum(), ListFiles: &agentapipb.Call_ListFiles{Path: proto.String(sandbox)}})
+	resp, err = http.Post(srv.URL+"/api/v1", codec.JSONMediaType, bytes.NewReader(call))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &agentapipb.Response{}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err := codec.JSON.Unmarshal(b, out); err != nil {
+		t.Fatalf("LIST_FILES: %d %s", resp.StatusCode, b)
+	}
+	sizes := map[string]uint64{}
+	for _, fi := range out.GetListFiles().GetFileInfos() {
+		sizes[filepath.Base(fi.GetPath())] = fi.GetSize()
+	}
+	if sizes["out-link"] == outsideSize || sizes["in-link"] != insideSize || sizes["inside"] != insideSize {
+		t.Fatalf("LIST_FILES sizes %v", sizes)
+	}
+}
