@@ -17,6 +17,11 @@ const (
 // readBody reads a request body of at most limit bytes. On failure it has
 // answered: 413 naming the limit (as the master's APIs do), else 400.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	if r.ContentLength > limit {
+		// Said up front: no need to read up to the limit first.
+		http.Error(w, fmt.Sprintf("Request body exceeds %d bytes", limit), http.StatusRequestEntityTooLarge)
+		return nil, false
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err == nil {
 		return body, true

@@ -1,13 +1,17 @@
 package agent
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestOversizedBodiesAre413(t *testing.T) {
@@ -37,5 +41,18 @@ func TestOversizedBodiesAre413(t *testing.T) {
 				t.Errorf("%s: 413 without saying why: %q", c.path, b)
 			}
 		}
+		// A length announced beyond the limit is refused before the body
+		// is read: this one never sends it.
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: agent\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1099511627776\r\n\r\n", c.path)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("%s with a 1 TiB Content-Length and no body: %v %v", c.path, resp, err)
+		}
+		conn.Close()
 	}
 }
