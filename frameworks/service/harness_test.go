@@ -187,7 +187,7 @@ func webApp(id string, instances int, health string) map[string]any {
 		"portDefinitions": []map[string]any{{"port": 0, "name": "http"}},
 		"healthChecks": []map[string]any{{
 			"protocol": "MESOS_HTTP", "path": "/health", "portIndex": 0,
-			"gracePeriodSeconds": 5, "intervalSeconds": 0.2, "timeoutSeconds": 0.2, "delaySeconds": 0,
+			"gracePeriodSeconds": 5, "intervalSeconds": 0.5, "timeoutSeconds": 0.5, "delaySeconds": 0,
 			"maxConsecutiveFailures": 3,
 		}},
 	}
