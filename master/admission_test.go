@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -170,4 +171,36 @@ func BenchmarkAdmitAgents(b *testing.B) {
 		}
 	}
 	m.flushAdmissions(m.st)
+}
+
+func TestSilentAgentsShareOneRegistryWrite(t *testing.T) {
+	local, err := store.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	st := &countingStore{Local: local}
+	now := time.Unix(1_000_000, 0)
+	m, err := New(Config{Addr: "127.0.0.1:5050", Store: st, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := m.st
+	for i := range 50 {
+		m.agentSubscribe(s, subscribeCall(t, fmt.Sprintf("h%d", i), ""), &agentConn{streamID: fmt.Sprint(i), out: newOutbox()})
+	}
+	m.flushAdmissions(s)
+	now = now.Add(m.cfg.agentSilenceLimit() + time.Second)
+	m.periodic(s)
+	if st.applies != 2 || st.ops != 100 {
+		t.Errorf("registry writes: %d batches of %d changes in all, want 2 (admission, unreachable) of 100", st.applies, st.ops)
+	}
+	for id, a := range s.agents {
+		if a.health != agentUnreachable || a.conn != nil {
+			t.Fatalf("agent %s is %v (connected %v) after missing its pings", id, a.health, a.conn != nil)
+		}
+	}
+	if entries, _ := st.List(context.Background(), registryUnreachable); len(entries) != 50 {
+		t.Errorf("the registry holds %d unreachable agents, want 50", len(entries))
+	}
 }

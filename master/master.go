@@ -221,17 +221,19 @@ func (m *Master) post(fn func(*state)) {
 // forces an allocation round so that expired filters are noticed.
 func (m *Master) periodic(s *state) {
 	now := m.cfg.Now()
+	var lost []unreachable
 	for _, a := range s.agents {
 		switch {
 		case a.health == agentUnreachable:
 		case !a.reregisterBy.IsZero():
 			if now.After(a.reregisterBy) {
-				m.markUnreachable(s, a, fmt.Sprintf("agent did not re-register within %v", m.cfg.AgentReregisterTimeout))
+				lost = append(lost, unreachable{a, fmt.Sprintf("agent did not re-register within %v", m.cfg.AgentReregisterTimeout)})
 			}
 		case now.Sub(a.lastSeen) > m.cfg.agentSilenceLimit():
-			m.markUnreachable(s, a, fmt.Sprintf("agent missed %d pings in a row (%v each)", m.cfg.MaxAgentPingTimeouts, m.cfg.AgentPingTimeout))
+			lost = append(lost, unreachable{a, fmt.Sprintf("agent missed %d pings in a row (%v each)", m.cfg.MaxAgentPingTimeouts, m.cfg.AgentPingTimeout)})
 		}
 	}
+	m.markAllUnreachable(s, lost)
 	s.requestFullRound()
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/corral-sched/corral/proto/agentpb"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/proto/schedulerpb"
+	"github.com/corral-sched/corral/store"
 )
 
 // masterUpdate sends the framework a status update the master made up
@@ -227,15 +228,38 @@ func (m *Master) statusUpdate(s *state, a *agentState, u *agentpb.Call_Update) {
 	m.sendToFramework(f, updateEvent(st))
 }
 
-// markUnreachable handles an agent that has been silent too long: its
-// offers are rescinded and its tasks reported lost (or unreachable to
-// partition-aware frameworks); their resources are released. The agent may
-// still come back and re-register.
-func (m *Master) markUnreachable(s *state, a *agentState, why string) {
-	m.log.Warn("agent unreachable", "agent", a.id, "hostname", a.info.GetHostname(), "reason", why)
-	if err := m.registryPut(registryUnreachable+"/"+a.id, []byte(m.cfg.Now().UTC().Format(time.RFC3339Nano))); err != nil {
-		m.log.Error("could not record the agent as unreachable", "agent", a.id, "err", err)
+// unreachable is an agent to mark unreachable, and why.
+type unreachable struct {
+	agent *agentState
+	why   string
+}
+
+// markAllUnreachable handles agents that have been silent too long: their
+// offers are rescinded and their tasks reported lost (or unreachable to
+// partition-aware frameworks); their resources are released. They may
+// still come back and re-register. They are recorded with one registry
+// write: when a partition cuts off thousands at once, a write (an fsync)
+// each would hold up the loop long enough for the rest to miss their
+// pings too.
+func (m *Master) markAllUnreachable(s *state, lost []unreachable) {
+	if len(lost) == 0 {
+		return
 	}
+	at := []byte(m.cfg.Now().UTC().Format(time.RFC3339Nano))
+	ops := make([]store.Op, len(lost))
+	for i, u := range lost {
+		ops[i] = store.Op{Key: registryUnreachable + "/" + u.agent.id, Value: at}
+	}
+	if err := m.registryApply(ops); err != nil {
+		m.log.Error("could not record agents as unreachable", "agents", len(lost), "err", err)
+	}
+	for _, u := range lost {
+		m.setUnreachable(s, u.agent, u.why)
+	}
+}
+
+func (m *Master) setUnreachable(s *state, a *agentState, why string) {
+	m.log.Warn("agent unreachable", "agent", a.id, "hostname", a.info.GetHostname(), "reason", why)
 	if a.conn != nil {
 		a.conn.out.close(why)
 		a.conn = nil
