@@ -42,6 +42,11 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if r.ContentLength > maxOperatorCallBytes {
+		// Declared too big: refused before a byte of it is read.
+		http.Error(w, fmt.Sprintf("Request body exceeds %d bytes", maxOperatorCallBytes), http.StatusRequestEntityTooLarge)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOperatorCallBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError

@@ -125,6 +125,11 @@ func (m *Master) readCall(w http.ResponseWriter, r *http.Request) (*schedulerpb.
 			codec.JSON.MediaType(), codec.Protobuf.MediaType(), r.Header.Get("Content-Type")), http.StatusUnsupportedMediaType)
 		return nil, nil, false
 	}
+	if r.ContentLength > maxCallBytes {
+		// Declared too big: refused before a byte of it is read.
+		http.Error(w, fmt.Sprintf("Request body exceeds %d bytes", maxCallBytes), http.StatusRequestEntityTooLarge)
+		return nil, nil, false
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCallBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError

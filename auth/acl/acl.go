@@ -172,9 +172,11 @@ func Parse(b []byte) (*ACLs, error) {
 	for _, k := range keys {
 		raw := top[k]
 		if k == "permissive" {
-			if err := json.Unmarshal(raw, &a.permissive); err != nil {
-				return nil, fmt.Errorf("acl: permissive: want true or false: %w", err)
+			var p *bool // null must not read as the default
+			if err := json.Unmarshal(raw, &p); err != nil || p == nil {
+				return nil, fmt.Errorf("acl: permissive: want true or false, got %s", raw)
 			}
+			a.permissive = *p
 			continue
 		}
 		if unenforced[k] {

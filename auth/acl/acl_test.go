@@ -92,6 +92,7 @@ func TestParseErrors(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{`[]`, "not a JSON object"},
 		{`{"permissive": "no"}`, "permissive"},
+		{`{"permissive": null}`, "want true or false, got null"},
 		{`{"regster_frameworks": []}`, `unknown action "regster_frameworks"`},
 		{`{"run_tasks": {}}`, "want a list"},
 		{`{"run_tasks": [{"principals": {"type": "ANY"}}]}`, "run_tasks[0].users: missing"},

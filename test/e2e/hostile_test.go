@@ -118,9 +118,10 @@ func TestHostileTrafficLeavesTheClusterServing(t *testing.T) {
 	// Once the hostile connections are gone, so are their goroutines.
 	deadline := time.Now().Add(20 * time.Second)
 	// The steady framework's launches and status updates in flight swing
-	// the count by a few dozen; a leak per hostile call would add
-	// thousands.
-	const margin = 50
+	// the count by a few dozen (up to 43 seen under -race on a loaded
+	// machine); a leak per hostile call would add hundreds even under
+	// -race, where the soak makes 300 or more.
+	const margin = 100
 	for {
 		n := goroutines()
 		if n <= baseline+margin {
