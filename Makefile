@@ -90,7 +90,7 @@ bench-run: build
 # result for the target instead of the modest run's.
 bench-failover-big: build
 	mkdir -p $(BENCH_OUT)
-	$(call bench_run,failover-10k,$(BIN)/corral bench failover --agents 10000 --tasks 50000 --timeout 20m)
+	$(call bench_run,failover-10k,$(BIN)/corral bench failover --agents 10000 --tasks 50000 --zk-session-timeout 5s --timeout 20m)
 
 bench-failover:
 	$(GO) run ./test/bench/failover -agents 3,1000 -rounds 3

@@ -37,6 +37,7 @@ func newBenchFailoverCommand() *cobra.Command {
 	f.Int("masters", 2, "master processes")
 	f.Duration("zk-session-timeout", 2*time.Second, "ZooKeeper session timeout of the masters, agents and framework")
 	f.Duration("timeout", 10*time.Minute, "give up after this long")
+	f.String("connections", "auto", "own: each agent has its own HTTP/1.1 connections, as real agents do; shared: the agents multiplex over HTTP/2; auto: own if the file descriptor limit allows")
 	profileFlags(cmd)
 	return cmd
 }
@@ -73,6 +74,7 @@ type failoverResult struct {
 	Masters        int     `json:"masters"`
 	Agents         int     `json:"agents"`
 	Tasks          int     `json:"tasks"`
+	Connections    string  `json:"connections"` // own or shared (HTTP/2)
 	SessionTimeout float64 `json:"zk_session_timeout_seconds"`
 	// Seconds after the SIGKILL of the leader.
 	NewLeader          float64 `json:"new_leader_seconds"`
@@ -190,6 +192,16 @@ func runBenchFailover(cmd *cobra.Command, _ []string) error {
 	if agents < 1 || tasks < 0 || nMasters < 2 {
 		return errors.New("--agents must be at least 1, --masters at least 2, --tasks not negative")
 	}
+	conns, _ := fl.GetString("connections")
+	var share bool
+	switch conns {
+	case "auto":
+		share = !benchkit.FitsOwnClients(agents)
+	case "own", "shared":
+		share = conns == "shared"
+	default:
+		return fmt.Errorf("--connections must be own, shared or auto, not %q", conns)
+	}
 	bin, err := os.Executable()
 	if err != nil {
 		return err
@@ -220,7 +232,7 @@ func runBenchFailover(cmd *cobra.Command, _ []string) error {
 	detector := election.NewDetector(zs, "/corral")
 	as, err := benchkit.StartAgents(ctx, benchkit.AgentsOptions{Count: agents, Detector: detector, Isolation: "sim",
 		Resources: simResources, Dir: filepath.Join(dir, "agents"), RegisterBackoff: 100 * time.Millisecond,
-		ShareClient: !benchkit.FitsOwnClients(agents), Logger: log})
+		ShareClient: share, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -252,7 +264,7 @@ func runBenchFailover(cmd *cobra.Command, _ []string) error {
 	fw.watchOffers()
 	killed := time.Now()
 	masters[leader].stop(syscall.SIGKILL)
-	out := failoverResult{Scenario: "failover", Masters: nMasters, Agents: agents, Tasks: tasks,
+	out := failoverResult{Scenario: "failover", Masters: nMasters, Agents: agents, Tasks: tasks, Connections: map[bool]string{false: "own", true: "shared"}[share],
 		SessionTimeout: session.Seconds(), Cores: runtime.NumCPU(), LoadAverage: load}
 	since := func() float64 { return time.Since(killed).Seconds() }
 	next := -1
@@ -305,7 +317,7 @@ func runBenchFailover(cmd *cobra.Command, _ []string) error {
 			return fmt.Errorf("--memprofile: %w", err)
 		}
 	}
-	table := fmt.Sprintf("| %d masters, %d sim agents, %d tasks, ZooKeeper session %v | after kill -9 of the leader |\n|---|---|\n", nMasters, agents, tasks, session) +
+	table := fmt.Sprintf("| %d masters, %d sim agents (%s connections), %d tasks, ZooKeeper session %v | after kill -9 of the leader |\n|---|---|\n", nMasters, agents, out.Connections, tasks, session) +
 		fmt.Sprintf("| new leader serving | %.2f s |\n", out.NewLeader) +
 		fmt.Sprintf("| every agent re-registered | %.2f s (%.2f s after the new leader) |\n", out.AgentsReregistered, out.ReregisterAfterLeader) +
 		fmt.Sprintf("| first offer to the framework | %.2f s |\n", out.FirstOffer) +

@@ -28,10 +28,10 @@ type AgentsOptions struct {
 	Dir       string // each agent gets a work dir under it
 	// RegisterBackoff is each agent's first reconnect delay.
 	RegisterBackoff time.Duration
-	// ShareClient gives every agent one HTTP client: their calls share a
-	// pool of connections instead of each agent keeping its own, which
-	// is what lets ten thousand agents fit in a process's file
-	// descriptors (each still holds its event stream).
+	// ShareClient gives every agent one HTTP/2 client (h2c, which corral's
+	// servers accept): their event streams and calls multiplex over a few
+	// connections instead of each agent holding its own, which is what
+	// lets ten thousand agents fit in a process's file descriptors.
 	ShareClient bool
 	Logger      *slog.Logger
 }
@@ -67,7 +67,9 @@ func StartAgents(ctx context.Context, opts AgentsOptions) (*Agents, error) {
 	as := &Agents{}
 	var shared *http.Client
 	if opts.ShareClient {
-		shared = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}}
+		var protocols http.Protocols
+		protocols.SetUnencryptedHTTP2(true)
+		shared = &http.Client{Transport: &http.Transport{Proxy: nil, Protocols: &protocols, IdleConnTimeout: 90 * time.Second}}
 	}
 	for i := range opts.Count {
 		a, err := agent.New(agent.Config{
