@@ -344,8 +344,9 @@ func (a *Agent) Handler() http.Handler {
 	mux.Handle("GET /metrics", a.operators(promhttp.HandlerFor(a.gatherer, promhttp.HandlerOpts{})))
 	mux.Handle("GET /state", a.operators(http.HandlerFunc(a.serveState)))
 	mux.Handle("/api/v1", a.operators(http.HandlerFunc(a.serveAPI)))
-	// Executors launched here hold no credentials: their API stays open,
-	// as with Mesos agents run without --authenticate_http_executors.
+	// Executors hold no operator credentials: with
+	// AuthenticateHTTPExecutors they present their own token instead
+	// (executor_auth.go), otherwise their API is open, as in Mesos.
 	mux.HandleFunc("POST /api/v1/executor", a.serveExecutorAPI)
 	mux.Handle("GET /files/browse", anyOrigin(a.operators(http.HandlerFunc(a.serveBrowse))))
 	mux.Handle("GET /files/read", anyOrigin(a.operators(http.HandlerFunc(a.serveRead))))

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -97,11 +98,17 @@ type Config struct {
 
 	// Credentials are the principals and secrets operators authenticate
 	// with. With AuthenticateHTTP the operator endpoints (/state,
-	// /metrics, /api/v1, /files/*) require them; /health and the executor
-	// API stay open (executors launched here hold no credentials, as
-	// Mesos agents run without executor authentication by default).
+	// /metrics, /api/v1, /files/*) require them; /health stays open, and
+	// the executor API is for AuthenticateHTTPExecutors to guard
+	// (executors hold tokens, not credentials).
 	Credentials      auth.Credentials
 	AuthenticateHTTP bool
+	// AuthenticateHTTPExecutors gives each executor launched here a
+	// token (MESOS_EXECUTOR_AUTHENTICATION_TOKEN) and requires it, as a
+	// bearer token, on every executor call: an executor can then act only
+	// as itself. Mesos' --authenticate_http_executors.
+	AuthenticateHTTPExecutors bool
+	executorKey               []byte // signs executors' tokens; loaded by setDefaults
 	// ACLs authorize operators: access_sandboxes guards the files
 	// endpoints and LIST_FILES/READ_FILE, view_frameworks, view_tasks and
 	// view_executors filter the state endpoints. nil allows everything.
@@ -210,6 +217,14 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.AuthenticateHTTPExecutors {
+		// Last, so that a config refused for another reason leaves no key.
+		key, err := loadExecutorKey(filepath.Join(c.WorkDir, "meta"))
+		if err != nil {
+			return fmt.Errorf("agent: config: AuthenticateHTTPExecutors: %w", err)
+		}
+		c.executorKey = key
 	}
 	return nil
 }

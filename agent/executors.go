@@ -89,6 +89,9 @@ func (a *Agent) executorSpec(e *executorRun) containerizer.Spec {
 			"MESOS_RECOVERY_TIMEOUT="+mesosDuration(executorRecoveryTimeout),
 			"MESOS_SUBSCRIPTION_BACKOFF_MAX=2secs"),
 	}
+	if token := a.executorToken(e); token != "" {
+		spec.Env = append(spec.Env, executorTokenEnv+"="+token)
+	}
 	if a.cfg.ExecutorTLSCA != "" {
 		// The agent serves TLS: executors verify it with this CA (the
 		// variables Mesos' libprocess reads).
@@ -222,6 +225,14 @@ func (a *Agent) toExecutor(e *executorRun, ev *executorpb.Event) {
 
 // serveExecutorAPI is POST /api/v1/executor.
 func (a *Agent) serveExecutorAPI(w http.ResponseWriter, r *http.Request) {
+	var claims executorClaims // zero when executors are not authenticated
+	if a.cfg.AuthenticateHTTPExecutors {
+		// Before the body is read: a caller without a token costs nothing.
+		var ok bool
+		if claims, ok = a.authenticateExecutor(w, r); !ok {
+			return
+		}
+	}
 	in, err := codec.ForContentType(r.Header.Get("Content-Type"))
 	if err != nil {
 		http.Error(w, "Expecting 'Content-Type' of application/json or application/x-protobuf", http.StatusUnsupportedMediaType)
@@ -241,12 +252,26 @@ func (a *Agent) serveExecutorAPI(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Expecting 'framework_id' and 'executor_id' to be present", http.StatusBadRequest)
 		return
 	}
+	if a.cfg.AuthenticateHTTPExecutors {
+		if why := claims.refusal(k); why != "" {
+			http.Error(w, why, http.StatusForbidden)
+			return
+		}
+	}
 	switch call.GetType() {
 	case executorpb.Call_SUBSCRIBE:
-		a.executorSubscribe(w, r, k, call.GetSubscribe())
+		a.executorSubscribe(w, r, k, claims.Container, call.GetSubscribe())
 	case executorpb.Call_UPDATE, executorpb.Call_MESSAGE, executorpb.Call_HEARTBEAT:
 		status, msg := http.StatusAccepted, ""
-		if err := a.do(r.Context(), func() { status, msg = a.executorCall(k, call) }); err != nil {
+		if err := a.do(r.Context(), func() {
+			if e := a.executors[k]; e != nil && !e.gone {
+				if why := containerRefusal(e, claims.Container); why != "" {
+					status, msg = http.StatusForbidden, why
+					return
+				}
+			}
+			status, msg = a.executorCall(k, call)
+		}); err != nil {
 			status, msg = http.StatusServiceUnavailable, "Agent is not running"
 		}
 		if status != http.StatusAccepted {
@@ -301,19 +326,24 @@ func (a *Agent) executorCall(k execKey, call *executorpb.Call) (int, string) {
 	return http.StatusAccepted, ""
 }
 
-// executorSubscribe answers SUBSCRIBE with the executor's event stream.
-func (a *Agent) executorSubscribe(w http.ResponseWriter, r *http.Request, k execKey, sub *executorpb.Call_Subscribe) {
+// executorSubscribe answers SUBSCRIBE with the executor's event stream;
+// cid is the container the caller's token names ("" without tokens).
+func (a *Agent) executorSubscribe(w http.ResponseWriter, r *http.Request, k execKey, cid string, sub *executorpb.Call_Subscribe) {
 	out, err := codec.Negotiate(r.Header.Get("Accept"))
 	if err != nil {
 		http.Error(w, "Expecting 'Accept' to allow JSON or protobuf", http.StatusNotAcceptable)
 		return
 	}
 	events := make(chan *executorpb.Event, 1024)
-	var refusal string
+	refusal, status := "", http.StatusBadRequest
 	err = a.do(r.Context(), func() {
 		e := a.executors[k]
 		if e == nil || e.gone {
 			refusal = "Executor " + k.executor + " is not running on this agent"
+			return
+		}
+		if refusal = containerRefusal(e, cid); refusal != "" {
+			status = http.StatusForbidden
 			return
 		}
 		if e.events != nil {
@@ -338,7 +368,7 @@ func (a *Agent) executorSubscribe(w http.ResponseWriter, r *http.Request, k exec
 		e.queued = nil
 	})
 	if err != nil || refusal != "" {
-		http.Error(w, refusal, http.StatusBadRequest)
+		http.Error(w, refusal, status)
 		return
 	}
 	w.Header().Set("Content-Type", out.MediaType())

@@ -35,7 +35,8 @@ func newAgentCommand() *cobra.Command {
 	f.String("master", "127.0.0.1:5050", "host:port of a master")
 	addClientCredentialFlags(f)
 	addTLSFlags(f)
-	addAPIAuthFlags(f, "/state, /metrics, /api/v1 and /files/*", "/health and the executor API stay")
+	addAPIAuthFlags(f, "/state, /metrics, /api/v1 and /files/*", "/health stays")
+	f.Bool("authenticate-http-executors", false, "give each executor a token (MESOS_EXECUTOR_AUTHENTICATION_TOKEN) and require it as 'Authorization: Bearer' on the executor API, so that an executor can act only as itself")
 	f.String("acls", "", "ACL file in Mesos' JSON format: access_sandboxes guards /files/* and LIST_FILES/READ_FILE, view_frameworks, view_tasks and view_executors filter /state and the state calls")
 	f.String("zk", "", "ZooKeeper URL (zk://host:port,.../path) to find the leading master (instead of --master)")
 	f.Duration("zk-session-timeout", 10*time.Second, "ZooKeeper session timeout")
@@ -98,27 +99,28 @@ func agentConfig(s *settings) (agent.Config, error) {
 		}
 	}
 	return agent.Config{
-		Credentials:           creds,
-		AuthenticateHTTP:      s.Bool("authenticate-http"),
-		ACLs:                  acls,
-		Principal:             principal,
-		Secret:                secret,
-		AllowedHostPaths:      splitList(s.String("allowed-host-paths")),
-		DiskWatchInterval:     diskWatch,
-		FetcherCacheSize:      int64(s.Int("fetcher-cache-size")),
-		EnforceDiskQuota:      s.Bool("enforce-container-disk-quota"),
-		GCDelay:               gcDelay,
-		CgroupsRoot:           s.String("cgroups-root"),
-		CgroupsEnableCFS:      s.Bool("cgroups-enable-cfs"),
-		ContainerPidsLimit:    int64(s.Int("container-pids-limit")),
-		IsolateNetwork:        network == "isolated",
-		Master:                s.String("master"),
-		Hostname:              s.String("hostname"),
-		WorkDir:               s.String("work-dir"),
-		Resources:             s.String("resources"),
-		Attributes:            s.String("attributes"),
-		Isolation:             isolation,
-		ExecutorShutdownGrace: grace,
+		Credentials:               creds,
+		AuthenticateHTTP:          s.Bool("authenticate-http"),
+		AuthenticateHTTPExecutors: s.Bool("authenticate-http-executors"),
+		ACLs:                      acls,
+		Principal:                 principal,
+		Secret:                    secret,
+		AllowedHostPaths:          splitList(s.String("allowed-host-paths")),
+		DiskWatchInterval:         diskWatch,
+		FetcherCacheSize:          int64(s.Int("fetcher-cache-size")),
+		EnforceDiskQuota:          s.Bool("enforce-container-disk-quota"),
+		GCDelay:                   gcDelay,
+		CgroupsRoot:               s.String("cgroups-root"),
+		CgroupsEnableCFS:          s.Bool("cgroups-enable-cfs"),
+		ContainerPidsLimit:        int64(s.Int("container-pids-limit")),
+		IsolateNetwork:            network == "isolated",
+		Master:                    s.String("master"),
+		Hostname:                  s.String("hostname"),
+		WorkDir:                   s.String("work-dir"),
+		Resources:                 s.String("resources"),
+		Attributes:                s.String("attributes"),
+		Isolation:                 isolation,
+		ExecutorShutdownGrace:     grace,
 	}, nil
 }
 

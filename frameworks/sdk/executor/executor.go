@@ -2,7 +2,9 @@
 // Mesos v1 executor HTTP API for custom executors, the programs a
 // framework ships to run its tasks its own way. The agent starts the
 // executor with MESOS_AGENT_ENDPOINT, MESOS_FRAMEWORK_ID and
-// MESOS_EXECUTOR_ID in its environment; FromEnv reads them.
+// MESOS_EXECUTOR_ID in its environment; FromEnv reads them, and the
+// token of agents run with --authenticate-http-executors
+// (MESOS_EXECUTOR_AUTHENTICATION_TOKEN), which every call then carries.
 package executor
 
 import (
@@ -40,6 +42,10 @@ type Executor struct {
 	// tells the new agent the updates it has not seen acknowledged.
 	Checkpoint      bool
 	RecoveryTimeout time.Duration
+	// Token, if set, is sent as "Authorization: Bearer <Token>": agents
+	// that authenticate executors give it in
+	// MESOS_EXECUTOR_AUTHENTICATION_TOKEN.
+	Token string
 
 	scheme   string // "https" when the agent serves TLS
 	mu       sync.Mutex
@@ -62,6 +68,11 @@ func FromEnv() (*Executor, error) {
 		e.Client = &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
 		e.scheme = "https"
 	}
+	if e.Token = os.Getenv(TokenEnv); e.Token != "" {
+		// As Mesos' executor library does: the processes the executor
+		// starts for its tasks must not inherit the right to act as it.
+		_ = os.Unsetenv(TokenEnv)
+	}
 	e.Checkpoint = os.Getenv("MESOS_CHECKPOINT") == "1"
 	if e.Checkpoint {
 		d, err := ParseMesosDuration(os.Getenv("MESOS_RECOVERY_TIMEOUT"))
@@ -72,6 +83,10 @@ func FromEnv() (*Executor, error) {
 	}
 	return e, nil
 }
+
+// TokenEnv holds the executor's token when its agent authenticates
+// executors; FromEnv reads it and removes it from the environment.
+const TokenEnv = "MESOS_EXECUTOR_AUTHENTICATION_TOKEN"
 
 // ParseMesosDuration reads a duration as Mesos writes them: a number and
 // one of ns, us, ms, secs, mins, hrs, days, weeks ("15mins", "2.5secs").
@@ -105,6 +120,9 @@ func (e *Executor) call(ctx context.Context, c *executorpb.Call) (*http.Response
 	}
 	req.Header.Set("Content-Type", codec.ProtobufMediaType)
 	req.Header.Set("Accept", codec.ProtobufMediaType)
+	if e.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+e.Token)
+	}
 	return e.Client.Do(req)
 }
 
