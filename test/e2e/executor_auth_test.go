@@ -256,3 +256,74 @@ func executorCall(t *testing.T, addr, authorization string, call *executorpb.Cal
 	}
 	return resp.StatusCode, string(b)
 }
+
+// mesos-go's executor library sends no token (v0.0.11 does not read
+// MESOS_EXECUTOR_AUTHENTICATION_TOKEN): its example executor is refused,
+// exits, and its task fails, as docs/security.md says.
+func TestMesosGoExecutorWithoutToken(t *testing.T) {
+	bin := buildMesosGo(t, "example-executor")
+	workDir := t.TempDir()
+	c := testcluster.Start(t, testcluster.Options{Agents: 1, WorkDir: workDir,
+		Agent: func(_ int, cfg *agent.Config) { cfg.AuthenticateHTTPExecutors = true }})
+	offers := make(chan *mesospb.Offer, 100)
+	updates := make(chan *mesospb.TaskStatus, 100)
+	s, err := sdk.New(sdk.Config{Master: c.MasterAddr, Logger: slog.New(slog.DiscardHandler),
+		Framework: &mesospb.FrameworkInfo{User: proto.String("root"), Name: proto.String("mesos-go")}},
+		sdk.HandlerFunc(func(ctx context.Context, ev *schedulerpb.Event) error {
+			for _, o := range ev.GetOffers().GetOffers() {
+				select {
+				case offers <- o:
+				default:
+				}
+			}
+			if st := ev.GetUpdate().GetStatus(); st != nil {
+				updates <- st
+			}
+			return nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	var o *mesospb.Offer
+	select {
+	case o = <-offers:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no offer")
+	}
+	space := sdk.NewSpace(o)
+	res, _ := space.Take(0.1, 16, 0, 0)
+	exRes, _ := space.Take(0.05, 32, 0, 0)
+	task := &mesospb.TaskInfo{Name: proto.String("t"), TaskId: &mesospb.TaskID{Value: proto.String("t")}, AgentId: o.GetAgentId(), Resources: res,
+		Executor: &mesospb.ExecutorInfo{Type: mesospb.ExecutorInfo_CUSTOM.Enum(), ExecutorId: &mesospb.ExecutorID{Value: proto.String("mesos-go")},
+			Resources: exRes, Command: &mesospb.CommandInfo{Value: proto.String("./example-executor"),
+				Uris: []*mesospb.CommandInfo_URI{{Value: proto.String("file://" + bin), Executable: proto.Bool(true)}}}}}
+	if err := s.Launch(ctx, o, 0, task); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case st := <-updates:
+			if !mesospb.IsTerminal(st.GetState()) {
+				continue
+			}
+			if st.GetState() != mesospb.TaskState_TASK_FAILED || st.GetReason() != mesospb.TaskStatus_REASON_EXECUTOR_TERMINATED {
+				t.Fatalf("the task ended %v (%v: %s), want TASK_FAILED as its executor exited", st.GetState(), st.GetReason(), st.GetMessage())
+			}
+			stderr, _ := filepath.Glob(filepath.Join(workDir, "agent-0", "agents", "*", "frameworks", s.FrameworkID(), "executors", "mesos-go", "runs", "latest", "stderr"))
+			if len(stderr) != 1 {
+				t.Fatalf("no stderr of the executor: %v", stderr)
+			}
+			if b, _ := os.ReadFile(stderr[0]); !strings.Contains(string(b), "Executor authentication required") {
+				t.Fatalf("the executor was not refused for want of a token; its stderr:\n%s", b)
+			}
+			return
+		case <-deadline:
+			t.Fatal("the task did not end within 60s")
+		}
+	}
+}
