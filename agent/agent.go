@@ -50,9 +50,14 @@ type Agent struct {
 	// subscribedAt is when the current subscription was acknowledged (unix
 	// nanoseconds): load tests measure from it to the first offer.
 	subscribedAt atomic.Int64
-	inbox        chan func()
-	running      atomic.Bool
-	stopped      chan struct{}
+	// calls bounds the calls to the master in flight at once: a launch of
+	// hundreds of tasks would otherwise post hundreds of updates at the
+	// same moment, each beyond the transport's idle pool on a connection
+	// of its own.
+	calls   chan struct{}
+	inbox   chan func()
+	running atomic.Bool
+	stopped chan struct{}
 	// shutdown is closed by the loop when the master sends SHUTDOWN, after
 	// setting killing: the tasks Run waits for before it returns.
 	shutdown chan struct{}
@@ -101,8 +106,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	reg, gatherer := promreg.Resolve(cfg.Registerer)
 	a := &Agent{
-		cfg: cfg,
-		log: cfg.Logger.With("component", "agent", "addr", cfg.Addr),
+		calls: make(chan struct{}, maxCallsInFlight),
+		cfg:   cfg,
+		log:   cfg.Logger.With("component", "agent", "addr", cfg.Addr),
 		info: &mesospb.AgentInfo{
 			Hostname:   proto.String(cfg.Hostname),
 			Port:       proto.Int32(int32(port)),

@@ -158,6 +158,10 @@ func (a *Agent) postCall(ctx context.Context, master, streamID string, body []by
 
 // send posts a call for the current session in the background. It reports
 // the outcome to done, on the loop, if done is not nil.
+// maxCallsInFlight is below the HTTP client's idle pool (64), so that the
+// connections calls use stay open for the next ones.
+const maxCallsInFlight = 32
+
 func (a *Agent) send(s *session, call *agentpb.Call, done func(error)) {
 	call.AgentId = &mesospb.AgentID{Value: proto.String(s.agentID)}
 	body, err := proto.Marshal(call)
@@ -166,6 +170,8 @@ func (a *Agent) send(s *session, call *agentpb.Call, done func(error)) {
 		return
 	}
 	go func() {
+		a.calls <- struct{}{}
+		defer func() { <-a.calls }()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		resp, err := a.postCall(ctx, s.master, s.streamID, body)
