@@ -167,9 +167,13 @@ func TestCustomExecutorSurvivesAgentRestart(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{Agents: 1})
 	offers := make(chan *mesospb.Offer, 100)
 	updates := make(chan *mesospb.TaskStatus, 100)
+	pongs := make(chan struct{}, 100)
 	s, err := sdk.New(sdk.Config{Master: c.MasterAddr, Logger: slog.New(slog.DiscardHandler),
 		Framework: &mesospb.FrameworkInfo{User: proto.String("root"), Name: proto.String("durable"), Checkpoint: proto.Bool(true)}},
 		sdk.HandlerFunc(func(ctx context.Context, ev *schedulerpb.Event) error {
+			if m := ev.GetMessage(); m != nil && string(m.GetData()) == "pong" {
+				pongs <- struct{}{}
+			}
 			for _, o := range ev.GetOffers().GetOffers() {
 				select {
 				case offers <- o:
@@ -227,21 +231,39 @@ func TestCustomExecutorSurvivesAgentRestart(t *testing.T) {
 	if _, err := c.RestartAgent(0); err != nil {
 		t.Fatal(err)
 	}
-	// Killing it needs the executor, subscribed to the new agent process.
-	waitFor(t, 30*time.Second, "the kill to go through the re-subscribed executor", func() bool {
-		if err := s.Kill(ctx, "long", o.GetAgentId().GetValue()); err != nil {
+	// The executor subscribes to the new agent process: it answers a
+	// ping. Killed only then, the task is killed by its executor (were
+	// the kill sent earlier, the agent would answer it itself).
+	waitFor(t, 30*time.Second, "the executor to answer a ping after the agent's restart", func() bool {
+		if err := s.Call(ctx, &schedulerpb.Call{Type: schedulerpb.Call_MESSAGE.Enum(), Message: &schedulerpb.Call_Message{
+			AgentId: o.GetAgentId(), ExecutorId: &mesospb.ExecutorID{Value: proto.String("durable-ex")}, Data: []byte("ping")}}); err != nil {
 			t.Fatal(err)
 		}
 		select {
+		case <-pongs:
+			return true
+		case <-time.After(500 * time.Millisecond):
+			return false
+		}
+	})
+	if err := s.Kill(ctx, "long", o.GetAgentId().GetValue()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
 		case st := <-updates:
 			if st.GetState() == mesospb.TaskState_TASK_KILLED {
-				return true
+				if st.GetSource() != mesospb.TaskStatus_SOURCE_EXECUTOR {
+					t.Fatalf("TASK_KILLED from %v (%s), want it from the re-subscribed executor", st.GetSource(), st.GetMessage())
+				}
+				return
 			}
 			if mesospb.IsTerminal(st.GetState()) {
 				t.Fatalf("the task ended %v (%s) across the agent's restart", st.GetState(), st.GetMessage())
 			}
-		case <-time.After(500 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("no TASK_KILLED within 60s of the kill")
 		}
-		return false
-	})
+	}
 }
