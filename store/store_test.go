@@ -376,3 +376,25 @@ func TestLocalFoldsItsLogIntoASnapshot(t *testing.T) {
 		t.Fatalf("k/19 = %+v, want version 10 holding the last value", e)
 	}
 }
+
+// BenchmarkZooKeeperList reads a registry-sized prefix: 2,000 entries.
+func BenchmarkZooKeeperList(b *testing.B) {
+	zk := zktest.Start(b)
+	s, err := store.DialZooKeeper([]string{zk.Addr}, "/bench", "", 10*time.Second, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for i := range 2000 {
+		if _, err := s.Put(ctx, fmt.Sprintf("agents/a%05d", i), []byte("agent info of a realistic size, a few hundred bytes at most"), store.Absent); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		list, err := s.List(ctx, "agents")
+		if err != nil || len(list) != 2000 {
+			b.Fatalf("%d entries, %v", len(list), err)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -233,19 +234,50 @@ func (z *ZooKeeper) List(ctx context.Context, prefix string) ([]Entry, error) {
 		return nil, fmt.Errorf("store: list %s: %w", prefix, err)
 	}
 	slices.Sort(children)
+	// One round trip per child, made concurrently: the client pipelines
+	// them on its one connection, so a registry of ten thousand agents is
+	// read in a fraction of the time one after another takes (a new
+	// leader reads it before it serves).
+	entries := make([]Entry, len(children))
+	found := make([]bool, len(children))
+	errs := make([]error, len(children))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(listReaders, len(children)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				e, err := z.Get(ctx, prefix+"/"+children[i])
+				switch {
+				case errors.Is(err, ErrNotFound): // deleted since Children
+				case err != nil:
+					errs[i] = err
+				default:
+					entries[i], found[i] = e, true
+				}
+			}
+		}()
+	}
+	for i := range children {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 	out := make([]Entry, 0, len(children))
-	for _, c := range children {
-		e, err := z.Get(ctx, prefix+"/"+c)
-		if errors.Is(err, ErrNotFound) {
-			continue // deleted since Children
+	for i := range children {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
-		if err != nil {
-			return nil, err
+		if found[i] {
+			out = append(out, entries[i])
 		}
-		out = append(out, e)
 	}
 	return out, nil
 }
+
+// listReaders is how many reads List keeps in flight.
+const listReaders = 64
 
 // Watch implements Store.
 func (z *ZooKeeper) Watch(ctx context.Context, key string) (<-chan Entry, error) {
