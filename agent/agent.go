@@ -26,6 +26,7 @@ import (
 	"github.com/corral-sched/corral/internal/promreg"
 	"github.com/corral-sched/corral/internal/version"
 	"github.com/corral-sched/corral/isolators"
+	"github.com/corral-sched/corral/proto/executorpb"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/resources"
 )
@@ -324,6 +325,15 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 			if t.proc != nil && !t.exited {
 				procs = append(procs, t.proc)
 				a.killTask(t, nil)
+			}
+		}
+		// Custom executors too: they outlive an agent that merely stops
+		// (to be recovered), not one that shuts down.
+		for _, e := range a.executors {
+			if e.proc != nil && !e.gone {
+				procs = append(procs, e.proc)
+				a.toExecutor(e, &executorpb.Event{Type: executorpb.Event_SHUTDOWN.Enum()})
+				go func(p *containerizer.Process) { _ = p.Kill(ctx, a.cfg.ExecutorShutdownGrace) }(e.proc)
 			}
 		}
 	})
