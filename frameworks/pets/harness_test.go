@@ -187,8 +187,13 @@ func (h *harness) terminals() []update {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []update
+	seen := map[string]bool{}
 	for _, u := range h.updates {
-		if mesospb.IsTerminal(u.st.GetState()) {
+		// A task's end may arrive more than once (an update re-sent
+		// before its acknowledgement, a reconciliation's answer): the
+		// first is when it stopped.
+		if id := u.st.GetTaskId().GetValue(); mesospb.IsTerminal(u.st.GetState()) && !seen[id] {
+			seen[id] = true
 			out = append(out, u)
 		}
 	}
