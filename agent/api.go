@@ -20,6 +20,7 @@ import (
 	"github.com/corral-sched/corral/agent/statusupdate"
 	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/codec"
+	"github.com/corral-sched/corral/internal/httpbody"
 	"github.com/corral-sched/corral/internal/version"
 	"github.com/corral-sched/corral/isolators"
 	"github.com/corral-sched/corral/proto/agentapipb"
@@ -47,7 +48,7 @@ func (a *Agent) serveAPI(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, ok := readBody(w, r, maxAPICallBytes)
+	body, ok := httpbody.Read(w, r, maxAPICallBytes)
 	if !ok {
 		return
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/corral-sched/corral/agent/containerizer"
 	"github.com/corral-sched/corral/codec"
+	"github.com/corral-sched/corral/internal/httpbody"
 	"github.com/corral-sched/corral/internal/uuid"
 	"github.com/corral-sched/corral/proto/agentpb"
 	"github.com/corral-sched/corral/proto/executorpb"
@@ -238,7 +239,7 @@ func (a *Agent) serveExecutorAPI(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Expecting 'Content-Type' of application/json or application/x-protobuf", http.StatusUnsupportedMediaType)
 		return
 	}
-	body, ok := readBody(w, r, maxExecutorCallBytes)
+	body, ok := httpbody.Read(w, r, maxExecutorCallBytes)
 	if !ok {
 		return
 	}

@@ -3,13 +3,13 @@ package master
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/codec"
+	"github.com/corral-sched/corral/internal/httpbody"
 	"github.com/corral-sched/corral/proto/masterpb"
 	"github.com/corral-sched/corral/proto/mesospb"
 )
@@ -42,19 +42,8 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if r.ContentLength > maxOperatorCallBytes {
-		// Declared too big: refused before a byte of it is read.
-		http.Error(w, fmt.Sprintf("Request body exceeds %d bytes", maxOperatorCallBytes), http.StatusRequestEntityTooLarge)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOperatorCallBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, fmt.Sprintf("Request body exceeds %d bytes", maxOperatorCallBytes), http.StatusRequestEntityTooLarge)
-		} else {
-			http.Error(w, "Failed to read request body: "+err.Error(), http.StatusBadRequest)
-		}
+	body, ok := httpbody.Read(w, r, maxOperatorCallBytes)
+	if !ok {
 		return
 	}
 	call := &masterpb.Call{}

@@ -3,7 +3,6 @@ package master
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/codec"
+	"github.com/corral-sched/corral/internal/httpbody"
 	"github.com/corral-sched/corral/internal/uuid"
 	"github.com/corral-sched/corral/proto/schedulerpb"
 )
@@ -125,19 +125,8 @@ func (m *Master) readCall(w http.ResponseWriter, r *http.Request) (*schedulerpb.
 			codec.JSON.MediaType(), codec.Protobuf.MediaType(), r.Header.Get("Content-Type")), http.StatusUnsupportedMediaType)
 		return nil, nil, false
 	}
-	if r.ContentLength > maxCallBytes {
-		// Declared too big: refused before a byte of it is read.
-		http.Error(w, fmt.Sprintf("Request body exceeds %d bytes", maxCallBytes), http.StatusRequestEntityTooLarge)
-		return nil, nil, false
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCallBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, fmt.Sprintf("Request body exceeds %d bytes", maxCallBytes), http.StatusRequestEntityTooLarge)
-		} else {
-			http.Error(w, "Failed to read request body: "+err.Error(), http.StatusBadRequest)
-		}
+	body, ok := httpbody.Read(w, r, maxCallBytes)
+	if !ok {
 		return nil, nil, false
 	}
 	call := &schedulerpb.Call{}
