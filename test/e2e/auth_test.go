@@ -39,7 +39,7 @@ func send(t *testing.T, method, url, principal, secret, contentType string, body
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, strings.TrimSpace(string(b))
 }
 
@@ -53,10 +53,15 @@ type authFramework struct {
 
 func startAuthFramework(t *testing.T, master, principal, secret string) *authFramework {
 	t.Helper()
+	return runAuthFramework(t, master, principal, secret, &mesospb.FrameworkInfo{User: proto.String("root"), Name: proto.String(principal)})
+}
+
+// runAuthFramework subscribes info with principal's credentials.
+func runAuthFramework(t *testing.T, master, principal, secret string, info *mesospb.FrameworkInfo) *authFramework {
+	t.Helper()
 	f := &authFramework{offers: make(chan *mesospb.Offer, 100), updates: make(chan *mesospb.TaskStatus, 100)}
 	var err error
-	f.s, err = sdk.New(sdk.Config{Master: master, Principal: principal, Secret: secret, Logger: slog.New(slog.DiscardHandler),
-		Framework: &mesospb.FrameworkInfo{User: proto.String("root"), Name: proto.String(principal)}},
+	f.s, err = sdk.New(sdk.Config{Master: master, Principal: principal, Secret: secret, Logger: slog.New(slog.DiscardHandler), Framework: info},
 		sdk.HandlerFunc(func(ctx context.Context, ev *schedulerpb.Event) error {
 			for _, o := range ev.GetOffers().GetOffers() {
 				f.offers <- o

@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -90,28 +87,9 @@ func startAuthzCluster(t *testing.T, mutate func(*master.Config)) *testcluster.C
 // roleFramework subscribes principal in role as user.
 func roleFramework(t *testing.T, masterAddr, principal, role, user string) *authFramework {
 	t.Helper()
-	f := &authFramework{offers: make(chan *mesospb.Offer, 100), updates: make(chan *mesospb.TaskStatus, 100)}
-	var err error
-	f.s, err = sdk.New(sdk.Config{Master: masterAddr, Principal: principal, Secret: testCredentials[principal], Logger: slog.New(slog.DiscardHandler),
-		Framework: &mesospb.FrameworkInfo{User: proto.String(user), Name: proto.String(principal), Roles: []string{role},
-			Capabilities: []*mesospb.FrameworkInfo_Capability{{Type: mesospb.FrameworkInfo_Capability_MULTI_ROLE.Enum()}}}},
-		sdk.HandlerFunc(func(ctx context.Context, ev *schedulerpb.Event) error {
-			for _, o := range ev.GetOffers().GetOffers() {
-				f.offers <- o
-			}
-			if st := ev.GetUpdate().GetStatus(); st != nil {
-				f.updates <- st
-			}
-			return nil
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = f.s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return f
+	return runAuthFramework(t, masterAddr, principal, testCredentials[principal], &mesospb.FrameworkInfo{
+		User: proto.String(user), Name: proto.String(principal), Roles: []string{role},
+		Capabilities: []*mesospb.FrameworkInfo_Capability{{Type: mesospb.FrameworkInfo_Capability_MULTI_ROLE.Enum()}}})
 }
 
 func operatorJSON(t *testing.T, c *masterpb.Call) []byte {
@@ -126,7 +104,7 @@ func operatorJSON(t *testing.T, c *masterpb.Call) []byte {
 // operatorAs makes an operator call as principal and decodes a 200.
 func operatorAs(t *testing.T, url, principal string, c *masterpb.Call) (int, string, *masterpb.Response) {
 	t.Helper()
-	code, body := sendFull(t, "POST", url+"/api/v1", principal, testCredentials[principal], codec.JSONMediaType, operatorJSON(t, c))
+	code, body := send(t, "POST", url+"/api/v1", principal, testCredentials[principal], codec.JSONMediaType, operatorJSON(t, c))
 	if code != http.StatusOK || body == "" {
 		return code, body, nil
 	}
@@ -188,7 +166,7 @@ func TestAuthorizationOperatorMatrix(t *testing.T) {
 	}
 	for _, call := range mutating {
 		name := call.GetType().String()
-		if code, body := sendFull(t, "POST", c.MasterURL+"/api/v1", "", "", codec.JSONMediaType, operatorJSON(t, call)); code != 401 {
+		if code, body := send(t, "POST", c.MasterURL+"/api/v1", "", "", codec.JSONMediaType, operatorJSON(t, call)); code != 401 {
 			t.Errorf("%s without credentials: %d %q, want 401", name, code, body)
 		}
 		if code, body, _ := operatorAs(t, c.MasterURL, "dev", call); code != 403 || !strings.Contains(body, `"dev" is not authorized`) {
@@ -240,7 +218,7 @@ func TestAuthorizationOperatorMatrix(t *testing.T) {
 		masterpb.Call_GET_MAINTENANCE_SCHEDULE, masterpb.Call_GET_MAINTENANCE_STATUS} {
 		get("dev", typ)
 		get("ops", typ)
-		if code, _ := sendFull(t, "POST", c.MasterURL+"/api/v1", "", "", codec.JSONMediaType, operatorJSON(t, &masterpb.Call{Type: typ.Enum()})); code != 401 {
+		if code, _ := send(t, "POST", c.MasterURL+"/api/v1", "", "", codec.JSONMediaType, operatorJSON(t, &masterpb.Call{Type: typ.Enum()})); code != 401 {
 			t.Errorf("%v without credentials: %d, want 401", typ, code)
 		}
 	}
@@ -255,7 +233,7 @@ func TestAuthorizationFrameworks(t *testing.T) {
 				Capabilities: []*mesospb.FrameworkInfo_Capability{{Type: mesospb.FrameworkInfo_Capability_MULTI_ROLE.Enum()}}}}})
 		return b
 	}
-	if code, body := sendFull(t, "POST", c.MasterURL+"/api/v1/scheduler", "fw-b", "sb", codec.JSONMediaType, sub("fw-b", "a")); code != 403 || !strings.Contains(body, `role "a"`) {
+	if code, body := send(t, "POST", c.MasterURL+"/api/v1/scheduler", "fw-b", "sb", codec.JSONMediaType, sub("fw-b", "a")); code != 403 || !strings.Contains(body, `role "a"`) {
 		t.Fatalf("fw-b registering in role a: %d %q, want 403", code, body)
 	}
 
@@ -301,7 +279,7 @@ func TestAuthorizationFrameworks(t *testing.T) {
 	}
 	ack, _ := codec.JSON.Marshal(&schedulerpb.Call{Type: schedulerpb.Call_ACKNOWLEDGE.Enum(), FrameworkId: &mesospb.FrameworkID{Value: proto.String(fa.s.FrameworkID())},
 		Acknowledge: &schedulerpb.Call_Acknowledge{AgentId: oa.GetAgentId(), TaskId: &mesospb.TaskID{Value: proto.String("a-task")}, Uuid: []byte("0123456789abcdef")}})
-	if code, body := sendFull(t, "POST", c.MasterURL+"/api/v1/scheduler", "fw-b", "sb", codec.JSONMediaType, ack); code != 403 {
+	if code, body := send(t, "POST", c.MasterURL+"/api/v1/scheduler", "fw-b", "sb", codec.JSONMediaType, ack); code != 403 {
 		t.Fatalf("fw-b acknowledging with fw-a's ID: %d %q, want 403", code, body)
 	}
 	// Nothing fw-b did reached fw-a's task.
@@ -370,7 +348,7 @@ func TestRateLimits(t *testing.T) {
 	}
 	served := 0
 	for i := 0; i < 50; i++ {
-		if code, body := sendFull(t, "POST", c.MasterURL+"/api/v1", "ops", "so", codec.JSONMediaType, health); code != 200 {
+		if code, body := send(t, "POST", c.MasterURL+"/api/v1", "ops", "so", codec.JSONMediaType, health); code != 200 {
 			t.Fatalf("ops during dev's flood: %d %q", code, body)
 		}
 		served++
@@ -381,13 +359,13 @@ func TestRateLimits(t *testing.T) {
 	if ok429.Load() != limited.Load() {
 		t.Errorf("%d of %d 429s carried Retry-After", ok429.Load(), limited.Load())
 	}
-	code, body := sendFull(t, "POST", c.MasterURL+"/api/v1", "dev", "sd", codec.JSONMediaType, health)
+	code, body := send(t, "POST", c.MasterURL+"/api/v1", "dev", "sd", codec.JSONMediaType, health)
 	for code == http.StatusTooManyRequests {
 		if !strings.Contains(body, `principal "dev"`) {
 			t.Fatalf("429 body %q does not name the principal", body)
 		}
 		waitFor(t, 5*time.Second, "dev's bucket to refill", func() bool {
-			code, body = sendFull(t, "POST", c.MasterURL+"/api/v1", "dev", "sd", codec.JSONMediaType, health)
+			code, body = send(t, "POST", c.MasterURL+"/api/v1", "dev", "sd", codec.JSONMediaType, health)
 			return code != http.StatusTooManyRequests
 		})
 	}
@@ -436,23 +414,4 @@ func waitState(t *testing.T, ch chan *mesospb.TaskStatus, id string, want mesosp
 			t.Fatalf("task %s ended %v (%q) before %v", id, st.GetState(), st.GetMessage(), want)
 		}
 	}
-}
-
-// sendFull is send without the cap on the body read.
-func sendFull(t *testing.T, method, url, principal, secret, contentType string, body []byte) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if principal != "" {
-		req.SetBasicAuth(principal, secret)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, strings.TrimSpace(string(b))
 }
