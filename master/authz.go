@@ -33,15 +33,21 @@ func taskUser(ti *mesospb.TaskInfo, f *framework) string {
 	return f.info.GetUser()
 }
 
-// authorizeRoles checks register_frameworks for every role a framework
-// asks for.
-func (m *Master) authorizeRoles(principal string, roles []string) reply {
-	for _, r := range roles {
-		if !m.cfg.ACLs.Allowed(principal, acl.RegisterFrameworks, r) {
-			return forbidden("Principal %q is not authorized to register frameworks in role %q", principal, r)
+// authorizeEach checks action on every object; the first refused one is
+// named in the 403 by what, a format taking the object.
+func (m *Master) authorizeEach(principal string, action acl.Action, what string, objects ...string) reply {
+	for _, o := range objects {
+		if !m.cfg.ACLs.Allowed(principal, action, o) {
+			return forbidden("Principal %q is not authorized to "+what, principal, o)
 		}
 	}
 	return reply{}
+}
+
+// authorizeRoles checks register_frameworks for every role a framework
+// asks for.
+func (m *Master) authorizeRoles(principal string, roles []string) reply {
+	return m.authorizeEach(principal, acl.RegisterFrameworks, "register frameworks in role %q", roles...)
 }
 
 // authorizeResourceOp checks the ACL guarding a RESERVE, UNRESERVE,
@@ -94,20 +100,14 @@ func (m *Master) authorizeOperator(s *state, principal string, call *masterpb.Ca
 		return reply{}
 	}
 	roles := func(action acl.Action, list ...string) reply {
-		for _, r := range list {
-			if !a.Allowed(principal, action, r) {
-				return forbidden("Principal %q is not authorized to %s for role %q", principal, action, r)
-			}
-		}
-		return reply{}
+		return m.authorizeEach(principal, action, string(action)+" for role %q", list...)
 	}
 	machines := func(action acl.Action, list []*mesospb.MachineID) reply {
-		for _, id := range list {
-			if !a.Allowed(principal, action, machineName(id)) {
-				return forbidden("Principal %q is not authorized to %s on machine %q", principal, action, machineName(id))
-			}
+		names := make([]string, len(list))
+		for i, id := range list {
+			names[i] = machineName(id)
 		}
-		return reply{}
+		return m.authorizeEach(principal, action, string(action)+" on machine %q", names...)
 	}
 	resourceOp := func(op mesospb.Offer_Operation_Type, res []*mesospb.Resource) reply {
 		if msg := m.authorizeResourceOp(principal, op, res); msg != "" {
