@@ -2,16 +2,14 @@ package batch
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/corral-sched/corral/auth"
+	"github.com/corral-sched/corral/internal/authtest"
 	"github.com/corral-sched/corral/store"
 )
 
@@ -29,43 +27,13 @@ func TestRESTAPIRequiresCredentials(t *testing.T) {
 	}
 	srv := httptest.NewServer(f.Handler(prometheus.NewRegistry()))
 	defer srv.Close()
-	do := func(method, path, body string, creds ...string) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		if len(creds) == 2 {
-			req.SetBasicAuth(creds[0], creds[1])
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	for _, c := range []struct {
-		method, path, body string
-		ok                 int
-	}{
-		{"POST", "/v1/jobs", `{"id":"nightly","cmd":"true","cpus":0.1}`, 201},
-		{"GET", "/v1/jobs", "", 200},
-		{"GET", "/v1/jobs/nightly", "", 200},
-		{"POST", "/v1/jobs/nightly/trigger", "", 201},
-		{"GET", "/v1/jobs/nightly/runs", "", 200},
-		{"GET", "/metrics", "", 200},
-		{"DELETE", "/v1/jobs/nightly", "", 204},
-	} {
-		for _, creds := range [][]string{nil, {"ops", "wrong"}, {"eve", "s3cret"}} {
-			if status, body := do(c.method, c.path, c.body, creds...); status != http.StatusUnauthorized {
-				t.Errorf("%s %s with %v: %d %q, want 401", c.method, c.path, creds, status, body)
-			}
-		}
-		if status, body := do(c.method, c.path, c.body, "ops", "s3cret"); status != c.ok {
-			t.Errorf("%s %s with valid credentials: %d %q, want %d", c.method, c.path, status, body, c.ok)
-		}
-	}
-	if status, body := do("GET", "/health", ""); status != http.StatusOK {
-		t.Errorf("/health without credentials: %d %q", status, body)
-	}
+	authtest.Matrix(t, srv.URL, "ops", "s3cret", []authtest.Call{
+		{Method: "POST", Path: "/v1/jobs", Body: `{"id":"nightly","cmd":"true","cpus":0.1}`, OK: 201},
+		{Method: "GET", Path: "/v1/jobs", OK: 200},
+		{Method: "GET", Path: "/v1/jobs/nightly", OK: 200},
+		{Method: "POST", Path: "/v1/jobs/nightly/trigger", OK: 201},
+		{Method: "GET", Path: "/v1/jobs/nightly/runs", OK: 200},
+		{Method: "GET", Path: "/metrics", OK: 200},
+		{Method: "DELETE", Path: "/v1/jobs/nightly", OK: 204},
+	}, "/health")
 }
