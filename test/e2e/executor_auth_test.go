@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -41,39 +40,10 @@ func TestExecutorAuthentication(t *testing.T) {
 	workDir := t.TempDir()
 	c := testcluster.Start(t, testcluster.Options{Agents: 1, WorkDir: workDir,
 		Agent: func(_ int, cfg *agent.Config) { cfg.AuthenticateHTTPExecutors = true }})
-	offers := make(chan *mesospb.Offer, 100)
-	updates := make(chan *mesospb.TaskStatus, 100)
-	pongs := make(chan string, 100)
-	s, err := sdk.New(sdk.Config{Master: c.MasterAddr, Logger: slog.New(slog.DiscardHandler),
-		Framework: &mesospb.FrameworkInfo{User: proto.String("root"), Name: proto.String("tokens"), Checkpoint: proto.Bool(true)}},
-		sdk.HandlerFunc(func(ctx context.Context, ev *schedulerpb.Event) error {
-			for _, o := range ev.GetOffers().GetOffers() {
-				select {
-				case offers <- o:
-				default:
-				}
-			}
-			if st := ev.GetUpdate().GetStatus(); st != nil {
-				updates <- st
-			}
-			if m := ev.GetMessage(); m != nil && string(m.GetData()) == "pong" {
-				pongs <- m.GetExecutorId().GetValue()
-			}
-			return nil
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	var o *mesospb.Offer
-	select {
-	case o = <-offers:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no offer")
-	}
+	f := startExecFramework(t, c, &mesospb.FrameworkInfo{User: proto.String("root"), Name: proto.String("tokens"), Checkpoint: proto.Bool(true)})
+	ctx := context.Background()
+	s, updates, pongs := f.s, f.updates, f.pongs
+	o := f.offer(t)
 	space := sdk.NewSpace(o)
 	var tasks []*mesospb.TaskInfo
 	for _, spec := range []struct{ id, executor, cmd string }{{"held", "ex-a", "sleep 120"}, {"quick", "ex-a", "true"}, {"other", "ex-b", "sleep 120"}} {
@@ -265,35 +235,10 @@ func TestMesosGoExecutorWithoutToken(t *testing.T) {
 	workDir := t.TempDir()
 	c := testcluster.Start(t, testcluster.Options{Agents: 1, WorkDir: workDir,
 		Agent: func(_ int, cfg *agent.Config) { cfg.AuthenticateHTTPExecutors = true }})
-	offers := make(chan *mesospb.Offer, 100)
-	updates := make(chan *mesospb.TaskStatus, 100)
-	s, err := sdk.New(sdk.Config{Master: c.MasterAddr, Logger: slog.New(slog.DiscardHandler),
-		Framework: &mesospb.FrameworkInfo{User: proto.String("root"), Name: proto.String("mesos-go")}},
-		sdk.HandlerFunc(func(ctx context.Context, ev *schedulerpb.Event) error {
-			for _, o := range ev.GetOffers().GetOffers() {
-				select {
-				case offers <- o:
-				default:
-				}
-			}
-			if st := ev.GetUpdate().GetStatus(); st != nil {
-				updates <- st
-			}
-			return nil
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	var o *mesospb.Offer
-	select {
-	case o = <-offers:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no offer")
-	}
+	f := startExecFramework(t, c, &mesospb.FrameworkInfo{User: proto.String("root"), Name: proto.String("mesos-go")})
+	ctx := context.Background()
+	s, updates := f.s, f.updates
+	o := f.offer(t)
 	space := sdk.NewSpace(o)
 	res, _ := space.Take(0.1, 16, 0, 0)
 	exRes, _ := space.Take(0.05, 32, 0, 0)

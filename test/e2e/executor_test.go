@@ -165,39 +165,10 @@ func TestCustomExecutorSurvivesAgentRestart(t *testing.T) {
 		t.Fatalf("building the example executor: %v\n%s", err, out)
 	}
 	c := testcluster.Start(t, testcluster.Options{Agents: 1})
-	offers := make(chan *mesospb.Offer, 100)
-	updates := make(chan *mesospb.TaskStatus, 100)
-	pongs := make(chan struct{}, 100)
-	s, err := sdk.New(sdk.Config{Master: c.MasterAddr, Logger: slog.New(slog.DiscardHandler),
-		Framework: &mesospb.FrameworkInfo{User: proto.String("root"), Name: proto.String("durable"), Checkpoint: proto.Bool(true)}},
-		sdk.HandlerFunc(func(ctx context.Context, ev *schedulerpb.Event) error {
-			if m := ev.GetMessage(); m != nil && string(m.GetData()) == "pong" {
-				pongs <- struct{}{}
-			}
-			for _, o := range ev.GetOffers().GetOffers() {
-				select {
-				case offers <- o:
-				default:
-				}
-			}
-			if st := ev.GetUpdate().GetStatus(); st != nil {
-				updates <- st
-			}
-			return nil
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	var o *mesospb.Offer
-	select {
-	case o = <-offers:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no offer")
-	}
+	f := startExecFramework(t, c, &mesospb.FrameworkInfo{User: proto.String("root"), Name: proto.String("durable"), Checkpoint: proto.Bool(true)})
+	ctx := context.Background()
+	s, updates, pongs := f.s, f.updates, f.pongs
+	o := f.offer(t)
 	space := sdk.NewSpace(o)
 	res, _ := space.Take(0.1, 16, 0, 0)
 	exRes, _ := space.Take(0.05, 32, 0, 0)
@@ -265,5 +236,57 @@ func TestCustomExecutorSurvivesAgentRestart(t *testing.T) {
 		case <-deadline:
 			t.Fatal("no TASK_KILLED within 60s of the kill")
 		}
+	}
+}
+
+// execFramework is a framework on the SDK for the executor tests: its
+// offers (dropped when nobody takes them), updates and the executors'
+// "pong" messages (by executor ID) land in channels.
+type execFramework struct {
+	s       *sdk.Scheduler
+	offers  chan *mesospb.Offer
+	updates chan *mesospb.TaskStatus
+	pongs   chan string
+}
+
+func startExecFramework(t *testing.T, c *testcluster.Cluster, info *mesospb.FrameworkInfo) *execFramework {
+	t.Helper()
+	f := &execFramework{offers: make(chan *mesospb.Offer, 100), updates: make(chan *mesospb.TaskStatus, 100), pongs: make(chan string, 100)}
+	var err error
+	f.s, err = sdk.New(sdk.Config{Master: c.MasterAddr, Logger: slog.New(slog.DiscardHandler), Framework: info},
+		sdk.HandlerFunc(func(ctx context.Context, ev *schedulerpb.Event) error {
+			for _, o := range ev.GetOffers().GetOffers() {
+				select {
+				case f.offers <- o:
+				default:
+				}
+			}
+			if st := ev.GetUpdate().GetStatus(); st != nil {
+				f.updates <- st
+			}
+			if m := ev.GetMessage(); m != nil && string(m.GetData()) == "pong" {
+				f.pongs <- m.GetExecutorId().GetValue()
+			}
+			return nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = f.s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return f
+}
+
+// offer waits for the framework's next offer.
+func (f *execFramework) offer(t *testing.T) *mesospb.Offer {
+	t.Helper()
+	select {
+	case o := <-f.offers:
+		return o
+	case <-time.After(30 * time.Second):
+		t.Fatal("no offer")
+		return nil
 	}
 }
