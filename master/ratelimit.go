@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -29,9 +28,6 @@ import (
 type RateLimits struct {
 	perPrincipal map[string]*rate.Limiter // nil value: unlimited
 	aggregate    *rate.Limiter            // nil: unlimited
-
-	mu     sync.Mutex
-	denied map[string]uint64 // by principal, "" for the aggregate bucket
 }
 
 type rateLimitsFile struct {
@@ -63,7 +59,7 @@ func ParseRateLimits(b []byte) (*RateLimits, error) {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("rate limits: not Mesos' {\"limits\": [{\"principal\", \"qps\"}], \"aggregate_default_qps\"} JSON: %w", err)
 	}
-	rl := &RateLimits{perPrincipal: make(map[string]*rate.Limiter), denied: make(map[string]uint64)}
+	rl := &RateLimits{perPrincipal: make(map[string]*rate.Limiter)}
 	for i, l := range f.Limits {
 		switch {
 		case l.Principal == "":
@@ -118,9 +114,8 @@ func (rl *RateLimits) allow(principal string) (bool, time.Duration) {
 		return true, 0
 	}
 	lim, listed := rl.perPrincipal[principal]
-	key := principal
 	if !listed {
-		lim, key = rl.aggregate, ""
+		lim = rl.aggregate
 	}
 	if lim == nil {
 		return true, 0
@@ -129,26 +124,9 @@ func (rl *RateLimits) allow(principal string) (bool, time.Duration) {
 	r := lim.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
-		rl.mu.Lock()
-		rl.denied[key]++
-		rl.mu.Unlock()
 		return false, d
 	}
 	return true, 0
-}
-
-// Denied counts calls refused, by principal ("" for the aggregate bucket).
-func (rl *RateLimits) Denied() map[string]uint64 {
-	if rl == nil {
-		return nil
-	}
-	rl.mu.Lock()
-	defer rl.mu.Unlock()
-	out := make(map[string]uint64, len(rl.denied))
-	for k, v := range rl.denied {
-		out[k] = v
-	}
-	return out
 }
 
 // tooManyRequests answers a call refused by the rate limits.
