@@ -181,6 +181,9 @@ type viewer struct {
 	acls      *acl.ACLs
 	principal string
 	memo      map[viewKey]bool
+	// restricted: the ACLs can hide something at all (decided once: a
+	// stream's viewer is asked on every event).
+	restricted bool
 }
 
 type viewKey struct {
@@ -189,7 +192,12 @@ type viewKey struct {
 }
 
 func (m *Master) viewer(principal string) *viewer {
-	return &viewer{acls: m.cfg.ACLs, principal: principal, memo: make(map[viewKey]bool)}
+	v := &viewer{acls: m.cfg.ACLs, principal: principal, memo: make(map[viewKey]bool)}
+	for _, a := range []acl.Action{acl.ViewFrameworks, acl.ViewTasks, acl.ViewExecutors, acl.ViewRoles, acl.GetQuotas,
+		acl.GetMaintenanceSchedules, acl.GetMaintenanceStatuses} {
+		v.restricted = v.restricted || v.acls.Enforced(a)
+	}
+	return v
 }
 
 func (v *viewer) may(action acl.Action, object string) bool {
@@ -203,20 +211,6 @@ func (v *viewer) may(action acl.Action, object string) bool {
 		v.memo[k] = ok
 	}
 	return ok
-}
-
-// restricted reports whether v can hide anything at all.
-func (v *viewer) restricted() bool {
-	if v == nil || v.acls == nil {
-		return false
-	}
-	for _, a := range []acl.Action{acl.ViewFrameworks, acl.ViewTasks, acl.ViewExecutors, acl.ViewRoles, acl.GetQuotas,
-		acl.GetMaintenanceSchedules, acl.GetMaintenanceStatuses} {
-		if v.acls.Enforced(a) {
-			return true
-		}
-	}
-	return false
 }
 
 func frameworkUser(s *state, id string) string {
@@ -276,7 +270,7 @@ func (v *viewer) filterExecutors(s *state, r *masterpb.Response_GetExecutors) {
 
 // filterView removes from resp what v may not view.
 func (v *viewer) filterView(s *state, resp *masterpb.Response) {
-	if !v.restricted() || resp == nil {
+	if !v.restricted || resp == nil {
 		return
 	}
 	switch resp.GetType() {
@@ -324,7 +318,7 @@ func (v *viewer) filterView(s *state, resp *masterpb.Response) {
 
 // mayViewEvent decides whether an operator stream of v gets ev.
 func (v *viewer) mayViewEvent(s *state, ev *masterpb.Event) bool {
-	if !v.restricted() {
+	if !v.restricted {
 		return true
 	}
 	switch ev.GetType() {
