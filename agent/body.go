@@ -6,4 +6,3 @@ const (
 	maxAPICallBytes      = 1 << 20
 	maxExecutorCallBytes = 16 << 20
 )
-
