@@ -24,6 +24,7 @@ import (
 	"github.com/corral-sched/corral/agent/statusupdate"
 	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/internal/promreg"
+	"github.com/corral-sched/corral/internal/uuid"
 	"github.com/corral-sched/corral/internal/version"
 	"github.com/corral-sched/corral/isolators"
 	"github.com/corral-sched/corral/proto/executorpb"
@@ -48,6 +49,10 @@ type Agent struct {
 
 	id        atomic.Pointer[string] // set by the loop once registered
 	connected atomic.Bool            // set by the loop while subscribed
+	// bootID is picked when the agent starts: with its address it tells
+	// the master this is the agent holding its ID coming back, not
+	// another agent presenting the same ID.
+	bootID string
 	// subscribedAt is when the current subscription was acknowledged (unix
 	// nanoseconds): load tests measure from it to the first offer.
 	subscribedAt atomic.Int64
@@ -128,6 +133,7 @@ func New(cfg Config) (*Agent, error) {
 		checkpointDirs:  make(map[string]bool),
 		executors:       make(map[execKey]*executorRun),
 		updates:         statusupdate.New(cfg.StatusUpdateRetry, maxStatusUpdateRetry),
+		bootID:          uuid.New().String(),
 	}
 	if err := a.loadCheckpointedResources(); err != nil {
 		return nil, err
@@ -357,7 +363,7 @@ func (a *Agent) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, "{\"healthy\":true,\"id\":%q,\"version\":%q}\n", a.ID(), version.Version)
 	})
-	mux.Handle("GET /metrics", a.operators(promhttp.HandlerFor(a.gatherer, promhttp.HandlerOpts{})))
+	mux.Handle("GET /metrics", a.operators(a.cfg.ACLs.Endpoint("/metrics", promhttp.HandlerFor(a.gatherer, promhttp.HandlerOpts{}))))
 	mux.Handle("GET /state", a.operators(http.HandlerFunc(a.serveState)))
 	mux.Handle("/api/v1", a.operators(http.HandlerFunc(a.serveAPI)))
 	// Executors hold no operator credentials: with

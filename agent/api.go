@@ -241,11 +241,14 @@ func (a *Agent) readFile(ctx context.Context, rf *agentapipb.Call_ReadFile) (*ag
 		ReadFile: &agentapipb.Response_ReadFile{Size: proto.Uint64(size), Data: data}}, http.StatusOK, ""
 }
 
-// resolvePath applies the /files endpoints' checks to an API path.
+// resolvePath checks a requested path (of the /files endpoints or the v1
+// API) and returns it with symlinks resolved, or the status and message
+// that refuse it.
 func (a *Agent) resolvePath(ctx context.Context, p string) (string, os.FileInfo, int, string) {
 	if p == "" || !filepath.IsAbs(p) {
 		return "", nil, http.StatusBadRequest, "Expecting 'path' to be an absolute path on the agent"
 	}
+	p = a.hostPath(p)
 	if !a.servable(filepath.Clean(p), false) {
 		return "", nil, http.StatusForbidden, "Access to " + p + " is not allowed: only sandboxes and volumes are served"
 	}
@@ -256,7 +259,10 @@ func (a *Agent) resolvePath(ctx context.Context, p string) (string, os.FileInfo,
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil, http.StatusNotFound, "No such file or directory: " + p
 	}
-	if err != nil || !a.servable(real, true) {
+	if err != nil {
+		return "", nil, http.StatusBadRequest, "Cannot resolve " + p + ": " + err.Error()
+	}
+	if !a.servable(real, true) {
 		return "", nil, http.StatusForbidden, "Access to " + p + " is not allowed: only sandboxes and volumes are served"
 	}
 	if status, msg := a.authorizeLink(ctx, filepath.Clean(p), real); status != http.StatusOK {
@@ -265,6 +271,9 @@ func (a *Agent) resolvePath(ctx context.Context, p string) (string, os.FileInfo,
 	info, err := os.Stat(real)
 	if err != nil {
 		return "", nil, http.StatusNotFound, "Cannot stat " + p
+	}
+	if !info.Mode().IsRegular() && !info.IsDir() {
+		return "", nil, http.StatusForbidden, "Access to " + p + " is not allowed: " + errNotRegular.Error()
 	}
 	return real, info, http.StatusOK, ""
 }

@@ -20,9 +20,10 @@ import (
 // Operators are authorized the way Mesos' agent does it with the local
 // authorizer: access_sandboxes, whose object is the user the sandbox's
 // executor runs as, decides whether a sandbox may be read at all (403
-// otherwise); view_frameworks, view_tasks and view_executors leave out of
-// the state endpoints what the principal may not see, rather than refusing
-// the request.
+// otherwise); view_frameworks, view_tasks, view_executors and
+// view_containers leave out of the state endpoints what the principal may
+// not see, rather than refusing the request; get_endpoints guards
+// /metrics (Mesos' /metrics/snapshot).
 
 // operators wraps the operator endpoints in authentication when it is on.
 func (a *Agent) operators(h http.Handler) http.Handler {
@@ -262,6 +263,9 @@ func (v viewer) task(t *taskRun) bool {
 	return v.acls.Allowed(v.principal, acl.ViewTasks, t.user())
 }
 
+// executor decides whether t's container is listed (GET_CONTAINERS). Mesos
+// asks view_containers there; view_executors guarded it here first, so
+// both must allow it.
 func (v viewer) executor(t *taskRun) bool {
-	return v.acls.Allowed(v.principal, acl.ViewExecutors, t.user())
+	return v.acls.Allowed(v.principal, acl.ViewExecutors, t.user()) && v.acls.Allowed(v.principal, acl.ViewContainers, t.user())
 }

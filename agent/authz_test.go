@@ -53,7 +53,8 @@ func startAuthzAgent(t *testing.T) *authzAgent {
 			{"principals": {"values": ["owner"]}, "users": {"values": [%q]}}]`, action, me.Username)
 	}
 	acls, err := acl.Parse([]byte(`{"permissive": false, ` + rules("access_sandboxes") + `, ` + rules("view_tasks") + `, ` +
-		rules("view_frameworks") + `, ` + rules("view_executors") + `}`))
+		rules("view_frameworks") + `, ` + rules("view_executors") + `, ` + rules("view_containers") + `,
+		"get_endpoints": [{"principals": {"values": ["ops", "alice"]}, "paths": {"values": ["/metrics"]}}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +195,7 @@ func TestAgentEndpointsAuthenticateAndAuthorize(t *testing.T) {
 		denied      int // status for eve, whom the ACLs allow nothing
 	}{
 		{"/state", "GET", "/state", nil, 200},
-		{"/metrics", "GET", "/metrics", nil, 200}, // no ACL action guards it (Mesos' get_endpoints is not enforced)
+		{"/metrics", "GET", "/metrics", nil, 403}, // get_endpoints, as Mesos guards /metrics/snapshot
 		{"GET_STATE", "POST", "/api/v1", getState, 200},
 		{"/files/browse", "GET", files("browse", s.sandboxA), nil, 403},
 		{"/files/read", "GET", files("read", s.sandboxA+"/stdout"), nil, 403},

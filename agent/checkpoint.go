@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"google.golang.org/protobuf/proto"
 
@@ -45,13 +46,17 @@ func (a *Agent) checkpointPath(k statusupdate.Key) string {
 	return filepath.Join(a.cfg.WorkDir, "meta", "tasks", url.PathEscape(k.FrameworkID), url.PathEscape(k.TaskID)+".json")
 }
 
-// checkpoint writes t's checkpoint; failures are logged (the task goes on,
-// it only would not survive an agent restart).
-func (a *Agent) checkpoint(t *taskRun) {
+// checkpoint writes t's checkpoint. Failures are logged and returned: a
+// launch whose first checkpoint fails does not start (nothing would find
+// its container after a restart); later failures only cost the latest
+// state, which recovery finds again from the container itself.
+func (a *Agent) checkpoint(t *taskRun) error {
 	delete(a.lazyCheckpoints, t.key)
 	if err := a.writeCheckpoint(t); err != nil {
 		a.log.Error("could not checkpoint a task", "task", t.key.TaskID, "err", err)
+		return err
 	}
+	return nil
 }
 
 func (a *Agent) writeCheckpoint(t *taskRun) error {
@@ -103,7 +108,7 @@ func (a *Agent) checkpointLater(t *taskRun) { a.lazyCheckpoints[t.key] = true }
 func (a *Agent) flushLazyCheckpoints() {
 	for k := range a.lazyCheckpoints {
 		if t := a.tasks[k]; t != nil {
-			a.checkpoint(t)
+			_ = a.checkpoint(t) // logged; the task goes on
 		}
 		delete(a.lazyCheckpoints, k)
 	}
@@ -133,6 +138,7 @@ func (a *Agent) recoverTasks() {
 		a.log.Warn("could not record the boot ID", "err", err)
 	}
 	a.recoverExecutors(rebooted)
+	found := a.launcher.Containers(filepath.Join(a.cfg.WorkDir, "agents"))
 	files, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "meta", "tasks", "*", "*.json"))
 	recovered, ended := 0, 0
 	for _, path := range files {
@@ -164,12 +170,21 @@ func (a *Agent) recoverTasks() {
 		}
 		spec := a.spec(t)
 		spec.ExitFile = exitFile(t.sandbox)
-		proc, err := a.launcher.Recover(spec, t.pidHint, t.startTime)
+		pid, start := t.pidHint, t.startTime
+		if c, ok := found[t.containerID]; ok && pid == 0 {
+			// The container started but the checkpoint naming its process
+			// was never written (a full disk, or a crash in between).
+			pid, start = c.Pid, c.StartTime
+		}
+		proc, err := a.launcher.Recover(spec, pid, start)
 		switch {
 		case err == nil:
-			t.proc = proc
+			t.proc, t.startTime = proc, start
 			recovered++
 			a.log.Info("task recovered", "task", t.key.TaskID, "pid", proc.Pid)
+			if t.state == mesospb.TaskState_TASK_STAGING || t.state == mesospb.TaskState_TASK_STARTING {
+				_ = a.update(t, mesospb.TaskState_TASK_RUNNING, nil, "") // it runs: say so, as the launch would have
+			}
 			if t.info.GetHealthCheck() != nil {
 				a.restartHealthCheck(t)
 			}
@@ -191,6 +206,38 @@ func (a *Agent) recoverTasks() {
 	}
 	if len(files) > 0 {
 		a.log.Info("tasks recovered from checkpoints", "running", recovered, "ended while down", ended, "rebooted", rebooted)
+	}
+	a.killOrphans(found)
+}
+
+// killOrphans kills the containers on the host that no recovered task or
+// executor claims (their checkpoints were lost or set aside, or their
+// framework does not checkpoint): nobody could report or kill them
+// otherwise, and their frameworks will have replaced them. Containers
+// whose process is gone have their runtime state cleaned up.
+func (a *Agent) killOrphans(found map[string]containerizer.Running) {
+	if len(found) == 0 {
+		return
+	}
+	known := make(map[string]bool, len(a.tasks)+len(a.executors))
+	for _, t := range a.tasks {
+		known[t.containerID] = true
+	}
+	for _, e := range a.executors {
+		known[e.containerID] = true
+	}
+	for id, c := range found {
+		if known[id] {
+			continue
+		}
+		proc, err := a.launcher.Recover(containerizer.Spec{ID: id}, c.Pid, c.StartTime)
+		if err != nil {
+			continue // nothing runs; its leftovers are gone now
+		}
+		a.log.Warn("killing a container that no checkpoint names", "container", id, "pid", c.Pid)
+		if err := proc.Signal(syscall.SIGKILL); err != nil {
+			a.log.Warn("could not kill an orphan container", "container", id, "err", err)
+		}
 	}
 }
 

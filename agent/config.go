@@ -154,6 +154,13 @@ func (c *Config) setDefaults() error {
 	if c.WorkDir == "" {
 		return errors.New("agent: config: WorkDir is required")
 	}
+	// Sandbox paths reach tasks' environments and identify their
+	// containers at recovery: they must not depend on the cwd.
+	abs, err := filepath.Abs(c.WorkDir)
+	if err != nil {
+		return fmt.Errorf("agent: config: WorkDir %q: %w", c.WorkDir, err)
+	}
+	c.WorkDir = abs
 	switch c.Isolation {
 	case "", "posix":
 		c.Isolation = "posix"

@@ -38,9 +38,9 @@ func (a *Agent) executorCheckpointPath(k execKey) string {
 
 // checkpointExecutor records a running executor of a checkpointing
 // framework; failures are logged (it would only not survive a restart).
-func (a *Agent) checkpointExecutor(e *executorRun) {
+func (a *Agent) checkpointExecutor(e *executorRun) error {
 	if !e.framework.GetCheckpoint() || e.proc == nil {
-		return
+		return nil
 	}
 	err := func() error {
 		fw, err := proto.Marshal(e.framework)
@@ -66,6 +66,7 @@ func (a *Agent) checkpointExecutor(e *executorRun) {
 	if err != nil {
 		a.log.Error("could not checkpoint an executor", "executor", e.key.executor, "err", err)
 	}
+	return err
 }
 
 func (a *Agent) dropExecutorCheckpoint(k execKey) {

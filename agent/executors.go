@@ -85,7 +85,7 @@ func (a *Agent) executorSpec(e *executorRun) containerizer.Spec {
 		Shell: cmd.Shell == nil || cmd.GetShell(), Value: cmd.GetValue(), Args: cmd.GetArguments(), Dir: e.sandbox,
 		User: e.framework.GetUser(), ID: e.containerID, Hostname: a.info.GetHostname(),
 		Env: append(a.baseEnv(e.sandbox), "MESOS_AGENT_ENDPOINT="+a.cfg.Addr, "MESOS_FRAMEWORK_ID="+e.key.framework,
-			"MESOS_EXECUTOR_ID="+e.key.executor, "MESOS_CHECKPOINT="+checkpoint, "MESOS_HTTP_COMMAND_EXECUTOR=0",
+			"MESOS_EXECUTOR_ID="+e.key.executor, "MESOS_CONTAINER_ID="+e.containerID, "MESOS_CHECKPOINT="+checkpoint, "MESOS_HTTP_COMMAND_EXECUTOR=0",
 			"MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD="+mesosDuration(a.cfg.ExecutorShutdownGrace),
 			"MESOS_RECOVERY_TIMEOUT="+mesosDuration(executorRecoveryTimeout),
 			"MESOS_SUBSCRIPTION_BACKOFF_MAX=2secs"),
@@ -128,7 +128,7 @@ func (a *Agent) startExecutor(e *executorRun) {
 	go func() {
 		if len(uris) > 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
-			err := a.fetcher.Fetch(ctx, uris, e.sandbox)
+			err := a.fetcher.Fetch(ctx, uris, e.sandbox, spec.User)
 			cancel()
 			if err != nil {
 				a.post(func() { a.executorEnded(e, mesospb.TaskStatus_REASON_CONTAINER_LAUNCH_FAILED, err.Error()) })
@@ -146,7 +146,13 @@ func (a *Agent) startExecutor(e *executorRun) {
 				_ = proc.Signal(9)
 				return
 			}
-			a.checkpointExecutor(e)
+			if err := a.checkpointExecutor(e); err != nil {
+				// Its framework expects it to outlive an agent restart,
+				// which nothing would know it for.
+				a.executorEnded(e, mesospb.TaskStatus_REASON_CONTAINER_LAUNCH_FAILED,
+					"Could not checkpoint the executor, so it was stopped: "+err.Error())
+				return
+			}
 			a.watchExecutor(e)
 		})
 	}()
@@ -408,18 +414,51 @@ func (a *Agent) executorSubscribe(w http.ResponseWriter, r *http.Request, k exec
 // them after the grace period.
 func (a *Agent) shutdownExecutors(framework string) {
 	for k, e := range a.executors {
-		if k.framework != framework || e.gone {
+		if k.framework == framework && !e.gone {
+			a.stopExecutor(e, "Executor shut down with its framework")
+		}
+	}
+}
+
+// stopExecutor tells a custom executor to shut down (it kills its tasks
+// and exits) and kills it after the grace period; its tasks still running
+// then end with msg.
+func (a *Agent) stopExecutor(e *executorRun, msg string) {
+	for _, t := range e.tasks {
+		t.killed = true
+	}
+	a.toExecutor(e, &executorpb.Event{Type: executorpb.Event_SHUTDOWN.Enum()})
+	time.AfterFunc(a.cfg.ExecutorShutdownGrace, func() {
+		a.post(func() { a.executorEnded(e, mesospb.TaskStatus_REASON_EXECUTOR_TERMINATED, msg) })
+	})
+}
+
+// shutdownExecutor handles a framework's SHUTDOWN of one of its executors,
+// as Mesos does: a custom executor is told to shut down and killed after
+// the grace period; the command executor (named after its task) and the
+// DEFAULT executor of a task group, which the agent plays itself, stop
+// by killing their tasks.
+func (a *Agent) shutdownExecutor(framework, executor string) {
+	if e := a.executors[execKey{framework, executor}]; e != nil && !e.gone {
+		a.log.Info("shutting an executor down for its framework", "framework", framework, "executor", executor)
+		a.stopExecutor(e, "Executor shut down by its framework")
+		return
+	}
+	found := false
+	for k, t := range a.tasks {
+		if k.FrameworkID != framework || t.exec != nil || t.executorID() != executor {
 			continue
 		}
-		for _, t := range e.tasks {
-			t.killed = true
+		found = true
+		if t.group != nil {
+			t.group.ending = true
 		}
-		a.toExecutor(e, &executorpb.Event{Type: executorpb.Event_SHUTDOWN.Enum()})
-		time.AfterFunc(a.cfg.ExecutorShutdownGrace, func() {
-			a.post(func() {
-				a.executorEnded(e, mesospb.TaskStatus_REASON_EXECUTOR_TERMINATED, "Executor shut down with its framework")
-			})
-		})
+		a.killTask(t, nil)
+	}
+	if found {
+		a.log.Info("shutting an executor down for its framework", "framework", framework, "executor", executor)
+	} else {
+		a.log.Info("SHUTDOWN of an executor this agent does not run", "framework", framework, "executor", executor)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The agent serves its sandboxes (and the volumes linked into them) the
@@ -37,40 +38,9 @@ const maxReadLength = 1 << 20
 
 // resolve checks a requested path and returns it with symlinks resolved.
 func (a *Agent) resolve(w http.ResponseWriter, r *http.Request) (string, os.FileInfo, bool) {
-	p := r.URL.Query().Get("path")
-	if p == "" || !filepath.IsAbs(p) {
-		http.Error(w, "Expecting 'path' to be an absolute path on the agent", http.StatusBadRequest)
-		return "", nil, false
-	}
-	p = a.hostPath(p)
-	if !a.servable(filepath.Clean(p), false) {
-		http.Error(w, "Access to "+p+" is not allowed: only sandboxes and volumes are served", http.StatusForbidden)
-		return "", nil, false
-	}
-	if status, msg := a.authorizeSandbox(r.Context(), filepath.Clean(p)); status != http.StatusOK {
+	real, info, status, msg := a.resolvePath(r.Context(), r.URL.Query().Get("path"))
+	if status != http.StatusOK {
 		http.Error(w, msg, status)
-		return "", nil, false
-	}
-	real, err := filepath.EvalSymlinks(filepath.Clean(p))
-	if errors.Is(err, fs.ErrNotExist) {
-		http.Error(w, "No such file or directory: "+p, http.StatusNotFound)
-		return "", nil, false
-	}
-	if err != nil {
-		http.Error(w, "Cannot resolve "+p+": "+err.Error(), http.StatusBadRequest)
-		return "", nil, false
-	}
-	if !a.servable(real, true) {
-		http.Error(w, "Access to "+p+" is not allowed: only sandboxes and volumes are served", http.StatusForbidden)
-		return "", nil, false
-	}
-	if status, msg := a.authorizeLink(r.Context(), filepath.Clean(p), real); status != http.StatusOK {
-		http.Error(w, msg, status)
-		return "", nil, false
-	}
-	info, err := os.Stat(real)
-	if err != nil {
-		http.Error(w, "Cannot stat "+p+": "+err.Error(), http.StatusNotFound)
 		return "", nil, false
 	}
 	return real, info, true
@@ -115,15 +85,42 @@ func (a *Agent) servable(path string, resolved bool) bool {
 // errNotServable is an open that landed outside the sandboxes and volumes.
 var errNotServable = errors.New("only sandboxes and volumes are served")
 
+// errNotRegular is an open of something that is neither a regular file
+// nor a directory: a task can plant a FIFO (an open blocks a thread until
+// a writer comes, and enough of them exhaust the agent's threads) or a
+// device node in its sandbox.
+var errNotRegular = errors.New("only regular files and directories are served")
+
 // openServable opens a path resolve or resolvePath let through and checks
 // where the open landed: a task owns its sandbox and can swap a checked
-// directory for a link elsewhere between the check and the open.
+// directory for a link elsewhere, or a file for a FIFO, between the check
+// and the open. The open never blocks and never follows a final link (the
+// path is resolved already, so a link there was planted since).
 func (a *Agent) openServable(real string) (*os.File, error) {
-	f, err := os.Open(real)
-	if err != nil {
-		return nil, err
+	fd, err := unix.Open(real, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, errNotServable
 	}
-	landed, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: real, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "fstat", Path: real, Err: err}
+	}
+	if kind := st.Mode & unix.S_IFMT; kind != unix.S_IFREG && kind != unix.S_IFDIR {
+		unix.Close(fd)
+		return nil, errNotRegular
+	}
+	// Reads of regular files and directories never block: back to a
+	// blocking descriptor, which os.File expects of files.
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "fcntl", Path: real, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), real)
+	landed, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
 	if err != nil || !a.servable(landed, true) {
 		f.Close()
 		return nil, errNotServable
@@ -133,7 +130,7 @@ func (a *Agent) openServable(real string) (*os.File, error) {
 
 // openError answers a failed openServable: 403 when it landed outside.
 func openError(what string, err error) (int, string) {
-	if errors.Is(err, errNotServable) {
+	if errors.Is(err, errNotServable) || errors.Is(err, errNotRegular) {
 		return http.StatusForbidden, "Access is not allowed: " + err.Error()
 	}
 	return http.StatusInternalServerError, "Cannot open the " + what + ": " + err.Error()

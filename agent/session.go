@@ -80,6 +80,11 @@ func (a *Agent) runSession(ctx context.Context) error {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if resp.StatusCode == http.StatusForbidden {
+			// Not a passing failure: an ACL, or another agent holding this
+			// agent's ID. Run retries with its growing backoff.
+			a.log.Error("the master refused this agent's registration", "master", master, "reason", strings.TrimSpace(string(msg)))
+		}
 		return fmt.Errorf("agent: SUBSCRIBE to %s: %s: %s", master, resp.Status, strings.TrimSpace(string(msg)))
 	}
 	s := &session{master: master, streamID: resp.Header.Get(streamIDHeader)}
@@ -197,7 +202,8 @@ func (a *Agent) subscribeCall() *agentpb.Call {
 	if id := a.ID(); id != "" {
 		info.Id = &mesospb.AgentID{Value: proto.String(id)}
 	}
-	sub := &agentpb.Call_Subscribe{AgentInfo: info, Version: proto.String(version.Version), CheckpointedResources: a.checkpointed}
+	sub := &agentpb.Call_Subscribe{AgentInfo: info, Version: proto.String(version.Version), CheckpointedResources: a.checkpointed,
+		BootId: proto.String(a.bootID)}
 	frameworks := make(map[string]bool)
 	for _, t := range a.tasks {
 		sub.Tasks = append(sub.Tasks, t.report(a.ID()))
@@ -264,6 +270,9 @@ func (a *Agent) handleEvent(s *session, ev *agentpb.Event) {
 				a.killTask(t, nil)
 			}
 		}
+	case agentpb.Event_SHUTDOWN_EXECUTOR:
+		se := ev.GetShutdownExecutor()
+		a.shutdownExecutor(se.GetFrameworkId().GetValue(), se.GetExecutorId().GetValue())
 	case agentpb.Event_SHUTDOWN:
 		a.shutdownByMaster(ev.GetShutdown().GetMessage())
 	case agentpb.Event_CHECKPOINT_RESOURCES:

@@ -186,7 +186,16 @@ type launchHooks struct {
 
 func (a *Agent) startTaskWith(t *taskRun, hooks launchHooks) {
 	ti := t.info
-	a.update(t, mesospb.TaskState_TASK_STARTING, nil, "")
+	if err := a.update(t, mesospb.TaskState_TASK_STARTING, nil, ""); err != nil {
+		// Without its checkpoint nothing would know the container after an
+		// agent restart: it would run on, unknown to everyone, while its
+		// framework replaced it.
+		if hooks.started != nil {
+			hooks.started(nil, err)
+		}
+		a.failLaunch(t, fmt.Errorf("could not checkpoint the task, so it was not started: %w", err))
+		return
+	}
 	spec := a.spec(t)
 	spec.ExitFile = exitFile(t.sandbox)
 	t.launching = true
@@ -216,7 +225,7 @@ func (a *Agent) startTaskWith(t *taskRun, hooks launchHooks) {
 		spec.Mounts = append(spec.Mounts, mounts...)
 		if len(uris) > 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
-			err := a.fetcher.Fetch(ctx, uris, spec.Dir)
+			err := a.fetcher.Fetch(ctx, uris, spec.Dir, spec.User)
 			cancel()
 			if err != nil {
 				fail(err)
@@ -503,8 +512,10 @@ func (a *Agent) acknowledge(k statusupdate.Key, id []byte) {
 	a.flushUpdates()
 }
 
-// update records a new state for t and queues its status update.
-func (a *Agent) update(t *taskRun, state mesospb.TaskState, reason *mesospb.TaskStatus_Reason, msg string) {
+// update records a new state for t and queues its status update. It
+// returns the error of checkpointing it (already logged), which only a
+// launch acts on.
+func (a *Agent) update(t *taskRun, state mesospb.TaskState, reason *mesospb.TaskStatus_Reason, msg string) error {
 	t.state = state
 	st := &mesospb.TaskStatus{
 		TaskId:     t.info.GetTaskId(),
@@ -535,10 +546,11 @@ func (a *Agent) update(t *taskRun, state mesospb.TaskState, reason *mesospb.Task
 	}
 	t.last = st
 	first := a.updates.Add(t.key, st)
-	a.checkpoint(t)
+	err := a.checkpoint(t)
 	if first {
 		a.flushUpdates()
 	}
+	return err
 }
 
 // flushUpdates sends every update that is due and arms the retry timer.

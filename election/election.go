@@ -2,22 +2,25 @@
 // everyone else which master leads.
 //
 // Each contender creates an ephemeral sequential znode "json.info_<seq>"
-// under the election path, holding its MasterInfo as JSON in Mesos' layout
-// (so Mesos tooling finds the leader too). The lowest sequence leads. A
+// (exactly that: Mesos' and mesos-go's detectors ignore any other name)
+// under the election path, holding its MasterInfo as JSON in Mesos' layout,
+// so Mesos tooling finds the leader too. The lowest sequence leads. A
 // contender watches only its predecessor, so a leader's death wakes one
-// contender, not all. A leader whose session expires, or stays
-// disconnected longer than the session timeout, stops leading at once: its
-// leadership context is cancelled before anyone else could be elected.
+// contender, not all. A create whose reply was lost with the connection
+// may still have made a znode: the contender finds it by its owner (its
+// own session) and adopts it, and it never waits behind a znode of its own
+// session. A leader whose session expires, or stays disconnected longer
+// than the session timeout, stops leading at once: its leadership context
+// is cancelled before anyone else could be elected.
 package election
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,12 +34,19 @@ import (
 // Prefix of the contenders' znodes, as Mesos names them.
 const Prefix = "json.info_"
 
+// contenderName is the whole name of a contender's znode: the prefix and
+// ZooKeeper's ten-digit sequence. Other children of the election path (the
+// registry shares it) are not contenders.
+var contenderName = regexp.MustCompile(`^json\.info_[0-9]{10}$`)
+
 // Session is one ZooKeeper session and what happens to it.
 type Session struct {
 	Conn    *zk.Conn
 	timeout time.Duration
 	log     *slog.Logger
 	acl     []zk.ACL // of the znodes it creates
+	// create makes a znode; tests replace it to lose replies.
+	create func(path string, data []byte, flags int32, acl []zk.ACL) (string, error)
 
 	mu   sync.Mutex
 	lost chan struct{} // guarded by mu; closed when the current session is lost
@@ -59,7 +69,7 @@ func DialAuth(servers []string, timeout time.Duration, credentials string, log *
 	if err != nil {
 		return nil, fmt.Errorf("election: connecting to ZooKeeper %v: %w", servers, err)
 	}
-	s := &Session{Conn: conn, timeout: timeout, log: log, acl: zk.WorldACL(zk.PermAll), lost: make(chan struct{})}
+	s := &Session{Conn: conn, timeout: timeout, log: log, acl: zk.WorldACL(zk.PermAll), create: conn.Create, lost: make(chan struct{})}
 	if credentials != "" {
 		if err := conn.AddAuth("digest", []byte(credentials)); err != nil {
 			conn.Close()
@@ -135,7 +145,8 @@ func (s *Session) Close() { s.Conn.Close() }
 // Contend runs for leadership under path until ctx ends. Each time this
 // contender is elected, lead runs with a context that is cancelled when
 // leadership is lost; lead should return promptly then. Contend then
-// contends again.
+// contends again. One session contends at most once per path: any other
+// contender's znode of the same session is taken for a leftover of its own.
 func Contend(ctx context.Context, s *Session, path string, info *mesospb.MasterInfo, lead func(ctx context.Context)) error {
 	data, err := codec.JSON.Marshal(info)
 	if err != nil {
@@ -172,12 +183,16 @@ func contendOnce(ctx context.Context, s *Session, path string, data []byte, lost
 	if err := ensurePath(s.Conn, path, s.acl); err != nil {
 		return "", err
 	}
-	// The protected create survives a retried request without leaving a
-	// second znode behind; its GUID prefix means names must be sorted by
-	// their sequence suffix, not as strings.
-	me, err := s.Conn.CreateProtectedEphemeralSequential(path+"/"+Prefix, data, s.acl)
+	me, err := s.create(path+"/"+Prefix, data, zk.FlagEphemeral|zk.FlagSequence, s.acl)
 	if err != nil {
-		return "", fmt.Errorf("election: creating %s: %w", path+"/"+Prefix, err)
+		// The server may have made the znode and the reply been lost with
+		// the connection: look for it before making another.
+		adopted, adoptErr := adopt(s, path)
+		if adoptErr != nil || adopted == "" {
+			return "", errors.Join(fmt.Errorf("election: creating %s: %w", path+"/"+Prefix, err), adoptErr)
+		}
+		s.log.Info("adopted our znode after a create's reply was lost", "znode", adopted, "err", err)
+		me = adopted
 	}
 	defer func() { _ = s.Conn.Delete(me, -1) }()
 	mine := me[strings.LastIndexByte(me, '/')+1:]
@@ -194,11 +209,21 @@ func contendOnce(ctx context.Context, s *Session, path string, data []byte, lost
 		case i == 0:
 			return me, leadUntilLost(ctx, s, me, lost, lead)
 		}
-		exists, _, watch, err := s.Conn.ExistsW(path + "/" + order[i-1])
+		predecessor := path + "/" + order[i-1]
+		exists, stat, watch, err := s.Conn.ExistsW(predecessor)
 		if err != nil {
 			return me, fmt.Errorf("election: watching the predecessor: %w", err)
 		}
 		if !exists {
+			continue
+		}
+		if ours(s, stat) {
+			// Left by a create whose reply was lost but which the server
+			// applied: waiting behind it would be waiting for ourselves.
+			if err := s.Conn.Delete(predecessor, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+				return me, fmt.Errorf("election: deleting our extra znode %s: %w", predecessor, err)
+			}
+			s.log.Info("deleted an extra znode of this session", "znode", predecessor)
 			continue
 		}
 		select {
@@ -209,6 +234,44 @@ func contendOnce(ctx context.Context, s *Session, path string, data []byte, lost
 			return me, nil
 		}
 	}
+}
+
+// ours reports whether a znode is an ephemeral of the current session.
+func ours(s *Session, stat *zk.Stat) bool {
+	id := s.Conn.SessionID()
+	return id != 0 && stat != nil && stat.EphemeralOwner == id
+}
+
+// adopt finds the contenders' znodes this session owns: the lowest becomes
+// ours (its path is returned) and any others are deleted. It returns ""
+// if the session owns none, i.e. a failed create made nothing.
+func adopt(s *Session, path string) (string, error) {
+	if s.Conn.SessionID() == 0 {
+		return "", errors.New("election: no session to look for our znode with")
+	}
+	children, _, err := s.Conn.Children(path)
+	if err != nil {
+		return "", fmt.Errorf("election: listing contenders to find ours: %w", err)
+	}
+	var mine []string
+	for _, name := range contenders(children) {
+		exists, stat, err := s.Conn.Exists(path + "/" + name)
+		if err != nil {
+			return "", fmt.Errorf("election: reading %s: %w", name, err)
+		}
+		if exists && ours(s, stat) {
+			mine = append(mine, path+"/"+name)
+		}
+	}
+	if len(mine) == 0 {
+		return "", nil
+	}
+	for _, extra := range mine[1:] {
+		if err := s.Conn.Delete(extra, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+			return "", fmt.Errorf("election: deleting our extra znode %s: %w", extra, err)
+		}
+	}
+	return mine[0], nil
 }
 
 func leadUntilLost(ctx context.Context, s *Session, me string, lost <-chan struct{}, lead func(context.Context)) error {
@@ -249,27 +312,15 @@ func ensurePath(conn *zk.Conn, path string, acl []zk.ACL) error {
 }
 
 // contenders returns the election znodes in order of their sequence.
+// Sequences are zero-padded to ten digits, so names sort as numbers do.
 func contenders(children []string) []string {
-	type c struct {
-		name string
-		seq  int64
-	}
-	var list []c
+	var out []string
 	for _, ch := range children {
-		if !strings.Contains(ch, Prefix) || len(ch) < 10 {
-			continue
+		if contenderName.MatchString(ch) {
+			out = append(out, ch)
 		}
-		seq, err := strconv.ParseInt(ch[len(ch)-10:], 10, 64)
-		if err != nil {
-			continue
-		}
-		list = append(list, c{ch, seq})
 	}
-	slices.SortFunc(list, func(a, b c) int { return cmp.Compare(a.seq, b.seq) })
-	out := make([]string, len(list))
-	for i, x := range list {
-		out[i] = x.name
-	}
+	slices.Sort(out)
 	return out
 }
 

@@ -31,10 +31,16 @@ func (c *contender) isLeading() bool {
 	return c.leading
 }
 
-func start(t *testing.T, addr, name string) *contender {
+func start(t *testing.T, addr, name string) *contender { return startWith(t, addr, name, nil) }
+
+// startWith runs a contender after prepare has had its session.
+func startWith(t *testing.T, addr, name string, prepare func(*election.Session)) *contender {
 	s, err := election.Dial([]string{addr}, 2*time.Second, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(s)
 	}
 	c := &contender{name: name, session: s, done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -210,6 +210,9 @@ func (m *Master) launchGroup(s *state, f *framework, a *agentState, role string,
 	if err := validateID("Executor ID", ex.GetExecutorId().GetValue()); err != nil {
 		return fail(err.Error())
 	}
+	if msg := validateContainer("Executor", ex.GetContainer()); msg != "" {
+		return fail(msg)
+	}
 	seen := map[string]bool{}
 	need := normalizeResources(ex.GetResources(), role)
 	for _, ti := range tasks {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"google.golang.org/protobuf/proto"
 
@@ -45,7 +46,7 @@ func (m *Master) flushAdmissions(s *state) {
 	if len(s.admissions) == 0 {
 		return
 	}
-	batch := s.admissions
+	batch := firstPerID(s.admissions, m.log)
 	s.admissions = nil
 	ops, err := m.admissionOps(s, batch)
 	if err == nil {
@@ -113,4 +114,24 @@ func (m *Master) registryApply(ops []store.Op) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// firstPerID keeps the first of several admissions for one agent ID in a
+// batch and closes the others' streams before anything is written: each
+// passed the takeover check against the agent the master knew, not
+// against each other. The others hear no SUBSCRIBED and subscribe again,
+// to face agentTakeover against the agent admitted now.
+func firstPerID(batch []admission, log *slog.Logger) []admission {
+	seen := make(map[string]bool, len(batch))
+	out := batch[:0]
+	for _, adm := range batch {
+		if seen[adm.id] {
+			log.Warn("agent registration dropped: another registration for its ID came first", "agent", adm.id, "source", adm.conn.ip)
+			adm.conn.out.close("another registration for this agent ID came first")
+			continue
+		}
+		seen[adm.id] = true
+		out = append(out, adm)
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/codec"
 	"github.com/corral-sched/corral/internal/uuid"
 	"github.com/corral-sched/corral/proto/agentpb"
@@ -67,19 +68,34 @@ func (m *Master) agentSubscribeHTTP(w http.ResponseWriter, r *http.Request, call
 		http.Error(w, msg, http.StatusBadRequest)
 		return
 	}
-	conn := &agentConn{streamID: uuid.New().String(), out: newOutbox()}
+	principal := auth.Principal(r.Context())
+	if rep := m.authorizeAgent(principal); rep.status != 0 {
+		m.log.Warn("agent registration refused", "hostname", sub.GetAgentInfo().GetHostname(), "principal", principal, "reason", rep.msg)
+		http.Error(w, rep.msg, rep.status)
+		return
+	}
+	conn := &agentConn{streamID: uuid.New().String(), out: newOutbox(), principal: principal, bootID: sub.GetBootId()}
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		conn.ip = host
 	}
 	var (
-		agentID string
-		gone    bool
+		agentID  string
+		gone     bool
+		takeover string
 	)
 	err := m.do(r.Context(), func(s *state) {
-		if gone = s.gone[sub.GetAgentInfo().GetId().GetValue()] || s.maint.isDown(sub.GetAgentInfo()); !gone {
+		if gone = s.gone[sub.GetAgentInfo().GetId().GetValue()] || s.maint.isDown(sub.GetAgentInfo()); gone {
+			return
+		}
+		if takeover = m.agentTakeover(s, sub, conn); takeover == "" {
 			agentID = m.agentSubscribe(s, sub, conn)
 		}
 	})
+	if err == nil && takeover != "" {
+		m.log.Warn("agent registration refused", "agent", sub.GetAgentInfo().GetId().GetValue(), "principal", principal, "reason", takeover)
+		http.Error(w, takeover, http.StatusForbidden)
+		return
+	}
 	if err != nil || (agentID == "" && !gone) {
 		http.Error(w, "Master is unavailable: cannot admit the agent now", http.StatusServiceUnavailable)
 		return
@@ -228,6 +244,7 @@ func (m *Master) reconcileAgentTasks(s *state, a *agentState, sub *agentpb.Call_
 		}
 		m.forgetTask(s, t)
 	}
+	m.reachableAgain(s, a, reported)
 }
 
 // adoptTask takes over a task the master did not know, reported by an agent
@@ -243,14 +260,15 @@ func (m *Master) adoptTask(s *state, a *agentState, rt *mesospb.Task, fi *mesosp
 	}
 	f := s.frameworks[fwID]
 	if f == nil {
-		if fi == nil {
+		placeholder := fi == nil
+		if placeholder {
 			fi = &mesospb.FrameworkInfo{User: proto.String(""), Name: proto.String(""), Id: rt.GetFrameworkId()}
 		}
 		roles, _ := frameworkRoles(fi)
 		// A framework known only from its tasks: it keeps them until it
 		// subscribes again (no failover clock runs for it until then).
 		f = &framework{
-			id: fwID, info: proto.CloneOf(fi), roles: roles, caps: capabilitiesOf(fi),
+			id: fwID, info: proto.CloneOf(fi), roles: roles, caps: capabilitiesOf(fi), placeholder: placeholder,
 			suppressed: make(map[string]bool), offers: make(map[string]*offer),
 			tasks: make(map[string]*task), allocated: make(map[string]resources.Resources),
 			disconnectedAt: m.cfg.Now(),

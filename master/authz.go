@@ -167,6 +167,15 @@ func (m *Master) authorizeOperator(s *state, principal string, call *masterpb.Ca
 	return reply{}
 }
 
+// authorizeMetrics guards GET_METRICS: the same numbers as GET /metrics,
+// which get_endpoints guards (Mesos' /metrics/snapshot).
+func (m *Master) authorizeMetrics(principal string) reply {
+	if m.cfg.ACLs.Allowed(principal, acl.GetEndpoints, "/metrics") {
+		return reply{}
+	}
+	return forbidden("Principal %q is not authorized to GET /metrics (get_endpoints)", principal)
+}
+
 // machineName is how ACLs name a machine: its hostname, else its IP.
 func machineName(id *mesospb.MachineID) string {
 	if h := id.GetHostname(); h != "" {

@@ -42,8 +42,18 @@ type Config struct {
 	// have to re-register with a new leader before they are unreachable.
 	AgentReregisterTimeout time.Duration
 	// OfferTimeout rescinds offers that were neither accepted nor declined
-	// within it; 0 keeps offers until they are used.
+	// within it, as if declined with the default filter, so that a
+	// framework that stops answering cannot hold an agent's resources
+	// forever; 0 means DefaultOfferTimeout, NoOfferTimeout keeps offers
+	// until they are used.
 	OfferTimeout time.Duration
+	// MaxFrameworksPerPrincipal bounds the frameworks one principal may
+	// have subscribed at once, connected or waiting out their failover
+	// timeout, so that one principal cannot crowd the others out of
+	// offers and the registry; 0 means DefaultMaxFrameworksPerPrincipal,
+	// Unlimited removes the bound. Frameworks without a principal share
+	// the bound of principal "".
+	MaxFrameworksPerPrincipal int
 	// MinAllocatable lists the smallest bundles worth offering (Mesos'
 	// --min_allocatable_resources); nil means cpus 0.01 or mem 32.
 	MinAllocatable []map[string]float64
@@ -63,6 +73,17 @@ type Config struct {
 	// failover deadlines, removed frameworks); nil keeps nothing, so a
 	// restarted master starts from what agents and frameworks tell it.
 	Store store.Store
+
+	// MaxCompletedFrameworks bounds how many removed frameworks the master
+	// remembers, in memory and in the registry, newest first (Mesos'
+	// --max_completed_frameworks); 0 means DefaultMaxCompletedFrameworks.
+	// With a Store, older removed IDs are still refused: see
+	// refusedFrameworkID.
+	MaxCompletedFrameworks int
+	// MaxUnreachableTasksPerFramework bounds the tasks on unreachable
+	// agents the master keeps per framework, oldest dropped first (Mesos'
+	// --max_unreachable_tasks_per_framework); 0 means the default.
+	MaxUnreachableTasksPerFramework int
 
 	// Credentials and the Authenticate switches require HTTP Basic
 	// credentials from frameworks (the scheduler API), agents (their
@@ -100,10 +121,28 @@ const (
 	DefaultAllocationInterval   = time.Second
 	// DefaultAgentReregisterTimeout matches Mesos' agent_reregister_timeout.
 	DefaultAgentReregisterTimeout = 10 * time.Minute
+	// DefaultOfferTimeout: Mesos has no default (offers never time out);
+	// operators commonly set 30 s to 5 min. A minute is far beyond the
+	// time any framework needs to match an offer (the bundled ones answer
+	// within a few milliseconds), yet bounds what a framework that stops
+	// answering holds.
+	DefaultOfferTimeout = time.Minute
+	// NoOfferTimeout, as Config.OfferTimeout, keeps offers until used.
+	NoOfferTimeout time.Duration = -1
+	// DefaultMaxFrameworksPerPrincipal is far beyond what one team's
+	// schedulers need, and far below what starves a cluster: offers go
+	// framework by framework, and each framework is a registry entry.
+	DefaultMaxFrameworksPerPrincipal = 100
+	// Unlimited, as Config.MaxFrameworksPerPrincipal, removes the bound.
+	Unlimited = -1
 	// DefaultRefuseSeconds applies when a decline carries no filter.
 	DefaultRefuseSeconds = 5.0
 	// maxRefuseSeconds caps refuse_seconds at a year, as Mesos does.
 	maxRefuseSeconds = 365 * 24 * 60 * 60
+	// DefaultMaxCompletedFrameworks and
+	// DefaultMaxUnreachableTasksPerFramework are Mesos' defaults.
+	DefaultMaxCompletedFrameworks          = 50
+	DefaultMaxUnreachableTasksPerFramework = 1000
 )
 
 // agentSilenceLimit is how long an agent may be silent before it is
@@ -147,14 +186,39 @@ func (c *Config) setDefaults() error {
 	if (c.AuthenticateFrameworks || c.AuthenticateAgents || c.AuthenticateHTTP) && len(c.Credentials) == 0 {
 		return errors.New("master: config: authentication is on but no credentials are configured (--credentials FILE)")
 	}
-	if c.OfferTimeout < 0 {
-		return fmt.Errorf("master: config: OfferTimeout must not be negative, got %v", c.OfferTimeout)
+	switch {
+	case c.OfferTimeout == 0:
+		c.OfferTimeout = DefaultOfferTimeout
+	case c.OfferTimeout < 0 && c.OfferTimeout != NoOfferTimeout:
+		return fmt.Errorf("master: config: OfferTimeout must be positive, 0 (the default) or NoOfferTimeout, got %v", c.OfferTimeout)
+	}
+	switch {
+	case c.MaxFrameworksPerPrincipal == 0:
+		c.MaxFrameworksPerPrincipal = DefaultMaxFrameworksPerPrincipal
+	case c.MaxFrameworksPerPrincipal < 0 && c.MaxFrameworksPerPrincipal != Unlimited:
+		return fmt.Errorf("master: config: MaxFrameworksPerPrincipal must be positive, 0 (the default) or Unlimited, got %d", c.MaxFrameworksPerPrincipal)
 	}
 	switch {
 	case c.MaxAgentPingTimeouts < 0:
 		return fmt.Errorf("master: config: MaxAgentPingTimeouts must not be negative, got %d", c.MaxAgentPingTimeouts)
 	case c.MaxAgentPingTimeouts == 0:
 		c.MaxAgentPingTimeouts = DefaultMaxAgentPingTimeouts
+	}
+	bounds := []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"MaxCompletedFrameworks", &c.MaxCompletedFrameworks, DefaultMaxCompletedFrameworks},
+		{"MaxUnreachableTasksPerFramework", &c.MaxUnreachableTasksPerFramework, DefaultMaxUnreachableTasksPerFramework},
+	}
+	for _, b := range bounds {
+		if *b.v < 0 {
+			return fmt.Errorf("master: config: %s must not be negative, got %d", b.name, *b.v)
+		}
+		if *b.v == 0 {
+			*b.v = b.def
+		}
 	}
 	for _, sorter := range []string{c.RoleSorter, c.FrameworkSorter} {
 		if sorter != "" && sorter != "drf" && sorter != "random" {

@@ -6,8 +6,10 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/proto/agentpb"
 	"github.com/corral-sched/corral/proto/masterpb"
 	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/proto/schedulerpb"
 	"github.com/corral-sched/corral/resources"
 )
 
@@ -66,6 +68,22 @@ func (m *Master) reregisterExecutors(s *state, a *agentState, infos []*mesospb.E
 		if !seen[k] {
 			m.removeExecutor(s, a, k)
 		}
+	}
+}
+
+// shutdownExecutor carries a framework's SHUTDOWN to the executor's agent.
+// As in Mesos the call is answered 202 at once and acted on
+// asynchronously; the framework learns the outcome from its tasks'
+// updates. An agent the master does not know, or one that is not
+// connected, drops it (Mesos does the same).
+func (m *Master) shutdownExecutor(s *state, f *framework, c *schedulerpb.Call_Shutdown) {
+	a := s.agents[c.GetAgentId().GetValue()]
+	if !m.sendToAgent(a, &agentpb.Event{
+		Type:             agentpb.Event_SHUTDOWN_EXECUTOR.Enum(),
+		ShutdownExecutor: &agentpb.Event_ShutdownExecutor{FrameworkId: f.info.GetId(), ExecutorId: c.GetExecutorId()},
+	}) {
+		m.log.Info("dropping SHUTDOWN for an executor on an agent that is not connected", "framework", f.id,
+			"executor", c.GetExecutorId().GetValue(), "agent", c.GetAgentId().GetValue())
 	}
 }
 

@@ -32,8 +32,8 @@ func (m *Master) subscribe(s *state, call *schedulerpb.Call, conn *schedulerConn
 		return refuse(err.Error())
 	}
 	id := info.GetId().GetValue()
-	if id != "" && s.removed[id] {
-		return refuse("Framework has been removed")
+	if msg := m.refusedFrameworkID(s, id); msg != "" {
+		return refuse(msg)
 	}
 	if id == "" {
 		s.nextFramework++
@@ -71,7 +71,7 @@ func (m *Master) subscribe(s *state, call *schedulerpb.Call, conn *schedulerConn
 		}
 		m.log.Info("framework re-subscribed", "framework", id, "name", info.GetName(), "roles", roles)
 	}
-	f.info, f.roles, f.caps = info, roles, capabilitiesOf(info)
+	f.info, f.roles, f.caps, f.placeholder = info, roles, capabilitiesOf(info), false
 	f.suppressed = make(map[string]bool)
 	for _, r := range sub.GetSuppressedRoles() {
 		f.suppressed[r] = true
@@ -162,9 +162,8 @@ func (m *Master) removeFramework(s *state, f *framework, reason string) {
 		})
 	}
 	delete(s.frameworks, f.id)
-	s.removed[f.id] = true
 	m.publishFrameworkRemoved(s, f)
-	if err := m.forgetFramework(f.id); err != nil {
+	if err := m.forgetFramework(s, f.id); err != nil {
 		m.log.Error("could not record the framework's removal", "framework", f.id, "err", err)
 	}
 	s.requestFullRound()
@@ -209,10 +208,7 @@ func (m *Master) handleCall(s *state, call *schedulerpb.Call, streamID string) r
 	case schedulerpb.Call_UPDATE_FRAMEWORK:
 		return m.updateFramework(s, f, call.GetUpdateFramework())
 	case schedulerpb.Call_SHUTDOWN:
-		// Custom executors are not run yet, so there is no executor to stop;
-		// Mesos also answers 202 and acts asynchronously.
-		m.log.Debug("SHUTDOWN for an executor that is not running", "framework", id,
-			"executor", call.GetShutdown().GetExecutorId().GetValue())
+		m.shutdownExecutor(s, f, call.GetShutdown())
 	case schedulerpb.Call_ACCEPT_INVERSE_OFFERS:
 		m.answerInverseOffers(s, f, call.GetAcceptInverseOffers().GetInverseOfferIds(), masterpb.InverseOfferStatus_ACCEPT)
 	case schedulerpb.Call_DECLINE_INVERSE_OFFERS:
@@ -275,6 +271,13 @@ func (m *Master) updateFramework(s *state, f *framework, u *schedulerpb.Call_Upd
 	old := f.info
 	if info.GetPrincipal() != old.GetPrincipal() || info.GetUser() != old.GetUser() || info.GetCheckpoint() != old.GetCheckpoint() {
 		return badRequest("UPDATE_FRAMEWORK cannot change 'principal', 'user' or 'checkpoint'")
+	}
+	// The next leader must restore these roles and this failover_timeout,
+	// so the registry has them before the framework hears 200. Only a
+	// subscribed framework gets here: no failover deadline runs.
+	if err := m.recordFramework(&framework{id: f.id, info: info}, time.Time{}); err != nil {
+		m.log.Error("framework update not recorded", "framework", f.id, "err", err)
+		return reply{status: http.StatusServiceUnavailable, msg: "The master cannot record the framework's update right now; retry"}
 	}
 	f.info, f.roles, f.caps = info, roles, capabilitiesOf(info)
 	f.suppressed = make(map[string]bool)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +53,12 @@ type Master struct {
 	recovered atomic.Bool
 	stopped   chan struct{}
 	startedAt time.Time
+	// deposed is closed (once, by depose) when a registry write was fenced:
+	// a newer master holds the registry, and this one must stop at once.
+	// deposedBy is set before and read after the close.
+	deposed    chan struct{}
+	deposeOnce sync.Once
+	deposedBy  error
 
 	metrics  *metrics
 	gatherer prometheus.Gatherer
@@ -85,6 +92,7 @@ func New(cfg Config) (*Master, error) {
 		}),
 		rng:       rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x636f7272616c)),
 		stopped:   make(chan struct{}),
+		deposed:   make(chan struct{}),
 		gatherer:  gatherer,
 		startedAt: time.Now(),
 	}
@@ -149,9 +157,16 @@ func (m *Master) Run(ctx context.Context) error {
 		return errors.New("master: Run called twice")
 	}
 	defer close(m.stopped)
+	if err := m.takeFence(ctx); err != nil {
+		return err
+	}
 	// The API answers 503 while the registry is read: the master serves
 	// nothing it might have to take back.
 	if err := m.recover(ctx, m.st); err != nil {
+		return err
+	}
+	if err := m.deposedErr(); err != nil {
+		m.shutdown() // a write while recovering was fenced
 		return err
 	}
 	m.recovered.Store(true)
@@ -163,11 +178,17 @@ func (m *Master) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			m.shutdown()
 			return nil
+		case <-m.deposed:
 		case fn := <-m.inbox:
 			fn(m.st)
 			m.drainInbox()
 		case <-tick.C:
 			m.periodic(m.st)
+		}
+		if err := m.deposedErr(); err != nil {
+			// No offer, admission or write more: a newer master leads.
+			m.shutdown()
+			return err
 		}
 		m.flushAdmissions(m.st)
 		if m.st.allocationPending {
@@ -181,6 +202,9 @@ func (m *Master) Run(ctx context.Context) error {
 // allocation round rather than one per message.
 func (m *Master) drainInbox() {
 	for range cap(m.inbox) {
+		if m.isDeposed() {
+			return // checked first: a select would pick among ready cases at random
+		}
 		select {
 		case fn := <-m.inbox:
 			fn(m.st)
@@ -274,7 +298,7 @@ func (m *Master) Handler() http.Handler {
 	mux.Handle("/master/api/v1", operators(m.whenRecovered(m.serveOperator)))
 	mux.Handle("/api/v1/agent", m.authenticated(m.cfg.AuthenticateAgents)(m.whenRecovered(m.serveAgent)))
 	mux.HandleFunc("GET /health", m.serveHealth)
-	mux.Handle("GET /metrics", operators(promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{})))
+	mux.Handle("GET /metrics", operators(m.cfg.ACLs.Endpoint("/metrics", promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{}))))
 	mux.Handle("/", operators(webui.Handler())) // the web UI; the routes above are more specific and win
 	return mux
 }

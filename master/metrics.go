@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/corral-sched/corral/proto/mesospb"
 )
 
 // metrics holds the master's Prometheus instruments. Counters are bumped
@@ -37,8 +39,9 @@ func newMetrics(m *Master, reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"api"}),
 		statusUpdates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corral_master_status_updates_total",
-			Help: "Task status updates received from agents, by task state.",
-		}, []string{"state"}),
+			Help: "Task status updates, by task state and source: SOURCE_AGENT and SOURCE_EXECUTOR for the ones agents sent, " +
+				"SOURCE_MASTER for the ones the master made (agents unreachable or gone, invalid launches).",
+		}, []string{"state", "source"}),
 		launches: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "corral_master_tasks_launched_total",
 			Help: "Tasks sent to agents for launch.",
@@ -49,6 +52,14 @@ func newMetrics(m *Master, reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2.5, 12),
 		}),
 	}
+	// The series alerts watch exist from the start: a counter first seen
+	// at 5 has no increase to show for those 5.
+	for _, state := range lossStates {
+		for _, source := range []mesospb.TaskStatus_Source{mesospb.TaskStatus_SOURCE_MASTER,
+			mesospb.TaskStatus_SOURCE_AGENT, mesospb.TaskStatus_SOURCE_EXECUTOR} {
+			mt.statusUpdates.WithLabelValues(state.String(), source.String())
+		}
+	}
 	for _, c := range []prometheus.Collector{mt.schedulerCalls, mt.operatorCalls, mt.rateLimited, mt.statusUpdates, mt.launches, mt.allocationSeconds, &stateCollector{m: m}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("master: registering metrics: %w", err)
@@ -56,6 +67,11 @@ func newMetrics(m *Master, reg prometheus.Registerer) (*metrics, error) {
 	}
 	return mt, nil
 }
+
+// lossStates are the states of tasks lost to a failure, which the
+// CorralTasksLostRising alert counts (docs/prometheus/corral-alerts.yml).
+var lossStates = []mesospb.TaskState{mesospb.TaskState_TASK_LOST, mesospb.TaskState_TASK_UNREACHABLE,
+	mesospb.TaskState_TASK_GONE, mesospb.TaskState_TASK_GONE_BY_OPERATOR, mesospb.TaskState_TASK_DROPPED}
 
 var (
 	descElected = prometheus.NewDesc("corral_master_elected",
@@ -159,6 +175,7 @@ func (c *stateCollector) collect(s *state) []prometheus.Metric {
 		for _, t := range f.tasks {
 			tasks[t.state.String()]++
 		}
+		tasks[mesospb.TaskState_TASK_UNREACHABLE.String()] += float64(f.unreachable.len())
 	}
 	for state, n := range frameworks {
 		out = append(out, gauge(descFrameworks, n, state))

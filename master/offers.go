@@ -113,6 +113,12 @@ func (m *Master) createOffer(s *state, f *framework, a *agentState, role string,
 				if cur := s.offers[id]; cur != nil {
 					m.log.Debug("offer timed out", "offer", id, "framework", cur.frameworkID)
 					m.removeOffer(s, cur, true)
+					// As if declined: without a filter the next round would
+					// offer it straight back to the same framework (it sorts
+					// first on a tie), and the neighbours would never see it.
+					if f := s.frameworks[cur.frameworkID]; f != nil {
+						m.addFilter(f, cur.agentID, cur.resources, nil)
+					}
 				}
 			})
 		})

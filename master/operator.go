@@ -263,6 +263,9 @@ func (m *Master) getTasks(s *state) *masterpb.Response_GetTasks {
 				out.Tasks = append(out.Tasks, taskProto(t))
 			}
 		}
+		for _, t := range f.unreachable.all() {
+			out.UnreachableTasks = append(out.UnreachableTasks, taskProto(t))
+		}
 	}
 	return out
 }
@@ -372,8 +375,14 @@ func (m *Master) markAgentGone(s *state, id string) reply {
 
 // dropAgent rescinds an agent's offers and reports its live tasks in state
 // (TASK_LOST to frameworks that are not partition-aware), releasing their
-// resources.
+// resources. Tasks of an agent that became unreachable are kept on record
+// (unreachable.go); when an agent is gone for good, so are the records
+// of its unreachable tasks.
 func (m *Master) dropAgent(s *state, a *agentState, state mesospb.TaskState, reason mesospb.TaskStatus_Reason, msg string) {
+	unreachable := state == mesospb.TaskState_TASK_UNREACHABLE
+	if !unreachable {
+		m.goneUnreachable(s, a, state, reason, msg)
+	}
 	for _, o := range a.offers {
 		m.removeOffer(s, o, true)
 	}
@@ -399,12 +408,18 @@ func (m *Master) dropAgent(s *state, a *agentState, state mesospb.TaskState, rea
 		if f != nil {
 			st.State = lostState(f, state).Enum()
 		}
-		if state == mesospb.TaskState_TASK_UNREACHABLE {
+		if unreachable {
 			st.UnreachableTime = timeInfo(now)
 		}
+		m.countUpdate(st, false)
 		m.sendToFramework(f, updateEvent(st))
-		m.publishTaskUpdated(s, t.frameworkID, st, st.GetState())
 		m.forgetTask(s, t)
+		latest := st.GetState()
+		if unreachable && f != nil {
+			m.keepUnreachable(s, f, a, t, st, now)
+			latest = t.state
+		}
+		m.publishTaskUpdated(s, t.frameworkID, st, latest)
 	}
 	s.allocationPending = true
 }

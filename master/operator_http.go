@@ -77,6 +77,10 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 		resp = &masterpb.Response{Type: masterpb.Response_GET_VERSION.Enum(),
 			GetVersion: &masterpb.Response_GetVersion{VersionInfo: versionInfo()}}
 	case masterpb.Call_GET_METRICS:
+		if rep := m.authorizeMetrics(principal); rep.status != 0 {
+			http.Error(w, rep.msg, rep.status)
+			return
+		}
 		resp, err = m.getMetrics()
 		if err != nil {
 			http.Error(w, "Failed to gather metrics: "+err.Error(), http.StatusInternalServerError)

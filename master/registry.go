@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -36,6 +38,10 @@ type registeredFramework struct {
 	FailoverDeadline time.Time `json:"failover_deadline,omitzero"`
 }
 
+// registryPut and registryDelete write whatever is there: this master's
+// state is the truth while it leads, and the fence Run puts on the Store
+// (see takeFence) makes every write fail with store.ErrFenced, and the
+// master stop, once another master has taken over.
 func (m *Master) registryPut(key string, value []byte) error {
 	if m.cfg.Store == nil {
 		return nil
@@ -73,12 +79,103 @@ func (m *Master) recordFramework(f *framework, deadline time.Time) error {
 	return m.registryPut(registryFrameworks+"/"+f.id, b)
 }
 
-// forgetFramework records that a framework was removed for good.
-func (m *Master) forgetFramework(id string) error {
-	if err := m.registryPut(registryRemoved+"/"+id, []byte(m.cfg.Now().UTC().Format(time.RFC3339))); err != nil {
-		return err
+// removal is a framework removed for good, and when.
+type removal struct {
+	id string
+	at time.Time
+}
+
+// forgetFramework records that a framework was removed for good, and
+// prunes the oldest removals beyond MaxCompletedFrameworks, in memory and
+// in the registry: one entry per short-lived framework would otherwise
+// pile up for ever, and a new leader reads them all before it serves.
+func (m *Master) forgetFramework(s *state, id string) error {
+	at := m.cfg.Now()
+	if n := len(s.removedOrder); n > 0 && !at.After(s.removedOrder[n-1].at) {
+		// Removals in one clock tick still get distinct, ordered times,
+		// so that the next leader prunes the same ones this one would.
+		at = s.removedOrder[n-1].at.Add(time.Nanosecond)
 	}
-	return m.registryDelete(registryFrameworks + "/" + id)
+	s.removed[id] = true
+	s.removedOrder = append(s.removedOrder, removal{id: id, at: at})
+	err := m.registryPut(registryRemoved+"/"+id, []byte(at.UTC().Format(time.RFC3339Nano)))
+	if err == nil {
+		err = m.registryDelete(registryFrameworks + "/" + id)
+	}
+	m.pruneRemoved(s)
+	return err
+}
+
+// pruneRemoved forgets the oldest removals beyond MaxCompletedFrameworks,
+// with one registry write where the Store batches. A failed delete only
+// leaves entries for the next leader to prune; the IDs stay refused (see
+// refusedFrameworkID).
+func (m *Master) pruneRemoved(s *state) {
+	excess := len(s.removedOrder) - m.cfg.MaxCompletedFrameworks
+	if excess <= 0 {
+		return
+	}
+	ops := make([]store.Op, 0, excess)
+	for _, r := range s.removedOrder[:excess] {
+		delete(s.removed, r.id)
+		ops = append(ops, store.Op{Key: registryRemoved + "/" + r.id, Delete: true})
+	}
+	s.removedOrder = slices.Delete(s.removedOrder, 0, excess)
+	if err := m.registryApply(ops); err != nil {
+		m.log.Warn("could not prune removed frameworks from the registry", "frameworks", excess, "err", err)
+	}
+}
+
+// refusedFrameworkID says why a framework ID may not subscribe, or "" if it
+// may.
+func (m *Master) refusedFrameworkID(s *state, id string) string {
+	if id == "" {
+		return ""
+	}
+	if s.removed[id] {
+		return "Framework has been removed"
+	}
+	// The registry holds every framework this cluster admitted and did
+	// not remove, but only the newest removals: an ID in neither was
+	// removed longer ago, or was never issued here. Mesos lets unknown IDs
+	// back in because its registry does not track frameworks; corral's
+	// does, so it refuses them rather than revive a removed framework.
+	if m.cfg.Store != nil && s.frameworks[id] == nil {
+		return fmt.Sprintf("Framework %s is not known to this master: it was removed, or was never registered with "+
+			"this cluster; subscribe without an ID to register anew", id)
+	}
+	return ""
+}
+
+// recoverRemoved loads the newest MaxCompletedFrameworks removals and
+// prunes the rest, which a master with a larger bound (or none, before
+// there was one) may have left.
+func (m *Master) recoverRemoved(ctx context.Context, s *state) (int, error) {
+	entries, err := m.cfg.Store.List(ctx, registryRemoved)
+	if err != nil {
+		return 0, fmt.Errorf("master: registry: %w", err)
+	}
+	order := make([]removal, 0, len(entries))
+	for _, e := range entries {
+		r := removal{id: lastComponent(e.Key)}
+		if r.at, err = time.Parse(time.RFC3339Nano, string(e.Value)); err != nil {
+			// Unreadable: treat it as the oldest, the first to go.
+			m.log.Warn("removed framework with an unreadable time in the registry", "framework", r.id, "err", err)
+		}
+		order = append(order, r)
+	}
+	slices.SortFunc(order, func(a, b removal) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	s.removedOrder = order
+	for _, r := range order {
+		s.removed[r.id] = true
+	}
+	m.pruneRemoved(s)
+	return len(entries), nil
 }
 
 // recover loads the registry into s before the master serves anything.
@@ -90,12 +187,9 @@ func (m *Master) recover(ctx context.Context, s *state) error {
 		return nil
 	}
 	now := m.cfg.Now()
-	removed, err := m.cfg.Store.List(ctx, registryRemoved)
+	removed, err := m.recoverRemoved(ctx, s)
 	if err != nil {
-		return fmt.Errorf("master: registry: %w", err)
-	}
-	for _, e := range removed {
-		s.removed[lastComponent(e.Key)] = true
+		return err
 	}
 	gone, err := m.cfg.Store.List(ctx, registryGone)
 	if err != nil {
@@ -169,7 +263,7 @@ func (m *Master) recover(ctx context.Context, s *state) error {
 		m.startFailoverTimer(s, f, deadline.Sub(now))
 	}
 	m.log.Info("registry recovered", "agents", len(agents), "unreachable", len(unreachable), "gone", len(gone),
-		"frameworks", len(frameworks), "removed", len(removed))
+		"frameworks", len(frameworks), "removed", removed, "removed_kept", len(s.removedOrder))
 	return nil
 }
 

@@ -171,9 +171,26 @@ func (m *Master) subscribeHTTP(w http.ResponseWriter, r *http.Request, call *sch
 		}
 	}
 	conn := &schedulerConn{streamID: uuid.New().String(), out: newOutbox()}
-	var frameworkID string
-	if err := m.do(r.Context(), func(s *state) { frameworkID = m.subscribe(s, call, conn) }); err != nil {
+	var (
+		frameworkID string
+		rep         reply
+	)
+	err = m.do(r.Context(), func(s *state) {
+		if rep = m.checkResubscription(s, info); rep.status != 0 {
+			return
+		}
+		if rep = m.checkFrameworkLimit(s, info); rep.status != 0 {
+			return
+		}
+		frameworkID = m.subscribe(s, call, conn)
+	})
+	if err != nil {
 		http.Error(w, "Master is unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if rep.status != 0 {
+		m.log.Warn("framework subscription refused", "framework", info.GetId().GetValue(), "principal", info.GetPrincipal(), "reason", rep.msg)
+		http.Error(w, rep.msg, rep.status)
 		return
 	}
 	w.Header().Set("Content-Type", out.MediaType())

@@ -13,9 +13,12 @@ import (
 type state struct {
 	frameworks map[string]*framework
 	// removed remembers torn-down frameworks so that they cannot come back
-	// under the same ID (Mesos refuses them too).
-	removed map[string]bool
-	agents  map[string]*agentState
+	// under the same ID (Mesos refuses them too); removedOrder holds the
+	// same IDs oldest first, so that only the newest MaxCompletedFrameworks
+	// are kept (see registry.go).
+	removed      map[string]bool
+	removedOrder []removal
+	agents       map[string]*agentState
 	// gone holds agents an operator marked gone: they may never
 	// re-register under that ID.
 	gone   map[string]bool
@@ -86,6 +89,10 @@ type framework struct {
 
 	// conn is the current subscription; nil while disconnected.
 	conn *schedulerConn
+	// placeholder: known only from an agent's report that did not carry
+	// its FrameworkInfo, so there is no principal to hold a subscription
+	// to; the first subscription fills it in.
+	placeholder bool
 	// disconnectedAt is when conn went away; the framework is torn down
 	// once failover_timeout has passed since.
 	disconnectedAt time.Time
@@ -100,6 +107,10 @@ type framework struct {
 	// unoffered is why the last allocation round offered it nothing in
 	// some roles.
 	unoffered []allocator.Skip
+	// unreachable are its tasks on agents that became unreachable: no
+	// longer in tasks, holding no resources, kept for the operator views
+	// until their agent comes back or is gone (unreachable.go).
+	unreachable unreachableTasks
 }
 
 type capabilities struct {
@@ -206,6 +217,9 @@ type agentState struct {
 	executors map[taskKey]*executor
 	// cachedAvailable is available() as of the agent's last round.
 	cachedAvailable resources.Resources
+	// unreachable indexes the frameworks' unreachable records of the tasks
+	// that ran here, to settle them when the agent comes back or is gone.
+	unreachable map[taskKey]*task
 }
 
 type agentConn struct {
@@ -215,6 +229,11 @@ type agentConn struct {
 	// it (Offer.url.address.ip) so frameworks can reach their tasks even
 	// where agents' hostnames do not resolve.
 	ip string
+	// principal is who the agent authenticated as ("" without
+	// authentication) and bootID what its process said it started as:
+	// together with the address they tell the agent coming back from
+	// another one presenting its ID (takeover.go).
+	principal, bootID string
 }
 
 func (a *agentState) available() resources.Resources {
@@ -240,6 +259,9 @@ type task struct {
 	// group and executor are set for tasks launched in a task group.
 	group    *taskGroup
 	executor *mesospb.ExecutorInfo
+	// unreachableAt is when its agent became unreachable, for the records
+	// kept in framework.unreachable.
+	unreachableAt time.Time
 }
 
 // executor is a custom executor on an agent (taskKey holds framework and

@@ -14,10 +14,26 @@ import (
 )
 
 // masterUpdate sends the framework a status update the master made up
-// itself (invalid offers, reconciliation, lost agents). Such updates carry
-// no uuid, so the framework does not acknowledge them.
+// itself for a change it decided (invalid launches, lost agents), and
+// counts it. Such updates carry no uuid, so the framework does not
+// acknowledge them. It returns the update.
 func (m *Master) masterUpdate(f *framework, taskID *mesospb.TaskID, agentID string, state mesospb.TaskState,
+	reason mesospb.TaskStatus_Reason, msg string) *mesospb.TaskStatus {
+	st := m.masterStatus(taskID, agentID, state, reason, msg)
+	m.countUpdate(st, false)
+	m.sendToFramework(f, updateEvent(st))
+	return st
+}
+
+// masterAnswer sends a status the master made up to answer RECONCILE or
+// KILL: news of how things stand, not of a change, so it is not counted.
+func (m *Master) masterAnswer(f *framework, taskID *mesospb.TaskID, agentID string, state mesospb.TaskState,
 	reason mesospb.TaskStatus_Reason, msg string) {
+	m.sendToFramework(f, updateEvent(m.masterStatus(taskID, agentID, state, reason, msg)))
+}
+
+func (m *Master) masterStatus(taskID *mesospb.TaskID, agentID string, state mesospb.TaskState,
+	reason mesospb.TaskStatus_Reason, msg string) *mesospb.TaskStatus {
 	st := &mesospb.TaskStatus{
 		TaskId:    proto.CloneOf(taskID),
 		State:     state.Enum(),
@@ -29,7 +45,20 @@ func (m *Master) masterUpdate(f *framework, taskID *mesospb.TaskID, agentID stri
 	if agentID != "" {
 		st.AgentId = &mesospb.AgentID{Value: proto.String(agentID)}
 	}
-	m.sendToFramework(f, updateEvent(st))
+	return st
+}
+
+// countUpdate counts a task status update by state and source, as Mesos
+// counts task state changes: an agent's (fromAgent) as it arrives, and
+// the master's own, without which losing an agent would count nothing.
+// An agent cannot speak for the master: its updates count as
+// SOURCE_AGENT unless they say SOURCE_EXECUTOR.
+func (m *Master) countUpdate(st *mesospb.TaskStatus, fromAgent bool) {
+	source := st.GetSource()
+	if fromAgent && source != mesospb.TaskStatus_SOURCE_EXECUTOR {
+		source = mesospb.TaskStatus_SOURCE_AGENT
+	}
+	m.metrics.statusUpdates.WithLabelValues(st.GetState().String(), source.String()).Inc()
 }
 
 func updateEvent(st *mesospb.TaskStatus) *schedulerpb.Event {
@@ -95,7 +124,7 @@ func (m *Master) kill(s *state, f *framework, k *schedulerpb.Call_Kill) {
 	if a == nil || a.conn == nil {
 		// The agent will be told once it is back (it re-registers with its
 		// tasks and the framework can kill again); say where things stand.
-		m.masterUpdate(f, t.info.GetTaskId(), t.agentID, lostState(f, mesospb.TaskState_TASK_UNREACHABLE),
+		m.masterAnswer(f, t.info.GetTaskId(), t.agentID, lostState(f, mesospb.TaskState_TASK_UNREACHABLE),
 			mesospb.TaskStatus_REASON_AGENT_DISCONNECTED, "Agent is disconnected; the task cannot be killed now")
 		return
 	}
@@ -146,6 +175,10 @@ func (m *Master) reconcile(s *state, f *framework, tasks []*schedulerpb.Call_Rec
 			m.sendToFramework(f, updateEvent(m.reconciledStatus(t)))
 			continue
 		}
+		if t := f.unreachable.get(id); t != nil {
+			m.sendToFramework(f, updateEvent(m.unreachableStatus(t)))
+			continue
+		}
 		agentID := rt.GetAgentId().GetValue()
 		a := s.agents[agentID]
 		switch {
@@ -156,13 +189,13 @@ func (m *Master) reconcile(s *state, f *framework, tasks []*schedulerpb.Call_Rec
 			continue
 		case agentID != "" && s.gone[agentID]:
 			// As in Mesos: an operator said the agent will never come back.
-			m.masterUpdate(f, rt.GetTaskId(), agentID, lostState(f, mesospb.TaskState_TASK_GONE_BY_OPERATOR), reason, "Reconciliation: the task's agent was marked gone")
+			m.masterAnswer(f, rt.GetTaskId(), agentID, lostState(f, mesospb.TaskState_TASK_GONE_BY_OPERATOR), reason, "Reconciliation: the task's agent was marked gone")
 		case agentID != "" && a != nil && a.health == agentUnreachable:
-			m.masterUpdate(f, rt.GetTaskId(), agentID, lostState(f, mesospb.TaskState_TASK_UNREACHABLE), reason, "Reconciliation: task is on an unreachable agent")
+			m.masterAnswer(f, rt.GetTaskId(), agentID, lostState(f, mesospb.TaskState_TASK_UNREACHABLE), reason, "Reconciliation: task is on an unreachable agent")
 		case agentID != "" && a != nil:
-			m.masterUpdate(f, rt.GetTaskId(), agentID, lostState(f, mesospb.TaskState_TASK_GONE), reason, "Reconciliation: task is unknown to the agent")
+			m.masterAnswer(f, rt.GetTaskId(), agentID, lostState(f, mesospb.TaskState_TASK_GONE), reason, "Reconciliation: task is unknown to the agent")
 		default:
-			m.masterUpdate(f, rt.GetTaskId(), agentID, lostState(f, mesospb.TaskState_TASK_UNKNOWN), reason, "Reconciliation: task is unknown")
+			m.masterAnswer(f, rt.GetTaskId(), agentID, lostState(f, mesospb.TaskState_TASK_UNKNOWN), reason, "Reconciliation: task is unknown")
 		}
 	}
 }
@@ -204,7 +237,7 @@ func (m *Master) statusUpdate(s *state, a *agentState, u *agentpb.Call_Update) {
 		if mesospb.IsTerminal(t.state) {
 			m.releaseTask(s, t)
 		}
-		m.metrics.statusUpdates.WithLabelValues(st.GetState().String()).Inc()
+		m.countUpdate(st, true)
 		m.publishTaskUpdated(s, fwID, st, t.state)
 	}
 	if f == nil {

@@ -238,5 +238,34 @@ func validateTask(t *mesospb.TaskInfo, agentID string, f *framework) string {
 	if err := resources.Resources(t.GetExecutor().GetResources()).Validate(); err != nil {
 		return "Executor uses invalid resources: " + err.Error()
 	}
+	if msg := validateContainer("Task", t.GetContainer()); msg != "" {
+		return msg
+	}
+	return validateContainer("Executor", t.GetExecutor().GetContainer())
+}
+
+// validateContainer refuses what a ContainerInfo asks for that corral's
+// agents do not do: running such a task anyway (on the host's root, on the
+// host's network) would silently break what its framework relies on.
+func validateContainer(what string, c *mesospb.ContainerInfo) string {
+	if c == nil {
+		return ""
+	}
+	switch {
+	case c.GetType() == mesospb.ContainerInfo_DOCKER:
+		return what + " asks for ContainerInfo.type DOCKER, which corral's agents do not support: use type MESOS"
+	case c.GetMesos().GetImage() != nil:
+		return what + " asks for an image (ContainerInfo.mesos.image), which corral's agents do not support yet"
+	case c.GetDocker() != nil:
+		return what + " sets ContainerInfo.docker, which only applies to type DOCKER: corral's agents do not support it"
+	}
+	for _, n := range c.GetNetworkInfos() {
+		if n.GetName() != "" || len(n.GetPortMappings()) > 0 || len(n.GetIpAddresses()) > 0 || len(n.GetGroups()) > 0 {
+			return what + " asks for a container network (ContainerInfo.network_infos), which corral's agents do not support yet"
+		}
+	}
+	if c.TtyInfo != nil {
+		return what + " asks for a terminal (ContainerInfo.tty_info), which corral's agents do not support yet"
+	}
 	return ""
 }

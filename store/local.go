@@ -201,6 +201,10 @@ func (l *Local) Get(_ context.Context, key string) (Entry, error) {
 
 // Put implements Store.
 func (l *Local) Put(_ context.Context, key string, value []byte, expected int64) (Entry, error) {
+	return l.put(nil, key, value, expected)
+}
+
+func (l *Local) put(g *Guard, key string, value []byte, expected int64) (Entry, error) {
 	if err := ValidateKey(key); err != nil {
 		return Entry{}, err
 	}
@@ -208,6 +212,9 @@ func (l *Local) Put(_ context.Context, key string, value []byte, expected int64)
 	defer l.mu.Unlock()
 	if l.closed {
 		return Entry{}, ErrClosed
+	}
+	if err := l.checkGuardLocked(g); err != nil {
+		return Entry{}, err
 	}
 	old := l.entries[key]
 	if expected != AnyVersion && old.Version != expected {
@@ -229,6 +236,10 @@ func (l *Local) Put(_ context.Context, key string, value []byte, expected int64)
 
 // Delete implements Store.
 func (l *Local) Delete(_ context.Context, key string, expected int64) error {
+	return l.delete(nil, key, expected)
+}
+
+func (l *Local) delete(g *Guard, key string, expected int64) error {
 	if err := ValidateKey(key); err != nil {
 		return err
 	}
@@ -236,6 +247,9 @@ func (l *Local) Delete(_ context.Context, key string, expected int64) error {
 	defer l.mu.Unlock()
 	if l.closed {
 		return ErrClosed
+	}
+	if err := l.checkGuardLocked(g); err != nil {
+		return err
 	}
 	old, ok := l.entries[key]
 	if !ok {
@@ -396,7 +410,9 @@ func clone(e Entry) Entry {
 
 // Apply implements Batcher: every change is made, then the file is
 // rewritten once; on failure none of them is.
-func (l *Local) Apply(_ context.Context, ops []Op) error {
+func (l *Local) Apply(_ context.Context, ops []Op) error { return l.apply(nil, ops) }
+
+func (l *Local) apply(g *Guard, ops []Op) error {
 	for _, op := range ops {
 		if err := ValidateKey(op.Key); err != nil {
 			return err
@@ -406,6 +422,9 @@ func (l *Local) Apply(_ context.Context, ops []Op) error {
 	defer l.mu.Unlock()
 	if l.closed {
 		return ErrClosed
+	}
+	if err := l.checkGuardLocked(g); err != nil {
+		return err
 	}
 	undo := make(map[string]Entry, len(ops))
 	for _, op := range ops {

@@ -155,6 +155,139 @@ func conformance(t *testing.T, open func(t *testing.T) store.Store) {
 		for range ch {
 		}
 	})
+	t.Run("fenced writes", func(t *testing.T) { fencing(t, open(t)) })
+}
+
+// fencing checks guarded writes: a writer whose fence was taken by another
+// can no longer change anything, through any kind of write.
+func fencing(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	gs, ok := s.(store.Guarded)
+	if !ok {
+		t.Fatalf("%T cannot guard writes", s)
+	}
+	first, err := store.TakeFence(ctx, s, "registry/epoch", []byte("first"))
+	if err != nil || first.Version != 1 {
+		t.Fatalf("taking a new fence: %+v, %v", first, err)
+	}
+	old := store.Fenced(gs, first)
+	if e, err := old.Put(ctx, "registry/agents/a1", []byte("one"), store.Absent); err != nil || e.Version != 1 {
+		t.Fatalf("create while holding the fence: %+v, %v", e, err)
+	}
+	if _, err := old.Put(ctx, "registry/agents/a1", []byte("two"), store.AnyVersion); err != nil {
+		t.Fatalf("overwrite while holding the fence: %v", err)
+	}
+	if _, err := old.Put(ctx, "registry/agents/a1", []byte("x"), 7); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a version mismatch while holding the fence is a conflict, got %v", err)
+	}
+	if _, err := old.Put(ctx, "registry/agents/a2", []byte("two"), store.AnyVersion); err != nil {
+		t.Fatalf("unconditional create while holding the fence: %v", err)
+	}
+	if err := old.Delete(ctx, "registry/agents/a2", store.AnyVersion); err != nil {
+		t.Fatalf("delete while holding the fence: %v", err)
+	}
+	if err := old.Delete(ctx, "registry/agents/a2", store.AnyVersion); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("deleting a missing key while holding the fence: %v", err)
+	}
+
+	// A successor takes the fence: the old holder can write nothing more,
+	// while reading still works.
+	second, err := store.TakeFence(ctx, s, "registry/epoch", []byte("second"))
+	if err != nil || second.Version != 2 {
+		t.Fatalf("taking the fence again: %+v, %v", second, err)
+	}
+	for name, write := range map[string]func() error{
+		"put": func() error {
+			_, err := old.Put(ctx, "registry/agents/a1", []byte("stale"), store.AnyVersion)
+			return err
+		},
+		"put at ver": func() error { _, err := old.Put(ctx, "registry/agents/a1", []byte("stale"), 2); return err },
+		"create":     func() error { _, err := old.Put(ctx, "registry/agents/a3", []byte("stale"), store.Absent); return err },
+		"delete":     func() error { return old.Delete(ctx, "registry/agents/a1", store.AnyVersion) },
+	} {
+		if err := write(); !errors.Is(err, store.ErrFenced) {
+			t.Errorf("%s by a fenced writer: %v, want ErrFenced", name, err)
+		}
+	}
+	if b, ok := old.(store.Batcher); ok {
+		err := b.Apply(ctx, []store.Op{{Key: "registry/agents/a1", Value: []byte("stale")}, {Key: "registry/agents/a4", Delete: true}})
+		if !errors.Is(err, store.ErrFenced) {
+			t.Errorf("a batch by a fenced writer: %v, want ErrFenced", err)
+		}
+	}
+	if e, err := old.Get(ctx, "registry/agents/a1"); err != nil || string(e.Value) != "two" || e.Version != 2 {
+		t.Fatalf("after fenced writes a1 = %+v, %v; want two at version 2", e, err)
+	}
+	if _, err := s.Get(ctx, "registry/agents/a3"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a fenced create happened: %v", err)
+	}
+	current := store.Fenced(gs, second)
+	if _, err := current.Put(ctx, "registry/agents/a1", []byte("three"), 2); err != nil {
+		t.Fatalf("the fence's holder writes: %v", err)
+	}
+	if b, ok := current.(store.Batcher); ok {
+		if err := b.Apply(ctx, []store.Op{{Key: "registry/agents/a4", Value: []byte("four")}}); err != nil {
+			t.Fatalf("a batch by the fence's holder: %v", err)
+		}
+	}
+	if e, err := s.Get(ctx, "registry/epoch"); err != nil || string(e.Value) != "second" {
+		t.Fatalf("the fence key holds %+v, %v; want the last holder", e, err)
+	}
+
+	// A fence whose key is gone guards nothing, and a guard must name a
+	// real version.
+	if err := s.Delete(ctx, "registry/epoch", store.AnyVersion); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := current.Put(ctx, "registry/agents/a1", []byte("x"), store.AnyVersion); !errors.Is(err, store.ErrFenced) {
+		t.Errorf("a write guarded by a deleted key: %v, want ErrFenced", err)
+	}
+	if _, err := gs.PutGuarded(ctx, store.Guard{Key: "registry/epoch"}, "registry/agents/a1", nil, store.AnyVersion); err == nil || errors.Is(err, store.ErrFenced) {
+		t.Errorf("a guard without a version: %v, want an error naming it", err)
+	}
+	if err := gs.DeleteGuarded(ctx, store.Guard{Key: "/bad", Version: 1}, "registry/agents/a1", store.AnyVersion); err == nil {
+		t.Error("a guard with an invalid key was accepted")
+	}
+
+	// Taking the fence and writing under the old one race: once
+	// TakeFence has returned, no write of the old holder lands.
+	third, err := store.TakeFence(ctx, s, "registry/epoch", []byte("third"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	racer := store.Fenced(gs, third)
+	stop := make(chan struct{})
+	landed := make(chan int, 1)
+	go func() {
+		last := 0
+		defer func() { landed <- last }()
+		for i := 1; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := racer.Put(ctx, "registry/race", fmt.Append(nil, i), store.AnyVersion); err != nil {
+				if !errors.Is(err, store.ErrFenced) {
+					t.Errorf("racing write: %v", err)
+				}
+				return
+			}
+			last = i
+		}
+	}()
+	if _, err := store.TakeFence(ctx, s, "registry/epoch", []byte("fourth")); err != nil {
+		t.Fatal(err)
+	}
+	after, err := s.Get(ctx, "registry/race")
+	close(stop)
+	last := <-landed
+	if err == nil && string(after.Value) != fmt.Sprint(last) {
+		t.Fatalf("the fenced writer's last write landed as %q, but it saw %d succeed", after.Value, last)
+	}
+	if got, _ := s.Get(ctx, "registry/race"); string(got.Value) != string(after.Value) {
+		t.Fatalf("a write landed after the fence was taken: %q, then %q", after.Value, got.Value)
+	}
 }
 
 func TestLocal(t *testing.T) {

@@ -12,7 +12,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 
@@ -178,7 +177,7 @@ func (l *Linux) Launch(spec Spec) (*Process, error) {
 				exit = e // the command's status, not the wrapper's
 			}
 		}
-		if oomKilled(container, oom) {
+		if containerOOM(container, oom) {
 			exit.Limitation = "memory"
 		}
 		p.mu.Lock()
@@ -233,35 +232,44 @@ func (l *Linux) Recover(spec Spec, pid int, startTime uint64) (*Process, error) 
 	return p, nil
 }
 
-// oomKilled reports whether the kernel's OOM killer struck inside the
-// container: the notification, or the memory cgroup's own count (the
-// notification can trail the exit).
-func oomKilled(c *libcontainer.Container, notice <-chan struct{}) bool {
-	if notice != nil {
-		select {
-		case <-notice:
-			return true
-		default:
-		}
-	}
-	state, err := c.State()
+// Containers lists the containers in libcontainer's state dir, running
+// or left behind by a process that ended while nobody watched (Pid 0).
+func (l *Linux) Containers(string) map[string]Running {
+	dir := filepath.Join(l.Root, "state")
+	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return false
+		return nil
 	}
-	if dir := state.CgroupPaths["memory"]; dir != "" {
-		for _, name := range []string{"memory.oom_control", "memory.events"} {
-			b, err := os.ReadFile(filepath.Join(dir, name))
-			if err != nil {
-				continue
-			}
-			for _, line := range strings.Split(string(b), "\n") {
-				if v, ok := strings.CutPrefix(line, "oom_kill "); ok && strings.TrimSpace(v) != "0" {
-					return true
-				}
+	found := make(map[string]Running, len(entries))
+	for _, e := range entries {
+		c, err := libcontainer.Load(dir, e.Name())
+		if err != nil {
+			continue
+		}
+		var r Running
+		if status, err := c.Status(); err == nil && status != libcontainer.Stopped {
+			if state, err := c.State(); err == nil {
+				r = Running{Pid: state.InitProcessPid, StartTime: state.InitProcessStartTime}
 			}
 		}
+		found[e.Name()] = r
 	}
-	return false
+	return found
+}
+
+// containerOOM reports whether the OOM killer struck inside c (see
+// oomKilled), reading its memory cgroup while it still exists.
+func containerOOM(c *libcontainer.Container, notice <-chan struct{}) bool {
+	v2 := cgroups.IsCgroup2UnifiedMode()
+	dir := ""
+	if state, err := c.State(); err == nil {
+		if v2 {
+			dir = state.CgroupPaths[""] // one unified hierarchy
+		} else {
+			dir = state.CgroupPaths["memory"]
+		}
+	}
+	return oomKilled(notice, v2, dir)
 }
 
 func lookupIDs(name string) (int, int, error) {

@@ -27,3 +27,6 @@ func (*Linux) Launch(Spec) (*Process, error) {
 func (*Linux) Recover(Spec, int, uint64) (*Process, error) {
 	return nil, errors.New("containerizer: " + LinuxAvailable())
 }
+
+// Containers finds nothing: this build has no container runtime.
+func (*Linux) Containers(string) map[string]Running { return nil }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opencontainers/cgroups"
 )
 
 func TestMain(m *testing.M) {
@@ -114,13 +116,10 @@ func TestCFSQuotaThrottles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = p.Kill(context.Background(), 0); waitExit(t, p) }()
-	stat := "/sys/fs/cgroup/cpu,cpuacct/corral-test/cfs-test/cpu.stat"
-	if _, err := os.Stat(stat); err != nil {
-		stat = "/sys/fs/cgroup/cpu/corral-test/cfs-test/cpu.stat"
-	}
-	quota, _ := os.ReadFile(filepath.Join(filepath.Dir(stat), "cpu.cfs_quota_us"))
-	if strings.TrimSpace(string(quota)) != "20000" {
-		t.Fatalf("cpu.cfs_quota_us = %q, want 20000 for 0.2 cpus", quota)
+	dir := cgroupDir(t, "cpu", "/corral-test/cfs-test")
+	stat := filepath.Join(dir, "cpu.stat")
+	if got := cfsQuota(t, dir); got != 20000 {
+		t.Fatalf("CFS quota %d µs per 100 ms, want 20000 for 0.2 cpus", got)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -188,4 +187,37 @@ func BenchmarkLinuxLaunch(b *testing.B) {
 	for _, d := range dirs {
 		_ = os.Remove(d)
 	}
+}
+
+// cgroupDir is where a container's cgroup of controller lives: under the
+// controller's v1 mount, or in the one v2 hierarchy.
+func cgroupDir(t *testing.T, controller, path string) string {
+	t.Helper()
+	if cgroups.IsCgroup2UnifiedMode() {
+		return filepath.Join("/sys/fs/cgroup", path)
+	}
+	mnt, err := cgroups.FindCgroupMountpoint("", controller)
+	if err != nil {
+		t.Fatalf("no %s cgroup mounted: %v", controller, err)
+	}
+	return filepath.Join(mnt, path)
+}
+
+// cfsQuota reads a cgroup's CFS quota in µs: cpu.cfs_quota_us on v1,
+// the first field of cpu.max on v2.
+func cfsQuota(t *testing.T, dir string) int64 {
+	t.Helper()
+	file := "cpu.cfs_quota_us"
+	if cgroups.IsCgroup2UnifiedMode() {
+		file = "cpu.max"
+	}
+	b, err := os.ReadFile(filepath.Join(dir, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.ParseInt(strings.Fields(string(b) + " x")[0], 10, 64)
+	if err != nil {
+		t.Fatalf("%s holds %q: %v", file, b, err)
+	}
+	return n
 }

@@ -161,6 +161,11 @@ type Launcher interface {
 	// Recover re-attaches to spec's process, started earlier as pid at
 	// startTime; ErrGone if it is no longer running.
 	Recover(spec Spec, pid int, startTime uint64) (*Process, error)
+	// Containers lists, by container ID, the containers this launcher
+	// started for sandboxes under sandboxRoot that are still on the host:
+	// recovery adopts those a checkpoint names without their process, and
+	// kills those no checkpoint names.
+	Containers(sandboxRoot string) map[string]Running
 }
 
 // Posix launches plain processes, each in a process group of its own.
@@ -276,6 +281,9 @@ func (Posix) Recover(spec Spec, pid int, startTime uint64) (*Process, error) {
 	}
 	return adopt(pid, startTime, spec.ExitFile, signal, nil)
 }
+
+// Containers finds the process groups of tasks under sandboxRoot.
+func (Posix) Containers(sandboxRoot string) map[string]Running { return findProcessGroups(sandboxRoot) }
 
 // credential returns the uid/gid to run as user, or nil when no switch is
 // needed (same user) or possible (the agent is not root).

@@ -32,6 +32,9 @@ func (Sim) Launch(spec Spec) (*Process, error) {
 // Recover finds nothing: simulated processes die with their agent.
 func (Sim) Recover(Spec, int, uint64) (*Process, error) { return nil, ErrGone }
 
+// Containers finds nothing: simulated processes die with their agent.
+func (Sim) Containers(string) map[string]Running { return nil }
+
 // finish ends a simulated process once.
 func (p *Process) finish(e Exit) {
 	p.mu.Lock()

@@ -33,7 +33,7 @@ func TestArchivesOfEveryKindAreExtracted(t *testing.T) {
 	for _, name := range []string{"tdata.tar", "tdata.tar.gz", "tdata.tgz", "tdata.tar.bz2", "tdata.tar.xz", "tdata.zip"} {
 		t.Run(name, func(t *testing.T) {
 			sandbox := t.TempDir()
-			if err := (&Fetcher{}).Fetch(context.Background(), []*mesospb.CommandInfo_URI{uri(srv.URL+"/"+name, nil)}, sandbox); err != nil {
+			if err := (&Fetcher{}).Fetch(context.Background(), []*mesospb.CommandInfo_URI{uri(srv.URL+"/"+name, nil)}, sandbox, ""); err != nil {
 				t.Fatal(err)
 			}
 			if b, err := os.ReadFile(filepath.Join(sandbox, "hello", "world.txt")); err != nil || string(b) != "hi\n" {
@@ -58,7 +58,7 @@ func TestCacheFileURIsExecutableAndErrors(t *testing.T) {
 	cached := uri(srv.URL+"/tool", func(u *mesospb.CommandInfo_URI) { u.Cache = proto.Bool(true); u.Executable = proto.Bool(true) })
 	for range 3 {
 		sandbox := t.TempDir()
-		if err := f.Fetch(context.Background(), []*mesospb.CommandInfo_URI{cached}, sandbox); err != nil {
+		if err := f.Fetch(context.Background(), []*mesospb.CommandInfo_URI{cached}, sandbox, ""); err != nil {
 			t.Fatal(err)
 		}
 		info, err := os.Stat(filepath.Join(sandbox, "tool"))
@@ -78,7 +78,7 @@ func TestCacheFileURIsExecutableAndErrors(t *testing.T) {
 		uri("file://"+src, nil),
 		uri(src, func(u *mesospb.CommandInfo_URI) { u.OutputFile = proto.String("conf/renamed.txt") }),
 		uri("file://"+testdataPath(t, "tdata.zip"), func(u *mesospb.CommandInfo_URI) { u.Extract = proto.Bool(false) }),
-	}, sandbox)
+	}, sandbox, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestCacheFileURIsExecutableAndErrors(t *testing.T) {
 		dir := t.TempDir()
 		sandbox := filepath.Join(dir, "sandbox")
 		_ = os.MkdirAll(sandbox, 0o755)
-		err := f.Fetch(context.Background(), []*mesospb.CommandInfo_URI{c.u}, sandbox)
+		err := f.Fetch(context.Background(), []*mesospb.CommandInfo_URI{c.u}, sandbox, "")
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), c.u.GetValue()) {
 			t.Errorf("%s: %v, want an error naming the URI and %q", name, err, c.want)
 		}

@@ -26,16 +26,20 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/corral-sched/corral/auth"
 )
 
 // Action is one of Mesos' authorizable actions, named as in the ACL file.
 type Action string
 
 // The actions corral enforces, with the object each one's rules name.
+// Where each is asked is in docs/security.md.
 const (
 	RegisterFrameworks         Action = "register_frameworks"          // roles
 	RunTasks                   Action = "run_tasks"                    // users
@@ -60,6 +64,8 @@ const (
 	GetMaintenanceSchedules    Action = "get_maintenance_schedules"    // machines
 	UpdateMaintenanceSchedules Action = "update_maintenance_schedules" // machines
 	GetMaintenanceStatuses     Action = "get_maintenance_statuses"     // machines
+	GetEndpoints               Action = "get_endpoints"                // paths
+	ViewContainers             Action = "view_containers"              // users
 )
 
 // objectKey is the JSON key of each action's objects.
@@ -87,26 +93,45 @@ var objectKey = map[Action]string{
 	GetMaintenanceSchedules:    "machines",
 	UpdateMaintenanceSchedules: "machines",
 	GetMaintenanceStatuses:     "machines",
+	GetEndpoints:               "paths",
+	ViewContainers:             "users",
 }
 
-// unenforced are actions Mesos knows that corral has no counterpart for:
-// a file written for Mesos may carry them, so they are accepted and
-// reported rather than refused.
-var unenforced = map[string]bool{
-	"set_quotas": true, "remove_quotas": true, "get_endpoints": true,
+// notApplicable are the actions Mesos knows that guard features corral
+// does not have at all (resource providers, nested and standalone
+// containers, the agent's and master's own log files, log levels, image
+// pruning, volume resizing): a file written for Mesos may carry them, so
+// they are accepted and reported at start rather than refused. This is the
+// one list of them; docs/security.md repeats it. Every other action is
+// enforced where corral has the feature it guards (see Actions), or
+// refused at start (refused).
+var notApplicable = map[string]bool{
 	"access_mesos_logs": true, "view_resource_providers": true,
 	"launch_nested_containers": true, "kill_nested_containers": true,
 	"wait_nested_containers": true, "attach_containers_input": true,
-	"attach_containers_output": true, "view_containers": true,
+	"attach_containers_output": true, "launch_nested_container_sessions": true,
 	"set_log_level": true, "modify_resource_provider_configs": true,
 	"prune_images": true, "resize_volumes": true, "view_standalone_containers": true,
 	"launch_standalone_containers": true, "kill_standalone_containers": true,
 	"remove_standalone_containers": true, "wait_standalone_containers": true,
-	"register_agents_with_unknown": true, "launch_nested_container_sessions": true,
-	"create_block_disks": true, "destroy_block_disks": true,
+	"register_agents_with_unknown": true, "create_block_disks": true, "destroy_block_disks": true,
 	"create_mount_disks": true, "destroy_mount_disks": true,
 	"create_raw_disks": true, "destroy_raw_disks": true, "mark_resource_providers_gone": true,
 }
+
+// refused are Mesos actions for features corral has but guards with
+// another action: accepting their rules would leave them silently
+// unapplied, so a file setting them is an error saying where the rules
+// belong.
+var refused = map[string]string{
+	"set_quotas":    "Mesos deprecated set_quotas; corral authorizes SET_QUOTA and UPDATE_QUOTA with update_quotas (objects: roles): move these rules there",
+	"remove_quotas": "Mesos deprecated remove_quotas; corral authorizes REMOVE_QUOTA with update_quotas (objects: roles): move these rules there",
+}
+
+// endpointAliases are Mesos endpoint paths that name a corral endpoint
+// under another path in get_endpoints rules: Mesos' metrics snapshot is
+// corral's Prometheus /metrics.
+var endpointAliases = map[string]string{"/metrics/snapshot": "/metrics"}
 
 // Any, given as the object of a request, asks about every object of the
 // kind at once (Mesos' ANY request): only a rule allowing ANY grants it.
@@ -179,9 +204,12 @@ func Parse(b []byte) (*ACLs, error) {
 			a.permissive = *p
 			continue
 		}
-		if unenforced[k] {
+		if notApplicable[k] {
 			a.unenforced = append(a.unenforced, k)
 			continue
+		}
+		if why, ok := refused[k]; ok {
+			return nil, fmt.Errorf("acl: %s: %s", k, why)
 		}
 		action := Action(k)
 		objKey, ok := objectKey[action]
@@ -218,6 +246,13 @@ func parseRules(raw json.RawMessage, action Action, objKey string) ([]rule, erro
 		}
 		if out.objects, err = parseEntity(r[objKey]); err != nil {
 			return nil, fmt.Errorf("acl: %s[%d].%s: %w", action, i, objKey, err)
+		}
+		if action == GetEndpoints {
+			for i, v := range out.objects.values {
+				if to, ok := endpointAliases[v]; ok {
+					out.objects.values[i] = to
+				}
+			}
 		}
 		rules = append(rules, out)
 	}
@@ -274,6 +309,43 @@ func knownActions() []string {
 	return out
 }
 
+// Actions lists, sorted, every action corral enforces: each guards a call,
+// an endpoint or a view somewhere in the master or the agent.
+func Actions() []Action {
+	out := make([]Action, 0, len(objectKey))
+	for a := range objectKey {
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Objects is the JSON key naming the objects of a's rules ("roles",
+// "users"...), "" for an action corral does not enforce.
+func (a Action) Objects() string { return objectKey[a] }
+
+// Refused lists, sorted, the Mesos actions a file may not set: corral
+// guards their features with another action (Parse says which).
+func Refused() []string {
+	out := make([]string, 0, len(refused))
+	for a := range refused {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// NotApplicable lists, sorted, the Mesos actions a file may set that guard
+// features corral does not have: accepted, logged at start, never asked.
+func NotApplicable() []string {
+	out := make([]string, 0, len(notApplicable))
+	for a := range notApplicable {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Allowed reports whether principal may perform action on object.
 // principal "" is an unauthenticated request; object Any asks for every
 // object of the action's kind.
@@ -299,8 +371,8 @@ func (a *ACLs) Enforced(action Action) bool {
 	return a != nil && (!a.permissive || len(a.rules[action]) > 0)
 }
 
-// Unenforced lists the actions the file set that corral has no
-// counterpart for (logged at start).
+// Unenforced lists the actions the file set that guard features corral
+// does not have (NotApplicable; logged at start).
 func (a *ACLs) Unenforced() []string {
 	if a == nil {
 		return nil
@@ -326,4 +398,25 @@ func (e entity) allows(v string) bool {
 	default:
 		return v != Any && slices.Contains(e.values, v)
 	}
+}
+
+// Endpoint guards h, the GET endpoint at path, with get_endpoints for the
+// principal the request authenticated as ("" when it did not: ANY).
+// Denied, it answers 403 saying which action refused it.
+func (a *ACLs) Endpoint(path string, h http.Handler) http.Handler {
+	if a == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		principal := auth.Principal(r.Context())
+		if a.Allowed(principal, GetEndpoints, path) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		who := fmt.Sprintf("Principal %q", principal)
+		if principal == "" {
+			who = "An unauthenticated request"
+		}
+		http.Error(w, who+" is not authorized to GET "+path+" (get_endpoints)", http.StatusForbidden)
+	})
 }

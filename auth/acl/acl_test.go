@@ -23,7 +23,8 @@ const example = `{
     {"principals": {"values": ["ops"]}, "users": {"type": "ANY"}},
     {"principals": {"values": ["web"]}, "users": {"values": ["www"]}}
   ],
-  "get_endpoints": [{"principals": {"type": "ANY"}, "paths": {"type": "ANY"}}]
+  "get_endpoints": [{"principals": {"values": ["ops"]}, "paths": {"values": ["/metrics/snapshot"]}}],
+  "access_mesos_logs": [{"principals": {"type": "ANY"}, "logs": {"type": "ANY"}}]
 }`
 
 func TestAllowed(t *testing.T) {
@@ -54,13 +55,15 @@ func TestAllowed(t *testing.T) {
 		{"web", ViewTasks, "root", false},
 		{"web", ViewTasks, Any, false}, // SOME never grants ANY
 		{"web", TeardownFrameworks, "x", false},
+		{"ops", GetEndpoints, "/metrics", true}, // Mesos' /metrics/snapshot is corral's /metrics
+		{"web", GetEndpoints, "/metrics", false},
 	} {
 		if got := a.Allowed(c.principal, c.action, c.object); got != c.want {
 			t.Errorf("Allowed(%q, %s, %q) = %v, want %v", c.principal, c.action, c.object, got, c.want)
 		}
 	}
-	if got := a.Unenforced(); len(got) != 1 || got[0] != "get_endpoints" {
-		t.Errorf("Unenforced = %v, want [get_endpoints]", got)
+	if got := a.Unenforced(); len(got) != 1 || got[0] != "access_mesos_logs" {
+		t.Errorf("Unenforced = %v, want [access_mesos_logs]", got)
 	}
 	if !a.Enforced(TeardownFrameworks) {
 		t.Error("a non-permissive file enforces every action")
@@ -103,10 +106,40 @@ func TestParseErrors(t *testing.T) {
 		{`{"run_tasks": [{"principals": {"type": "ANY", "values": ["a"]}, "users": {"type": "ANY"}}]}`, "takes no values"},
 		{`{"run_tasks": [{"principals": {"value": ["a"]}, "users": {"type": "ANY"}}]}`, "unknown field"},
 		{`{"run_tasks": [{"principals": {"values": [""]}, "users": {"type": "ANY"}}]}`, "empty value"},
+		{`{"set_quotas": [{"principals": {"type": "ANY"}, "roles": {"type": "ANY"}}]}`, "set_quotas: Mesos deprecated set_quotas; corral authorizes SET_QUOTA and UPDATE_QUOTA with update_quotas"},
+		{`{"remove_quotas": []}`, "move these rules there"},
 	} {
 		_, err := Parse([]byte(c.in))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Parse(%s) = %v, want an error containing %q", c.in, err, c.want)
+		}
+	}
+}
+
+// Every action a file may name is exactly one of: enforced (Actions), not
+// applicable (NotApplicable), or refused; none falls in between.
+func TestEveryActionHasOneFate(t *testing.T) {
+	fate := make(map[string]string)
+	for _, a := range Actions() {
+		fate[string(a)] = "enforced"
+		if _, ok := objectKey[a]; !ok {
+			t.Errorf("%s is listed as enforced but has no object key", a)
+		}
+	}
+	for _, name := range NotApplicable() {
+		if fate[name] != "" {
+			t.Errorf("%s is both %s and not applicable", name, fate[name])
+		}
+		fate[name] = "not applicable"
+	}
+	for name := range refused {
+		if fate[name] != "" {
+			t.Errorf("%s is both %s and refused", name, fate[name])
+		}
+	}
+	for _, name := range NotApplicable() {
+		if _, err := Parse([]byte(`{"` + name + `": [{"principals": {"type": "ANY"}, "x": {"type": "ANY"}}]}`)); err != nil {
+			t.Errorf("a not-applicable action is refused: %v", err)
 		}
 	}
 }

@@ -33,7 +33,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted a file that is not a JSON object: %v", err)
 		}
 		for k := range top {
-			if _, known := objectKey[Action(k)]; !known && k != "permissive" && !unenforced[k] {
+			if _, known := objectKey[Action(k)]; !known && k != "permissive" && !notApplicable[k] {
 				t.Fatalf("accepted unknown action %q", k)
 			}
 		}

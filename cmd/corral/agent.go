@@ -2,9 +2,13 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -32,7 +36,7 @@ func newAgentCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.String("listen", "127.0.0.1:5051", "address to serve on")
 	f.String("advertise", "", "address the master reaches this agent at (default: the listen address)")
-	f.String("master", "127.0.0.1:5050", "host:port of a master")
+	f.String("master", "127.0.0.1:5050", "host:port of a master (not used with --zk, which finds the leading one)")
 	addClientCredentialFlags(f)
 	addTLSFlags(f)
 	addAPIAuthFlags(f, "/state, /metrics, /api/v1 and /files/*", "/health stays")
@@ -114,7 +118,7 @@ func agentConfig(s *settings) (agent.Config, error) {
 		CgroupsEnableCFS:          s.Bool("cgroups-enable-cfs"),
 		ContainerPidsLimit:        int64(s.Int("container-pids-limit")),
 		IsolateNetwork:            network == "isolated",
-		Master:                    s.String("master"),
+		Master:                    agentMaster(s),
 		Hostname:                  s.String("hostname"),
 		WorkDir:                   s.String("work-dir"),
 		Resources:                 s.String("resources"),
@@ -173,7 +177,7 @@ func runAgent(cmd *cobra.Command, _ []string) error {
 			return err
 		}
 		defer session.Close()
-		cfg.Detector = election.NewDetector(session, path)
+		cfg.Detector = &announcedDetector{Detector: election.NewDetector(session, path), out: cmd.OutOrStdout(), log: log}
 	}
 	a, err := agent.New(cfg)
 	if err != nil {
@@ -183,10 +187,55 @@ func runAgent(cmd *cobra.Command, _ []string) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	srv := serveHTTP(ln, a.Handler(), log)
-	fmt.Fprintf(cmd.OutOrStdout(), "corral agent listening on %s://%s, master %s\n", scheme, cfg.Addr, cfg.Master)
+	fmt.Fprintln(cmd.OutOrStdout(), agentStartLine(scheme, cfg.Addr, cfg.Master, s.String("zk")))
 	err = a.Run(ctx)
 	srv.shutdown()
 	return err
+}
+
+// agentMaster is the fixed master to subscribe to: none when --zk finds
+// the leader, so that the --master default never passes for the master
+// the agent uses.
+func agentMaster(s *settings) string {
+	if s.String("zk") != "" {
+		return ""
+	}
+	return s.String("master")
+}
+
+// agentStartLine says where the agent serves and how it finds its master.
+func agentStartLine(scheme, addr, master, zkURL string) string {
+	if zkURL != "" {
+		master = "via " + store.RedactZKURL(zkURL)
+	}
+	return fmt.Sprintf("corral agent listening on %s://%s, master: %s", scheme, addr, master)
+}
+
+// announcedDetector tells, on stdout and in the log, which master leads
+// each time the agent's lookup finds a different one: the start line can
+// only say where the agent looks.
+type announcedDetector struct {
+	agent.Detector
+	out io.Writer
+	log *slog.Logger
+
+	mu   sync.Mutex
+	last string // guarded by mu
+}
+
+func (d *announcedDetector) Leader(ctx context.Context) (string, error) {
+	addr, err := d.Detector.Leader(ctx)
+	if err != nil {
+		return addr, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if addr != d.last {
+		d.last = addr
+		fmt.Fprintf(d.out, "corral agent: leading master %s\n", addr)
+		d.log.Info("leading master found in ZooKeeper", "master", addr)
+	}
+	return addr, nil
 }
 
 // splitList splits a comma-separated flag, dropping empty entries.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -217,7 +218,10 @@ func newOperatorCommands() []*cobra.Command {
 				return err
 			}
 			var rows [][]string
-			for _, t := range append(resp.GetGetTasks().GetTasks(), resp.GetGetTasks().GetCompletedTasks()...) {
+			got := resp.GetGetTasks()
+			// Tasks on unreachable agents are listed too, as TASK_UNREACHABLE:
+			// they may well still run.
+			for _, t := range slices.Concat(got.GetTasks(), got.GetUnreachableTasks(), got.GetCompletedTasks()) {
 				res := resources.Resources(t.GetResources())
 				rows = append(rows, []string{t.GetTaskId().GetValue(), t.GetFrameworkId().GetValue(), t.GetAgentId().GetValue(),
 					t.GetState().String(), trimFloat(res.ScalarValue("cpus")), trimFloat(res.ScalarValue("mem"))})

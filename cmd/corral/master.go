@@ -43,7 +43,10 @@ func newMasterCommand() *cobra.Command {
 	f.Duration("agent-ping-timeout", master.DefaultAgentPingTimeout, "period of pings to agents, and how long a pong may take")
 	f.Int("max-agent-ping-timeouts", master.DefaultMaxAgentPingTimeouts, "missed pings in a row after which an agent is unreachable")
 	f.Duration("agent-reregister-timeout", master.DefaultAgentReregisterTimeout, "time agents known from the registry have to re-register with a new leader")
-	f.Duration("offer-timeout", 0, "rescind offers not used within this time (0: never)")
+	f.Int("max-completed-frameworks", master.DefaultMaxCompletedFrameworks, "removed frameworks remembered (in the registry too), newest first; with a registry, older removed IDs stay refused as unknown")
+	f.Int("max-unreachable-tasks-per-framework", master.DefaultMaxUnreachableTasksPerFramework, "tasks on unreachable agents kept per framework for the operator API, oldest dropped first")
+	f.Duration("offer-timeout", master.DefaultOfferTimeout, "rescind offers neither accepted nor declined within this time, as if declined (0: never, and a framework that stops answering holds what it was offered for good)")
+	f.Int("max-frameworks-per-principal", master.DefaultMaxFrameworksPerPrincipal, "most frameworks one principal may have subscribed (connected or within their failover timeout); further new ones get 403 (0: no limit)")
 	f.Duration("allocation-interval", master.DefaultAllocationInterval, "period of full allocation rounds")
 	f.String("min-allocatable-resources", "cpus:0.01|mem:32", `smallest bundles worth offering: "|"-separated alternatives of ";"-separated quantities`)
 	f.String("fair-sharing-excluded-resource-names", "gpus", "comma-separated resources left out of DRF shares")
@@ -60,8 +63,16 @@ func newMasterCommand() *cobra.Command {
 }
 
 func masterConfig(s *settings) (master.Config, error) {
-	cfg := master.Config{WorkDir: s.String("work-dir"), MaxAgentPingTimeouts: s.Int("max-agent-ping-timeouts")}
+	cfg := master.Config{WorkDir: s.String("work-dir"), MaxAgentPingTimeouts: s.Int("max-agent-ping-timeouts"),
+		MaxCompletedFrameworks: s.Int("max-completed-frameworks"), MaxUnreachableTasksPerFramework: s.Int("max-unreachable-tasks-per-framework")}
 	var errs []error
+	// The master reads 0 as "the default"; a 0 given on purpose must not
+	// silently become 50.
+	for _, name := range []string{"max-completed-frameworks", "max-unreachable-tasks-per-framework"} {
+		if s.Int(name) < 1 {
+			errs = append(errs, fmt.Errorf("--%s must be at least 1, got %d", name, s.Int(name)))
+		}
+	}
 	for name, dst := range map[string]*time.Duration{
 		"heartbeat-interval":       &cfg.HeartbeatInterval,
 		"agent-ping-timeout":       &cfg.AgentPingTimeout,
@@ -72,6 +83,19 @@ func masterConfig(s *settings) (master.Config, error) {
 		d, err := s.Duration(name)
 		errs = append(errs, err)
 		*dst = d
+	}
+	// The flags say 0 for "never" and "no limit", as operators write it;
+	// the master's Config keeps 0 for "the default".
+	if cfg.OfferTimeout == 0 {
+		cfg.OfferTimeout = master.NoOfferTimeout
+	}
+	switch n := s.Int("max-frameworks-per-principal"); {
+	case n < 0:
+		errs = append(errs, fmt.Errorf("--max-frameworks-per-principal must not be negative, got %d", n))
+	case n == 0:
+		cfg.MaxFrameworksPerPrincipal = master.Unlimited
+	default:
+		cfg.MaxFrameworksPerPrincipal = n
 	}
 	minimum, err := parseMinAllocatable(s.String("min-allocatable-resources"))
 	errs = append(errs, err)
@@ -144,7 +168,10 @@ func runMaster(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	if list := cfg.ACLs.Unenforced(); len(list) > 0 {
-		log.Warn("the ACL file sets actions this master has no counterpart for; they are ignored", "actions", list)
+		log.Warn("the ACL file sets actions for features corral does not have; they are ignored", "actions", list)
+	}
+	if cfg.OfferTimeout == master.NoOfferTimeout {
+		log.Warn("--offer-timeout 0: offers are never rescinded, so a framework that stops answering holds what it was offered for good")
 	}
 	ln, scheme, err := secureListen(s.String("listen"), tlsFiles(s.String))
 	if err != nil {

@@ -238,8 +238,12 @@ func runPetsetShow(cmd *cobra.Command, args []string) error {
 	if jsonOutput(cmd) {
 		return printJSON(out, v)
 	}
-	fmt.Fprintf(out, "%s: %s, %d/%d ready, revision %d (%d updated), %s, %s\n\n", v.ID, v.Status, v.ReadyPets, v.Instances,
-		v.Revision, v.UpdatedPets, v.PodManagementPolicy, v.UpdateStrategy.Type)
+	spread := "spread preferred by hostname"
+	if pl := v.Placement; pl != nil {
+		spread = fmt.Sprintf("spread %s by %s", pl.Spread, pl.By)
+	}
+	fmt.Fprintf(out, "%s: %s, %d/%d ready, revision %d (%d updated), %s, %s, %s\n\n", v.ID, v.Status, v.ReadyPets, v.Instances,
+		v.Revision, v.UpdatedPets, v.PodManagementPolicy, v.UpdateStrategy.Type, spread)
 	return printPets(out, v.Pets)
 }
 

@@ -103,7 +103,7 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, what string, v any) ([
 	case errors.As(err, &typeErr):
 		writeError(w, http.StatusUnprocessableEntity, "invalid %s: field %q: want %s, got %s", what, typeErr.Field, typeErr.Type, typeErr.Value)
 		return nil, false
-	case strings.HasPrefix(err.Error(), "ports:"):
+	case strings.HasPrefix(err.Error(), "ports:"), strings.HasPrefix(err.Error(), "placement:"):
 		writeError(w, http.StatusUnprocessableEntity, "invalid %s: %v", what, err)
 		return nil, false
 	default:

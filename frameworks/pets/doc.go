@@ -12,6 +12,11 @@
 // comes back where its data is, and two instances of one pet can never
 // run at once on the same reservation.
 //
+// Where a pet is first placed (and where a replaced one moves) follows
+// the set's placement setting (placement.go): by default the pets of a
+// set spread over hosts, each to the offered agent whose host holds the
+// fewest of them, sharing one only after a bounded wait.
+//
 // The loop: a pure planner (plan.go) looks at each set's desired state
 // and its pets, and says which pets to place, launch and stop, and why the
 // others wait (OrderedReady or Parallel, rolling updates with a

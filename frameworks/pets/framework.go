@@ -48,6 +48,20 @@ type Config struct {
 	// ReplaceAvoid is how long a replaced pet keeps off the agent it left
 	// when others could take it; default 30 s.
 	ReplaceAvoid time.Duration
+	// SpreadWait bounds how long a pet under a preferred spread is held
+	// back (its offers declined) rather than share a host with a pet of
+	// its set while an agent known to have a host with fewer may offer;
+	// default 10 s.
+	SpreadWait time.Duration
+	// SpreadSettle is how long a pet waits to be placed before the agents
+	// known are taken to be all there are, so that a pet that must share
+	// a host anyway does so without waiting out SpreadWait; default 2 s
+	// (two allocation rounds at the master's default interval: a
+	// framework that just revived gets its offers over a round or two).
+	SpreadSettle time.Duration
+	// SpreadMemory is how long an agent seen offering is known; default
+	// 1 minute.
+	SpreadMemory time.Duration
 	// MaxBackoff bounds the delay before relaunching a pet that keeps
 	// failing; default 30 s (the first relaunch waits 500 ms).
 	MaxBackoff time.Duration
@@ -68,10 +82,12 @@ type Framework struct {
 
 	mu            sync.Mutex
 	sets          map[string]*setState
-	pets          map[string]*Pet     // by name
-	releases      map[string]*Release // by placement ID
-	byTask        map[string]string   // live task ID → pet name
-	waiting       map[string]string   // pet name → why it is not launched (not stored)
+	pets          map[string]*Pet       // by name
+	releases      map[string]*Release   // by placement ID
+	byTask        map[string]string     // live task ID → pet name
+	waiting       map[string]string     // pet name → why it is not launched (not stored)
+	spreading     map[string]*spreading // pet name → its placement so far, while it waits for one
+	seen          sdk.SeenAgents        // agents recently offered, for spreading
 	dirtySets     map[string]bool
 	dirtyPets     map[string]bool
 	dirtyReleases map[string]bool
@@ -146,6 +162,15 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 	if cfg.ReplaceAvoid == 0 {
 		cfg.ReplaceAvoid = 30 * time.Second
 	}
+	if cfg.SpreadWait == 0 {
+		cfg.SpreadWait = 10 * time.Second
+	}
+	if cfg.SpreadSettle == 0 {
+		cfg.SpreadSettle = 2 * time.Second
+	}
+	if cfg.SpreadMemory == 0 {
+		cfg.SpreadMemory = time.Minute
+	}
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = 30 * time.Second
 	}
@@ -161,7 +186,7 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 	f := &Framework{
 		cfg: cfg, log: cfg.Logger.With("component", "pets"),
 		sets: make(map[string]*setState), pets: make(map[string]*Pet), releases: make(map[string]*Release),
-		byTask: make(map[string]string), waiting: make(map[string]string),
+		byTask: make(map[string]string), waiting: make(map[string]string), spreading: make(map[string]*spreading),
 		dirtySets: make(map[string]bool), dirtyPets: make(map[string]bool), dirtyReleases: make(map[string]bool),
 		probes: make(map[string]context.CancelFunc), wished: make(map[string]bool), suppressed: make(map[string]bool),
 		wake: make(chan struct{}, 1), ctx: context.Background(),

@@ -12,7 +12,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/frameworks/sdk"
-	"github.com/corral-sched/corral/internal/uuid"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/resources"
 )
@@ -55,7 +54,9 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 	var undo []func()
 	ops := make([][]*mesospb.Offer_Operation, len(offers))
 	reserving := make([]bool, len(offers))
+	f.seen.Forget(now.Add(-f.cfg.SpreadMemory))
 	for i, o := range offers {
+		f.seen.Observe(o, now)
 		role, agent := o.GetAllocationInfo().GetRole(), o.GetAgentId().GetValue()
 		mine := f.byPlacement(o.GetResources())
 		for _, id := range sortedKeys(mine) {
@@ -84,13 +85,14 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 			ops[i] = append(ops[i], sdk.LaunchOperation(f.launch(p, w.launch[name], o, need, now)))
 			delete(w.launch, name)
 		}
-		placed := f.placeInOffer(o, w.place, now, &undo, &ops[i])
-		if placed > 0 {
-			reserving[i] = true
-			w.place = slices.DeleteFunc(w.place, func(p *Pet) bool { return p.Placement != nil })
-		}
 	}
-	pending := len(w.launch) > 0 || len(w.place) > 0
+	f.placePets(offers, w.place, now, &undo, ops, reserving)
+	// What this round placed or launched makes more work at once (a
+	// placed pet's launch, the next ordinal): the REVIVE asking for it
+	// may reach the master before this round's declines, whose filters
+	// must then be short.
+	progress := slices.ContainsFunc(ops, func(o []*mesospb.Offer_Operation) bool { return len(o) > 0 })
+	pending := progress || len(w.launch) > 0 || slices.ContainsFunc(w.place, func(p *Pet) bool { return p.Placement == nil })
 	f.mu.Unlock()
 
 	// Write before accepting: a restarted framework must know every
@@ -176,62 +178,6 @@ func (f *Framework) releaseOps(r *Release, res []*mesospb.Resource) []*mesospb.O
 
 func opID(kind, placement string) *mesospb.OperationID {
 	return &mesospb.OperationID{Value: proto.String(kind + ":" + placement)}
-}
-
-// placeInOffer places as many waiting pets in the offer's unreserved
-// resources as fit and their constraints allow, adding the RESERVE and
-// CREATE operations. It returns how many it placed.
-func (f *Framework) placeInOffer(o *mesospb.Offer, waiting []*Pet, now time.Time, undo *[]func(), ops *[]*mesospb.Offer_Operation) int {
-	role := o.GetAllocationInfo().GetRole()
-	usable := proto.CloneOf(o)
-	usable.Resources = resources.Resources(o.GetResources()).Unreserved()
-	space := sdk.NewSpace(usable)
-	cand := sdk.PlacementOf(o)
-	placed := 0
-	for _, p := range waiting {
-		s := f.sets[p.Set]
-		if s == nil || s.Spec.Role != role {
-			continue
-		}
-		spec := &s.Spec
-		if p.AvoidAgent == cand.AgentID && now.Before(p.AvoidUntil) {
-			continue
-		}
-		cs, _ := sdk.ParseConstraints(spec.Constraints)
-		if c, ok := sdk.Satisfies(cs, cand, f.placementsOf(p.Set, p.Ordinal)); !ok {
-			f.waiting[p.Name] = fmt.Sprintf("constraint %s not satisfied by offers", c)
-			continue
-		}
-		disk := spec.Disk + spec.volumeDisk()
-		wantPorts := make([]uint64, len(spec.Ports))
-		if short := space.Shortfall(spec.CPUs, spec.Mem, disk, wantPorts); short != "" {
-			f.waiting[p.Name] = "no offer has enough unreserved " + short
-			continue
-		}
-		_, ports, ok := space.TakePorts(spec.CPUs, spec.Mem, disk, wantPorts)
-		if !ok {
-			f.waiting[p.Name] = "no offer has enough unreserved resources"
-			continue
-		}
-		pl := &Placement{ID: uuid.New().String(), AgentID: cand.AgentID, Hostname: cand.Hostname, Attributes: cand.Attributes,
-			Role: role, CPUs: spec.CPUs, Mem: spec.Mem, Disk: spec.Disk, Ports: ports, Since: now}
-		for _, v := range spec.Volumes {
-			pl.Volumes = append(pl.Volumes, PlacedVolume{ContainerPath: v.ContainerPath, Size: v.Size,
-				PersistenceID: persistenceID(p.Name, v.ContainerPath, pl.ID)})
-		}
-		*undo = append(*undo, func() { p.Placement = nil })
-		p.Placement = pl
-		f.markPet(p)
-		f.log.Info("placing pet", "pet", p.Name, "agent", pl.Hostname, "placement", pl.ID, "ports", pl.Ports)
-		*ops = append(*ops, &mesospb.Offer_Operation{Type: mesospb.Offer_Operation_RESERVE.Enum(), Id: opID("reserve", pl.ID),
-			Reserve: &mesospb.Offer_Operation_Reserve{Resources: f.reservedResources(pl, p.Set, p.Ordinal, true)}})
-		if len(pl.Volumes) > 0 {
-			*ops = append(*ops, &mesospb.Offer_Operation{Type: mesospb.Offer_Operation_CREATE.Enum(), Id: opID("create", pl.ID),
-				Create: &mesospb.Offer_Operation_Create{Volumes: f.volumeResources(pl, p.Set, p.Ordinal)}})
-		}
-		placed++
-	}
-	return placed
 }
 
 // placementsOf lists where a set's other pets are placed, for

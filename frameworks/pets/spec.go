@@ -29,6 +29,9 @@ type PetSet struct {
 	Env         map[string]string `json:"env,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	Constraints [][]string        `json:"constraints,omitempty"`
+	// Placement says how the pets spread over hosts (or zones); by
+	// default each prefers a host without a pet of the set.
+	Placement *PlacementPolicy `json:"placement,omitempty"`
 	// Ports is a number of host ports, or a list of their names.
 	Ports           Ports            `json:"ports,omitempty"`
 	Volumes         []Volume         `json:"volumes,omitempty"`
@@ -193,6 +196,7 @@ func (s *PetSet) normalize() error {
 	if _, err := sdk.ParseConstraints(s.Constraints); err != nil {
 		bad("constraints: %v", err)
 	}
+	s.Placement = s.Placement.normalize(bad)
 	seenPort := map[string]bool{}
 	for i, name := range s.Ports {
 		if name == "" {
@@ -392,9 +396,10 @@ func (s *PetSet) volumeDisk() float64 {
 
 // template is what a revision is made of: the spec without the fields
 // that manage the set rather than shape its pets (as a StatefulSet's
-// revision hashes only its pod template).
+// revision hashes only its pod template). Placement applies to pets
+// placed from now on, so changing it restarts nothing.
 func (s *PetSet) template() PetSet {
 	t := *s
-	t.Instances, t.PodManagementPolicy, t.UpdateStrategy = 0, "", nil
+	t.Instances, t.PodManagementPolicy, t.UpdateStrategy, t.Placement = 0, "", nil, nil
 	return t
 }

@@ -32,6 +32,11 @@ func TestSpecValidation(t *testing.T) {
 		{`{"id":"db","cmd":"x","cpus":1,"healthChecks":[{"protocol":"HTTP","portIndex":0}]}`, "portIndex 0: the set has 0 ports"},
 		{`{"id":"db","cmd":"x","cpus":1,"healthChecks":[{"protocol":"COMMAND","command":"true"}],"readinessChecks":[{"protocol":"COMMAND","command":"true"}]}`, "cannot be combined"},
 		{`{"id":"db","cmd":"x","cpus":1,"role":"*"}`, "not a valid role"},
+		{`{"id":"db","cmd":"x","cpus":1,"placement":{"spread":"required","by":"zone"}}`, ""},
+		{`{"id":"db","cmd":"x","cpus":1,"placement":{"spread":"none"}}`, ""},
+		{`{"id":"db","cmd":"x","cpus":1,"placement":"required"}`, ""},
+		{`{"id":"db","cmd":"x","cpus":1,"placement":{"spread":"always"}}`, `placement.spread "always": use preferred, required or none`},
+		{`{"id":"db","cmd":"x","cpus":1,"placement":{"by":"rack id"}}`, `placement.by "rack id"`},
 	} {
 		s := &PetSet{}
 		if err := json.Unmarshal([]byte(tc.json), s); err != nil {
@@ -46,7 +51,8 @@ func TestSpecValidation(t *testing.T) {
 		}
 	}
 	s := &PetSet{ID: "db", Cmd: "x", CPUs: 1}
-	if err := s.normalize(); err != nil || s.PodManagementPolicy != OrderedReady || s.UpdateStrategy.Type != RollingUpdate || s.Role != DefaultRole {
+	if err := s.normalize(); err != nil || s.PodManagementPolicy != OrderedReady || s.UpdateStrategy.Type != RollingUpdate || s.Role != DefaultRole ||
+		s.Placement == nil || *s.Placement != (PlacementPolicy{Spread: "preferred", By: "hostname"}) {
 		t.Errorf("defaults: %+v %v", s, err)
 	}
 }
@@ -90,6 +96,10 @@ func TestAPIRejectsBadInput(t *testing.T) {
 		{"POST", "/v1/petsets", `{"id":"db","cmd":"x","cpus":1,"ports":-1}`, 422, "ports"},
 		{"POST", "/v1/petsets", `{"id":"db",`, 400, "invalid pet set JSON"},
 		{"POST", "/v1/petsets", `{"id":"db_1","cmd":"x","cpus":1}`, 422, `id \"db_1\"`},
+		{"POST", "/v1/petsets", `{"id":"db","cmd":"x","cpus":1,"placement":{"spread":"sometimes"}}`, 422, `placement.spread \"sometimes\": use preferred, required or none`},
+		{"POST", "/v1/petsets", `{"id":"db","cmd":"x","cpus":1,"placement":{"spread":"required","zone":"a"}}`, 422, `unknown field \"zone\"`},
+		{"POST", "/v1/petsets", `{"id":"db","cmd":"x","cpus":1,"placement":"never"}`, 422, `placement.spread \"never\"`},
+		{"POST", "/v1/petsets", `{"id":"db","cmd":"x","cpus":1,"placement":3}`, 422, `placement: want {`},
 		{"POST", "/v1/petsets", `{"id":"db","cmd":"x","cpus":1,"instances":2}`, 201, `"instances": 2`},
 		{"POST", "/v1/petsets", `{"id":"db","cmd":"x","cpus":1}`, 409, "exists"},
 		{"PUT", "/v1/petsets/db", `{"id":"db","cmd":"x","cpus":2}`, 422, "cpus cannot change"},
@@ -102,6 +112,7 @@ func TestAPIRejectsBadInput(t *testing.T) {
 		{"DELETE", "/v1/petsets/db?purge=maybe", ``, 400, "purge"},
 		{"POST", "/v1/petsets/db/scale", `{"instances":1}`, 200, `"instances": 1`},
 		{"GET", "/v1/petsets/db", ``, 200, `"podManagementPolicy": "OrderedReady"`},
+		{"GET", "/v1/petsets/db", ``, 200, `"spread": "preferred"`},
 	} {
 		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
 		req.Header.Set("Content-Type", "application/json")

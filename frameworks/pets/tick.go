@@ -33,6 +33,13 @@ func (f *Framework) Tick(ctx context.Context) {
 		for k, why := range pl.Waiting {
 			f.waiting[petName(id, k)] = why
 		}
+		// Placement does not wait for the order: a pet that offers could
+		// not place says why, whatever else it waits for.
+		for _, k := range pl.Place {
+			if st := f.spreading[petName(id, k)]; st != nil && st.why != "" {
+				f.waiting[petName(id, k)] = st.why
+			}
+		}
 		for _, k := range pl.Launch {
 			wishes["launch "+petName(id, k)] = s.Spec.Role
 		}

@@ -288,7 +288,7 @@ func (f *Framework) wantsOffers(now time.Time) bool {
 				as.Since = now
 			}
 		case !as.Since.IsZero():
-			as.Since = time.Time{}
+			as.Since, as.spreadHeld = time.Time{}, time.Time{}
 			as.Offers.reset()
 		}
 	}

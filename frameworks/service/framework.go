@@ -61,6 +61,22 @@ type Config struct {
 	// ReconcileInterval is how often every instance's state is asked of
 	// the master, besides after each subscription; default 5 minutes.
 	ReconcileInterval time.Duration
+	// SpreadWait bounds how long the instances of an app without
+	// constraints are held back (their offers declined) rather than share
+	// a host while an agent known to have a host with fewer of them may
+	// offer; default 10 s.
+	SpreadWait time.Duration
+	// SpreadSettle is how long an app waits for launches before the
+	// agents known are taken to be all there are, so that instances that
+	// must share hosts anyway do so without waiting out SpreadWait;
+	// default 1 s (an allocation round at the master's default interval:
+	// offers another framework declines come back sooner). Apps start
+	// often and usually outnumber hosts, so this is shorter than the pets
+	// framework's.
+	SpreadSettle time.Duration
+	// SpreadMemory is how long an agent seen offering is known; default
+	// 1 minute.
+	SpreadMemory time.Duration
 	// HTTPClient probes readiness checks; default a 10 s-timeout client.
 	HTTPClient HTTPDoer
 	Now        func() time.Time
@@ -94,6 +110,8 @@ type Framework struct {
 	// and offers' unavailability): nothing new lands there, and instances
 	// there are replaced elsewhere.
 	draining map[string]bool
+	// seen are the agents recently offered, for spreading.
+	seen sdk.SeenAgents
 
 	flushMu sync.Mutex
 }
@@ -129,6 +147,15 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 	}
 	if cfg.ReconcileInterval == 0 {
 		cfg.ReconcileInterval = 5 * time.Minute
+	}
+	if cfg.SpreadWait == 0 {
+		cfg.SpreadWait = 10 * time.Second
+	}
+	if cfg.SpreadSettle == 0 {
+		cfg.SpreadSettle = time.Second
+	}
+	if cfg.SpreadMemory == 0 {
+		cfg.SpreadMemory = time.Minute
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = defaultProbeClient()

@@ -16,77 +16,35 @@ import (
 	"github.com/corral-sched/corral/resources"
 )
 
-// offers packs waiting instances into the offers, oldest waiting app
-// first, records why each app could not use each offer, writes the
-// launches down, then launches. Offers it cannot use are declined.
+// offers shares the round's offers out among the waiting apps, longest
+// waiting app first, each instance on the offer its constraints or its
+// spread prefer among all of them; it records why each app could not
+// use each offer, writes the launches down, then launches. Offers it
+// cannot use are declined.
 func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 	f.mu.Lock()
 	now := f.cfg.Now()
-	waiting := f.waitingApps()
-	placed := make(map[string][]sdk.Placement, len(waiting))
-	constraints := make(map[string][]sdk.Constraint, len(waiting))
-	for _, as := range waiting {
-		constraints[as.Spec.ID], _ = sdk.ParseConstraints(as.Spec.Constraints)
-		if len(constraints[as.Spec.ID]) > 0 {
-			placed[as.Spec.ID] = f.placements(as.Spec.ID)
-		}
-	}
-	launches := make([][]*mesospb.TaskInfo, len(offers))
+	f.seen.Forget(now.Add(-f.cfg.SpreadMemory))
+	hand := make([]handOffer, len(offers))
+	inHand := make(map[string]bool, len(offers)) // agent ID and role
 	for i, o := range offers {
-		role := o.GetAllocationInfo().GetRole()
+		agent := o.GetAgentId().GetValue()
 		if o.Unavailability != nil {
-			f.draining[o.GetAgentId().GetValue()] = true
+			f.draining[agent] = true
 		} else {
-			delete(f.draining, o.GetAgentId().GetValue()) // maintenance over, or unscheduled
+			delete(f.draining, agent) // maintenance over, or unscheduled
 		}
+		f.seen.Observe(o, now)
 		// Apps use unreserved resources only (acceptedResourceRoles "*").
 		usable := proto.CloneOf(o)
 		usable.Resources = resources.Resources(o.GetResources()).Unreserved()
-		space := sdk.NewSpace(usable)
-		cand := sdk.PlacementOf(o)
-		for _, as := range waiting {
-			app := as.Spec
-			if as.wanted == 0 {
-				continue
-			}
-			as.Offers.Processed++
-			reason, used := "", 0
-			switch {
-			case now.Before(as.DelayUntil):
-				reason = reasonDelay
-			case app.Role != role:
-				reason = reasonRole
-			case f.draining[o.GetAgentId().GetValue()]:
-				reason = reasonMaintenance
-			}
-			wantPorts := app.hostPorts()
-			for reason == "" && as.wanted > 0 {
-				if _, ok := sdk.Satisfies(constraints[app.ID], cand, placed[app.ID]); !ok {
-					reason = reasonConstraint
-					break
-				}
-				if short := space.Shortfall(app.CPUs, app.Mem, app.Disk, wantPorts); short != "" {
-					reason = shortfallReason[short]
-					break
-				}
-				res, ports, ok := space.TakePorts(app.CPUs, app.Mem, app.Disk, wantPorts)
-				if !ok {
-					reason = reasonPorts
-					break
-				}
-				launches[i] = append(launches[i], f.launchRecord(as, o, res, ports, now))
-				if len(constraints[app.ID]) > 0 {
-					placed[app.ID] = append(placed[app.ID], cand)
-				}
-				as.wanted--
-				used++
-			}
-			if used > 0 {
-				as.Offers.LastUsed = now
-			} else if reason != "" {
-				as.Offers.declined(reason, now)
-			}
-		}
+		hand[i] = handOffer{offer: o, space: sdk.NewSpace(usable), cand: sdk.PlacementOf(o), role: o.GetAllocationInfo().GetRole()}
+		inHand[agent+" "+o.GetAllocationInfo().GetRole()] = true
+	}
+	launches := make([][]*mesospb.TaskInfo, len(offers))
+	waiting := f.waitingApps()
+	for _, as := range waiting {
+		f.placeApp(as, hand, inHand, launches, now)
 	}
 	stillWaiting := slices.ContainsFunc(waiting, func(as *appState) bool { return as.wanted > 0 })
 	f.mu.Unlock()

@@ -89,6 +89,7 @@ type appState struct {
 	Offers     offerStats   `json:"-"`
 	wanted     int          // instances to launch now (converge)
 	revivedFor time.Time    // the DelayUntil offers were revived after
+	spreadHeld time.Time    // when spreading first held an instance back, since waiting began
 }
 
 // TaskFailure is the last instance that failed, as Marathon reports it.
@@ -141,6 +142,9 @@ const (
 	reasonDelay       = "LaunchDelay"
 	reasonUnreachable = "AgentUnreachable"
 	reasonMaintenance = "AgentMaintenance"
+	// reasonSpread: the offer's host already runs an instance while
+	// another may offer soon (see sdk.ChooseSpread); not Marathon's.
+	reasonSpread = "SpreadingInstances"
 )
 
 var shortfallReason = map[string]string{"cpus": reasonCPUs, "mem": reasonMem, "disk": reasonDisk, "ports": reasonPorts}

@@ -230,4 +230,5 @@ var reasonText = map[string]string{
 	reasonDelay:       "launch delay (backoff)",
 	reasonUnreachable: "agent unreachable",
 	reasonMaintenance: "agent scheduled for maintenance",
+	reasonSpread:      "held back to spread instances over hosts",
 }

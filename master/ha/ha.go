@@ -5,10 +5,16 @@
 // runs a fresh master until leadership is lost; agents and frameworks then
 // re-register with the next leader, bringing their tasks and framework
 // IDs, so no task is killed because the master failed over.
+//
+// Each term's master first takes the registry's fence (master.FenceKey),
+// so a leader that lost its session without noticing (paused past the
+// session timeout) cannot overwrite its successor's registry: its first
+// write fails with store.ErrFenced, which ends its term at once.
 package ha
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,6 +23,7 @@ import (
 	"github.com/corral-sched/corral/election"
 	"github.com/corral-sched/corral/internal/uuid"
 	"github.com/corral-sched/corral/master"
+	"github.com/corral-sched/corral/store"
 )
 
 // Server is a master under leader election.
@@ -77,10 +84,21 @@ func (s *Server) lead(ctx context.Context) {
 	s.leading.Store(true)
 	s.terms.Add(1)
 	s.log.Info("leading", "term", s.terms.Load())
-	_ = m.Run(ctx)
+	err = m.Run(ctx)
 	s.leading.Store(false)
 	s.current.Store(nil)
-	s.log.Warn("no longer leading")
+	switch {
+	case errors.Is(err, store.ErrFenced):
+		// A newer leader took the registry while this one still thought
+		// it led (its session expired unnoticed, say). Returning ends the
+		// term and gives up our znode; contending again queues behind the
+		// newer leader.
+		s.log.Error("no longer leading: another master took over the registry", "err", err)
+	case err != nil:
+		s.log.Error("no longer leading: the master stopped", "err", err)
+	default:
+		s.log.Warn("no longer leading")
+	}
 }
 
 // Handler serves the leader's endpoints while leading and redirects

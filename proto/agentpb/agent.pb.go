@@ -116,21 +116,26 @@ const (
 	// persistent volumes) are now exactly these: persist them, create new
 	// volumes' directories, delete destroyed volumes' data.
 	Event_CHECKPOINT_RESOURCES Event_Type = 9
+	// A framework's SHUTDOWN of one of its executors: the executor is told
+	// to shut down and killed after the grace period; for the command
+	// executor and the DEFAULT executor, their tasks are killed.
+	Event_SHUTDOWN_EXECUTOR Event_Type = 10
 )
 
 // Enum value maps for Event_Type.
 var (
 	Event_Type_name = map[int32]string{
-		0: "UNKNOWN",
-		1: "SUBSCRIBED",
-		2: "LAUNCH",
-		3: "KILL",
-		4: "ACKNOWLEDGE",
-		5: "PING",
-		6: "SHUTDOWN",
-		7: "SHUTDOWN_FRAMEWORK",
-		8: "MESSAGE",
-		9: "CHECKPOINT_RESOURCES",
+		0:  "UNKNOWN",
+		1:  "SUBSCRIBED",
+		2:  "LAUNCH",
+		3:  "KILL",
+		4:  "ACKNOWLEDGE",
+		5:  "PING",
+		6:  "SHUTDOWN",
+		7:  "SHUTDOWN_FRAMEWORK",
+		8:  "MESSAGE",
+		9:  "CHECKPOINT_RESOURCES",
+		10: "SHUTDOWN_EXECUTOR",
 	}
 	Event_Type_value = map[string]int32{
 		"UNKNOWN":              0,
@@ -143,6 +148,7 @@ var (
 		"SHUTDOWN_FRAMEWORK":   7,
 		"MESSAGE":              8,
 		"CHECKPOINT_RESOURCES": 9,
+		"SHUTDOWN_EXECUTOR":    10,
 	}
 )
 
@@ -287,6 +293,7 @@ type Event struct {
 	ShutdownFramework   *Event_ShutdownFramework   `protobuf:"bytes,8,opt,name=shutdown_framework,json=shutdownFramework" json:"shutdown_framework,omitempty"`
 	Message             *Event_Message             `protobuf:"bytes,9,opt,name=message" json:"message,omitempty"`
 	CheckpointResources *Event_CheckpointResources `protobuf:"bytes,10,opt,name=checkpoint_resources,json=checkpointResources" json:"checkpoint_resources,omitempty"`
+	ShutdownExecutor    *Event_ShutdownExecutor    `protobuf:"bytes,11,opt,name=shutdown_executor,json=shutdownExecutor" json:"shutdown_executor,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -391,6 +398,13 @@ func (x *Event) GetCheckpointResources() *Event_CheckpointResources {
 	return nil
 }
 
+func (x *Event) GetShutdownExecutor() *Event_ShutdownExecutor {
+	if x != nil {
+		return x.ShutdownExecutor
+	}
+	return nil
+}
+
 type Call_Subscribe struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// id is set when the agent re-registers (after a master failover or its
@@ -401,9 +415,15 @@ type Call_Subscribe struct {
 	// Tasks the agent still holds, with their latest state.
 	Tasks []*mesospb.Task `protobuf:"bytes,3,rep,name=tasks" json:"tasks,omitempty"`
 	// The frameworks of those tasks.
-	Frameworks    []*mesospb.FrameworkInfo `protobuf:"bytes,4,rep,name=frameworks" json:"frameworks,omitempty"`
-	Executors     []*mesospb.ExecutorInfo  `protobuf:"bytes,5,rep,name=executors" json:"executors,omitempty"`
-	Version       *string                  `protobuf:"bytes,6,opt,name=version" json:"version,omitempty"`
+	Frameworks []*mesospb.FrameworkInfo `protobuf:"bytes,4,rep,name=frameworks" json:"frameworks,omitempty"`
+	Executors  []*mesospb.ExecutorInfo  `protobuf:"bytes,5,rep,name=executors" json:"executors,omitempty"`
+	Version    *string                  `protobuf:"bytes,6,opt,name=version" json:"version,omitempty"`
+	// A random ID the agent process picks when it starts. The master tells
+	// the agent coming back (the same boot ID: a broken stream; a new one
+	// from the same address: a restart) from another agent presenting its
+	// ID while it is connected, which it refuses. It is never shown to
+	// anyone else.
+	BootId        *string `protobuf:"bytes,7,opt,name=boot_id,json=bootId" json:"boot_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -476,6 +496,13 @@ func (x *Call_Subscribe) GetExecutors() []*mesospb.ExecutorInfo {
 func (x *Call_Subscribe) GetVersion() string {
 	if x != nil && x.Version != nil {
 		return *x.Version
+	}
+	return ""
+}
+
+func (x *Call_Subscribe) GetBootId() string {
+	if x != nil && x.BootId != nil {
+		return *x.BootId
 	}
 	return ""
 }
@@ -1132,6 +1159,58 @@ func (x *Event_ShutdownFramework) GetFrameworkId() *mesospb.FrameworkID {
 	return nil
 }
 
+type Event_ShutdownExecutor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FrameworkId   *mesospb.FrameworkID   `protobuf:"bytes,1,req,name=framework_id,json=frameworkId" json:"framework_id,omitempty"`
+	ExecutorId    *mesospb.ExecutorID    `protobuf:"bytes,2,req,name=executor_id,json=executorId" json:"executor_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Event_ShutdownExecutor) Reset() {
+	*x = Event_ShutdownExecutor{}
+	mi := &file_agentpb_agent_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event_ShutdownExecutor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event_ShutdownExecutor) ProtoMessage() {}
+
+func (x *Event_ShutdownExecutor) ProtoReflect() protoreflect.Message {
+	mi := &file_agentpb_agent_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event_ShutdownExecutor.ProtoReflect.Descriptor instead.
+func (*Event_ShutdownExecutor) Descriptor() ([]byte, []int) {
+	return file_agentpb_agent_proto_rawDescGZIP(), []int{1, 7}
+}
+
+func (x *Event_ShutdownExecutor) GetFrameworkId() *mesospb.FrameworkID {
+	if x != nil {
+		return x.FrameworkId
+	}
+	return nil
+}
+
+func (x *Event_ShutdownExecutor) GetExecutorId() *mesospb.ExecutorID {
+	if x != nil {
+		return x.ExecutorId
+	}
+	return nil
+}
+
 type Event_Message struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	FrameworkId   *mesospb.FrameworkID   `protobuf:"bytes,1,req,name=framework_id,json=frameworkId" json:"framework_id,omitempty"`
@@ -1143,7 +1222,7 @@ type Event_Message struct {
 
 func (x *Event_Message) Reset() {
 	*x = Event_Message{}
-	mi := &file_agentpb_agent_proto_msgTypes[15]
+	mi := &file_agentpb_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1155,7 +1234,7 @@ func (x *Event_Message) String() string {
 func (*Event_Message) ProtoMessage() {}
 
 func (x *Event_Message) ProtoReflect() protoreflect.Message {
-	mi := &file_agentpb_agent_proto_msgTypes[15]
+	mi := &file_agentpb_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1168,7 +1247,7 @@ func (x *Event_Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event_Message.ProtoReflect.Descriptor instead.
 func (*Event_Message) Descriptor() ([]byte, []int) {
-	return file_agentpb_agent_proto_rawDescGZIP(), []int{1, 7}
+	return file_agentpb_agent_proto_rawDescGZIP(), []int{1, 8}
 }
 
 func (x *Event_Message) GetFrameworkId() *mesospb.FrameworkID {
@@ -1201,7 +1280,7 @@ type Event_CheckpointResources struct {
 
 func (x *Event_CheckpointResources) Reset() {
 	*x = Event_CheckpointResources{}
-	mi := &file_agentpb_agent_proto_msgTypes[16]
+	mi := &file_agentpb_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1213,7 +1292,7 @@ func (x *Event_CheckpointResources) String() string {
 func (*Event_CheckpointResources) ProtoMessage() {}
 
 func (x *Event_CheckpointResources) ProtoReflect() protoreflect.Message {
-	mi := &file_agentpb_agent_proto_msgTypes[16]
+	mi := &file_agentpb_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1305,7 @@ func (x *Event_CheckpointResources) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event_CheckpointResources.ProtoReflect.Descriptor instead.
 func (*Event_CheckpointResources) Descriptor() ([]byte, []int) {
-	return file_agentpb_agent_proto_rawDescGZIP(), []int{1, 8}
+	return file_agentpb_agent_proto_rawDescGZIP(), []int{1, 9}
 }
 
 func (x *Event_CheckpointResources) GetResources() []*mesospb.Resource {
@@ -1247,7 +1326,7 @@ type Event_ExecutorExited struct {
 
 func (x *Event_ExecutorExited) Reset() {
 	*x = Event_ExecutorExited{}
-	mi := &file_agentpb_agent_proto_msgTypes[17]
+	mi := &file_agentpb_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1259,7 +1338,7 @@ func (x *Event_ExecutorExited) String() string {
 func (*Event_ExecutorExited) ProtoMessage() {}
 
 func (x *Event_ExecutorExited) ProtoReflect() protoreflect.Message {
-	mi := &file_agentpb_agent_proto_msgTypes[17]
+	mi := &file_agentpb_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1272,7 +1351,7 @@ func (x *Event_ExecutorExited) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event_ExecutorExited.ProtoReflect.Descriptor instead.
 func (*Event_ExecutorExited) Descriptor() ([]byte, []int) {
-	return file_agentpb_agent_proto_rawDescGZIP(), []int{1, 9}
+	return file_agentpb_agent_proto_rawDescGZIP(), []int{1, 10}
 }
 
 func (x *Event_ExecutorExited) GetFrameworkId() *mesospb.FrameworkID {
@@ -1300,7 +1379,7 @@ var File_agentpb_agent_proto protoreflect.FileDescriptor
 
 const file_agentpb_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x13agentpb/agent.proto\x12\x0fcorral.agent.v1\x1a\x13mesospb/mesos.proto\"\xe4\n" +
+	"\x13agentpb/agent.proto\x12\x0fcorral.agent.v1\x1a\x13mesospb/mesos.proto\"\xfd\n" +
 	"\n" +
 	"\x04Call\x12.\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1a.corral.agent.v1.Call.TypeR\x04type\x12,\n" +
@@ -1309,7 +1388,7 @@ const file_agentpb_agent_proto_rawDesc = "" +
 	"\x06update\x18\x04 \x01(\v2\x1c.corral.agent.v1.Call.UpdateR\x06update\x12.\n" +
 	"\x04pong\x18\x05 \x01(\v2\x1a.corral.agent.v1.Call.PongR\x04pong\x127\n" +
 	"\amessage\x18\x06 \x01(\v2\x1d.corral.agent.v1.Call.MessageR\amessage\x12M\n" +
-	"\x0fexecutor_exited\x18\a \x01(\v2$.corral.agent.v1.Call.ExecutorExitedR\x0eexecutorExited\x1a\xb9\x02\n" +
+	"\x0fexecutor_exited\x18\a \x01(\v2$.corral.agent.v1.Call.ExecutorExitedR\x0eexecutorExited\x1a\xd2\x02\n" +
 	"\tSubscribe\x122\n" +
 	"\n" +
 	"agent_info\x18\x01 \x02(\v2\x13.mesos.v1.AgentInfoR\tagentInfo\x12I\n" +
@@ -1319,7 +1398,8 @@ const file_agentpb_agent_proto_rawDesc = "" +
 	"frameworks\x18\x04 \x03(\v2\x17.mesos.v1.FrameworkInfoR\n" +
 	"frameworks\x124\n" +
 	"\texecutors\x18\x05 \x03(\v2\x16.mesos.v1.ExecutorInfoR\texecutors\x12\x18\n" +
-	"\aversion\x18\x06 \x01(\tR\aversion\x1a\xa8\x01\n" +
+	"\aversion\x18\x06 \x01(\tR\aversion\x12\x17\n" +
+	"\aboot_id\x18\a \x01(\tR\x06bootId\x1a\xa8\x01\n" +
 	"\x06Update\x128\n" +
 	"\fframework_id\x18\x01 \x02(\v2\x15.mesos.v1.FrameworkIDR\vframeworkId\x12,\n" +
 	"\x06status\x18\x02 \x02(\v2\x14.mesos.v1.TaskStatusR\x06status\x126\n" +
@@ -1345,7 +1425,7 @@ const file_agentpb_agent_proto_rawDesc = "" +
 	"\x06UPDATE\x10\x02\x12\b\n" +
 	"\x04PONG\x10\x03\x12\v\n" +
 	"\aMESSAGE\x10\x04\x12\x13\n" +
-	"\x0fEXECUTOR_EXITED\x10\x05\"\xe7\x0f\n" +
+	"\x0fEXECUTOR_EXITED\x10\x05\"\xda\x11\n" +
 	"\x05Event\x12/\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1b.corral.agent.v1.Event.TypeR\x04type\x12A\n" +
 	"\n" +
@@ -1359,7 +1439,8 @@ const file_agentpb_agent_proto_rawDesc = "" +
 	"\x12shutdown_framework\x18\b \x01(\v2(.corral.agent.v1.Event.ShutdownFrameworkR\x11shutdownFramework\x128\n" +
 	"\amessage\x18\t \x01(\v2\x1e.corral.agent.v1.Event.MessageR\amessage\x12]\n" +
 	"\x14checkpoint_resources\x18\n" +
-	" \x01(\v2*.corral.agent.v1.Event.CheckpointResourcesR\x13checkpointResources\x1a\xa5\x01\n" +
+	" \x01(\v2*.corral.agent.v1.Event.CheckpointResourcesR\x13checkpointResources\x12T\n" +
+	"\x11shutdown_executor\x18\v \x01(\v2'.corral.agent.v1.Event.ShutdownExecutorR\x10shutdownExecutor\x1a\xa5\x01\n" +
 	"\n" +
 	"Subscribed\x12,\n" +
 	"\bagent_id\x18\x01 \x02(\v2\x11.mesos.v1.AgentIDR\aagentId\x122\n" +
@@ -1386,7 +1467,11 @@ const file_agentpb_agent_proto_rawDesc = "" +
 	"\bShutdown\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x1aM\n" +
 	"\x11ShutdownFramework\x128\n" +
-	"\fframework_id\x18\x01 \x02(\v2\x15.mesos.v1.FrameworkIDR\vframeworkId\x1a\x8e\x01\n" +
+	"\fframework_id\x18\x01 \x02(\v2\x15.mesos.v1.FrameworkIDR\vframeworkId\x1a\x83\x01\n" +
+	"\x10ShutdownExecutor\x128\n" +
+	"\fframework_id\x18\x01 \x02(\v2\x15.mesos.v1.FrameworkIDR\vframeworkId\x125\n" +
+	"\vexecutor_id\x18\x02 \x02(\v2\x14.mesos.v1.ExecutorIDR\n" +
+	"executorId\x1a\x8e\x01\n" +
 	"\aMessage\x128\n" +
 	"\fframework_id\x18\x01 \x02(\v2\x15.mesos.v1.FrameworkIDR\vframeworkId\x125\n" +
 	"\vexecutor_id\x18\x02 \x02(\v2\x14.mesos.v1.ExecutorIDR\n" +
@@ -1398,7 +1483,7 @@ const file_agentpb_agent_proto_rawDesc = "" +
 	"\fframework_id\x18\x01 \x02(\v2\x15.mesos.v1.FrameworkIDR\vframeworkId\x125\n" +
 	"\vexecutor_id\x18\x02 \x02(\v2\x14.mesos.v1.ExecutorIDR\n" +
 	"executorId\x12\x16\n" +
-	"\x06status\x18\x03 \x01(\x05R\x06status\"\xa1\x01\n" +
+	"\x06status\x18\x03 \x01(\x05R\x06status\"\xb8\x01\n" +
 	"\x04Type\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -1411,7 +1496,9 @@ const file_agentpb_agent_proto_rawDesc = "" +
 	"\bSHUTDOWN\x10\x06\x12\x16\n" +
 	"\x12SHUTDOWN_FRAMEWORK\x10\a\x12\v\n" +
 	"\aMESSAGE\x10\b\x12\x18\n" +
-	"\x14CHECKPOINT_RESOURCES\x10\tB.Z,github.com/corral-sched/corral/proto/agentpb"
+	"\x14CHECKPOINT_RESOURCES\x10\t\x12\x15\n" +
+	"\x11SHUTDOWN_EXECUTOR\x10\n" +
+	"B.Z,github.com/corral-sched/corral/proto/agentpb"
 
 var (
 	file_agentpb_agent_proto_rawDescOnce sync.Once
@@ -1426,7 +1513,7 @@ func file_agentpb_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_agentpb_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agentpb_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_agentpb_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_agentpb_agent_proto_goTypes = []any{
 	(Call_Type)(0),                    // 0: corral.agent.v1.Call.Type
 	(Event_Type)(0),                   // 1: corral.agent.v1.Event.Type
@@ -1445,28 +1532,29 @@ var file_agentpb_agent_proto_goTypes = []any{
 	(*Event_Ping)(nil),                // 14: corral.agent.v1.Event.Ping
 	(*Event_Shutdown)(nil),            // 15: corral.agent.v1.Event.Shutdown
 	(*Event_ShutdownFramework)(nil),   // 16: corral.agent.v1.Event.ShutdownFramework
-	(*Event_Message)(nil),             // 17: corral.agent.v1.Event.Message
-	(*Event_CheckpointResources)(nil), // 18: corral.agent.v1.Event.CheckpointResources
-	(*Event_ExecutorExited)(nil),      // 19: corral.agent.v1.Event.ExecutorExited
-	(*mesospb.AgentID)(nil),           // 20: mesos.v1.AgentID
-	(*mesospb.AgentInfo)(nil),         // 21: mesos.v1.AgentInfo
-	(*mesospb.Resource)(nil),          // 22: mesos.v1.Resource
-	(*mesospb.Task)(nil),              // 23: mesos.v1.Task
-	(*mesospb.FrameworkInfo)(nil),     // 24: mesos.v1.FrameworkInfo
-	(*mesospb.ExecutorInfo)(nil),      // 25: mesos.v1.ExecutorInfo
-	(*mesospb.FrameworkID)(nil),       // 26: mesos.v1.FrameworkID
-	(*mesospb.TaskStatus)(nil),        // 27: mesos.v1.TaskStatus
-	(mesospb.TaskState)(0),            // 28: mesos.v1.TaskState
-	(*mesospb.ExecutorID)(nil),        // 29: mesos.v1.ExecutorID
-	(*mesospb.MasterInfo)(nil),        // 30: mesos.v1.MasterInfo
-	(*mesospb.TaskInfo)(nil),          // 31: mesos.v1.TaskInfo
-	(*mesospb.TaskGroupInfo)(nil),     // 32: mesos.v1.TaskGroupInfo
-	(*mesospb.TaskID)(nil),            // 33: mesos.v1.TaskID
-	(*mesospb.KillPolicy)(nil),        // 34: mesos.v1.KillPolicy
+	(*Event_ShutdownExecutor)(nil),    // 17: corral.agent.v1.Event.ShutdownExecutor
+	(*Event_Message)(nil),             // 18: corral.agent.v1.Event.Message
+	(*Event_CheckpointResources)(nil), // 19: corral.agent.v1.Event.CheckpointResources
+	(*Event_ExecutorExited)(nil),      // 20: corral.agent.v1.Event.ExecutorExited
+	(*mesospb.AgentID)(nil),           // 21: mesos.v1.AgentID
+	(*mesospb.AgentInfo)(nil),         // 22: mesos.v1.AgentInfo
+	(*mesospb.Resource)(nil),          // 23: mesos.v1.Resource
+	(*mesospb.Task)(nil),              // 24: mesos.v1.Task
+	(*mesospb.FrameworkInfo)(nil),     // 25: mesos.v1.FrameworkInfo
+	(*mesospb.ExecutorInfo)(nil),      // 26: mesos.v1.ExecutorInfo
+	(*mesospb.FrameworkID)(nil),       // 27: mesos.v1.FrameworkID
+	(*mesospb.TaskStatus)(nil),        // 28: mesos.v1.TaskStatus
+	(mesospb.TaskState)(0),            // 29: mesos.v1.TaskState
+	(*mesospb.ExecutorID)(nil),        // 30: mesos.v1.ExecutorID
+	(*mesospb.MasterInfo)(nil),        // 31: mesos.v1.MasterInfo
+	(*mesospb.TaskInfo)(nil),          // 32: mesos.v1.TaskInfo
+	(*mesospb.TaskGroupInfo)(nil),     // 33: mesos.v1.TaskGroupInfo
+	(*mesospb.TaskID)(nil),            // 34: mesos.v1.TaskID
+	(*mesospb.KillPolicy)(nil),        // 35: mesos.v1.KillPolicy
 }
 var file_agentpb_agent_proto_depIdxs = []int32{
 	0,  // 0: corral.agent.v1.Call.type:type_name -> corral.agent.v1.Call.Type
-	20, // 1: corral.agent.v1.Call.agent_id:type_name -> mesos.v1.AgentID
+	21, // 1: corral.agent.v1.Call.agent_id:type_name -> mesos.v1.AgentID
 	4,  // 2: corral.agent.v1.Call.subscribe:type_name -> corral.agent.v1.Call.Subscribe
 	5,  // 3: corral.agent.v1.Call.update:type_name -> corral.agent.v1.Call.Update
 	6,  // 4: corral.agent.v1.Call.pong:type_name -> corral.agent.v1.Call.Pong
@@ -1480,43 +1568,46 @@ var file_agentpb_agent_proto_depIdxs = []int32{
 	14, // 12: corral.agent.v1.Event.ping:type_name -> corral.agent.v1.Event.Ping
 	15, // 13: corral.agent.v1.Event.shutdown:type_name -> corral.agent.v1.Event.Shutdown
 	16, // 14: corral.agent.v1.Event.shutdown_framework:type_name -> corral.agent.v1.Event.ShutdownFramework
-	17, // 15: corral.agent.v1.Event.message:type_name -> corral.agent.v1.Event.Message
-	18, // 16: corral.agent.v1.Event.checkpoint_resources:type_name -> corral.agent.v1.Event.CheckpointResources
-	21, // 17: corral.agent.v1.Call.Subscribe.agent_info:type_name -> mesos.v1.AgentInfo
-	22, // 18: corral.agent.v1.Call.Subscribe.checkpointed_resources:type_name -> mesos.v1.Resource
-	23, // 19: corral.agent.v1.Call.Subscribe.tasks:type_name -> mesos.v1.Task
-	24, // 20: corral.agent.v1.Call.Subscribe.frameworks:type_name -> mesos.v1.FrameworkInfo
-	25, // 21: corral.agent.v1.Call.Subscribe.executors:type_name -> mesos.v1.ExecutorInfo
-	26, // 22: corral.agent.v1.Call.Update.framework_id:type_name -> mesos.v1.FrameworkID
-	27, // 23: corral.agent.v1.Call.Update.status:type_name -> mesos.v1.TaskStatus
-	28, // 24: corral.agent.v1.Call.Update.latest_state:type_name -> mesos.v1.TaskState
-	26, // 25: corral.agent.v1.Call.Message.framework_id:type_name -> mesos.v1.FrameworkID
-	29, // 26: corral.agent.v1.Call.Message.executor_id:type_name -> mesos.v1.ExecutorID
-	22, // 27: corral.agent.v1.Call.CheckpointResources.resources:type_name -> mesos.v1.Resource
-	26, // 28: corral.agent.v1.Call.ExecutorExited.framework_id:type_name -> mesos.v1.FrameworkID
-	29, // 29: corral.agent.v1.Call.ExecutorExited.executor_id:type_name -> mesos.v1.ExecutorID
-	20, // 30: corral.agent.v1.Event.Subscribed.agent_id:type_name -> mesos.v1.AgentID
-	30, // 31: corral.agent.v1.Event.Subscribed.master_info:type_name -> mesos.v1.MasterInfo
-	24, // 32: corral.agent.v1.Event.Launch.framework_info:type_name -> mesos.v1.FrameworkInfo
-	31, // 33: corral.agent.v1.Event.Launch.task:type_name -> mesos.v1.TaskInfo
-	25, // 34: corral.agent.v1.Event.Launch.executor:type_name -> mesos.v1.ExecutorInfo
-	32, // 35: corral.agent.v1.Event.Launch.task_group:type_name -> mesos.v1.TaskGroupInfo
-	26, // 36: corral.agent.v1.Event.Kill.framework_id:type_name -> mesos.v1.FrameworkID
-	33, // 37: corral.agent.v1.Event.Kill.task_id:type_name -> mesos.v1.TaskID
-	34, // 38: corral.agent.v1.Event.Kill.kill_policy:type_name -> mesos.v1.KillPolicy
-	26, // 39: corral.agent.v1.Event.Acknowledge.framework_id:type_name -> mesos.v1.FrameworkID
-	33, // 40: corral.agent.v1.Event.Acknowledge.task_id:type_name -> mesos.v1.TaskID
-	26, // 41: corral.agent.v1.Event.ShutdownFramework.framework_id:type_name -> mesos.v1.FrameworkID
-	26, // 42: corral.agent.v1.Event.Message.framework_id:type_name -> mesos.v1.FrameworkID
-	29, // 43: corral.agent.v1.Event.Message.executor_id:type_name -> mesos.v1.ExecutorID
-	22, // 44: corral.agent.v1.Event.CheckpointResources.resources:type_name -> mesos.v1.Resource
-	26, // 45: corral.agent.v1.Event.ExecutorExited.framework_id:type_name -> mesos.v1.FrameworkID
-	29, // 46: corral.agent.v1.Event.ExecutorExited.executor_id:type_name -> mesos.v1.ExecutorID
-	47, // [47:47] is the sub-list for method output_type
-	47, // [47:47] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	18, // 15: corral.agent.v1.Event.message:type_name -> corral.agent.v1.Event.Message
+	19, // 16: corral.agent.v1.Event.checkpoint_resources:type_name -> corral.agent.v1.Event.CheckpointResources
+	17, // 17: corral.agent.v1.Event.shutdown_executor:type_name -> corral.agent.v1.Event.ShutdownExecutor
+	22, // 18: corral.agent.v1.Call.Subscribe.agent_info:type_name -> mesos.v1.AgentInfo
+	23, // 19: corral.agent.v1.Call.Subscribe.checkpointed_resources:type_name -> mesos.v1.Resource
+	24, // 20: corral.agent.v1.Call.Subscribe.tasks:type_name -> mesos.v1.Task
+	25, // 21: corral.agent.v1.Call.Subscribe.frameworks:type_name -> mesos.v1.FrameworkInfo
+	26, // 22: corral.agent.v1.Call.Subscribe.executors:type_name -> mesos.v1.ExecutorInfo
+	27, // 23: corral.agent.v1.Call.Update.framework_id:type_name -> mesos.v1.FrameworkID
+	28, // 24: corral.agent.v1.Call.Update.status:type_name -> mesos.v1.TaskStatus
+	29, // 25: corral.agent.v1.Call.Update.latest_state:type_name -> mesos.v1.TaskState
+	27, // 26: corral.agent.v1.Call.Message.framework_id:type_name -> mesos.v1.FrameworkID
+	30, // 27: corral.agent.v1.Call.Message.executor_id:type_name -> mesos.v1.ExecutorID
+	23, // 28: corral.agent.v1.Call.CheckpointResources.resources:type_name -> mesos.v1.Resource
+	27, // 29: corral.agent.v1.Call.ExecutorExited.framework_id:type_name -> mesos.v1.FrameworkID
+	30, // 30: corral.agent.v1.Call.ExecutorExited.executor_id:type_name -> mesos.v1.ExecutorID
+	21, // 31: corral.agent.v1.Event.Subscribed.agent_id:type_name -> mesos.v1.AgentID
+	31, // 32: corral.agent.v1.Event.Subscribed.master_info:type_name -> mesos.v1.MasterInfo
+	25, // 33: corral.agent.v1.Event.Launch.framework_info:type_name -> mesos.v1.FrameworkInfo
+	32, // 34: corral.agent.v1.Event.Launch.task:type_name -> mesos.v1.TaskInfo
+	26, // 35: corral.agent.v1.Event.Launch.executor:type_name -> mesos.v1.ExecutorInfo
+	33, // 36: corral.agent.v1.Event.Launch.task_group:type_name -> mesos.v1.TaskGroupInfo
+	27, // 37: corral.agent.v1.Event.Kill.framework_id:type_name -> mesos.v1.FrameworkID
+	34, // 38: corral.agent.v1.Event.Kill.task_id:type_name -> mesos.v1.TaskID
+	35, // 39: corral.agent.v1.Event.Kill.kill_policy:type_name -> mesos.v1.KillPolicy
+	27, // 40: corral.agent.v1.Event.Acknowledge.framework_id:type_name -> mesos.v1.FrameworkID
+	34, // 41: corral.agent.v1.Event.Acknowledge.task_id:type_name -> mesos.v1.TaskID
+	27, // 42: corral.agent.v1.Event.ShutdownFramework.framework_id:type_name -> mesos.v1.FrameworkID
+	27, // 43: corral.agent.v1.Event.ShutdownExecutor.framework_id:type_name -> mesos.v1.FrameworkID
+	30, // 44: corral.agent.v1.Event.ShutdownExecutor.executor_id:type_name -> mesos.v1.ExecutorID
+	27, // 45: corral.agent.v1.Event.Message.framework_id:type_name -> mesos.v1.FrameworkID
+	30, // 46: corral.agent.v1.Event.Message.executor_id:type_name -> mesos.v1.ExecutorID
+	23, // 47: corral.agent.v1.Event.CheckpointResources.resources:type_name -> mesos.v1.Resource
+	27, // 48: corral.agent.v1.Event.ExecutorExited.framework_id:type_name -> mesos.v1.FrameworkID
+	30, // 49: corral.agent.v1.Event.ExecutorExited.executor_id:type_name -> mesos.v1.ExecutorID
+	50, // [50:50] is the sub-list for method output_type
+	50, // [50:50] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_agentpb_agent_proto_init() }
@@ -1530,7 +1621,7 @@ func file_agentpb_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agentpb_agent_proto_rawDesc), len(file_agentpb_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -61,7 +61,9 @@ const testACLs = `{
   "get_maintenance_statuses": [{"principals": {"values": ["ops"]}, "machines": {"type": "ANY"}}],
   "update_maintenance_schedules": [{"principals": {"values": ["ops"]}, "machines": {"type": "ANY"}}],
   "start_maintenances": [{"principals": {"values": ["ops"]}, "machines": {"type": "ANY"}}],
-  "stop_maintenances": [{"principals": {"values": ["ops"]}, "machines": {"type": "ANY"}}]
+  "stop_maintenances": [{"principals": {"values": ["ops"]}, "machines": {"type": "ANY"}}],
+  "register_agents": [{"principals": {"values": ["agent"]}, "agents": {"type": "ANY"}}],
+  "get_endpoints": [{"principals": {"type": "ANY"}, "paths": {"type": "ANY"}}]
 }`
 
 var testCredentials = auth.Credentials{"fw-a": "sa", "fw-b": "sb", "agent": "sg", "ops": "so", "dev": "sd"}

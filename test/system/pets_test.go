@@ -247,3 +247,71 @@ func TestPetRollingUpdateSurvivesMasterAndFrameworkRestarts(t *testing.T) {
 		}
 	}
 }
+
+// `corral dev` as a user runs it: three empty agents, the three bundled
+// frameworks subscribed. An app's three instances land on three agents,
+// and so does a set of three pets (one machine's loss costs one pet, not
+// the quorum).
+func TestDevSpreadsPetsAndAppInstancesOverAgents(t *testing.T) {
+	root := t.TempDir()
+	t.Cleanup(func() { killSandboxTasks(root) })
+	petsAddr, serviceAddr := freeAddr(t), freeAddr(t)
+	dev := startProc(t, "dev", "dev", "--master-listen", freeAddr(t), "--agent-base-port", "0", "--work-dir", root,
+		"--service-listen", serviceAddr, "--pets-listen", petsAddr, "--batch-listen", freeAddr(t))
+	waitFor(t, 60*time.Second, "corral dev to be ready", func() bool { return strings.Contains(tail(dev.log, 100), "corral dev: ready") })
+	post := func(url, body string) {
+		t.Helper()
+		resp, err := http.Post(url, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST %s: %s %s", url, resp.Status, b)
+		}
+	}
+
+	post("http://"+serviceAddr+"/v2/apps", `{"id":"/web","instances":3,"cmd":"exec sleep 100000","cpus":0.1,"mem":32}`)
+	hosts := map[string]int{}
+	waitFor(t, 60*time.Second, "three instances running", func() bool {
+		resp, err := http.Get("http://" + serviceAddr + "/v2/apps/web/tasks")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var v struct {
+			Tasks []struct{ Host, State string }
+		}
+		if json.NewDecoder(resp.Body).Decode(&v) != nil {
+			return false
+		}
+		clear(hosts)
+		running := 0
+		for _, task := range v.Tasks {
+			if task.State == "TASK_RUNNING" {
+				running++
+				hosts[task.Host]++
+			}
+		}
+		return running == 3
+	})
+	if len(hosts) != 3 {
+		t.Errorf("the app's instances run on %v, want 3 hosts", hosts)
+	}
+
+	post("http://"+petsAddr+"/v1/petsets", `{"id":"db","instances":3,"cmd":"exec sleep 100000","cpus":0.1,"mem":32,
+		"volumes":[{"containerPath":"data","size":10}]}`)
+	var pets map[string]petStatus
+	waitFor(t, 60*time.Second, "three pets ready", func() bool {
+		pets = petsOf(t, "http://"+petsAddr, "db")
+		return len(pets) == 3 && pets["db-0"].Ready && pets["db-1"].Ready && pets["db-2"].Ready
+	})
+	agents := map[string]bool{}
+	for _, p := range pets {
+		agents[p.AgentID] = true
+	}
+	if len(agents) != 3 {
+		t.Errorf("pets %+v on %d agents, want 3", pets, len(agents))
+	}
+}

@@ -1,0 +1,126 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/go-zookeeper/zk"
+)
+
+// A guarded write is a ZooKeeper multi: a version check of the guard's
+// znode, then the write. The server applies both or neither, so a write
+// cannot land after the guard moved, even from a client whose old session
+// expired and was silently replaced by a new one (go-zookeeper does that),
+// which is exactly the writer a fence must stop.
+
+// PutGuarded implements Guarded.
+func (z *ZooKeeper) PutGuarded(_ context.Context, g Guard, key string, value []byte, expected int64) (Entry, error) {
+	gp, p, err := z.guardedPaths(g, key)
+	if err != nil {
+		return Entry{}, err
+	}
+	if value == nil {
+		value = []byte{}
+	}
+	entry := func(version int64) Entry { return Entry{Key: key, Value: slices.Clone(value), Version: version} }
+	for {
+		switch {
+		case expected == Absent:
+			if err := z.createParents(p); err != nil {
+				return Entry{}, err
+			}
+			_, err := z.guarded(g, gp, &zk.CreateRequest{Path: p, Data: value, Acl: z.acl})
+			switch {
+			case errors.Is(err, zk.ErrNodeExists):
+				return Entry{}, fmt.Errorf("%w: %s already exists", ErrConflict, key)
+			case err != nil:
+				return Entry{}, fmt.Errorf("store: create %s: %w", key, err)
+			}
+			return entry(1), nil
+		case expected == AnyVersion:
+			res, err := z.guarded(g, gp, &zk.SetDataRequest{Path: p, Data: value, Version: -1})
+			if errors.Is(err, zk.ErrNoNode) {
+				e, err := z.PutGuarded(context.Background(), g, key, value, Absent)
+				if !errors.Is(err, ErrConflict) {
+					return e, err
+				}
+				continue // created by someone else meanwhile: overwrite it
+			}
+			if err != nil {
+				return Entry{}, fmt.Errorf("store: set %s: %w", key, err)
+			}
+			return entry(int64(res.Stat.Version) + 1), nil
+		default:
+			res, err := z.guarded(g, gp, &zk.SetDataRequest{Path: p, Data: value, Version: int32(expected - 1)})
+			if errors.Is(err, zk.ErrBadVersion) || errors.Is(err, zk.ErrNoNode) {
+				return Entry{}, fmt.Errorf("%w: %s is not at version %d", ErrConflict, key, expected)
+			}
+			if err != nil {
+				return Entry{}, fmt.Errorf("store: set %s: %w", key, err)
+			}
+			return entry(int64(res.Stat.Version) + 1), nil
+		}
+	}
+}
+
+// DeleteGuarded implements Guarded.
+func (z *ZooKeeper) DeleteGuarded(_ context.Context, g Guard, key string, expected int64) error {
+	gp, p, err := z.guardedPaths(g, key)
+	if err != nil {
+		return err
+	}
+	v := int32(-1)
+	if expected != AnyVersion {
+		v = int32(expected - 1)
+	}
+	_, err = z.guarded(g, gp, &zk.DeleteRequest{Path: p, Version: v})
+	switch {
+	case errors.Is(err, zk.ErrNoNode):
+		return fmt.Errorf("%w: %s", ErrNotFound, key)
+	case errors.Is(err, zk.ErrBadVersion):
+		return fmt.Errorf("%w: %s is not at version %d", ErrConflict, key, expected)
+	case err != nil:
+		return fmt.Errorf("store: delete %s: %w", key, err)
+	}
+	return nil
+}
+
+func (z *ZooKeeper) guardedPaths(g Guard, key string) (guard, p string, err error) {
+	if err := g.validate(); err != nil {
+		return "", "", err
+	}
+	if p, err = z.path(key); err != nil {
+		return "", "", err
+	}
+	return z.root + "/" + g.Key, p, nil
+}
+
+// guarded runs op after a check of the guard's version, atomically. A
+// failed check is ErrFenced; the op's own failure is returned as the
+// server gave it, for the caller to translate.
+func (z *ZooKeeper) guarded(g Guard, guardPath string, op any) (zk.MultiResponse, error) {
+	check := &zk.CheckVersionRequest{Path: guardPath, Version: int32(g.Version - 1)}
+	res, err := z.conn.Multi(check, op)
+	if err == nil && len(res) == 2 {
+		return res[1], nil
+	}
+	if len(res) == 2 {
+		// The server reports, per op, which one failed; the check comes
+		// first, so its error is the fence's.
+		if checkErr := res[0].Error; checkErr != nil {
+			if errors.Is(checkErr, zk.ErrBadVersion) || errors.Is(checkErr, zk.ErrNoNode) {
+				return zk.MultiResponse{}, fmt.Errorf("%w: %s is no longer at version %d", ErrFenced, g.Key, g.Version)
+			}
+			return zk.MultiResponse{}, fmt.Errorf("checking the guard %s: %w", g.Key, checkErr)
+		}
+		if res[1].Error != nil {
+			return zk.MultiResponse{}, res[1].Error
+		}
+	}
+	if err == nil {
+		err = fmt.Errorf("a guarded write got %d results, want 2", len(res))
+	}
+	return zk.MultiResponse{}, err
+}
