@@ -25,6 +25,11 @@ func (m *Master) conversion(a *agentState, op mesospb.Offer_Operation_Type, res 
 	if len(res) == 0 {
 		return resources.Conversion{}, fmt.Sprintf("%v names no resources", op)
 	}
+	// A reservation to "*" (or to no role) would be a resource that looks
+	// unreserved to nobody: it could never be offered or merged again.
+	if err := res.Validate(); err != nil {
+		return resources.Conversion{}, fmt.Sprintf("%v: %v", op, err)
+	}
 	var (
 		c   resources.Conversion
 		err error

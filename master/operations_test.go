@@ -291,3 +291,33 @@ func TestVolumesOfOtherPrincipalsCannotBeDestroyed(t *testing.T) {
 		t.Fatalf("DESTROY of another principal's volume: %v", st)
 	}
 }
+
+// A framework in role "*" once reserved resources "to *": the allocation
+// role matched the reservation's, the reservation was never validated, and
+// the agent was left with cpus(*) that no task could use with its cpus.
+func TestReservationToTheStarRoleIsRefused(t *testing.T) {
+	srv := startMaster(t, nil)
+	registerAgent(t, srv.URL, "cpus:2;mem:1024")
+	fw := subscribe(t, srv.URL, codec.Protobuf, fwInfo(nil))
+	o := fw.next(schedulerpb.Event_OFFERS).GetOffers().GetOffers()[0]
+	for i, role := range []string{"*", "", "../x"} {
+		cpus := dynamicRes("cpus", 1, role)
+		cpus.AllocationInfo = proto.CloneOf(o.GetResources()[0].GetAllocationInfo())
+		id := "reserve-" + string(rune('a'+i))
+		fw.call(&schedulerpb.Call{Type: schedulerpb.Call_ACCEPT.Enum(), Accept: &schedulerpb.Call_Accept{
+			OfferIds: []*mesospb.OfferID{o.GetId()},
+			Operations: []*mesospb.Offer_Operation{withID(&mesospb.Offer_Operation{Type: mesospb.Offer_Operation_RESERVE.Enum(),
+				Reserve: &mesospb.Offer_Operation_Reserve{Resources: []*mesospb.Resource{cpus}}}, id)},
+			Filters: &mesospb.Filters{RefuseSeconds: proto.Float64(0)},
+		}}, http.StatusAccepted)
+		st := fw.next(schedulerpb.Event_UPDATE_OPERATION_STATUS).GetUpdateOperationStatus().GetStatus()
+		if st.GetState() != mesospb.OperationState_OPERATION_ERROR || !strings.Contains(st.GetMessage(), "role") {
+			t.Fatalf("RESERVE to role %q: %v, want an error naming the role", role, st)
+		}
+		o = fw.next(schedulerpb.Event_OFFERS).GetOffers().GetOffers()[0]
+		r := resources.Resources(o.GetResources())
+		if r.ScalarValue("cpus") != 2 || len(r.Unreserved()) != len(r) {
+			t.Fatalf("after refused RESERVE to %q the offer holds %v, want all of it unreserved", role, r)
+		}
+	}
+}
