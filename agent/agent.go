@@ -21,12 +21,13 @@ import (
 
 	"github.com/corral-sched/corral/agent/containerizer"
 	"github.com/corral-sched/corral/agent/fetcher"
+	"github.com/corral-sched/corral/agent/lifecycle"
 	"github.com/corral-sched/corral/agent/statusupdate"
 	"github.com/corral-sched/corral/auth"
+	"github.com/corral-sched/corral/images"
 	"github.com/corral-sched/corral/internal/promreg"
 	"github.com/corral-sched/corral/internal/uuid"
 	"github.com/corral-sched/corral/internal/version"
-	"github.com/corral-sched/corral/isolators"
 	"github.com/corral-sched/corral/proto/executorpb"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/resources"
@@ -38,14 +39,18 @@ var errShutdown = errors.New("agent: the master asked this agent to shut down")
 // Agent runs tasks for a master. Create it with New, serve Handler, and
 // call Run.
 type Agent struct {
-	cfg       Config
-	log       *slog.Logger
-	info      *mesospb.AgentInfo // without id
-	launcher  containerizer.Launcher
-	fetcher   *fetcher.Fetcher
-	isolators []isolators.Isolator
-	metrics   *metrics
-	gatherer  prometheus.Gatherer
+	cfg  Config
+	log  *slog.Logger
+	info *mesospb.AgentInfo // without id
+	// containers makes, recovers and measures the containers of tasks and
+	// executors; it says what the isolation can do.
+	containers *containerizer.Containerizer
+	// images provisions the roots of containers from images; nil when
+	// the agent runs none (images.go).
+	images   *images.Provisioner
+	fetcher  *fetcher.Fetcher
+	metrics  *metrics
+	gatherer prometheus.Gatherer
 
 	id        atomic.Pointer[string] // set by the loop once registered
 	connected atomic.Bool            // set by the loop while subscribed
@@ -82,7 +87,10 @@ type Agent struct {
 	lazyCheckpoints map[statusupdate.Key]bool
 	checkpointDirs  map[string]bool // directories known to exist
 	session         *session        // nil while not subscribed
-	retryTimer      *time.Timer
+	// sessions are the nested container sessions running or recently
+	// ended (attach_session.go); they live off the loop.
+	sessions   sessionTable
+	retryTimer *time.Timer
 }
 
 // New validates cfg and prepares an agent; Run starts it.
@@ -106,24 +114,34 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: Addr %q: bad port", cfg.Addr)
 	}
-	isos, err := isolators.New("posix") // usage from /proc; the linux launcher does its own isolation
+	reg, gatherer := promreg.Resolve(cfg.Registerer)
+	provisioner, err := newProvisioner(cfg, reg)
 	if err != nil {
 		return nil, err
 	}
-	reg, gatherer := promreg.Resolve(cfg.Registerer)
+	containers, err := containerizer.New(containerizer.Config{
+		Images:    provisioner,
+		Isolation: cfg.isolation, Root: filepath.Join(cfg.WorkDir, "containers"), SandboxRoot: filepath.Join(cfg.WorkDir, "agents"),
+		Hostname: cfg.Hostname, CgroupsRoot: cfg.CgroupsRoot, CFS: cfg.CgroupsEnableCFS, PidsLimit: cfg.ContainerPidsLimit,
+		AllowedHostPaths: cfg.AllowedHostPaths, DiskInterval: cfg.DiskWatchInterval, EnforceDisk: cfg.EnforceDiskQuota,
+		CNI: cfg.cniConfig(), Logger: cfg.Logger.With("component", "containerizer"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
 	a := &Agent{
-		calls: make(chan struct{}, maxCallsInFlight),
-		cfg:   cfg,
-		log:   cfg.Logger.With("component", "agent", "addr", cfg.Addr),
+		images: provisioner,
+		calls:  make(chan struct{}, maxCallsInFlight),
+		cfg:    cfg,
+		log:    cfg.Logger.With("component", "agent", "addr", cfg.Addr),
 		info: &mesospb.AgentInfo{
 			Hostname:   proto.String(cfg.Hostname),
 			Port:       proto.Int32(int32(port)),
 			Resources:  res,
 			Attributes: attrs,
 		},
-		launcher:        launcherFor(cfg),
+		containers:      containers,
 		fetcher:         &fetcher.Fetcher{CacheDir: filepath.Join(cfg.WorkDir, "fetcher-cache"), CacheSize: cfg.FetcherCacheSize},
-		isolators:       isos,
 		gatherer:        gatherer,
 		inbox:           make(chan func(), 1024),
 		stopped:         make(chan struct{}),
@@ -173,20 +191,6 @@ func (a *Agent) Resources() resources.Resources {
 	return resources.Resources(a.info.GetResources()).Clone()
 }
 
-// launcherFor picks the launcher of cfg's isolation.
-func launcherFor(cfg Config) containerizer.Launcher {
-	if cfg.Isolation == "linux" {
-		return &containerizer.Linux{
-			Root: filepath.Join(cfg.WorkDir, "containers"), CgroupParent: cfg.CgroupsRoot,
-			CFS: cfg.CgroupsEnableCFS, PidsLimit: cfg.ContainerPidsLimit, IsolateNetwork: cfg.IsolateNetwork,
-		}
-	}
-	if cfg.Isolation == "sim" {
-		return containerizer.Sim{}
-	}
-	return containerizer.Posix{}
-}
-
 // Addr is the host:port the agent serves on.
 func (a *Agent) Addr() string { return a.cfg.Addr }
 
@@ -220,6 +224,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("agent: recovering tasks: %w", err)
 	}
 	go a.watchDisk(loopCtx)
+	go a.collectImages(loopCtx)
 	defer func() { stopLoop(); <-loopDone; close(a.stopped) }()
 
 	backoff := a.cfg.RegisterBackoff
@@ -328,9 +333,9 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	var procs []*containerizer.Process
 	err := a.do(ctx, func() {
 		for _, t := range a.tasks {
-			if t.proc != nil && !t.exited {
+			if t.running() {
 				procs = append(procs, t.proc)
-				a.killTask(t, nil)
+				a.killTask(t, lifecycle.Killed, "", nil)
 			}
 		}
 		// Custom executors too: they outlive an agent that merely stops
@@ -366,6 +371,7 @@ func (a *Agent) Handler() http.Handler {
 	mux.Handle("GET /metrics", a.operators(a.cfg.ACLs.Endpoint("/metrics", promhttp.HandlerFor(a.gatherer, promhttp.HandlerOpts{}))))
 	mux.Handle("GET /state", a.operators(http.HandlerFunc(a.serveState)))
 	mux.Handle("/api/v1", a.operators(http.HandlerFunc(a.serveAPI)))
+	mux.Handle("GET /api/v1/exec", a.operators(http.HandlerFunc(a.serveExecWS))) // the web UI's terminal (attach_ws.go)
 	// Executors hold no operator credentials: with
 	// AuthenticateHTTPExecutors they present their own token instead
 	// (executor_auth.go), otherwise their API is open, as in Mesos.
@@ -380,6 +386,7 @@ type stateView struct {
 	ID        string     `json:"id"`
 	Hostname  string     `json:"hostname"`
 	Resources string     `json:"resources"`
+	Isolation string     `json:"isolation"` // the isolators it runs, expanded
 	Connected bool       `json:"connected"`
 	Tasks     []taskView `json:"tasks"`
 }
@@ -393,7 +400,8 @@ type taskView struct {
 }
 
 func (a *Agent) serveState(w http.ResponseWriter, r *http.Request) {
-	v := stateView{ID: a.ID(), Hostname: a.info.GetHostname(), Resources: resources.Resources(a.info.GetResources()).String()}
+	v := stateView{ID: a.ID(), Hostname: a.info.GetHostname(), Resources: resources.Resources(a.info.GetResources()).String(),
+		Isolation: a.containers.Isolation().String()}
 	may := viewer{acls: a.cfg.ACLs, principal: auth.Principal(r.Context())}
 	err := a.do(r.Context(), func() {
 		v.Connected = a.session != nil

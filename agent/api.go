@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,12 +18,13 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/agent/containerizer"
 	"github.com/corral-sched/corral/agent/statusupdate"
 	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/codec"
+	corralflags "github.com/corral-sched/corral/internal/flags"
 	"github.com/corral-sched/corral/internal/httpbody"
 	"github.com/corral-sched/corral/internal/version"
-	"github.com/corral-sched/corral/isolators"
 	"github.com/corral-sched/corral/proto/agentapipb"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/resources"
@@ -36,17 +38,14 @@ func (a *Agent) serveAPI(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Expecting a 'POST' request, received '"+r.Method+"'", http.StatusMethodNotAllowed)
 		return
 	}
+	if isStreamingRequest(r) {
+		a.serveAttachInput(w, r) // attach.go: its body is a stream of calls
+		return
+	}
 	in, err := codec.ForContentType(r.Header.Get("Content-Type"))
 	if err != nil {
 		http.Error(w, fmt.Sprintf("Expecting 'Content-Type' of %s or %s", codec.JSONMediaType, codec.ProtobufMediaType), http.StatusUnsupportedMediaType)
 		return
-	}
-	out := in
-	if r.Header.Get("Accept") != "" {
-		if out, err = codec.Negotiate(r.Header.Get("Accept")); err != nil {
-			http.Error(w, "Expecting 'Accept' to allow JSON or protobuf", http.StatusNotAcceptable)
-			return
-		}
 	}
 	body, ok := httpbody.Read(w, r, maxAPICallBytes)
 	if !ok {
@@ -57,6 +56,21 @@ func (a *Agent) serveAPI(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Failed to parse body into Call: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	switch call.GetType() {
+	case agentapipb.Call_ATTACH_CONTAINER_OUTPUT:
+		a.attachOutput(w, r, call) // a streaming response, negotiated its own way
+		return
+	case agentapipb.Call_LAUNCH_NESTED_CONTAINER_SESSION:
+		a.launchSession(w, r, call)
+		return
+	}
+	out := in
+	if r.Header.Get("Accept") != "" {
+		if out, err = codec.Negotiate(r.Header.Get("Accept")); err != nil {
+			http.Error(w, "Expecting 'Accept' to allow JSON or protobuf", http.StatusNotAcceptable)
+			return
+		}
+	}
 	var resp *agentapipb.Response
 	status, msg := http.StatusOK, ""
 	switch call.GetType() {
@@ -64,6 +78,8 @@ func (a *Agent) serveAPI(w http.ResponseWriter, r *http.Request) {
 		status, msg = http.StatusBadRequest, "Expecting 'type' to be present and known"
 	case agentapipb.Call_GET_HEALTH:
 		resp = &agentapipb.Response{Type: agentapipb.Response_GET_HEALTH.Enum(), GetHealth: &agentapipb.Response_GetHealth{Healthy: proto.Bool(true)}}
+	case agentapipb.Call_GET_FLAGS:
+		resp = a.flagsResponse()
 	case agentapipb.Call_GET_VERSION:
 		resp = &agentapipb.Response{Type: agentapipb.Response_GET_VERSION.Enum(),
 			GetVersion: &agentapipb.Response_GetVersion{VersionInfo: &mesospb.VersionInfo{Version: proto.String(version.Version)}}}
@@ -74,11 +90,21 @@ func (a *Agent) serveAPI(w http.ResponseWriter, r *http.Request) {
 	case agentapipb.Call_GET_AGENT, agentapipb.Call_GET_STATE, agentapipb.Call_GET_TASKS,
 		agentapipb.Call_GET_FRAMEWORKS, agentapipb.Call_GET_CONTAINERS:
 		v := viewer{acls: a.cfg.ACLs, principal: auth.Principal(r.Context())}
-		if err := a.do(r.Context(), func() { resp = a.stateResponse(call.GetType(), v) }); err != nil {
+		procs := make(map[string]*containerizer.Process)
+		if err := a.do(r.Context(), func() { resp = a.stateResponse(call.GetType(), v, procs) }); err != nil {
 			status, msg = http.StatusServiceUnavailable, "Agent is not running: "+err.Error()
 		} else if call.GetType() == agentapipb.Call_GET_CONTAINERS {
-			a.addUsage(r, resp.GetGetContainers())
+			addUsage(r.Context(), resp.GetGetContainers(), procs)
 		}
+	case agentapipb.Call_WAIT_NESTED_CONTAINER:
+		resp, status, msg = a.waitNested(r.Context(), call)
+	case agentapipb.Call_KILL_NESTED_CONTAINER:
+		if status, msg = a.killNested(r.Context(), call); status == http.StatusOK {
+			w.WriteHeader(http.StatusOK) // Mesos answers it without a body
+			return
+		}
+	case agentapipb.Call_ATTACH_CONTAINER_INPUT:
+		status, msg = http.StatusBadRequest, "Expecting ATTACH_CONTAINER_INPUT as a streaming request: 'Content-Type: "+recordIOMediaType+"' and a RecordIO stream of calls"
 	default:
 		status, msg = http.StatusNotImplemented, fmt.Sprintf("Agent call %v is not implemented", call.GetType())
 	}
@@ -95,8 +121,25 @@ func (a *Agent) serveAPI(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
-// stateResponse answers the state calls on the loop, with what v may see.
-func (a *Agent) stateResponse(t agentapipb.Call_Type, v viewer) *agentapipb.Response {
+// flagsResponse answers GET_FLAGS: the agent's settings, with its
+// isolation expanded to the isolators it runs.
+func (a *Agent) flagsResponse() *agentapipb.Response {
+	flags := maps.Clone(a.cfg.Flags)
+	if flags == nil {
+		flags = make(map[string]string)
+	}
+	flags["isolation"] = a.containers.Isolation().String()
+	out := &agentapipb.Response_GetFlags{}
+	for _, name := range slices.Sorted(maps.Keys(flags)) {
+		out.Flags = append(out.Flags, &mesospb.Flag{Name: proto.String(name), Value: proto.String(corralflags.Redact(name, flags[name]))})
+	}
+	return &agentapipb.Response{Type: agentapipb.Response_GET_FLAGS.Enum(), GetFlags: out}
+}
+
+// stateResponse answers the state calls on the loop, with what v may
+// see; procs receives the running containers' processes, by container
+// ID, for measuring off the loop.
+func (a *Agent) stateResponse(t agentapipb.Call_Type, v viewer, procs map[string]*containerizer.Process) *agentapipb.Response {
 	info := proto.CloneOf(a.info)
 	if id := a.ID(); id != "" {
 		info.Id = &mesospb.AgentID{Value: proto.String(id)}
@@ -118,7 +161,7 @@ func (a *Agent) stateResponse(t agentapipb.Call_Type, v viewer) *agentapipb.Resp
 			seen[key.FrameworkID] = true
 			frameworks.Frameworks = append(frameworks.Frameworks, &agentapipb.Response_GetFrameworks_Framework{FrameworkInfo: tr.framework})
 		}
-		if tr.proc != nil && !tr.exited && v.executor(tr) {
+		if tr.running() && v.executor(tr) {
 			res := resources.Resources(tr.info.GetResources())
 			var disk float64
 			for _, r := range res {
@@ -140,9 +183,9 @@ func (a *Agent) stateResponse(t agentapipb.Call_Type, v viewer) *agentapipb.Resp
 					CpusLimit:      proto.Float64(res.ScalarValue("cpus")),
 					MemLimitBytes:  proto.Uint64(uint64(res.ScalarValue("mem") * (1 << 20))),
 					DiskLimitBytes: proto.Uint64(uint64(disk * (1 << 20))),
-					DiskUsedBytes:  proto.Uint64(uint64(tr.diskBytes)),
 				},
 			})
+			procs[tr.containerID] = tr.proc
 		}
 	}
 	resp := &agentapipb.Response{}
@@ -161,20 +204,25 @@ func (a *Agent) stateResponse(t agentapipb.Call_Type, v viewer) *agentapipb.Resp
 	return resp
 }
 
-// addUsage measures each container's processes (off the loop).
-func (a *Agent) addUsage(r *http.Request, c *agentapipb.Response_GetContainers) {
-	if len(a.isolators) == 0 {
-		return
-	}
+// addUsage measures each container through its isolators (off the loop).
+func addUsage(ctx context.Context, c *agentapipb.Response_GetContainers, procs map[string]*containerizer.Process) {
 	for _, ct := range c.GetContainers() {
-		u, err := a.isolators[0].Usage(r.Context(), isolators.Container{Pid: int(ct.GetContainerStatus().GetExecutorPid())})
-		if err != nil {
+		p := procs[ct.GetContainerId().GetValue()]
+		if p == nil {
 			continue
 		}
+		u, _ := p.Usage(ctx) // what some isolator could not measure stays unset
 		st := ct.ResourceStatistics
-		st.Processes = proto.Uint32(uint32(u.Processes))
-		st.CpusUserTimeSecs = proto.Float64(u.CPUSeconds)
-		st.MemRssBytes = proto.Uint64(u.MemoryBytes)
+		if u.Processes > 0 {
+			st.Processes = proto.Uint32(uint32(u.Processes))
+		}
+		if u.CPUSeconds > 0 {
+			st.CpusUserTimeSecs = proto.Float64(u.CPUSeconds)
+		}
+		if u.MemoryBytes > 0 {
+			st.MemRssBytes = proto.Uint64(u.MemoryBytes)
+		}
+		st.DiskUsedBytes = proto.Uint64(u.DiskBytes)
 	}
 }
 

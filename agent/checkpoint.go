@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,11 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/agent/containerizer"
+	"github.com/corral-sched/corral/agent/lifecycle"
 	"github.com/corral-sched/corral/agent/statusupdate"
 	"github.com/corral-sched/corral/proto/mesospb"
 )
@@ -72,7 +73,7 @@ func (a *Agent) writeCheckpoint(t *taskRun) error {
 		t.cpFramework, t.cpTask = fw, ti
 	}
 	cp := taskCheckpoint{Framework: t.cpFramework, Task: t.cpTask, ContainerID: t.containerID, Sandbox: t.sandbox,
-		StartTime: t.startTime, State: int32(t.state), Exited: t.exited, Killed: t.killed}
+		StartTime: t.startTime, State: int32(t.state), Exited: t.life.Ended(), Killed: t.life.KillAsked()}
 	if t.proc != nil {
 		cp.Pid = t.proc.Pid
 	}
@@ -137,10 +138,9 @@ func (a *Agent) recoverTasks() {
 	if err := writeFileAtomic(metaBoot, []byte(current+"\n")); err != nil {
 		a.log.Warn("could not record the boot ID", "err", err)
 	}
-	a.recoverExecutors(rebooted)
-	found := a.launcher.Containers(filepath.Join(a.cfg.WorkDir, "agents"))
+	execs := a.loadExecutors(rebooted)
+	var tasks []*taskRun
 	files, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "meta", "tasks", "*", "*.json"))
-	recovered, ended := 0, 0
 	for _, path := range files {
 		t, pending, err := a.loadCheckpoint(path)
 		if err != nil {
@@ -154,32 +154,57 @@ func (a *Agent) recoverTasks() {
 			a.updates.Add(t.key, st)
 			t.last = st
 		}
-		if t.exited {
+		tasks = append(tasks, t)
+	}
+
+	// Every container a checkpoint names, in one pass: the containerizer
+	// also kills those none names and lets the isolators clean up.
+	var list []containerizer.Recovered
+	for _, e := range execs {
+		list = append(list, containerizer.Recovered{Spec: a.executorSpec(e), Pid: e.pidHint, StartTime: e.startTime})
+	}
+	specs := make(map[*taskRun]containerizer.Spec)
+	for _, t := range tasks {
+		if t.life.Ended() || rebooted || t.info.GetExecutor() != nil {
+			continue
+		}
+		spec, err := a.spec(t)
+		if err != nil {
+			a.log.Warn("recovering a task whose container cannot be described", "task", t.key.TaskID, "err", err)
+		}
+		spec.ID, spec.Sandbox, spec.ExitFile = t.containerID, t.sandbox, exitFile(t.sandbox)
+		specs[t] = spec
+		list = append(list, containerizer.Recovered{Spec: spec, Pid: t.pidHint, StartTime: t.startTime})
+	}
+	procs := a.containers.Recover(context.Background(), list)
+	for _, e := range execs {
+		a.adoptExecutor(e, procs[e.containerID])
+	}
+
+	recovered, ended := 0, 0
+	for _, t := range tasks {
+		if t.life.Ended() {
 			continue // its last updates wait for acknowledgements
 		}
 		if rebooted {
-			reason := mesospb.TaskStatus_REASON_EXECUTOR_TERMINATED
-			t.exited = true
-			a.update(t, mesospb.TaskState_TASK_LOST, &reason, "The agent's machine rebooted: the task is gone")
+			a.apply(t, t.life.End(lifecycle.Report{State: mesospb.TaskState_TASK_LOST,
+				Reason: mesospb.TaskStatus_REASON_EXECUTOR_TERMINATED.Enum(), Message: "The agent's machine rebooted: the task is gone"}))
 			ended++
 			continue
 		}
-		if a.adoptExecutorTask(t) {
-			recovered++ // it lives as long as its executor, which subscribes again
+		if t.info.GetExecutor() != nil {
+			if a.adoptExecutorTask(t) {
+				recovered++ // it lives as long as its executor, which subscribes again
+			} else {
+				ended++
+				a.apply(t, t.life.End(lifecycle.Report{State: mesospb.TaskState_TASK_LOST,
+					Reason: mesospb.TaskStatus_REASON_EXECUTOR_TERMINATED.Enum(), Message: "The task's executor ended while the agent was down"}))
+			}
 			continue
 		}
-		spec := a.spec(t)
-		spec.ExitFile = exitFile(t.sandbox)
-		pid, start := t.pidHint, t.startTime
-		if c, ok := found[t.containerID]; ok && pid == 0 {
-			// The container started but the checkpoint naming its process
-			// was never written (a full disk, or a crash in between).
-			pid, start = c.Pid, c.StartTime
-		}
-		proc, err := a.launcher.Recover(spec, pid, start)
-		switch {
-		case err == nil:
-			t.proc, t.startTime = proc, start
+		if proc := procs[t.containerID]; proc != nil {
+			t.proc = proc
+			t.startTime, _ = containerizer.StartTime(proc.Pid)
 			recovered++
 			a.log.Info("task recovered", "task", t.key.TaskID, "pid", proc.Pid)
 			if t.state == mesospb.TaskState_TASK_STAGING || t.state == mesospb.TaskState_TASK_STARTING {
@@ -192,52 +217,20 @@ func (a *Agent) recoverTasks() {
 				<-proc.Done()
 				a.post(func() { a.exited(t) })
 			}()
-		default:
-			ended++
-			exit, ok := containerizer.ExitStatus(spec.ExitFile)
-			if !ok {
-				reason := mesospb.TaskStatus_REASON_EXECUTOR_TERMINATED
-				t.exited = true
-				a.update(t, mesospb.TaskState_TASK_LOST, &reason, "The task ended while the agent was down and left no exit status")
-				continue
-			}
-			a.reportExit(t, exit)
+			continue
 		}
+		ended++
+		exit, ok := containerizer.ExitStatus(specs[t].ExitFile)
+		if !ok {
+			a.apply(t, t.life.End(lifecycle.Report{State: mesospb.TaskState_TASK_LOST,
+				Reason: mesospb.TaskStatus_REASON_EXECUTOR_TERMINATED.Enum(), Message: "The task ended while the agent was down and left no exit status"}))
+			continue
+		}
+		eff, _ := t.life.Exited(exit) // a restored task is past its launch
+		a.apply(t, eff)
 	}
 	if len(files) > 0 {
 		a.log.Info("tasks recovered from checkpoints", "running", recovered, "ended while down", ended, "rebooted", rebooted)
-	}
-	a.killOrphans(found)
-}
-
-// killOrphans kills the containers on the host that no recovered task or
-// executor claims (their checkpoints were lost or set aside, or their
-// framework does not checkpoint): nobody could report or kill them
-// otherwise, and their frameworks will have replaced them. Containers
-// whose process is gone have their runtime state cleaned up.
-func (a *Agent) killOrphans(found map[string]containerizer.Running) {
-	if len(found) == 0 {
-		return
-	}
-	known := make(map[string]bool, len(a.tasks)+len(a.executors))
-	for _, t := range a.tasks {
-		known[t.containerID] = true
-	}
-	for _, e := range a.executors {
-		known[e.containerID] = true
-	}
-	for id, c := range found {
-		if known[id] {
-			continue
-		}
-		proc, err := a.launcher.Recover(containerizer.Spec{ID: id}, c.Pid, c.StartTime)
-		if err != nil {
-			continue // nothing runs; its leftovers are gone now
-		}
-		a.log.Warn("killing a container that no checkpoint names", "container", id, "pid", c.Pid)
-		if err := proc.Signal(syscall.SIGKILL); err != nil {
-			a.log.Warn("could not kill an orphan container", "container", id, "err", err)
-		}
 	}
 }
 
@@ -270,7 +263,7 @@ func (a *Agent) loadCheckpoint(path string) (*taskRun, []*mesospb.TaskStatus, er
 	}
 	t := &taskRun{
 		key: keyOf(fw.GetId(), ti.GetTaskId()), framework: fw, info: ti, containerID: cp.ContainerID,
-		sandbox: cp.Sandbox, state: mesospb.TaskState(cp.State), exited: cp.Exited, killed: cp.Killed,
+		sandbox: cp.Sandbox, state: mesospb.TaskState(cp.State), life: lifecycle.Restore(cp.Exited, cp.Killed, ti.Executor != nil),
 		startTime: cp.StartTime, pidHint: cp.Pid,
 	}
 	return t, pending, nil

@@ -23,6 +23,7 @@ import (
 	"github.com/corral-sched/corral/agent/containerizer"
 	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/auth/acl"
+	"github.com/corral-sched/corral/isolators"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/resources"
 )
@@ -45,10 +46,16 @@ type Config struct {
 	Resources string
 	// Attributes such as "rack:a;zone:z1".
 	Attributes string
-	// Isolation is "linux" (a container per task through libcontainer:
-	// cgroups and namespaces), "posix" (plain process groups, the
-	// default), or "sim" (nothing forked: simulated agents for load tests).
+	// Isolation is Mesos' --isolation: a comma-separated list of
+	// isolators (cgroups/mem,namespaces/pid,filesystem/linux,...), or a
+	// shorthand: "posix" (process groups on the host, the default),
+	// "linux" (a container per task through libcontainer: cgroups,
+	// namespaces, a root of its own), "auto" (linux where it can run, else
+	// posix) or "sim" (nothing forked: simulated agents for load tests).
+	// See isolators.Shorthands for the lists they stand for.
 	Isolation string
+	// isolation is Isolation expanded, by setDefaults.
+	isolation isolators.Selection
 	// CgroupsRoot is the cgroup containers go under (default /corral);
 	// CgroupsEnableCFS enforces cpus as a hard CFS quota;
 	// ContainerPidsLimit caps processes per container (0: none);
@@ -65,6 +72,25 @@ type Config struct {
 	// (ContainerInfo volumes of type HOST_PATH); none by default.
 	AllowedHostPaths []string
 
+	// ImageProviders is Mesos' --image_providers: "docker" lets tasks
+	// name images (ContainerInfo.mesos.image, or type DOCKER), which need
+	// filesystem/linux. DockerRegistry is the default registry (URL,
+	// host[:port]) or a directory of image archives; DockerStoreDir holds
+	// the layer store (default WorkDir/store/docker); DockerConfig is a
+	// Docker config.json (path or JSON) with registry credentials;
+	// DockerInsecureRegistries are spoken to over plain HTTP;
+	// DockerPullTimeout bounds one pull (0: none);
+	// ImageProvisionerBackend is overlay (default) or copy; ImageGC
+	// collects the store (images.go).
+	ImageProviders           []string
+	DockerRegistry           string
+	DockerStoreDir           string
+	DockerConfig             string
+	DockerInsecureRegistries []string
+	DockerPullTimeout        time.Duration
+	ImageProvisionerBackend  string
+	ImageGC                  ImageGC
+
 	// DiskWatchInterval is how often sandboxes are measured and garbage
 	// collected (default 15 s); EnforceDiskQuota kills tasks over their
 	// disk; GCDelay is how long a finished task's sandbox is kept
@@ -77,6 +103,15 @@ type Config struct {
 	CgroupsEnableCFS   bool
 	ContainerPidsLimit int64
 	IsolateNetwork     bool
+
+	// NetworkCNIConfigDir holds CNI network configurations (Mesos'
+	// --network_cni_config_dir); setting it adds network/cni to the
+	// isolation. NetworkCNIPluginsDirs are searched for the plugins
+	// (default /usr/lib/cni). DNS, if set, is the nameservers containers
+	// on CNI networks get in their resolv.conf (corral dns).
+	NetworkCNIConfigDir   string
+	NetworkCNIPluginsDirs []string
+	DNS                   []string
 
 	// StatusUpdateRetry is the first re-send interval of unacknowledged
 	// status updates; it doubles up to ten minutes.
@@ -113,6 +148,11 @@ type Config struct {
 	// endpoints and LIST_FILES/READ_FILE, view_frameworks, view_tasks and
 	// view_executors filter the state endpoints. nil allows everything.
 	ACLs *acl.ACLs
+
+	// Flags are the settings the agent was started with, as GET_FLAGS
+	// reports them (secrets redacted there); "isolation" is reported
+	// expanded.
+	Flags map[string]string
 
 	HTTPClient *http.Client
 	Registerer prometheus.Registerer
@@ -161,16 +201,25 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("agent: config: WorkDir %q: %w", c.WorkDir, err)
 	}
 	c.WorkDir = abs
-	switch c.Isolation {
-	case "", "posix":
+	if c.Isolation == "" {
 		c.Isolation = "posix"
-	case "linux":
-		if why := containerizer.LinuxAvailable(); why != "" {
-			return fmt.Errorf("agent: config: isolation linux: %s (use posix)", why)
+	}
+	sel, err := isolators.Expand(c.Isolation, isolators.Env{Linux: containerizer.LinuxAvailable()})
+	if err != nil {
+		return fmt.Errorf("agent: config: %w", err)
+	}
+	if c.IsolateNetwork && !sel.Has("namespaces/net") {
+		// --network isolated: the network namespace with loopback only.
+		if sel, err = isolators.Expand(sel.String()+",namespaces/net", isolators.Env{Linux: containerizer.LinuxAvailable()}); err != nil {
+			return fmt.Errorf("agent: config: an isolated network: %w", err)
 		}
-	case "sim":
-	default:
-		return fmt.Errorf("agent: config: unknown isolation %q (want linux, posix or sim)", c.Isolation)
+	}
+	if sel, err = c.networkDefaults(sel); err != nil {
+		return err
+	}
+	c.isolation = sel
+	if err := c.setImageDefaults(); err != nil {
+		return err
 	}
 	if c.ExecutorRegistrationTimeout <= 0 {
 		c.ExecutorRegistrationTimeout = time.Minute

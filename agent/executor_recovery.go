@@ -75,10 +75,11 @@ func (a *Agent) dropExecutorCheckpoint(k execKey) {
 	}
 }
 
-// recoverExecutors adopts the executors that outlived the agent's last
-// process; it runs on the loop before the tasks are recovered.
-func (a *Agent) recoverExecutors(rebooted bool) {
+// loadExecutors reads the executors' checkpoints, setting aside those
+// it cannot read; after a reboot they are all gone.
+func (a *Agent) loadExecutors(rebooted bool) []*executorRun {
 	files, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "meta", "executors", "*", "*.json"))
+	var out []*executorRun
 	for _, path := range files {
 		e, cp, err := loadExecutorCheckpoint(path)
 		if err != nil {
@@ -90,26 +91,34 @@ func (a *Agent) recoverExecutors(rebooted bool) {
 			_ = os.Remove(path)
 			continue
 		}
-		proc, err := a.launcher.Recover(a.executorSpec(e), cp.Pid, cp.StartTime)
-		if err != nil {
-			a.log.Info("executor ended while the agent was down", "executor", e.key.executor, "err", err)
-			_ = os.Remove(path)
-			continue
-		}
-		e.proc = proc
-		a.executors[e.key] = e
-		a.watchExecutor(e)
-		e.timer = time.AfterFunc(a.cfg.ExecutorRegistrationTimeout, func() {
-			a.post(func() {
-				if e.events == nil && !e.gone {
-					a.log.Warn("recovered executor did not subscribe again in time", "executor", e.key.executor)
-					a.executorEnded(e, mesospb.TaskStatus_REASON_EXECUTOR_REREGISTRATION_TIMEOUT,
-						fmt.Sprintf("The executor did not subscribe again within %v of the agent's restart", a.cfg.ExecutorRegistrationTimeout))
-				}
-			})
-		})
-		a.log.Info("executor recovered; waiting for it to subscribe again", "executor", e.key.executor, "pid", proc.Pid)
+		e.pidHint, e.startTime = cp.Pid, cp.StartTime
+		out = append(out, e)
 	}
+	return out
+}
+
+// adoptExecutor takes back an executor whose container survived (proc),
+// and waits for it to subscribe again; nil proc means it ended while the
+// agent was down.
+func (a *Agent) adoptExecutor(e *executorRun, proc *containerizer.Process) {
+	if proc == nil {
+		a.log.Info("executor ended while the agent was down", "executor", e.key.executor)
+		_ = os.Remove(a.executorCheckpointPath(e.key))
+		return
+	}
+	e.proc = proc
+	a.executors[e.key] = e
+	a.watchExecutor(e)
+	e.timer = time.AfterFunc(a.cfg.ExecutorRegistrationTimeout, func() {
+		a.post(func() {
+			if e.events == nil && !e.gone {
+				a.log.Warn("recovered executor did not subscribe again in time", "executor", e.key.executor)
+				a.executorEnded(e, mesospb.TaskStatus_REASON_EXECUTOR_REREGISTRATION_TIMEOUT,
+					fmt.Sprintf("The executor did not subscribe again within %v of the agent's restart", a.cfg.ExecutorRegistrationTimeout))
+			}
+		})
+	})
+	a.log.Info("executor recovered; waiting for it to subscribe again", "executor", e.key.executor, "pid", proc.Pid)
 }
 
 func loadExecutorCheckpoint(path string) (*executorRun, *executorCheckpoint, error) {

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -11,13 +10,12 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/agent/containerizer"
-	"github.com/corral-sched/corral/codec"
-	"github.com/corral-sched/corral/internal/httpbody"
+	"github.com/corral-sched/corral/agent/lifecycle"
 	"github.com/corral-sched/corral/internal/uuid"
+	"github.com/corral-sched/corral/isolators"
 	"github.com/corral-sched/corral/proto/agentpb"
 	"github.com/corral-sched/corral/proto/executorpb"
 	"github.com/corral-sched/corral/proto/mesospb"
-	"github.com/corral-sched/corral/recordio"
 	"github.com/corral-sched/corral/resources"
 )
 
@@ -31,7 +29,11 @@ import (
 type execKey struct{ framework, executor string }
 
 type executorRun struct {
-	key         execKey
+	key execKey
+	// pidHint and startTime are the process a checkpoint names, for
+	// recovery.
+	pidHint     int
+	startTime   uint64
 	info        *mesospb.ExecutorInfo
 	framework   *mesospb.FrameworkInfo
 	containerID string
@@ -64,12 +66,38 @@ func (a *Agent) launchWithExecutor(t *taskRun) {
 	}
 	t.exec, t.sandbox = e, e.sandbox
 	e.tasks[t.key.TaskID] = t
+	a.resizeExecutor(e)
 	a.update(t, mesospb.TaskState_TASK_STAGING, nil, "")
 	if e.events == nil {
 		e.queued = append(e.queued, t)
 		return
 	}
 	a.toExecutor(e, &executorpb.Event{Type: executorpb.Event_LAUNCH.Enum(), Launch: &executorpb.Event_Launch{Task: t.info}})
+	_ = t.life.Delivered() // a new task is launching: it cannot be impossible
+}
+
+// limits are the executor's container's: its own resources and those of
+// its live tasks, which run inside it (Mesos sizes an executor's
+// container so, and updates it as tasks come and go), so that an executor
+// doing real work is not OOM-killed at the executor's own size.
+func (e *executorRun) limits() isolators.Limits {
+	res := resourcesOf(e.info.GetResources())
+	for _, t := range e.tasks {
+		if !t.life.Ended() {
+			res = res.Add(resourcesOf(t.info.GetResources()))
+		}
+	}
+	return limitsOf(res)
+}
+
+// resizeExecutor applies e's limits to its running container.
+func (a *Agent) resizeExecutor(e *executorRun) {
+	if e.proc == nil || e.gone {
+		return
+	}
+	if err := e.proc.Update(context.Background(), e.limits()); err != nil {
+		a.log.Warn("could not resize an executor's container", "executor", e.key.executor, "err", err)
+	}
 }
 
 // executorSpec is the container an executor runs in. Executors of
@@ -82,8 +110,8 @@ func (a *Agent) executorSpec(e *executorRun) containerizer.Spec {
 		checkpoint = "1"
 	}
 	spec := containerizer.Spec{
-		Shell: cmd.Shell == nil || cmd.GetShell(), Value: cmd.GetValue(), Args: cmd.GetArguments(), Dir: e.sandbox,
-		User: e.framework.GetUser(), ID: e.containerID, Hostname: a.info.GetHostname(),
+		Shell: cmd.Shell == nil || cmd.GetShell(), Value: cmd.GetValue(), Args: cmd.GetArguments(), Sandbox: e.sandbox,
+		User: e.framework.GetUser(), ID: e.containerID, Info: e.info.GetContainer(),
 		Env: append(a.baseEnv(e.sandbox), "MESOS_AGENT_ENDPOINT="+a.cfg.Addr, "MESOS_FRAMEWORK_ID="+e.key.framework,
 			"MESOS_EXECUTOR_ID="+e.key.executor, "MESOS_CONTAINER_ID="+e.containerID, "MESOS_CHECKPOINT="+checkpoint, "MESOS_HTTP_COMMAND_EXECUTOR=0",
 			"MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD="+mesosDuration(a.cfg.ExecutorShutdownGrace),
@@ -104,8 +132,11 @@ func (a *Agent) executorSpec(e *executorRun) containerizer.Spec {
 	for _, v := range cmd.GetEnvironment().GetVariables() {
 		spec.Env = append(spec.Env, v.GetName()+"="+v.GetValue())
 	}
-	res := resourcesOf(e.info.GetResources())
-	spec.CPUs, spec.MemBytes = res.ScalarValue("cpus"), int64(res.ScalarValue("mem")*(1<<20))
+	spec.Limits = e.limits()
+	spec.CommandUser = cmd.GetUser()
+	if hasImage(spec.Info) {
+		spec.Env = imageEnv(spec.Env, e.sandbox)
+	}
 	return spec
 }
 
@@ -135,7 +166,7 @@ func (a *Agent) startExecutor(e *executorRun) {
 				return
 			}
 		}
-		proc, err := a.launcher.Launch(spec)
+		proc, err := a.containers.Launch(context.Background(), spec)
 		a.post(func() {
 			if err != nil {
 				a.executorEnded(e, mesospb.TaskStatus_REASON_CONTAINER_LAUNCH_FAILED, err.Error())
@@ -153,6 +184,7 @@ func (a *Agent) startExecutor(e *executorRun) {
 					"Could not checkpoint the executor, so it was stopped: "+err.Error())
 				return
 			}
+			a.resizeExecutor(e) // tasks queued while it started
 			a.watchExecutor(e)
 		})
 	}()
@@ -207,207 +239,10 @@ func (a *Agent) executorEnded(e *executorRun, reason mesospb.TaskStatus_Reason, 
 	}
 }
 
+// failExecutorTask ends a task whose executor could not run it (or went
+// away): TASK_FAILED, or TASK_KILLED if it was being killed.
 func (a *Agent) failExecutorTask(t *taskRun, reason mesospb.TaskStatus_Reason, msg string) {
-	t.exited = true
-	state := mesospb.TaskState_TASK_FAILED
-	if t.killed {
-		state = mesospb.TaskState_TASK_KILLED
-	}
-	a.update(t, state, &reason, msg)
-}
-
-// toExecutor queues an event on the executor's stream.
-func (a *Agent) toExecutor(e *executorRun, ev *executorpb.Event) {
-	if e.events == nil {
-		return
-	}
-	select {
-	case e.events <- ev:
-	default:
-		a.log.Warn("executor event queue full; ending its subscription", "executor", e.key.executor)
-		close(e.events)
-		e.events = nil
-	}
-}
-
-// serveExecutorAPI is POST /api/v1/executor.
-func (a *Agent) serveExecutorAPI(w http.ResponseWriter, r *http.Request) {
-	var claims executorClaims // zero when executors are not authenticated
-	if a.cfg.AuthenticateHTTPExecutors {
-		// Before the body is read: a caller without a token costs nothing.
-		var ok bool
-		if claims, ok = a.authenticateExecutor(w, r); !ok {
-			return
-		}
-	}
-	in, err := codec.ForContentType(r.Header.Get("Content-Type"))
-	if err != nil {
-		http.Error(w, "Expecting 'Content-Type' of application/json or application/x-protobuf", http.StatusUnsupportedMediaType)
-		return
-	}
-	body, ok := httpbody.Read(w, r, maxExecutorCallBytes)
-	if !ok {
-		return
-	}
-	call := &executorpb.Call{}
-	if err := in.Unmarshal(body, call); err != nil {
-		http.Error(w, "Failed to parse body into Call: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	k := execKey{call.GetFrameworkId().GetValue(), call.GetExecutorId().GetValue()}
-	if k.framework == "" || k.executor == "" {
-		http.Error(w, "Expecting 'framework_id' and 'executor_id' to be present", http.StatusBadRequest)
-		return
-	}
-	if a.cfg.AuthenticateHTTPExecutors {
-		if why := claims.refusal(k); why != "" {
-			http.Error(w, why, http.StatusForbidden)
-			return
-		}
-	}
-	switch call.GetType() {
-	case executorpb.Call_SUBSCRIBE:
-		a.executorSubscribe(w, r, k, claims.Container, call.GetSubscribe())
-	case executorpb.Call_UPDATE, executorpb.Call_MESSAGE, executorpb.Call_HEARTBEAT:
-		status, msg := http.StatusAccepted, ""
-		if err := a.do(r.Context(), func() {
-			if e := a.executors[k]; e != nil && !e.gone {
-				if why := containerRefusal(e, claims.Container); why != "" {
-					status, msg = http.StatusForbidden, why
-					return
-				}
-			}
-			status, msg = a.executorCall(k, call)
-		}); err != nil {
-			status, msg = http.StatusServiceUnavailable, "Agent is not running"
-		}
-		if status != http.StatusAccepted {
-			http.Error(w, msg, status)
-			return
-		}
-		w.WriteHeader(http.StatusAccepted)
-	default:
-		http.Error(w, fmt.Sprintf("Executor call %v is not valid", call.GetType()), http.StatusBadRequest)
-	}
-}
-
-func (a *Agent) executorCall(k execKey, call *executorpb.Call) (int, string) {
-	e := a.executors[k]
-	if e == nil || e.gone {
-		return http.StatusBadRequest, "Executor " + k.executor + " is not running on this agent"
-	}
-	switch call.GetType() {
-	case executorpb.Call_UPDATE:
-		st := proto.CloneOf(call.GetUpdate().GetStatus())
-		t := e.tasks[st.GetTaskId().GetValue()]
-		switch {
-		case t == nil:
-			return http.StatusBadRequest, "Task " + st.GetTaskId().GetValue() + " is not a task of this executor"
-		case len(st.GetUuid()) == 0:
-			return http.StatusBadRequest, "Expecting 'uuid' in the status update"
-		case st.GetState() == mesospb.TaskState_TASK_STAGING:
-			return http.StatusBadRequest, "An executor cannot send TASK_STAGING"
-		}
-		st.AgentId = &mesospb.AgentID{Value: proto.String(a.ID())}
-		st.ExecutorId = e.info.GetExecutorId()
-		st.Source = mesospb.TaskStatus_SOURCE_EXECUTOR.Enum()
-		if st.Timestamp == nil {
-			st.Timestamp = proto.Float64(float64(time.Now().UnixNano()) / 1e9)
-		}
-		t.state, t.last = st.GetState(), st
-		if mesospb.IsTerminal(st.GetState()) {
-			t.exited = true
-		}
-		first := a.updates.Add(t.key, st)
-		a.checkpoint(t)
-		if first {
-			a.flushUpdates()
-		}
-	case executorpb.Call_MESSAGE:
-		if a.session != nil {
-			a.send(a.session, &agentpb.Call{Type: agentpb.Call_MESSAGE.Enum(), Message: &agentpb.Call_Message{
-				FrameworkId: &mesospb.FrameworkID{Value: proto.String(k.framework)}, ExecutorId: e.info.GetExecutorId(),
-				Data: call.GetMessage().GetData()}}, nil)
-		}
-	}
-	return http.StatusAccepted, ""
-}
-
-// executorSubscribe answers SUBSCRIBE with the executor's event stream;
-// cid is the container the caller's token names ("" without tokens).
-func (a *Agent) executorSubscribe(w http.ResponseWriter, r *http.Request, k execKey, cid string, sub *executorpb.Call_Subscribe) {
-	out, err := codec.Negotiate(r.Header.Get("Accept"))
-	if err != nil {
-		http.Error(w, "Expecting 'Accept' to allow JSON or protobuf", http.StatusNotAcceptable)
-		return
-	}
-	events := make(chan *executorpb.Event, 1024)
-	refusal, status := "", http.StatusBadRequest
-	err = a.do(r.Context(), func() {
-		e := a.executors[k]
-		if e == nil || e.gone {
-			refusal = "Executor " + k.executor + " is not running on this agent"
-			return
-		}
-		if refusal = containerRefusal(e, cid); refusal != "" {
-			status = http.StatusForbidden
-			return
-		}
-		if e.events != nil {
-			close(e.events) // a newer subscription replaces the old one
-		}
-		e.events = events
-		a.resubscribed(e, sub)
-		if e.timer != nil {
-			e.timer.Stop()
-		}
-		info := proto.CloneOf(a.info)
-		info.Id = &mesospb.AgentID{Value: proto.String(a.ID())}
-		events <- &executorpb.Event{Type: executorpb.Event_SUBSCRIBED.Enum(), Subscribed: &executorpb.Event_Subscribed{
-			ExecutorInfo: e.info, FrameworkInfo: e.framework, AgentInfo: info,
-			ContainerId: &mesospb.ContainerID{Value: proto.String(e.containerID)}}}
-		for _, t := range e.queued {
-			if t.killed {
-				continue
-			}
-			events <- &executorpb.Event{Type: executorpb.Event_LAUNCH.Enum(), Launch: &executorpb.Event_Launch{Task: t.info}}
-		}
-		e.queued = nil
-	})
-	if err != nil || refusal != "" {
-		http.Error(w, refusal, status)
-		return
-	}
-	w.Header().Set("Content-Type", out.MediaType())
-	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
-	rw := recordio.NewWriter(w)
-	heartbeat := time.NewTicker(30 * time.Second)
-	defer heartbeat.Stop()
-	write := func(ev *executorpb.Event) bool {
-		b, err := out.Marshal(ev)
-		if err == nil {
-			err = rw.WriteRecord(b)
-		}
-		if flusher != nil {
-			flusher.Flush()
-		}
-		return err == nil
-	}
-	for {
-		select {
-		case ev, ok := <-events:
-			if !ok || !write(ev) {
-				return
-			}
-		case <-heartbeat.C:
-			if !write(&executorpb.Event{Type: executorpb.Event_HEARTBEAT.Enum()}) {
-				return
-			}
-		case <-r.Context().Done():
-			return
-		}
-	}
+	a.apply(t, t.life.End(lifecycle.Report{State: mesospb.TaskState_TASK_FAILED, Reason: reason.Enum(), Message: msg}))
 }
 
 // shutdownExecutors tells a framework's executors to shut down and kills
@@ -425,7 +260,7 @@ func (a *Agent) shutdownExecutors(framework string) {
 // then end with msg.
 func (a *Agent) stopExecutor(e *executorRun, msg string) {
 	for _, t := range e.tasks {
-		t.killed = true
+		a.killTask(t, lifecycle.Killed, "", nil)
 	}
 	a.toExecutor(e, &executorpb.Event{Type: executorpb.Event_SHUTDOWN.Enum()})
 	time.AfterFunc(a.cfg.ExecutorShutdownGrace, func() {
@@ -453,7 +288,7 @@ func (a *Agent) shutdownExecutor(framework, executor string) {
 		if t.group != nil {
 			t.group.ending = true
 		}
-		a.killTask(t, nil)
+		a.killTask(t, lifecycle.Killed, "", nil)
 	}
 	if found {
 		a.log.Info("shutting an executor down for its framework", "framework", framework, "executor", executor)

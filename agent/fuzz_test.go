@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/agent/lifecycle"
 	"github.com/corral-sched/corral/agent/statusupdate"
 	"github.com/corral-sched/corral/codec"
 	"github.com/corral-sched/corral/proto/agentapipb"
@@ -102,14 +103,22 @@ func FuzzAPICall(f *testing.F) {
 		&agentapipb.Call{Type: agentapipb.Call_GET_CONTAINERS.Enum()}, list(sandbox), list(sandbox+"/metadir"),
 		read(sandbox+"/stdout"), read(sandbox+"/sneaky"), read(sandbox+"/../../../../../../../../meta/agent_id"),
 		read(sandbox+"/etc/passwd"), read("/etc/passwd"), read("stdout"))
+	cid := &mesospb.ContainerID{Value: proto.String("s1"), Parent: &mesospb.ContainerID{Value: proto.String("c1")}}
+	addAgentSeeds(f, &agentapipb.Call{Type: agentapipb.Call_WAIT_NESTED_CONTAINER.Enum(), WaitNestedContainer: &agentapipb.Call_WaitNestedContainer{ContainerId: cid}},
+		&agentapipb.Call{Type: agentapipb.Call_KILL_NESTED_CONTAINER.Enum(), KillNestedContainer: &agentapipb.Call_KillNestedContainer{ContainerId: cid, Signal: proto.Int32(-1)}},
+		&agentapipb.Call{Type: agentapipb.Call_ATTACH_CONTAINER_OUTPUT.Enum(), AttachContainerOutput: &agentapipb.Call_AttachContainerOutput{ContainerId: cid.Parent}},
+		&agentapipb.Call{Type: agentapipb.Call_LAUNCH_NESTED_CONTAINER_SESSION.Enum(), LaunchNestedContainerSession: &agentapipb.Call_LaunchNestedContainerSession{
+			ContainerId: cid, Command: &mesospb.CommandInfo{Value: proto.String("true")}}})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, ct := range []string{codec.ProtobufMediaType, codec.JSONMediaType} {
-			rec := post(h, "/api/v1", ct, codec.ProtobufMediaType, b)
-			switch {
-			case rec.Code >= 500 && rec.Code != http.StatusNotImplemented && rec.Code != http.StatusServiceUnavailable:
-				t.Fatalf("%s: %d %s", ct, rec.Code, rec.Body)
-			case rec.Code == http.StatusOK && bytes.Contains(rec.Body.Bytes(), []byte(fuzzSecret)):
-				t.Fatalf("%s: the agent's checkpoint was served: %q", ct, b)
+			for _, accept := range []string{codec.ProtobufMediaType, "application/recordio"} {
+				rec := post(h, "/api/v1", ct, accept, b)
+				switch {
+				case rec.Code >= 500 && rec.Code != http.StatusNotImplemented && rec.Code != http.StatusServiceUnavailable:
+					t.Fatalf("%s: %d %s", ct, rec.Code, rec.Body)
+				case rec.Code == http.StatusOK && bytes.Contains(rec.Body.Bytes(), []byte(fuzzSecret)):
+					t.Fatalf("%s: the agent's checkpoint was served: %q", ct, b)
+				}
 			}
 		}
 	})
@@ -150,7 +159,7 @@ func FuzzExecutorCall(f *testing.F) {
 			// that inputs do not pile up.
 			a.updates = statusupdate.New(time.Second, time.Minute)
 			task := a.executors[execKey{"F", "E"}].tasks["t1"]
-			task.state, task.exited = mesospb.TaskState_TASK_RUNNING, false
+			task.state, task.life = mesospb.TaskState_TASK_RUNNING, lifecycle.Restore(false, false, true)
 			status, _ := a.executorCall(execKey{call.GetFrameworkId().GetValue(), call.GetExecutorId().GetValue()}, call)
 			if status != http.StatusAccepted || call.GetType() != executorpb.Call_UPDATE {
 				continue

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/corral-sched/corral/agent/containerizer"
+	"github.com/corral-sched/corral/agent/lifecycle"
 	"github.com/corral-sched/corral/internal/uuid"
 	"github.com/corral-sched/corral/proto/agentpb"
 	"github.com/corral-sched/corral/proto/mesospb"
@@ -47,12 +48,15 @@ func (a *Agent) launchGroup(l *agentpb.Event_Launch) {
 		a.metrics.launches.Inc()
 	}
 	// The group's tasks are made in parallel, each in its own directory of
-	// the executor's sandbox, which must exist first. With isolated
-	// networking they share one network namespace, as a pod does: the
-	// first task's; the others join it once it exists.
+	// the executor's sandbox, which must exist first. They share one
+	// network namespace, as a pod does: the group's own when its executor
+	// names CNI networks (made before the first task, gone after the
+	// last); else, with isolated networking, the first task's, which the
+	// others join once it exists.
 	var once sync.Once
 	var sandboxErr error
-	share := a.cfg.Isolation == "linux" && a.cfg.IsolateNetwork
+	share := a.containers.OwnNetwork()
+	network := newGroupNetwork(a, containerID, ex.GetContainer(), len(g.tasks))
 	first := make(chan struct{})
 	var netns string // written before first is closed
 	for i, t := range g.tasks {
@@ -63,6 +67,14 @@ func (a *Agent) launchGroup(l *agentpb.Event_Launch) {
 			}
 			if err := os.MkdirAll(t.sandbox, 0o755); err != nil {
 				return err
+			}
+			groupNS, err := network.prepare()
+			if err != nil {
+				return fmt.Errorf("the group's network: %w", err)
+			}
+			if groupNS != "" {
+				spec.NetNS = groupNS
+				return nil
 			}
 			if share && i > 0 {
 				select {
@@ -77,9 +89,9 @@ func (a *Agent) launchGroup(l *agentpb.Event_Launch) {
 			}
 			return nil
 		}}
-		if share && i == 0 {
-			var closeOnce sync.Once
-			hooks.started = func(p *containerizer.Process, err error) {
+		var closeOnce sync.Once
+		hooks.started = func(p *containerizer.Process, err error) {
+			if share && i == 0 {
 				closeOnce.Do(func() {
 					if err == nil && p != nil {
 						netns = fmt.Sprintf("/proc/%d/ns/net", p.Pid)
@@ -87,6 +99,7 @@ func (a *Agent) launchGroup(l *agentpb.Event_Launch) {
 					close(first)
 				})
 			}
+			network.started(p, err)
 		}
 		a.startTaskWith(t, hooks)
 	}
@@ -105,9 +118,9 @@ func (a *Agent) groupTaskEnded(t *taskRun, state mesospb.TaskState) {
 	}
 	g.ending = true
 	for _, other := range g.tasks {
-		if other != t && !other.exited {
+		if other != t && !other.life.Ended() {
 			a.log.Info("killing a task of a failed group", "task", other.key.TaskID, "because", t.key.TaskID, "state", state.String())
-			a.killTask(other, nil)
+			a.killTask(other, lifecycle.Killed, "", nil)
 		}
 	}
 }

@@ -6,10 +6,14 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/corral-sched/corral/agent/containerizer"
+	"github.com/corral-sched/corral/agent/lifecycle"
+	"github.com/corral-sched/corral/isolators"
 	"github.com/corral-sched/corral/proto/mesospb"
 )
 
@@ -19,7 +23,9 @@ import (
 // REASON_TASK_HEALTH_CHECK_STATUS_UPDATED). Failures inside the grace
 // period do not count until the check has passed once; after
 // consecutive_failures failures in a row the task is killed. With posix
-// isolation checks run on the host, where the task's ports are.
+// isolation checks run on the host, where the task's ports are; a task
+// with a network of its own is reached from inside its namespace, on its
+// CNI addresses and on loopback.
 
 // startHealthCheck starts t's health check, if it has one, until ctx ends.
 func (a *Agent) startHealthCheck(ctx context.Context, t *taskRun) {
@@ -27,14 +33,23 @@ func (a *Agent) startHealthCheck(ctx context.Context, t *taskRun) {
 	if hc == nil {
 		return
 	}
-	env := a.spec(t).Env
+	spec, _ := a.spec(t) // it launched: it has a spec
+	env := spec.Env
 	sandbox := t.sandbox
+	if hasImage(spec.Info) {
+		// Inside the image's root: the sandbox is elsewhere, and the
+		// agent's PATH is not the image's.
+		sandbox = isolators.ContainerSandbox
+		if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
+			env = append(slices.Clone(env), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+		}
+	}
 	proc := t.proc
 	dial := (&net.Dialer{}).DialContext
-	if a.cfg.Isolation == "linux" && a.cfg.IsolateNetwork {
+	if ips := containerIPs(proc); len(ips) > 0 || a.containers.OwnNetwork() {
 		pid := proc.Pid
 		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return dialInNetns(ctx, pid, network, addr)
+			return dialContainer(ctx, pid, ips, network, addr)
 		}
 	}
 	started := time.Now()
@@ -62,7 +77,7 @@ func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Se
 // restartHealthCheck resumes a recovered task's health check.
 func (a *Agent) restartHealthCheck(t *taskRun) {
 	ctx, cancel := context.WithCancel(context.Background())
-	t.stopChecks = cancel
+	t.health.stop = cancel
 	a.startHealthCheck(ctx, t)
 }
 
@@ -147,20 +162,21 @@ func runCheck(ctx context.Context, hc *mesospb.HealthCheck, env []string, sandbo
 
 // healthResult applies one check's outcome on the loop.
 func (a *Agent) healthResult(t *taskRun, hc *mesospb.HealthCheck, err error, inGrace bool) {
-	if t.exited || t.killed {
-		return
+	if t.life.Phase() != lifecycle.Running {
+		return // being killed, or over
 	}
 	healthy := err == nil
+	h := &t.health
 	if healthy {
-		t.checkPassed, t.checkFailures = true, 0
+		h.passed, h.failures = true, 0
 	} else {
-		if inGrace && !t.checkPassed {
+		if inGrace && !h.passed {
 			return // still starting up
 		}
-		t.checkFailures++
+		h.failures++
 	}
-	if t.health == nil || *t.health != healthy {
-		t.health = &healthy
+	if h.result == nil || *h.result != healthy {
+		h.result = &healthy
 		reason := mesospb.TaskStatus_REASON_TASK_HEALTH_CHECK_STATUS_UPDATED
 		msg := "Health check passed"
 		if !healthy {
@@ -168,9 +184,8 @@ func (a *Agent) healthResult(t *taskRun, hc *mesospb.HealthCheck, err error, inG
 		}
 		a.update(t, mesospb.TaskState_TASK_RUNNING, &reason, msg)
 	}
-	if !healthy && t.checkFailures >= int(hc.GetConsecutiveFailures()) {
-		a.log.Info("killing a task after failed health checks", "task", t.key.TaskID, "failures", t.checkFailures, "err", err)
-		t.healthKill = fmt.Sprintf("Task killed after %d consecutive failed health checks; last: %v", t.checkFailures, err)
-		a.killTask(t, nil)
+	if !healthy && h.failures >= int(hc.GetConsecutiveFailures()) {
+		a.log.Info("killing a task after failed health checks", "task", t.key.TaskID, "failures", h.failures, "err", err)
+		a.killTask(t, lifecycle.Unhealthy, fmt.Sprintf("Task killed after %d consecutive failed health checks; last: %v", h.failures, err), nil)
 	}
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/corral-sched/corral/isolators"
+	"github.com/corral-sched/corral/agent/containerizer"
 )
 
 type metrics struct {
@@ -24,9 +24,9 @@ var (
 	descDisk = prometheus.NewDesc("corral_agent_container_disk_bytes",
 		"Disk a running task's sandbox occupies, as last measured.", []string{"framework", "task"}, nil)
 	descMem = prometheus.NewDesc("corral_agent_container_memory_bytes",
-		"Resident memory of a running task's main process.", []string{"framework", "task"}, nil)
+		"Resident memory of a running task's container (its cgroup, or its process group).", []string{"framework", "task"}, nil)
 	descCPU = prometheus.NewDesc("corral_agent_container_cpu_seconds_total",
-		"CPU time of a running task's main process.", []string{"framework", "task"}, nil)
+		"CPU time of a running task's container (its cgroup, or its process group).", []string{"framework", "task"}, nil)
 	descPending = prometheus.NewDesc("corral_agent_status_updates_pending",
 		"Status updates waiting for the framework's acknowledgement.", nil, nil)
 )
@@ -70,16 +70,15 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	states := make(map[string]int)
 	type live struct {
 		framework, task string
-		pid             int
-		disk            int64
+		proc            *containerizer.Process
 	}
 	var running []live
 	err := c.a.do(ctx, func() {
 		for _, t := range c.a.tasks {
 			states[t.state.String()]++
-			if t.proc != nil && !t.exited {
+			if t.running() {
 				containers++
-				running = append(running, live{t.key.FrameworkID, t.key.TaskID, t.proc.Pid, t.diskBytes})
+				running = append(running, live{t.key.FrameworkID, t.key.TaskID, t.proc})
 			}
 		}
 		pending = c.a.updates.Pending()
@@ -88,14 +87,10 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, r := range running {
-		ch <- prometheus.MustNewConstMetric(descDisk, prometheus.GaugeValue, float64(r.disk), r.framework, r.task)
-		if len(c.a.isolators) == 0 {
-			continue
-		}
-		if u, err := c.a.isolators[0].Usage(ctx, isolators.Container{Pid: r.pid}); err == nil {
-			ch <- prometheus.MustNewConstMetric(descMem, prometheus.GaugeValue, float64(u.MemoryBytes), r.framework, r.task)
-			ch <- prometheus.MustNewConstMetric(descCPU, prometheus.CounterValue, u.CPUSeconds, r.framework, r.task)
-		}
+		u, _ := r.proc.Usage(ctx) // what no isolator measures reads as zero
+		ch <- prometheus.MustNewConstMetric(descDisk, prometheus.GaugeValue, float64(u.DiskBytes), r.framework, r.task)
+		ch <- prometheus.MustNewConstMetric(descMem, prometheus.GaugeValue, float64(u.MemoryBytes), r.framework, r.task)
+		ch <- prometheus.MustNewConstMetric(descCPU, prometheus.CounterValue, u.CPUSeconds, r.framework, r.task)
 	}
 	ch <- prometheus.MustNewConstMetric(descContainers, prometheus.GaugeValue, float64(containers))
 	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(pending))

@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/agent/lifecycle"
 	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/codec"
 	"github.com/corral-sched/corral/internal/version"
@@ -267,7 +268,7 @@ func (a *Agent) handleEvent(s *session, ev *agentpb.Event) {
 		a.shutdownExecutors(fw)
 		for k, t := range a.tasks {
 			if k.FrameworkID == fw {
-				a.killTask(t, nil)
+				a.killTask(t, lifecycle.Killed, "", nil)
 			}
 		}
 	case agentpb.Event_SHUTDOWN_EXECUTOR:
@@ -300,10 +301,10 @@ func (a *Agent) shutdownByMaster(msg string) {
 	}
 	a.log.Warn("master asked this agent to shut down", "message", msg)
 	for _, t := range a.tasks {
-		if t.proc != nil && !t.exited {
+		if t.running() {
 			a.killing = append(a.killing, t.proc)
 		}
-		a.killTask(t, nil)
+		a.killTask(t, lifecycle.Killed, "", nil)
 	}
 	close(a.shutdown) // publishes a.killing to Run
 }

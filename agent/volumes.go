@@ -6,11 +6,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/corral-sched/corral/agent/containerizer"
+	"github.com/corral-sched/corral/isolators"
 	"github.com/corral-sched/corral/proto/agentpb"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/resources"
@@ -110,117 +109,45 @@ func findVolume(in []*mesospb.Resource, v *mesospb.Resource) *mesospb.Resource {
 	return nil
 }
 
-// linkVolumes makes each persistent volume of a task appear in its
-// sandbox at the volume's container path. With posix isolation that is a
-// symbolic link (read-only mode cannot be enforced without a mount
-// namespace).
-func (a *Agent) linkVolumes(sandbox string, task *mesospb.TaskInfo) error {
-	for _, v := range task.GetResources() {
+// volumes lists what a task's container makes appear: its persistent
+// volumes (their data under work dir/volumes) and its ContainerInfo's
+// volumes, which the volume isolators resolve.
+func (a *Agent) volumes(ti *mesospb.TaskInfo) ([]isolators.Volume, error) {
+	var out []isolators.Volume
+	for _, v := range ti.GetResources() {
 		if !resources.IsVolume(v) {
 			continue
 		}
+		id := v.GetDisk().GetPersistence().GetId()
 		rel := v.GetDisk().GetVolume().GetContainerPath()
 		if err := resources.ValidateContainerPath(rel); err != nil {
-			return fmt.Errorf("persistent volume %s: %w", v.GetDisk().GetPersistence().GetId(), err)
+			return nil, fmt.Errorf("persistent volume %s: %w", id, err)
 		}
-		target := a.volumePath(v)
-		if err := os.MkdirAll(target, 0o755); err != nil {
-			return fmt.Errorf("persistent volume %s: %w", v.GetDisk().GetPersistence().GetId(), err)
+		if err := volumePathProblem(v); err != nil {
+			return nil, fmt.Errorf("persistent volume %s: %w", id, err)
 		}
-		link := filepath.Join(sandbox, rel)
-		if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
-			return fmt.Errorf("persistent volume %s: %w", v.GetDisk().GetPersistence().GetId(), err)
-		}
-		if err := os.Symlink(target, link); err != nil {
-			return fmt.Errorf("persistent volume %s: linking it into the sandbox: %w", v.GetDisk().GetPersistence().GetId(), err)
+		out = append(out, isolators.Volume{Source: a.volumePath(v), Target: rel, Kind: isolators.PersistentVolume,
+			ReadOnly: v.GetDisk().GetVolume().GetMode() == mesospb.Volume_RO})
+	}
+	more, err := isolators.VolumesOf(ti.GetContainer())
+	if err != nil {
+		return nil, err
+	}
+	return append(out, more...), nil
+}
+
+// makeVolumes makes the directories of persistent volumes that do not
+// exist yet (a volume is made when the master checkpoints it; a task may
+// come first).
+func makeVolumes(vols []isolators.Volume) error {
+	for _, v := range vols {
+		if v.Kind == isolators.PersistentVolume {
+			if err := os.MkdirAll(v.Source, 0o755); err != nil {
+				return fmt.Errorf("persistent volume at %s: %w", v.Target, err)
+			}
 		}
 	}
 	return nil
-}
-
-// containerVolumes turns the task's ContainerInfo volumes into mounts:
-// SANDBOX_PATH (a directory of the sandbox) and HOST_PATH (only under
-// AllowedHostPaths). Relative container paths are inside the sandbox;
-// absolute ones need linux isolation. With posix isolation relative
-// volumes become symbolic links in the sandbox.
-func (a *Agent) containerVolumes(t *taskRun) ([]containerizer.Mount, error) {
-	var mounts []containerizer.Mount
-	for _, v := range t.info.GetContainer().GetVolumes() {
-		dest := v.GetContainerPath()
-		if dest == "" {
-			return nil, errors.New("a volume needs 'container_path'")
-		}
-		var source string
-		switch {
-		case v.GetSource().GetType() == mesospb.Volume_Source_SANDBOX_PATH:
-			sp := v.GetSource().GetSandboxPath()
-			if sp.GetType() == mesospb.Volume_Source_SandboxPath_PARENT {
-				return nil, errors.New("SANDBOX_PATH volumes of type PARENT need a task group")
-			}
-			if err := resources.ValidateContainerPath(sp.GetPath()); err != nil {
-				return nil, fmt.Errorf("SANDBOX_PATH volume: %w", err)
-			}
-			source = filepath.Join(t.sandbox, sp.GetPath())
-			if err := os.MkdirAll(source, 0o755); err != nil {
-				return nil, fmt.Errorf("SANDBOX_PATH volume: %w", err)
-			}
-		case v.GetSource().GetType() == mesospb.Volume_Source_HOST_PATH || (v.Source == nil && v.GetHostPath() != ""):
-			host := v.GetHostPath()
-			if v.GetSource().GetHostPath() != nil {
-				host = v.GetSource().GetHostPath().GetPath()
-			}
-			resolved, err := a.allowedHostPath(host)
-			if err != nil {
-				return nil, err
-			}
-			source = resolved
-		default:
-			return nil, fmt.Errorf("volume %q: source type %v is not supported", dest, v.GetSource().GetType())
-		}
-		ro := v.GetMode() == mesospb.Volume_RO
-		if !filepath.IsAbs(dest) {
-			if err := resources.ValidateContainerPath(dest); err != nil {
-				return nil, fmt.Errorf("volume: %w", err)
-			}
-			dest = filepath.Join(t.sandbox, dest)
-		}
-		if a.cfg.Isolation != "linux" {
-			if strings.HasPrefix(dest, t.sandbox+"/") {
-				if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-					return nil, err
-				}
-				if err := os.Symlink(source, dest); err != nil {
-					return nil, fmt.Errorf("volume %q: %w", v.GetContainerPath(), err)
-				}
-				continue
-			}
-			return nil, fmt.Errorf("volume %q: an absolute container path needs linux isolation", v.GetContainerPath())
-		}
-		mounts = append(mounts, containerizer.Mount{Source: source, Destination: dest, ReadOnly: ro})
-	}
-	return mounts, nil
-}
-
-// allowedHostPath resolves a HOST_PATH volume's path and checks that it is
-// under one of AllowedHostPaths.
-func (a *Agent) allowedHostPath(path string) (string, error) {
-	if !filepath.IsAbs(path) {
-		return "", fmt.Errorf("HOST_PATH volume %q: the host path must be absolute", path)
-	}
-	resolved, err := filepath.EvalSymlinks(filepath.Clean(path))
-	if err != nil {
-		return "", fmt.Errorf("HOST_PATH volume %q: %w", path, err)
-	}
-	for _, allowed := range a.cfg.AllowedHostPaths {
-		root, err := filepath.EvalSymlinks(filepath.Clean(allowed))
-		if err != nil {
-			continue
-		}
-		if rel, err := filepath.Rel(root, resolved); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
-			return resolved, nil
-		}
-	}
-	return "", fmt.Errorf("HOST_PATH volume %q is not under the agent's --allowed-host-paths", path)
 }
 
 // writeFileAtomic writes b to path durably: a synced temporary file

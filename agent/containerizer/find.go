@@ -8,16 +8,6 @@ import (
 	"strings"
 )
 
-// Running is a container found running (or left behind) on the host,
-// whatever the agent's checkpoints say: a checkpoint can miss a container
-// that started (a full disk, a crash between the start and the write).
-// Pid is 0 for a container whose process is gone but whose runtime state
-// remains.
-type Running struct {
-	Pid       int
-	StartTime uint64
-}
-
 // findProcessGroups finds the posix containers (process groups) whose
 // leader carries MESOS_CONTAINER_ID and a MESOS_SANDBOX under
 // sandboxRoot, by container ID. It reads /proc: every task's environment

@@ -10,16 +10,13 @@ import (
 	"io"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
 	"github.com/opencontainers/cgroups"
-	devconfig "github.com/opencontainers/cgroups/devices/config"
 	"github.com/opencontainers/runc/libcontainer"
-	"github.com/opencontainers/runc/libcontainer/configs"
-	"github.com/opencontainers/runc/libcontainer/specconv"
 	"golang.org/x/sys/unix"
 
 	// Device rules in the cgroup, and the C half of container init.
@@ -32,7 +29,7 @@ import (
 // containers call it first thing in main (and test binaries in TestMain).
 func Init() { libcontainer.Init() }
 
-// LinuxAvailable reports why linux isolation cannot be used here, or "".
+// LinuxAvailable reports why linux containers cannot be made here, or "".
 func LinuxAvailable() string {
 	if os.Geteuid() != 0 {
 		return "linux isolation needs root"
@@ -43,125 +40,88 @@ func LinuxAvailable() string {
 	return ""
 }
 
-// Linux launches each task in a container of its own through runc's
-// libcontainer: cgroups limit cpu (shares, and a CFS quota with CFS),
-// memory (an OOM kill is reported as a memory limitation) and pids; new
-// pid, mount, uts and ipc namespaces (and a network namespace with only
-// loopback when IsolateNetwork); the host's /usr and /etc read-only on an
-// otherwise empty root, the sandbox and volumes bind-mounted at their
-// paths.
+// CgroupV2 reports whether the host runs one unified cgroup v2 hierarchy.
+func CgroupV2() bool { return cgroups.IsCgroup2UnifiedMode() }
+
+// Linux makes each container through runc's libcontainer, from what the
+// isolators prepared: a root of its own, namespaces, cgroups (always, for
+// a container's cgroups are how it is found and destroyed whole).
 type Linux struct {
-	// Root holds libcontainer's state and the containers' root dirs.
+	// Root holds libcontainer's state (Root/<container>).
 	Root string
 	// CgroupParent is the cgroup every container's cgroup goes under.
 	CgroupParent string
-	// CFS enforces cpus as a hard CFS quota, not only as shares.
-	CFS bool
-	// PidsLimit caps processes per container; 0 means none.
-	PidsLimit int64
-	// IsolateNetwork gives each container its own network namespace with
-	// loopback only; otherwise tasks share the host's network.
-	IsolateNetwork bool
 }
 
 var _ Launcher = (*Linux)(nil)
 
-var defaultCaps = []string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
-	"CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-}
-
-// Launch creates and starts spec's container.
-func (l *Linux) Launch(spec Spec) (*Process, error) {
-	if spec.ID == "" {
-		return nil, errors.New("containerizer: a linux container needs an ID")
-	}
-	rootfs := filepath.Join(l.Root, "rootfs", spec.ID)
-	if err := makeRootfs(rootfs); err != nil {
+// Launch creates and starts s's container.
+func (l *Linux) Launch(s Start) (*Process, error) {
+	cfg, err := libcontainerConfig(s.ID, s.Launch, l.CgroupParent)
+	if err != nil {
 		return nil, err
 	}
-	cfg := l.config(spec, rootfs)
-	container, err := libcontainer.Create(filepath.Join(l.Root, "state"), spec.ID, cfg)
+	container, err := libcontainer.Create(l.Root, s.ID, cfg)
 	if err != nil {
-		os.RemoveAll(rootfs)
-		return nil, fmt.Errorf("containerizer: creating container %s: %w", spec.ID, err)
+		return nil, fmt.Errorf("containerizer: creating container %s: %w", s.ID, err)
 	}
-	cleanup := func() {
+	lp := s.Launch.Process
+	proc := &libcontainer.Process{Args: lp.Args, Env: lp.Env, Cwd: lp.Cwd, Init: true}
+	stdio, err := linuxStdio(proc, s)
+	if err != nil {
 		_ = container.Destroy()
-		_ = os.RemoveAll(rootfs)
+		return nil, err
 	}
-	stdout, err := os.OpenFile(filepath.Join(spec.Dir, "stdout"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		cleanup()
-		return nil, fmt.Errorf("containerizer: opening stdout: %w", err)
-	}
-	defer stdout.Close()
-	stderr, err := os.OpenFile(filepath.Join(spec.Dir, "stderr"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		cleanup()
-		return nil, fmt.Errorf("containerizer: opening stderr: %w", err)
-	}
-	defer stderr.Close()
-	args := argv(spec)
-	if spec.ExitFile != "" {
-		args = wrap(spec.ExitFile, args)
-	}
-	proc := &libcontainer.Process{Args: args, Env: spec.Env, Cwd: spec.Dir, Stdout: stdout, Stderr: stderr, Init: true}
-	if spec.User != "" {
-		uid, gid, err := lookupIDs(spec.User)
+	defer stdio.closeUnstarted()
+	if lp.User != "" {
+		uid, gid, err := lookupIDs(lp.User)
 		if err != nil {
-			cleanup()
+			_ = container.Destroy()
 			return nil, err
 		}
 		proc.UID, proc.GID = uid, gid
 		if uid != 0 {
-			if err := chownSandbox(spec.Dir, uid, gid); err != nil {
-				cleanup()
+			if err := chownSandbox(s.Sandbox, uid, gid); err != nil {
+				_ = container.Destroy()
 				return nil, err
 			}
 		}
 	}
-	if err := container.Run(proc); err != nil {
-		cleanup()
-		return nil, fmt.Errorf("containerizer: starting container %s: %w", spec.ID, err)
-	}
-	oom, err := container.NotifyOOM()
-	if err != nil {
-		oom = nil // no OOM notice: an OOM kill is then reported as a SIGKILL
+	if err := container.Start(proc); err != nil {
+		_ = container.Destroy()
+		return nil, fmt.Errorf("containerizer: starting container %s: %w", s.ID, err)
 	}
 	pid, _ := proc.Pid()
-	p := &Process{Pid: pid, done: make(chan struct{})}
-	p.signal = containerSignal(container, spec.ID)
-	p.exec = func(ctx context.Context, argv, env []string, dir string) ([]byte, error) {
-		var out bytes.Buffer
-		w := &lockedWriter{w: &out}
-		ep := &libcontainer.Process{Args: argv, Env: env, Cwd: dir, Stdout: w, Stderr: w, UID: proc.UID, GID: proc.GID}
-		if err := container.Run(ep); err != nil {
-			return nil, fmt.Errorf("running %q in container %s: %w", argv, spec.ID, err)
-		}
-		done := make(chan struct{})
-		go func() {
-			select {
-			case <-ctx.Done():
-				_ = ep.Signal(syscall.SIGKILL)
-			case <-done:
-			}
-		}()
-		state, err := ep.Wait()
-		close(done)
-		if ctx.Err() != nil {
-			return w.bytes(), ctx.Err()
-		}
-		if err != nil {
-			return w.bytes(), err
-		}
-		if !state.Success() {
-			return w.bytes(), fmt.Errorf("exit status %d", state.ExitCode())
-		}
-		return w.bytes(), nil
+	if err := stdio.started(); err != nil {
+		_ = container.Signal(unix.SIGKILL)
+		_, _ = proc.Wait()
+		_ = container.Destroy()
+		return nil, err
 	}
+	if s.Started != nil {
+		// The command waits at the exec barrier until the isolators are done.
+		if err := s.Started(pid); err != nil {
+			_ = container.Signal(unix.SIGKILL)
+			_, _ = proc.Wait()
+			stdio.exited()
+			_ = container.Destroy()
+			return nil, err
+		}
+	}
+	if err := container.Exec(); err != nil {
+		_ = container.Signal(unix.SIGKILL)
+		_, _ = proc.Wait()
+		stdio.exited()
+		_ = container.Destroy()
+		return nil, fmt.Errorf("containerizer: starting container %s: %w", s.ID, err)
+	}
+	p := &Process{Pid: pid, done: make(chan struct{}), stdio: stdio.board}
+	p.signal = containerSignal(container, s.ID)
+	p.exec = containerExec(container, s.ID, proc.UID, proc.GID)
+	p.session = containerSession(container, s.ID, proc.UID, proc.GID, lp.Cwd)
 	go func() {
 		state, err := proc.Wait()
+		stdio.exited()
 		exit := Exit{Code: -1, Err: err}
 		if state != nil {
 			if ws, ok := state.Sys().(syscall.WaitStatus); ok {
@@ -172,19 +132,15 @@ func (l *Linux) Launch(spec Spec) (*Process, error) {
 				}
 			}
 		}
-		if spec.ExitFile != "" && exit.Err == nil && exit.Signal == 0 {
-			if e, ok := exitFromFile(spec.ExitFile); ok {
+		if s.ExitFile != "" && exit.Err == nil && exit.Signal == 0 {
+			if e, ok := exitFromFile(s.ExitFile); ok {
 				exit = e // the command's status, not the wrapper's
 			}
 		}
-		if containerOOM(container, oom) {
-			exit.Limitation = "memory"
-		}
-		p.mu.Lock()
-		p.exited = true
-		p.mu.Unlock()
-		cleanup()
-		p.exit = exit
+		p.markExited()
+		p.exit = s.exited(exit)
+		_ = container.Destroy()
+		s.destroyed()
 		close(p.done)
 	}()
 	return p, nil
@@ -213,36 +169,87 @@ func containerSignal(c *libcontainer.Container, id string) func(syscall.Signal) 
 	}
 }
 
+// containerExec runs a command inside a container (health checks).
+func containerExec(c *libcontainer.Container, id string, uid, gid int) func(ctx context.Context, argv, env []string, dir string) ([]byte, error) {
+	return func(ctx context.Context, argv, env []string, dir string) ([]byte, error) {
+		var out bytes.Buffer
+		w := &lockedWriter{w: &out}
+		ep := &libcontainer.Process{Args: argv, Env: env, Cwd: dir, Stdout: w, Stderr: w, UID: uid, GID: gid}
+		if err := c.Run(ep); err != nil {
+			return nil, fmt.Errorf("running %q in container %s: %w", argv, id, err)
+		}
+		done := make(chan struct{})
+		go func() {
+			select {
+			case <-ctx.Done():
+				_ = ep.Signal(syscall.SIGKILL)
+			case <-done:
+			}
+		}()
+		state, err := ep.Wait()
+		close(done)
+		if ctx.Err() != nil {
+			return w.bytes(), ctx.Err()
+		}
+		if err != nil {
+			return w.bytes(), err
+		}
+		if !state.Success() {
+			return w.bytes(), fmt.Errorf("exit status %d", state.ExitCode())
+		}
+		return w.bytes(), nil
+	}
+}
+
 // Recover re-attaches to a container an earlier agent started.
-func (l *Linux) Recover(spec Spec, pid int, startTime uint64) (*Process, error) {
-	container, err := libcontainer.Load(filepath.Join(l.Root, "state"), spec.ID)
+func (l *Linux) Recover(s Start, pid int, startTime uint64) (*Process, error) {
+	container, err := libcontainer.Load(l.Root, s.ID)
 	if err != nil {
-		_ = os.RemoveAll(filepath.Join(l.Root, "rootfs", spec.ID))
+		s.exited(Exit{Code: -1, Err: ErrGone})
+		s.destroyed()
 		return nil, ErrGone
 	}
-	cleanup := func() {
+	destroy := s.Destroyed
+	s.Destroyed = func() {
 		_ = container.Destroy()
-		_ = os.RemoveAll(filepath.Join(l.Root, "rootfs", spec.ID))
+		if destroy != nil {
+			destroy()
+		}
 	}
-	p, err := adopt(pid, startTime, spec.ExitFile, containerSignal(container, spec.ID), cleanup)
+	p, err := adopt(pid, startTime, containerSignal(container, s.ID), s)
 	if err != nil {
-		cleanup()
 		return nil, err
 	}
+	st, _ := container.State()
+	uid, gid := 0, 0
+	if st != nil && st.Config.Rootfs != "" {
+		uid, gid = containerIDs(st)
+	}
+	p.exec = containerExec(container, s.ID, uid, gid)
+	p.session = containerSession(container, s.ID, uid, gid, "")
 	return p, nil
+}
+
+// containerIDs are the ids a recovered container's processes run as:
+// those of its init, which exec'd commands take too.
+func containerIDs(st *libcontainer.State) (int, int) {
+	var ps unix.Stat_t
+	if err := unix.Stat("/proc/"+strconv.Itoa(st.InitProcessPid), &ps); err != nil {
+		return 0, 0
+	}
+	return int(ps.Uid), int(ps.Gid)
 }
 
 // Containers lists the containers in libcontainer's state dir, running
 // or left behind by a process that ended while nobody watched (Pid 0).
 func (l *Linux) Containers(string) map[string]Running {
-	dir := filepath.Join(l.Root, "state")
-	entries, err := os.ReadDir(dir)
+	entries, err := os.ReadDir(l.Root)
 	if err != nil {
 		return nil
 	}
 	found := make(map[string]Running, len(entries))
 	for _, e := range entries {
-		c, err := libcontainer.Load(dir, e.Name())
+		c, err := libcontainer.Load(l.Root, e.Name())
 		if err != nil {
 			continue
 		}
@@ -257,22 +264,16 @@ func (l *Linux) Containers(string) map[string]Running {
 	return found
 }
 
-// containerOOM reports whether the OOM killer struck inside c (see
-// oomKilled), reading its memory cgroup while it still exists.
-func containerOOM(c *libcontainer.Container, notice <-chan struct{}) bool {
-	v2 := cgroups.IsCgroup2UnifiedMode()
-	dir := ""
-	if state, err := c.State(); err == nil {
-		if v2 {
-			dir = state.CgroupPaths[""] // one unified hierarchy
-		} else {
-			dir = state.CgroupPaths["memory"]
+func lookupIDs(name string) (int, int, error) {
+	// "uid:gid" is already resolved (docker/runtime resolves an image's
+	// users in the image's own /etc/passwd).
+	if u, g, ok := strings.Cut(name, ":"); ok {
+		uid, err1 := strconv.Atoi(u)
+		gid, err2 := strconv.Atoi(g)
+		if err1 == nil && err2 == nil && uid >= 0 && gid >= 0 {
+			return uid, gid, nil
 		}
 	}
-	return oomKilled(notice, v2, dir)
-}
-
-func lookupIDs(name string) (int, int, error) {
 	u, err := user.Lookup(name)
 	if err != nil {
 		return 0, 0, fmt.Errorf("containerizer: unknown user %q: %w", name, err)
@@ -283,98 +284,6 @@ func lookupIDs(name string) (int, int, error) {
 		return 0, 0, fmt.Errorf("containerizer: user %q has a non-numeric uid or gid", name)
 	}
 	return uid, gid, nil
-}
-
-// makeRootfs prepares an empty root whose /bin, /sbin and /lib point into
-// /usr, which (like /etc) is bind-mounted read-only from the host inside
-// the container's mount namespace only.
-func makeRootfs(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("containerizer: creating the container's root: %w", err)
-	}
-	for _, d := range []string{"usr", "etc", "proc", "dev", "sys", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return fmt.Errorf("containerizer: creating the container's root: %w", err)
-		}
-	}
-	for _, link := range []string{"bin", "sbin", "lib", "lib64", "lib32", "libx32"} {
-		if err := os.Symlink("usr/"+link, filepath.Join(dir, link)); err != nil && !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("containerizer: creating the container's root: %w", err)
-		}
-	}
-	return nil
-}
-
-func (l *Linux) config(spec Spec, rootfs string) *configs.Config {
-	const noexec = unix.MS_NOEXEC | unix.MS_NOSUID | unix.MS_NODEV
-	var rules []*devconfig.Rule
-	for _, d := range specconv.AllowedDevices {
-		rules = append(rules, &d.Rule)
-	}
-	res := &cgroups.Resources{Devices: rules}
-	if spec.CPUs > 0 {
-		res.CpuShares = uint64(max(spec.CPUs*1024, 2))
-		if l.CFS {
-			res.CpuPeriod = 100_000
-			res.CpuQuota = int64(max(spec.CPUs*100_000, 1000))
-		}
-	}
-	if spec.MemBytes > 0 {
-		res.Memory, res.MemorySwap = spec.MemBytes, spec.MemBytes
-	}
-	if l.PidsLimit > 0 {
-		limit := l.PidsLimit
-		res.PidsLimit = &limit
-	}
-	ns := configs.Namespaces{{Type: configs.NEWNS}, {Type: configs.NEWUTS}, {Type: configs.NEWIPC}, {Type: configs.NEWPID}}
-	var networks []*configs.Network
-	switch {
-	case l.IsolateNetwork && spec.NetNS != "":
-		// Joined, not made: its loopback is up already.
-		ns = append(ns, configs.Namespace{Type: configs.NEWNET, Path: spec.NetNS})
-	case l.IsolateNetwork:
-		ns = append(ns, configs.Namespace{Type: configs.NEWNET})
-		networks = []*configs.Network{{Type: "loopback", Address: "127.0.0.1/0", Gateway: "localhost"}}
-	}
-	bind := func(src, dst string, ro bool) *configs.Mount {
-		flags := unix.MS_BIND | unix.MS_REC
-		if ro {
-			flags |= unix.MS_RDONLY
-		}
-		return &configs.Mount{Source: src, Destination: dst, Device: "bind", Flags: flags}
-	}
-	mounts := []*configs.Mount{
-		{Source: "proc", Destination: "/proc", Device: "proc", Flags: noexec},
-		{Source: "tmpfs", Destination: "/dev", Device: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_STRICTATIME, Data: "mode=755"},
-		{Source: "devpts", Destination: "/dev/pts", Device: "devpts", Flags: unix.MS_NOSUID | unix.MS_NOEXEC, Data: "newinstance,ptmxmode=0666,mode=0620"},
-		{Source: "shm", Destination: "/dev/shm", Device: "tmpfs", Flags: noexec, Data: "mode=1777,size=65536k"},
-		{Source: "mqueue", Destination: "/dev/mqueue", Device: "mqueue", Flags: noexec},
-		{Source: "sysfs", Destination: "/sys", Device: "sysfs", Flags: noexec | unix.MS_RDONLY},
-		{Source: "tmpfs", Destination: "/tmp", Device: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=1777"},
-		bind("/usr", "/usr", true),
-		bind("/etc", "/etc", true),
-		bind(spec.Dir, spec.Dir, false),
-	}
-	for _, m := range spec.Mounts {
-		mounts = append(mounts, bind(m.Source, m.Destination, m.ReadOnly))
-	}
-	caps := &configs.Capabilities{Bounding: defaultCaps, Effective: defaultCaps, Permitted: defaultCaps}
-	return &configs.Config{
-		Rootfs:          rootfs,
-		Capabilities:    caps,
-		Namespaces:      ns,
-		Networks:        networks,
-		Mounts:          mounts,
-		Devices:         specconv.AllowedDevices,
-		Hostname:        spec.Hostname,
-		NoNewPrivileges: true,
-		MaskPaths:       []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"},
-		ReadonlyPaths:   []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"},
-		Cgroups: &cgroups.Cgroup{
-			Path:      filepath.Join(l.CgroupParent, spec.ID),
-			Resources: res,
-		},
-	}
 }
 
 // lockedWriter lets a command's stdout and stderr share one buffer.

@@ -13,6 +13,10 @@ import (
 	"time"
 
 	"github.com/opencontainers/cgroups"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/isolators"
+	"github.com/corral-sched/corral/proto/mesospb"
 )
 
 func TestMain(m *testing.M) {
@@ -22,7 +26,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func linuxLauncher(t *testing.T) *Linux {
+// linuxIsolation is the linux set spelled out, as an operator would.
+const linuxIsolation = "cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid,namespaces/ipc,namespaces/uts,filesystem/linux"
+
+func linuxLauncher(t *testing.T) *Containerizer {
 	t.Helper()
 	if why := LinuxAvailable(); why != "" {
 		if os.Getenv("CI") == "true" {
@@ -37,7 +44,7 @@ func linuxLauncher(t *testing.T) *Linux {
 			_ = os.Remove(d)
 		}
 	})
-	return &Linux{Root: t.TempDir(), CgroupParent: "/corral-test", CFS: true, PidsLimit: 32}
+	return newContainerizer(t, linuxIsolation, func(c *Config) { c.CgroupsRoot, c.CFS, c.PidsLimit = "/corral-test", true, 32 })
 }
 
 func sandbox(t *testing.T) string {
@@ -59,14 +66,14 @@ func waitExit(t *testing.T, p *Process) Exit {
 	}
 }
 
-func run(t *testing.T, l *Linux, spec Spec) (Exit, string) {
+func run(t *testing.T, c *Containerizer, spec Spec) (Exit, string) {
 	t.Helper()
-	p, err := l.Launch(spec)
+	p, err := c.Launch(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	exit := waitExit(t, p)
-	out, _ := os.ReadFile(filepath.Join(spec.Dir, "stdout"))
+	out, _ := os.ReadFile(filepath.Join(spec.Sandbox, "stdout"))
 	return exit, string(out)
 }
 
@@ -74,7 +81,8 @@ func TestContainerHasItsOwnPIDsAndHostname(t *testing.T) {
 	l := linuxLauncher(t)
 	dir := sandbox(t)
 	exit, out := run(t, l, Spec{ID: "ns-test", Shell: true, Value: `echo "$(hostname) $$ $(pwd)"; ls /proc | grep -c '^[0-9]'`,
-		Dir: dir, Env: []string{"PATH=/usr/bin:/bin"}, Hostname: "db-1", CPUs: 0.5, MemBytes: 64 << 20})
+		Sandbox: dir, Env: []string{"PATH=/usr/bin:/bin"}, Limits: isolators.Limits{CPUs: 0.5, MemBytes: 64 << 20},
+		Info: &mesospb.ContainerInfo{Type: mesospb.ContainerInfo_MESOS.Enum(), Hostname: proto.String("db-1")}})
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if exit.Code != 0 || len(lines) != 2 || lines[0] != "db-1 1 "+dir {
 		t.Fatalf("exit %v, stdout %q: want hostname db-1, PID 1, cwd the sandbox", exit, out)
@@ -87,8 +95,8 @@ func TestContainerHasItsOwnPIDsAndHostname(t *testing.T) {
 func TestMemoryLimitIsAnOOMLimitation(t *testing.T) {
 	l := linuxLauncher(t)
 	exit, _ := run(t, l, Spec{ID: "oom-test", Shell: true, Value: "head -c 300m /dev/zero | tail",
-		Dir: sandbox(t), Env: []string{"PATH=/usr/bin:/bin"}, CPUs: 0.5, MemBytes: 64 << 20})
-	if exit.Limitation != "memory" || !strings.Contains(exit.String(), "Memory limit") {
+		Sandbox: sandbox(t), Env: []string{"PATH=/usr/bin:/bin"}, Limits: isolators.Limits{CPUs: 0.5, MemBytes: 64 << 20}})
+	if exit.Limitation == nil || exit.Limitation.Reason != mesospb.TaskStatus_REASON_CONTAINER_LIMITATION_MEMORY || !strings.Contains(exit.String(), "Memory limit") {
 		t.Fatalf("exit %+v (%s), want an OOM kill reported as a memory limitation", exit, exit)
 	}
 }
@@ -97,7 +105,7 @@ func TestPidsLimitStopsAForkBomb(t *testing.T) {
 	l := linuxLauncher(t)
 	dir := sandbox(t)
 	exit, _ := run(t, l, Spec{ID: "pids-test", Shell: true, Value: "for i in $(seq 200); do sleep 30 & done; wait",
-		Dir: dir, Env: []string{"PATH=/usr/bin:/bin"}, CPUs: 0.5, MemBytes: 128 << 20})
+		Sandbox: dir, Env: []string{"PATH=/usr/bin:/bin"}, Limits: isolators.Limits{CPUs: 0.5, MemBytes: 128 << 20}})
 	stderr, _ := os.ReadFile(filepath.Join(dir, "stderr"))
 	if exit.Code == 0 || !strings.Contains(string(stderr), "fork") {
 		t.Fatalf("exit %v, stderr %q: want the shell stopped by failing forks", exit, stderr)
@@ -110,8 +118,8 @@ func TestPidsLimitStopsAForkBomb(t *testing.T) {
 
 func TestCFSQuotaThrottles(t *testing.T) {
 	l := linuxLauncher(t)
-	p, err := l.Launch(Spec{ID: "cfs-test", Shell: true, Value: "while :; do :; done",
-		Dir: sandbox(t), Env: []string{"PATH=/usr/bin:/bin"}, CPUs: 0.2, MemBytes: 64 << 20})
+	p, err := l.Launch(context.Background(), Spec{ID: "cfs-test", Shell: true, Value: "while :; do :; done",
+		Sandbox: sandbox(t), Env: []string{"PATH=/usr/bin:/bin"}, Limits: isolators.Limits{CPUs: 0.2, MemBytes: 64 << 20}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,9 +152,10 @@ func TestVolumesAreMountedWithTheirMode(t *testing.T) {
 	rw, ro := t.TempDir(), t.TempDir()
 	_ = os.WriteFile(filepath.Join(ro, "config"), []byte("read me"), 0o644)
 	exit, out := run(t, l, Spec{ID: "vol-test", Shell: true,
-		Value: "echo kept > data/file && cat conf/config && (echo no > conf/x 2>/dev/null && echo WROTE || echo refused)",
-		Dir:   dir, Env: []string{"PATH=/usr/bin:/bin"}, CPUs: 0.5, MemBytes: 64 << 20,
-		Mounts: []Mount{{Source: rw, Destination: filepath.Join(dir, "data")}, {Source: ro, Destination: filepath.Join(dir, "conf"), ReadOnly: true}}})
+		Value:   "echo kept > data/file && cat conf/config && (echo no > conf/x 2>/dev/null && echo WROTE || echo refused)",
+		Sandbox: dir, Env: []string{"PATH=/usr/bin:/bin"}, Limits: isolators.Limits{CPUs: 0.5, MemBytes: 64 << 20},
+		Volumes: []isolators.Volume{{Source: rw, Target: "data", Kind: isolators.PersistentVolume},
+			{Source: ro, Target: "conf", ReadOnly: true, Kind: isolators.PersistentVolume}}})
 	if exit.Code != 0 || !strings.Contains(out, "read me") || !strings.Contains(out, "refused") {
 		t.Fatalf("exit %v, stdout %q", exit, out)
 	}
@@ -163,17 +172,17 @@ func BenchmarkLinuxLaunch(b *testing.B) {
 	}
 	for _, wrapped := range []bool{false, true} {
 		b.Run(fmt.Sprintf("wrapper=%v", wrapped), func(b *testing.B) {
-			l := &Linux{Root: b.TempDir(), CgroupParent: "/corral-bench"}
+			c := newContainerizer(b, linuxIsolation, func(c *Config) { c.CgroupsRoot = "/corral-bench" })
 			i := 0
 			for b.Loop() {
 				dir := b.TempDir()
-				spec := Spec{ID: fmt.Sprintf("bench-%d-%v", i, wrapped), Shell: true, Value: "true", Dir: dir,
-					Env: []string{"PATH=/usr/bin:/bin"}, CPUs: 0.1, MemBytes: 64 << 20}
+				spec := Spec{ID: fmt.Sprintf("bench-%d-%v", i, wrapped), Shell: true, Value: "true", Sandbox: dir,
+					Env: []string{"PATH=/usr/bin:/bin"}, Limits: isolators.Limits{CPUs: 0.1, MemBytes: 64 << 20}}
 				if wrapped {
 					spec.ExitFile = filepath.Join(dir, ".exit")
 				}
 				i++
-				p, err := l.Launch(spec)
+				p, err := c.Launch(context.Background(), spec)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -220,4 +229,29 @@ func cfsQuota(t *testing.T, dir string) int64 {
 		t.Fatalf("%s holds %q: %v", file, b, err)
 	}
 	return n
+}
+
+// Without namespaces/pid a task shares the host's PID namespace: its
+// shell is not PID 1 but the pid the agent knows. With it (and only
+// filesystem/linux besides), it is PID 1.
+func TestPIDNamespaceOnlyWithItsIsolator(t *testing.T) {
+	linuxLauncher(t) // skips (or fails in CI) where linux isolation cannot run
+	for _, c := range []struct {
+		isolation string
+		own       bool
+	}{{"posix/cpu,posix/mem", false}, {"namespaces/pid,filesystem/linux", true}} {
+		cz := newContainerizer(t, c.isolation)
+		dir := sandbox(t)
+		p, err := cz.Launch(context.Background(), Spec{ID: "pidns-" + strconv.FormatBool(c.own), Shell: true, Value: "echo $$",
+			Sandbox: dir, Env: []string{"PATH=/usr/bin:/bin"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitExit(t, p)
+		out, _ := os.ReadFile(filepath.Join(dir, "stdout"))
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+		if c.own && pid != 1 || !c.own && pid != p.Pid {
+			t.Fatalf("%s: the shell is pid %d (host pid %d); a PID namespace of its own: %v", c.isolation, pid, p.Pid, c.own)
+		}
+	}
 }

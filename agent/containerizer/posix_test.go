@@ -13,15 +13,15 @@ import (
 
 func launch(t *testing.T, spec Spec) (*Process, string) {
 	t.Helper()
-	if spec.Dir == "" {
-		spec.Dir = t.TempDir()
+	if spec.Sandbox == "" {
+		spec.Sandbox = t.TempDir()
 	}
-	p, err := Posix{}.Launch(spec)
+	p, err := newContainerizer(t, "posix").Launch(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Signal(syscall.SIGKILL) })
-	return p, spec.Dir
+	return p, spec.Sandbox
 }
 
 func wait(t *testing.T, p *Process) Exit {
@@ -96,7 +96,7 @@ func TestTermEndsAPoliteProcess(t *testing.T) {
 }
 
 func TestUsers(t *testing.T) {
-	if _, err := (Posix{}).Launch(Spec{Shell: true, Value: "true", Dir: t.TempDir(), User: "no-such-user-here"}); err == nil {
+	if _, err := newContainerizer(t, "posix").Launch(context.Background(), Spec{Shell: true, Value: "true", Sandbox: t.TempDir(), User: "no-such-user-here"}); err == nil {
 		t.Fatal("an unknown user was accepted")
 	}
 	if os.Getuid() != 0 {
@@ -110,7 +110,7 @@ func TestUsers(t *testing.T) {
 	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p, _ := launch(t, Spec{Shell: true, Value: "id -u", Dir: dir, User: "nobody"})
+	p, _ := launch(t, Spec{Shell: true, Value: "id -u", Sandbox: dir, User: "nobody"})
 	wait(t, p)
 	if out, _ := os.ReadFile(filepath.Join(dir, "stdout")); strings.TrimSpace(string(out)) != nobody.Uid {
 		t.Fatalf("ran as uid %q, want %s", out, nobody.Uid)
@@ -118,7 +118,7 @@ func TestUsers(t *testing.T) {
 }
 
 func TestMissingProgram(t *testing.T) {
-	if _, err := (Posix{}).Launch(Spec{Value: "/no/such/program", Dir: t.TempDir()}); err == nil {
+	if _, err := newContainerizer(t, "posix").Launch(context.Background(), Spec{Value: "/no/such/program", Sandbox: t.TempDir()}); err == nil {
 		t.Fatal("launching a missing program succeeded")
 	}
 }

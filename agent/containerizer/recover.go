@@ -4,11 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/corral-sched/corral/isolators"
 )
 
 // A task's exit status must outlive the agent: when the agent restarts,
@@ -19,9 +23,28 @@ import (
 
 const wrapper = `trap "" TERM INT HUP; ( trap - TERM INT HUP; exec "$@" ); s=$?; echo $s > "$0"; exit $s`
 
-// wrap returns the argv running argv under the exit-status wrapper.
-func wrap(exitFile string, argv []string) []string {
-	return append([]string{"/bin/sh", "-c", wrapper, exitFile}, argv...)
+// wrap returns the argv running argv under the exit-status wrapper, with
+// shell (the argv that runs a shell in the container; nil for /bin/sh).
+func wrap(shell []string, exitFile string, argv []string) []string {
+	if len(shell) == 0 {
+		shell = []string{"/bin/sh"}
+	}
+	out := append(slices.Clone(shell), "-c", wrapper, exitFile)
+	return append(out, argv...)
+}
+
+// inContainer is the path a container sees for path, a file of its
+// sandbox, when the sandbox appears elsewhere in it (an image's container
+// has it at /mnt/mesos/sandbox).
+func inContainer(l *isolators.Launch, sandbox, path string) string {
+	if l.Sandbox == "" {
+		return path
+	}
+	rel, err := filepath.Rel(sandbox, path)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return path
+	}
+	return filepath.Join(l.Sandbox, rel)
 }
 
 // exitFromFile reads a status the wrapper wrote. Shell convention: above
@@ -66,14 +89,21 @@ func StartTime(pid int) (uint64, error) {
 	return strconv.ParseUint(fields[19], 10, 64)
 }
 
-// ErrGone means a recovered task's process is no longer there.
-var ErrGone = errors.New("containerizer: the process is gone")
-
-// adopt watches a process that is not our child (a task from before an
-// agent restart) until it exits, and takes its status from its exit file.
-func adopt(pid int, startTime uint64, exitFile string, signal func(syscall.Signal) error, cleanup func()) (*Process, error) {
-	if st, err := StartTime(pid); err != nil || st != startTime {
+// adopt watches a process that is not our child (a container from
+// before an agent restart) until it exits, and takes its status from its
+// exit file. A process that is gone has its container's leftovers
+// cleaned up at once (s.Exited and s.Destroyed run) and is ErrGone.
+func adopt(pid int, startTime uint64, signal func(syscall.Signal) error, s Start) (*Process, error) {
+	gone := func() (*Process, error) {
+		s.exited(Exit{Code: -1, Err: ErrGone})
+		s.destroyed()
 		return nil, ErrGone
+	}
+	if pid <= 0 {
+		return gone()
+	}
+	if st, err := StartTime(pid); err != nil || st != startTime {
+		return gone()
 	}
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
@@ -82,7 +112,7 @@ func adopt(pid int, startTime uint64, exitFile string, signal func(syscall.Signa
 	// The pid could have been reused between the check and the open.
 	if st, err := StartTime(pid); err != nil || st != startTime {
 		unix.Close(fd)
-		return nil, ErrGone
+		return gone()
 	}
 	p := &Process{Pid: pid, done: make(chan struct{}), signal: signal}
 	go func() {
@@ -93,17 +123,13 @@ func adopt(pid int, startTime uint64, exitFile string, signal func(syscall.Signa
 				break
 			}
 		}
-		exit, ok := exitFromFile(exitFile)
+		p.markExited()
+		exit, ok := exitFromFile(s.ExitFile)
 		if !ok {
 			exit = Exit{Code: -1, Err: errors.New("the task ended without leaving its exit status")}
 		}
-		p.mu.Lock()
-		p.exited = true
-		p.mu.Unlock()
-		if cleanup != nil {
-			cleanup()
-		}
-		p.exit = exit
+		p.exit = s.exited(exit)
+		s.destroyed()
 		close(p.done)
 	}()
 	return p, nil

@@ -17,20 +17,20 @@ type Sim struct{}
 var _ Launcher = Sim{}
 
 // Launch starts a simulated process.
-func (Sim) Launch(spec Spec) (*Process, error) {
+func (Sim) Launch(s Start) (*Process, error) {
 	p := &Process{done: make(chan struct{})}
 	p.signal = func(sig syscall.Signal) error {
 		go p.finish(Exit{Code: -1, Signal: sig}) // Signal holds p.mu
 		return nil
 	}
-	if d, ok := simDuration(spec); ok {
+	if d, ok := simDuration(s.Launch.Process.Args); ok {
 		time.AfterFunc(d, func() { p.finish(Exit{}) })
 	}
 	return p, nil
 }
 
 // Recover finds nothing: simulated processes die with their agent.
-func (Sim) Recover(Spec, int, uint64) (*Process, error) { return nil, ErrGone }
+func (Sim) Recover(Start, int, uint64) (*Process, error) { return nil, ErrGone }
 
 // Containers finds nothing: simulated processes die with their agent.
 func (Sim) Containers(string) map[string]Running { return nil }
@@ -46,11 +46,12 @@ func (p *Process) finish(e Exit) {
 	close(p.done)
 }
 
-// simDuration reads "sleep N" from the command.
-func simDuration(spec Spec) (time.Duration, bool) {
-	cmd := spec.Value
-	if !spec.Shell && len(spec.Args) > 0 {
-		cmd = strings.Join(spec.Args, " ")
+// simDuration reads "sleep N" from the command: argv itself, or what a
+// shell runs.
+func simDuration(argv []string) (time.Duration, bool) {
+	cmd := strings.Join(argv, " ")
+	if len(argv) == 3 && argv[0] == "/bin/sh" && argv[1] == "-c" {
+		cmd = argv[2]
 	}
 	fields := strings.Fields(cmd)
 	if len(fields) != 2 || fields[0] != "sleep" {

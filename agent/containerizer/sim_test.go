@@ -1,13 +1,15 @@
 package containerizer
 
 import (
+	"context"
 	"syscall"
 	"testing"
 	"time"
 )
 
 func TestSimRunsSleepsAndDiesWhenKilled(t *testing.T) {
-	p, err := Sim{}.Launch(Spec{Shell: true, Value: "sleep 0.05"})
+	sim := newContainerizer(t, "sim")
+	p, err := sim.Launch(context.Background(), Spec{Shell: true, Value: "sleep 0.05"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,7 +21,7 @@ func TestSimRunsSleepsAndDiesWhenKilled(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("a 50 ms sleep did not end")
 	}
-	forever, _ := Sim{}.Launch(Spec{Shell: true, Value: "serve --forever"})
+	forever, _ := sim.Launch(context.Background(), Spec{Shell: true, Value: "serve --forever"})
 	select {
 	case <-forever.Done():
 		t.Fatal("a task that is not a sleep ended on its own")
@@ -36,7 +38,7 @@ func TestSimRunsSleepsAndDiesWhenKilled(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("killing a simulated task did not end it")
 	}
-	if _, err := (Sim{}).Recover(Spec{}, 1, 0); err != ErrGone {
-		t.Fatalf("Recover: %v", err)
+	if got := sim.Recover(context.Background(), []Recovered{{Spec: Spec{ID: "c1"}, Pid: 1}}); len(got) != 0 {
+		t.Fatalf("Recover found %v: simulated processes die with their agent", got)
 	}
 }

@@ -44,6 +44,13 @@ const (
 	Call_GET_OPERATIONS    Call_Type = 31
 	Call_GET_TASKS         Call_Type = 13
 	Call_GET_AGENT         Call_Type = 20
+	// Nested containers, as far as sessions need them: a session is a
+	// nested container whose life is its connection's.
+	Call_WAIT_NESTED_CONTAINER           Call_Type = 15
+	Call_KILL_NESTED_CONTAINER           Call_Type = 16
+	Call_LAUNCH_NESTED_CONTAINER_SESSION Call_Type = 17
+	Call_ATTACH_CONTAINER_INPUT          Call_Type = 18
+	Call_ATTACH_CONTAINER_OUTPUT         Call_Type = 19
 )
 
 // Enum value maps for Call_Type.
@@ -65,24 +72,34 @@ var (
 		31: "GET_OPERATIONS",
 		13: "GET_TASKS",
 		20: "GET_AGENT",
+		15: "WAIT_NESTED_CONTAINER",
+		16: "KILL_NESTED_CONTAINER",
+		17: "LAUNCH_NESTED_CONTAINER_SESSION",
+		18: "ATTACH_CONTAINER_INPUT",
+		19: "ATTACH_CONTAINER_OUTPUT",
 	}
 	Call_Type_value = map[string]int32{
-		"UNKNOWN":           0,
-		"GET_HEALTH":        1,
-		"GET_FLAGS":         2,
-		"GET_VERSION":       3,
-		"GET_METRICS":       4,
-		"GET_LOGGING_LEVEL": 5,
-		"SET_LOGGING_LEVEL": 6,
-		"LIST_FILES":        7,
-		"READ_FILE":         8,
-		"GET_STATE":         9,
-		"GET_CONTAINERS":    10,
-		"GET_FRAMEWORKS":    11,
-		"GET_EXECUTORS":     12,
-		"GET_OPERATIONS":    31,
-		"GET_TASKS":         13,
-		"GET_AGENT":         20,
+		"UNKNOWN":                         0,
+		"GET_HEALTH":                      1,
+		"GET_FLAGS":                       2,
+		"GET_VERSION":                     3,
+		"GET_METRICS":                     4,
+		"GET_LOGGING_LEVEL":               5,
+		"SET_LOGGING_LEVEL":               6,
+		"LIST_FILES":                      7,
+		"READ_FILE":                       8,
+		"GET_STATE":                       9,
+		"GET_CONTAINERS":                  10,
+		"GET_FRAMEWORKS":                  11,
+		"GET_EXECUTORS":                   12,
+		"GET_OPERATIONS":                  31,
+		"GET_TASKS":                       13,
+		"GET_AGENT":                       20,
+		"WAIT_NESTED_CONTAINER":           15,
+		"KILL_NESTED_CONTAINER":           16,
+		"LAUNCH_NESTED_CONTAINER_SESSION": 17,
+		"ATTACH_CONTAINER_INPUT":          18,
+		"ATTACH_CONTAINER_OUTPUT":         19,
 	}
 )
 
@@ -123,24 +140,84 @@ func (Call_Type) EnumDescriptor() ([]byte, []int) {
 	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{0, 0}
 }
 
+type Call_AttachContainerInput_Type int32
+
+const (
+	Call_AttachContainerInput_UNKNOWN      Call_AttachContainerInput_Type = 0
+	Call_AttachContainerInput_CONTAINER_ID Call_AttachContainerInput_Type = 1
+	Call_AttachContainerInput_PROCESS_IO   Call_AttachContainerInput_Type = 2
+)
+
+// Enum value maps for Call_AttachContainerInput_Type.
+var (
+	Call_AttachContainerInput_Type_name = map[int32]string{
+		0: "UNKNOWN",
+		1: "CONTAINER_ID",
+		2: "PROCESS_IO",
+	}
+	Call_AttachContainerInput_Type_value = map[string]int32{
+		"UNKNOWN":      0,
+		"CONTAINER_ID": 1,
+		"PROCESS_IO":   2,
+	}
+)
+
+func (x Call_AttachContainerInput_Type) Enum() *Call_AttachContainerInput_Type {
+	p := new(Call_AttachContainerInput_Type)
+	*p = x
+	return p
+}
+
+func (x Call_AttachContainerInput_Type) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Call_AttachContainerInput_Type) Descriptor() protoreflect.EnumDescriptor {
+	return file_agentapipb_agent_api_proto_enumTypes[1].Descriptor()
+}
+
+func (Call_AttachContainerInput_Type) Type() protoreflect.EnumType {
+	return &file_agentapipb_agent_api_proto_enumTypes[1]
+}
+
+func (x Call_AttachContainerInput_Type) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Do not use.
+func (x *Call_AttachContainerInput_Type) UnmarshalJSON(b []byte) error {
+	num, err := protoimpl.X.UnmarshalJSONEnum(x.Descriptor(), b)
+	if err != nil {
+		return err
+	}
+	*x = Call_AttachContainerInput_Type(num)
+	return nil
+}
+
+// Deprecated: Use Call_AttachContainerInput_Type.Descriptor instead.
+func (Call_AttachContainerInput_Type) EnumDescriptor() ([]byte, []int) {
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{0, 6, 0}
+}
+
 type Response_Type int32
 
 const (
-	Response_UNKNOWN           Response_Type = 0
-	Response_GET_HEALTH        Response_Type = 1
-	Response_GET_FLAGS         Response_Type = 2
-	Response_GET_VERSION       Response_Type = 3
-	Response_GET_METRICS       Response_Type = 4
-	Response_GET_LOGGING_LEVEL Response_Type = 5
-	Response_LIST_FILES        Response_Type = 6
-	Response_READ_FILE         Response_Type = 7
-	Response_GET_STATE         Response_Type = 8
-	Response_GET_CONTAINERS    Response_Type = 9
-	Response_GET_FRAMEWORKS    Response_Type = 10
-	Response_GET_EXECUTORS     Response_Type = 11
-	Response_GET_OPERATIONS    Response_Type = 17
-	Response_GET_TASKS         Response_Type = 12
-	Response_GET_AGENT         Response_Type = 14
+	Response_UNKNOWN               Response_Type = 0
+	Response_GET_HEALTH            Response_Type = 1
+	Response_GET_FLAGS             Response_Type = 2
+	Response_GET_VERSION           Response_Type = 3
+	Response_GET_METRICS           Response_Type = 4
+	Response_GET_LOGGING_LEVEL     Response_Type = 5
+	Response_LIST_FILES            Response_Type = 6
+	Response_READ_FILE             Response_Type = 7
+	Response_GET_STATE             Response_Type = 8
+	Response_GET_CONTAINERS        Response_Type = 9
+	Response_GET_FRAMEWORKS        Response_Type = 10
+	Response_GET_EXECUTORS         Response_Type = 11
+	Response_GET_OPERATIONS        Response_Type = 17
+	Response_GET_TASKS             Response_Type = 12
+	Response_GET_AGENT             Response_Type = 14
+	Response_WAIT_NESTED_CONTAINER Response_Type = 13
 )
 
 // Enum value maps for Response_Type.
@@ -161,23 +238,25 @@ var (
 		17: "GET_OPERATIONS",
 		12: "GET_TASKS",
 		14: "GET_AGENT",
+		13: "WAIT_NESTED_CONTAINER",
 	}
 	Response_Type_value = map[string]int32{
-		"UNKNOWN":           0,
-		"GET_HEALTH":        1,
-		"GET_FLAGS":         2,
-		"GET_VERSION":       3,
-		"GET_METRICS":       4,
-		"GET_LOGGING_LEVEL": 5,
-		"LIST_FILES":        6,
-		"READ_FILE":         7,
-		"GET_STATE":         8,
-		"GET_CONTAINERS":    9,
-		"GET_FRAMEWORKS":    10,
-		"GET_EXECUTORS":     11,
-		"GET_OPERATIONS":    17,
-		"GET_TASKS":         12,
-		"GET_AGENT":         14,
+		"UNKNOWN":               0,
+		"GET_HEALTH":            1,
+		"GET_FLAGS":             2,
+		"GET_VERSION":           3,
+		"GET_METRICS":           4,
+		"GET_LOGGING_LEVEL":     5,
+		"LIST_FILES":            6,
+		"READ_FILE":             7,
+		"GET_STATE":             8,
+		"GET_CONTAINERS":        9,
+		"GET_FRAMEWORKS":        10,
+		"GET_EXECUTORS":         11,
+		"GET_OPERATIONS":        17,
+		"GET_TASKS":             12,
+		"GET_AGENT":             14,
+		"WAIT_NESTED_CONTAINER": 13,
 	}
 )
 
@@ -192,11 +271,11 @@ func (x Response_Type) String() string {
 }
 
 func (Response_Type) Descriptor() protoreflect.EnumDescriptor {
-	return file_agentapipb_agent_api_proto_enumTypes[1].Descriptor()
+	return file_agentapipb_agent_api_proto_enumTypes[2].Descriptor()
 }
 
 func (Response_Type) Type() protoreflect.EnumType {
-	return &file_agentapipb_agent_api_proto_enumTypes[1]
+	return &file_agentapipb_agent_api_proto_enumTypes[2]
 }
 
 func (x Response_Type) Number() protoreflect.EnumNumber {
@@ -218,14 +297,199 @@ func (Response_Type) EnumDescriptor() ([]byte, []int) {
 	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 0}
 }
 
+type ProcessIO_Type int32
+
+const (
+	ProcessIO_UNKNOWN ProcessIO_Type = 0
+	ProcessIO_DATA    ProcessIO_Type = 1
+	ProcessIO_CONTROL ProcessIO_Type = 2
+)
+
+// Enum value maps for ProcessIO_Type.
+var (
+	ProcessIO_Type_name = map[int32]string{
+		0: "UNKNOWN",
+		1: "DATA",
+		2: "CONTROL",
+	}
+	ProcessIO_Type_value = map[string]int32{
+		"UNKNOWN": 0,
+		"DATA":    1,
+		"CONTROL": 2,
+	}
+)
+
+func (x ProcessIO_Type) Enum() *ProcessIO_Type {
+	p := new(ProcessIO_Type)
+	*p = x
+	return p
+}
+
+func (x ProcessIO_Type) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ProcessIO_Type) Descriptor() protoreflect.EnumDescriptor {
+	return file_agentapipb_agent_api_proto_enumTypes[3].Descriptor()
+}
+
+func (ProcessIO_Type) Type() protoreflect.EnumType {
+	return &file_agentapipb_agent_api_proto_enumTypes[3]
+}
+
+func (x ProcessIO_Type) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Do not use.
+func (x *ProcessIO_Type) UnmarshalJSON(b []byte) error {
+	num, err := protoimpl.X.UnmarshalJSONEnum(x.Descriptor(), b)
+	if err != nil {
+		return err
+	}
+	*x = ProcessIO_Type(num)
+	return nil
+}
+
+// Deprecated: Use ProcessIO_Type.Descriptor instead.
+func (ProcessIO_Type) EnumDescriptor() ([]byte, []int) {
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{2, 0}
+}
+
+type ProcessIO_Data_Type int32
+
+const (
+	ProcessIO_Data_UNKNOWN ProcessIO_Data_Type = 0
+	ProcessIO_Data_STDIN   ProcessIO_Data_Type = 1
+	ProcessIO_Data_STDOUT  ProcessIO_Data_Type = 2
+	ProcessIO_Data_STDERR  ProcessIO_Data_Type = 3
+)
+
+// Enum value maps for ProcessIO_Data_Type.
+var (
+	ProcessIO_Data_Type_name = map[int32]string{
+		0: "UNKNOWN",
+		1: "STDIN",
+		2: "STDOUT",
+		3: "STDERR",
+	}
+	ProcessIO_Data_Type_value = map[string]int32{
+		"UNKNOWN": 0,
+		"STDIN":   1,
+		"STDOUT":  2,
+		"STDERR":  3,
+	}
+)
+
+func (x ProcessIO_Data_Type) Enum() *ProcessIO_Data_Type {
+	p := new(ProcessIO_Data_Type)
+	*p = x
+	return p
+}
+
+func (x ProcessIO_Data_Type) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ProcessIO_Data_Type) Descriptor() protoreflect.EnumDescriptor {
+	return file_agentapipb_agent_api_proto_enumTypes[4].Descriptor()
+}
+
+func (ProcessIO_Data_Type) Type() protoreflect.EnumType {
+	return &file_agentapipb_agent_api_proto_enumTypes[4]
+}
+
+func (x ProcessIO_Data_Type) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Do not use.
+func (x *ProcessIO_Data_Type) UnmarshalJSON(b []byte) error {
+	num, err := protoimpl.X.UnmarshalJSONEnum(x.Descriptor(), b)
+	if err != nil {
+		return err
+	}
+	*x = ProcessIO_Data_Type(num)
+	return nil
+}
+
+// Deprecated: Use ProcessIO_Data_Type.Descriptor instead.
+func (ProcessIO_Data_Type) EnumDescriptor() ([]byte, []int) {
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{2, 0, 0}
+}
+
+type ProcessIO_Control_Type int32
+
+const (
+	ProcessIO_Control_UNKNOWN   ProcessIO_Control_Type = 0
+	ProcessIO_Control_TTY_INFO  ProcessIO_Control_Type = 1
+	ProcessIO_Control_HEARTBEAT ProcessIO_Control_Type = 2
+)
+
+// Enum value maps for ProcessIO_Control_Type.
+var (
+	ProcessIO_Control_Type_name = map[int32]string{
+		0: "UNKNOWN",
+		1: "TTY_INFO",
+		2: "HEARTBEAT",
+	}
+	ProcessIO_Control_Type_value = map[string]int32{
+		"UNKNOWN":   0,
+		"TTY_INFO":  1,
+		"HEARTBEAT": 2,
+	}
+)
+
+func (x ProcessIO_Control_Type) Enum() *ProcessIO_Control_Type {
+	p := new(ProcessIO_Control_Type)
+	*p = x
+	return p
+}
+
+func (x ProcessIO_Control_Type) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ProcessIO_Control_Type) Descriptor() protoreflect.EnumDescriptor {
+	return file_agentapipb_agent_api_proto_enumTypes[5].Descriptor()
+}
+
+func (ProcessIO_Control_Type) Type() protoreflect.EnumType {
+	return &file_agentapipb_agent_api_proto_enumTypes[5]
+}
+
+func (x ProcessIO_Control_Type) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Do not use.
+func (x *ProcessIO_Control_Type) UnmarshalJSON(b []byte) error {
+	num, err := protoimpl.X.UnmarshalJSONEnum(x.Descriptor(), b)
+	if err != nil {
+		return err
+	}
+	*x = ProcessIO_Control_Type(num)
+	return nil
+}
+
+// Deprecated: Use ProcessIO_Control_Type.Descriptor instead.
+func (ProcessIO_Control_Type) EnumDescriptor() ([]byte, []int) {
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{2, 1, 0}
+}
+
 type Call struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Type          *Call_Type             `protobuf:"varint,1,opt,name=type,enum=mesos.v1.agent.Call_Type" json:"type,omitempty"`
-	ListFiles     *Call_ListFiles        `protobuf:"bytes,4,opt,name=list_files,json=listFiles" json:"list_files,omitempty"`
-	ReadFile      *Call_ReadFile         `protobuf:"bytes,5,opt,name=read_file,json=readFile" json:"read_file,omitempty"`
-	GetContainers *Call_GetContainers    `protobuf:"bytes,20,opt,name=get_containers,json=getContainers" json:"get_containers,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state                        protoimpl.MessageState             `protogen:"open.v1"`
+	Type                         *Call_Type                         `protobuf:"varint,1,opt,name=type,enum=mesos.v1.agent.Call_Type" json:"type,omitempty"`
+	ListFiles                    *Call_ListFiles                    `protobuf:"bytes,4,opt,name=list_files,json=listFiles" json:"list_files,omitempty"`
+	ReadFile                     *Call_ReadFile                     `protobuf:"bytes,5,opt,name=read_file,json=readFile" json:"read_file,omitempty"`
+	WaitNestedContainer          *Call_WaitNestedContainer          `protobuf:"bytes,7,opt,name=wait_nested_container,json=waitNestedContainer" json:"wait_nested_container,omitempty"`
+	KillNestedContainer          *Call_KillNestedContainer          `protobuf:"bytes,8,opt,name=kill_nested_container,json=killNestedContainer" json:"kill_nested_container,omitempty"`
+	LaunchNestedContainerSession *Call_LaunchNestedContainerSession `protobuf:"bytes,9,opt,name=launch_nested_container_session,json=launchNestedContainerSession" json:"launch_nested_container_session,omitempty"`
+	AttachContainerInput         *Call_AttachContainerInput         `protobuf:"bytes,10,opt,name=attach_container_input,json=attachContainerInput" json:"attach_container_input,omitempty"`
+	AttachContainerOutput        *Call_AttachContainerOutput        `protobuf:"bytes,11,opt,name=attach_container_output,json=attachContainerOutput" json:"attach_container_output,omitempty"`
+	GetContainers                *Call_GetContainers                `protobuf:"bytes,20,opt,name=get_containers,json=getContainers" json:"get_containers,omitempty"`
+	unknownFields                protoimpl.UnknownFields
+	sizeCache                    protoimpl.SizeCache
 }
 
 func (x *Call) Reset() {
@@ -279,6 +543,41 @@ func (x *Call) GetReadFile() *Call_ReadFile {
 	return nil
 }
 
+func (x *Call) GetWaitNestedContainer() *Call_WaitNestedContainer {
+	if x != nil {
+		return x.WaitNestedContainer
+	}
+	return nil
+}
+
+func (x *Call) GetKillNestedContainer() *Call_KillNestedContainer {
+	if x != nil {
+		return x.KillNestedContainer
+	}
+	return nil
+}
+
+func (x *Call) GetLaunchNestedContainerSession() *Call_LaunchNestedContainerSession {
+	if x != nil {
+		return x.LaunchNestedContainerSession
+	}
+	return nil
+}
+
+func (x *Call) GetAttachContainerInput() *Call_AttachContainerInput {
+	if x != nil {
+		return x.AttachContainerInput
+	}
+	return nil
+}
+
+func (x *Call) GetAttachContainerOutput() *Call_AttachContainerOutput {
+	if x != nil {
+		return x.AttachContainerOutput
+	}
+	return nil
+}
+
 func (x *Call) GetGetContainers() *Call_GetContainers {
 	if x != nil {
 		return x.GetContainers
@@ -287,19 +586,21 @@ func (x *Call) GetGetContainers() *Call_GetContainers {
 }
 
 type Response struct {
-	state         protoimpl.MessageState  `protogen:"open.v1"`
-	Type          *Response_Type          `protobuf:"varint,1,opt,name=type,enum=mesos.v1.agent.Response_Type" json:"type,omitempty"`
-	GetHealth     *Response_GetHealth     `protobuf:"bytes,2,opt,name=get_health,json=getHealth" json:"get_health,omitempty"`
-	GetVersion    *Response_GetVersion    `protobuf:"bytes,4,opt,name=get_version,json=getVersion" json:"get_version,omitempty"`
-	ListFiles     *Response_ListFiles     `protobuf:"bytes,7,opt,name=list_files,json=listFiles" json:"list_files,omitempty"`
-	ReadFile      *Response_ReadFile      `protobuf:"bytes,8,opt,name=read_file,json=readFile" json:"read_file,omitempty"`
-	GetState      *Response_GetState      `protobuf:"bytes,9,opt,name=get_state,json=getState" json:"get_state,omitempty"`
-	GetContainers *Response_GetContainers `protobuf:"bytes,10,opt,name=get_containers,json=getContainers" json:"get_containers,omitempty"`
-	GetFrameworks *Response_GetFrameworks `protobuf:"bytes,11,opt,name=get_frameworks,json=getFrameworks" json:"get_frameworks,omitempty"`
-	GetTasks      *Response_GetTasks      `protobuf:"bytes,13,opt,name=get_tasks,json=getTasks" json:"get_tasks,omitempty"`
-	GetAgent      *Response_GetAgent      `protobuf:"bytes,15,opt,name=get_agent,json=getAgent" json:"get_agent,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state               protoimpl.MessageState        `protogen:"open.v1"`
+	Type                *Response_Type                `protobuf:"varint,1,opt,name=type,enum=mesos.v1.agent.Response_Type" json:"type,omitempty"`
+	GetHealth           *Response_GetHealth           `protobuf:"bytes,2,opt,name=get_health,json=getHealth" json:"get_health,omitempty"`
+	GetFlags            *Response_GetFlags            `protobuf:"bytes,3,opt,name=get_flags,json=getFlags" json:"get_flags,omitempty"`
+	GetVersion          *Response_GetVersion          `protobuf:"bytes,4,opt,name=get_version,json=getVersion" json:"get_version,omitempty"`
+	ListFiles           *Response_ListFiles           `protobuf:"bytes,7,opt,name=list_files,json=listFiles" json:"list_files,omitempty"`
+	ReadFile            *Response_ReadFile            `protobuf:"bytes,8,opt,name=read_file,json=readFile" json:"read_file,omitempty"`
+	GetState            *Response_GetState            `protobuf:"bytes,9,opt,name=get_state,json=getState" json:"get_state,omitempty"`
+	GetContainers       *Response_GetContainers       `protobuf:"bytes,10,opt,name=get_containers,json=getContainers" json:"get_containers,omitempty"`
+	GetFrameworks       *Response_GetFrameworks       `protobuf:"bytes,11,opt,name=get_frameworks,json=getFrameworks" json:"get_frameworks,omitempty"`
+	GetTasks            *Response_GetTasks            `protobuf:"bytes,13,opt,name=get_tasks,json=getTasks" json:"get_tasks,omitempty"`
+	WaitNestedContainer *Response_WaitNestedContainer `protobuf:"bytes,14,opt,name=wait_nested_container,json=waitNestedContainer" json:"wait_nested_container,omitempty"`
+	GetAgent            *Response_GetAgent            `protobuf:"bytes,15,opt,name=get_agent,json=getAgent" json:"get_agent,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Response) Reset() {
@@ -342,6 +643,13 @@ func (x *Response) GetType() Response_Type {
 func (x *Response) GetGetHealth() *Response_GetHealth {
 	if x != nil {
 		return x.GetHealth
+	}
+	return nil
+}
+
+func (x *Response) GetGetFlags() *Response_GetFlags {
+	if x != nil {
+		return x.GetFlags
 	}
 	return nil
 }
@@ -395,9 +703,80 @@ func (x *Response) GetGetTasks() *Response_GetTasks {
 	return nil
 }
 
+func (x *Response) GetWaitNestedContainer() *Response_WaitNestedContainer {
+	if x != nil {
+		return x.WaitNestedContainer
+	}
+	return nil
+}
+
 func (x *Response) GetGetAgent() *Response_GetAgent {
 	if x != nil {
 		return x.GetAgent
+	}
+	return nil
+}
+
+// What flows over ATTACH_CONTAINER_INPUT (DATA for stdin, CONTROL for a
+// terminal's size and heartbeats) and back from ATTACH_CONTAINER_OUTPUT
+// and LAUNCH_NESTED_CONTAINER_SESSION (DATA for stdout and stderr,
+// CONTROL heartbeats).
+type ProcessIO struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          *ProcessIO_Type        `protobuf:"varint,1,opt,name=type,enum=mesos.v1.agent.ProcessIO_Type" json:"type,omitempty"`
+	Data          *ProcessIO_Data        `protobuf:"bytes,2,opt,name=data" json:"data,omitempty"`
+	Control       *ProcessIO_Control     `protobuf:"bytes,3,opt,name=control" json:"control,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessIO) Reset() {
+	*x = ProcessIO{}
+	mi := &file_agentapipb_agent_api_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessIO) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessIO) ProtoMessage() {}
+
+func (x *ProcessIO) ProtoReflect() protoreflect.Message {
+	mi := &file_agentapipb_agent_api_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessIO.ProtoReflect.Descriptor instead.
+func (*ProcessIO) Descriptor() ([]byte, []int) {
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ProcessIO) GetType() ProcessIO_Type {
+	if x != nil && x.Type != nil {
+		return *x.Type
+	}
+	return ProcessIO_UNKNOWN
+}
+
+func (x *ProcessIO) GetData() *ProcessIO_Data {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *ProcessIO) GetControl() *ProcessIO_Control {
+	if x != nil {
+		return x.Control
 	}
 	return nil
 }
@@ -411,7 +790,7 @@ type Call_ListFiles struct {
 
 func (x *Call_ListFiles) Reset() {
 	*x = Call_ListFiles{}
-	mi := &file_agentapipb_agent_api_proto_msgTypes[2]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -423,7 +802,7 @@ func (x *Call_ListFiles) String() string {
 func (*Call_ListFiles) ProtoMessage() {}
 
 func (x *Call_ListFiles) ProtoReflect() protoreflect.Message {
-	mi := &file_agentapipb_agent_api_proto_msgTypes[2]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -457,7 +836,7 @@ type Call_ReadFile struct {
 
 func (x *Call_ReadFile) Reset() {
 	*x = Call_ReadFile{}
-	mi := &file_agentapipb_agent_api_proto_msgTypes[3]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +848,7 @@ func (x *Call_ReadFile) String() string {
 func (*Call_ReadFile) ProtoMessage() {}
 
 func (x *Call_ReadFile) ProtoReflect() protoreflect.Message {
-	mi := &file_agentapipb_agent_api_proto_msgTypes[3]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -516,7 +895,7 @@ type Call_GetContainers struct {
 
 func (x *Call_GetContainers) Reset() {
 	*x = Call_GetContainers{}
-	mi := &file_agentapipb_agent_api_proto_msgTypes[4]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -528,7 +907,7 @@ func (x *Call_GetContainers) String() string {
 func (*Call_GetContainers) ProtoMessage() {}
 
 func (x *Call_GetContainers) ProtoReflect() protoreflect.Message {
-	mi := &file_agentapipb_agent_api_proto_msgTypes[4]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -558,6 +937,315 @@ func (x *Call_GetContainers) GetShowStandalone() bool {
 	return false
 }
 
+type Call_WaitNestedContainer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   *mesospb.ContainerID   `protobuf:"bytes,1,req,name=container_id,json=containerId" json:"container_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Call_WaitNestedContainer) Reset() {
+	*x = Call_WaitNestedContainer{}
+	mi := &file_agentapipb_agent_api_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Call_WaitNestedContainer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Call_WaitNestedContainer) ProtoMessage() {}
+
+func (x *Call_WaitNestedContainer) ProtoReflect() protoreflect.Message {
+	mi := &file_agentapipb_agent_api_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Call_WaitNestedContainer.ProtoReflect.Descriptor instead.
+func (*Call_WaitNestedContainer) Descriptor() ([]byte, []int) {
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{0, 3}
+}
+
+func (x *Call_WaitNestedContainer) GetContainerId() *mesospb.ContainerID {
+	if x != nil {
+		return x.ContainerId
+	}
+	return nil
+}
+
+type Call_KillNestedContainer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   *mesospb.ContainerID   `protobuf:"bytes,1,req,name=container_id,json=containerId" json:"container_id,omitempty"`
+	Signal        *int32                 `protobuf:"varint,2,opt,name=signal" json:"signal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Call_KillNestedContainer) Reset() {
+	*x = Call_KillNestedContainer{}
+	mi := &file_agentapipb_agent_api_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Call_KillNestedContainer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Call_KillNestedContainer) ProtoMessage() {}
+
+func (x *Call_KillNestedContainer) ProtoReflect() protoreflect.Message {
+	mi := &file_agentapipb_agent_api_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Call_KillNestedContainer.ProtoReflect.Descriptor instead.
+func (*Call_KillNestedContainer) Descriptor() ([]byte, []int) {
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{0, 4}
+}
+
+func (x *Call_KillNestedContainer) GetContainerId() *mesospb.ContainerID {
+	if x != nil {
+		return x.ContainerId
+	}
+	return nil
+}
+
+func (x *Call_KillNestedContainer) GetSignal() int32 {
+	if x != nil && x.Signal != nil {
+		return *x.Signal
+	}
+	return 0
+}
+
+// A command run in a new container nested in a running one, sharing its
+// namespaces; it is killed when the call's connection closes. The
+// response is a RecordIO stream of ProcessIO.
+type Call_LaunchNestedContainerSession struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   *mesospb.ContainerID   `protobuf:"bytes,1,req,name=container_id,json=containerId" json:"container_id,omitempty"`
+	Command       *mesospb.CommandInfo   `protobuf:"bytes,2,opt,name=command" json:"command,omitempty"`
+	Container     *mesospb.ContainerInfo `protobuf:"bytes,3,opt,name=container" json:"container,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Call_LaunchNestedContainerSession) Reset() {
+	*x = Call_LaunchNestedContainerSession{}
+	mi := &file_agentapipb_agent_api_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Call_LaunchNestedContainerSession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Call_LaunchNestedContainerSession) ProtoMessage() {}
+
+func (x *Call_LaunchNestedContainerSession) ProtoReflect() protoreflect.Message {
+	mi := &file_agentapipb_agent_api_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Call_LaunchNestedContainerSession.ProtoReflect.Descriptor instead.
+func (*Call_LaunchNestedContainerSession) Descriptor() ([]byte, []int) {
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{0, 5}
+}
+
+func (x *Call_LaunchNestedContainerSession) GetContainerId() *mesospb.ContainerID {
+	if x != nil {
+		return x.ContainerId
+	}
+	return nil
+}
+
+func (x *Call_LaunchNestedContainerSession) GetCommand() *mesospb.CommandInfo {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
+func (x *Call_LaunchNestedContainerSession) GetContainer() *mesospb.ContainerInfo {
+	if x != nil {
+		return x.Container
+	}
+	return nil
+}
+
+// A streaming request (RecordIO of Calls): the first names the
+// container (CONTAINER_ID), every later one carries a PROCESS_IO.
+type Call_AttachContainerInput struct {
+	state         protoimpl.MessageState          `protogen:"open.v1"`
+	Type          *Call_AttachContainerInput_Type `protobuf:"varint,1,opt,name=type,enum=mesos.v1.agent.Call_AttachContainerInput_Type" json:"type,omitempty"`
+	ContainerId   *mesospb.ContainerID            `protobuf:"bytes,2,opt,name=container_id,json=containerId" json:"container_id,omitempty"`
+	ProcessIo     *ProcessIO                      `protobuf:"bytes,3,opt,name=process_io,json=processIo" json:"process_io,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Call_AttachContainerInput) Reset() {
+	*x = Call_AttachContainerInput{}
+	mi := &file_agentapipb_agent_api_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Call_AttachContainerInput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Call_AttachContainerInput) ProtoMessage() {}
+
+func (x *Call_AttachContainerInput) ProtoReflect() protoreflect.Message {
+	mi := &file_agentapipb_agent_api_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Call_AttachContainerInput.ProtoReflect.Descriptor instead.
+func (*Call_AttachContainerInput) Descriptor() ([]byte, []int) {
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{0, 6}
+}
+
+func (x *Call_AttachContainerInput) GetType() Call_AttachContainerInput_Type {
+	if x != nil && x.Type != nil {
+		return *x.Type
+	}
+	return Call_AttachContainerInput_UNKNOWN
+}
+
+func (x *Call_AttachContainerInput) GetContainerId() *mesospb.ContainerID {
+	if x != nil {
+		return x.ContainerId
+	}
+	return nil
+}
+
+func (x *Call_AttachContainerInput) GetProcessIo() *ProcessIO {
+	if x != nil {
+		return x.ProcessIo
+	}
+	return nil
+}
+
+type Call_AttachContainerOutput struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   *mesospb.ContainerID   `protobuf:"bytes,1,req,name=container_id,json=containerId" json:"container_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Call_AttachContainerOutput) Reset() {
+	*x = Call_AttachContainerOutput{}
+	mi := &file_agentapipb_agent_api_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Call_AttachContainerOutput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Call_AttachContainerOutput) ProtoMessage() {}
+
+func (x *Call_AttachContainerOutput) ProtoReflect() protoreflect.Message {
+	mi := &file_agentapipb_agent_api_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Call_AttachContainerOutput.ProtoReflect.Descriptor instead.
+func (*Call_AttachContainerOutput) Descriptor() ([]byte, []int) {
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{0, 7}
+}
+
+func (x *Call_AttachContainerOutput) GetContainerId() *mesospb.ContainerID {
+	if x != nil {
+		return x.ContainerId
+	}
+	return nil
+}
+
+type Response_GetFlags struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Flags         []*mesospb.Flag        `protobuf:"bytes,1,rep,name=flags" json:"flags,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Response_GetFlags) Reset() {
+	*x = Response_GetFlags{}
+	mi := &file_agentapipb_agent_api_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Response_GetFlags) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Response_GetFlags) ProtoMessage() {}
+
+func (x *Response_GetFlags) ProtoReflect() protoreflect.Message {
+	mi := &file_agentapipb_agent_api_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Response_GetFlags.ProtoReflect.Descriptor instead.
+func (*Response_GetFlags) Descriptor() ([]byte, []int) {
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 0}
+}
+
+func (x *Response_GetFlags) GetFlags() []*mesospb.Flag {
+	if x != nil {
+		return x.Flags
+	}
+	return nil
+}
+
 type Response_GetHealth struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Healthy       *bool                  `protobuf:"varint,1,req,name=healthy" json:"healthy,omitempty"`
@@ -567,7 +1255,7 @@ type Response_GetHealth struct {
 
 func (x *Response_GetHealth) Reset() {
 	*x = Response_GetHealth{}
-	mi := &file_agentapipb_agent_api_proto_msgTypes[5]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +1267,7 @@ func (x *Response_GetHealth) String() string {
 func (*Response_GetHealth) ProtoMessage() {}
 
 func (x *Response_GetHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_agentapipb_agent_api_proto_msgTypes[5]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +1280,7 @@ func (x *Response_GetHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response_GetHealth.ProtoReflect.Descriptor instead.
 func (*Response_GetHealth) Descriptor() ([]byte, []int) {
-	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 0}
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 1}
 }
 
 func (x *Response_GetHealth) GetHealthy() bool {
@@ -611,7 +1299,7 @@ type Response_GetVersion struct {
 
 func (x *Response_GetVersion) Reset() {
 	*x = Response_GetVersion{}
-	mi := &file_agentapipb_agent_api_proto_msgTypes[6]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -623,7 +1311,7 @@ func (x *Response_GetVersion) String() string {
 func (*Response_GetVersion) ProtoMessage() {}
 
 func (x *Response_GetVersion) ProtoReflect() protoreflect.Message {
-	mi := &file_agentapipb_agent_api_proto_msgTypes[6]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -636,7 +1324,7 @@ func (x *Response_GetVersion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response_GetVersion.ProtoReflect.Descriptor instead.
 func (*Response_GetVersion) Descriptor() ([]byte, []int) {
-	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 1}
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 2}
 }
 
 func (x *Response_GetVersion) GetVersionInfo() *mesospb.VersionInfo {
@@ -655,7 +1343,7 @@ type Response_ListFiles struct {
 
 func (x *Response_ListFiles) Reset() {
 	*x = Response_ListFiles{}
-	mi := &file_agentapipb_agent_api_proto_msgTypes[7]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -667,7 +1355,7 @@ func (x *Response_ListFiles) String() string {
 func (*Response_ListFiles) ProtoMessage() {}
 
 func (x *Response_ListFiles) ProtoReflect() protoreflect.Message {
-	mi := &file_agentapipb_agent_api_proto_msgTypes[7]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -680,7 +1368,7 @@ func (x *Response_ListFiles) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response_ListFiles.ProtoReflect.Descriptor instead.
 func (*Response_ListFiles) Descriptor() ([]byte, []int) {
-	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 2}
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 3}
 }
 
 func (x *Response_ListFiles) GetFileInfos() []*mesospb.FileInfo {
@@ -700,7 +1388,7 @@ type Response_ReadFile struct {
 
 func (x *Response_ReadFile) Reset() {
 	*x = Response_ReadFile{}
-	mi := &file_agentapipb_agent_api_proto_msgTypes[8]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -712,7 +1400,7 @@ func (x *Response_ReadFile) String() string {
 func (*Response_ReadFile) ProtoMessage() {}
 
 func (x *Response_ReadFile) ProtoReflect() protoreflect.Message {
-	mi := &file_agentapipb_agent_api_proto_msgTypes[8]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -725,7 +1413,7 @@ func (x *Response_ReadFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response_ReadFile.ProtoReflect.Descriptor instead.
 func (*Response_ReadFile) Descriptor() ([]byte, []int) {
-	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 3}
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 4}
 }
 
 func (x *Response_ReadFile) GetSize() uint64 {
@@ -752,7 +1440,7 @@ type Response_GetState struct {
 
 func (x *Response_GetState) Reset() {
 	*x = Response_GetState{}
-	mi := &file_agentapipb_agent_api_proto_msgTypes[9]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -764,7 +1452,7 @@ func (x *Response_GetState) String() string {
 func (*Response_GetState) ProtoMessage() {}
 
 func (x *Response_GetState) ProtoReflect() protoreflect.Message {
-	mi := &file_agentapipb_agent_api_proto_msgTypes[9]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -777,7 +1465,7 @@ func (x *Response_GetState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response_GetState.ProtoReflect.Descriptor instead.
 func (*Response_GetState) Descriptor() ([]byte, []int) {
-	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 4}
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 5}
 }
 
 func (x *Response_GetState) GetGetTasks() *Response_GetTasks {
@@ -803,7 +1491,7 @@ type Response_GetContainers struct {
 
 func (x *Response_GetContainers) Reset() {
 	*x = Response_GetContainers{}
-	mi := &file_agentapipb_agent_api_proto_msgTypes[10]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -815,7 +1503,7 @@ func (x *Response_GetContainers) String() string {
 func (*Response_GetContainers) ProtoMessage() {}
 
 func (x *Response_GetContainers) ProtoReflect() protoreflect.Message {
-	mi := &file_agentapipb_agent_api_proto_msgTypes[10]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -828,7 +1516,7 @@ func (x *Response_GetContainers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response_GetContainers.ProtoReflect.Descriptor instead.
 func (*Response_GetContainers) Descriptor() ([]byte, []int) {
-	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 5}
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 6}
 }
 
 func (x *Response_GetContainers) GetContainers() []*Response_GetContainers_Container {
@@ -848,7 +1536,7 @@ type Response_GetFrameworks struct {
 
 func (x *Response_GetFrameworks) Reset() {
 	*x = Response_GetFrameworks{}
-	mi := &file_agentapipb_agent_api_proto_msgTypes[11]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -860,7 +1548,7 @@ func (x *Response_GetFrameworks) String() string {
 func (*Response_GetFrameworks) ProtoMessage() {}
 
 func (x *Response_GetFrameworks) ProtoReflect() protoreflect.Message {
-	mi := &file_agentapipb_agent_api_proto_msgTypes[11]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -873,7 +1561,7 @@ func (x *Response_GetFrameworks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response_GetFrameworks.ProtoReflect.Descriptor instead.
 func (*Response_GetFrameworks) Descriptor() ([]byte, []int) {
-	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 6}
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 7}
 }
 
 func (x *Response_GetFrameworks) GetFrameworks() []*Response_GetFrameworks_Framework {
@@ -903,7 +1591,7 @@ type Response_GetTasks struct {
 
 func (x *Response_GetTasks) Reset() {
 	*x = Response_GetTasks{}
-	mi := &file_agentapipb_agent_api_proto_msgTypes[12]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -915,7 +1603,7 @@ func (x *Response_GetTasks) String() string {
 func (*Response_GetTasks) ProtoMessage() {}
 
 func (x *Response_GetTasks) ProtoReflect() protoreflect.Message {
-	mi := &file_agentapipb_agent_api_proto_msgTypes[12]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -928,7 +1616,7 @@ func (x *Response_GetTasks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response_GetTasks.ProtoReflect.Descriptor instead.
 func (*Response_GetTasks) Descriptor() ([]byte, []int) {
-	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 7}
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 8}
 }
 
 func (x *Response_GetTasks) GetPendingTasks() []*mesospb.Task {
@@ -975,7 +1663,7 @@ type Response_GetAgent struct {
 
 func (x *Response_GetAgent) Reset() {
 	*x = Response_GetAgent{}
-	mi := &file_agentapipb_agent_api_proto_msgTypes[13]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +1675,7 @@ func (x *Response_GetAgent) String() string {
 func (*Response_GetAgent) ProtoMessage() {}
 
 func (x *Response_GetAgent) ProtoReflect() protoreflect.Message {
-	mi := &file_agentapipb_agent_api_proto_msgTypes[13]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,7 +1688,7 @@ func (x *Response_GetAgent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response_GetAgent.ProtoReflect.Descriptor instead.
 func (*Response_GetAgent) Descriptor() ([]byte, []int) {
-	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 8}
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 9}
 }
 
 func (x *Response_GetAgent) GetAgentInfo() *mesospb.AgentInfo {
@@ -1008,6 +1696,52 @@ func (x *Response_GetAgent) GetAgentInfo() *mesospb.AgentInfo {
 		return x.AgentInfo
 	}
 	return nil
+}
+
+// The wait(2) status of the container's command, absent when it
+// cannot be known.
+type Response_WaitNestedContainer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ExitStatus    *int32                 `protobuf:"varint,1,opt,name=exit_status,json=exitStatus" json:"exit_status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Response_WaitNestedContainer) Reset() {
+	*x = Response_WaitNestedContainer{}
+	mi := &file_agentapipb_agent_api_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Response_WaitNestedContainer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Response_WaitNestedContainer) ProtoMessage() {}
+
+func (x *Response_WaitNestedContainer) ProtoReflect() protoreflect.Message {
+	mi := &file_agentapipb_agent_api_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Response_WaitNestedContainer.ProtoReflect.Descriptor instead.
+func (*Response_WaitNestedContainer) Descriptor() ([]byte, []int) {
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 10}
+}
+
+func (x *Response_WaitNestedContainer) GetExitStatus() int32 {
+	if x != nil && x.ExitStatus != nil {
+		return *x.ExitStatus
+	}
+	return 0
 }
 
 type Response_GetContainers_Container struct {
@@ -1024,7 +1758,7 @@ type Response_GetContainers_Container struct {
 
 func (x *Response_GetContainers_Container) Reset() {
 	*x = Response_GetContainers_Container{}
-	mi := &file_agentapipb_agent_api_proto_msgTypes[14]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1770,7 @@ func (x *Response_GetContainers_Container) String() string {
 func (*Response_GetContainers_Container) ProtoMessage() {}
 
 func (x *Response_GetContainers_Container) ProtoReflect() protoreflect.Message {
-	mi := &file_agentapipb_agent_api_proto_msgTypes[14]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1783,7 @@ func (x *Response_GetContainers_Container) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response_GetContainers_Container.ProtoReflect.Descriptor instead.
 func (*Response_GetContainers_Container) Descriptor() ([]byte, []int) {
-	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 5, 0}
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 6, 0}
 }
 
 func (x *Response_GetContainers_Container) GetFrameworkId() *mesospb.FrameworkID {
@@ -1103,7 +1837,7 @@ type Response_GetFrameworks_Framework struct {
 
 func (x *Response_GetFrameworks_Framework) Reset() {
 	*x = Response_GetFrameworks_Framework{}
-	mi := &file_agentapipb_agent_api_proto_msgTypes[15]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1115,7 +1849,7 @@ func (x *Response_GetFrameworks_Framework) String() string {
 func (*Response_GetFrameworks_Framework) ProtoMessage() {}
 
 func (x *Response_GetFrameworks_Framework) ProtoReflect() protoreflect.Message {
-	mi := &file_agentapipb_agent_api_proto_msgTypes[15]
+	mi := &file_agentapipb_agent_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1128,7 +1862,7 @@ func (x *Response_GetFrameworks_Framework) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response_GetFrameworks_Framework.ProtoReflect.Descriptor instead.
 func (*Response_GetFrameworks_Framework) Descriptor() ([]byte, []int) {
-	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 6, 0}
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{1, 7, 0}
 }
 
 func (x *Response_GetFrameworks_Framework) GetFrameworkInfo() *mesospb.FrameworkInfo {
@@ -1138,16 +1872,178 @@ func (x *Response_GetFrameworks_Framework) GetFrameworkInfo() *mesospb.Framework
 	return nil
 }
 
+type ProcessIO_Data struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          *ProcessIO_Data_Type   `protobuf:"varint,1,opt,name=type,enum=mesos.v1.agent.ProcessIO_Data_Type" json:"type,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessIO_Data) Reset() {
+	*x = ProcessIO_Data{}
+	mi := &file_agentapipb_agent_api_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessIO_Data) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessIO_Data) ProtoMessage() {}
+
+func (x *ProcessIO_Data) ProtoReflect() protoreflect.Message {
+	mi := &file_agentapipb_agent_api_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessIO_Data.ProtoReflect.Descriptor instead.
+func (*ProcessIO_Data) Descriptor() ([]byte, []int) {
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{2, 0}
+}
+
+func (x *ProcessIO_Data) GetType() ProcessIO_Data_Type {
+	if x != nil && x.Type != nil {
+		return *x.Type
+	}
+	return ProcessIO_Data_UNKNOWN
+}
+
+func (x *ProcessIO_Data) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type ProcessIO_Control struct {
+	state         protoimpl.MessageState       `protogen:"open.v1"`
+	Type          *ProcessIO_Control_Type      `protobuf:"varint,1,opt,name=type,enum=mesos.v1.agent.ProcessIO_Control_Type" json:"type,omitempty"`
+	TtyInfo       *mesospb.TTYInfo             `protobuf:"bytes,2,opt,name=tty_info,json=ttyInfo" json:"tty_info,omitempty"`
+	Heartbeat     *ProcessIO_Control_Heartbeat `protobuf:"bytes,3,opt,name=heartbeat" json:"heartbeat,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessIO_Control) Reset() {
+	*x = ProcessIO_Control{}
+	mi := &file_agentapipb_agent_api_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessIO_Control) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessIO_Control) ProtoMessage() {}
+
+func (x *ProcessIO_Control) ProtoReflect() protoreflect.Message {
+	mi := &file_agentapipb_agent_api_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessIO_Control.ProtoReflect.Descriptor instead.
+func (*ProcessIO_Control) Descriptor() ([]byte, []int) {
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{2, 1}
+}
+
+func (x *ProcessIO_Control) GetType() ProcessIO_Control_Type {
+	if x != nil && x.Type != nil {
+		return *x.Type
+	}
+	return ProcessIO_Control_UNKNOWN
+}
+
+func (x *ProcessIO_Control) GetTtyInfo() *mesospb.TTYInfo {
+	if x != nil {
+		return x.TtyInfo
+	}
+	return nil
+}
+
+func (x *ProcessIO_Control) GetHeartbeat() *ProcessIO_Control_Heartbeat {
+	if x != nil {
+		return x.Heartbeat
+	}
+	return nil
+}
+
+type ProcessIO_Control_Heartbeat struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Interval      *mesospb.DurationInfo  `protobuf:"bytes,1,opt,name=interval" json:"interval,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessIO_Control_Heartbeat) Reset() {
+	*x = ProcessIO_Control_Heartbeat{}
+	mi := &file_agentapipb_agent_api_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessIO_Control_Heartbeat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessIO_Control_Heartbeat) ProtoMessage() {}
+
+func (x *ProcessIO_Control_Heartbeat) ProtoReflect() protoreflect.Message {
+	mi := &file_agentapipb_agent_api_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessIO_Control_Heartbeat.ProtoReflect.Descriptor instead.
+func (*ProcessIO_Control_Heartbeat) Descriptor() ([]byte, []int) {
+	return file_agentapipb_agent_api_proto_rawDescGZIP(), []int{2, 1, 0}
+}
+
+func (x *ProcessIO_Control_Heartbeat) GetInterval() *mesospb.DurationInfo {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
 var File_agentapipb_agent_api_proto protoreflect.FileDescriptor
 
 const file_agentapipb_agent_api_proto_rawDesc = "" +
 	"\n" +
-	"\x1aagentapipb/agent_api.proto\x12\x0emesos.v1.agent\x1a\x13mesospb/mesos.proto\"\xe7\x05\n" +
+	"\x1aagentapipb/agent_api.proto\x12\x0emesos.v1.agent\x1a\x13mesospb/mesos.proto\"\xce\x10\n" +
 	"\x04Call\x12-\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x19.mesos.v1.agent.Call.TypeR\x04type\x12=\n" +
 	"\n" +
 	"list_files\x18\x04 \x01(\v2\x1e.mesos.v1.agent.Call.ListFilesR\tlistFiles\x12:\n" +
-	"\tread_file\x18\x05 \x01(\v2\x1d.mesos.v1.agent.Call.ReadFileR\breadFile\x12I\n" +
+	"\tread_file\x18\x05 \x01(\v2\x1d.mesos.v1.agent.Call.ReadFileR\breadFile\x12\\\n" +
+	"\x15wait_nested_container\x18\a \x01(\v2(.mesos.v1.agent.Call.WaitNestedContainerR\x13waitNestedContainer\x12\\\n" +
+	"\x15kill_nested_container\x18\b \x01(\v2(.mesos.v1.agent.Call.KillNestedContainerR\x13killNestedContainer\x12x\n" +
+	"\x1flaunch_nested_container_session\x18\t \x01(\v21.mesos.v1.agent.Call.LaunchNestedContainerSessionR\x1claunchNestedContainerSession\x12_\n" +
+	"\x16attach_container_input\x18\n" +
+	" \x01(\v2).mesos.v1.agent.Call.AttachContainerInputR\x14attachContainerInput\x12b\n" +
+	"\x17attach_container_output\x18\v \x01(\v2*.mesos.v1.agent.Call.AttachContainerOutputR\x15attachContainerOutput\x12I\n" +
 	"\x0eget_containers\x18\x14 \x01(\v2\".mesos.v1.agent.Call.GetContainersR\rgetContainers\x1a\x1f\n" +
 	"\tListFiles\x12\x12\n" +
 	"\x04path\x18\x01 \x02(\tR\x04path\x1aN\n" +
@@ -1158,7 +2054,28 @@ const file_agentapipb_agent_api_proto_rawDesc = "" +
 	"\rGetContainers\x12\x1f\n" +
 	"\vshow_nested\x18\x01 \x01(\bR\n" +
 	"showNested\x12'\n" +
-	"\x0fshow_standalone\x18\x02 \x01(\bR\x0eshowStandalone\"\x9d\x02\n" +
+	"\x0fshow_standalone\x18\x02 \x01(\bR\x0eshowStandalone\x1aO\n" +
+	"\x13WaitNestedContainer\x128\n" +
+	"\fcontainer_id\x18\x01 \x02(\v2\x15.mesos.v1.ContainerIDR\vcontainerId\x1ag\n" +
+	"\x13KillNestedContainer\x128\n" +
+	"\fcontainer_id\x18\x01 \x02(\v2\x15.mesos.v1.ContainerIDR\vcontainerId\x12\x16\n" +
+	"\x06signal\x18\x02 \x01(\x05R\x06signal\x1a\xc0\x01\n" +
+	"\x1cLaunchNestedContainerSession\x128\n" +
+	"\fcontainer_id\x18\x01 \x02(\v2\x15.mesos.v1.ContainerIDR\vcontainerId\x12/\n" +
+	"\acommand\x18\x02 \x01(\v2\x15.mesos.v1.CommandInfoR\acommand\x125\n" +
+	"\tcontainer\x18\x03 \x01(\v2\x17.mesos.v1.ContainerInfoR\tcontainer\x1a\x85\x02\n" +
+	"\x14AttachContainerInput\x12B\n" +
+	"\x04type\x18\x01 \x01(\x0e2..mesos.v1.agent.Call.AttachContainerInput.TypeR\x04type\x128\n" +
+	"\fcontainer_id\x18\x02 \x01(\v2\x15.mesos.v1.ContainerIDR\vcontainerId\x128\n" +
+	"\n" +
+	"process_io\x18\x03 \x01(\v2\x19.mesos.v1.agent.ProcessIOR\tprocessIo\"5\n" +
+	"\x04Type\x12\v\n" +
+	"\aUNKNOWN\x10\x00\x12\x10\n" +
+	"\fCONTAINER_ID\x10\x01\x12\x0e\n" +
+	"\n" +
+	"PROCESS_IO\x10\x02\x1aQ\n" +
+	"\x15AttachContainerOutput\x128\n" +
+	"\fcontainer_id\x18\x01 \x02(\v2\x15.mesos.v1.ContainerIDR\vcontainerId\"\xb1\x03\n" +
 	"\x04Type\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -1178,11 +2095,17 @@ const file_agentapipb_agent_api_proto_rawDesc = "" +
 	"\rGET_EXECUTORS\x10\f\x12\x12\n" +
 	"\x0eGET_OPERATIONS\x10\x1f\x12\r\n" +
 	"\tGET_TASKS\x10\r\x12\r\n" +
-	"\tGET_AGENT\x10\x14\"\xfc\x12\n" +
+	"\tGET_AGENT\x10\x14\x12\x19\n" +
+	"\x15WAIT_NESTED_CONTAINER\x10\x0f\x12\x19\n" +
+	"\x15KILL_NESTED_CONTAINER\x10\x10\x12#\n" +
+	"\x1fLAUNCH_NESTED_CONTAINER_SESSION\x10\x11\x12\x1a\n" +
+	"\x16ATTACH_CONTAINER_INPUT\x10\x12\x12\x1b\n" +
+	"\x17ATTACH_CONTAINER_OUTPUT\x10\x13\"\xa3\x15\n" +
 	"\bResponse\x121\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1d.mesos.v1.agent.Response.TypeR\x04type\x12A\n" +
 	"\n" +
-	"get_health\x18\x02 \x01(\v2\".mesos.v1.agent.Response.GetHealthR\tgetHealth\x12D\n" +
+	"get_health\x18\x02 \x01(\v2\".mesos.v1.agent.Response.GetHealthR\tgetHealth\x12>\n" +
+	"\tget_flags\x18\x03 \x01(\v2!.mesos.v1.agent.Response.GetFlagsR\bgetFlags\x12D\n" +
 	"\vget_version\x18\x04 \x01(\v2#.mesos.v1.agent.Response.GetVersionR\n" +
 	"getVersion\x12A\n" +
 	"\n" +
@@ -1192,8 +2115,11 @@ const file_agentapipb_agent_api_proto_rawDesc = "" +
 	"\x0eget_containers\x18\n" +
 	" \x01(\v2&.mesos.v1.agent.Response.GetContainersR\rgetContainers\x12M\n" +
 	"\x0eget_frameworks\x18\v \x01(\v2&.mesos.v1.agent.Response.GetFrameworksR\rgetFrameworks\x12>\n" +
-	"\tget_tasks\x18\r \x01(\v2!.mesos.v1.agent.Response.GetTasksR\bgetTasks\x12>\n" +
-	"\tget_agent\x18\x0f \x01(\v2!.mesos.v1.agent.Response.GetAgentR\bgetAgent\x1a%\n" +
+	"\tget_tasks\x18\r \x01(\v2!.mesos.v1.agent.Response.GetTasksR\bgetTasks\x12`\n" +
+	"\x15wait_nested_container\x18\x0e \x01(\v2,.mesos.v1.agent.Response.WaitNestedContainerR\x13waitNestedContainer\x12>\n" +
+	"\tget_agent\x18\x0f \x01(\v2!.mesos.v1.agent.Response.GetAgentR\bgetAgent\x1a0\n" +
+	"\bGetFlags\x12$\n" +
+	"\x05flags\x18\x01 \x03(\v2\x0e.mesos.v1.FlagR\x05flags\x1a%\n" +
 	"\tGetHealth\x12\x18\n" +
 	"\ahealthy\x18\x01 \x02(\bR\ahealthy\x1aF\n" +
 	"\n" +
@@ -1235,7 +2161,10 @@ const file_agentapipb_agent_api_proto_rawDesc = "" +
 	"\x0fcompleted_tasks\x18\x05 \x03(\v2\x0e.mesos.v1.TaskR\x0ecompletedTasks\x1a>\n" +
 	"\bGetAgent\x122\n" +
 	"\n" +
-	"agent_info\x18\x01 \x01(\v2\x13.mesos.v1.AgentInfoR\tagentInfo\"\x86\x02\n" +
+	"agent_info\x18\x01 \x01(\v2\x13.mesos.v1.AgentInfoR\tagentInfo\x1a6\n" +
+	"\x13WaitNestedContainer\x12\x1f\n" +
+	"\vexit_status\x18\x01 \x01(\x05R\n" +
+	"exitStatus\"\xa1\x02\n" +
 	"\x04Type\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -1254,7 +2183,36 @@ const file_agentapipb_agent_api_proto_rawDesc = "" +
 	"\rGET_EXECUTORS\x10\v\x12\x12\n" +
 	"\x0eGET_OPERATIONS\x10\x11\x12\r\n" +
 	"\tGET_TASKS\x10\f\x12\r\n" +
-	"\tGET_AGENT\x10\x0eB1Z/github.com/corral-sched/corral/proto/agentapipb"
+	"\tGET_AGENT\x10\x0e\x12\x19\n" +
+	"\x15WAIT_NESTED_CONTAINER\x10\r\"\x9e\x05\n" +
+	"\tProcessIO\x122\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x1e.mesos.v1.agent.ProcessIO.TypeR\x04type\x122\n" +
+	"\x04data\x18\x02 \x01(\v2\x1e.mesos.v1.agent.ProcessIO.DataR\x04data\x12;\n" +
+	"\acontrol\x18\x03 \x01(\v2!.mesos.v1.agent.ProcessIO.ControlR\acontrol\x1a\x8b\x01\n" +
+	"\x04Data\x127\n" +
+	"\x04type\x18\x01 \x01(\x0e2#.mesos.v1.agent.ProcessIO.Data.TypeR\x04type\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"6\n" +
+	"\x04Type\x12\v\n" +
+	"\aUNKNOWN\x10\x00\x12\t\n" +
+	"\x05STDIN\x10\x01\x12\n" +
+	"\n" +
+	"\x06STDOUT\x10\x02\x12\n" +
+	"\n" +
+	"\x06STDERR\x10\x03\x1a\xb1\x02\n" +
+	"\aControl\x12:\n" +
+	"\x04type\x18\x01 \x01(\x0e2&.mesos.v1.agent.ProcessIO.Control.TypeR\x04type\x12,\n" +
+	"\btty_info\x18\x02 \x01(\v2\x11.mesos.v1.TTYInfoR\attyInfo\x12I\n" +
+	"\theartbeat\x18\x03 \x01(\v2+.mesos.v1.agent.ProcessIO.Control.HeartbeatR\theartbeat\x1a?\n" +
+	"\tHeartbeat\x122\n" +
+	"\binterval\x18\x01 \x01(\v2\x16.mesos.v1.DurationInfoR\binterval\"0\n" +
+	"\x04Type\x12\v\n" +
+	"\aUNKNOWN\x10\x00\x12\f\n" +
+	"\bTTY_INFO\x10\x01\x12\r\n" +
+	"\tHEARTBEAT\x10\x02\"*\n" +
+	"\x04Type\x12\v\n" +
+	"\aUNKNOWN\x10\x00\x12\b\n" +
+	"\x04DATA\x10\x01\x12\v\n" +
+	"\aCONTROL\x10\x02B1Z/github.com/corral-sched/corral/proto/agentapipb"
 
 var (
 	file_agentapipb_agent_api_proto_rawDescOnce sync.Once
@@ -1268,77 +2226,122 @@ func file_agentapipb_agent_api_proto_rawDescGZIP() []byte {
 	return file_agentapipb_agent_api_proto_rawDescData
 }
 
-var file_agentapipb_agent_api_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_agentapipb_agent_api_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_agentapipb_agent_api_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_agentapipb_agent_api_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_agentapipb_agent_api_proto_goTypes = []any{
-	(Call_Type)(0),                           // 0: mesos.v1.agent.Call.Type
-	(Response_Type)(0),                       // 1: mesos.v1.agent.Response.Type
-	(*Call)(nil),                             // 2: mesos.v1.agent.Call
-	(*Response)(nil),                         // 3: mesos.v1.agent.Response
-	(*Call_ListFiles)(nil),                   // 4: mesos.v1.agent.Call.ListFiles
-	(*Call_ReadFile)(nil),                    // 5: mesos.v1.agent.Call.ReadFile
-	(*Call_GetContainers)(nil),               // 6: mesos.v1.agent.Call.GetContainers
-	(*Response_GetHealth)(nil),               // 7: mesos.v1.agent.Response.GetHealth
-	(*Response_GetVersion)(nil),              // 8: mesos.v1.agent.Response.GetVersion
-	(*Response_ListFiles)(nil),               // 9: mesos.v1.agent.Response.ListFiles
-	(*Response_ReadFile)(nil),                // 10: mesos.v1.agent.Response.ReadFile
-	(*Response_GetState)(nil),                // 11: mesos.v1.agent.Response.GetState
-	(*Response_GetContainers)(nil),           // 12: mesos.v1.agent.Response.GetContainers
-	(*Response_GetFrameworks)(nil),           // 13: mesos.v1.agent.Response.GetFrameworks
-	(*Response_GetTasks)(nil),                // 14: mesos.v1.agent.Response.GetTasks
-	(*Response_GetAgent)(nil),                // 15: mesos.v1.agent.Response.GetAgent
-	(*Response_GetContainers_Container)(nil), // 16: mesos.v1.agent.Response.GetContainers.Container
-	(*Response_GetFrameworks_Framework)(nil), // 17: mesos.v1.agent.Response.GetFrameworks.Framework
-	(*mesospb.VersionInfo)(nil),              // 18: mesos.v1.VersionInfo
-	(*mesospb.FileInfo)(nil),                 // 19: mesos.v1.FileInfo
-	(*mesospb.Task)(nil),                     // 20: mesos.v1.Task
-	(*mesospb.AgentInfo)(nil),                // 21: mesos.v1.AgentInfo
-	(*mesospb.FrameworkID)(nil),              // 22: mesos.v1.FrameworkID
-	(*mesospb.ExecutorID)(nil),               // 23: mesos.v1.ExecutorID
-	(*mesospb.ContainerID)(nil),              // 24: mesos.v1.ContainerID
-	(*mesospb.ContainerStatus)(nil),          // 25: mesos.v1.ContainerStatus
-	(*mesospb.ResourceStatistics)(nil),       // 26: mesos.v1.ResourceStatistics
-	(*mesospb.FrameworkInfo)(nil),            // 27: mesos.v1.FrameworkInfo
+	(Call_Type)(0),                            // 0: mesos.v1.agent.Call.Type
+	(Call_AttachContainerInput_Type)(0),       // 1: mesos.v1.agent.Call.AttachContainerInput.Type
+	(Response_Type)(0),                        // 2: mesos.v1.agent.Response.Type
+	(ProcessIO_Type)(0),                       // 3: mesos.v1.agent.ProcessIO.Type
+	(ProcessIO_Data_Type)(0),                  // 4: mesos.v1.agent.ProcessIO.Data.Type
+	(ProcessIO_Control_Type)(0),               // 5: mesos.v1.agent.ProcessIO.Control.Type
+	(*Call)(nil),                              // 6: mesos.v1.agent.Call
+	(*Response)(nil),                          // 7: mesos.v1.agent.Response
+	(*ProcessIO)(nil),                         // 8: mesos.v1.agent.ProcessIO
+	(*Call_ListFiles)(nil),                    // 9: mesos.v1.agent.Call.ListFiles
+	(*Call_ReadFile)(nil),                     // 10: mesos.v1.agent.Call.ReadFile
+	(*Call_GetContainers)(nil),                // 11: mesos.v1.agent.Call.GetContainers
+	(*Call_WaitNestedContainer)(nil),          // 12: mesos.v1.agent.Call.WaitNestedContainer
+	(*Call_KillNestedContainer)(nil),          // 13: mesos.v1.agent.Call.KillNestedContainer
+	(*Call_LaunchNestedContainerSession)(nil), // 14: mesos.v1.agent.Call.LaunchNestedContainerSession
+	(*Call_AttachContainerInput)(nil),         // 15: mesos.v1.agent.Call.AttachContainerInput
+	(*Call_AttachContainerOutput)(nil),        // 16: mesos.v1.agent.Call.AttachContainerOutput
+	(*Response_GetFlags)(nil),                 // 17: mesos.v1.agent.Response.GetFlags
+	(*Response_GetHealth)(nil),                // 18: mesos.v1.agent.Response.GetHealth
+	(*Response_GetVersion)(nil),               // 19: mesos.v1.agent.Response.GetVersion
+	(*Response_ListFiles)(nil),                // 20: mesos.v1.agent.Response.ListFiles
+	(*Response_ReadFile)(nil),                 // 21: mesos.v1.agent.Response.ReadFile
+	(*Response_GetState)(nil),                 // 22: mesos.v1.agent.Response.GetState
+	(*Response_GetContainers)(nil),            // 23: mesos.v1.agent.Response.GetContainers
+	(*Response_GetFrameworks)(nil),            // 24: mesos.v1.agent.Response.GetFrameworks
+	(*Response_GetTasks)(nil),                 // 25: mesos.v1.agent.Response.GetTasks
+	(*Response_GetAgent)(nil),                 // 26: mesos.v1.agent.Response.GetAgent
+	(*Response_WaitNestedContainer)(nil),      // 27: mesos.v1.agent.Response.WaitNestedContainer
+	(*Response_GetContainers_Container)(nil),  // 28: mesos.v1.agent.Response.GetContainers.Container
+	(*Response_GetFrameworks_Framework)(nil),  // 29: mesos.v1.agent.Response.GetFrameworks.Framework
+	(*ProcessIO_Data)(nil),                    // 30: mesos.v1.agent.ProcessIO.Data
+	(*ProcessIO_Control)(nil),                 // 31: mesos.v1.agent.ProcessIO.Control
+	(*ProcessIO_Control_Heartbeat)(nil),       // 32: mesos.v1.agent.ProcessIO.Control.Heartbeat
+	(*mesospb.ContainerID)(nil),               // 33: mesos.v1.ContainerID
+	(*mesospb.CommandInfo)(nil),               // 34: mesos.v1.CommandInfo
+	(*mesospb.ContainerInfo)(nil),             // 35: mesos.v1.ContainerInfo
+	(*mesospb.Flag)(nil),                      // 36: mesos.v1.Flag
+	(*mesospb.VersionInfo)(nil),               // 37: mesos.v1.VersionInfo
+	(*mesospb.FileInfo)(nil),                  // 38: mesos.v1.FileInfo
+	(*mesospb.Task)(nil),                      // 39: mesos.v1.Task
+	(*mesospb.AgentInfo)(nil),                 // 40: mesos.v1.AgentInfo
+	(*mesospb.FrameworkID)(nil),               // 41: mesos.v1.FrameworkID
+	(*mesospb.ExecutorID)(nil),                // 42: mesos.v1.ExecutorID
+	(*mesospb.ContainerStatus)(nil),           // 43: mesos.v1.ContainerStatus
+	(*mesospb.ResourceStatistics)(nil),        // 44: mesos.v1.ResourceStatistics
+	(*mesospb.FrameworkInfo)(nil),             // 45: mesos.v1.FrameworkInfo
+	(*mesospb.TTYInfo)(nil),                   // 46: mesos.v1.TTYInfo
+	(*mesospb.DurationInfo)(nil),              // 47: mesos.v1.DurationInfo
 }
 var file_agentapipb_agent_api_proto_depIdxs = []int32{
 	0,  // 0: mesos.v1.agent.Call.type:type_name -> mesos.v1.agent.Call.Type
-	4,  // 1: mesos.v1.agent.Call.list_files:type_name -> mesos.v1.agent.Call.ListFiles
-	5,  // 2: mesos.v1.agent.Call.read_file:type_name -> mesos.v1.agent.Call.ReadFile
-	6,  // 3: mesos.v1.agent.Call.get_containers:type_name -> mesos.v1.agent.Call.GetContainers
-	1,  // 4: mesos.v1.agent.Response.type:type_name -> mesos.v1.agent.Response.Type
-	7,  // 5: mesos.v1.agent.Response.get_health:type_name -> mesos.v1.agent.Response.GetHealth
-	8,  // 6: mesos.v1.agent.Response.get_version:type_name -> mesos.v1.agent.Response.GetVersion
-	9,  // 7: mesos.v1.agent.Response.list_files:type_name -> mesos.v1.agent.Response.ListFiles
-	10, // 8: mesos.v1.agent.Response.read_file:type_name -> mesos.v1.agent.Response.ReadFile
-	11, // 9: mesos.v1.agent.Response.get_state:type_name -> mesos.v1.agent.Response.GetState
-	12, // 10: mesos.v1.agent.Response.get_containers:type_name -> mesos.v1.agent.Response.GetContainers
-	13, // 11: mesos.v1.agent.Response.get_frameworks:type_name -> mesos.v1.agent.Response.GetFrameworks
-	14, // 12: mesos.v1.agent.Response.get_tasks:type_name -> mesos.v1.agent.Response.GetTasks
-	15, // 13: mesos.v1.agent.Response.get_agent:type_name -> mesos.v1.agent.Response.GetAgent
-	18, // 14: mesos.v1.agent.Response.GetVersion.version_info:type_name -> mesos.v1.VersionInfo
-	19, // 15: mesos.v1.agent.Response.ListFiles.file_infos:type_name -> mesos.v1.FileInfo
-	14, // 16: mesos.v1.agent.Response.GetState.get_tasks:type_name -> mesos.v1.agent.Response.GetTasks
-	13, // 17: mesos.v1.agent.Response.GetState.get_frameworks:type_name -> mesos.v1.agent.Response.GetFrameworks
-	16, // 18: mesos.v1.agent.Response.GetContainers.containers:type_name -> mesos.v1.agent.Response.GetContainers.Container
-	17, // 19: mesos.v1.agent.Response.GetFrameworks.frameworks:type_name -> mesos.v1.agent.Response.GetFrameworks.Framework
-	17, // 20: mesos.v1.agent.Response.GetFrameworks.completed_frameworks:type_name -> mesos.v1.agent.Response.GetFrameworks.Framework
-	20, // 21: mesos.v1.agent.Response.GetTasks.pending_tasks:type_name -> mesos.v1.Task
-	20, // 22: mesos.v1.agent.Response.GetTasks.queued_tasks:type_name -> mesos.v1.Task
-	20, // 23: mesos.v1.agent.Response.GetTasks.launched_tasks:type_name -> mesos.v1.Task
-	20, // 24: mesos.v1.agent.Response.GetTasks.terminated_tasks:type_name -> mesos.v1.Task
-	20, // 25: mesos.v1.agent.Response.GetTasks.completed_tasks:type_name -> mesos.v1.Task
-	21, // 26: mesos.v1.agent.Response.GetAgent.agent_info:type_name -> mesos.v1.AgentInfo
-	22, // 27: mesos.v1.agent.Response.GetContainers.Container.framework_id:type_name -> mesos.v1.FrameworkID
-	23, // 28: mesos.v1.agent.Response.GetContainers.Container.executor_id:type_name -> mesos.v1.ExecutorID
-	24, // 29: mesos.v1.agent.Response.GetContainers.Container.container_id:type_name -> mesos.v1.ContainerID
-	25, // 30: mesos.v1.agent.Response.GetContainers.Container.container_status:type_name -> mesos.v1.ContainerStatus
-	26, // 31: mesos.v1.agent.Response.GetContainers.Container.resource_statistics:type_name -> mesos.v1.ResourceStatistics
-	27, // 32: mesos.v1.agent.Response.GetFrameworks.Framework.framework_info:type_name -> mesos.v1.FrameworkInfo
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	9,  // 1: mesos.v1.agent.Call.list_files:type_name -> mesos.v1.agent.Call.ListFiles
+	10, // 2: mesos.v1.agent.Call.read_file:type_name -> mesos.v1.agent.Call.ReadFile
+	12, // 3: mesos.v1.agent.Call.wait_nested_container:type_name -> mesos.v1.agent.Call.WaitNestedContainer
+	13, // 4: mesos.v1.agent.Call.kill_nested_container:type_name -> mesos.v1.agent.Call.KillNestedContainer
+	14, // 5: mesos.v1.agent.Call.launch_nested_container_session:type_name -> mesos.v1.agent.Call.LaunchNestedContainerSession
+	15, // 6: mesos.v1.agent.Call.attach_container_input:type_name -> mesos.v1.agent.Call.AttachContainerInput
+	16, // 7: mesos.v1.agent.Call.attach_container_output:type_name -> mesos.v1.agent.Call.AttachContainerOutput
+	11, // 8: mesos.v1.agent.Call.get_containers:type_name -> mesos.v1.agent.Call.GetContainers
+	2,  // 9: mesos.v1.agent.Response.type:type_name -> mesos.v1.agent.Response.Type
+	18, // 10: mesos.v1.agent.Response.get_health:type_name -> mesos.v1.agent.Response.GetHealth
+	17, // 11: mesos.v1.agent.Response.get_flags:type_name -> mesos.v1.agent.Response.GetFlags
+	19, // 12: mesos.v1.agent.Response.get_version:type_name -> mesos.v1.agent.Response.GetVersion
+	20, // 13: mesos.v1.agent.Response.list_files:type_name -> mesos.v1.agent.Response.ListFiles
+	21, // 14: mesos.v1.agent.Response.read_file:type_name -> mesos.v1.agent.Response.ReadFile
+	22, // 15: mesos.v1.agent.Response.get_state:type_name -> mesos.v1.agent.Response.GetState
+	23, // 16: mesos.v1.agent.Response.get_containers:type_name -> mesos.v1.agent.Response.GetContainers
+	24, // 17: mesos.v1.agent.Response.get_frameworks:type_name -> mesos.v1.agent.Response.GetFrameworks
+	25, // 18: mesos.v1.agent.Response.get_tasks:type_name -> mesos.v1.agent.Response.GetTasks
+	27, // 19: mesos.v1.agent.Response.wait_nested_container:type_name -> mesos.v1.agent.Response.WaitNestedContainer
+	26, // 20: mesos.v1.agent.Response.get_agent:type_name -> mesos.v1.agent.Response.GetAgent
+	3,  // 21: mesos.v1.agent.ProcessIO.type:type_name -> mesos.v1.agent.ProcessIO.Type
+	30, // 22: mesos.v1.agent.ProcessIO.data:type_name -> mesos.v1.agent.ProcessIO.Data
+	31, // 23: mesos.v1.agent.ProcessIO.control:type_name -> mesos.v1.agent.ProcessIO.Control
+	33, // 24: mesos.v1.agent.Call.WaitNestedContainer.container_id:type_name -> mesos.v1.ContainerID
+	33, // 25: mesos.v1.agent.Call.KillNestedContainer.container_id:type_name -> mesos.v1.ContainerID
+	33, // 26: mesos.v1.agent.Call.LaunchNestedContainerSession.container_id:type_name -> mesos.v1.ContainerID
+	34, // 27: mesos.v1.agent.Call.LaunchNestedContainerSession.command:type_name -> mesos.v1.CommandInfo
+	35, // 28: mesos.v1.agent.Call.LaunchNestedContainerSession.container:type_name -> mesos.v1.ContainerInfo
+	1,  // 29: mesos.v1.agent.Call.AttachContainerInput.type:type_name -> mesos.v1.agent.Call.AttachContainerInput.Type
+	33, // 30: mesos.v1.agent.Call.AttachContainerInput.container_id:type_name -> mesos.v1.ContainerID
+	8,  // 31: mesos.v1.agent.Call.AttachContainerInput.process_io:type_name -> mesos.v1.agent.ProcessIO
+	33, // 32: mesos.v1.agent.Call.AttachContainerOutput.container_id:type_name -> mesos.v1.ContainerID
+	36, // 33: mesos.v1.agent.Response.GetFlags.flags:type_name -> mesos.v1.Flag
+	37, // 34: mesos.v1.agent.Response.GetVersion.version_info:type_name -> mesos.v1.VersionInfo
+	38, // 35: mesos.v1.agent.Response.ListFiles.file_infos:type_name -> mesos.v1.FileInfo
+	25, // 36: mesos.v1.agent.Response.GetState.get_tasks:type_name -> mesos.v1.agent.Response.GetTasks
+	24, // 37: mesos.v1.agent.Response.GetState.get_frameworks:type_name -> mesos.v1.agent.Response.GetFrameworks
+	28, // 38: mesos.v1.agent.Response.GetContainers.containers:type_name -> mesos.v1.agent.Response.GetContainers.Container
+	29, // 39: mesos.v1.agent.Response.GetFrameworks.frameworks:type_name -> mesos.v1.agent.Response.GetFrameworks.Framework
+	29, // 40: mesos.v1.agent.Response.GetFrameworks.completed_frameworks:type_name -> mesos.v1.agent.Response.GetFrameworks.Framework
+	39, // 41: mesos.v1.agent.Response.GetTasks.pending_tasks:type_name -> mesos.v1.Task
+	39, // 42: mesos.v1.agent.Response.GetTasks.queued_tasks:type_name -> mesos.v1.Task
+	39, // 43: mesos.v1.agent.Response.GetTasks.launched_tasks:type_name -> mesos.v1.Task
+	39, // 44: mesos.v1.agent.Response.GetTasks.terminated_tasks:type_name -> mesos.v1.Task
+	39, // 45: mesos.v1.agent.Response.GetTasks.completed_tasks:type_name -> mesos.v1.Task
+	40, // 46: mesos.v1.agent.Response.GetAgent.agent_info:type_name -> mesos.v1.AgentInfo
+	41, // 47: mesos.v1.agent.Response.GetContainers.Container.framework_id:type_name -> mesos.v1.FrameworkID
+	42, // 48: mesos.v1.agent.Response.GetContainers.Container.executor_id:type_name -> mesos.v1.ExecutorID
+	33, // 49: mesos.v1.agent.Response.GetContainers.Container.container_id:type_name -> mesos.v1.ContainerID
+	43, // 50: mesos.v1.agent.Response.GetContainers.Container.container_status:type_name -> mesos.v1.ContainerStatus
+	44, // 51: mesos.v1.agent.Response.GetContainers.Container.resource_statistics:type_name -> mesos.v1.ResourceStatistics
+	45, // 52: mesos.v1.agent.Response.GetFrameworks.Framework.framework_info:type_name -> mesos.v1.FrameworkInfo
+	4,  // 53: mesos.v1.agent.ProcessIO.Data.type:type_name -> mesos.v1.agent.ProcessIO.Data.Type
+	5,  // 54: mesos.v1.agent.ProcessIO.Control.type:type_name -> mesos.v1.agent.ProcessIO.Control.Type
+	46, // 55: mesos.v1.agent.ProcessIO.Control.tty_info:type_name -> mesos.v1.TTYInfo
+	32, // 56: mesos.v1.agent.ProcessIO.Control.heartbeat:type_name -> mesos.v1.agent.ProcessIO.Control.Heartbeat
+	47, // 57: mesos.v1.agent.ProcessIO.Control.Heartbeat.interval:type_name -> mesos.v1.DurationInfo
+	58, // [58:58] is the sub-list for method output_type
+	58, // [58:58] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_agentapipb_agent_api_proto_init() }
@@ -1351,8 +2354,8 @@ func file_agentapipb_agent_api_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agentapipb_agent_api_proto_rawDesc), len(file_agentapipb_agent_api_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   16,
+			NumEnums:      6,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
