@@ -66,52 +66,63 @@ const (
 	GetMaintenanceStatuses     Action = "get_maintenance_statuses"     // machines
 	GetEndpoints               Action = "get_endpoints"                // paths
 	ViewContainers             Action = "view_containers"              // users
+	SetLogLevel                Action = "set_log_level"                // level (ANY)
+	// Attaching to containers and running sessions in them (the agent's
+	// v1 API); objects are the users the containers' tasks run as.
+	AttachContainersInput         Action = "attach_containers_input"          // users
+	AttachContainersOutput        Action = "attach_containers_output"         // users
+	LaunchNestedContainerSessions Action = "launch_nested_container_sessions" // users
+	WaitNestedContainers          Action = "wait_nested_containers"           // users
+	KillNestedContainers          Action = "kill_nested_containers"           // users
 )
 
 // objectKey is the JSON key of each action's objects.
 var objectKey = map[Action]string{
-	RegisterFrameworks:         "roles",
-	RunTasks:                   "users",
-	TeardownFrameworks:         "framework_principals",
-	ReserveResources:           "roles",
-	UnreserveResources:         "reserver_principals",
-	CreateVolumes:              "roles",
-	DestroyVolumes:             "creator_principals",
-	GetQuotas:                  "roles",
-	UpdateQuotas:               "roles",
-	UpdateWeights:              "roles",
-	ViewFrameworks:             "users",
-	ViewTasks:                  "users",
-	ViewExecutors:              "users",
-	ViewRoles:                  "roles",
-	ViewFlags:                  "flags",
-	AccessSandboxes:            "users",
-	MarkAgentsGone:             "agents",
-	RegisterAgents:             "agents",
-	StartMaintenances:          "machines",
-	StopMaintenances:           "machines",
-	GetMaintenanceSchedules:    "machines",
-	UpdateMaintenanceSchedules: "machines",
-	GetMaintenanceStatuses:     "machines",
-	GetEndpoints:               "paths",
-	ViewContainers:             "users",
+	RegisterFrameworks:            "roles",
+	RunTasks:                      "users",
+	TeardownFrameworks:            "framework_principals",
+	ReserveResources:              "roles",
+	UnreserveResources:            "reserver_principals",
+	CreateVolumes:                 "roles",
+	DestroyVolumes:                "creator_principals",
+	GetQuotas:                     "roles",
+	UpdateQuotas:                  "roles",
+	UpdateWeights:                 "roles",
+	ViewFrameworks:                "users",
+	ViewTasks:                     "users",
+	ViewExecutors:                 "users",
+	ViewRoles:                     "roles",
+	ViewFlags:                     "flags",
+	AccessSandboxes:               "users",
+	MarkAgentsGone:                "agents",
+	RegisterAgents:                "agents",
+	StartMaintenances:             "machines",
+	StopMaintenances:              "machines",
+	GetMaintenanceSchedules:       "machines",
+	UpdateMaintenanceSchedules:    "machines",
+	GetMaintenanceStatuses:        "machines",
+	GetEndpoints:                  "paths",
+	ViewContainers:                "users",
+	SetLogLevel:                   "level",
+	AttachContainersInput:         "users",
+	AttachContainersOutput:        "users",
+	LaunchNestedContainerSessions: "users",
+	WaitNestedContainers:          "users",
+	KillNestedContainers:          "users",
 }
 
 // notApplicable are the actions Mesos knows that guard features corral
-// does not have at all (resource providers, nested and standalone
-// containers, the agent's and master's own log files, log levels, image
-// pruning, volume resizing): a file written for Mesos may carry them, so
+// does not have at all (resource providers, nested containers other than
+// sessions, standalone containers, the agent's and master's own log
+// files, image pruning, volume resizing): a file written for Mesos may carry them, so
 // they are accepted and reported at start rather than refused. This is the
 // one list of them; docs/security.md repeats it. Every other action is
 // enforced where corral has the feature it guards (see Actions), or
 // refused at start (refused).
 var notApplicable = map[string]bool{
 	"access_mesos_logs": true, "view_resource_providers": true,
-	"launch_nested_containers": true, "kill_nested_containers": true,
-	"wait_nested_containers": true, "attach_containers_input": true,
-	"attach_containers_output": true, "launch_nested_container_sessions": true,
-	"set_log_level": true, "modify_resource_provider_configs": true,
-	"prune_images": true, "resize_volumes": true, "view_standalone_containers": true,
+	"launch_nested_containers": true, "modify_resource_provider_configs": true, "prune_images": true,
+	"resize_volumes": true, "view_standalone_containers": true,
 	"launch_standalone_containers": true, "kill_standalone_containers": true,
 	"remove_standalone_containers": true, "wait_standalone_containers": true,
 	"register_agents_with_unknown": true, "create_block_disks": true, "destroy_block_disks": true,
