@@ -11,7 +11,9 @@
 // own session) and adopts it, and it never waits behind a znode of its own
 // session. A leader whose session expires, or stays disconnected longer
 // than the session timeout, stops leading at once: its leadership context
-// is cancelled before anyone else could be elected.
+// is cancelled before anyone else could be elected. A leader that could
+// not notice in time (paused past its session) is held back by its Lease,
+// which it checks before it answers as leader.
 package election
 
 import (
@@ -275,8 +277,13 @@ func adopt(s *Session, path string) (string, error) {
 }
 
 func leadUntilLost(ctx context.Context, s *Session, me string, lost <-chan struct{}, lead func(context.Context)) error {
-	lctx, cancel := context.WithCancel(ctx)
+	lease := &Lease{}
+	if confirm(s, me, lease) || !lease.Valid() {
+		return errors.New("election: our znode could not be confirmed")
+	}
+	lctx, cancel := context.WithCancel(context.WithValue(context.WithValue(ctx, leaseKey{}, lease), znodeKey{}, me))
 	defer cancel()
+	go renewLease(lctx, s, me, lease, cancel)
 	go func() {
 		for {
 			exists, _, watch, err := s.Conn.ExistsW(me)

@@ -44,11 +44,19 @@ func (m *Master) takeFence(ctx context.Context) error {
 	}
 	tctx, cancel := context.WithTimeout(ctx, registryTimeout)
 	defer cancel()
-	g, err := store.TakeFence(tctx, m.cfg.Store, FenceKey, holder)
+	var g store.Guard
+	if alive := m.cfg.LeaderKey; alive != "" {
+		// Taken only while our election znode is there: it is never
+		// written after it is made, so it stays at its first version.
+		e, perr := gs.PutGuarded(tctx, store.Guard{Key: alive, Version: 1}, FenceKey, holder, store.AnyVersion)
+		g, err = store.Guard{Key: FenceKey, Version: e.Version, Alive: alive}, perr
+	} else {
+		g, err = store.TakeFence(tctx, m.cfg.Store, FenceKey, holder)
+	}
 	if err != nil {
 		return fmt.Errorf("master: registry: %w", err)
 	}
-	m.log.Info("took the registry fence", "key", g.Key, "version", g.Version)
+	m.log.Info("took the registry fence", "key", g.Key, "version", g.Version, "alive", g.Alive)
 	// Set before the loop starts, and read only by the loop.
 	m.cfg.Store = fencedRegistry(store.Fenced(gs, g), m.depose)
 	return nil

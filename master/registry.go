@@ -222,7 +222,7 @@ func (m *Master) recover(ctx context.Context, s *state) error {
 			return fmt.Errorf("master: registry: agent %s: %w", e.Key, err)
 		}
 		a := &agentState{
-			id: info.GetId().GetValue(), info: info, health: agentDisconnected, lastSeen: now,
+			id: info.GetId().GetValue(), info: info, health: agentDisconnected, lastSeen: m.cfg.AgentClock(),
 			reregisterBy: now.Add(m.cfg.AgentReregisterTimeout),
 			total:        resources.Resources(info.GetResources()).Clone(),
 			tasks:        make(map[taskKey]*task), offers: make(map[string]*offer),
@@ -254,13 +254,7 @@ func (m *Master) recover(ctx context.Context, s *state) error {
 			disconnectedAt: now,
 		}
 		s.frameworks[f.id] = f
-		deadline := rf.FailoverDeadline
-		if deadline.IsZero() {
-			// It was connected when the last leader went away: the clock
-			// starts now.
-			deadline = now.Add(time.Duration(info.GetFailoverTimeout() * float64(time.Second)))
-		}
-		m.startFailoverTimer(s, f, deadline.Sub(now))
+		m.startFailoverTimer(s, f, m.recoveredFailover(info, rf.FailoverDeadline, now))
 	}
 	m.log.Info("registry recovered", "agents", len(agents), "unreachable", len(unreachable), "gone", len(gone),
 		"frameworks", len(frameworks), "removed", removed, "removed_kept", len(s.removedOrder))
@@ -302,12 +296,30 @@ func (m *Master) recoverRoles(ctx context.Context, s *state) error {
 	return nil
 }
 
+// recoveredFailover is how long a framework recovered from the registry
+// has to subscribe to this leader. A deadline written by an earlier leader
+// was taken on that leader's clock, which this one's may not match (a
+// clock that jumped an hour ahead would read a fresh deadline as long
+// past), and while no master led the framework could not have come back
+// anyway. So it gets at least as long as agents get to re-register, and
+// never more than its whole failover timeout: a failover alone never tears
+// a framework down, and never extends its timeout past what it asked for.
+func (m *Master) recoveredFailover(info *mesospb.FrameworkInfo, deadline, now time.Time) time.Duration {
+	timeout := time.Duration(info.GetFailoverTimeout() * float64(time.Second))
+	if deadline.IsZero() {
+		// It was connected when the last leader went away: the clock
+		// starts now.
+		return timeout
+	}
+	return min(max(deadline.Sub(now), min(m.cfg.AgentReregisterTimeout, timeout)), timeout)
+}
+
 // startFailoverTimer tears f down after d unless it subscribes again.
 func (m *Master) startFailoverTimer(s *state, f *framework, d time.Duration) {
 	if f.failoverTimer != nil {
 		f.failoverTimer.Stop()
 	}
-	f.failoverTimer = time.AfterFunc(max(d, 0), func() {
+	f.failoverTimer = m.cfg.AfterFunc(max(d, 0), func() {
 		m.post(func(s *state) {
 			if cur := s.frameworks[f.id]; cur == f && f.conn == nil {
 				m.removeFramework(s, f, "failover timeout expired")

@@ -18,6 +18,11 @@ var ErrFenced = errors.New("store: fenced: a newer writer holds the guard key")
 type Guard struct {
 	Key     string
 	Version int64
+	// Alive, if set, is a key that must exist too: the writer's election
+	// znode, which goes with its session. A writer whose leadership ended
+	// then writes nothing more, even while nobody has taken the fence yet
+	// (no successor elected, ZooKeeper too slow to tell it).
+	Alive string
 }
 
 func (g Guard) validate() error {
@@ -26,6 +31,11 @@ func (g Guard) validate() error {
 	}
 	if g.Version < 1 {
 		return fmt.Errorf("store: guard on %s: version %d, want 1 or more", g.Key, g.Version)
+	}
+	if g.Alive != "" {
+		if err := ValidateKey(g.Alive); err != nil {
+			return fmt.Errorf("store: guard: alive: %w", err)
+		}
 	}
 	return nil
 }

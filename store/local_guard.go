@@ -1,6 +1,9 @@
 package store
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // Local checks a guard under the lock every write takes, so the check and
 // the write are one step: a fence taken by another user of the same store
@@ -37,6 +40,9 @@ func (l *Local) checkGuardLocked(g *Guard) error {
 	}
 	if at := l.entries[g.Key].Version; at != g.Version {
 		return g.fenced(at)
+	}
+	if _, ok := l.entries[g.Alive]; g.Alive != "" && !ok {
+		return fmt.Errorf("%w: %s is gone", ErrFenced, g.Alive)
 	}
 	return nil
 }

@@ -156,6 +156,7 @@ func conformance(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 	})
 	t.Run("fenced writes", func(t *testing.T) { fencing(t, open(t)) })
+	t.Run("writes need the writer's election key", func(t *testing.T) { aliveGuard(t, open(t)) })
 }
 
 // fencing checks guarded writes: a writer whose fence was taken by another

@@ -97,30 +97,49 @@ func (z *ZooKeeper) guardedPaths(g Guard, key string) (guard, p string, err erro
 	return z.root + "/" + g.Key, p, nil
 }
 
-// guarded runs op after a check of the guard's version, atomically. A
+// guarded runs op after a check of the guard's version (and, with Alive,
+// of that znode's existence: version -1 checks only that), atomically. A
 // failed check is ErrFenced; the op's own failure is returned as the
 // server gave it, for the caller to translate.
 func (z *ZooKeeper) guarded(g Guard, guardPath string, op any) (zk.MultiResponse, error) {
-	check := &zk.CheckVersionRequest{Path: guardPath, Version: int32(g.Version - 1)}
-	res, err := z.conn.Multi(check, op)
-	if err == nil && len(res) == 2 {
-		return res[1], nil
-	}
-	if len(res) == 2 {
-		// The server reports, per op, which one failed; the check comes
-		// first, so its error is the fence's.
-		if checkErr := res[0].Error; checkErr != nil {
-			if errors.Is(checkErr, zk.ErrBadVersion) || errors.Is(checkErr, zk.ErrNoNode) {
-				return zk.MultiResponse{}, fmt.Errorf("%w: %s is no longer at version %d", ErrFenced, g.Key, g.Version)
-			}
-			return zk.MultiResponse{}, fmt.Errorf("checking the guard %s: %w", g.Key, checkErr)
+	ops := []any{&zk.CheckVersionRequest{Path: guardPath, Version: int32(g.Version - 1)}}
+	checked := []string{g.Key}
+	if g.Alive != "" {
+		alive, err := z.path(g.Alive)
+		if err != nil {
+			return zk.MultiResponse{}, err
 		}
-		if res[1].Error != nil {
-			return zk.MultiResponse{}, res[1].Error
+		ops = append(ops, &zk.CheckVersionRequest{Path: alive, Version: -1})
+		checked = append(checked, g.Alive)
+	}
+	ops = append(ops, op)
+	n := len(ops)
+	res, err := z.conn.Multi(ops...)
+	if err == nil && len(res) == n {
+		return res[n-1], nil
+	}
+	if len(res) == n {
+		// The server reports, per op, which one failed; the checks come
+		// first, so theirs are the fence's.
+		for i, key := range checked {
+			checkErr := res[i].Error
+			switch {
+			case checkErr == nil:
+			case errors.Is(checkErr, zk.ErrBadVersion) || errors.Is(checkErr, zk.ErrNoNode):
+				if key == g.Alive && i > 0 {
+					return zk.MultiResponse{}, fmt.Errorf("%w: %s is gone", ErrFenced, key)
+				}
+				return zk.MultiResponse{}, fmt.Errorf("%w: %s is no longer at version %d", ErrFenced, g.Key, g.Version)
+			default:
+				return zk.MultiResponse{}, fmt.Errorf("checking the guard %s: %w", key, checkErr)
+			}
+		}
+		if res[n-1].Error != nil {
+			return zk.MultiResponse{}, res[n-1].Error
 		}
 	}
 	if err == nil {
-		err = fmt.Errorf("a guarded write got %d results, want 2", len(res))
+		err = fmt.Errorf("a guarded write got %d results, want %d", len(res), n)
 	}
 	return zk.MultiResponse{}, err
 }

@@ -9,7 +9,10 @@
 // Each term's master first takes the registry's fence (master.FenceKey),
 // so a leader that lost its session without noticing (paused past the
 // session timeout) cannot overwrite its successor's registry: its first
-// write fails with store.ErrFenced, which ends its term at once.
+// write fails with store.ErrFenced, which ends its term at once. And it
+// answers nothing as leader while its election.Lease has run out, so that
+// a leader that resumes after a pause never answers once a successor
+// may have been elected.
 package ha
 
 import (
@@ -18,7 +21,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/corral-sched/corral/election"
 	"github.com/corral-sched/corral/internal/uuid"
@@ -34,7 +39,8 @@ type Server struct {
 	detector *election.Detector
 	log      *slog.Logger
 
-	current atomic.Pointer[http.Handler] // the leader's handler, or nil
+	current atomic.Pointer[http.Handler]   // the leader's handler, or nil
+	lease   atomic.Pointer[election.Lease] // the current term's
 	leading atomic.Bool
 	terms   atomic.Int64
 }
@@ -74,12 +80,14 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) lead(ctx context.Context) {
 	cfg := s.cfg
 	cfg.Registerer = nil // a fresh registry per term; /metrics follows the leader
+	cfg.LeaderKey = s.leaderKey(ctx)
 	m, err := master.New(cfg)
 	if err != nil {
 		s.log.Error("cannot start the master for this term", "err", err)
 		return
 	}
 	h := m.Handler()
+	s.lease.Store(election.LeaseOf(ctx))
 	s.current.Store(&h)
 	s.leading.Store(true)
 	s.terms.Add(1)
@@ -101,11 +109,38 @@ func (s *Server) lead(ctx context.Context) {
 	}
 }
 
+// leaderKey is this term's election znode as a key of the registry's
+// store, when the store holds the election (the registry lives under the
+// election path, as corral's masters run): the master then makes every
+// registry write depend on it, so none lands once the term has ended.
+// "" when the store cannot see it.
+func (s *Server) leaderKey(ctx context.Context) string {
+	znode := election.ZnodeOf(ctx)
+	key, ok := strings.CutPrefix(znode, strings.TrimSuffix(s.path, "/")+"/")
+	if !ok || s.cfg.Store == nil {
+		return ""
+	}
+	gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := s.cfg.Store.Get(gctx, key); err != nil {
+		return ""
+	}
+	return key
+}
+
 // Handler serves the leader's endpoints while leading and redirects
 // otherwise.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h := s.current.Load(); h != nil {
+			// A leader that has not heard from ZooKeeper for long enough
+			// that a successor may be elected (paused, say) answers
+			// nothing as leader until it has, or until it knows it lost.
+			if !s.lease.Load().Valid() {
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "This master's leadership is unconfirmed (ZooKeeper has not answered it lately); retry shortly", http.StatusServiceUnavailable)
+				return
+			}
 			(*h).ServeHTTP(w, r)
 			return
 		}
