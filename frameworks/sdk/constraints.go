@@ -23,6 +23,9 @@ const (
 // Constraint is one placement rule: [field, operator, value]. Field is
 // "hostname" or an agent attribute's name.
 type Constraint struct {
+	// Field is "hostname" or an attribute's name, Operator one of the Op
+	// constants, and Value its argument ("" for UNIQUE, and for CLUSTER
+	// and GROUP_BY without one).
 	Field, Operator, Value string
 
 	re  *regexp.Regexp // LIKE, UNLIKE
@@ -115,8 +118,9 @@ func (c Constraint) String() string {
 // Placement is where an instance runs, or could run: an agent and what
 // constraints can look at.
 type Placement struct {
-	AgentID    string
-	Hostname   string
+	// AgentID and Hostname name the agent.
+	AgentID, Hostname string
+	// Attributes are the agent's attributes as text (AttributeValue).
 	Attributes map[string]string
 }
 

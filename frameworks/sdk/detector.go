@@ -65,7 +65,10 @@ func (m *MemoryIDStore) Save(id string) error {
 }
 
 // FileIDStore keeps the ID in a file.
-type FileIDStore struct{ Path string }
+type FileIDStore struct {
+	// Path is the file; its directory must exist.
+	Path string
+}
 
 // Load reads the ID; a missing file means none.
 func (f FileIDStore) Load() (string, error) {

@@ -13,6 +13,8 @@ import (
 // a framework running on several machines (its state in ZooKeeper) fails
 // over to the same framework wherever it restarts.
 type StoreIDStore struct {
+	// Store is where the ID is kept: ZooKeeper for a framework that may
+	// restart on another machine.
 	Store store.Store
 	Key   string // e.g. "frameworks/service/id"
 	// Timeout bounds each store operation; zero means 10 s.

@@ -11,6 +11,7 @@ import (
 
 // Space tracks what is left of an offer while tasks are packed into it.
 type Space struct {
+	// Offer is the offer being packed; Space never modifies it.
 	Offer *mesospb.Offer
 	role  string
 	left  resources.Resources

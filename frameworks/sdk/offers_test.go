@@ -101,3 +101,20 @@ func TestTakePortsHonoursWantedPorts(t *testing.T) {
 		t.Fatal("the last free port (32000) was not found")
 	}
 }
+
+func TestWithImage(t *testing.T) {
+	o := &mesospb.Offer{AgentId: &mesospb.AgentID{Value: proto.String("a")}}
+	ti := CommandTask("t", "t", o, "", nil)
+	ti.Container = &mesospb.ContainerInfo{Type: mesospb.ContainerInfo_MESOS.Enum(), Hostname: proto.String("web-0")}
+	WithImage(ti, "reg:5000/web:1", true)
+	img := ti.GetContainer().GetMesos().GetImage()
+	if img.GetType() != mesospb.Image_DOCKER || img.GetDocker().GetName() != "reg:5000/web:1" || img.GetCached() ||
+		ti.GetContainer().GetHostname() != "web-0" || ti.GetCommand().GetShell() || ti.GetCommand().Value != nil {
+		t.Fatalf("task %v", ti)
+	}
+	ti = CommandTask("t", "t", o, "exec web", nil)
+	WithImage(ti, "web:1", false)
+	if !ti.GetCommand().GetShell() || ti.GetCommand().GetValue() != "exec web" || ti.GetContainer().GetMesos().GetImage().Cached != nil {
+		t.Fatalf("task %v", ti)
+	}
+}

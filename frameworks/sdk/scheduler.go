@@ -1,14 +1,3 @@
-// Package sdk is the Go library for writing corral frameworks. It speaks
-// the Mesos v1 scheduler HTTP API, so a scheduler built on it also runs
-// against Apache Mesos.
-//
-// A Scheduler subscribes, keeps the subscription alive (re-subscribing
-// with backoff and with its framework ID, so that it fails over rather than
-// registering anew), follows leader redirects, watches heartbeats,
-// acknowledges status updates once the handler has seen them, and asks for
-// reconciliation after every subscription. The user's Handler sees events
-// one at a time, in order, on one goroutine, and sends calls through the
-// Scheduler (a Caller).
 package sdk
 
 import (
@@ -20,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -30,7 +20,14 @@ import (
 	"github.com/corral-sched/corral/proto/schedulerpb"
 )
 
-// Handler handles one event. An error ends Run.
+// Handler is the framework's logic. HandleEvent sees events one at a
+// time, in the order the master sent them, on Run's goroutine: SUBSCRIBED
+// (after every subscription, the first and each failover), OFFERS,
+// RESCIND, UPDATE, MESSAGE, FAILURE, ERROR and INVERSE_OFFERS (heartbeats
+// are the Scheduler's business). An UPDATE is acknowledged once
+// HandleEvent returns nil for it, so whatever the update means must be
+// recorded (durably, if the framework is to survive a restart) before it
+// returns. An error ends Run with that error.
 type Handler interface {
 	HandleEvent(ctx context.Context, ev *schedulerpb.Event) error
 }
@@ -41,7 +38,8 @@ type HandlerFunc func(ctx context.Context, ev *schedulerpb.Event) error
 // HandleEvent calls f.
 func (f HandlerFunc) HandleEvent(ctx context.Context, ev *schedulerpb.Event) error { return f(ctx, ev) }
 
-// Caller sends calls to the master.
+// Caller sends calls to the master. The Scheduler is one; code that only
+// sends calls can take a Caller and be tested with a fake.
 type Caller interface {
 	Call(ctx context.Context, c *schedulerpb.Call) error
 }
@@ -56,14 +54,18 @@ type Config struct {
 	// first subscription.
 	Framework *mesospb.FrameworkInfo
 	// Codec is the wire encoding; default protobuf.
-	Codec      codec.Codec
+	Codec codec.Codec
+	// HTTPClient makes every call. It should not follow redirects itself:
+	// the Scheduler follows a standby's 307 and then sends every call to
+	// the leader it names. Default: a client of its own, without proxies.
 	HTTPClient *http.Client
 	// Principal and Secret, if set, authenticate the framework (HTTP
 	// Basic); the principal also goes into FrameworkInfo.principal unless
 	// that names one already.
 	Principal, Secret string
 	// TLS, if set, is how masters are verified: calls go over https.
-	TLS    *tls.Config
+	TLS *tls.Config
+	// Logger receives the Scheduler's own logs; default slog.Default().
 	Logger *slog.Logger
 	// IDStore keeps the framework ID across restarts; default in memory.
 	IDStore FrameworkIDStore
@@ -75,7 +77,9 @@ type Config struct {
 	DisableReconcile bool
 }
 
-// Scheduler is a framework's connection to the master.
+// Scheduler is a framework's connection to the master: New makes one, Run
+// keeps it subscribed, and its methods send calls. The methods are safe
+// for concurrent use, from the handler and from other goroutines.
 type Scheduler struct {
 	cfg     Config
 	handler Handler
@@ -85,9 +89,13 @@ type Scheduler struct {
 	leader   string // guarded by mu; host:port calls go to
 	streamID string // guarded by mu
 	info     *mesospb.FrameworkInfo
+	// tornDown is set once Teardown was taken: nothing is acknowledged
+	// or re-subscribed after it, even before the master's ERROR arrives.
+	tornDown atomic.Bool
 }
 
-// New returns a Scheduler; Run connects it.
+// New checks cfg and returns a Scheduler for h; Run connects it. A nil h
+// sees no events (updates are still acknowledged).
 func New(cfg Config, h Handler) (*Scheduler, error) {
 	if cfg.Framework == nil {
 		return nil, errors.New("sdk: Config.Framework is required")
@@ -147,7 +155,15 @@ func (s *Scheduler) FrameworkID() string {
 var ErrTornDown = errors.New("sdk: the framework was removed by the master")
 
 // Run subscribes and dispatches events until ctx is done (nil), the
-// handler fails, or the master removes the framework (ErrTornDown).
+// handler fails (its error), or the master removes the framework
+// (ErrTornDown). A lost subscription (the master failed over, the network
+// broke, heartbeats stopped) is followed by a new one with the same
+// framework ID, after a randomized backoff between MinBackoff and
+// MaxBackoff; the master keeps the framework's tasks meanwhile for its
+// failover_timeout. After every SUBSCRIBED, unless DisableReconcile, Run
+// asks for implicit reconciliation: the master answers with an UPDATE for
+// each task it knows of (reason REASON_RECONCILIATION), and the handler
+// learns what changed while it was away. Run may be called once.
 func (s *Scheduler) Run(ctx context.Context) error {
 	if id, err := s.cfg.IDStore.Load(); err != nil {
 		return fmt.Errorf("sdk: loading the framework ID: %w", err)
@@ -167,6 +183,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			return herr.err
 		case errors.Is(err, ErrTornDown):
 			return err
+		case s.tornDown.Load():
+			return ErrTornDown
 		}
 		if time.Since(started) > s.cfg.MaxBackoff {
 			backoff = s.cfg.MinBackoff
@@ -192,7 +210,11 @@ func (s *Scheduler) setID(id string) {
 	s.info.Id = &mesospb.FrameworkID{Value: proto.String(id)}
 }
 
-// Call sends c to the leader with the framework ID and stream ID filled in.
+// Call sends c to the leader with the framework ID and stream ID filled
+// in. It returns ErrNotSubscribed between subscriptions, a *CallError when
+// the master refused the call (4xx), or the transport's error; a nil
+// error means the master took the call (202), not that it has done it:
+// what follows arrives as events.
 func (s *Scheduler) Call(ctx context.Context, c *schedulerpb.Call) error {
 	s.mu.Lock()
 	leader, stream, id := s.leader, s.streamID, s.info.GetId()
@@ -210,10 +232,14 @@ var ErrNotSubscribed = errors.New("sdk: not subscribed")
 
 // CallError is a call the master refused.
 type CallError struct {
-	Status  int
+	// Status is the HTTP status: 400 for a malformed call, 403 for one
+	// not allowed, 409 for a stale offer or operation, and so on.
+	Status int
+	// Message is the master's reason, as it wrote it.
 	Message string
 }
 
+// Error says what the master answered.
 func (e *CallError) Error() string {
 	return fmt.Sprintf("sdk: master answered %d: %s", e.Status, e.Message)
 }

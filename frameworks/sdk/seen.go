@@ -24,11 +24,13 @@ type seenKey struct{ agent, role string }
 // SeenAgent is an agent as its latest offer for a role showed it.
 type SeenAgent struct {
 	Placement
+	// Role is the role the offer was for.
 	Role string
 	// Unreserved is the offer with its unreserved resources only: the
 	// room a new reservation or task could have had there.
 	Unreserved *mesospb.Offer
-	At         time.Time
+	// At is when the offer was seen.
+	At time.Time
 	// First is when this agent's offers for the role were first seen,
 	// since it was last forgotten.
 	First time.Time

@@ -63,6 +63,7 @@ func (s Spread) domain(p Placement) (string, bool) {
 // SpreadInput is one decision: which of the offers in hand takes the
 // next instance of a group.
 type SpreadInput struct {
+	// Rule is the group's spread.
 	Rule Spread
 	// What names one instance for reasons, e.g. "pet of db".
 	What string
@@ -81,7 +82,8 @@ type SpreadInput struct {
 	// is how long after that Elsewhere is taken to know every agent that
 	// can offer (offers of a freshly revived framework come in over a
 	// round or two). With Settled zero it always is.
-	Since   time.Time
+	Since time.Time
+	// Settled: see Since.
 	Settled time.Duration
 	// Watching, when set, is since when the framework has been seeing
 	// offers (SeenAgents.Watching): once Settled has passed since then too,
@@ -89,10 +91,12 @@ type SpreadInput struct {
 	// itself.
 	Watching time.Time
 	// HeldSince is when a preferred spread first held the instance back;
-	// zero if it never did. Wait bounds the hold.
+	// zero if it never did.
 	HeldSince time.Time
-	Wait      time.Duration
-	Now       time.Time
+	// Wait bounds how long a preferred spread holds an instance back.
+	Wait time.Duration
+	// Now is the time of the decision.
+	Now time.Time
 }
 
 // SpreadChoice is the outcome of ChooseSpread.

@@ -159,7 +159,7 @@ func (s *Scheduler) dispatch(ctx context.Context, ev *schedulerpb.Event) error {
 		}
 	}
 	st := ev.GetUpdate().GetStatus()
-	if ev.GetType() != schedulerpb.Event_UPDATE || len(st.GetUuid()) == 0 || s.cfg.DisableAutoAck {
+	if ev.GetType() != schedulerpb.Event_UPDATE || len(st.GetUuid()) == 0 || s.cfg.DisableAutoAck || s.tornDown.Load() {
 		return nil
 	}
 	return s.Acknowledge(ctx, st)

@@ -32,15 +32,19 @@ import (
 
 // Executor talks to its agent.
 type Executor struct {
-	Agent       string // host:port
-	FrameworkID string
-	ExecutorID  string
-	Client      *http.Client
+	Agent string // host:port
+	// FrameworkID and ExecutorID say who the executor is; every call
+	// carries them.
+	FrameworkID, ExecutorID string
+	// Client makes the calls; FromEnv sets one up (with the agent's CA
+	// when it serves TLS).
+	Client *http.Client
 	// Checkpoint (MESOS_CHECKPOINT) means the agent can restart under a
 	// running executor: Run then re-subscribes for up to RecoveryTimeout
 	// (MESOS_RECOVERY_TIMEOUT) instead of ending with the stream, and
 	// tells the new agent the updates it has not seen acknowledged.
-	Checkpoint      bool
+	Checkpoint bool
+	// RecoveryTimeout: see Checkpoint.
 	RecoveryTimeout time.Duration
 	// Token, if set, is sent as "Authorization: Bearer <Token>": agents
 	// that authenticate executors give it in
