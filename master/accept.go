@@ -213,6 +213,9 @@ func (m *Master) launchGroup(s *state, f *framework, a *agentState, role string,
 	if msg := validateContainer("Executor", ex.GetContainer()); msg != "" {
 		return fail(msg)
 	}
+	if msg := validateGroupNetworks(ex, tasks); msg != "" {
+		return fail(msg)
+	}
 	seen := map[string]bool{}
 	need := normalizeResources(ex.GetResources(), role)
 	for _, ti := range tasks {

@@ -188,17 +188,16 @@ func (m *Master) admitAgent(s *state, adm admission) {
 		}
 		a.reregisteredAt = now
 	}
-	a.info, a.conn, a.health, a.lastSeen, a.reregisterBy = info, conn, agentActive, now, time.Time{}
+	a.info, a.conn, a.health, a.lastSeen, a.reregisterBy = info, conn, agentActive, m.cfg.AgentClock(), time.Time{}
 	total, rejected := resources.ApplyCheckpointed(normalizeAll(info.GetResources()), normalizeAll(sub.GetCheckpointedResources()))
 	if len(rejected) > 0 {
 		m.log.Warn("agent checkpointed resources it does not have; ignoring them", "agent", id, "rejected", rejected.String())
 	}
 	a.total = total
 	s.touch(a)
-	m.publishAgentAdded(s, a)
-	m.reconcileAgentTasks(s, a, sub)
-	m.reregisterExecutors(s, a, sub.GetExecutors())
-
+	// SUBSCRIBED goes first: the agent takes the stream for its master's
+	// only once it hears it, and reconciling its tasks may already say
+	// more (shut down a framework removed while it was away).
 	conn.out.push(&agentpb.Event{
 		Type: agentpb.Event_SUBSCRIBED.Enum(),
 		Subscribed: &agentpb.Event_Subscribed{
@@ -208,6 +207,9 @@ func (m *Master) admitAgent(s *state, adm admission) {
 			MasterInfo: m.info,
 		},
 	})
+	m.publishAgentAdded(s, a)
+	m.reconcileAgentTasks(s, a, sub)
+	m.reregisterExecutors(s, a, sub.GetExecutors())
 	s.allocationPending = true
 }
 
@@ -239,8 +241,9 @@ func (m *Master) reconcileAgentTasks(s *state, a *agentState, sub *agentpb.Call_
 		// ended and its updates were all acknowledged.
 		f := s.frameworks[t.frameworkID]
 		if f != nil && !mesospb.IsTerminal(t.state) {
-			m.masterUpdate(f, t.info.GetTaskId(), a.id, lostState(f, mesospb.TaskState_TASK_DROPPED),
+			st := m.masterUpdate(f, t.info.GetTaskId(), a.id, lostState(f, mesospb.TaskState_TASK_DROPPED),
 				mesospb.TaskStatus_REASON_AGENT_REREGISTERED, "Task is not on the agent after it re-registered")
+			t.state, t.status = st.GetState(), st
 		}
 		m.forgetTask(s, t)
 	}
@@ -318,7 +321,7 @@ func (m *Master) handleAgentCall(s *state, call *agentpb.Call, streamID string) 
 	case streamID != a.conn.streamID:
 		return badRequest("The stream ID %q does not match the agent's current subscription", streamID)
 	}
-	a.lastSeen = m.cfg.Now()
+	a.lastSeen = m.cfg.AgentClock()
 	switch call.GetType() {
 	case agentpb.Call_UPDATE:
 		u := call.GetUpdate()

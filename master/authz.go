@@ -120,6 +120,10 @@ func (m *Master) authorizeOperator(s *state, principal string, call *masterpb.Ca
 		if !a.Allowed(principal, acl.ViewFlags, acl.Any) {
 			return forbidden("Principal %q is not authorized to view flags", principal)
 		}
+	case masterpb.Call_SET_LOGGING_LEVEL:
+		if !a.Allowed(principal, acl.SetLogLevel, acl.Any) {
+			return forbidden("Principal %q is not authorized to set the logging level", principal)
+		}
 	case masterpb.Call_UPDATE_WEIGHTS:
 		var list []string
 		for _, w := range call.GetUpdateWeights().GetWeightInfos() {
@@ -225,6 +229,11 @@ func (v *viewer) may(action acl.Action, object string) bool {
 func frameworkUser(s *state, id string) string {
 	if f := s.frameworks[id]; f != nil {
 		return f.info.GetUser()
+	}
+	for _, cf := range s.completedFrameworks.items { // finished tasks of removed frameworks
+		if info := cf.proto.GetFrameworkInfo(); info.GetId().GetValue() == id {
+			return info.GetUser()
+		}
 	}
 	return ""
 }

@@ -73,13 +73,24 @@ type Config struct {
 	// failover deadlines, removed frameworks); nil keeps nothing, so a
 	// restarted master starts from what agents and frameworks tell it.
 	Store store.Store
+	// LeaderKey, if set, is this master's election znode as a key of
+	// Store: every registry write also requires it to exist, so a master
+	// whose ZooKeeper session ended writes nothing more, even before a
+	// successor has taken the fence.
+	LeaderKey string
 
 	// MaxCompletedFrameworks bounds how many removed frameworks the master
 	// remembers, in memory and in the registry, newest first (Mesos'
 	// --max_completed_frameworks); 0 means DefaultMaxCompletedFrameworks.
 	// With a Store, older removed IDs are still refused: see
 	// refusedFrameworkID.
+	// The same bound keeps that many removed frameworks, with their
+	// finished tasks, in the leader's history (history.go).
 	MaxCompletedFrameworks int
+	// MaxCompletedTasksPerFramework bounds the finished tasks the leader
+	// remembers per framework, oldest dropped first (Mesos'
+	// --max_completed_tasks_per_framework); 0 means the default.
+	MaxCompletedTasksPerFramework int
 	// MaxUnreachableTasksPerFramework bounds the tasks on unreachable
 	// agents the master keeps per framework, oldest dropped first (Mesos'
 	// --max_unreachable_tasks_per_framework); 0 means the default.
@@ -108,10 +119,26 @@ type Config struct {
 	// Registerer receives the master's metrics; nil uses a private registry.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
+	// LogLevel is the level of Logger's handler, which SET_LOGGING_LEVEL
+	// changes for a while; nil: the logging calls answer 501.
+	LogLevel *slog.LevelVar
 
 	// Now is the clock; nil means time.Now. Tests replace it.
 	Now func() time.Time
+	// AfterFunc runs f once d has passed on the master's clock: offer
+	// timeouts and framework failover timeouts. nil means time.AfterFunc.
+	// A test that replaces Now replaces it too, so that advancing its
+	// clock expires them (frameworks/sdk/sdktest does).
+	AfterFunc func(d time.Duration, f func()) Timer
+	// AgentClock is the clock agent liveness (time since an agent last
+	// spoke) is measured on; nil means Now. A test that jumps Now forward
+	// to expire filters and timeouts sets it to time.Now: pings travel in
+	// real time, and the jump must not make every agent look silent.
+	AgentClock func() time.Time
 }
+
+// Timer is a pending AfterFunc; *time.Timer is one.
+type Timer interface{ Stop() bool }
 
 // Defaults, chosen to match Mesos where Mesos has an equivalent.
 const (
@@ -142,6 +169,7 @@ const (
 	// DefaultMaxCompletedFrameworks and
 	// DefaultMaxUnreachableTasksPerFramework are Mesos' defaults.
 	DefaultMaxCompletedFrameworks          = 50
+	DefaultMaxCompletedTasksPerFramework   = 1000
 	DefaultMaxUnreachableTasksPerFramework = 1000
 )
 
@@ -210,6 +238,7 @@ func (c *Config) setDefaults() error {
 		def  int
 	}{
 		{"MaxCompletedFrameworks", &c.MaxCompletedFrameworks, DefaultMaxCompletedFrameworks},
+		{"MaxCompletedTasksPerFramework", &c.MaxCompletedTasksPerFramework, DefaultMaxCompletedTasksPerFramework},
 		{"MaxUnreachableTasksPerFramework", &c.MaxUnreachableTasksPerFramework, DefaultMaxUnreachableTasksPerFramework},
 	}
 	for _, b := range bounds {
@@ -237,6 +266,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.AgentClock == nil {
+		c.AgentClock = c.Now
+	}
+	if c.AfterFunc == nil {
+		c.AfterFunc = func(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 	}
 	return nil
 }

@@ -140,12 +140,22 @@ func (m *Master) removeFramework(s *state, f *framework, reason string) {
 		m.removeOffer(s, o, false)
 	}
 	agents := make(map[string]bool)
-	for _, t := range f.tasks {
+	now := m.cfg.Now()
+	for _, id := range sortedKeys(f.tasks) {
+		t := f.tasks[id]
 		m.releaseTask(s, t)
 		if a := s.agents[t.agentID]; a != nil {
 			delete(a.tasks, taskKey{f.id, t.info.GetTaskId().GetValue()})
 			agents[a.id] = true
 		}
+		if !mesospb.IsTerminal(t.state) {
+			// Its agent kills it; operators hear it now, as Mesos tells them.
+			st := m.killedByRemoval(t, now)
+			t.state, t.status = st.GetState(), st
+			m.countUpdate(st, false)
+			m.publishTaskUpdated(s, f.id, st, t.state)
+		}
+		m.completeTask(s, f, t)
 	}
 	// Agents with its executors too, even if those have no tasks left.
 	for id, a := range s.agents {
@@ -162,6 +172,7 @@ func (m *Master) removeFramework(s *state, f *framework, reason string) {
 		})
 	}
 	delete(s.frameworks, f.id)
+	m.completeFramework(s, f)
 	m.publishFrameworkRemoved(s, f)
 	if err := m.forgetFramework(s, f.id); err != nil {
 		m.log.Error("could not record the framework's removal", "framework", f.id, "err", err)

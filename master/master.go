@@ -62,6 +62,7 @@ type Master struct {
 
 	metrics  *metrics
 	gatherer prometheus.Gatherer
+	logging  *logControl
 }
 
 // New validates cfg and returns a master ready to Run.
@@ -95,6 +96,7 @@ func New(cfg Config) (*Master, error) {
 		deposed:   make(chan struct{}),
 		gatherer:  gatherer,
 		startedAt: time.Now(),
+		logging:   newLogControl(cfg.LogLevel),
 	}
 	m.metrics, err = newMetrics(m, reg)
 	if err != nil {
@@ -253,7 +255,7 @@ func (m *Master) periodic(s *state) {
 			if now.After(a.reregisterBy) {
 				lost = append(lost, unreachable{a, fmt.Sprintf("agent did not re-register within %v", m.cfg.AgentReregisterTimeout)})
 			}
-		case now.Sub(a.lastSeen) > m.cfg.agentSilenceLimit():
+		case m.cfg.AgentClock().Sub(a.lastSeen) > m.cfg.agentSilenceLimit():
 			lost = append(lost, unreachable{a, fmt.Sprintf("agent missed %d pings in a row (%v each)", m.cfg.MaxAgentPingTimeouts, m.cfg.AgentPingTimeout)})
 		}
 	}

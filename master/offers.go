@@ -108,7 +108,7 @@ func (m *Master) createOffer(s *state, f *framework, a *agentState, role string,
 	f.addAllocated(role, o.resources)
 	if m.cfg.OfferTimeout > 0 {
 		id := o.id
-		o.timer = time.AfterFunc(m.cfg.OfferTimeout, func() {
+		o.timer = m.cfg.AfterFunc(m.cfg.OfferTimeout, func() {
 			m.post(func(s *state) {
 				if cur := s.offers[id]; cur != nil {
 					m.log.Debug("offer timed out", "offer", id, "framework", cur.frameworkID)

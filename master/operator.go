@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/internal/flags"
 	"github.com/corral-sched/corral/internal/version"
 	"github.com/corral-sched/corral/proto/masterpb"
 	"github.com/corral-sched/corral/proto/mesospb"
@@ -84,7 +85,7 @@ var operatorHandlers = map[masterpb.Call_Type]operatorHandler{
 	masterpb.Call_GET_FLAGS: func(m *Master, s *state, _ *masterpb.Call) (*masterpb.Response, reply) {
 		out := &masterpb.Response_GetFlags{}
 		for _, name := range sortedKeys(m.cfg.Flags) {
-			out.Flags = append(out.Flags, &mesospb.Flag{Name: proto.String(name), Value: proto.String(m.cfg.Flags[name])})
+			out.Flags = append(out.Flags, &mesospb.Flag{Name: proto.String(name), Value: proto.String(flags.Redact(name, m.cfg.Flags[name]))})
 		}
 		return &masterpb.Response{Type: masterpb.Response_GET_FLAGS.Enum(), GetFlags: out}, reply{}
 	},
@@ -211,6 +212,7 @@ func (m *Master) getFrameworks(s *state) *masterpb.Response_GetFrameworks {
 	for _, id := range sortedKeys(s.frameworks) {
 		out.Frameworks = append(out.Frameworks, m.frameworkProto(s, s.frameworks[id]))
 	}
+	out.CompletedFrameworks = s.completedFrameworkProtos()
 	return out
 }
 
@@ -256,10 +258,7 @@ func (m *Master) getTasks(s *state) *masterpb.Response_GetTasks {
 	for _, id := range sortedKeys(s.frameworks) {
 		f := s.frameworks[id]
 		for _, tid := range sortedKeys(f.tasks) {
-			t := f.tasks[tid]
-			if mesospb.IsTerminal(t.state) {
-				out.CompletedTasks = append(out.CompletedTasks, taskProto(t))
-			} else {
+			if t := f.tasks[tid]; !mesospb.IsTerminal(t.state) {
 				out.Tasks = append(out.Tasks, taskProto(t))
 			}
 		}
@@ -267,6 +266,7 @@ func (m *Master) getTasks(s *state) *masterpb.Response_GetTasks {
 			out.UnreachableTasks = append(out.UnreachableTasks, taskProto(t))
 		}
 	}
+	out.CompletedTasks = m.completedTasks(s)
 	return out
 }
 
@@ -413,6 +413,9 @@ func (m *Master) dropAgent(s *state, a *agentState, state mesospb.TaskState, rea
 		}
 		m.countUpdate(st, false)
 		m.sendToFramework(f, updateEvent(st))
+		if !unreachable {
+			t.state, t.status = st.GetState(), st // how it ended, for the history
+		}
 		m.forgetTask(s, t)
 		latest := st.GetState()
 		if unreachable && f != nil {

@@ -135,7 +135,7 @@ func TestOperatorRefusesBadCalls(t *testing.T) {
 			`{"type":"MARK_AGENT_GONE","mark_agent_gone":{"agent_id":{"value":"nope"}}}`, http.StatusNotFound, "nope"},
 		{"teardown unknown", http.MethodPost, codec.JSONMediaType,
 			`{"type":"TEARDOWN","teardown":{"framework_id":{"value":"nope"}}}`, http.StatusBadRequest, "nope"},
-		{"not implemented", http.MethodPost, codec.JSONMediaType, `{"type":"GET_LOGGING_LEVEL"}`, http.StatusNotImplemented, "GET_LOGGING_LEVEL"},
+		{"not implemented", http.MethodPost, codec.JSONMediaType, `{"type":"LIST_FILES"}`, http.StatusNotImplemented, "LIST_FILES"},
 	} {
 		status, msg := do(tc.method, tc.contentType, tc.body)
 		if status != tc.status || !strings.Contains(msg, tc.msg) {

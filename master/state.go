@@ -56,6 +56,11 @@ type state struct {
 	// admissions are agent subscriptions waiting for their registry write
 	// (admission.go).
 	admissions []admission
+
+	// completedFrameworks are the newest removed frameworks with their
+	// finished tasks, and finishedSeq orders finished tasks (history.go).
+	completedFrameworks ring[*completedFramework]
+	finishedSeq         uint64
 }
 
 func newState() *state {
@@ -96,7 +101,7 @@ type framework struct {
 	// disconnectedAt is when conn went away; the framework is torn down
 	// once failover_timeout has passed since.
 	disconnectedAt time.Time
-	failoverTimer  *time.Timer
+	failoverTimer  Timer
 
 	offers  map[string]*offer
 	tasks   map[string]*task // by task ID
@@ -111,6 +116,8 @@ type framework struct {
 	// longer in tasks, holding no resources, kept for the operator views
 	// until their agent comes back or is gone (unreachable.go).
 	unreachable unreachableTasks
+	// history holds its newest finished tasks (history.go).
+	history frameworkHistory
 }
 
 type capabilities struct {
@@ -195,7 +202,8 @@ type agentState struct {
 	info   *mesospb.AgentInfo
 	health agentHealth
 	conn   *agentConn
-	// lastSeen is the last time the agent spoke (subscribe, call, pong).
+	// lastSeen is the last time the agent spoke (subscribe, call, pong),
+	// on Config.AgentClock.
 	lastSeen time.Time
 	// reregisterBy is set for an agent known only from the registry: it
 	// is unreachable if it has not re-registered by then.
@@ -287,5 +295,5 @@ type offer struct {
 	role        string
 	resources   resources.Resources // allocated form
 	created     time.Time
-	timer       *time.Timer
+	timer       Timer
 }

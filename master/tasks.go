@@ -99,11 +99,13 @@ func (m *Master) releaseTask(s *state, t *task) {
 	s.allocationPending = true
 }
 
-// forgetTask drops a task from the master's books entirely.
+// forgetTask drops a task from the master's books; a finished one goes
+// to its framework's history.
 func (m *Master) forgetTask(s *state, t *task) {
 	m.releaseTask(s, t)
 	if f := s.frameworks[t.frameworkID]; f != nil && f.tasks[t.info.GetTaskId().GetValue()] == t {
 		delete(f.tasks, t.info.GetTaskId().GetValue())
+		m.completeTask(s, f, t)
 	}
 	if a := s.agents[t.agentID]; a != nil {
 		k := taskKey{t.frameworkID, t.info.GetTaskId().GetValue()}

@@ -241,7 +241,10 @@ func validateTask(t *mesospb.TaskInfo, agentID string, f *framework) string {
 	if msg := validateContainer("Task", t.GetContainer()); msg != "" {
 		return msg
 	}
-	return validateContainer("Executor", t.GetExecutor().GetContainer())
+	if msg := validateContainer("Executor", t.GetExecutor().GetContainer()); msg != "" {
+		return msg
+	}
+	return validateTaskNetworks(t)
 }
 
 // validateContainer refuses what a ContainerInfo asks for that corral's
@@ -251,21 +254,13 @@ func validateContainer(what string, c *mesospb.ContainerInfo) string {
 	if c == nil {
 		return ""
 	}
-	switch {
-	case c.GetType() == mesospb.ContainerInfo_DOCKER:
-		return what + " asks for ContainerInfo.type DOCKER, which corral's agents do not support: use type MESOS"
-	case c.GetMesos().GetImage() != nil:
-		return what + " asks for an image (ContainerInfo.mesos.image), which corral's agents do not support yet"
-	case c.GetDocker() != nil:
-		return what + " sets ContainerInfo.docker, which only applies to type DOCKER: corral's agents do not support it"
+	if msg := validateImage(what, c); msg != "" {
+		return msg
 	}
-	for _, n := range c.GetNetworkInfos() {
-		if n.GetName() != "" || len(n.GetPortMappings()) > 0 || len(n.GetIpAddresses()) > 0 || len(n.GetGroups()) > 0 {
-			return what + " asks for a container network (ContainerInfo.network_infos), which corral's agents do not support yet"
-		}
-	}
-	if c.TtyInfo != nil {
-		return what + " asks for a terminal (ContainerInfo.tty_info), which corral's agents do not support yet"
+	if c.TtyInfo != nil && what == "Executor" {
+		// A task's terminal is its agent's I/O switchboard's (issue 21);
+		// an executor's stdio stays its sandbox files.
+		return what + " asks for a terminal (ContainerInfo.tty_info), which corral's agents give to tasks only"
 	}
 	return ""
 }

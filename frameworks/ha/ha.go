@@ -42,6 +42,8 @@ type Server struct {
 	detector *election.Detector
 	current  atomic.Pointer[http.Handler]
 	terms    atomic.Int64
+	// stepDown ends the current term (Abdicate); nil while not leading.
+	stepDown atomic.Pointer[context.CancelFunc]
 }
 
 // New prepares a Server contending under path; addr is where its API is
@@ -75,7 +77,25 @@ func (s *Server) Run(ctx context.Context) error {
 	return election.Contend(ctx, s.session, s.path, info, s.lead)
 }
 
+// Abdicate ends this instance's term if it leads: its framework stops,
+// its znode goes, and it contends again behind the others, so that one of
+// them leads next (Marathon's DELETE /v2/leader). It reports whether
+// there was a term to end.
+func (s *Server) Abdicate() bool {
+	stop := s.stepDown.Load()
+	if stop == nil {
+		return false
+	}
+	s.log.Warn("abdicating leadership on request")
+	(*stop)()
+	return true
+}
+
 func (s *Server) lead(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.stepDown.Store(&cancel)
+	defer s.stepDown.Store(nil)
 	term, err := s.start(ctx)
 	if err != nil {
 		s.log.Error("cannot start the framework for this term", "err", err)

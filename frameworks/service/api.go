@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/corral-sched/corral/auth"
-	"github.com/corral-sched/corral/internal/version"
 )
 
 // maxAppBytes bounds an app submission.
@@ -31,8 +30,12 @@ const maxAppBytes = 1 << 20
 //	GET            /v2/apps/{id}/versions[/{version}]
 //	GET            /v2/tasks
 //	GET/DELETE     /v2/deployments[/{id}]   (?force=)
+//	POST           /v2/tasks/delete         (?scale=, ?wipe=, ?force=)
+//	GET/POST/PUT/DELETE /v2/groups[/{id}]   (?force=)
 //	GET            /v2/queue, DELETE /v2/queue/{id}/delay
-//	GET            /v2/events               (Server-Sent Events)
+//	GET            /v2/events               (Server-Sent Events; ?corral_events=true)
+//	GET/POST/DELETE /v2/eventSubscriptions  (?callbackUrl=)
+//	GET/DELETE     /v2/leader
 //	GET            /v2/info, /ping, /health, /metrics
 //
 // gatherer may be nil; the framework's own metrics are added to it.
@@ -42,6 +45,12 @@ func (f *Framework) Handler(gatherer prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("POST /v2/apps", f.createApp)
 	mux.HandleFunc("/v2/apps/", f.appRoutes)
 	mux.HandleFunc("GET /v2/tasks", f.listTasks)
+	mux.HandleFunc("POST /v2/tasks/delete", f.deleteTasks)
+	mux.HandleFunc("/v2/groups", f.groupRoutes)
+	mux.HandleFunc("/v2/groups/", f.groupRoutes)
+	mux.HandleFunc("/v2/eventSubscriptions", f.eventSubscriptions)
+	mux.HandleFunc("GET /v2/leader", f.leader)
+	mux.HandleFunc("DELETE /v2/leader", f.abdicate)
 	mux.HandleFunc("GET /v2/deployments", f.listDeployments)
 	mux.HandleFunc("DELETE /v2/deployments/{id}", f.deleteDeployment)
 	mux.HandleFunc("GET /v2/queue", f.queue)
@@ -146,8 +155,9 @@ func (f *Framework) createApp(w http.ResponseWriter, r *http.Request) {
 		writeFailure(w, err)
 		return
 	}
+	f.publishAPIPost(r, app)
 	w.Header().Set("Location", "/v2/apps"+app.ID)
-	w.Header().Set("Marathon-Deployment-Id", d.ID)
+	w.Header().Set("Marathon-Deployment-Id", d.planID())
 	f.mu.Lock()
 	view := f.appView(f.apps[app.ID], embedAll)
 	f.mu.Unlock()
@@ -258,7 +268,8 @@ func (f *Framework) putApp(w http.ResponseWriter, r *http.Request, id string) {
 		writeFailure(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"deploymentId": d.ID, "version": d.Version})
+	f.publishAPIPost(r, app)
+	writeJSON(w, http.StatusOK, map[string]string{"deploymentId": d.planID(), "version": d.Version})
 }
 
 // mergeJSON overlays the top-level fields of patch on base.
@@ -287,7 +298,7 @@ func (f *Framework) deleteApp(w http.ResponseWriter, r *http.Request, id string)
 		writeFailure(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"deploymentId": d.ID, "version": d.Version})
+	writeJSON(w, http.StatusOK, map[string]string{"deploymentId": d.planID(), "version": d.Version})
 }
 
 func (f *Framework) restartApp(w http.ResponseWriter, r *http.Request, id string) {
@@ -301,7 +312,7 @@ func (f *Framework) restartApp(w http.ResponseWriter, r *http.Request, id string
 		writeFailure(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"deploymentId": d.ID, "version": d.Version})
+	writeJSON(w, http.StatusOK, map[string]string{"deploymentId": d.planID(), "version": d.Version})
 }
 
 func (f *Framework) appTasks(w http.ResponseWriter, r *http.Request, id string) {
@@ -352,7 +363,7 @@ func (f *Framework) killTasks(w http.ResponseWriter, r *http.Request, id, taskID
 		return
 	}
 	if d != nil {
-		writeJSON(w, http.StatusOK, map[string]string{"deploymentId": d.ID, "version": d.Version})
+		writeJSON(w, http.StatusOK, map[string]string{"deploymentId": d.planID(), "version": d.Version})
 		return
 	}
 	f.mu.Lock()
@@ -394,8 +405,12 @@ func (f *Framework) listDeployments(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	views := []DeploymentView{}
+	seen := make(map[string]bool)
 	for _, d := range f.deployments {
-		views = append(views, f.deploymentView(d))
+		if id := d.planID(); !seen[id] {
+			seen[id] = true
+			views = append(views, f.planView(id))
+		}
 	}
 	slices.SortFunc(views, func(a, b DeploymentView) int { return strings.Compare(a.Version, b.Version) })
 	writeJSON(w, http.StatusOK, views)
@@ -416,7 +431,7 @@ func (f *Framework) deleteDeployment(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"deploymentId": d.ID, "version": d.Version})
+	writeJSON(w, http.StatusOK, map[string]string{"deploymentId": d.planID(), "version": d.Version})
 }
 
 func (f *Framework) resetDelay(w http.ResponseWriter, r *http.Request) {
@@ -437,10 +452,8 @@ func (f *Framework) resetDelay(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (f *Framework) info(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"name": f.cfg.Name, "version": version.String(), "frameworkId": f.FrameworkID(),
-		"elected": true, "leader": r.Host,
-		"marathon_config": map[string]any{"framework_name": f.cfg.Name, "failover_timeout": f.cfg.FailoverTimeout.Seconds(), "webui_url": f.cfg.WebUIURL},
-	})
+// publishAPIPost tells subscribers an app was submitted, as Marathon's
+// api_post_event does.
+func (f *Framework) publishAPIPost(r *http.Request, app *App) {
+	f.bus.publish("api_post_event", map[string]any{"clientIp": clientIP(r), "uri": r.URL.Path, "appDefinition": app, "timestamp": f.cfg.Now()})
 }

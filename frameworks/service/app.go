@@ -50,6 +50,10 @@ type App struct {
 	URIs                  []string             `json:"uris,omitempty"`
 	TaskKillGracePeriod   *float64             `json:"taskKillGracePeriodSeconds,omitempty"`
 	Networks              []Network            `json:"networks,omitempty"`
+	// Dependencies are apps or groups that must be healthy before this
+	// app starts (and that stop after it), as absolute IDs or relative to
+	// the app's group; null and [] mean none, as Marathon's clients send.
+	Dependencies []string `json:"dependencies,omitempty"`
 
 	// Version is when this spec was deployed (RFC 3339); set by corral.
 	Version string `json:"version,omitempty"`
@@ -153,11 +157,13 @@ type Residency struct {
 	TaskLostBehavior                 string   `json:"taskLostBehavior,omitempty"`
 }
 
-// Container holds the volumes; only the MESOS type (no images) is
-// supported.
+// Container holds the image (images.go), the volumes and, on container
+// networks, the port mappings; type MESOS (the default) or DOCKER.
 type Container struct {
-	Type    string   `json:"type,omitempty"`
-	Volumes []Volume `json:"volumes,omitempty"`
+	Type         string        `json:"type,omitempty"`
+	Docker       *Docker       `json:"docker,omitempty"`
+	Volumes      []Volume      `json:"volumes,omitempty"`
+	PortMappings []PortMapping `json:"portMappings,omitempty"`
 }
 
 // Volume is a persistent volume or a host path.
@@ -183,9 +189,12 @@ type Fetch struct {
 	OutputFile string `json:"outputFile,omitempty"`
 }
 
-// Network: only host networking is supported.
+// Network is one of an app's networks (see networks.go): host, a CNI
+// network by name (container), or the bridge (container/bridge).
 type Network struct {
-	Mode string `json:"mode"`
+	Mode   string            `json:"mode"`
+	Name   string            `json:"name,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // ResidentApps enables persistent volumes and residency in apps. Off: the
@@ -308,8 +317,8 @@ func (a *App) Normalize() error {
 		v.add("/id", "%v", err)
 	}
 	a.ID = id
-	if a.Cmd == "" && len(a.Args) == 0 {
-		v.add("/cmd", "an app needs cmd or args")
+	if a.Cmd == "" && len(a.Args) == 0 && a.image() == "" {
+		v.add("/cmd", "an app needs cmd or args (or a container image, whose own command runs)")
 	}
 	if a.Cmd != "" && len(a.Args) > 0 {
 		v.add("/args", "cmd and args are mutually exclusive")
@@ -362,11 +371,8 @@ func (a *App) Normalize() error {
 			v.add(fmt.Sprintf("/fetch/%d/uri", i), "the uri is empty")
 		}
 	}
-	for _, n := range a.Networks {
-		if n.Mode != "host" {
-			v.add("/networks", "network mode %q is not supported; only \"host\"", n.Mode)
-		}
-	}
+	a.normalizeNetworks(v)
+	a.normalizeDependencies(v)
 	if a.TaskKillGracePeriod != nil && *a.TaskKillGracePeriod < 0 {
 		v.add("/taskKillGracePeriodSeconds", "must not be negative")
 	}
@@ -420,8 +426,8 @@ func (a *App) normalizeHealthChecks(v *ValidationError) {
 					zero := 0
 					h.PortIndex = &zero
 				}
-				if *h.PortIndex < 0 || *h.PortIndex >= len(a.PortDefinitions) {
-					v.add(path+"/portIndex", "%d does not name one of the app's %d ports", *h.PortIndex, len(a.PortDefinitions))
+				if *h.PortIndex < 0 || *h.PortIndex >= a.portCount() {
+					v.add(path+"/portIndex", "%d does not name one of the app's %d ports", *h.PortIndex, a.portCount())
 				}
 			}
 		case "COMMAND":
@@ -467,9 +473,9 @@ func (a *App) normalizeReadiness(v *ValidationError) {
 			r.Name = "readinessCheck"
 		}
 		if r.PortName == "" {
-			v.add(path+"/portName", "must name one of the app's portDefinitions")
-		} else if !slices.ContainsFunc(a.PortDefinitions, func(p PortDefinition) bool { return p.Name == r.PortName }) {
-			v.add(path+"/portName", "%q is not the name of one of the app's portDefinitions", r.PortName)
+			v.add(path+"/portName", "must name one of the app's portDefinitions (or portMappings)")
+		} else if !a.hasPortNamed(r.PortName) {
+			v.add(path+"/portName", "%q is not the name of one of the app's portDefinitions (or portMappings)", r.PortName)
 		}
 		setDefault(&r.IntervalSeconds, defaultReadyInterval)
 		setDefault(&r.TimeoutSeconds, defaultReadyTimeout)
@@ -546,9 +552,7 @@ func (a *App) normalizeContainer(v *ValidationError) {
 	if c.Type == "" {
 		c.Type = "MESOS"
 	}
-	if c.Type != "MESOS" {
-		v.add("/container/type", "only MESOS containers (no images) are supported, got %q", c.Type)
-	}
+	a.normalizeImage(v)
 	for i := range c.Volumes {
 		vol := &c.Volumes[i]
 		path := fmt.Sprintf("/container/volumes/%d", i)
@@ -601,6 +605,31 @@ func (a *App) normalizeContainer(v *ValidationError) {
 	}
 }
 
+// normalizeDependencies makes every dependency an absolute ID, resolved
+// against the app's group as Marathon resolves relative paths.
+func (a *App) normalizeDependencies(v *ValidationError) {
+	if len(a.Dependencies) == 0 {
+		a.Dependencies = nil
+		return
+	}
+	seen := make(map[string]bool)
+	var out []string
+	for i, d := range a.Dependencies {
+		id, err := resolvePath(parentOf(a.ID), d)
+		switch {
+		case err != nil:
+			v.add(fmt.Sprintf("/dependencies/%d", i), "%v", err)
+		case id == a.ID:
+			v.add(fmt.Sprintf("/dependencies/%d", i), "an app cannot depend on itself")
+		case !seen[id]:
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	a.Dependencies = out
+}
+
 func (a *App) hasPersistentVolumes() bool {
 	if a.Container == nil {
 		return false
@@ -623,6 +652,8 @@ func sameRuntime(a, b *App) bool {
 	x, y := *a, *b
 	x.Instances, y.Instances = nil, nil
 	x.Version, y.Version = "", ""
+	// Dependencies order deployments; they do not change how an instance runs.
+	x.Dependencies, y.Dependencies = nil, nil
 	xb, _ := json.Marshal(x)
 	yb, _ := json.Marshal(y)
 	return bytes.Equal(xb, yb)

@@ -39,8 +39,8 @@ func TestMarathonAppFixturesDeployUnchanged(t *testing.T) {
 
 func TestInvalidAppsAreRejectedNamingTheField(t *testing.T) {
 	for file, want := range map[string]string{
-		"unknown-field.json":       `/dependencies: unknown field "dependencies"`,
-		"docker.json":              `unknown field "docker"`,
+		"unknown-field.json":       `/executor: unknown field "executor"`,
+		"docker.json":              "/container/docker/privileged: corral does not run privileged containers",
 		"bad-id.json":              "/id:",
 		"bad-constraint.json":      `/constraints: constraint ["hostname" "NEAR" "a"]: unknown operator "NEAR"`,
 		"bad-strategy.json":        "/upgradeStrategy/minimumHealthCapacity: must be between 0 and 1, got 1.5",

@@ -48,6 +48,9 @@ func (f *Framework) converge(ctx context.Context, as *appState, now time.Time) {
 	all := f.instancesOf(app.ID)
 	as.wanted = 0
 	if dep != nil && dep.Action == actionStop {
+		if f.waitingFor(dep, now) != "" {
+			return // apps that depend on it stop first
+		}
 		for _, in := range all {
 			if !in.killing() {
 				f.kill(in, "app deleted", now)
@@ -81,6 +84,12 @@ func (f *Framework) converge(ctx context.Context, as *appState, now time.Time) {
 		}
 	}
 	f.healthKills(as, cur, now)
+	if dep != nil && f.waitingFor(dep, now) != "" {
+		// Nothing starts or is replaced before what it depends on is
+		// healthy (see deps.go).
+		f.ensureProbes(ctx, as, cur)
+		return
+	}
 	n := app.instances()
 	drain := slices.ContainsFunc(old, func(in *Instance) bool { return f.draining[in.AgentID] })
 	if len(old) > 0 && ((dep != nil && dep.Action == actionRestart) || drain) {
@@ -209,7 +218,13 @@ func (f *Framework) kill(in *Instance, why string, now time.Time) {
 	in.KillAt, in.KillReason = now, why
 	f.dirtyInst[in.ID] = true
 	f.kills = append(f.kills, in)
-	f.bus.publish("instance_kill", map[string]any{"appId": in.AppID, "taskId": in.ID, "reason": why, "timestamp": now})
+	ev := map[string]any{"appId": in.AppID, "taskId": in.ID, "instanceId": in.ID, "version": in.Version,
+		"reason": why, "host": in.Host, "slaveId": in.AgentID, "timestamp": now}
+	if why == reasonHealthKill {
+		f.bus.publish("unhealthy_instance_kill_event", ev)
+	} else {
+		f.bus.publish(corralEvent("instance_kill"), ev)
+	}
 }
 
 // retryKills asks again for kills that have not been confirmed.
@@ -224,7 +239,11 @@ func (f *Framework) retryKills(now time.Time) {
 
 // finishDeployments ends deployments whose app has converged.
 func (f *Framework) finishDeployments(now time.Time) {
+	var finished []*Deployment
 	for id, d := range f.deployments {
+		if f.waitingFor(d, now) != "" {
+			continue
+		}
 		as := f.apps[d.AppID]
 		done := false
 		switch {
@@ -241,8 +260,20 @@ func (f *Framework) finishDeployments(now time.Time) {
 		if done {
 			delete(f.deployments, id)
 			f.deleted = append(f.deleted, keyDeployments+"/"+id)
-			f.log.Info("deployment finished", "id", id, "app", d.AppID, "action", d.Action, "took", now.Sub(d.Started).Round(time.Millisecond))
-			f.bus.publish("deployment_success", map[string]any{"id": id, "appId": d.AppID, "timestamp": now})
+			f.log.Info("deployment finished", "id", id, "plan", d.planID(), "app", d.AppID, "action", d.Action, "took", now.Sub(d.Started).Round(time.Millisecond))
+			finished = append(finished, d)
+		}
+	}
+	type planStep struct {
+		plan string
+		step int
+	}
+	seen := make(map[planStep]bool)
+	for _, d := range finished {
+		k := planStep{d.planID(), max(d.Step, 1)}
+		if !seen[k] {
+			seen[k] = true
+			f.planFinished(k.plan, k.step, now)
 		}
 	}
 }

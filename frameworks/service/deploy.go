@@ -32,13 +32,69 @@ func (e *ConflictError) Error() string {
 // exists. The change is durable when Deploy returns.
 func (f *Framework) Deploy(ctx context.Context, app *App, create, force bool) (*Deployment, error) {
 	f.mu.Lock()
-	d, err := f.deployLocked(app, create, force, "")
+	err := f.checkChangeLocked(map[string]*App{app.ID: app}, nil, nil)
+	var d *Deployment
+	if err == nil {
+		d, err = f.deployLocked(app, create, force, "")
+	}
+	if err == nil {
+		f.startPlan([]*Deployment{d}, f.cfg.Now())
+	}
 	f.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
 	f.poke()
 	return d, f.flush(ctx)
+}
+
+// checkChangeLocked checks what the apps and groups would be after a
+// change (apps put, apps removed, groups put or removed with a nil
+// spec): no app where a group is, and dependencies that exist and form
+// no cycle.
+func (f *Framework) checkChangeLocked(put map[string]*App, removed []string, groups map[string]*groupSpec) error {
+	g := f.graphLocked()
+	for id, a := range put {
+		g.apps[id] = a
+	}
+	for _, id := range removed {
+		delete(g.apps, id)
+	}
+	if len(groups) > 0 {
+		merged := make(map[string]*groupSpec, len(g.groups)+len(groups))
+		for id, spec := range g.groups {
+			merged[id] = spec
+		}
+		for id, spec := range groups {
+			if spec == nil {
+				delete(merged, id)
+			} else {
+				merged[id] = spec
+			}
+		}
+		g.groups = merged
+	}
+	v := &ValidationError{}
+	for _, id := range sortedKeys(put) {
+		for other := range g.apps {
+			if isUnder(other, id) {
+				v.add("/id", "%s is a group (it holds %s), so it cannot be an app", id, other)
+				break
+			}
+		}
+		for grp := parentOf(id); grp != "/"; grp = parentOf(grp) {
+			if _, ok := g.apps[grp]; ok {
+				v.add("/id", "%s would live inside %s, which is an app, not a group", id, grp)
+			}
+		}
+		if _, ok := g.groups[id]; ok {
+			v.add("/id", "%s is a group, so it cannot be an app", id)
+		}
+	}
+	if len(v.Details) > 0 {
+		return v
+	}
+	return g.check()
 }
 
 // rollbackTo, if set, is the runtime the app returns to.
@@ -101,17 +157,18 @@ func (f *Framework) cancelDeployment(d *Deployment, why string) {
 	delete(f.deployments, d.ID)
 	delete(f.dirtyDeps, d.ID)
 	f.deleted = append(f.deleted, keyDeployments+"/"+d.ID)
-	f.log.Info("deployment cancelled", "id", d.ID, "app", d.AppID, "why", why)
-	f.bus.publish("deployment_failed", map[string]any{"id": d.ID, "appId": d.AppID, "reason": why, "timestamp": f.cfg.Now()})
+	f.log.Info("deployment cancelled", "id", d.ID, "plan", d.planID(), "app", d.AppID, "why", why)
+	f.planFailed(d.planID(), why, f.cfg.Now())
 }
 
+// startDeployment records one app's deployment; the caller announces it
+// with startPlan, with the others of the same change.
 func (f *Framework) startDeployment(appID, action string, from *App, now time.Time) *Deployment {
 	d := &Deployment{ID: newID(), Version: versionString(now), AppID: appID, Action: action, From: from, Started: now}
 	f.deployments[d.ID] = d
 	f.dirtyDeps[d.ID] = true
 	f.dirtyApps[appID] = true
 	f.log.Info("deployment started", "id", d.ID, "app", appID, "action", action)
-	f.bus.publish("deployment_info", map[string]any{"id": d.ID, "appId": appID, "action": action, "timestamp": now})
 	return d
 }
 
@@ -152,6 +209,7 @@ func (f *Framework) Delete(ctx context.Context, appID string, force bool) (*Depl
 		return nil, err
 	}
 	d := f.startDeployment(appID, actionStop, as.Spec, f.cfg.Now())
+	f.startPlan([]*Deployment{d}, f.cfg.Now())
 	f.mu.Unlock()
 	f.poke()
 	return d, f.flush(ctx)
@@ -178,45 +236,61 @@ func (f *Framework) Restart(ctx context.Context, appID string, force bool) (*Dep
 	f.keepVersion(as, &app)
 	d := f.startDeployment(appID, actionRestart, from, now)
 	d.FromRuntime = prevRuntime
+	f.startPlan([]*Deployment{d}, now)
 	f.mu.Unlock()
 	f.poke()
 	return d, f.flush(ctx)
 }
 
-// Rollback cancels a deployment. Without force the app goes back to the
-// spec it had before (a new app is deleted); with force it stays as it is.
+// Rollback cancels a deployment (every app's part of it). Without force
+// each app goes back to the spec it had before (a new app is deleted);
+// with force it stays as it is. It returns the deployment that rolls
+// back, nil when forced.
 func (f *Framework) Rollback(ctx context.Context, id string, force bool) (*Deployment, error) {
 	f.mu.Lock()
-	d := f.deployments[id]
-	if d == nil {
+	members := f.planMembers(id)
+	if d := f.deployments[id]; d != nil && len(members) == 0 {
+		members = []*Deployment{d}
+	}
+	if len(members) == 0 {
 		f.mu.Unlock()
 		return nil, fmt.Errorf("deployment '%s' does not exist: %w", id, ErrNotFound)
 	}
 	if force {
-		f.cancelDeployment(d, "cancelled by request")
+		for _, d := range members {
+			f.cancelDeployment(d, "cancelled by request")
+		}
 		f.mu.Unlock()
 		return nil, f.flush(ctx)
 	}
-	var back *Deployment
-	switch {
-	case d.From == nil:
-		f.cancelDeployment(d, "rolled back")
-		back = f.startDeployment(d.AppID, actionStop, f.apps[d.AppID].Spec, f.cfg.Now())
-	case d.Action == actionStop:
-		f.mu.Unlock()
-		return nil, fmt.Errorf("deployment '%s' deletes app %s and %w", id, d.AppID, ErrNoRollback)
-	default:
-		prev := *d.From
-		f.cancelDeployment(d, "rolled back")
-		var err error
-		if back, err = f.deployLocked(&prev, false, true, d.FromRuntime); err != nil {
+	for _, d := range members {
+		if d.Action == actionStop && d.From != nil {
 			f.mu.Unlock()
-			return nil, err
+			return nil, fmt.Errorf("deployment '%s' deletes app %s and %w", id, d.AppID, ErrNoRollback)
 		}
 	}
+	var backs []*Deployment
+	for _, d := range members {
+		var back *Deployment
+		switch {
+		case d.From == nil:
+			f.cancelDeployment(d, "rolled back")
+			back = f.startDeployment(d.AppID, actionStop, f.apps[d.AppID].Spec, f.cfg.Now())
+		default:
+			prev := *d.From
+			f.cancelDeployment(d, "rolled back")
+			var err error
+			if back, err = f.deployLocked(&prev, false, true, d.FromRuntime); err != nil {
+				f.mu.Unlock()
+				return nil, err
+			}
+		}
+		backs = append(backs, back)
+	}
+	f.startPlan(backs, f.cfg.Now())
 	f.mu.Unlock()
 	f.poke()
-	return back, f.flush(ctx)
+	return backs[0], f.flush(ctx)
 }
 
 // KillTasks kills instances of an app; with scale the app's instance count
@@ -249,6 +323,7 @@ func (f *Framework) KillTasks(ctx context.Context, appID string, match func(*Ins
 			f.mu.Unlock()
 			return nil, nil, err
 		}
+		f.startPlan([]*Deployment{d}, now)
 	}
 	for _, k := range killed {
 		f.kill(f.instances[k.ID], "killed through the API", now)

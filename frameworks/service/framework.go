@@ -77,10 +77,20 @@ type Config struct {
 	// SpreadMemory is how long an agent seen offering is known; default
 	// 1 minute.
 	SpreadMemory time.Duration
-	// HTTPClient probes readiness checks; default a 10 s-timeout client.
+	// BridgeNetwork is the CNI network apps with networks [{mode:
+	// container/bridge}] join; default mesos-bridge, as Marathon's.
+	BridgeNetwork string
+	// HTTPClient probes readiness checks and posts events to the HTTP
+	// callbacks of /v2/eventSubscriptions; default a 10 s-timeout client.
 	HTTPClient HTTPDoer
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// Abdicate, under leader election, makes this instance step down
+	// (DELETE /v2/leader); it reports whether it did. Nil without an
+	// election.
+	Abdicate func() bool
+	// ZK is the ZooKeeper URL the instance uses, for /v2/info.
+	ZK     string
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Framework is the service framework.
@@ -112,6 +122,12 @@ type Framework struct {
 	draining map[string]bool
 	// seen are the agents recently offered, for spreading.
 	seen sdk.SeenAgents
+	// groups are the groups created through /v2/groups (deps.go).
+	groups map[string]*groupSpec
+	// plans are the changes in progress as they started (plans.go).
+	plans map[string]*planInfo
+	// callbacks post events to /v2/eventSubscriptions' URLs.
+	callbacks *callbacks
 
 	flushMu sync.Mutex
 }
@@ -160,6 +176,9 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = defaultProbeClient()
 	}
+	if cfg.BridgeNetwork == "" {
+		cfg.BridgeNetwork = DefaultBridgeNetwork
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -171,9 +190,12 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 		apps: make(map[string]*appState), instances: make(map[string]*Instance), deployments: make(map[string]*Deployment),
 		dirtyApps: make(map[string]bool), dirtyInst: make(map[string]bool), dirtyDeps: make(map[string]bool),
 		writes: make(map[string][]byte), wake: make(chan struct{}, 1), probes: make(map[string]context.CancelFunc),
-		draining: make(map[string]bool),
+		draining: make(map[string]bool), groups: make(map[string]*groupSpec), plans: make(map[string]*planInfo),
 	}
+	f.callbacks = newCallbacks(cfg.HTTPClient, f.log)
+	f.bus.forward = f.callbacks
 	if err := f.load(ctx); err != nil {
+		f.callbacks.close()
 		return nil, err
 	}
 	f.roles = f.appRoles()
@@ -197,6 +219,7 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 		DisableAutoAck: true, // acknowledged once what an update says is durable
 	}, sdk.HandlerFunc(f.handle))
 	if err != nil {
+		f.callbacks.close()
 		return nil, err
 	}
 	return f, nil
@@ -237,7 +260,28 @@ func (f *Framework) load(ctx context.Context) error {
 		}
 		f.instances[in.ID] = in
 	}
-	f.log.Info("state loaded", "apps", len(f.apps), "instances", len(f.instances), "deployments", len(f.deployments))
+	groups, err := f.cfg.Store.List(ctx, keyGroups)
+	if err != nil {
+		return fmt.Errorf("service: loading groups: %w", err)
+	}
+	for _, e := range groups {
+		g := &groupSpec{}
+		if err := json.Unmarshal(e.Value, g); err != nil {
+			return fmt.Errorf("service: group %s: %w", e.Key, err)
+		}
+		f.groups[g.ID] = g
+	}
+	subs, err := f.cfg.Store.List(ctx, keySubscriptions)
+	if err != nil {
+		return fmt.Errorf("service: loading event subscriptions: %w", err)
+	}
+	for _, e := range subs {
+		if _, err := f.callbacks.add(string(e.Value)); err != nil {
+			f.log.Warn("event subscription not restored", "callbackUrl", string(e.Value), "err", err)
+		}
+	}
+	f.log.Info("state loaded", "apps", len(f.apps), "instances", len(f.instances), "deployments", len(f.deployments),
+		"groups", len(f.groups), "event subscriptions", len(subs))
 	return nil
 }
 
@@ -290,6 +334,7 @@ func (f *Framework) Run(ctx context.Context) error {
 	}
 	f.mu.Unlock()
 	f.bus.close()
+	f.callbacks.close()
 	return err
 }
 

@@ -62,6 +62,10 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 		f.mu.Unlock()
 		launches = make([][]*mesospb.TaskInfo, len(offers))
 	}
+	// A call that fails (the master failing over, a lossy link) must not
+	// end the subscription: an error from the handler ends it for good.
+	// The launches are written down, so reconciliation says what became
+	// of them; an offer not declined comes back when it times out.
 	var declined []*mesospb.OfferID
 	for i, o := range offers {
 		if len(launches[i]) == 0 {
@@ -69,7 +73,7 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 			continue
 		}
 		if err := f.sched.Launch(ctx, o, 1, launches[i]...); err != nil {
-			return err
+			f.log.Warn("launch not sent; reconciliation tells what became of it", "tasks", len(launches[i]), "err", err)
 		}
 	}
 	if len(declined) > 0 {
@@ -78,7 +82,7 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 			refuse = 1
 		}
 		if err := f.sched.Decline(ctx, declined, refuse); err != nil {
-			return err
+			f.log.Warn("decline not sent; the offers come back when they time out", "offers", len(declined), "err", err)
 		}
 		if !stillWaiting {
 			// An app changed while these were declined may have revived
@@ -119,14 +123,13 @@ func (f *Framework) placements(appID string) []sdk.Placement {
 	return out
 }
 
-// hostPorts is the ports to ask for: the declared port with requirePorts,
-// else any.
+// hostPorts is the ports to ask for: the declared port with requirePorts
+// (or a mapping's fixed hostPort), else any.
 func (a *App) hostPorts() []uint64 {
-	out := make([]uint64, len(a.PortDefinitions))
-	if a.RequirePorts {
-		for i, p := range a.PortDefinitions {
-			out[i] = uint64(p.Port)
-		}
+	decls := a.hostPortDecls()
+	out := make([]uint64, len(decls))
+	for i, d := range decls {
+		out[i] = uint64(d.fixed)
 	}
 	return out
 }
@@ -179,16 +182,20 @@ func (f *Framework) taskInfo(app *App, in *Instance, o *mesospb.Offer, res resou
 	}
 	vars["MARATHON_APP_LABELS"] = strings.Join(labelNames, " ")
 	var portStrs []string
+	decls := app.hostPortDecls()
 	for i, p := range in.Ports {
 		ps := strconv.Itoa(p)
 		portStrs = append(portStrs, ps)
 		vars["PORT"+strconv.Itoa(i)] = ps
-		def := app.PortDefinitions[i]
-		if def.Name != "" {
-			vars["PORT_"+envName(def.Name)] = ps
+		if i >= len(decls) {
+			continue
 		}
-		if def.Port != 0 {
-			vars["PORT_"+strconv.Itoa(def.Port)] = ps
+		def := decls[i]
+		if def.name != "" {
+			vars["PORT_"+envName(def.name)] = ps
+		}
+		if def.port != 0 {
+			vars["PORT_"+strconv.Itoa(def.port)] = ps
 		}
 	}
 	if len(in.Ports) > 0 {
@@ -221,7 +228,7 @@ func (f *Framework) taskInfo(app *App, in *Instance, o *mesospb.Offer, res resou
 		ti.Command.Uris = append(ti.Command.Uris, &mesospb.CommandInfo_URI{Value: proto.String(uri)})
 	}
 	if len(app.HealthChecks) > 0 {
-		ti.HealthCheck = healthCheck(app.HealthChecks[0], in.Ports)
+		ti.HealthCheck = healthCheck(app.HealthChecks[0], app.checkPorts(in.Ports))
 	}
 	if g := app.TaskKillGracePeriod; g != nil {
 		ti.KillPolicy = &mesospb.KillPolicy{GracePeriod: &mesospb.DurationInfo{Nanoseconds: proto.Int64(int64(*g * 1e9))}}
@@ -239,6 +246,15 @@ func (f *Framework) taskInfo(app *App, in *Instance, o *mesospb.Offer, res resou
 			ci.Volumes = append(ci.Volumes, &mesospb.Volume{ContainerPath: proto.String(v.ContainerPath), HostPath: proto.String(v.HostPath), Mode: mode.Enum()})
 		}
 		ti.Container = ci
+	}
+	if infos := app.networkInfos(f.cfg.BridgeNetwork, in.Ports); len(infos) > 0 {
+		if ti.Container == nil {
+			ti.Container = &mesospb.ContainerInfo{Type: mesospb.ContainerInfo_MESOS.Enum()}
+		}
+		ti.Container.NetworkInfos = infos
+	}
+	if app.image() != "" {
+		applyImage(ti, app)
 	}
 	return ti
 }

@@ -2,10 +2,8 @@ package service
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 )
 
@@ -27,23 +25,17 @@ func (f *Framework) ensureProbes(ctx context.Context, as *appState, cur []*Insta
 		return
 	}
 	rc := app.ReadinessChecks[0]
-	port := -1
-	for i, p := range app.PortDefinitions {
-		if p.Name == rc.PortName {
-			port = i
-		}
-	}
 	for _, in := range cur {
-		if in.Ready || f.probes[in.ID] != nil || !in.healthy(app) || port < 0 || port >= len(in.Ports) {
+		if in.Ready || f.probes[in.ID] != nil || !in.healthy(app) {
 			continue
+		}
+		target := app.readinessTarget(in, rc.PortName)
+		if target == "" {
+			continue // its port (or its address) is not known yet
 		}
 		pctx, cancel := context.WithCancel(ctx)
 		f.probes[in.ID] = cancel
-		host := in.IP
-		if host == "" {
-			host = in.Host
-		}
-		url := "http://" + net.JoinHostPort(host, strconv.Itoa(in.Ports[port])) + rc.Path
+		url := "http://" + target + rc.Path
 		go f.probe(pctx, in.ID, url, rc)
 	}
 }
@@ -58,7 +50,7 @@ func (f *Framework) probe(ctx context.Context, taskID, url string, rc ReadinessC
 			if in := f.instances[taskID]; in != nil {
 				in.Ready = true
 				f.dirtyInst[taskID] = true
-				f.bus.publish("instance_ready", map[string]any{"appId": in.AppID, "taskId": taskID, "timestamp": f.cfg.Now()})
+				f.bus.publish(corralEvent("instance_ready"), map[string]any{"appId": in.AppID, "taskId": taskID, "timestamp": f.cfg.Now()})
 			}
 			delete(f.probes, taskID)
 			f.mu.Unlock()

@@ -143,7 +143,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	f := c.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	states := map[string]int{}
+	// The states a dashboard watches are there from the start, at 0.
+	states := map[string]int{"TASK_STAGING": 0, "TASK_RUNNING": 0}
 	for _, in := range f.instances {
 		states[in.State]++
 	}

@@ -495,7 +495,7 @@ func TestHealthKillsAreRateLimited(t *testing.T) {
 	var mu sync.Mutex
 	var kills []time.Time
 	stop := h.subscribeEvents(t, func(typ string, data map[string]any) {
-		if typ == "instance_kill" && data["appId"] == "/fragile" {
+		if typ == "unhealthy_instance_kill_event" && data["appId"] == "/fragile" {
 			mu.Lock()
 			kills = append(kills, time.Now())
 			mu.Unlock()

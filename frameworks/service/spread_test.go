@@ -22,9 +22,9 @@ func (h *harness) hostsOf(appID string) map[string]int {
 func TestInstancesSpreadOverAgentsByDefault(t *testing.T) {
 	h := newHarness(t, nil)
 	h.do("POST", "/v2/apps", map[string]any{"id": "/web/spread", "cmd": "sleep 300", "cpus": 0.1, "mem": 16, "instances": 3}, 201)
-	waitFor(t, 20*time.Second, "three instances running", func() bool {
+	waitFor(t, 20*time.Second, "three instances running and the deployment done", func() bool {
 		n, _ := h.running("/web/spread")
-		return n == 3
+		return n == 3 && len(h.deployments()) == 0 // else the scale below meets it (409)
 	})
 	if hosts := h.hostsOf("/web/spread"); len(hosts) != 3 {
 		t.Fatalf("3 instances on hosts %v, want 3 distinct", hosts)

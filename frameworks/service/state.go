@@ -22,6 +22,9 @@ type Instance struct {
 	Host    string `json:"host,omitempty"`
 	IP      string `json:"ip,omitempty"`
 	Ports   []int  `json:"ports,omitempty"`
+	// ContainerIPs are its own addresses on container networks, from its
+	// status updates (container_status.network_infos).
+	ContainerIPs []string `json:"containerIps,omitempty"`
 	// Attributes of its agent, for constraints.
 	Attributes map[string]string `json:"attributes,omitempty"`
 	State      string            `json:"state"`
@@ -160,6 +163,19 @@ type Deployment struct {
 	// still running it current again instead of replacing them too.
 	FromRuntime string    `json:"fromRuntime,omitempty"`
 	Started     time.Time `json:"started"`
+	// Plan is the deployment ID a change of several apps (a group, a
+	// multi-task kill with scale) is known by; each app's part waits for
+	// the parts of lower Step. Empty for a change of one app: its own ID.
+	Plan string `json:"plan,omitempty"`
+	Step int    `json:"step,omitempty"`
+}
+
+// planID is the ID clients see for the change this deployment is part of.
+func (d *Deployment) planID() string {
+	if d.Plan != "" {
+		return d.Plan
+	}
+	return d.ID
 }
 
 // Deployment actions.

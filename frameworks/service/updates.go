@@ -19,15 +19,21 @@ func (f *Framework) handle(ctx context.Context, ev *schedulerpb.Event) error {
 		f.resync = true
 		f.mu.Unlock()
 		f.poke()
-		f.bus.publish("framework_subscribed", map[string]any{"frameworkId": f.sched.FrameworkID(), "timestamp": f.cfg.Now()})
-		return f.reconcile(ctx)
+		f.bus.publish("scheduler_registered_event", map[string]any{"frameworkId": f.sched.FrameworkID(), "master": f.cfg.Master, "timestamp": f.cfg.Now()})
+		// A failed call is logged, not returned: returning it would end the
+		// subscription, and with it every later offer and update.
+		if err := f.reconcile(ctx); err != nil {
+			f.log.Warn("could not reconcile after subscribing", "err", err)
+		}
 	case schedulerpb.Event_OFFERS:
 		return f.offers(ctx, ev.GetOffers().GetOffers())
 	case schedulerpb.Event_UPDATE:
 		f.update(ev.GetUpdate().GetStatus())
 		f.poke()
 	case schedulerpb.Event_INVERSE_OFFERS:
-		return f.inverseOffers(ctx, ev.GetInverseOffers().GetInverseOffers())
+		if err := f.inverseOffers(ctx, ev.GetInverseOffers().GetInverseOffers()); err != nil {
+			f.log.Warn("could not answer inverse offers", "err", err)
+		}
 	}
 	return nil
 }
@@ -104,11 +110,11 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 	}
 	as := f.apps[in.AppID]
 	in.State, in.Message = state.String(), st.GetMessage()
+	if ips := statusIPs(st); len(ips) > 0 {
+		in.ContainerIPs = ips
+	}
 	f.dirtyInst[id] = true
-	f.bus.publish("status_update_event", map[string]any{
-		"appId": in.AppID, "taskId": id, "taskStatus": in.State, "message": in.Message, "slaveId": in.AgentID,
-		"host": in.Host, "ports": in.Ports, "version": in.Version, "timestamp": now,
-	})
+	f.publishStatus(in, now)
 	switch {
 	case terminal(state):
 		f.ended(as, in, st, now)
@@ -128,7 +134,12 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 		if st.Healthy != nil {
 			h := st.GetHealthy()
 			if in.Healthy == nil || *in.Healthy != h {
-				f.bus.publish("health_status_changed_event", map[string]any{"appId": in.AppID, "taskId": id, "alive": h, "timestamp": now})
+				f.bus.publish("health_status_changed_event", map[string]any{"appId": in.AppID, "taskId": id, "instanceId": id,
+					"version": in.Version, "alive": h, "timestamp": now})
+			}
+			if !h && as != nil && len(as.Spec.HealthChecks) > 0 {
+				f.bus.publish("failed_health_check_event", map[string]any{"appId": in.AppID, "taskId": id, "instanceId": id,
+					"healthCheck": as.Spec.HealthChecks[0], "timestamp": now})
 			}
 			in.Healthy = &h
 			if h {

@@ -79,13 +79,10 @@ func taskView(in *Instance) TaskView {
 	v := TaskView{
 		ID: in.ID, AppID: in.AppID, Host: in.Host, Ports: in.Ports, SlaveID: in.AgentID,
 		StagedAt: versionString(in.StagedAt), State: in.State, Version: in.Version, Ready: in.Ready,
-		Unreachable: in.unreachable(), Killing: in.killing(), IPAddresses: []map[string]string{},
+		Unreachable: in.unreachable(), Killing: in.killing(), IPAddresses: in.ipAddresses(),
 	}
 	if v.Ports == nil {
 		v.Ports = []int{}
-	}
-	if in.IP != "" {
-		v.IPAddresses = append(v.IPAddresses, map[string]string{"ipAddress": in.IP, "protocol": "IPv4"})
 	}
 	if !in.StartedAt.IsZero() {
 		v.StartedAt = versionString(in.StartedAt)
@@ -121,6 +118,9 @@ type DeploymentView struct {
 	TotalSteps     int              `json:"totalSteps"`
 	// Progress of the rollout, for people and the CLI.
 	Progress map[string]int `json:"progress"`
+	// Waiting says what holds the deployment back (a dependency not yet
+	// healthy, an earlier step); corral's addition.
+	Waiting string `json:"waitingFor,omitempty"`
 }
 
 func (f *Framework) deploymentView(d *Deployment) DeploymentView {

@@ -71,9 +71,10 @@ func startUI(t *testing.T, hash string) *ui {
 	return startUIWith(t, hash, uiOptions{})
 }
 
-// uiOptions adjust the master and sign the browser in.
+// uiOptions adjust the master and the agents and sign the browser in.
 type uiOptions struct {
 	master            func(*master.Config)
+	agent             func(int, *agent.Config)
 	principal, secret string // sent as HTTP Basic credentials with every request
 }
 
@@ -91,7 +92,12 @@ func startUIWith(t *testing.T, hash string, o uiOptions) *ui {
 				o.master(cfg)
 			}
 		},
-		Agent: func(i int, cfg *agent.Config) { cfg.Hostname = "127.0.0.1" },
+		Agent: func(i int, cfg *agent.Config) {
+			cfg.Hostname = "127.0.0.1"
+			if o.agent != nil {
+				o.agent(i, cfg)
+			}
+		},
 	})
 	profile := t.TempDir()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],

@@ -10,6 +10,9 @@
 // browser from that state. Sandboxes are read straight from each agent's
 // /files endpoints (which answer any origin), by Mesos' virtual sandbox
 // path /frameworks/<framework>/executors/<executor>/runs/<container>.
+// The task page's terminal is xterm.js (vendored under static/vendor by
+// vendor.sh, `make ui-vendor`) on a WebSocket to the task's agent
+// (GET /api/v1/exec), which runs a shell beside the task.
 //
 // A standby master redirects every request, this page included, to the
 // leader (see master/ha), so the browser ends up on the leader's origin

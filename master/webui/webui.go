@@ -19,6 +19,7 @@ var static embed.FS
 var contentTypes = map[string]string{
 	".html": "text/html; charset=utf-8",
 	".js":   "text/javascript; charset=utf-8",
+	".mjs":  "text/javascript; charset=utf-8",
 	".css":  "text/css; charset=utf-8",
 	".svg":  "image/svg+xml",
 	".png":  "image/png",
@@ -28,9 +29,10 @@ var contentTypes = map[string]string{
 
 // contentSecurityPolicy allows scripts, styles and images from this origin
 // only and no eval; connect-src stays open because the sandbox browser
-// reads agents, which are other origins.
+// reads agents, which are other origins, and the terminal talks to them
+// over WebSockets.
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"connect-src 'self' http: https:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+	"connect-src 'self' http: https: ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 
 type asset struct {
 	body        []byte

@@ -2,7 +2,7 @@
 // renders the page the location hash names, again whenever the cluster
 // changes. Routes: #/, #/agents[/<id>[/browse|/file?path=…]],
 // #/frameworks[/<id>], #/tasks[/<framework>/<task>][?state=&framework=&q=],
-// #/offers, #/roles, #/maintenance.
+// #/completed, #/offers, #/roles, #/maintenance.
 
 import { call, follow } from './api.js';
 import { h } from './dom.js';
@@ -11,6 +11,7 @@ import * as overview from './pages/overview.js';
 import * as agents from './pages/agents.js';
 import * as frameworks from './pages/frameworks.js';
 import * as tasks from './pages/tasks.js';
+import * as completed from './pages/completed.js';
 import * as offers from './pages/offers.js';
 import * as roles from './pages/roles.js';
 import * as maintenance from './pages/maintenance.js';
@@ -30,6 +31,7 @@ function resolve(seg) {
       return ['agents', agents.one];
     case 'frameworks': return ['frameworks', seg.length === 1 ? frameworks.list : frameworks.one];
     case 'tasks': return ['tasks', seg.length === 1 ? tasks.list : tasks.one];
+    case 'completed': return ['completed', completed.create];
     case 'offers': return ['offers', offers.create];
     case 'roles': return ['roles', roles.create];
     case 'maintenance': return ['maintenance', maintenance.create];

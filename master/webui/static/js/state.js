@@ -30,6 +30,18 @@ export function lastStatus(task) {
   return st.length ? st[st.length - 1] : null;
 }
 
+// networkInfos are a task's container networks with their addresses and
+// port mappings (container_status.network_infos), from its newest status
+// that reports them; none for a task on its agent's network.
+export function networkInfos(task) {
+  const st = task.statuses || [];
+  for (let i = st.length - 1; i >= 0; i--) {
+    const n = st[i].container_status?.network_infos;
+    if (n && n.length) return n;
+  }
+  return [];
+}
+
 // updated is when a task last changed, in seconds.
 export function updated(task) {
   return Number(lastStatus(task)?.timestamp || 0);
@@ -63,6 +75,10 @@ export function agentURL(agent) {
 
 const HISTORY_LIMIT = 900; // 30 minutes at one sample every 2 s
 
+// FINISHED_LIMIT bounds the finished tasks a page kept open for days
+// remembers, as the master bounds its own history: the oldest go first.
+const FINISHED_LIMIT = 20000;
+
 export class Cluster extends EventTarget {
   constructor() {
     super();
@@ -70,6 +86,7 @@ export class Cluster extends EventTarget {
     this.frameworks = new Map();
     this.completedFrameworks = new Map();
     this.tasks = new Map();
+    this.finishedSince = 0; // finished tasks since the last pruneFinished
     this.history = [];
     this.status = 'connecting';
     this.error = '';
@@ -152,6 +169,16 @@ export class Cluster extends EventTarget {
     }
     task.state = u.state || st.state;
     task.statuses = [...(task.statuses || []), st];
+    if (TERMINAL.has(task.state) && ++this.finishedSince > FINISHED_LIMIT / 10) this.pruneFinished();
+  }
+
+  // pruneFinished forgets the oldest finished tasks beyond FINISHED_LIMIT.
+  pruneFinished() {
+    this.finishedSince = 0;
+    const done = [...this.tasks.entries()].filter(([, t]) => TERMINAL.has(t.state));
+    if (done.length <= FINISHED_LIMIT) return;
+    done.sort(([, a], [, b]) => updated(a) - updated(b));
+    for (const [k] of done.slice(0, done.length - FINISHED_LIMIT)) this.tasks.delete(k);
   }
 
   task(fid, tid) { return this.tasks.get(key(fid, tid)); }

@@ -4,9 +4,10 @@
 
 import { dl, h, link, nodes, section, stateBadge, table, time } from '../dom.js';
 import { describe } from '../resources.js';
-import { STATES, TERMINAL, active, agentID, frameworkID, sandboxPath, taskID } from '../state.js';
+import { STATES, TERMINAL, active, agentID, agentURL, frameworkID, networkInfos, sandboxPath, taskID } from '../state.js';
 import { simple } from './page.js';
 import { taskTable } from './tasklist.js';
+import * as terminal from './terminal.js';
 
 // matchState filters by a state, or by "active" / "terminal".
 function matchState(t, want) {
@@ -70,8 +71,51 @@ export function list(ctx) {
   return { node, update: (c) => { current = c; draw(); } };
 }
 
+// one is a task's page: its details, re-rendered on every change, and a
+// terminal panel that is not (a shell stays open while the task updates).
 export function one(ctx) {
-  return simple(renderOne, ctx);
+  const details = simple(renderOne, ctx);
+  const panel = h('div', { class: 'terminal-panel', id: 'terminal' });
+  const note = h('p', { class: 'muted', id: 'terminal-status' });
+  const button = h('button', { type: 'button', id: 'exec-button', disabled: true }, 'Exec');
+  const card = h('section', { class: 'card' }, h('h2', {}, 'Terminal'),
+    h('p', {}, button, ' opens a shell in the task\'s container, on its agent.'), note, panel);
+  let current = ctx;
+  let stop = null;
+  button.addEventListener('click', () => {
+    const c = current.cluster;
+    const t = c.task(current.params[1], current.params[2]);
+    const agent = t && c.agents.get(agentID(t));
+    const container = t && containerID(t);
+    if (!agent || !container) return;
+    if (stop) stop();
+    panel.replaceChildren();
+    button.disabled = true;
+    stop = terminal.open(panel, agentURL(agent), container, (state, message) => {
+      panel.dataset.state = state;
+      note.textContent = message;
+      if (state === 'closed') button.disabled = false;
+    });
+  });
+  const node = h('div', { class: 'page' }, details.node, card);
+  return {
+    node,
+    update: (c) => {
+      current = c;
+      details.update(c);
+      const t = c.cluster.task(c.params[1], c.params[2]);
+      const runnable = t && t.state === 'TASK_RUNNING' && containerID(t) && c.cluster.agents.get(agentID(t));
+      if (!stop || panel.dataset.state === 'closed') button.disabled = !runnable;
+    },
+    unmount: () => stop && stop(),
+  };
+}
+
+// containerID is the task's container, as its agent reported it.
+function containerID(t) {
+  let id = '';
+  for (const st of t.statuses || []) if (st.container_status?.container_id?.value) id = st.container_status.container_id.value;
+  return id;
 }
 
 function renderOne(ctx) {
@@ -90,6 +134,8 @@ function renderOne(ctx) {
       ['Framework', link(['frameworks', fid], c.frameworkName(fid))],
       ['Agent', aid ? link(['agents', aid], c.agentHostname(aid)) : null],
       ['Resources', describe(t.resources)],
+      ['Image', imageOf(t) ? h('code', { id: 'task-image' }, imageOf(t)) : null],
+      ...networkRows(networkInfos(t)),
       ['Sandbox', aid ? [link(['agents', aid, 'browse'], path, { path }), ' · ', file('stdout'), ' · ', file('stderr')] : null],
     ])),
     section('Status updates', table([
@@ -99,5 +145,26 @@ function renderOne(ctx) {
       ['reason', (st) => (st.reason || '').replace(/^REASON_/, '').toLowerCase()],
       ['message', (st) => st.message || ''],
     ], [...(t.statuses || [])].reverse(), { id: 'task-statuses', empty: 'No status updates yet.' })),
+  ];
+}
+
+// imageOf names the image a task's root comes from: its mesos.image, or
+// a DOCKER container's docker.image; '' when it runs on the agent's own.
+function imageOf(t) {
+  const c = t.container || {};
+  return c.mesos?.image?.docker?.name || c.docker?.image || '';
+}
+
+// networkRows show a task's own addresses on its CNI networks and the
+// host ports that reach it; a task on its agent's network has none.
+function networkRows(nets) {
+  if (!nets.length) return [];
+  const ips = nets.flatMap((n) => (n.ip_addresses || []).map((a) => a.ip_address));
+  const mappings = nets.flatMap((n) => (n.port_mappings || []).map((m) =>
+    `${m.host_port} → ${m.container_port}/${m.protocol || 'tcp'}`));
+  return [
+    ['IP addresses', h('span', { id: 'task-ips' }, ips.join(', '))],
+    ['Networks', nets.map((n) => n.name || 'host').join(', ')],
+    ['Port mappings', mappings.length ? h('span', { id: 'task-port-mappings' }, mappings.join(', ')) : null],
   ];
 }
