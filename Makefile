@@ -5,6 +5,9 @@
 #   make bench  micro-benchmarks and the standard `corral bench` set, written
 #               into docs/PERFORMANCE.md (make bench-run runs them only)
 #   make bench-failover  master failover times under ZooKeeper, 3 and 1,000 agents
+#   make faults the fault-injection scenarios and a randomized run (root)
+#   make dist   release archive and Debian package in dist/ (docs/deploy.md)
+#   make ui-vendor  xterm.js from npm into the web UI's static files
 
 GO        ?= go
 BIN       := bin
@@ -16,12 +19,13 @@ LDFLAGS   := -X $(PKG)/internal/version.Version=$(VERSION) -X $(PKG)/internal/ve
 
 PROTOC_GEN_GO_VERSION := v1.36.12
 STATICCHECK_VERSION   := v0.8.2
+NFPM_VERSION          := v2.48.0
 PROTO_FILES := proto/mesospb/mesos.proto proto/schedulerpb/scheduler.proto proto/agentpb/agent.proto proto/masterpb/master.proto proto/masterpb/quota.proto proto/masterpb/maintenance.proto proto/agentapipb/agent_api.proto proto/executorpb/executor.proto
 
 FUZZTIME  ?= 10s
 TESTFLAGS ?=
 
-.PHONY: all build run test test-go fuzz lint proto bench bench-run bench-failover bench-failover-big clean tools
+.PHONY: all build run test test-go fuzz faults lint proto bench bench-run bench-failover bench-failover-big clean tools dist ui-vendor
 
 all: build
 
@@ -46,6 +50,21 @@ fuzz:
 		done; \
 	done
 
+# The fault scenarios (test/faults: a cluster in network namespaces, as
+# root), with those too long for make test and a 60 s randomized run; its
+# history and every node's log go to .work/faults/logs. The last line sums
+# the runs up. FAULTSFLAGS reaches go test, e.g.
+#   make faults FAULTSFLAGS='-run Nemesis -seed 7 -duration 5m'
+FAULTS_DIR  := .work/faults
+FAULTSFLAGS ?=
+faults:
+	@mkdir -p $(FAULTS_DIR) && rm -rf $(FAULTS_DIR)/report.tsv $(FAULTS_DIR)/logs
+	@CORRAL_FAULTS=1 CORRAL_FAULTS_REPORT=$(abspath $(FAULTS_DIR))/report.tsv CORRAL_FAULTS_LOGS=$(abspath $(FAULTS_DIR))/logs \
+		$(GO) test -count=1 -timeout 60m -v ./test/faults/ $(FAULTSFLAGS); status=$$?; \
+		touch $(FAULTS_DIR)/report.tsv; \
+		awk -F'\t' '{ n++; ops += $$2; bad += $$3 } END { printf "faults: %d scenarios, %d operations checked, %d anomalies\n", n, ops, bad }' $(FAULTS_DIR)/report.tsv; \
+		exit $$status
+
 lint: $(TOOLS)/staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
 		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -58,8 +77,16 @@ tools: $(TOOLS)/protoc-gen-go $(TOOLS)/staticcheck
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
+$(TOOLS)/nfpm:
+	GOBIN=$(TOOLS) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+
 $(TOOLS)/protoc-gen-go:
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+# The web UI's terminal (xterm.js) from npm, into the embedded static
+# files; the result is committed, so the Go build needs no npm.
+ui-vendor:
+	master/webui/vendor.sh
 
 proto: $(TOOLS)/protoc-gen-go
 	PATH="$(TOOLS):$$PATH" protoc -I proto --go_out=. --go_opt=module=$(PKG) $(PROTO_FILES)
@@ -95,5 +122,29 @@ bench-failover-big: build
 bench-failover:
 	$(GO) run ./test/bench/failover -agents 3,1000 -rounds 3
 
+# Release artifacts: corral-VERSION-linux-ARCH.tar.gz (the binary, the
+# systemd units, the default /etc/corral files, the deployment docs) and
+# the Debian package built from packaging/nfpm.yaml, with SHA256SUMS.
+# Debian versions start with a digit: tag v1.2.3 gives 1.2.3, an untagged
+# tree 0.0.0+git<sha>.
+DIST         ?= dist
+DIST_ARCH    ?= $(shell $(GO) env GOARCH)
+DIST_VERSION ?= $(or $(patsubst v%,%,$(shell git describe --tags --exact-match --match 'v[0-9]*' 2>/dev/null)),0.0.0+git$(or $(GITSHA),unknown))
+DIST_NAME    := corral-$(DIST_VERSION)-linux-$(DIST_ARCH)
+
+dist: $(TOOLS)/nfpm
+	rm -rf $(DIST) && mkdir -p $(DIST)/$(DIST_NAME)/bin $(DIST)/$(DIST_NAME)/systemd $(DIST)/$(DIST_NAME)/etc/corral $(DIST)/$(DIST_NAME)/docs
+	CGO_ENABLED=1 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(DIST)/$(DIST_NAME)/bin/corral ./cmd/corral
+	cp packaging/systemd/*.service $(DIST)/$(DIST_NAME)/systemd/
+	cp packaging/etc/*.yaml $(DIST)/$(DIST_NAME)/etc/corral/
+	cp docs/deploy.md docs/configuration.md $(DIST)/$(DIST_NAME)/docs/
+	cp LICENSE README.md $(DIST)/$(DIST_NAME)/
+	tar -C $(DIST) -czf $(DIST)/$(DIST_NAME).tar.gz $(DIST_NAME)
+	CORRAL_BIN=$(DIST)/$(DIST_NAME)/bin/corral DIST_VERSION=$(DIST_VERSION) DIST_ARCH=$(DIST_ARCH) \
+		$(TOOLS)/nfpm package --config packaging/nfpm.yaml --packager deb --target $(DIST)/
+	rm -rf $(DIST)/$(DIST_NAME)
+	cd $(DIST) && sha256sum *.tar.gz *.deb > SHA256SUMS
+	@ls -l $(DIST)
+
 clean:
-	rm -rf $(BIN) .work
+	rm -rf $(BIN) .work $(DIST)

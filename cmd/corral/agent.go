@@ -12,14 +12,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/corral-sched/corral/agent"
-	"github.com/corral-sched/corral/agent/containerizer"
 	"github.com/corral-sched/corral/auth/acl"
 	"github.com/corral-sched/corral/election"
+	"github.com/corral-sched/corral/isolators"
 	"github.com/corral-sched/corral/store"
 )
 
@@ -47,18 +45,24 @@ func newAgentCommand() *cobra.Command {
 	f.String("work-dir", "./.work/agent", "directory for sandboxes and checkpoints")
 	f.String("resources", "", `resources to offer, e.g. "cpus:4;mem:4096;disk:20000;ports:[31000-32000]" (default: detected)`)
 	f.String("attributes", "", `attributes, e.g. "rack:a;zone:z1"`)
-	f.String("isolation", "auto", "linux (cgroups and namespaces through libcontainer), posix, sim (nothing forked: for load tests), or auto: linux when running as root with cgroups, else posix")
-	f.String("cgroups-root", "/corral", "cgroup under which containers are created (linux isolation)")
-	f.Bool("cgroups-enable-cfs", false, "enforce cpus as a hard CFS quota, not only shares (linux isolation)")
-	f.Int("container-pids-limit", 4096, "most processes per container, 0 for no limit (linux isolation)")
+	f.String("isolation", "auto", "Mesos' comma-separated isolator list ("+strings.Join(isolators.Known, ",")+
+		"; aliases cgroups/all, posix/disk), or a shorthand: linux ("+strings.Join(isolators.Shorthands["linux"], ",")+
+		"), posix ("+strings.Join(isolators.Shorthands["posix"], ",")+"), sim (nothing forked: for load tests), auto (linux when running as root with cgroups, else posix)")
+	f.String("cgroups-root", "/corral", "cgroup under which containers are created (linux launcher)")
+	f.Bool("cgroups-enable-cfs", false, "enforce cpus as a hard CFS quota, not only shares (cgroups/cpu)")
+	f.Int("container-pids-limit", 4096, "most processes per container, 0 for no limit (cgroups/pids)")
 	f.Duration("disk-watch-interval", 15*time.Second, "how often sandboxes are measured and garbage-collected")
-	f.Bool("enforce-container-disk-quota", false, "kill tasks whose sandbox outgrows their disk resources")
+	f.Bool("enforce-container-disk-quota", false, "kill tasks whose sandbox outgrows their disk resources (disk/du)")
 	f.Duration("gc-delay", 7*24*time.Hour, "how long a finished task's sandbox is kept (less when the disk is nearly full)")
 	f.Int64("fetcher-cache-size", 2<<30, "bytes of fetched URIs (marked cache) kept for later tasks")
 	f.String("allowed-host-paths", "", "comma-separated host directories tasks may mount as HOST_PATH volumes")
-	f.String("network", "host", "container networking: host, or isolated (a namespace with loopback only; linux isolation)")
+	f.String("network", "host", "container networking: host, or isolated (adds namespaces/net: a namespace with loopback only; needs filesystem/linux)")
+	f.String("network-cni-config-dir", "", "directory of CNI network configurations (.conflist, .conf), one network per name; adds network/cni to the isolation, so that tasks naming a network in ContainerInfo.network_infos get an address on it")
+	f.String("network-cni-plugins-dir", "/usr/lib/cni", "directory of the CNI plugin binaries (several separated by ':')")
+	f.String("dns", "", "comma-separated nameservers written to the resolv.conf of containers on CNI networks (e.g. where corral dns listens on port 53); default: what the network's plugins say, else the host's")
 	f.String("hostname", "", "hostname to advertise (default: the machine's)")
 	f.Duration("executor-shutdown-grace-period", agentDefaultGrace, "kill grace period for tasks without a KillPolicy")
+	addImageFlags(f)
 	return cmd
 }
 
@@ -77,13 +81,7 @@ func agentConfig(s *settings) (agent.Config, error) {
 	if err != nil {
 		return agent.Config{}, err
 	}
-	isolation := s.String("isolation")
-	if isolation == "auto" {
-		isolation = "posix"
-		if containerizer.LinuxAvailable() == "" {
-			isolation = "linux"
-		}
-	}
+	isolation := s.String("isolation") // expanded and checked by the agent, "auto" included
 	network := s.String("network")
 	if network != "host" && network != "isolated" {
 		return agent.Config{}, fmt.Errorf("--network %q: use host or isolated", network)
@@ -102,7 +100,7 @@ func agentConfig(s *settings) (agent.Config, error) {
 			return agent.Config{}, err
 		}
 	}
-	return agent.Config{
+	cfg := agent.Config{
 		Credentials:               creds,
 		AuthenticateHTTP:          s.Bool("authenticate-http"),
 		AuthenticateHTTPExecutors: s.Bool("authenticate-http-executors"),
@@ -118,14 +116,19 @@ func agentConfig(s *settings) (agent.Config, error) {
 		CgroupsEnableCFS:          s.Bool("cgroups-enable-cfs"),
 		ContainerPidsLimit:        int64(s.Int("container-pids-limit")),
 		IsolateNetwork:            network == "isolated",
+		NetworkCNIConfigDir:       s.String("network-cni-config-dir"),
+		NetworkCNIPluginsDirs:     splitPath(s.String("network-cni-plugins-dir")),
+		DNS:                       splitList(s.String("dns")),
 		Master:                    agentMaster(s),
 		Hostname:                  s.String("hostname"),
 		WorkDir:                   s.String("work-dir"),
 		Resources:                 s.String("resources"),
 		Attributes:                s.String("attributes"),
 		Isolation:                 isolation,
+		Flags:                     flagValues(s),
 		ExecutorShutdownGrace:     grace,
-	}, nil
+	}
+	return cfg, imageConfig(s, &cfg)
 }
 
 func runAgent(cmd *cobra.Command, _ []string) error {
@@ -154,8 +157,7 @@ func runAgent(cmd *cobra.Command, _ []string) error {
 		// when it is self-signed.
 		cfg.ExecutorTLSCA = cmp.Or(files.CA, files.Cert)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := serverRegistry()
 	cfg.Addr, cfg.Registerer, cfg.Logger = advertised(s.String("advertise"), ln), reg, log
 	if unenforced := cfg.ACLs.Unenforced(); len(unenforced) > 0 {
 		log.Warn("the ACL file sets actions corral does not enforce", "actions", unenforced)
@@ -236,6 +238,18 @@ func (d *announcedDetector) Leader(ctx context.Context) (string, error) {
 		d.log.Info("leading master found in ZooKeeper", "master", addr)
 	}
 	return addr, nil
+}
+
+// splitPath splits a ':'-separated list of directories, dropping empty
+// entries.
+func splitPath(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ":") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // splitList splits a comma-separated flag, dropping empty entries.

@@ -42,9 +42,7 @@ func newAppCommand() *cobra.Command {
 	restart := &cobra.Command{Use: "restart ID", Short: "Replace every instance, within the upgrade strategy", Args: cobra.ExactArgs(1), RunE: runAppRestart}
 	rm := &cobra.Command{Use: "rm ID", Short: "Delete an app, killing its instances", Args: cobra.ExactArgs(1), RunE: runAppRemove}
 	for _, c := range []*cobra.Command{scale, restart, rm} {
-		c.Flags().Bool("wait", false, "wait for the deployment to finish")
-		c.Flags().Bool("force", false, "override a deployment in progress")
-		c.Flags().Duration("timeout", 10*time.Minute, "with --wait, give up after this long")
+		addDeploymentFlags(c)
 	}
 	cmd.AddCommand(deploy, scale, restart, rm,
 		&cobra.Command{Use: "ls", Short: "List apps", Args: cobra.NoArgs, RunE: runAppList},
@@ -54,7 +52,15 @@ func newAppCommand() *cobra.Command {
 		&cobra.Command{Use: "queue", Short: "Show instances waiting to be placed, and why", Args: cobra.NoArgs, RunE: runAppQueue},
 		&cobra.Command{Use: "deployments", Short: "List deployments in progress", Args: cobra.NoArgs, RunE: runAppDeployments},
 	)
+	cmd.AddCommand(newAppGroupCommands()...)
 	return cmd
+}
+
+// addDeploymentFlags adds what every command that starts a deployment takes.
+func addDeploymentFlags(c *cobra.Command) {
+	c.Flags().Bool("wait", false, "wait for the deployment to finish")
+	c.Flags().Bool("force", false, "override a deployment in progress")
+	c.Flags().Duration("timeout", 10*time.Minute, "with --wait, give up after this long")
 }
 
 func newServiceClient(cmd *cobra.Command) restClient {
@@ -219,7 +225,7 @@ func runAppList(cmd *cobra.Command, _ []string) error {
 		return printJSON(cmd.OutOrStdout(), v.Apps)
 	}
 	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tINSTANCES\tRUNNING\tHEALTHY\tCPUS\tMEM\tDEPLOYING\tCMD")
+	fmt.Fprintln(tw, "ID\tINSTANCES\tRUNNING\tHEALTHY\tCPUS\tMEM\tDEPLOYING\tIMAGE\tCMD")
 	for _, a := range v.Apps {
 		healthy := "-"
 		if len(a.HealthChecks) > 0 {
@@ -236,8 +242,12 @@ func runAppList(cmd *cobra.Command, _ []string) error {
 		if len(cmdText) > 40 {
 			cmdText = cmdText[:37] + "..."
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", a.ID, *a.Instances, a.TasksRunning, healthy,
-			trimFloat(a.CPUs), trimFloat(a.Mem), deploying, cmdText)
+		image := "-"
+		if c := a.Container; c != nil && c.Docker != nil {
+			image = c.Docker.Image
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, *a.Instances, a.TasksRunning, healthy,
+			trimFloat(a.CPUs), trimFloat(a.Mem), deploying, image, cmdText)
 	}
 	return tw.Flush()
 }

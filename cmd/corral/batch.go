@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/corral-sched/corral/frameworks/batch"
@@ -81,8 +80,7 @@ func runBatch(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := serverRegistry()
 	srv := serveHTTP(ln, f.Handler(reg), log)
 	fmt.Fprintf(cmd.OutOrStdout(), "corral batch listening on %s://%s\n", scheme, ln.Addr())
 	err = f.Run(ctx)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/corral-sched/corral/agent/containerizer"
 	"github.com/corral-sched/corral/internal/benchkit"
 	"github.com/corral-sched/corral/internal/zktest"
 )
@@ -17,6 +18,9 @@ import (
 const runAsCorral = "CORRAL_TEST_RUN_MAIN"
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		containerizer.Init() // this test binary, re-executed as a linux container's init
+	}
 	if os.Getenv(runAsCorral) == "1" {
 		main()
 		os.Exit(0)

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -207,27 +206,7 @@ func newOperatorCommands() []*cobra.Command {
 			}
 			return c.show(cmd, resp, "ID\tNAME\tROLES\tCONNECTED\tCPUS\tMEM", rows)
 		}}
-	tasks := &cobra.Command{Use: "tasks", Short: "List tasks", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newOperatorClient(cmd)
-			if err != nil {
-				return err
-			}
-			resp, err := c.call(&masterpb.Call{Type: masterpb.Call_GET_TASKS.Enum()})
-			if err != nil {
-				return err
-			}
-			var rows [][]string
-			got := resp.GetGetTasks()
-			// Tasks on unreachable agents are listed too, as TASK_UNREACHABLE:
-			// they may well still run.
-			for _, t := range slices.Concat(got.GetTasks(), got.GetUnreachableTasks(), got.GetCompletedTasks()) {
-				res := resources.Resources(t.GetResources())
-				rows = append(rows, []string{t.GetTaskId().GetValue(), t.GetFrameworkId().GetValue(), t.GetAgentId().GetValue(),
-					t.GetState().String(), trimFloat(res.ScalarValue("cpus")), trimFloat(res.ScalarValue("mem"))})
-			}
-			return c.show(cmd, resp, "ID\tFRAMEWORK\tAGENT\tSTATE\tCPUS\tMEM", rows)
-		}}
+	tasks := newTasksCommand()
 	roles := &cobra.Command{Use: "roles", Short: "List roles with their weights and holdings", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := newOperatorClient(cmd)
@@ -246,8 +225,8 @@ func newOperatorCommands() []*cobra.Command {
 			}
 			return c.show(cmd, resp, "ROLE\tWEIGHT\tFRAMEWORKS\tCPUS\tMEM", rows)
 		}}
-	return append([]*cobra.Command{agents, frameworks, tasks, roles, newWeightsCommand(), newQuotaCommand(), newMaintenanceCommand()},
-		newMoreOperatorCommands()...)
+	return append(append([]*cobra.Command{agents, frameworks, tasks, roles, newWeightsCommand(), newQuotaCommand(), newMaintenanceCommand()},
+		newMoreOperatorCommands()...), newExecCommands()...)
 }
 
 func newWeightsCommand() *cobra.Command {

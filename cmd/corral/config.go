@@ -66,18 +66,27 @@ func (s *settings) Duration(name string) (time.Duration, error) {
 
 // logger builds the process's logger from --log-level and --log-format.
 func logger(s *settings) (*slog.Logger, error) {
+	log, _, err := leveledLogger(s)
+	return log, err
+}
+
+// leveledLogger is logger with the variable that holds its level, which
+// the master's SET_LOGGING_LEVEL changes.
+func leveledLogger(s *settings) (*slog.Logger, *slog.LevelVar, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(s.String("log-level"))); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", s.String("log-level"))
+		return nil, nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", s.String("log-level"))
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	lv := &slog.LevelVar{}
+	lv.Set(level)
+	opts := &slog.HandlerOptions{Level: lv}
 	switch s.String("log-format") {
 	case "text", "":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), lv, nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), lv, nil
 	}
-	return nil, errors.New("--log-format: want text or json")
+	return nil, nil, errors.New("--log-format: want text or json")
 }
 
 // addCommonFlags adds what every server subcommand takes.

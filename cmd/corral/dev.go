@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/corral-sched/corral/agent"
@@ -40,10 +39,17 @@ func newDevCommand() *cobra.Command {
 	f.Int("agent-base-port", 5051, "port of the first agent; the others follow")
 	f.String("agent-resources", "", `resources of each agent (default "cpus:4;mem:4096;disk:20000" and 1,000 ports of its own)`)
 	f.String("work-dir", "", "directory for the agents' work dirs (default: a new temporary directory)")
+	f.String("isolation", "posix", "the agents' --isolation: an isolator list (cgroups/mem,namespaces/pid,filesystem/linux,...) or a shorthand (posix, linux, auto, sim)")
 	f.String("service-listen", "127.0.0.1:8080", "address of the service framework's API")
 	f.String("pets-listen", "127.0.0.1:8081", "address of the pets framework's API")
 	f.String("batch-listen", "127.0.0.1:8082", "address of the batch framework's API")
+	f.String("dns-listen", "127.0.0.1:8053", "address of the DNS server naming tasks and pets (UDP and TCP); empty for none")
+	f.String("dns-domain", "corral", "domain of those names; pets are told their peers' names in it")
+	f.String("network-cni-config-dir", "", "directory of CNI network configurations for the agents (see corral agent); tasks naming one of its networks get an address on it (the isolation becomes linux if it was posix)")
+	f.String("network-cni-plugins-dir", "/usr/lib/cni", "directory of the CNI plugin binaries (several separated by ':')")
+	f.String("dns", "", "comma-separated nameservers for the resolv.conf of containers on CNI networks (default: the --dns-listen address when it listens on port 53 on a non-loopback address)")
 	f.Duration("ready-timeout", 30*time.Second, "how long agents and frameworks may take to register")
+	addImageFlags(f) // each agent keeps its own store, under --docker-store-dir/agent-N if that is set
 	return cmd
 }
 
@@ -61,7 +67,7 @@ func runDev(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	log, err := logger(s)
+	log, level, err := leveledLogger(s)
 	if err != nil {
 		return err
 	}
@@ -98,7 +104,7 @@ func runDev(cmd *cobra.Command, _ []string) error {
 	// runs, and the file store holds nothing that needs flushing.
 	m, err := master.New(master.Config{
 		Addr: mln.Addr().String(), WorkDir: filepath.Join(workDir, "master"), Store: registry,
-		Registerer: prometheus.NewRegistry(), Logger: log,
+		Registerer: serverRegistry(), Logger: log, LogLevel: level, Flags: flagValues(s),
 	})
 	if err != nil {
 		mln.Close()
@@ -106,7 +112,12 @@ func runDev(cmd *cobra.Command, _ []string) error {
 	}
 	c.start(m, mln, log)
 	fmt.Fprintf(out, "master   http://%s\n", mln.Addr())
+	dnsDomain, err := c.startDNS(s, mln.Addr().String(), out, log)
+	if err != nil {
+		return err
+	}
 
+	network := devNetworkOf(s)
 	host, _, _ := net.SplitHostPort(mln.Addr().String())
 	base := s.Int("agent-base-port")
 	for i := range n {
@@ -122,16 +133,28 @@ func runDev(cmd *cobra.Command, _ []string) error {
 		if res == "" {
 			res = fmt.Sprintf("cpus:4;mem:4096;disk:20000;ports:[%d-%d]", 31000+1000*i, 31999+1000*i)
 		}
-		a, err := agent.New(agent.Config{
-			Master:     mln.Addr().String(),
-			Addr:       ln.Addr().String(),
-			Hostname:   fmt.Sprintf("agent-%d", i),
-			WorkDir:    filepath.Join(workDir, fmt.Sprintf("agent-%d", i)),
-			Resources:  res,
-			Attributes: fmt.Sprintf("host:agent-%d;rack:r%d;zone:z%d", i, i%2, i%3),
-			Registerer: prometheus.NewRegistry(),
-			Logger:     log,
-		})
+		acfg := agent.Config{
+			Master:                mln.Addr().String(),
+			Addr:                  ln.Addr().String(),
+			Hostname:              fmt.Sprintf("agent-%d", i),
+			WorkDir:               filepath.Join(workDir, fmt.Sprintf("agent-%d", i)),
+			Resources:             res,
+			Attributes:            fmt.Sprintf("host:agent-%d;rack:r%d;zone:z%d", i, i%2, i%3),
+			Isolation:             network.isolation,
+			NetworkCNIConfigDir:   network.configDir,
+			NetworkCNIPluginsDirs: network.pluginsDirs,
+			DNS:                   network.dns,
+			Registerer:            serverRegistry(),
+			Logger:                log,
+		}
+		if err := imageConfig(s, &acfg); err != nil {
+			ln.Close()
+			return err
+		}
+		if acfg.DockerStoreDir != "" {
+			acfg.DockerStoreDir = filepath.Join(acfg.DockerStoreDir, fmt.Sprintf("agent-%d", i))
+		}
+		a, err := agent.New(acfg)
 		if err != nil {
 			ln.Close()
 			return err
@@ -156,13 +179,13 @@ func runDev(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	c.frameworks = append(c.frameworks, sf)
-	c.start(serviceComponent{f: sf, gatherer: prometheus.NewRegistry()}, sln, log)
+	c.start(serviceComponent{f: sf, gatherer: serverRegistry()}, sln, log)
 	fmt.Fprintf(out, "service  http://%s\n", sln.Addr())
 	petsStore, err := store.OpenLocal(filepath.Join(workDir, "pets"))
 	if err != nil {
 		return err
 	}
-	pf, err := pets.New(ctx, pets.Config{Master: mln.Addr().String(), Store: petsStore, Logger: log})
+	pf, err := pets.New(ctx, pets.Config{Master: mln.Addr().String(), Store: petsStore, Logger: log, DNSDomain: dnsDomain})
 	if err != nil {
 		return err
 	}
@@ -171,7 +194,7 @@ func runDev(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	c.frameworks = append(c.frameworks, pf)
-	c.start(petsComponent{f: pf, gatherer: prometheus.NewRegistry()}, pln, log)
+	c.start(petsComponent{f: pf, gatherer: serverRegistry()}, pln, log)
 	fmt.Fprintf(out, "pets     http://%s\n", pln.Addr())
 	batchStore, err := store.OpenLocal(filepath.Join(workDir, "batch"))
 	if err != nil {
@@ -186,7 +209,7 @@ func runDev(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	c.frameworks = append(c.frameworks, bf)
-	c.start(batchComponent{f: bf, gatherer: prometheus.NewRegistry()}, bln, log)
+	c.start(batchComponent{f: bf, gatherer: serverRegistry()}, bln, log)
 	fmt.Fprintf(out, "batch    http://%s\n", bln.Addr())
 	if err := c.waitRegistered(ctx, readyTimeout); err != nil {
 		return err

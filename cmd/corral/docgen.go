@@ -11,7 +11,7 @@ import (
 
 // serverCommands are the long-running subcommands whose flags
 // docs/configuration.md documents.
-var serverCommands = []string{"master", "agent", "service", "pets", "batch", "dev"}
+var serverCommands = []string{"master", "agent", "service", "pets", "batch", "dns", "dev"}
 
 // configurationDoc renders docs/configuration.md from the commands' own
 // flags, so that the documentation cannot drift from the code.

@@ -146,7 +146,7 @@ func runJobList(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSCHEDULE\tLAST RUN\tSTATUS\tSUCCEEDED")
+	fmt.Fprintln(tw, "ID\tSCHEDULE\tLAST RUN\tSTATUS\tSUCCEEDED\tIMAGE")
 	for _, j := range jobs {
 		sched, last, status, done := "-", "-", "-", "-"
 		if j.Schedule != nil {
@@ -156,7 +156,7 @@ func runJobList(cmd *cobra.Command, _ []string) error {
 			last, status = j.LastRun.ID, string(j.LastRun.Status)
 			done = fmt.Sprintf("%d/%d", j.LastRun.Succeeded, j.LastRun.Spec.Completions)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", j.ID, sched, last, status, done)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, sched, last, status, done, dash(j.Image))
 	}
 	return tw.Flush()
 }

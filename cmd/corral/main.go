@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -15,6 +16,10 @@ func main() {
 		containerizer.Init()
 	}
 	if err := newRootCommand().Execute(); err != nil {
+		var status interface{ ExitCode() int }
+		if errors.As(err, &status) {
+			os.Exit(status.ExitCode()) // a remote command's (corral exec): its own words were its output
+		}
 		fmt.Fprintln(os.Stderr, "corral:", err)
 		os.Exit(1)
 	}

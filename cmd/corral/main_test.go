@@ -66,7 +66,7 @@ func TestDevStartsAClusterAndStops(t *testing.T) {
 	root := newRootCommand()
 	root.SetOut(pw)
 	root.SetArgs([]string{"dev", "--agents", "2", "--master-listen", "127.0.0.1:0", "--agent-base-port", "0",
-		"--batch-listen", "127.0.0.1:0", "--service-listen", "127.0.0.1:0", "--pets-listen", "127.0.0.1:0", "--work-dir", t.TempDir(), "--log-level", "error"})
+		"--batch-listen", "127.0.0.1:0", "--service-listen", "127.0.0.1:0", "--pets-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0", "--work-dir", t.TempDir(), "--log-level", "error"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx); pw.Close() }()

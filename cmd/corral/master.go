@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/corral-sched/corral/auth"
@@ -43,7 +41,8 @@ func newMasterCommand() *cobra.Command {
 	f.Duration("agent-ping-timeout", master.DefaultAgentPingTimeout, "period of pings to agents, and how long a pong may take")
 	f.Int("max-agent-ping-timeouts", master.DefaultMaxAgentPingTimeouts, "missed pings in a row after which an agent is unreachable")
 	f.Duration("agent-reregister-timeout", master.DefaultAgentReregisterTimeout, "time agents known from the registry have to re-register with a new leader")
-	f.Int("max-completed-frameworks", master.DefaultMaxCompletedFrameworks, "removed frameworks remembered (in the registry too), newest first; with a registry, older removed IDs stay refused as unknown")
+	f.Int("max-completed-frameworks", master.DefaultMaxCompletedFrameworks, "removed frameworks remembered, newest first: in the registry (older removed IDs stay refused as unknown) and, with their finished tasks, in the leader's history (completed_frameworks)")
+	f.Int("max-completed-tasks-per-framework", master.DefaultMaxCompletedTasksPerFramework, "finished tasks the leader remembers per framework (completed_tasks, the web UI, corral tasks --all), oldest dropped first")
 	f.Int("max-unreachable-tasks-per-framework", master.DefaultMaxUnreachableTasksPerFramework, "tasks on unreachable agents kept per framework for the operator API, oldest dropped first")
 	f.Duration("offer-timeout", master.DefaultOfferTimeout, "rescind offers neither accepted nor declined within this time, as if declined (0: never, and a framework that stops answering holds what it was offered for good)")
 	f.Int("max-frameworks-per-principal", master.DefaultMaxFrameworksPerPrincipal, "most frameworks one principal may have subscribed (connected or within their failover timeout); further new ones get 403 (0: no limit)")
@@ -64,11 +63,12 @@ func newMasterCommand() *cobra.Command {
 
 func masterConfig(s *settings) (master.Config, error) {
 	cfg := master.Config{WorkDir: s.String("work-dir"), MaxAgentPingTimeouts: s.Int("max-agent-ping-timeouts"),
-		MaxCompletedFrameworks: s.Int("max-completed-frameworks"), MaxUnreachableTasksPerFramework: s.Int("max-unreachable-tasks-per-framework")}
+		MaxCompletedFrameworks: s.Int("max-completed-frameworks"), MaxUnreachableTasksPerFramework: s.Int("max-unreachable-tasks-per-framework"),
+		MaxCompletedTasksPerFramework: s.Int("max-completed-tasks-per-framework")}
 	var errs []error
 	// The master reads 0 as "the default"; a 0 given on purpose must not
 	// silently become 50.
-	for _, name := range []string{"max-completed-frameworks", "max-unreachable-tasks-per-framework"} {
+	for _, name := range []string{"max-completed-frameworks", "max-unreachable-tasks-per-framework", "max-completed-tasks-per-framework"} {
 		if s.Int(name) < 1 {
 			errs = append(errs, fmt.Errorf("--%s must be at least 1, got %d", name, s.Int(name)))
 		}
@@ -109,13 +109,7 @@ func masterConfig(s *settings) (master.Config, error) {
 	cfg.RoleSorter, cfg.FrameworkSorter = s.String("role-sorter"), s.String("framework-sorter")
 	cfg.AuthenticateFrameworks, cfg.AuthenticateAgents = s.Bool("authenticate-frameworks"), s.Bool("authenticate-agents")
 	cfg.AuthenticateHTTP = s.Bool("authenticate-http")
-	cfg.Flags = make(map[string]string)
-	for _, key := range s.v.AllKeys() {
-		cfg.Flags[key] = s.String(key)
-	}
-	if zk := cfg.Flags["zk"]; zk != "" {
-		cfg.Flags["zk"] = store.RedactZKURL(zk)
-	}
+	cfg.Flags = flagValues(s)
 	if path := s.String("credentials"); path != "" {
 		creds, err := auth.LoadCredentials(path)
 		errs = append(errs, err)
@@ -132,6 +126,21 @@ func masterConfig(s *settings) (master.Config, error) {
 		cfg.RateLimits = rl
 	}
 	return cfg, errors.Join(errs...)
+}
+
+// flagValues are a server's settings as GET_FLAGS reports them: every
+// flag with its effective value (flag, environment, file or default), and
+// no secrets (the master redacts by name too; the ZooKeeper URL's
+// password is cut here).
+func flagValues(s *settings) map[string]string {
+	out := make(map[string]string)
+	for _, key := range s.v.AllKeys() {
+		out[key] = s.String(key)
+	}
+	if zk := out["zk"]; zk != "" {
+		out["zk"] = store.RedactZKURL(zk)
+	}
+	return out
 }
 
 // parseMinAllocatable reads Mesos' --min_allocatable_resources syntax:
@@ -159,12 +168,16 @@ func runMaster(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	log, err := logger(s)
+	log, level, err := leveledLogger(s)
 	if err != nil {
 		return err
 	}
 	cfg, err := masterConfig(s)
 	if err != nil {
+		return err
+	}
+	cfg.LogLevel = level
+	if cfg.Now, err = faultClock(log); err != nil {
 		return err
 	}
 	if list := cfg.ACLs.Unenforced(); len(list) > 0 {
@@ -177,8 +190,7 @@ func runMaster(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := serverRegistry()
 	cfg.Addr, cfg.Registerer, cfg.Logger = advertised(s.String("advertise"), ln), reg, log
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

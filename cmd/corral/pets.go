@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/corral-sched/corral/frameworks/ha"
@@ -35,6 +34,7 @@ func newPetsCommand() *cobra.Command {
 	f.String("work-dir", "./.work/pets", "directory for the framework's state when not using ZooKeeper")
 	f.String("name", "pets", "framework name")
 	f.String("user", "root", "user tasks run as")
+	f.String("dns-domain", "", "the domain corral dns serves (e.g. corral): pets are then told their peers' stable names (db-0.db.pets.corral) in CORRAL_PETSET_PEERS and their own in CORRAL_PET_DNS_NAME")
 	return cmd
 }
 
@@ -58,7 +58,7 @@ func runPets(cmd *cobra.Command, _ []string) error {
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	cfg := pets.Config{Master: s.String("master"), Name: s.String("name"), User: s.String("user"), Logger: log}
+	cfg := pets.Config{Master: s.String("master"), Name: s.String("name"), User: s.String("user"), DNSDomain: s.String("dns-domain"), Logger: log}
 	if cfg.Principal, cfg.Secret, err = clientCredentials(s.String); err != nil {
 		return err
 	}
@@ -78,8 +78,7 @@ func runPets(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := serverRegistry()
 	if state.Session != nil {
 		// Several instances elect a leader; standbys redirect to it.
 		server := ha.New(state.Session, state.LeaderPath, ln.Addr().String(), log, func(ctx context.Context) (ha.Term, error) {

@@ -217,14 +217,14 @@ func runPetsetList(cmd *cobra.Command, _ []string) error {
 		return printJSON(cmd.OutOrStdout(), sets)
 	}
 	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tPETS\tREADY\tREVISION\tUPDATED\tSTATUS\tPOLICY\tUPDATE\tROLE")
+	fmt.Fprintln(tw, "ID\tPETS\tREADY\tREVISION\tUPDATED\tSTATUS\tPOLICY\tUPDATE\tROLE\tIMAGE")
 	for _, s := range sets {
 		update := s.UpdateStrategy.Type
 		if s.UpdateStrategy.Type == pets.RollingUpdate && s.UpdateStrategy.Partition > 0 {
 			update += fmt.Sprintf(" (partition %d)", s.UpdateStrategy.Partition)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", s.ID, s.Instances, s.ReadyPets, s.Revision, s.UpdatedPets,
-			s.Status, s.PodManagementPolicy, update, s.Role)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Instances, s.ReadyPets, s.Revision, s.UpdatedPets,
+			s.Status, s.PodManagementPolicy, update, s.Role, dash(s.Image))
 	}
 	return tw.Flush()
 }

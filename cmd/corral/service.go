@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/corral-sched/corral/frameworks/ha"
 	"github.com/corral-sched/corral/frameworks/service"
+	"github.com/corral-sched/corral/store"
 )
 
 func newServiceCommand() *cobra.Command {
@@ -39,6 +39,7 @@ func newServiceCommand() *cobra.Command {
 	f.String("work-dir", "./.work/service", "directory for the framework's state when not using ZooKeeper")
 	f.String("name", "service", "framework name")
 	f.String("user", "root", "user tasks run as")
+	f.String("bridge-network", "mesos-bridge", "the CNI network apps with networks [{mode: container/bridge}] join (Marathon's --mesos_bridge_name)")
 	return cmd
 }
 
@@ -68,7 +69,7 @@ func runService(cmd *cobra.Command, _ []string) error {
 	}
 	addr := advertised(s.String("advertise"), ln)
 	cfg := service.Config{Master: s.String("master"), Name: s.String("name"), User: s.String("user"),
-		WebUIURL: scheme + "://" + addr, Logger: log}
+		WebUIURL: scheme + "://" + addr, BridgeNetwork: s.String("bridge-network"), Logger: log}
 	if cfg.TLS, err = tlsFiles(s.String).Client(); err != nil {
 		ln.Close()
 		return err
@@ -80,8 +81,7 @@ func runService(cmd *cobra.Command, _ []string) error {
 		ln.Close()
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := serverRegistry()
 
 	state, closeState, err := openFrameworkState(s, cfg.Name, log)
 	if err != nil {
@@ -102,7 +102,11 @@ func runService(cmd *cobra.Command, _ []string) error {
 		srv.shutdown()
 		return err
 	}
-	server := ha.New(state.Session, state.LeaderPath, addr, log, func(ctx context.Context) (ha.Term, error) {
+	var server *ha.Server
+	// The Marathon API's DELETE /v2/leader steps this instance down.
+	cfg.Abdicate = func() bool { return server.Abdicate() }
+	cfg.ZK = store.RedactZKURL(s.String("zk"))
+	server = ha.New(state.Session, state.LeaderPath, addr, log, func(ctx context.Context) (ha.Term, error) {
 		f, err := service.New(ctx, cfg)
 		if err != nil {
 			return ha.Term{}, err

@@ -27,7 +27,8 @@ const maxJobBytes = 1 << 20
 //	GET            /v1/jobs/{id}/runs
 //	GET            /v1/jobs/{id}/runs/{run}
 //
-// and /health and /metrics (gatherer may be nil).
+// and /health and /metrics: the framework's own metrics and gatherer's
+// (which may be nil).
 func (f *Framework) Handler(gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/jobs", f.listJobs)
@@ -41,9 +42,13 @@ func (f *Framework) Handler(gatherer prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"healthy": true, "framework_id": f.FrameworkID()})
 	})
+	own := prometheus.NewRegistry()
+	own.MustRegister(&collector{f: f})
+	gatherers := prometheus.Gatherers{own}
 	if gatherer != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+		gatherers = append(gatherers, gatherer)
 	}
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{}))
 	if f.cfg.APICredentials != nil {
 		return auth.RequireExcept(f.cfg.APICredentials, "corral", mux, "/health")
 	}

@@ -14,9 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/frameworks/sdk/sdktest"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/store"
 )
@@ -25,21 +24,16 @@ import (
 // REST API on loopback.
 type harness struct {
 	t       *testing.T
-	cluster *testcluster.Cluster
+	cluster *sdktest.Cluster
 	store   store.Store
 	f       *Framework
 	api     *httptest.Server
 	stop    func()
-
-	mu      sync.Mutex
-	updates []*mesospb.TaskStatus
 }
 
-func newHarness(t *testing.T, st store.Store, c *testcluster.Cluster) *harness {
+func newHarness(t *testing.T, st store.Store) *harness {
 	t.Helper()
-	if c == nil {
-		c = testcluster.Start(t, testcluster.Options{Agents: 2})
-	}
+	c := sdktest.Start(t, sdktest.Options{Agents: 2})
 	if st == nil {
 		var err error
 		if st, err = store.OpenLocal(t.TempDir()); err != nil {
@@ -57,12 +51,7 @@ func (h *harness) start() {
 	if os.Getenv("CORRAL_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	f, err := New(context.Background(), Config{Master: h.cluster.MasterAddr, Store: h.store,
-		Logger: log, OnUpdate: func(st *mesospb.TaskStatus) {
-			h.mu.Lock()
-			h.updates = append(h.updates, st)
-			h.mu.Unlock()
-		}})
+	f, err := New(context.Background(), Config{Master: h.cluster.MasterAddr, Store: h.store, Logger: log})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -108,30 +97,25 @@ func (h *harness) runJob(job Job) *RunView {
 
 func (h *harness) waitRun(job, run string) *RunView {
 	h.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		v := &RunView{}
+	v := &RunView{}
+	sdktest.Eventually(h.t, "run "+run+" to end", func() bool {
 		if err := json.Unmarshal(h.do(http.MethodGet, "/v1/jobs/"+job+"/runs/"+run, nil, http.StatusOK), v); err != nil {
 			h.t.Fatal(err)
 		}
-		if v.Status != Running {
-			return v
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("run %s still running after 60s: %+v", run, v.Run)
-		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
-	}
+		return v.Status != Running
+	})
+	return v
 }
+
+// updates are the status updates the framework was sent, in order.
+func (h *harness) updates() []*mesospb.TaskStatus { return h.cluster.Updates(h.f.FrameworkID()) }
 
 // maxConcurrent replays the updates of a run's tasks and returns the most
 // that were running at once.
 func (h *harness) maxConcurrent(run string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	running := map[string]bool{}
 	most := 0
-	for _, st := range h.updates {
+	for _, st := range h.updates() {
 		id := st.GetTaskId().GetValue()
 		if !strings.HasPrefix(id, run+".") {
 			continue
@@ -147,7 +131,7 @@ func (h *harness) maxConcurrent(run string) int {
 }
 
 func TestCompletionsWithBoundedParallelism(t *testing.T) {
-	h := newHarness(t, nil, nil)
+	h := newHarness(t, nil)
 	// Tasks long enough to overlap even when launches are slow (a loaded
 	// machine), short enough to keep the test quick.
 	run := h.runJob(Job{ID: "twenty", Cmd: "sleep 0.6", CPUs: 0.1, Mem: 16, Completions: 20, Parallelism: 5})
@@ -160,20 +144,18 @@ func TestCompletionsWithBoundedParallelism(t *testing.T) {
 	// Distinct tasks: an update may arrive twice (at-least-once delivery
 	// re-sends one whose acknowledgement was slow).
 	finished := map[string]bool{}
-	h.mu.Lock()
-	for _, st := range h.updates {
+	for _, st := range h.updates() {
 		if st.GetState() == mesospb.TaskState_TASK_FINISHED && strings.HasPrefix(st.GetTaskId().GetValue(), run.ID+".") {
 			finished[st.GetTaskId().GetValue()] = true
 		}
 	}
-	h.mu.Unlock()
 	if len(finished) != 20 {
 		t.Fatalf("%d tasks finished, want exactly 20", len(finished))
 	}
 }
 
 func TestRetriesDeadlinesAndTimeouts(t *testing.T) {
-	h := newHarness(t, nil, nil)
+	h := newHarness(t, nil)
 	counter := filepath.Join(t.TempDir(), "attempts")
 	flaky := fmt.Sprintf(`n=$(cat %[1]s 2>/dev/null || echo 0); n=$((n+1)); echo $n > %[1]s; [ $n -ge 3 ]`, counter)
 	if run := h.runJob(Job{ID: "flaky", Cmd: flaky, CPUs: 0.1, Mem: 16, Retries: 3, BackoffSeconds: 0.05}); run.Status != Succeeded || run.FailedAttempts != 2 {
@@ -187,10 +169,8 @@ func TestRetriesDeadlinesAndTimeouts(t *testing.T) {
 	if run.Status != Failed || !strings.Contains(run.Reason, "activeDeadlineSeconds") {
 		t.Fatalf("slow run = %+v, want a deadline failure", run.Run)
 	}
-	waitFor(t, "the slow task to be killed", func() bool {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		for _, st := range h.updates {
+	sdktest.Eventually(t, "the slow task to be killed", func() bool {
+		for _, st := range h.updates() {
 			if strings.HasPrefix(st.GetTaskId().GetValue(), run.ID+".") && st.GetState() == mesospb.TaskState_TASK_KILLED {
 				return true
 			}
@@ -204,7 +184,7 @@ func TestRetriesDeadlinesAndTimeouts(t *testing.T) {
 }
 
 func TestDependenciesRunInOrderAndCyclesAreRefused(t *testing.T) {
-	h := newHarness(t, nil, nil)
+	h := newHarness(t, nil)
 	for _, j := range []Job{
 		{ID: "a", Cmd: "sleep 0.1", CPUs: 0.1, Mem: 16},
 		{ID: "b", Cmd: "sleep 0.1", CPUs: 0.1, Mem: 16, DependsOn: []string{"a"}},
@@ -224,7 +204,7 @@ func TestDependenciesRunInOrderAndCyclesAreRefused(t *testing.T) {
 			t.Logf("jobs: %s", h.do(http.MethodGet, "/v1/jobs", nil, http.StatusOK))
 		}
 	})
-	waitFor(t, "d to run", func() bool {
+	sdktest.Eventually(t, "d to run", func() bool {
 		_ = json.Unmarshal(h.do(http.MethodGet, "/v1/jobs/d", nil, http.StatusOK), &d)
 		return d.LastRun != nil && d.LastRun.Status == Succeeded
 	})
@@ -249,11 +229,11 @@ func TestRestartMidRunAdoptsTasks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHarness(t, st, nil)
+	h := newHarness(t, st)
 	h.do(http.MethodPost, "/v1/jobs", Job{ID: "long", Cmd: "sleep 1", CPUs: 0.1, Mem: 16, Completions: 6, Parallelism: 3}, http.StatusCreated)
 	run := &RunView{}
 	_ = json.Unmarshal(h.do(http.MethodPost, "/v1/jobs/long/trigger", nil, http.StatusCreated), run)
-	waitFor(t, "three tasks running", func() bool { return h.maxConcurrent(run.ID) == 3 })
+	sdktest.Eventually(t, "three tasks running", func() bool { return h.maxConcurrent(run.ID) == 3 })
 	id := h.f.FrameworkID()
 	h.stop()
 
@@ -266,11 +246,9 @@ func TestRestartMidRunAdoptsTasks(t *testing.T) {
 		t.Fatalf("the restarted framework is %s, want %s", h.f.FrameworkID(), id)
 	}
 	launched := map[string]bool{}
-	h.mu.Lock()
-	for _, u := range h.updates {
+	for _, u := range h.updates() {
 		launched[u.GetTaskId().GetValue()] = true
 	}
-	h.mu.Unlock()
 	if len(launched) != 6 {
 		t.Fatalf("%d distinct tasks ran (%v), want 6: none rerun", len(launched), launched)
 	}
@@ -319,6 +297,10 @@ func TestJobsAreValidated(t *testing.T) {
 	if status, _ := post(`{"id":"ok","cmd":"true","cpus":1}`); status != http.StatusConflict {
 		t.Fatalf("a duplicate job: %d, want 409", status)
 	}
+	// A job from an image may leave its command to the image.
+	if status, text := post(`{"id":"from-image","image":"127.0.0.1:5000/busybox:1","cpus":1}`); status != http.StatusCreated {
+		t.Fatalf("a job from an image without cmd: %d %s", status, text)
+	}
 	resp, _ := http.Get(api.URL + "/v1/jobs/missing/runs")
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
@@ -326,19 +308,8 @@ func TestJobsAreValidated(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
-	}
-}
-
 func TestConstraintsHistoryAndIdleSuppression(t *testing.T) {
-	h := newHarness(t, nil, nil)
+	h := newHarness(t, nil)
 	run := h.runJob(Job{ID: "pinned", Cmd: "true", CPUs: 0.1, Mem: 16, Completions: 4, Parallelism: 4,
 		Constraints: [][]string{{"hostname", "LIKE", "agent-1"}}, TTLSecondsAfterFinished: 0.2})
 	if run.Status != Succeeded {
@@ -359,26 +330,14 @@ func TestConstraintsHistoryAndIdleSuppression(t *testing.T) {
 	second := &RunView{}
 	_ = json.Unmarshal(h.do(http.MethodPost, "/v1/jobs/pinned/trigger", nil, http.StatusCreated), second)
 	h.waitRun("pinned", second.ID)
-	waitFor(t, "the first run to expire", func() bool {
+	sdktest.Eventually(t, "the first run to expire", func() bool {
 		var runs []*RunView
 		_ = json.Unmarshal(h.do(http.MethodGet, "/v1/jobs/pinned/runs", nil, http.StatusOK), &runs)
 		return len(runs) == 1 && runs[0].ID == second.ID
 	})
 	// Idle, the framework has suppressed its offers: the master says so.
-	waitFor(t, "the master to report the idle framework suppressed", func() bool {
-		return strings.Contains(masterFrameworks(t, h.cluster.MasterURL), `"reason": "suppressed"`)
+	sdktest.Eventually(t, "the master to report the idle framework suppressed", func() bool {
+		why, err := h.cluster.Unoffered(context.Background(), h.f.FrameworkID())
+		return err == nil && why["suppressed"] > 0
 	})
-}
-
-func masterFrameworks(t *testing.T, base string) string {
-	t.Helper()
-	resp, err := http.Post(base+"/api/v1", "application/json", strings.NewReader(`{"type":"GET_FRAMEWORKS"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var v any
-	_ = json.NewDecoder(resp.Body).Decode(&v)
-	b, _ := json.MarshalIndent(v, "", "  ")
-	return string(b)
 }

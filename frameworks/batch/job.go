@@ -24,8 +24,12 @@ import (
 type Job struct {
 	ID string `json:"id"`
 	// Cmd runs under /bin/sh -c; Args, if set instead, is the argv.
-	Cmd         string            `json:"cmd,omitempty"`
-	Args        []string          `json:"args,omitempty"`
+	Cmd  string   `json:"cmd,omitempty"`
+	Args []string `json:"args,omitempty"`
+	// Image, if set, is the Docker/OCI image the tasks run from
+	// ("registry:5000/repo:tag"), on agents with --image-providers
+	// docker: without cmd and args its own Entrypoint and Cmd run.
+	Image       string            `json:"image,omitempty"`
 	CPUs        float64           `json:"cpus"`
 	Mem         float64           `json:"mem"`
 	Disk        float64           `json:"disk,omitempty"`
@@ -90,8 +94,8 @@ func (j *Job) normalize() error {
 		bad("id %q: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit", j.ID)
 	}
 	switch {
-	case j.Cmd == "" && len(j.Args) == 0:
-		bad("cmd or args is required")
+	case j.Cmd == "" && len(j.Args) == 0 && j.Image == "":
+		bad("cmd or args is required (or an image, whose own command runs)")
 	case j.Cmd != "" && len(j.Args) > 0:
 		bad("give cmd or args, not both")
 	}

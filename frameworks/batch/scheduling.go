@@ -183,6 +183,9 @@ func (f *Framework) launchRecord(r *Run, idx int, o *mesospb.Offer, res resource
 	if s := r.Spec.MaxCompletionTimeSeconds; s > 0 {
 		ti.MaxCompletionTime = &mesospb.DurationInfo{Nanoseconds: proto.Int64(int64(s * float64(time.Second)))}
 	}
+	if r.Spec.Image != "" {
+		sdk.WithImage(ti, r.Spec.Image, false)
+	}
 	return ti
 }
 

@@ -31,7 +31,8 @@ const maxSpecBytes = 1 << 20
 //	POST           /v1/petsets/{id}/pets/{ordinal}/replace
 //	GET            /v1/releases                (placements being given back)
 //
-// and /health and /metrics (gatherer may be nil).
+// and /health and /metrics: the framework's own metrics and gatherer's
+// (which may be nil).
 func (f *Framework) Handler(gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/petsets", f.listSets)
@@ -48,9 +49,13 @@ func (f *Framework) Handler(gatherer prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"healthy": true, "framework_id": f.FrameworkID()})
 	})
+	own := prometheus.NewRegistry()
+	own.MustRegister(&collector{f: f})
+	gatherers := prometheus.Gatherers{own}
 	if gatherer != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+		gatherers = append(gatherers, gatherer)
 	}
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{}))
 	if f.cfg.APICredentials != nil {
 		return auth.RequireExcept(f.cfg.APICredentials, "corral", mux, "/health")
 	}

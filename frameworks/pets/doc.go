@@ -27,8 +27,8 @@
 // adopts its tasks through reconciliation and resumes where it was.
 //
 // At most one: a pet whose task may still run (its agent unreachable,
-// the task unknown to the master, a kill not confirmed) is not relaunched;
-// it waits, saying so in the API, until its task is known to have ended,
-// its agent is marked gone by an operator (TASK_GONE_BY_OPERATOR: the pet
-// then starts afresh elsewhere), or an operator replaces it.
+// the task unknown to the master, a kill not confirmed) is not relaunched,
+// nor moved by a replace; it waits, saying so in the API, until its task
+// is known to have ended or its agent is marked gone by an operator
+// (TASK_GONE_BY_OPERATOR: the pet then starts afresh elsewhere).
 package pets

@@ -4,41 +4,24 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/frameworks/sdk/sdktest"
 	"github.com/corral-sched/corral/master"
 	"github.com/corral-sched/corral/proto/masterpb"
 	"github.com/corral-sched/corral/proto/mesospb"
 )
-
-// killUnder kills the processes whose working directory is under dir:
-// tasks left running by an agent the test stopped.
-func killUnder(dir string) {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd")); err == nil && strings.HasPrefix(cwd, dir+"/") {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-}
 
 // A pet whose agent stops answering is not relaunched anywhere while its
 // task may still run; once an operator marks the agent gone it starts
 // afresh on another agent, and its old placement is recorded as
 // abandoned.
 func TestAtMostOnePetWhileItsAgentIsUnreachable(t *testing.T) {
-	h := newHarness(t, testcluster.Options{Agents: 4, Master: func(c *master.Config) {
+	h := newHarness(t, sdktest.Options{Agents: 4, Master: func(c *master.Config) {
 		c.AgentPingTimeout, c.MaxAgentPingTimeouts = 100*time.Millisecond, 3
 	}})
 	spec := dbSpec(3)
@@ -47,8 +30,7 @@ func TestAtMostOnePetWhileItsAgentIsUnreachable(t *testing.T) {
 	h.waitReady("db", 3, 0)
 	before := h.pets("db")[1]
 	i := h.agentIndex(before.AgentID)
-	h.cluster.StopAgent(i)
-	t.Cleanup(func() { killUnder(h.cluster.Agents[i].WorkDir()) })
+	h.cluster.Partition(i)
 
 	h.waitFor("db-1 to be in doubt", func() bool { return h.pets("db")[1].Phase == "unknown" })
 	p := h.pets("db")[1]
@@ -62,8 +44,8 @@ func TestAtMostOnePetWhileItsAgentIsUnreachable(t *testing.T) {
 			t.Fatalf("db-1 while its agent is unreachable: %+v, want it left alone", p)
 		}
 	}
-	if n, err := liveTasks(h.cluster.MasterURL); err != nil || n["db-1"] != 0 {
-		t.Fatalf("the master has %d live db-1 tasks (%v), want none it can see", n["db-1"], err)
+	if n := h.liveTasks(); n["db-1"] != 0 {
+		t.Fatalf("the master has %d live db-1 tasks, want none it can see", n["db-1"])
 	}
 
 	h.operator(&masterpb.Call{Type: masterpb.Call_MARK_AGENT_GONE.Enum(),
@@ -89,7 +71,7 @@ func TestAtMostOnePetWhileItsAgentIsUnreachable(t *testing.T) {
 // Replacing a pet moves it to another agent with a fresh volume, and
 // destroys its old volume and reservation.
 func TestReplaceMovesAPetAndDestroysItsOldVolume(t *testing.T) {
-	h := newHarness(t, testcluster.Options{Agents: 4})
+	h := newHarness(t, sdktest.Options{Agents: 4})
 	h.do(http.MethodPost, "/v1/petsets", dbSpec(3), http.StatusCreated)
 	h.waitReady("db", 3, 0)
 	before := h.pets("db")[0]

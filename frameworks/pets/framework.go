@@ -67,6 +67,11 @@ type Config struct {
 	MaxBackoff time.Duration
 	// HTTPClient makes readiness probes.
 	HTTPClient *http.Client
+	// DNSDomain, if set, is the domain `corral dns` serves: pets then
+	// find their peers by stable name (<pet>.<set>.<framework>.<domain>,
+	// e.g. db-0.db.pets.corral) in CORRAL_PETSET_PEERS, a name that
+	// follows a pet when it moves, instead of by agent hostname.
+	DNSDomain string
 	// Now is the clock; tests replace it.
 	Now    func() time.Time
 	Logger *slog.Logger

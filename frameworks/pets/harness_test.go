@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/corral-sched/corral/codec"
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/frameworks/sdk/sdktest"
 	"github.com/corral-sched/corral/proto/masterpb"
 	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/proto/schedulerpb"
 	"github.com/corral-sched/corral/store"
 )
 
@@ -28,14 +28,11 @@ import (
 // REST API on loopback.
 type harness struct {
 	t       *testing.T
-	cluster *testcluster.Cluster
+	cluster *sdktest.Cluster
 	store   store.Store
 	f       *Framework
 	api     *httptest.Server
 	stop    func()
-
-	mu      sync.Mutex
-	updates []update
 }
 
 type update struct {
@@ -43,12 +40,12 @@ type update struct {
 	st *mesospb.TaskStatus
 }
 
-func newHarness(t *testing.T, opts testcluster.Options) *harness {
+func newHarness(t *testing.T, opts sdktest.Options) *harness {
 	t.Helper()
 	if opts.Agents == 0 {
 		opts.Agents = 3
 	}
-	c := testcluster.Start(t, opts)
+	c := sdktest.Start(t, opts)
 	st, err := store.OpenLocal(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -65,12 +62,7 @@ func (h *harness) start() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	f, err := New(context.Background(), Config{Master: h.cluster.MasterAddr, Store: h.store, Logger: log,
-		ReconcileInterval: 300 * time.Millisecond, ReplaceAvoid: time.Minute,
-		OnUpdate: func(st *mesospb.TaskStatus) {
-			h.mu.Lock()
-			h.updates = append(h.updates, update{time.Now(), st})
-			h.mu.Unlock()
-		}})
+		ReconcileInterval: 300 * time.Millisecond, ReplaceAvoid: time.Minute})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -134,13 +126,7 @@ func (h *harness) pets(id string) map[int]*PetView {
 // waitFor polls cond until it holds or a minute passes.
 func (h *harness) waitFor(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
-	}
+	sdktest.Eventually(h.t, what, cond)
 }
 
 // waitReady waits until the set is ready with n ready pets at revision
@@ -184,17 +170,16 @@ func (h *harness) agentIndex(id string) int {
 
 // terminals lists, in order, the pets whose tasks ended, with when.
 func (h *harness) terminals() []update {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	var out []update
 	seen := map[string]bool{}
-	for _, u := range h.updates {
+	for _, e := range h.cluster.Events(h.f.FrameworkID(), schedulerpb.Event_UPDATE) {
 		// A task's end may arrive more than once (an update re-sent
 		// before its acknowledgement, a reconciliation's answer): the
 		// first is when it stopped.
-		if id := u.st.GetTaskId().GetValue(); mesospb.IsTerminal(u.st.GetState()) && !seen[id] {
+		st := e.Event.GetUpdate().GetStatus()
+		if id := st.GetTaskId().GetValue(); !e.Dropped && mesospb.IsTerminal(st.GetState()) && !seen[id] {
 			seen[id] = true
-			out = append(out, u)
+			out = append(out, update{e.At, st})
 		}
 	}
 	return out
@@ -203,62 +188,35 @@ func (h *harness) terminals() []update {
 // operator sends a call to the master's operator API.
 func (h *harness) operator(call *masterpb.Call) *masterpb.Response {
 	h.t.Helper()
-	body, _ := codec.JSON.Marshal(call)
-	resp, err := http.Post(h.cluster.MasterURL+"/api/v1", codec.JSONMediaType, bytes.NewReader(body))
+	resp, err := h.cluster.Operator(context.Background(), call)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {
-		h.t.Fatalf("%v: %s: %s", call.GetType(), resp.Status, b)
-	}
-	out := &masterpb.Response{}
-	if len(b) > 0 {
-		if err := codec.JSON.Unmarshal(b, out); err != nil {
-			h.t.Fatal(err)
-		}
-	}
-	return out
+	return resp
 }
 
-// liveTasks counts the master's non-terminal tasks per task name.
-func liveTasks(masterURL string) (map[string]int, error) {
-	tasks, err := masterTasks(masterURL)
-	if err != nil {
-		return nil, err
-	}
+// liveTasks counts the master's non-terminal tasks per task name, those of
+// unreachable agents left out.
+func (h *harness) liveTasks() map[string]int {
 	counts := map[string]int{}
-	for _, t := range tasks {
+	for _, t := range h.operator(&masterpb.Call{Type: masterpb.Call_GET_TASKS.Enum()}).GetGetTasks().GetTasks() {
 		if !mesospb.IsTerminal(t.GetState()) {
 			counts[t.GetName()]++
 		}
 	}
-	return counts, nil
-}
-
-// masterTasks lists every task the master knows, ended ones included.
-func masterTasks(masterURL string) ([]*mesospb.Task, error) {
-	body, _ := codec.JSON.Marshal(&masterpb.Call{Type: masterpb.Call_GET_TASKS.Enum()})
-	resp, err := http.Post(masterURL+"/api/v1", codec.JSONMediaType, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET_TASKS: %s: %v", resp.Status, err)
-	}
-	out := &masterpb.Response{}
-	if err := codec.JSON.Unmarshal(b, out); err != nil {
-		return nil, err
-	}
-	return append(out.GetGetTasks().GetTasks(), out.GetGetTasks().GetCompletedTasks()...), nil
+	return counts
 }
 
 // petPIDs finds the processes of a pet (by CORRAL_PET_NAME in their
 // environment) under the cluster's agents.
-func petPIDs(name string) []int {
+// petPIDs finds the processes of pet name that this test's agents run
+// (by the pet's name and a sandbox under one of their work dirs): tests
+// of other packages may run pets of the same name at the same time.
+func (h *harness) petPIDs(name string) []int {
+	var roots []string
+	for _, a := range h.cluster.Agents {
+		roots = append(roots, "MESOS_SANDBOX="+a.WorkDir()+"/")
+	}
 	entries, _ := os.ReadDir("/proc")
 	var out []int
 	for _, e := range entries {
@@ -270,10 +228,15 @@ func petPIDs(name string) []int {
 		if err != nil {
 			continue
 		}
+		named, ours := false, false
 		for _, kv := range strings.Split(string(env), "\x00") {
-			if kv == "CORRAL_PET_NAME="+name {
-				out = append(out, pid)
+			named = named || kv == "CORRAL_PET_NAME="+name
+			for _, r := range roots {
+				ours = ours || strings.HasPrefix(kv, r)
 			}
+		}
+		if named && ours {
+			out = append(out, pid)
 		}
 	}
 	return out

@@ -46,8 +46,9 @@ func (f *Framework) planInput(s *setState, now time.Time) planInput {
 // offers releases what is to be released, launches pets on their
 // reserved resources and places pets that have none (RESERVE, CREATE),
 // writes all of it down, and only then accepts. What is not used is
-// declined.
-func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
+// declined. A call that fails is logged: what it carried is written down,
+// and the handler must not end the subscription for it.
+func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) {
 	f.mu.Lock()
 	now := f.cfg.Now()
 	w := f.work(now)
@@ -119,7 +120,9 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 			refuse = 0
 		}
 		if err := f.sched.Accept(ctx, []*mesospb.OfferID{o.GetId()}, ops[i], refuse); err != nil {
-			return err
+			// Written down first: reconciliation and the next offers say
+			// what became of it.
+			f.log.Warn("offer operations not sent", "offer", o.GetId().GetValue(), "err", err)
 		}
 	}
 	if len(declined) > 0 {
@@ -127,9 +130,10 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 		if pending {
 			refuse = 2
 		}
-		return f.sched.Decline(ctx, declined, refuse)
+		if err := f.sched.Decline(ctx, declined, refuse); err != nil {
+			f.log.Warn("decline not sent; the offers come back when they time out", "offers", len(declined), "err", err)
+		}
 	}
-	return nil
 }
 
 // knownPlacement reports whether a placement ID belongs to a pet.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/frameworks/sdk/sdktest"
 	"github.com/corral-sched/corral/proto/masterpb"
 )
 
@@ -18,7 +18,7 @@ import (
 // ready, knows its identity and its peers, keeps its data in its volume,
 // and a killed pet comes back on the same agent with its data.
 func TestPetsLaunchInOrderAndKeepTheirData(t *testing.T) {
-	h := newHarness(t, testcluster.Options{})
+	h := newHarness(t, sdktest.Options{})
 	start := time.Now()
 	h.do(http.MethodPost, "/v1/petsets", dbSpec(3), http.StatusCreated)
 	h.waitReady("db", 3, 0)
@@ -60,7 +60,7 @@ func TestPetsLaunchInOrderAndKeepTheirData(t *testing.T) {
 
 	// Kill pet 1's process: it is relaunched on its reservation, same
 	// agent, same port, same volume, which still holds its first line.
-	pids := petPIDs("db-1")
+	pids := h.petPIDs("db-1")
 	if len(pids) == 0 {
 		t.Fatal("no process of db-1 found")
 	}
@@ -92,7 +92,7 @@ func TestPetsLaunchInOrderAndKeepTheirData(t *testing.T) {
 // that order, each after the next is gone, and keeps the volumes unless
 // purged.
 func TestScaleAndDeleteInReverseOrder(t *testing.T) {
-	h := newHarness(t, testcluster.Options{})
+	h := newHarness(t, sdktest.Options{})
 	h.do(http.MethodPost, "/v1/petsets", dbSpec(3), http.StatusCreated)
 	h.waitReady("db", 3, 0)
 	before := h.pets("db")

@@ -21,8 +21,12 @@ type PetSet struct {
 	// Instances is the number of pets, ordinals 0..Instances-1; default 1.
 	Instances int `json:"instances"`
 	// Cmd runs under /bin/sh -c; Args, if set instead, is the argv.
-	Cmd         string            `json:"cmd,omitempty"`
-	Args        []string          `json:"args,omitempty"`
+	Cmd  string   `json:"cmd,omitempty"`
+	Args []string `json:"args,omitempty"`
+	// Image, if set, is the Docker/OCI image the pets run from
+	// ("registry:5000/repo:tag"), on agents with --image-providers
+	// docker: without cmd and args its own Entrypoint and Cmd run.
+	Image       string            `json:"image,omitempty"`
 	CPUs        float64           `json:"cpus"`
 	Mem         float64           `json:"mem"`
 	Disk        float64           `json:"disk,omitempty"`
@@ -45,6 +49,10 @@ type PetSet struct {
 	Role string `json:"role,omitempty"`
 	// KillGracePeriodSeconds is the time between SIGTERM and SIGKILL.
 	KillGracePeriodSeconds float64 `json:"killGracePeriodSeconds,omitempty"`
+	// Network, if set, is the CNI network the pets join (issue 20): each
+	// gets an address of its own, which its stable DNS name resolves to,
+	// and its host ports are mapped to the same ports on that address.
+	Network string `json:"network,omitempty"`
 }
 
 // Volume is a persistent volume each pet gets, created on its first
@@ -169,8 +177,8 @@ func (s *PetSet) normalize() error {
 		bad("instances must be between 0 and %d, got %d", MaxInstances, s.Instances)
 	}
 	switch {
-	case s.Cmd == "" && len(s.Args) == 0:
-		bad("cmd or args is required")
+	case s.Cmd == "" && len(s.Args) == 0 && s.Image == "":
+		bad("cmd or args is required (or an image, whose own command runs)")
 	case s.Cmd != "" && len(s.Args) > 0:
 		bad("give cmd or args, not both")
 	}
@@ -197,6 +205,9 @@ func (s *PetSet) normalize() error {
 		bad("constraints: %v", err)
 	}
 	s.Placement = s.Placement.normalize(bad)
+	if s.Network != "" && !networkName.MatchString(s.Network) {
+		bad("network %q: a CNI network's name uses letters, digits, '_', '.' and '-', starting with a letter or digit", s.Network)
+	}
 	seenPort := map[string]bool{}
 	for i, name := range s.Ports {
 		if name == "" {

@@ -20,6 +20,7 @@ func TestSpecValidation(t *testing.T) {
 		{`{"id":"Db","cmd":"x","cpus":1}`, `id "Db"`},
 		{`{"id":"db","cmd":"x","cpus":1,"instances":-1}`, "instances must be between 0"},
 		{`{"id":"db","cpus":1}`, "cmd or args is required"},
+		{`{"id":"db","image":"127.0.0.1:5000/db:1","cpus":1}`, ""},
 		{`{"id":"db","cmd":"x"}`, "cpus or mem must be positive"},
 		{`{"id":"db","cmd":"x","cpus":1,"ports":["a","a"]}`, "appears twice"},
 		{`{"id":"db","cmd":"x","cpus":1,"volumes":[{"containerPath":"/abs","size":1}]}`, "must be relative"},
@@ -37,6 +38,8 @@ func TestSpecValidation(t *testing.T) {
 		{`{"id":"db","cmd":"x","cpus":1,"placement":"required"}`, ""},
 		{`{"id":"db","cmd":"x","cpus":1,"placement":{"spread":"always"}}`, `placement.spread "always": use preferred, required or none`},
 		{`{"id":"db","cmd":"x","cpus":1,"placement":{"by":"rack id"}}`, `placement.by "rack id"`},
+		{`{"id":"db","cmd":"x","cpus":1,"network":"corral-net"}`, ""},
+		{`{"id":"db","cmd":"x","cpus":1,"network":"../etc"}`, `network "../etc"`},
 	} {
 		s := &PetSet{}
 		if err := json.Unmarshal([]byte(tc.json), s); err != nil {

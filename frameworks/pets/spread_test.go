@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/corral-sched/corral/agent"
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/frameworks/sdk/sdktest"
 )
 
 // spreadSpec is dbSpec without its UNIQUE constraint: where the pets go
@@ -35,7 +35,7 @@ func hostsOf(pets map[int]*PetView) map[string]int {
 // Three pets on three empty agents land on three agents, though each
 // agent's offer alone could take all three.
 func TestPetsSpreadOverAgentsByDefault(t *testing.T) {
-	h := newHarness(t, testcluster.Options{Agents: 3})
+	h := newHarness(t, sdktest.Options{Agents: 3})
 	h.do(http.MethodPost, "/v1/petsets", spreadSpec(3, nil), http.StatusCreated)
 	h.waitReady("db", 3, 0)
 	if hosts := hostsOf(h.pets("db")); len(hosts) != 3 {
@@ -49,7 +49,7 @@ func TestPetsSpreadOverAgentsByDefault(t *testing.T) {
 // A replaced pet moves to the agent that has no pet of the set rather
 // than next to one.
 func TestReplacedPetMovesToAnEmptyAgent(t *testing.T) {
-	h := newHarness(t, testcluster.Options{Agents: 4})
+	h := newHarness(t, sdktest.Options{Agents: 4})
 	h.do(http.MethodPost, "/v1/petsets", spreadSpec(3, nil), http.StatusCreated)
 	h.waitReady("db", 3, 0)
 	before := h.pets("db")
@@ -70,7 +70,7 @@ func TestReplacedPetMovesToAnEmptyAgent(t *testing.T) {
 // A preferred spread never starves: two agents take three pets, two of
 // them sharing a host.
 func TestPreferredSpreadSharesAHostWhenItMust(t *testing.T) {
-	h := newHarness(t, testcluster.Options{Agents: 2})
+	h := newHarness(t, sdktest.Options{Agents: 2})
 	h.do(http.MethodPost, "/v1/petsets", spreadSpec(3, nil), http.StatusCreated)
 	h.waitReady("db", 3, 0)
 	hosts := hostsOf(h.pets("db"))
@@ -82,7 +82,7 @@ func TestPreferredSpreadSharesAHostWhenItMust(t *testing.T) {
 // A required spread by hostname never puts two pets on one host: with
 // two agents the third pet waits, and the API says why.
 func TestRequiredSpreadLeavesTheThirdPetWaiting(t *testing.T) {
-	h := newHarness(t, testcluster.Options{Agents: 2})
+	h := newHarness(t, sdktest.Options{Agents: 2})
 	h.do(http.MethodPost, "/v1/petsets", spreadSpec(3, map[string]string{"spread": "required", "by": "hostname"}), http.StatusCreated)
 	var pets map[int]*PetView
 	h.waitFor("db-2 to say why it waits", func() bool {
@@ -102,7 +102,7 @@ func TestRequiredSpreadLeavesTheThirdPetWaiting(t *testing.T) {
 // host in a zone already used is no home.
 func TestRequiredSpreadByZone(t *testing.T) {
 	zones := []string{"z1", "z1", "z2"}
-	h := newHarness(t, testcluster.Options{Agents: 3, Agent: func(i int, c *agent.Config) {
+	h := newHarness(t, sdktest.Options{Agents: 3, Agent: func(i int, c *agent.Config) {
 		c.Attributes = fmt.Sprintf("host:agent-%d;zone:%s", i, zones[i])
 	}})
 	spec := spreadSpec(3, map[string]string{"spread": "required", "by": "zone"})

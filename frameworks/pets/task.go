@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/dns"
 	"github.com/corral-sched/corral/frameworks/sdk"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/resources"
@@ -42,8 +43,17 @@ func (f *Framework) launch(p *Pet, rev int, o *mesospb.Offer, res resources.Reso
 	// The pet's name is its hostname (honoured under linux isolation,
 	// which gives every task its own UTS namespace).
 	ti.Container = &mesospb.ContainerInfo{Type: mesospb.ContainerInfo_MESOS.Enum(), Hostname: proto.String(p.Name)}
-	labels := map[string]string{labelSet: p.Set, labelOrdinal: strconv.Itoa(p.Ordinal)}
+	if spec.Network != "" {
+		ti.Container.NetworkInfos = []*mesospb.NetworkInfo{petNetwork(spec.Network, p.Placement.Ports)}
+	}
+	if spec.Image != "" {
+		sdk.WithImage(ti, spec.Image, false)
+	}
+	// The set and ordinal labels are the framework's: DNS names pets by
+	// them, so a set's own labels cannot override them.
+	labels := map[string]string{}
 	maps.Copy(labels, spec.Labels)
+	labels[labelSet], labels[labelOrdinal] = p.Set, strconv.Itoa(p.Ordinal)
 	ti.Labels = &mesospb.Labels{}
 	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		ti.Labels.Labels = append(ti.Labels.Labels, &mesospb.Label{Key: proto.String(k), Value: proto.String(labels[k])})
@@ -82,6 +92,9 @@ func (f *Framework) environment(p *Pet, spec *PetSet, rev int) map[string]string
 			continue
 		}
 		addr := q.Placement.Hostname
+		if f.cfg.DNSDomain != "" {
+			addr = dns.PetName(q.Set, q.Ordinal, f.cfg.Name, f.cfg.DNSDomain)
+		}
 		all := addr
 		if len(q.Placement.Ports) > 0 {
 			addr += ":" + strconv.FormatUint(q.Placement.Ports[0], 10)
@@ -93,6 +106,9 @@ func (f *Framework) environment(p *Pet, spec *PetSet, rev int) map[string]string
 		peerPorts = append(peerPorts, q.Name+"="+all)
 	}
 	env["CORRAL_PETSET_PEERS"] = strings.Join(peers, ",")
+	if f.cfg.DNSDomain != "" {
+		env["CORRAL_PET_DNS_NAME"] = dns.PetName(p.Set, p.Ordinal, f.cfg.Name, f.cfg.DNSDomain)
+	}
 	env["CORRAL_PETSET_PEER_PORTS"] = strings.Join(peerPorts, ",")
 	for k, v := range spec.Env {
 		env[k] = v

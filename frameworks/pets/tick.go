@@ -140,27 +140,27 @@ func (f *Framework) stop(p *Pet, why string) {
 }
 
 // settleReplacements moves replaced pets off their placement once their
-// task has ended, or at once when it is in doubt: `replace` is the
-// operator's word that the old instance will not come back.
+// task has ended. A pet in doubt waits too: its task may still run where
+// nobody can see it (an agent cut off, maybe only one way, still running
+// it), and a replacement started meanwhile would be a second instance. So
+// its kill is sent (and sent again) to end it once its agent is heard
+// from, and the move waits for the end to be known, or for the agent to
+// be marked gone (TASK_GONE_BY_OPERATOR), as a StatefulSet's pod waits
+// for its node.
 func (f *Framework) settleReplacements(s *setState, now time.Time) {
 	for _, p := range f.petsOf(s.Spec.ID) {
 		if p == nil || !p.Replace {
 			continue
 		}
-		abandoned := ""
-		switch {
-		case p.live() && p.InDoubt != "":
-			f.log.Warn("replacing a pet in doubt: its old task is forgotten", "pet", p.Name, "task", p.TaskID)
-			f.stopProbe(p.TaskID)
-			delete(f.byTask, p.TaskID)
-			p.TaskID, p.Killing, p.InDoubt, p.Ready = "", "", "", false
-			abandoned = "the agent was out of reach when the pet was replaced"
-		case p.live():
+		if p.live() {
+			if p.InDoubt != "" {
+				f.stop(p, stopReplace)
+			}
 			continue // stopping first
 		}
 		if p.Placement != nil {
 			p.AvoidAgent, p.AvoidUntil = p.Placement.AgentID, now.Add(f.cfg.ReplaceAvoid)
-			f.release(p, "pet replaced", abandoned, now)
+			f.release(p, "pet replaced", "", now)
 		}
 		p.Replace, p.Restart, p.NotBefore, p.Failures = false, true, time.Time{}, 0
 		f.markPet(p)

@@ -1,6 +1,7 @@
 package pets
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -8,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/frameworks/sdk/sdktest"
 	"github.com/corral-sched/corral/proto/mesospb"
 )
 
@@ -22,7 +23,7 @@ func withVersion(spec map[string]any, version string, partition int) map[string]
 // is ready again, and leaves pet 0 alone; lowering the partition to 0
 // finishes the update without a new revision.
 func TestRollingUpdateWithPartition(t *testing.T) {
-	h := newHarness(t, testcluster.Options{})
+	h := newHarness(t, sdktest.Options{})
 	h.do(http.MethodPost, "/v1/petsets", dbSpec(3), http.StatusCreated)
 	h.waitReady("db", 3, 0)
 	before := h.pets("db")
@@ -67,7 +68,7 @@ func TestRollingUpdateWithPartition(t *testing.T) {
 // running pets and resumes the update: nothing is killed twice, no pet
 // ever runs twice.
 func TestRollingUpdateResumesAfterFrameworkRestart(t *testing.T) {
-	h := newHarness(t, testcluster.Options{})
+	h := newHarness(t, sdktest.Options{})
 	h.do(http.MethodPost, "/v1/petsets", dbSpec(3), http.StatusCreated)
 	h.waitReady("db", 3, 0)
 
@@ -86,7 +87,7 @@ func TestRollingUpdateResumesAfterFrameworkRestart(t *testing.T) {
 				return
 			case <-time.After(20 * time.Millisecond): // sampling the master's tasks
 			}
-			tasks, err := masterTasks(h.cluster.MasterURL)
+			tasks, err := h.cluster.Tasks(context.Background())
 			if err != nil {
 				continue
 			}
@@ -122,7 +123,7 @@ func TestRollingUpdateResumesAfterFrameworkRestart(t *testing.T) {
 	// master knew count.
 	mu.Lock()
 	defer mu.Unlock()
-	final, err := masterTasks(h.cluster.MasterURL)
+	final, err := h.cluster.Tasks(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

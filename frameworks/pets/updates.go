@@ -12,7 +12,9 @@ import (
 	"github.com/corral-sched/corral/proto/schedulerpb"
 )
 
-// handle receives the SDK's events.
+// handle receives the SDK's events. A call that fails here (the master
+// failing over, a lossy link) is logged, not returned: an error from the
+// handler would end the subscription for good.
 func (f *Framework) handle(ctx context.Context, ev *schedulerpb.Event) error {
 	switch ev.GetType() {
 	case schedulerpb.Event_SUBSCRIBED:
@@ -24,11 +26,17 @@ func (f *Framework) handle(ctx context.Context, ev *schedulerpb.Event) error {
 		f.lastReconcile = f.cfg.Now()
 		f.mu.Unlock()
 		f.poke()
-		if len(tasks) > 0 {
-			return f.sched.Reconcile(ctx, tasks...)
+		if len(tasks) == 0 {
+			break
+		}
+		if err := f.sched.Reconcile(ctx, tasks...); err != nil {
+			f.log.Warn("reconciliation not sent; tasks in doubt are asked about again soon", "err", err)
+			f.mu.Lock()
+			f.lastReconcile = time.Time{}
+			f.mu.Unlock()
 		}
 	case schedulerpb.Event_OFFERS:
-		return f.offers(ctx, ev.GetOffers().GetOffers())
+		f.offers(ctx, ev.GetOffers().GetOffers())
 	case schedulerpb.Event_UPDATE:
 		f.update(ev.GetUpdate().GetStatus())
 	case schedulerpb.Event_UPDATE_OPERATION_STATUS:
@@ -106,6 +114,11 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 	default:
 		if p.InDoubt != "" {
 			f.log.Info("pet is back", "pet", p.Name, "state", p.State)
+			if p.Killing != "" {
+				// Killed while in doubt (replaced, say): its agent can
+				// hear the kill now, and the pet waits on it.
+				f.kills = append(f.kills, taskRef{taskID: id, agentID: st.GetAgentId().GetValue()})
+			}
 		}
 		p.InDoubt = ""
 		if st.Healthy != nil {

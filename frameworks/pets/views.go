@@ -65,7 +65,7 @@ func (f *Framework) petView(s *setState, p *Pet) *PetView {
 		Unknown: p.InDoubt, Message: p.Message, Incarnation: p.Incarnation, Failures: p.Failures,
 		LaunchedAt: p.LaunchedAt, ReadyAt: p.ReadyAt}
 	if p.InDoubt != "" && p.Placement != nil {
-		v.Waiting = "its task may still be running on " + p.Placement.Hostname + ": not relaunched until it is known to have ended, the agent is marked gone, or the pet is replaced"
+		v.Waiting = "its task may still be running on " + p.Placement.Hostname + ": not relaunched (nor replaced) until it is known to have ended or the agent is marked gone"
 	}
 	if s != nil {
 		v.Wanted = p.Ordinal < s.Spec.Instances && !s.Deleting

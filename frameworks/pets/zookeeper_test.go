@@ -13,7 +13,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/corral-sched/corral/agent"
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/frameworks/sdk/sdktest"
 	"github.com/corral-sched/corral/internal/zktest"
 )
 
@@ -30,7 +30,7 @@ func TestZooKeeperEnsembleAsAPetSet(t *testing.T) {
 	}
 	// The pets reach each other by their agents' hostnames: on one machine
 	// that is 127.0.0.1, with a port range per agent.
-	h := newHarness(t, testcluster.Options{Agents: 3, Agent: func(i int, c *agent.Config) {
+	h := newHarness(t, sdktest.Options{Agents: 3, Agent: func(i int, c *agent.Config) {
 		c.Hostname = "127.0.0.1"
 		c.Resources = fmt.Sprintf("cpus:4;mem:4096;disk:10000;ports:[%d-%d]", 33000+100*i, 33099+100*i)
 	}})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -253,6 +254,10 @@ func (p *aclProbe) probes() map[acl.Action]func(*testing.T, string) bool {
 		acl.ViewFlags: func(t *testing.T, who string) bool {
 			return p.permits(t, who, &masterpb.Call{Type: masterpb.Call_GET_FLAGS.Enum()})
 		},
+		acl.SetLogLevel: func(t *testing.T, who string) bool {
+			return p.permits(t, who, &masterpb.Call{Type: masterpb.Call_SET_LOGGING_LEVEL.Enum(), SetLoggingLevel: &masterpb.Call_SetLoggingLevel{
+				Level: proto.Uint32(0), Duration: &mesospb.DurationInfo{Nanoseconds: proto.Int64(int64(time.Second))}}})
+		},
 		acl.UpdateMaintenanceSchedules: func(t *testing.T, who string) bool {
 			return p.permits(t, who, scheduleCall(time.Now().Add(time.Hour), []string{"maint-host"}))
 		},
@@ -312,6 +317,7 @@ func (p *aclProbe) probes() map[acl.Action]func(*testing.T, string) bool {
 func TestEveryACLActionIsEnforcedOrDocumentedAsNotApplicable(t *testing.T) {
 	p := startACLProbe(t)
 	probes := p.probes()
+	maps.Copy(probes, p.attachProbes(t))
 	for _, a := range acl.Actions() {
 		t.Run(string(a), func(t *testing.T) {
 			probe := probes[a]

@@ -97,7 +97,19 @@ func TestAgentOperatorAPI(t *testing.T) {
 	if status, _, _ := agentCall(t, addr, codec.JSON, &agentapipb.Call{}); status != http.StatusBadRequest {
 		t.Fatalf("a call without a type: %d", status)
 	}
-	if status, _, _ := agentCall(t, addr, codec.JSON, &agentapipb.Call{Type: agentapipb.Call_GET_FLAGS.Enum()}); status != http.StatusNotImplemented {
-		t.Fatalf("GET_FLAGS: %d", status)
+	// GET_FLAGS shows the isolators the agent runs, expanded from its
+	// --isolation shorthand.
+	status, resp, msg := agentCall(t, addr, codec.JSON, &agentapipb.Call{Type: agentapipb.Call_GET_FLAGS.Enum()})
+	isolation := ""
+	for _, f := range resp.GetGetFlags().GetFlags() {
+		if f.GetName() == "isolation" {
+			isolation = f.GetValue()
+		}
+	}
+	if status != http.StatusOK || isolation != "volume/sandbox_path,volume/host_path,filesystem/posix,posix/cpu,posix/mem,disk/du" {
+		t.Fatalf("GET_FLAGS: %d %q, isolation %q", status, msg, isolation)
+	}
+	if status, _, _ := agentCall(t, addr, codec.JSON, &agentapipb.Call{Type: agentapipb.Call_GET_METRICS.Enum()}); status != http.StatusNotImplemented {
+		t.Fatalf("GET_METRICS, which the agent does not implement: %d", status)
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/corral-sched/corral/codec"
 	"github.com/corral-sched/corral/frameworks/batch"
+	"github.com/corral-sched/corral/frameworks/pets"
 	"github.com/corral-sched/corral/frameworks/service"
 	"github.com/corral-sched/corral/internal/testcluster"
 	"github.com/corral-sched/corral/proto/masterpb"
@@ -88,6 +89,13 @@ func TestMetricsLintAndTheAlertRulesUseRealMetrics(t *testing.T) {
 	for name, mk := range map[string]func(store.Store) (http.Handler, func(context.Context) error){
 		"service": func(st store.Store) (http.Handler, func(context.Context) error) {
 			f, err := service.New(ctx, service.Config{Master: c.MasterAddr, Store: st, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f.Handler(prometheus.NewRegistry()), f.Run
+		},
+		"pets": func(st store.Store) (http.Handler, func(context.Context) error) {
+			f, err := pets.New(ctx, pets.Config{Master: c.MasterAddr, Store: st, Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/corral-sched/corral/codec"
+	"github.com/corral-sched/corral/internal/netns"
 	"github.com/corral-sched/corral/proto/masterpb"
 )
 
@@ -50,6 +51,8 @@ type proc struct {
 	log  string
 	cmd  *exec.Cmd
 	done chan struct{}
+	// netns, if set, is the network namespace the process starts in.
+	netns string
 }
 
 func startProc(t *testing.T, name string, args ...string) *proc {
@@ -74,7 +77,11 @@ func (p *proc) start() {
 	p.cmd = exec.Command(corralBin, p.args...)
 	p.cmd.Stdout, p.cmd.Stderr = out, out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
+	start := p.cmd.Start
+	if p.netns != "" {
+		start = func() error { return netns.Do(p.netns, p.cmd.Start) }
+	}
+	if err := start(); err != nil {
 		out.Close()
 		p.t.Fatalf("starting %s: %v", p.name, err)
 	}

@@ -31,10 +31,14 @@ type stepFramework struct {
 	updates chan *mesospb.TaskStatus
 }
 
-func startStepFramework(t *testing.T, master string, info *mesospb.FrameworkInfo) *stepFramework {
+func startStepFramework(t *testing.T, master string, info *mesospb.FrameworkInfo, adjust ...func(*sdk.Config)) *stepFramework {
 	t.Helper()
 	f := &stepFramework{tasks: make(chan func(*mesospb.Offer) []*mesospb.Offer_Operation, 10), updates: make(chan *mesospb.TaskStatus, 100)}
-	s, err := sdk.New(sdk.Config{Master: master, Framework: info, Logger: testLogger()},
+	cfg := sdk.Config{Master: master, Framework: info, Logger: testLogger()}
+	for _, a := range adjust {
+		a(&cfg)
+	}
+	s, err := sdk.New(cfg,
 		sdk.HandlerFunc(func(ctx context.Context, ev *schedulerpb.Event) error {
 			for _, o := range ev.GetOffers().GetOffers() {
 				select {

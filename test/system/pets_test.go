@@ -257,7 +257,7 @@ func TestDevSpreadsPetsAndAppInstancesOverAgents(t *testing.T) {
 	t.Cleanup(func() { killSandboxTasks(root) })
 	petsAddr, serviceAddr := freeAddr(t), freeAddr(t)
 	dev := startProc(t, "dev", "dev", "--master-listen", freeAddr(t), "--agent-base-port", "0", "--work-dir", root,
-		"--service-listen", serviceAddr, "--pets-listen", petsAddr, "--batch-listen", freeAddr(t))
+		"--service-listen", serviceAddr, "--pets-listen", petsAddr, "--batch-listen", freeAddr(t), "--dns-listen", "127.0.0.1:0")
 	waitFor(t, 60*time.Second, "corral dev to be ready", func() bool { return strings.Contains(tail(dev.log, 100), "corral dev: ready") })
 	post := func(url, body string) {
 		t.Helper()

@@ -46,8 +46,13 @@ func testAgentRecovery(t *testing.T, isolation string) {
 	t.Cleanup(func() { killSandboxTasks(root) })
 	addr := freeAddr(t)
 	startProc(t, "master", "master", "--listen", addr, "--work-dir", filepath.Join(root, "master"), "--allocation-interval", "100ms")
+	list := isolation
+	if isolation == "linux" {
+		// Spelled out, as an operator would choose the isolators.
+		list = "cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid,filesystem/linux"
+	}
 	agentArgs := []string{"agent", "--listen", freeAddr(t), "--master", addr, "--work-dir", filepath.Join(root, "agent"),
-		"--isolation", isolation, "--cgroups-root", "/" + cgroupRoot, "--resources", "cpus:4;mem:2048",
+		"--isolation", list, "--cgroups-root", "/" + cgroupRoot, "--resources", "cpus:4;mem:2048",
 		"--executor-shutdown-grace-period", "200ms", "--log-level", "debug"}
 	agentProc := startProc(t, "agent", agentArgs...)
 
