@@ -223,9 +223,9 @@ func SaveDocker(t TB, img v1.Image, dir, tag string) string {
 	return path
 }
 
-// SaveOCI writes img as an OCI image layout in a tar (what `skopeo copy
-// ... oci-archive:` makes), annotated with tag's tag as its ref name, to
-// dir/<tag>.tar.
+// SaveOCI writes img as an OCI image layout in a tar (an "oci-archive",
+// as image copy tools write it), annotated with tag's tag as its ref
+// name, to dir/<tag>.tar.
 func SaveOCI(t TB, img v1.Image, dir, tag string) string {
 	t.Helper()
 	ref, err := name.NewTag(tag)
