@@ -9,7 +9,7 @@ import (
 )
 
 // state is everything the master knows. Only the loop goroutine touches it
-// (see loop.go); there are no locks.
+// (the one Master.Run starts, master.go); there are no locks.
 type state struct {
 	frameworks map[string]*framework
 	// removed remembers torn-down frameworks so that they cannot come back

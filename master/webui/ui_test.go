@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// rowWith is a predicate: the table row for a task (or agent, framework,
+// row is a predicate: the table row for a task (or agent, framework,
 // role) that also matches extra, a CSS suffix.
 func row(table, attr, value, extra string) string {
 	return fmt.Sprintf(`document.querySelector(%q) !== null`, fmt.Sprintf(`#%s tr[data-%s=%q]%s`, table, attr, value, extra))
