@@ -11,12 +11,12 @@ import (
 	"fmt"
 	"math"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/corral-sched/corral/frameworks/sdk"
 	"github.com/corral-sched/corral/resources"
 )
 
@@ -36,6 +36,10 @@ type Job struct {
 	Env         map[string]string `json:"env,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	Constraints [][]string        `json:"constraints,omitempty"`
+	// rules are Constraints parsed, once per job in memory: offers come
+	// many times a second and a regular expression is not compiled for
+	// each.
+	rules []sdk.Constraint
 	// Completions is how many tasks must succeed; Parallelism how many
 	// may run at once.
 	Completions int `json:"completions,omitempty"`
@@ -82,8 +86,6 @@ const (
 const DefaultRole = "batch"
 
 var jobID = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-
-var constraintOps = []string{"LIKE", "UNLIKE", "CLUSTER", "UNIQUE"}
 
 // normalize fills defaults and checks everything; the error says which
 // field is wrong and how.
@@ -149,20 +151,8 @@ func (j *Job) normalize() error {
 	if err := resources.ValidateRole(j.Role); err != nil || j.Role == "*" {
 		bad("role %q is not a valid role", j.Role)
 	}
-	for _, c := range j.Constraints {
-		if len(c) < 2 || len(c) > 3 || !slices.Contains(constraintOps, c[1]) {
-			bad("constraint %q: use [field, LIKE|UNLIKE|CLUSTER|UNIQUE, value]", c)
-			continue
-		}
-		if (c[1] == "LIKE" || c[1] == "UNLIKE" || c[1] == "CLUSTER") && len(c) != 3 {
-			bad("constraint %q needs a value", c)
-			continue
-		}
-		if c[1] == "LIKE" || c[1] == "UNLIKE" {
-			if _, err := regexp.Compile("^(" + c[2] + ")$"); err != nil {
-				bad("constraint %q: %v", c, err)
-			}
-		}
+	if _, err := sdk.ParseConstraints(j.Constraints); err != nil {
+		bad("%v", err)
 	}
 	for _, d := range j.DependsOn {
 		if d == j.ID {
@@ -215,4 +205,13 @@ func (s *Schedule) parse() (cron.Schedule, error) {
 func (j *Job) backoff(failures int) time.Duration {
 	d := j.BackoffSeconds * math.Pow(j.BackoffFactor, float64(failures-1))
 	return time.Duration(min(d, j.MaxBackoffSeconds) * float64(time.Second))
+}
+
+// placementRules returns the job's constraints, ready to evaluate. The
+// job was validated when it was accepted, so they parse.
+func (j *Job) placementRules() []sdk.Constraint {
+	if j.rules == nil && len(j.Constraints) > 0 {
+		j.rules, _ = sdk.ParseConstraints(j.Constraints)
+	}
+	return j.rules
 }

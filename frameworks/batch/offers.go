@@ -3,7 +3,6 @@ package batch
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -204,48 +203,22 @@ func (f *Framework) forgetLaunch(taskID string) {
 	}
 }
 
-// constraintsAllow checks a job's placement constraints against an
-// offer's host. Fields are "hostname" or an attribute name.
+// constraintsAllow checks a job's placement constraints (the SDK's,
+// Marathon's operators) against an offer's agent, given where the run's
+// other tasks run.
 func constraintsAllow(j *Job, r *Run, o *mesospb.Offer) bool {
-	for _, c := range j.Constraints {
-		value := fieldOf(o, c[0])
-		switch c[1] {
-		case "LIKE":
-			if ok, _ := regexp.MatchString("^("+c[2]+")$", value); !ok {
-				return false
-			}
-		case "UNLIKE":
-			if ok, _ := regexp.MatchString("^("+c[2]+")$", value); ok {
-				return false
-			}
-		case "CLUSTER":
-			if value != c[2] {
-				return false
-			}
-		case "UNIQUE":
-			for _, t := range r.Tasks {
-				if (t.State == taskLaunching || t.State == taskRunning) && c[0] == "hostname" && t.Hostname == value {
-					return false
-				}
-			}
+	cs := j.placementRules()
+	if len(cs) == 0 {
+		return true
+	}
+	var placed []sdk.Placement
+	for _, t := range r.Tasks {
+		if t.State == taskLaunching || t.State == taskRunning {
+			placed = append(placed, sdk.Placement{AgentID: t.AgentID, Hostname: t.Hostname})
 		}
 	}
-	return true
-}
-
-func fieldOf(o *mesospb.Offer, field string) string {
-	if field == "hostname" {
-		return o.GetHostname()
-	}
-	for _, a := range o.GetAttributes() {
-		if a.GetName() == field {
-			if a.GetType() == mesospb.Value_SCALAR {
-				return fmt.Sprint(a.GetScalar().GetValue())
-			}
-			return a.GetText().GetValue()
-		}
-	}
-	return ""
+	_, ok := sdk.Satisfies(cs, sdk.PlacementOf(o), placed)
+	return ok
 }
 
 // update records a status update; its acknowledgement waits for the next
