@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"os/signal"
 	"syscall"
@@ -12,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/corral-sched/corral/frameworks/batch"
+	"github.com/corral-sched/corral/frameworks/ha"
 )
 
 func newBatchCommand() *cobra.Command {
@@ -72,18 +72,19 @@ func runBatch(cmd *cobra.Command, _ []string) error {
 	}
 	defer closeState()
 	cfg.Store, cfg.Detector = state.Store, state.Detector
-	f, err := batch.New(ctx, cfg)
-	if err != nil {
-		return err
-	}
 	ln, scheme, err := secureListen(s.String("listen"), tlsFiles(s.String))
 	if err != nil {
 		return err
 	}
 	reg := serverRegistry()
-	srv := serveHTTP(ln, f.Handler(reg), log)
-	fmt.Fprintf(cmd.OutOrStdout(), "corral batch listening on %s://%s\n", scheme, ln.Addr())
-	err = f.Run(ctx)
-	srv.shutdown()
-	return err
+	// Under ZooKeeper, instances elect a leader: only the leader runs
+	// jobs, so that two instances never launch one run twice.
+	return frameworkServer{Name: "batch", Listener: ln, Scheme: scheme, Addr: ln.Addr().String(), State: state, Log: log,
+		Start: func(ctx context.Context) (ha.Term, error) {
+			f, err := batch.New(ctx, cfg)
+			if err != nil {
+				return ha.Term{}, err
+			}
+			return ha.Term{Handler: f.Handler(reg), Run: f.Run}, nil
+		}}.serve(ctx, cmd.OutOrStdout())
 }

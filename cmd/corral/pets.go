@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"os/signal"
 	"syscall"
@@ -79,29 +78,12 @@ func runPets(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	reg := serverRegistry()
-	if state.Session != nil {
-		// Several instances elect a leader; standbys redirect to it.
-		server := ha.New(state.Session, state.LeaderPath, ln.Addr().String(), log, func(ctx context.Context) (ha.Term, error) {
+	return frameworkServer{Name: "pets", Listener: ln, Scheme: scheme, Addr: ln.Addr().String(), State: state, Log: log,
+		Start: func(ctx context.Context) (ha.Term, error) {
 			f, err := pets.New(ctx, cfg)
 			if err != nil {
 				return ha.Term{}, err
 			}
 			return ha.Term{Handler: f.Handler(reg), Run: f.Run}, nil
-		})
-		srv := serveHTTP(ln, server.Handler(), log)
-		fmt.Fprintf(cmd.OutOrStdout(), "corral pets listening on %s://%s (contending for leadership)\n", scheme, ln.Addr())
-		err = server.Run(ctx)
-		srv.shutdown()
-		return err
-	}
-	f, err := pets.New(ctx, cfg)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	srv := serveHTTP(ln, f.Handler(reg), log)
-	fmt.Fprintf(cmd.OutOrStdout(), "corral pets listening on %s://%s\n", scheme, ln.Addr())
-	err = f.Run(ctx)
-	srv.shutdown()
-	return err
+		}}.serve(ctx, cmd.OutOrStdout())
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"os/signal"
 	"syscall"
@@ -90,32 +89,19 @@ func runService(cmd *cobra.Command, _ []string) error {
 	}
 	defer closeState()
 	cfg.Store, cfg.Detector = state.Store, state.Detector
-	if state.Session == nil {
-		f, err := service.New(ctx, cfg)
-		if err != nil {
-			ln.Close()
-			return err
-		}
-		srv := serveHTTP(ln, f.Handler(reg), log)
-		fmt.Fprintf(cmd.OutOrStdout(), "corral service listening on %s://%s\n", scheme, ln.Addr())
-		err = f.Run(ctx)
-		srv.shutdown()
-		return err
-	}
 	var server *ha.Server
-	// The Marathon API's DELETE /v2/leader steps this instance down.
-	cfg.Abdicate = func() bool { return server.Abdicate() }
-	cfg.ZK = store.RedactZKURL(s.String("zk"))
-	server = ha.New(state.Session, state.LeaderPath, addr, log, func(ctx context.Context) (ha.Term, error) {
-		f, err := service.New(ctx, cfg)
-		if err != nil {
-			return ha.Term{}, err
-		}
-		return ha.Term{Handler: f.Handler(reg), Run: f.Run}, nil
-	})
-	srv := serveHTTP(ln, server.Handler(), log)
-	fmt.Fprintf(cmd.OutOrStdout(), "corral service listening on %s://%s (contending for leadership)\n", scheme, ln.Addr())
-	err = server.Run(ctx)
-	srv.shutdown()
-	return err
+	if state.Session != nil {
+		// The Marathon API's DELETE /v2/leader steps this instance down.
+		cfg.Abdicate = func() bool { return server.Abdicate() }
+		cfg.ZK = store.RedactZKURL(s.String("zk"))
+	}
+	return frameworkServer{Name: "service", Listener: ln, Scheme: scheme, Addr: addr, State: state, Log: log,
+		Start: func(ctx context.Context) (ha.Term, error) {
+			f, err := service.New(ctx, cfg)
+			if err != nil {
+				return ha.Term{}, err
+			}
+			return ha.Term{Handler: f.Handler(reg), Run: f.Run}, nil
+		},
+		Elected: func(s *ha.Server) { server = s }}.serve(ctx, cmd.OutOrStdout())
 }
