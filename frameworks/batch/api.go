@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/corral-sched/corral/auth"
+	"github.com/corral-sched/corral/frameworks/kit"
 )
 
 // maxJobBytes bounds a job submission.
@@ -40,7 +41,7 @@ func (f *Framework) Handler(gatherer prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("GET /v1/jobs/{id}/runs", f.listRuns)
 	mux.HandleFunc("GET /v1/jobs/{id}/runs/{run}", f.getRun)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"healthy": true, "framework_id": f.FrameworkID()})
+		kit.WriteJSON(w, http.StatusOK, map[string]any{"healthy": true, "framework_id": f.FrameworkID()})
 	})
 	own := prometheus.NewRegistry()
 	own.MustRegister(&collector{f: f})
@@ -53,28 +54,6 @@ func (f *Framework) Handler(gatherer prometheus.Gatherer) http.Handler {
 		return auth.RequireExcept(f.cfg.APICredentials, "corral", mux, "/health")
 	}
 	return mux
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) { writeRaw(w, status, encode(v)) }
-
-// encode renders v; views share the framework's state, so callers encode
-// while they hold its lock.
-func encode(v any) []byte {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		b, _ = json.Marshal(map[string]string{"message": "encoding the answer: " + err.Error()})
-	}
-	return append(b, '\n')
-}
-
-func writeRaw(w http.ResponseWriter, status int, b []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
-
-func writeError(w http.ResponseWriter, status int, format string, args ...any) {
-	writeJSON(w, status, map[string]string{"message": fmt.Sprintf(format, args...)})
 }
 
 // JobView is a job with its schedule's bookkeeping and latest run.
@@ -103,9 +82,9 @@ func (f *Framework) listJobs(w http.ResponseWriter, r *http.Request) {
 	for _, id := range sortedKeys(f.jobs) {
 		out = append(out, f.jobView(f.jobs[id]))
 	}
-	b := encode(out)
+	b := kit.Encode(out)
 	f.mu.Unlock()
-	writeRaw(w, http.StatusOK, b)
+	kit.WriteRaw(w, http.StatusOK, b)
 }
 
 func (f *Framework) getJob(w http.ResponseWriter, r *http.Request) {
@@ -113,21 +92,21 @@ func (f *Framework) getJob(w http.ResponseWriter, r *http.Request) {
 	js := f.jobs[r.PathValue("id")]
 	var b []byte
 	if js != nil {
-		b = encode(f.jobView(js))
+		b = kit.Encode(f.jobView(js))
 	}
 	f.mu.Unlock()
 	if js == nil {
-		writeError(w, http.StatusNotFound, "job %q does not exist", r.PathValue("id"))
+		kit.WriteError(w, http.StatusNotFound, "job %q does not exist", r.PathValue("id"))
 		return
 	}
-	writeRaw(w, http.StatusOK, b)
+	kit.WriteRaw(w, http.StatusOK, b)
 }
 
 // readJob decodes and validates a job; unknown fields are errors, so
 // that a misspelt setting is not silently ignored.
 func readJob(w http.ResponseWriter, r *http.Request) (*Job, bool) {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		writeError(w, http.StatusUnsupportedMediaType, "send the job as application/json, not %s", ct)
+		kit.WriteError(w, http.StatusUnsupportedMediaType, "send the job as application/json, not %s", ct)
 		return nil, false
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJobBytes))
@@ -136,18 +115,18 @@ func readJob(w http.ResponseWriter, r *http.Request) (*Job, bool) {
 	if err := dec.Decode(j); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "the job exceeds %d bytes", maxJobBytes)
+			kit.WriteError(w, http.StatusRequestEntityTooLarge, "the job exceeds %d bytes", maxJobBytes)
 		} else {
-			writeError(w, http.StatusBadRequest, "invalid job JSON: %v", err)
+			kit.WriteError(w, http.StatusBadRequest, "invalid job JSON: %v", err)
 		}
 		return nil, false
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		writeError(w, http.StatusBadRequest, "invalid job JSON: trailing data after the job")
+		kit.WriteError(w, http.StatusBadRequest, "invalid job JSON: trailing data after the job")
 		return nil, false
 	}
 	if err := j.normalize(); err != nil {
-		writeError(w, http.StatusUnprocessableEntity, "invalid job: %v", err)
+		kit.WriteError(w, http.StatusUnprocessableEntity, "invalid job: %v", err)
 		return nil, false
 	}
 	return j, true
@@ -204,23 +183,23 @@ func (f *Framework) createJob(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	if f.jobs[j.ID] != nil {
 		f.mu.Unlock()
-		writeError(w, http.StatusConflict, "job %q exists; PUT /v1/jobs/%s to change it", j.ID, j.ID)
+		kit.WriteError(w, http.StatusConflict, "job %q exists; PUT /v1/jobs/%s to change it", j.ID, j.ID)
 		return
 	}
 	if err := f.checkDependencies(j); err != nil {
 		f.mu.Unlock()
-		writeError(w, http.StatusUnprocessableEntity, "invalid job: %v", err)
+		kit.WriteError(w, http.StatusUnprocessableEntity, "invalid job: %v", err)
 		return
 	}
 	js := &jobState{Spec: *j}
 	f.jobs[j.ID] = js
 	f.dirtyJobs[j.ID] = true
-	b := encode(f.jobView(js))
+	b := kit.Encode(f.jobView(js))
 	f.mu.Unlock()
 	if !f.commit(w, r) {
 		return
 	}
-	writeRaw(w, http.StatusCreated, b)
+	kit.WriteRaw(w, http.StatusCreated, b)
 }
 
 func (f *Framework) putJob(w http.ResponseWriter, r *http.Request) {
@@ -229,13 +208,13 @@ func (f *Framework) putJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if j.ID != r.PathValue("id") {
-		writeError(w, http.StatusBadRequest, "the job's id %q does not match the URL's %q", j.ID, r.PathValue("id"))
+		kit.WriteError(w, http.StatusBadRequest, "the job's id %q does not match the URL's %q", j.ID, r.PathValue("id"))
 		return
 	}
 	f.mu.Lock()
 	if err := f.checkDependencies(j); err != nil {
 		f.mu.Unlock()
-		writeError(w, http.StatusUnprocessableEntity, "invalid job: %v", err)
+		kit.WriteError(w, http.StatusUnprocessableEntity, "invalid job: %v", err)
 		return
 	}
 	js := f.jobs[j.ID]
@@ -249,12 +228,12 @@ func (f *Framework) putJob(w http.ResponseWriter, r *http.Request) {
 	}
 	js.Spec = *j // runs in progress keep the spec they started with
 	f.dirtyJobs[j.ID] = true
-	b := encode(f.jobView(js))
+	b := kit.Encode(f.jobView(js))
 	f.mu.Unlock()
 	if !f.commit(w, r) {
 		return
 	}
-	writeRaw(w, status, b)
+	kit.WriteRaw(w, status, b)
 }
 
 func (f *Framework) deleteJob(w http.ResponseWriter, r *http.Request) {
@@ -262,13 +241,13 @@ func (f *Framework) deleteJob(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	if f.jobs[id] == nil {
 		f.mu.Unlock()
-		writeError(w, http.StatusNotFound, "job %q does not exist", id)
+		kit.WriteError(w, http.StatusNotFound, "job %q does not exist", id)
 		return
 	}
 	for _, other := range sortedKeys(f.jobs) {
 		if slices.Contains(f.jobs[other].Spec.DependsOn, id) {
 			f.mu.Unlock()
-			writeError(w, http.StatusConflict, "job %q depends on %q; change or delete it first", other, id)
+			kit.WriteError(w, http.StatusConflict, "job %q depends on %q; change or delete it first", other, id)
 			return
 		}
 	}
@@ -300,16 +279,16 @@ func (f *Framework) trigger(w http.ResponseWriter, r *http.Request) {
 	js := f.jobs[id]
 	if js == nil {
 		f.mu.Unlock()
-		writeError(w, http.StatusNotFound, "job %q does not exist", id)
+		kit.WriteError(w, http.StatusNotFound, "job %q does not exist", id)
 		return
 	}
 	run := f.startRun(js, "manual", f.cfg.Now(), time.Time{})
-	b := encode(run.view(false))
+	b := kit.Encode(run.view(false))
 	f.mu.Unlock()
 	if !f.commit(w, r) {
 		return
 	}
-	writeRaw(w, http.StatusCreated, b)
+	kit.WriteRaw(w, http.StatusCreated, b)
 }
 
 func (f *Framework) listRuns(w http.ResponseWriter, r *http.Request) {
@@ -317,7 +296,7 @@ func (f *Framework) listRuns(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	if f.jobs[id] == nil {
 		f.mu.Unlock()
-		writeError(w, http.StatusNotFound, "job %q does not exist", id)
+		kit.WriteError(w, http.StatusNotFound, "job %q does not exist", id)
 		return
 	}
 	out := []*RunView{}
@@ -327,9 +306,9 @@ func (f *Framework) listRuns(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	slices.SortFunc(out, func(a, b *RunView) int { return b.Number - a.Number })
-	b := encode(out)
+	b := kit.Encode(out)
 	f.mu.Unlock()
-	writeRaw(w, http.StatusOK, b)
+	kit.WriteRaw(w, http.StatusOK, b)
 }
 
 func (f *Framework) getRun(w http.ResponseWriter, r *http.Request) {
@@ -337,18 +316,18 @@ func (f *Framework) getRun(w http.ResponseWriter, r *http.Request) {
 	run := f.runs[r.PathValue("run")]
 	if run == nil || run.JobID != r.PathValue("id") {
 		f.mu.Unlock()
-		writeError(w, http.StatusNotFound, "job %q has no run %q", r.PathValue("id"), r.PathValue("run"))
+		kit.WriteError(w, http.StatusNotFound, "job %q has no run %q", r.PathValue("id"), r.PathValue("run"))
 		return
 	}
-	b := encode(run.view(true))
+	b := kit.Encode(run.view(true))
 	f.mu.Unlock()
-	writeRaw(w, http.StatusOK, b)
+	kit.WriteRaw(w, http.StatusOK, b)
 }
 
 // commit makes an API change durable before it is answered.
 func (f *Framework) commit(w http.ResponseWriter, r *http.Request) bool {
 	if err := f.flush(r.Context()); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "could not store the change, retry: %v", err)
+		kit.WriteError(w, http.StatusServiceUnavailable, "could not store the change, retry: %v", err)
 		return false
 	}
 	return true

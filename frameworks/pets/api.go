@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/corral-sched/corral/auth"
+	"github.com/corral-sched/corral/frameworks/kit"
 )
 
 // maxSpecBytes bounds a submission.
@@ -47,7 +48,7 @@ func (f *Framework) Handler(gatherer prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("POST /v1/petsets/{id}/pets/{ordinal}/replace", f.petAction)
 	mux.HandleFunc("GET /v1/releases", f.listReleases)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"healthy": true, "framework_id": f.FrameworkID()})
+		kit.WriteJSON(w, http.StatusOK, map[string]any{"healthy": true, "framework_id": f.FrameworkID()})
 	})
 	own := prometheus.NewRegistry()
 	own.MustRegister(&collector{f: f})
@@ -62,38 +63,16 @@ func (f *Framework) Handler(gatherer prometheus.Gatherer) http.Handler {
 	return mux
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) { writeRaw(w, status, encode(v)) }
-
-// encode renders v; views share the framework's state, so callers encode
-// while they hold its lock.
-func encode(v any) []byte {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		b, _ = json.Marshal(map[string]string{"message": "encoding the answer: " + err.Error()})
-	}
-	return append(b, '\n')
-}
-
-func writeRaw(w http.ResponseWriter, status int, b []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
-
-func writeError(w http.ResponseWriter, status int, format string, args ...any) {
-	writeJSON(w, status, map[string]string{"message": fmt.Sprintf(format, args...)})
-}
-
 // decodeStrict decodes one JSON value into v: unknown fields and wrong
 // types are 422s naming the field, malformed JSON a 400.
 func decodeStrict(w http.ResponseWriter, r *http.Request, what string, v any) ([]byte, bool) {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		writeError(w, http.StatusUnsupportedMediaType, "send the %s as application/json, not %s", what, ct)
+		kit.WriteError(w, http.StatusUnsupportedMediaType, "send the %s as application/json, not %s", what, ct)
 		return nil, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSpecBytes))
 	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "the %s exceeds %d bytes", what, maxSpecBytes)
+		kit.WriteError(w, http.StatusRequestEntityTooLarge, "the %s exceeds %d bytes", what, maxSpecBytes)
 		return nil, false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -103,20 +82,20 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, what string, v any) ([
 	switch {
 	case err == nil:
 	case strings.HasPrefix(err.Error(), "json: unknown field"):
-		writeError(w, http.StatusUnprocessableEntity, "invalid %s: %s", what, strings.TrimPrefix(err.Error(), "json: "))
+		kit.WriteError(w, http.StatusUnprocessableEntity, "invalid %s: %s", what, strings.TrimPrefix(err.Error(), "json: "))
 		return nil, false
 	case errors.As(err, &typeErr):
-		writeError(w, http.StatusUnprocessableEntity, "invalid %s: field %q: want %s, got %s", what, typeErr.Field, typeErr.Type, typeErr.Value)
+		kit.WriteError(w, http.StatusUnprocessableEntity, "invalid %s: field %q: want %s, got %s", what, typeErr.Field, typeErr.Type, typeErr.Value)
 		return nil, false
 	case strings.HasPrefix(err.Error(), "ports:"), strings.HasPrefix(err.Error(), "placement:"):
-		writeError(w, http.StatusUnprocessableEntity, "invalid %s: %v", what, err)
+		kit.WriteError(w, http.StatusUnprocessableEntity, "invalid %s: %v", what, err)
 		return nil, false
 	default:
-		writeError(w, http.StatusBadRequest, "invalid %s JSON: %v", what, err)
+		kit.WriteError(w, http.StatusBadRequest, "invalid %s JSON: %v", what, err)
 		return nil, false
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		writeError(w, http.StatusBadRequest, "invalid %s JSON: trailing data", what)
+		kit.WriteError(w, http.StatusBadRequest, "invalid %s JSON: trailing data", what)
 		return nil, false
 	}
 	return body, true
@@ -136,7 +115,7 @@ func readSpec(w http.ResponseWriter, r *http.Request) (*PetSet, bool) {
 		}
 	}
 	if err := s.normalize(); err != nil {
-		writeError(w, http.StatusUnprocessableEntity, "invalid pet set: %v", err)
+		kit.WriteError(w, http.StatusUnprocessableEntity, "invalid pet set: %v", err)
 		return nil, false
 	}
 	return s, true
@@ -148,16 +127,16 @@ func (f *Framework) listSets(w http.ResponseWriter, r *http.Request) {
 	for _, id := range sortedKeys(f.sets) {
 		out = append(out, f.setView(f.sets[id], false))
 	}
-	b := encode(out)
+	b := kit.Encode(out)
 	f.mu.Unlock()
-	writeRaw(w, http.StatusOK, b)
+	kit.WriteRaw(w, http.StatusOK, b)
 }
 
 // lookup returns the set named in the URL, or answers 404.
 func (f *Framework) lookupLocked(w http.ResponseWriter, r *http.Request) *setState {
 	s := f.sets[r.PathValue("id")]
 	if s == nil {
-		writeError(w, http.StatusNotFound, "pet set %q does not exist", r.PathValue("id"))
+		kit.WriteError(w, http.StatusNotFound, "pet set %q does not exist", r.PathValue("id"))
 	}
 	return s
 }
@@ -169,9 +148,9 @@ func (f *Framework) getSet(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		return
 	}
-	b := encode(f.setView(s, true))
+	b := kit.Encode(f.setView(s, true))
 	f.mu.Unlock()
-	writeRaw(w, http.StatusOK, b)
+	kit.WriteRaw(w, http.StatusOK, b)
 }
 
 func (f *Framework) createSet(w http.ResponseWriter, r *http.Request) {
@@ -182,21 +161,21 @@ func (f *Framework) createSet(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	if f.sets[spec.ID] != nil {
 		f.mu.Unlock()
-		writeError(w, http.StatusConflict, "pet set %q exists; PUT /v1/petsets/%s to change it", spec.ID, spec.ID)
+		kit.WriteError(w, http.StatusConflict, "pet set %q exists; PUT /v1/petsets/%s to change it", spec.ID, spec.ID)
 		return
 	}
 	if msg := f.retainedConflict(spec); msg != "" {
 		f.mu.Unlock()
-		writeError(w, http.StatusConflict, "%s", msg)
+		kit.WriteError(w, http.StatusConflict, "%s", msg)
 		return
 	}
 	s := f.newSet(spec)
-	b := encode(f.setView(s, false))
+	b := kit.Encode(f.setView(s, false))
 	f.mu.Unlock()
 	if !f.commit(w, r) {
 		return
 	}
-	writeRaw(w, http.StatusCreated, b)
+	kit.WriteRaw(w, http.StatusCreated, b)
 }
 
 func (f *Framework) newSet(spec *PetSet) *setState {
@@ -236,7 +215,7 @@ func (f *Framework) putSet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if spec.ID != r.PathValue("id") {
-		writeError(w, http.StatusBadRequest, "the set's id %q does not match the URL's %q", spec.ID, r.PathValue("id"))
+		kit.WriteError(w, http.StatusBadRequest, "the set's id %q does not match the URL's %q", spec.ID, r.PathValue("id"))
 		return
 	}
 	f.mu.Lock()
@@ -246,28 +225,28 @@ func (f *Framework) putSet(w http.ResponseWriter, r *http.Request) {
 	case s == nil:
 		if msg := f.retainedConflict(spec); msg != "" {
 			f.mu.Unlock()
-			writeError(w, http.StatusConflict, "%s", msg)
+			kit.WriteError(w, http.StatusConflict, "%s", msg)
 			return
 		}
 		s, status = f.newSet(spec), http.StatusCreated
 	case s.Deleting:
 		f.mu.Unlock()
-		writeError(w, http.StatusConflict, "pet set %q is being deleted", spec.ID)
+		kit.WriteError(w, http.StatusConflict, "pet set %q is being deleted", spec.ID)
 		return
 	default:
 		if ch := shapeChanges(&s.Spec, spec); len(ch) > 0 {
 			f.mu.Unlock()
-			writeError(w, http.StatusUnprocessableEntity, "invalid update: %s cannot change: the pets run on reservations and volumes of that shape (delete with ?purge=true and create the set again)", strings.Join(ch, ", "))
+			kit.WriteError(w, http.StatusUnprocessableEntity, "invalid update: %s cannot change: the pets run on reservations and volumes of that shape (delete with ?purge=true and create the set again)", strings.Join(ch, ", "))
 			return
 		}
 		f.updateSpec(s, spec)
 	}
-	b := encode(f.setView(s, false))
+	b := kit.Encode(f.setView(s, false))
 	f.mu.Unlock()
 	if !f.commit(w, r) {
 		return
 	}
-	writeRaw(w, status, b)
+	kit.WriteRaw(w, status, b)
 }
 
 // updateSpec makes spec the set's desired state; a change of what the
@@ -294,7 +273,7 @@ func (f *Framework) deleteSet(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("purge"); v != "" {
 		var err error
 		if purge, err = strconv.ParseBool(v); err != nil {
-			writeError(w, http.StatusBadRequest, "purge=%q: want true or false", v)
+			kit.WriteError(w, http.StatusBadRequest, "purge=%q: want true or false", v)
 			return
 		}
 	}
@@ -314,24 +293,24 @@ func (f *Framework) deleteSet(w http.ResponseWriter, r *http.Request) {
 		}
 		f.mu.Unlock()
 		if kept == 0 {
-			writeError(w, http.StatusNotFound, "pet set %q does not exist", id)
+			kit.WriteError(w, http.StatusNotFound, "pet set %q does not exist", id)
 			return
 		}
 		if f.commit(w, r) {
-			writeJSON(w, http.StatusAccepted, map[string]any{"id": id, "purged": kept})
+			kit.WriteJSON(w, http.StatusAccepted, map[string]any{"id": id, "purged": kept})
 		}
 		return
 	}
 	s.Deleting, s.Purge = true, s.Purge || purge
 	f.dirtySets[id] = true
 	f.log.Info("deleting set", "set", id, "purge", s.Purge)
-	b := encode(f.setView(s, false))
+	b := kit.Encode(f.setView(s, false))
 	f.mu.Unlock()
 	f.poke()
 	if !f.commit(w, r) {
 		return
 	}
-	writeRaw(w, http.StatusAccepted, b)
+	kit.WriteRaw(w, http.StatusAccepted, b)
 }
 
 func (f *Framework) listPets(w http.ResponseWriter, r *http.Request) {
@@ -341,9 +320,9 @@ func (f *Framework) listPets(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		return
 	}
-	b := encode(f.setView(s, true).Pets)
+	b := kit.Encode(f.setView(s, true).Pets)
 	f.mu.Unlock()
-	writeRaw(w, http.StatusOK, b)
+	kit.WriteRaw(w, http.StatusOK, b)
 }
 
 func (f *Framework) getEndpoints(w http.ResponseWriter, r *http.Request) {
@@ -353,9 +332,9 @@ func (f *Framework) getEndpoints(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		return
 	}
-	b := encode(f.endpoints(s))
+	b := kit.Encode(f.endpoints(s))
 	f.mu.Unlock()
-	writeRaw(w, http.StatusOK, b)
+	kit.WriteRaw(w, http.StatusOK, b)
 }
 
 // ScaleRequest is the body of POST /v1/petsets/{id}/scale.
@@ -369,7 +348,7 @@ func (f *Framework) scale(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Instances == nil || *req.Instances < 0 || *req.Instances > MaxInstances {
-		writeError(w, http.StatusUnprocessableEntity, "instances is required, between 0 and %d", MaxInstances)
+		kit.WriteError(w, http.StatusUnprocessableEntity, "instances is required, between 0 and %d", MaxInstances)
 		return
 	}
 	f.mu.Lock()
@@ -380,18 +359,18 @@ func (f *Framework) scale(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.Deleting {
 		f.mu.Unlock()
-		writeError(w, http.StatusConflict, "pet set %q is being deleted", s.Spec.ID)
+		kit.WriteError(w, http.StatusConflict, "pet set %q is being deleted", s.Spec.ID)
 		return
 	}
 	spec := s.Spec
 	spec.Instances = *req.Instances
 	f.updateSpec(s, &spec)
-	b := encode(f.setView(s, false))
+	b := kit.Encode(f.setView(s, false))
 	f.mu.Unlock()
 	if !f.commit(w, r) {
 		return
 	}
-	writeRaw(w, http.StatusOK, b)
+	kit.WriteRaw(w, http.StatusOK, b)
 }
 
 // petAction restarts a pet (on its reservation, with the set's current
@@ -400,7 +379,7 @@ func (f *Framework) petAction(w http.ResponseWriter, r *http.Request) {
 	action := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
 	k, err := strconv.Atoi(r.PathValue("ordinal"))
 	if err != nil || k < 0 {
-		writeError(w, http.StatusBadRequest, "ordinal %q: want a non-negative integer", r.PathValue("ordinal"))
+		kit.WriteError(w, http.StatusBadRequest, "ordinal %q: want a non-negative integer", r.PathValue("ordinal"))
 		return
 	}
 	f.mu.Lock()
@@ -413,15 +392,15 @@ func (f *Framework) petAction(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case s.Deleting:
 		f.mu.Unlock()
-		writeError(w, http.StatusConflict, "pet set %q is being deleted", s.Spec.ID)
+		kit.WriteError(w, http.StatusConflict, "pet set %q is being deleted", s.Spec.ID)
 		return
 	case k >= s.Spec.Instances || p == nil:
 		f.mu.Unlock()
-		writeError(w, http.StatusNotFound, "pet set %q has no pet %d (it has %d instances)", s.Spec.ID, k, s.Spec.Instances)
+		kit.WriteError(w, http.StatusNotFound, "pet set %q has no pet %d (it has %d instances)", s.Spec.ID, k, s.Spec.Instances)
 		return
 	case action == "restart" && !p.live():
 		f.mu.Unlock()
-		writeError(w, http.StatusConflict, "pet %s is not running", p.Name)
+		kit.WriteError(w, http.StatusConflict, "pet %s is not running", p.Name)
 		return
 	}
 	if action == "restart" {
@@ -431,13 +410,13 @@ func (f *Framework) petAction(w http.ResponseWriter, r *http.Request) {
 	}
 	f.markPet(p)
 	f.log.Info("pet "+action+" requested", "pet", p.Name)
-	b := encode(f.petView(s, p))
+	b := kit.Encode(f.petView(s, p))
 	f.mu.Unlock()
 	f.poke()
 	if !f.commit(w, r) {
 		return
 	}
-	writeRaw(w, http.StatusAccepted, b)
+	kit.WriteRaw(w, http.StatusAccepted, b)
 }
 
 func (f *Framework) listReleases(w http.ResponseWriter, r *http.Request) {
@@ -446,15 +425,15 @@ func (f *Framework) listReleases(w http.ResponseWriter, r *http.Request) {
 	for _, id := range sortedKeys(f.releases) {
 		out = append(out, f.releases[id])
 	}
-	b := encode(out)
+	b := kit.Encode(out)
 	f.mu.Unlock()
-	writeRaw(w, http.StatusOK, b)
+	kit.WriteRaw(w, http.StatusOK, b)
 }
 
 // commit makes an API change durable before it is answered.
 func (f *Framework) commit(w http.ResponseWriter, r *http.Request) bool {
 	if err := f.flush(r.Context()); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "could not store the change, retry: %v", err)
+		kit.WriteError(w, http.StatusServiceUnavailable, "could not store the change, retry: %v", err)
 		return false
 	}
 	return true

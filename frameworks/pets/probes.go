@@ -3,9 +3,10 @@ package pets
 import (
 	"context"
 	"net"
-	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/corral-sched/corral/frameworks/kit"
 )
 
 // HTTP and TCP readiness checks are made by the framework (as Marathon
@@ -37,45 +38,20 @@ func (f *Framework) stopProbe(taskID string) {
 }
 
 func (f *Framework) probe(ctx context.Context, name, taskID, addr string, rc ReadinessCheck) {
-	interval := time.Duration(rc.IntervalSeconds * float64(time.Second))
-	for {
-		if f.probeOnce(ctx, addr, rc) {
-			f.mu.Lock()
-			if p := f.pets[name]; p != nil && p.TaskID == taskID && p.running() && !p.Ready {
-				f.markReady(p, f.cfg.Now())
-			}
-			delete(f.probes, taskID)
-			f.mu.Unlock()
-			f.poke()
-			return
+	timeout := time.Duration(rc.TimeoutSeconds * float64(time.Second))
+	check := func(ctx context.Context) bool {
+		if rc.Protocol == "TCP" {
+			return kit.TCPReady(ctx, addr, timeout)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(interval):
+		return kit.HTTPReady(ctx, f.cfg.HTTPClient, "http://"+addr+rc.Path, timeout, func(code int) bool { return code >= 200 && code < 300 })
+	}
+	kit.Poll(ctx, time.Duration(rc.IntervalSeconds*float64(time.Second)), check, func() {
+		f.mu.Lock()
+		if p := f.pets[name]; p != nil && p.TaskID == taskID && p.running() && !p.Ready {
+			f.markReady(p, f.cfg.Now())
 		}
-	}
-}
-
-func (f *Framework) probeOnce(ctx context.Context, addr string, rc ReadinessCheck) bool {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(rc.TimeoutSeconds*float64(time.Second)))
-	defer cancel()
-	if rc.Protocol == "TCP" {
-		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return false
-		}
-		c.Close()
-		return true
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+rc.Path, nil)
-	if err != nil {
-		return false
-	}
-	resp, err := f.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode >= 200 && resp.StatusCode < 300
+		delete(f.probes, taskID)
+		f.mu.Unlock()
+		f.poke()
+	})
 }

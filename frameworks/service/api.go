@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/corral-sched/corral/auth"
+	"github.com/corral-sched/corral/frameworks/kit"
 )
 
 // maxAppBytes bounds an app submission.
@@ -62,7 +63,7 @@ func (f *Framework) Handler(gatherer prometheus.Gatherer) http.Handler {
 		_, _ = io.WriteString(w, "pong\n")
 	})
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"healthy": true, "framework_id": f.FrameworkID()})
+		kit.WriteJSON(w, http.StatusOK, map[string]any{"healthy": true, "framework_id": f.FrameworkID()})
 	})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&collector{f: f})
@@ -77,36 +78,21 @@ func (f *Framework) Handler(gatherer prometheus.Gatherer) http.Handler {
 	return mux
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		b, _ = json.Marshal(map[string]string{"message": "encoding the answer: " + err.Error()})
-		status = http.StatusInternalServerError
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-}
-
-func writeError(w http.ResponseWriter, status int, format string, args ...any) {
-	writeJSON(w, status, map[string]string{"message": fmt.Sprintf(format, args...)})
-}
-
 // writeFailure maps the framework's errors to Marathon's statuses.
 func writeFailure(w http.ResponseWriter, err error) {
 	var verr *ValidationError
 	var conflict *ConflictError
 	switch {
 	case errors.As(err, &verr):
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "Object is not valid", "details": verr.Details})
+		kit.WriteJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "Object is not valid", "details": verr.Details})
 	case errors.As(err, &conflict):
-		writeJSON(w, http.StatusConflict, map[string]any{"message": conflict.Error(), "deployments": []map[string]string{{"id": conflict.DeploymentID}}})
+		kit.WriteJSON(w, http.StatusConflict, map[string]any{"message": conflict.Error(), "deployments": []map[string]string{{"id": conflict.DeploymentID}}})
 	case errors.Is(err, ErrNotFound):
-		writeError(w, http.StatusNotFound, "%v", strings.TrimSuffix(err.Error(), ": "+ErrNotFound.Error()))
+		kit.WriteError(w, http.StatusNotFound, "%v", strings.TrimSuffix(err.Error(), ": "+ErrNotFound.Error()))
 	case errors.Is(err, ErrExists), errors.Is(err, ErrNoRollback):
-		writeError(w, http.StatusConflict, "%v", err)
+		kit.WriteError(w, http.StatusConflict, "%v", err)
 	default:
-		writeError(w, http.StatusServiceUnavailable, "the change could not be stored (it is retried): %v", err)
+		kit.WriteError(w, http.StatusServiceUnavailable, "the change could not be stored (it is retried): %v", err)
 	}
 }
 
@@ -126,12 +112,12 @@ func boolParam(r *http.Request, name string, def bool) (bool, error) {
 // readBody reads a bounded request body.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		writeError(w, http.StatusUnsupportedMediaType, "send the app as application/json, not %q", ct)
+		kit.WriteError(w, http.StatusUnsupportedMediaType, "send the app as application/json, not %q", ct)
 		return nil, false
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAppBytes))
 	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "reading the body: %v (at most %d bytes)", err, maxAppBytes)
+		kit.WriteError(w, http.StatusRequestEntityTooLarge, "reading the body: %v (at most %d bytes)", err, maxAppBytes)
 		return nil, false
 	}
 	return b, true
@@ -161,7 +147,7 @@ func (f *Framework) createApp(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	view := f.appView(f.apps[app.ID], embedAll)
 	f.mu.Unlock()
-	writeJSON(w, http.StatusCreated, view)
+	kit.WriteJSON(w, http.StatusCreated, view)
 }
 
 // appRoutes dispatches /v2/apps/{id...}[/restart|/tasks[/{task}]|/versions[/{v}]].
@@ -179,7 +165,7 @@ func (f *Framework) appRoutes(w http.ResponseWriter, r *http.Request) {
 	}
 	appID, err := CanonicalID(id)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "app id: %v", err)
+		kit.WriteError(w, http.StatusBadRequest, "app id: %v", err)
 		return
 	}
 	route := r.Method + " " + suffix
@@ -204,7 +190,7 @@ func (f *Framework) appRoutes(w http.ResponseWriter, r *http.Request) {
 	case "GET versions/*":
 		f.appVersion(w, r, appID, arg)
 	default:
-		writeError(w, http.StatusMethodNotAllowed, "%s is not supported on %s", r.Method, r.URL.Path)
+		kit.WriteError(w, http.StatusMethodNotAllowed, "%s is not supported on %s", r.Method, r.URL.Path)
 	}
 }
 
@@ -213,10 +199,10 @@ func (f *Framework) getApp(w http.ResponseWriter, r *http.Request, id string) {
 	defer f.mu.Unlock()
 	as := f.apps[id]
 	if as == nil {
-		writeError(w, http.StatusNotFound, "App '%s' does not exist", id)
+		kit.WriteError(w, http.StatusNotFound, "App '%s' does not exist", id)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"app": f.appView(as, embedAll)})
+	kit.WriteJSON(w, http.StatusOK, map[string]any{"app": f.appView(as, embedAll)})
 }
 
 // putApp replaces an app, or creates it. Like Marathon, a PUT is a partial
@@ -226,7 +212,7 @@ func (f *Framework) putApp(w http.ResponseWriter, r *http.Request, id string) {
 	force, err := boolParam(r, "force", false)
 	partial, err2 := boolParam(r, "partialUpdate", true)
 	if err = errors.Join(err, err2); err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
+		kit.WriteError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
 	body, ok := readBody(w, r)
@@ -269,7 +255,7 @@ func (f *Framework) putApp(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	f.publishAPIPost(r, app)
-	writeJSON(w, http.StatusOK, map[string]string{"deploymentId": d.planID(), "version": d.Version})
+	kit.WriteJSON(w, http.StatusOK, map[string]string{"deploymentId": d.planID(), "version": d.Version})
 }
 
 // mergeJSON overlays the top-level fields of patch on base.
@@ -290,7 +276,7 @@ func mergeJSON(base, patch []byte) ([]byte, error) {
 func (f *Framework) deleteApp(w http.ResponseWriter, r *http.Request, id string) {
 	force, err := boolParam(r, "force", false)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
+		kit.WriteError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
 	d, err := f.Delete(r.Context(), id, force)
@@ -298,13 +284,13 @@ func (f *Framework) deleteApp(w http.ResponseWriter, r *http.Request, id string)
 		writeFailure(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"deploymentId": d.planID(), "version": d.Version})
+	kit.WriteJSON(w, http.StatusOK, map[string]string{"deploymentId": d.planID(), "version": d.Version})
 }
 
 func (f *Framework) restartApp(w http.ResponseWriter, r *http.Request, id string) {
 	force, err := boolParam(r, "force", false)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
+		kit.WriteError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
 	d, err := f.Restart(r.Context(), id, force)
@@ -312,7 +298,7 @@ func (f *Framework) restartApp(w http.ResponseWriter, r *http.Request, id string
 		writeFailure(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"deploymentId": d.planID(), "version": d.Version})
+	kit.WriteJSON(w, http.StatusOK, map[string]string{"deploymentId": d.planID(), "version": d.Version})
 }
 
 func (f *Framework) appTasks(w http.ResponseWriter, r *http.Request, id string) {
@@ -320,10 +306,10 @@ func (f *Framework) appTasks(w http.ResponseWriter, r *http.Request, id string) 
 	defer f.mu.Unlock()
 	as := f.apps[id]
 	if as == nil {
-		writeError(w, http.StatusNotFound, "App '%s' does not exist", id)
+		kit.WriteError(w, http.StatusNotFound, "App '%s' does not exist", id)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tasks": f.taskViews(id)})
+	kit.WriteJSON(w, http.StatusOK, map[string]any{"tasks": f.taskViews(id)})
 }
 
 func (f *Framework) listTasks(w http.ResponseWriter, r *http.Request) {
@@ -336,19 +322,19 @@ func (f *Framework) listTasks(w http.ResponseWriter, r *http.Request) {
 	if all == nil {
 		all = []TaskView{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tasks": all})
+	kit.WriteJSON(w, http.StatusOK, map[string]any{"tasks": all})
 }
 
 func (f *Framework) killTasks(w http.ResponseWriter, r *http.Request, id, taskID string) {
 	scale, err := boolParam(r, "scale", false)
 	force, err2 := boolParam(r, "force", false)
 	if err = errors.Join(err, err2); err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
+		kit.WriteError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
 	host := r.URL.Query().Get("host")
 	if taskID == "" && host == "" {
-		writeError(w, http.StatusBadRequest, "say which tasks: DELETE /v2/apps%s/tasks/{taskId} or ?host=", id)
+		kit.WriteError(w, http.StatusBadRequest, "say which tasks: DELETE /v2/apps%s/tasks/{taskId} or ?host=", id)
 		return
 	}
 	killed, d, err := f.KillTasks(r.Context(), id, func(in *Instance) bool {
@@ -359,11 +345,11 @@ func (f *Framework) killTasks(w http.ResponseWriter, r *http.Request, id, taskID
 		return
 	}
 	if taskID != "" && len(killed) == 0 {
-		writeError(w, http.StatusNotFound, "Task '%s' does not exist in app %s (or is already being killed)", taskID, id)
+		kit.WriteError(w, http.StatusNotFound, "Task '%s' does not exist in app %s (or is already being killed)", taskID, id)
 		return
 	}
 	if d != nil {
-		writeJSON(w, http.StatusOK, map[string]string{"deploymentId": d.planID(), "version": d.Version})
+		kit.WriteJSON(w, http.StatusOK, map[string]string{"deploymentId": d.planID(), "version": d.Version})
 		return
 	}
 	f.mu.Lock()
@@ -373,10 +359,10 @@ func (f *Framework) killTasks(w http.ResponseWriter, r *http.Request, id, taskID
 	}
 	f.mu.Unlock()
 	if taskID != "" {
-		writeJSON(w, http.StatusOK, map[string]any{"task": views[0]})
+		kit.WriteJSON(w, http.StatusOK, map[string]any{"task": views[0]})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tasks": views})
+	kit.WriteJSON(w, http.StatusOK, map[string]any{"tasks": views})
 }
 
 func (f *Framework) appVersions(w http.ResponseWriter, r *http.Request, id string) {
@@ -384,12 +370,12 @@ func (f *Framework) appVersions(w http.ResponseWriter, r *http.Request, id strin
 	defer f.mu.Unlock()
 	as := f.apps[id]
 	if as == nil {
-		writeError(w, http.StatusNotFound, "App '%s' does not exist", id)
+		kit.WriteError(w, http.StatusNotFound, "App '%s' does not exist", id)
 		return
 	}
 	versions := slices.Clone(as.Versions)
 	slices.Reverse(versions) // newest first, as Marathon lists them
-	writeJSON(w, http.StatusOK, map[string]any{"versions": versions})
+	kit.WriteJSON(w, http.StatusOK, map[string]any{"versions": versions})
 }
 
 func (f *Framework) appVersion(w http.ResponseWriter, r *http.Request, id, version string) {
@@ -398,7 +384,7 @@ func (f *Framework) appVersion(w http.ResponseWriter, r *http.Request, id, versi
 		writeFailure(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, app)
+	kit.WriteJSON(w, http.StatusOK, app)
 }
 
 func (f *Framework) listDeployments(w http.ResponseWriter, r *http.Request) {
@@ -413,13 +399,13 @@ func (f *Framework) listDeployments(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	slices.SortFunc(views, func(a, b DeploymentView) int { return strings.Compare(a.Version, b.Version) })
-	writeJSON(w, http.StatusOK, views)
+	kit.WriteJSON(w, http.StatusOK, views)
 }
 
 func (f *Framework) deleteDeployment(w http.ResponseWriter, r *http.Request) {
 	force, err := boolParam(r, "force", false)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
+		kit.WriteError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
 	d, err := f.Rollback(r.Context(), r.PathValue("id"), force)
@@ -431,18 +417,18 @@ func (f *Framework) deleteDeployment(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"deploymentId": d.planID(), "version": d.Version})
+	kit.WriteJSON(w, http.StatusOK, map[string]string{"deploymentId": d.planID(), "version": d.Version})
 }
 
 func (f *Framework) resetDelay(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/v2/queue"), "/delay")
 	if !ok {
-		writeError(w, http.StatusNotFound, "use DELETE /v2/queue/{appId}/delay")
+		kit.WriteError(w, http.StatusNotFound, "use DELETE /v2/queue/{appId}/delay")
 		return
 	}
 	id, err := CanonicalID(rest)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "app id: %v", err)
+		kit.WriteError(w, http.StatusBadRequest, "app id: %v", err)
 		return
 	}
 	if err := f.ResetDelay(r.Context(), id); err != nil {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/corral-sched/corral/frameworks/kit"
 )
 
 // eventBus fans events out to /v2/events subscribers and the HTTP
@@ -119,12 +121,12 @@ func (b *eventBus) close() {
 func (f *Framework) serveEvents(w http.ResponseWriter, r *http.Request) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
-		writeError(w, http.StatusInternalServerError, "streaming is not supported by this connection")
+		kit.WriteError(w, http.StatusInternalServerError, "streaming is not supported by this connection")
 		return
 	}
 	corral, err := boolParam(r, "corral_events", false)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
+		kit.WriteError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
 	filter := make(map[string]bool)

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/corral-sched/corral/frameworks/kit"
 )
 
 // groupRoutes serves /v2/groups[/{id}]:
@@ -19,12 +21,12 @@ import (
 func (f *Framework) groupRoutes(w http.ResponseWriter, r *http.Request) {
 	id, err := groupID(strings.TrimPrefix(r.URL.Path, "/v2/groups"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "group id: %v", err)
+		kit.WriteError(w, http.StatusBadRequest, "group id: %v", err)
 		return
 	}
 	force, err := boolParam(r, "force", false)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
+		kit.WriteError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
 	switch r.Method {
@@ -33,10 +35,10 @@ func (f *Framework) groupRoutes(w http.ResponseWriter, r *http.Request) {
 		defer f.mu.Unlock()
 		all := f.allGroups()
 		if !all[id] {
-			writeError(w, http.StatusNotFound, "Group '%s' does not exist", id)
+			kit.WriteError(w, http.StatusNotFound, "Group '%s' does not exist", id)
 			return
 		}
-		writeJSON(w, http.StatusOK, f.groupView(id, all))
+		kit.WriteJSON(w, http.StatusOK, f.groupView(id, all))
 	case http.MethodPost, http.MethodPut:
 		body, ok := readBody(w, r)
 		if !ok {
@@ -69,7 +71,7 @@ func (f *Framework) groupRoutes(w http.ResponseWriter, r *http.Request) {
 		}
 		writeDeployment(w, http.StatusOK, d, version)
 	default:
-		writeError(w, http.StatusMethodNotAllowed, "%s is not supported on %s", r.Method, r.URL.Path)
+		kit.WriteError(w, http.StatusMethodNotAllowed, "%s is not supported on %s", r.Method, r.URL.Path)
 	}
 }
 
@@ -80,7 +82,7 @@ func writeDeployment(w http.ResponseWriter, status int, d *Deployment, version s
 	if d != nil {
 		id = d.planID()
 	}
-	writeJSON(w, status, map[string]string{"deploymentId": id, "version": version})
+	kit.WriteJSON(w, status, map[string]string{"deploymentId": id, "version": version})
 }
 
 // CreateGroup creates a group inside parent, with its apps and groups,

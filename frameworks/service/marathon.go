@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/corral-sched/corral/frameworks/kit"
 	"github.com/corral-sched/corral/internal/version"
 )
 
@@ -30,7 +31,7 @@ func (f *Framework) advertisedHost(r *http.Request) string {
 // leader answers GET /v2/leader: this instance serves the API, so it
 // leads (a standby redirects to the leader before the request gets here).
 func (f *Framework) leader(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"leader": f.advertisedHost(r)})
+	kit.WriteJSON(w, http.StatusOK, map[string]string{"leader": f.advertisedHost(r)})
 }
 
 // abdicate answers DELETE /v2/leader: under ZooKeeper the instance steps
@@ -38,10 +39,10 @@ func (f *Framework) leader(w http.ResponseWriter, r *http.Request) {
 // election there is nothing to abdicate, and Marathon then answers 404.
 func (f *Framework) abdicate(w http.ResponseWriter, r *http.Request) {
 	if f.cfg.Abdicate == nil || !f.cfg.Abdicate() {
-		writeError(w, http.StatusNotFound, "There is no leader election to abdicate from: this instance runs without --zk")
+		kit.WriteError(w, http.StatusNotFound, "There is no leader election to abdicate from: this instance runs without --zk")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"message": "Leadership abdicated"})
+	kit.WriteJSON(w, http.StatusOK, map[string]string{"message": "Leadership abdicated"})
 }
 
 // info answers GET /v2/info with the fields Marathon's clients read.
@@ -53,7 +54,7 @@ func (f *Framework) info(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(f.cfg.WebUIURL, "https:") {
 		httpPort, httpsPort = 0, port
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	kit.WriteJSON(w, http.StatusOK, map[string]any{
 		"name": f.cfg.Name, "version": version.String(), "buildref": version.GitSHA,
 		"frameworkId": f.FrameworkID(), "elected": true, "leader": host,
 		"http_config": map[string]any{"http_port": httpPort, "https_port": httpsPort},
@@ -79,11 +80,11 @@ func (f *Framework) deleteTasks(w http.ResponseWriter, r *http.Request) {
 	wipe, err2 := boolParam(r, "wipe", false)
 	force, err3 := boolParam(r, "force", false)
 	if err = errors.Join(err, err2, err3); err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
+		kit.WriteError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
 	if scale && wipe {
-		writeError(w, http.StatusBadRequest, "scale and wipe cannot be used together")
+		kit.WriteError(w, http.StatusBadRequest, "scale and wipe cannot be used together")
 		return
 	}
 	body, ok := readBody(w, r)
@@ -100,7 +101,7 @@ func (f *Framework) deleteTasks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(req.IDs) == 0 {
-		writeError(w, http.StatusBadRequest, `say which tasks: {"ids": ["<task id>", ...]}`)
+		kit.WriteError(w, http.StatusBadRequest, `say which tasks: {"ids": ["<task id>", ...]}`)
 		return
 	}
 	killed, dep, err := f.KillTaskIDs(r.Context(), req.IDs, scale, wipe, force)
@@ -109,14 +110,14 @@ func (f *Framework) deleteTasks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if dep != nil {
-		writeJSON(w, http.StatusOK, map[string]string{"deploymentId": dep.planID(), "version": dep.Version})
+		kit.WriteJSON(w, http.StatusOK, map[string]string{"deploymentId": dep.planID(), "version": dep.Version})
 		return
 	}
 	views := make([]TaskView, 0, len(killed))
 	for i := range killed {
 		views = append(views, taskView(&killed[i]))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tasks": views})
+	kit.WriteJSON(w, http.StatusOK, map[string]any{"tasks": views})
 }
 
 // KillTaskIDs kills tasks by ID, whatever their apps; unknown IDs and
@@ -179,16 +180,16 @@ func (f *Framework) KillTaskIDs(ctx context.Context, ids []string, scale, wipe, 
 // callback URLs, POST and DELETE ?callbackUrl= add and remove one.
 func (f *Framework) eventSubscriptions(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
-		writeJSON(w, http.StatusOK, map[string]any{"callbackUrls": f.callbacks.list()})
+		kit.WriteJSON(w, http.StatusOK, map[string]any{"callbackUrls": f.callbacks.list()})
 		return
 	}
 	u := r.URL.Query().Get("callbackUrl")
 	if u == "" {
-		writeError(w, http.StatusBadRequest, "say which URL: ?callbackUrl=http://host:port/path")
+		kit.WriteError(w, http.StatusBadRequest, "say which URL: ?callbackUrl=http://host:port/path")
 		return
 	}
 	if err := checkCallbackURL(u); err != nil {
-		writeError(w, http.StatusUnprocessableEntity, "%v", err)
+		kit.WriteError(w, http.StatusUnprocessableEntity, "%v", err)
 		return
 	}
 	var err error
@@ -200,7 +201,7 @@ func (f *Framework) eventSubscriptions(w http.ResponseWriter, r *http.Request) {
 		typ = "unsubscribe_event"
 		err = f.Unsubscribe(r.Context(), u)
 	default:
-		writeError(w, http.StatusMethodNotAllowed, "%s is not supported on /v2/eventSubscriptions", r.Method)
+		kit.WriteError(w, http.StatusMethodNotAllowed, "%s is not supported on /v2/eventSubscriptions", r.Method)
 		return
 	}
 	if err != nil {
@@ -209,7 +210,7 @@ func (f *Framework) eventSubscriptions(w http.ResponseWriter, r *http.Request) {
 	}
 	ev := map[string]any{"callbackUrl": u, "clientIp": clientIP(r), "timestamp": f.cfg.Now()}
 	f.bus.publish(typ, ev)
-	writeJSON(w, http.StatusOK, ev)
+	kit.WriteJSON(w, http.StatusOK, ev)
 }
 
 // Subscribe registers an HTTP callback; it is durable when this returns.

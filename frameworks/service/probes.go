@@ -5,12 +5,12 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/corral-sched/corral/frameworks/kit"
 )
 
-// HTTPDoer sends readiness probes.
-type HTTPDoer interface {
-	Do(*http.Request) (*http.Response, error)
-}
+// HTTPDoer sends readiness probes and event callbacks.
+type HTTPDoer = kit.HTTPDoer
 
 func defaultProbeClient() HTTPDoer {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
@@ -43,39 +43,20 @@ func (f *Framework) ensureProbes(ctx context.Context, as *appState, cur []*Insta
 // probe polls url until it answers with a ready status code, then marks
 // the instance ready.
 func (f *Framework) probe(ctx context.Context, taskID, url string, rc ReadinessCheck) {
-	interval := seconds(*rc.IntervalSeconds)
-	for {
-		if f.probeOnce(ctx, url, rc) {
-			f.mu.Lock()
-			if in := f.instances[taskID]; in != nil {
-				in.Ready = true
-				f.dirtyInst[taskID] = true
-				f.bus.publish(corralEvent("instance_ready"), map[string]any{"appId": in.AppID, "taskId": taskID, "timestamp": f.cfg.Now()})
-			}
-			delete(f.probes, taskID)
-			f.mu.Unlock()
-			f.poke()
-			return
+	check := func(ctx context.Context) bool {
+		return kit.HTTPReady(ctx, f.cfg.HTTPClient, url, seconds(*rc.TimeoutSeconds), func(code int) bool {
+			return slices.Contains(rc.HTTPStatusCodesForReady, code)
+		})
+	}
+	kit.Poll(ctx, seconds(*rc.IntervalSeconds), check, func() {
+		f.mu.Lock()
+		if in := f.instances[taskID]; in != nil {
+			in.Ready = true
+			f.dirtyInst[taskID] = true
+			f.bus.publish(corralEvent("instance_ready"), map[string]any{"appId": in.AppID, "taskId": taskID, "timestamp": f.cfg.Now()})
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(interval):
-		}
-	}
-}
-
-func (f *Framework) probeOnce(ctx context.Context, url string, rc ReadinessCheck) bool {
-	ctx, cancel := context.WithTimeout(ctx, seconds(*rc.TimeoutSeconds))
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return false
-	}
-	resp, err := f.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return slices.Contains(rc.HTTPStatusCodesForReady, resp.StatusCode)
+		delete(f.probes, taskID)
+		f.mu.Unlock()
+		f.poke()
+	})
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/corral-sched/corral/frameworks/kit"
 )
 
 // selector is one term of a label selector.
@@ -84,7 +86,7 @@ func (f *Framework) listApps(w http.ResponseWriter, r *http.Request) {
 	if l := q.Get("label"); l != "" {
 		var err error
 		if sel, err = parseSelector(l); err != nil {
-			writeError(w, http.StatusBadRequest, "%v", err)
+			kit.WriteError(w, http.StatusBadRequest, "%v", err)
 			return
 		}
 	}
@@ -97,7 +99,7 @@ func (f *Framework) listApps(w http.ResponseWriter, r *http.Request) {
 			e.lastFailure = true
 		case "apps.counts", "apps.deployments", "apps.readiness", "app.counts", "app.deployments":
 		default:
-			writeError(w, http.StatusBadRequest, "embed=%q: use apps.tasks, apps.counts, apps.deployments or apps.lastTaskFailure", em)
+			kit.WriteError(w, http.StatusBadRequest, "embed=%q: use apps.tasks, apps.counts, apps.deployments or apps.lastTaskFailure", em)
 			return
 		}
 	}
@@ -118,7 +120,7 @@ func (f *Framework) listApps(w http.ResponseWriter, r *http.Request) {
 			apps = append(apps, f.appView(as, e))
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"apps": apps})
+	kit.WriteJSON(w, http.StatusOK, map[string]any{"apps": apps})
 }
 
 // collector exports the framework's state as Prometheus metrics, read at

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/corral-sched/corral/frameworks/kit"
 )
 
 // AppView is an app as GET /v2/apps shows it: the spec and its counts.
@@ -189,7 +191,7 @@ func (f *Framework) queue(w http.ResponseWriter, r *http.Request) {
 			"why":                    whyWaiting(as, now),
 		})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"queue": items})
+	kit.WriteJSON(w, http.StatusOK, map[string]any{"queue": items})
 }
 
 // whyWaiting explains in a sentence why instances are not placed.
