@@ -17,12 +17,18 @@ import (
 )
 
 func newBenchLaunchCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "launch --tasks N --agents K --isolation sim|posix|linux [--rate R]",
+	cmd := &cobra.Command{Use: "launch --tasks N --agents K --isolation sim|posix|linux [--rate R] [--baseline=false]",
 		Short: "Launch N tasks on K agents through an SDK framework; report ACCEPT→RUNNING and submit→RUNNING latencies and tasks/s",
 		Long: "Start a master, K agents (sim: simulated, nothing forked; posix, linux: real agents forking\n" +
 			"real processes, linux in containers) and a framework on the SDK in this process, then queue N\n" +
 			"tasks in the framework, all at once or --rate per second. The framework packs queued tasks into\n" +
-			"the offers it holds, as many per offer as fit, one ACCEPT per offer.",
+			"the offers it holds, as many per offer as fit, one ACCEPT per offer.\n\n" +
+			"Then, with the cluster gone, it measures the floor of this machine (--baseline=false skips it):\n" +
+			"posix spawns the same N commands with os/exec, each in a fresh sandbox with stdout and stderr\n" +
+			"files, from GOMAXPROCS×4 workers, and reports the time until all have started and corral's time\n" +
+			"over it (ratio_to_baseline); linux runs /bin/true under runc (create, start, exit, delete) one\n" +
+			"container after another, min(N, 50) times, in a root shaped like corral's, and reports its p50\n" +
+			"and corral's ACCEPT→RUNNING p50 over it (ratio_to_runc_p50), or says why not if runc is absent.",
 		Args: cobra.NoArgs, RunE: runBenchLaunch}
 	f := cmd.Flags()
 	f.Int("tasks", 1000, "tasks to launch")
@@ -33,7 +39,8 @@ func newBenchLaunchCommand() *cobra.Command {
 	f.Float64("mem", 8, "each task's memory, MB")
 	f.String("command", "", `each task's command (default: "sleep 3600" sim, "sleep 120" otherwise; killed at the end)`)
 	f.String("resources", "", "each agent's resources (default: "+simResources+" sim, "+posixResources+" otherwise)")
-	f.Duration("timeout", 5*time.Minute, "give up after this long")
+	f.Duration("timeout", 5*time.Minute, "give up after this long (the cluster run, then the baseline, each)")
+	f.Bool("baseline", true, "after the run, time the same launches without corral (posix: os/exec; linux: runc)")
 	profileFlags(cmd)
 	return cmd
 }
@@ -55,6 +62,17 @@ type launchResult struct {
 	CPUSeconds      float64          `json:"cpu_seconds"`
 	Cores           int              `json:"cores"`
 	LoadAverage     float64          `json:"load_avg_1m"` // at the start
+
+	// The floor of this machine, measured after the run (bench_baseline.go).
+	BaselineSeconds        float64 `json:"baseline_seconds,omitempty"` // first spawn → all started
+	BaselineTasksPerSecond float64 `json:"baseline_tasks_per_second,omitempty"`
+	BaselineWorkers        int     `json:"baseline_workers,omitempty"`
+	RatioToBaseline        float64 `json:"ratio_to_baseline,omitempty"` // seconds / baseline_seconds
+	RuncRuns               int     `json:"runc_runs,omitempty"`
+	RuncP50                float64 `json:"runc_p50_ms,omitempty"`
+	RatioToRuncP50         float64 `json:"ratio_to_runc_p50,omitempty"` // accept_to_running.p50_ms / runc_p50_ms
+	// BaselineSkipped says why a baseline the isolation has is missing.
+	BaselineSkipped string `json:"baseline_skipped,omitempty"`
 }
 
 // launchSetup is what launch and churn share: a master, agents and the
@@ -140,7 +158,37 @@ func (s *launchSetup) killAll() error {
 	return s.fw.wait(ctx, "every task killed", func() bool { return s.fw.ended.Load()-s.fw.failed.Load() >= s.fw.running.Load() })
 }
 
+// launchParams are `bench launch`'s flags, checked and defaulted.
+type launchParams struct {
+	tasks, agents           int
+	isolation, command, res string
+	rate, cpus, mem         float64
+	timeout                 time.Duration
+	baseline                bool
+}
+
 func runBenchLaunch(cmd *cobra.Command, _ []string) error {
+	p, err := launchFlags(cmd)
+	if err != nil {
+		return err
+	}
+	out, err := launchOnCluster(cmd, p)
+	if err != nil {
+		return err
+	}
+	var baseErr error
+	if p.baseline {
+		ctx, cancel := context.WithTimeout(cmd.Context(), p.timeout)
+		defer cancel()
+		baseErr = out.addBaseline(ctx, p.command)
+	}
+	if err := report(cmd.OutOrStdout(), out, launchTable(out)); err != nil {
+		return err
+	}
+	return baseErr
+}
+
+func launchFlags(cmd *cobra.Command) (launchParams, error) {
 	fl := cmd.Flags()
 	tasks, _ := fl.GetInt("tasks")
 	agents, _ := fl.GetInt("agents")
@@ -151,13 +199,14 @@ func runBenchLaunch(cmd *cobra.Command, _ []string) error {
 	command, _ := fl.GetString("command")
 	res, _ := fl.GetString("resources")
 	timeout, _ := fl.GetDuration("timeout")
+	baseline, _ := fl.GetBool("baseline")
 	switch isolation {
 	case "sim", "posix", "linux":
 	default:
-		return fmt.Errorf("--isolation %q: want sim, posix or linux", isolation)
+		return launchParams{}, fmt.Errorf("--isolation %q: want sim, posix or linux", isolation)
 	}
 	if tasks < 1 || agents < 0 || rate < 0 {
-		return errors.New("--tasks must be at least 1, --agents and --rate not negative")
+		return launchParams{}, errors.New("--tasks must be at least 1, --agents and --rate not negative")
 	}
 	real := isolation != "sim"
 	if agents == 0 {
@@ -169,51 +218,59 @@ func runBenchLaunch(cmd *cobra.Command, _ []string) error {
 	if command == "" {
 		command = map[bool]string{false: "sleep 3600", true: "sleep 120"}[real]
 	}
+	return launchParams{tasks: tasks, agents: agents, isolation: isolation, command: command, res: res,
+		rate: rate, cpus: cpus, mem: mem, timeout: timeout, baseline: baseline}, nil
+}
+
+// launchOnCluster runs the benchmark proper; everything it started is
+// gone when it returns.
+func launchOnCluster(cmd *cobra.Command, p launchParams) (launchResult, error) {
 	stopProfiles, err := startProfiles(cmd)
 	if err != nil {
-		return err
+		return launchResult{}, err
 	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+	ctx, cancel := context.WithTimeout(cmd.Context(), p.timeout)
 	defer cancel()
 
-	s, err := startLaunchSetup(ctx, isolation, agents, res, loadConfig{CPUs: cpus, Mem: mem, Command: command, Capacity: tasks})
+	tasks := p.tasks
+	s, err := startLaunchSetup(ctx, p.isolation, p.agents, p.res, loadConfig{CPUs: p.cpus, Mem: p.mem, Command: p.command, Capacity: tasks})
 	if err != nil {
-		return err
+		return launchResult{}, err
 	}
 	defer s.close()
 	load := benchkit.LoadAverage()
 	cpuStart := benchkit.CPUSeconds()
-	pace(ctx, s.fw, tasks, rate)
+	pace(ctx, s.fw, tasks, p.rate)
 	waitErr := s.fw.wait(ctx, fmt.Sprintf("%d tasks running", tasks), func() bool {
 		return s.fw.running.Load()+s.fw.failed.Load() >= int64(tasks)
 	})
 	cpu := benchkit.CPUSeconds() - cpuStart
 	rss := benchkit.RSSMB()
 	if err := stopProfiles(); err != nil {
-		return err
+		return launchResult{}, err
 	}
 	var killErr error
-	if real {
+	if p.isolation != "sim" {
 		killErr = s.killAll() // simulated tasks die with their agents
 	}
 	fw := s.fw
 	fw.close()
 	s.fw = nil
 	if waitErr != nil {
-		return waitErr
+		return launchResult{}, waitErr
 	}
 	if killErr != nil {
-		return killErr
+		return launchResult{}, killErr
 	}
 	r := fw.result()
-	out := launchResult{Scenario: "launch", Isolation: isolation, Agents: agents, Tasks: tasks, Rate: rate,
+	out := launchResult{Scenario: "launch", Isolation: p.isolation, Agents: p.agents, Tasks: tasks, Rate: p.rate,
 		Running: r.Running, Failed: r.Failed, AcceptToRunning: r.AcceptToRunning, SubmitToRunning: r.SubmitToRunning,
 		RSSMB: rss, CPUSeconds: cpu, Cores: runtime.NumCPU(), LoadAverage: load}
 	if d := r.LastRunning.Sub(r.FirstSubmit); d > 0 {
 		out.Seconds = d.Seconds()
 		out.TasksPerSecond = float64(r.Running) / d.Seconds()
 	}
-	return report(cmd.OutOrStdout(), out, launchTable(out))
+	return out, nil
 }
 
 func launchTable(r launchResult) string {
@@ -231,5 +288,8 @@ func launchTable(r launchResult) string {
 	}
 	fmt.Fprintf(&b, "\n%d of %d TASK_RUNNING (%d failed) in %.2f s: **%.0f tasks/s** to RUNNING; process CPU %.1f s (master, agents and framework), RSS %.0f MB; load average %.1f at the start.\n",
 		r.Running, r.Tasks, r.Failed, r.Seconds, r.TasksPerSecond, r.CPUSeconds, r.RSSMB, r.LoadAverage)
+	if s := baselineSentence(r); s != "" {
+		fmt.Fprintf(&b, "\n%s\n", s)
+	}
 	return b.String()
 }

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+)
+
+// runcRuns caps the containers the linux baseline runs: they go one after
+// another, at a tenth of a second or more each.
+const runcRuns = 50
+
+// addBaseline measures the floor for r's isolation on this machine and
+// fills in r's baseline fields and ratios. A baseline this machine cannot
+// run (no runc) is noted in r, not failed; one that fails is noted and
+// returned. Simulated agents fork nothing and have no floor to compare.
+func (r *launchResult) addBaseline(ctx context.Context, command string) error {
+	switch r.Isolation {
+	case "posix":
+		workers := runtime.GOMAXPROCS(0) * 4
+		b, err := spawnBaseline(ctx, spawnOptions{N: r.Tasks, Command: command, Workers: workers, Dir: workDirBase(r.Isolation)})
+		if err != nil {
+			r.BaselineSkipped = "failed: " + err.Error()
+			return err
+		}
+		secs := b.Elapsed.Seconds()
+		if secs <= 0 {
+			return nil // nothing measurable; cannot happen with a real clock
+		}
+		r.BaselineSeconds, r.BaselineWorkers = secs, workers
+		r.BaselineTasksPerSecond = float64(b.Started) / secs
+		if r.Seconds > 0 {
+			r.RatioToBaseline = r.Seconds / secs
+		}
+	case "linux":
+		l, err := runcBaseline(ctx, min(r.Tasks, runcRuns), "")
+		var skipped baselineSkipped
+		if errors.As(err, &skipped) {
+			r.BaselineSkipped = skipped.Error()
+			return nil
+		}
+		if err != nil {
+			r.BaselineSkipped = "failed: " + err.Error()
+			return err
+		}
+		r.RuncRuns, r.RuncP50 = l.Count, l.P50
+		if l.P50 > 0 && r.AcceptToRunning.P50 > 0 {
+			r.RatioToRuncP50 = r.AcceptToRunning.P50 / l.P50
+		}
+	}
+	return nil
+}
+
+// baselineSentence is the table's line about the baseline, "" if there is
+// none to speak of.
+func baselineSentence(r launchResult) string {
+	switch {
+	case r.BaselineSkipped != "":
+		return fmt.Sprintf("No baseline on this machine: %s.", r.BaselineSkipped)
+	case r.BaselineSeconds > 0:
+		return fmt.Sprintf("Baseline, the same %d commands spawned from Go after the run (os/exec, a fresh sandbox with stdout and stderr files each, %d workers): "+
+			"all started in %.2f s (%.0f/s); corral took **%.1f×** as long.",
+			r.Tasks, r.BaselineWorkers, r.BaselineSeconds, r.BaselineTasksPerSecond, r.RatioToBaseline)
+	case r.RuncRuns > 0:
+		return fmt.Sprintf("Baseline, `runc run` of /bin/true after the run (create, start, exit, delete; %d runs one after another, a root shaped like corral's): "+
+			"p50 %.2f ms; corral's ACCEPT → TASK_RUNNING p50 is **%.2f×** that.",
+			r.RuncRuns, r.RuncP50, r.RatioToRuncP50)
+	}
+	return ""
+}
