@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -131,6 +132,7 @@ func (c *Containerizer) Recover(ctx context.Context, list []Recovered) map[strin
 	procs := make(map[string]*Process, len(list))
 	named := make(map[string]bool, len(list))
 	var alive []*isolators.Container
+	held := &heldCleanups{fns: make(map[string]func())}
 	for _, r := range list {
 		named[r.Spec.ID] = true
 		pid, start := r.Pid, r.StartTime
@@ -142,8 +144,11 @@ func (c *Containerizer) Recover(ctx context.Context, list []Recovered) map[strin
 		ic := &isolators.Container{ID: r.Spec.ID, Sandbox: r.Spec.Sandbox, User: r.Spec.User, Limits: r.Spec.Limits,
 			Volumes: r.Spec.Volumes, Info: r.Spec.Info, NetNS: r.Spec.NetNS}
 		w := &watch{}
-		proc, err := c.launcher.Recover(c.start(r.Spec, ic, nil, w), pid, start)
+		st := c.start(r.Spec, ic, nil, w)
+		st.Destroyed = held.wrap(r.Spec.ID, st.Destroyed)
+		proc, err := c.launcher.Recover(st, pid, start)
 		if err != nil {
+			held.run(r.Spec.ID) // gone already: cleaned up now, as before the isolators recover
 			if !errors.Is(err, ErrGone) {
 				c.log.Warn("could not recover a container", "container", r.Spec.ID, "err", err)
 			}
@@ -177,8 +182,60 @@ func (c *Containerizer) Recover(ctx context.Context, list []Recovered) map[strin
 			}
 		}
 	}
+	held.open()
 	for _, ic := range alive {
 		procs[ic.ID].networks = c.networkInfos(ic) // known once the isolators have recovered
 	}
 	return procs
+}
+
+// heldCleanups holds back the cleanup of recovered containers that end
+// before the isolators have recovered: an isolator learns what it has to
+// undo (a CNI attachment, say) in its Recover, so a cleanup run before it
+// would find nothing to undo and leak it.
+type heldCleanups struct {
+	mu     sync.Mutex
+	opened bool
+	fns    map[string]func()
+}
+
+// wrap returns destroy, held back until open while the isolators have
+// not recovered.
+func (h *heldCleanups) wrap(id string, destroy func()) func() {
+	if destroy == nil {
+		return nil
+	}
+	return func() {
+		h.mu.Lock()
+		if !h.opened {
+			h.fns[id] = destroy
+			h.mu.Unlock()
+			return
+		}
+		h.mu.Unlock()
+		destroy()
+	}
+}
+
+// run runs id's cleanup now if it is held.
+func (h *heldCleanups) run(id string) {
+	h.mu.Lock()
+	f := h.fns[id]
+	delete(h.fns, id)
+	h.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+// open runs every held cleanup and lets later ones run at once.
+func (h *heldCleanups) open() {
+	h.mu.Lock()
+	h.opened = true
+	fns := h.fns
+	h.fns = nil
+	h.mu.Unlock()
+	for _, f := range fns {
+		f()
+	}
 }
