@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/agent/containerizer"
+	"github.com/corral-sched/corral/agent/cplog"
 	"github.com/corral-sched/corral/agent/fetcher"
 	"github.com/corral-sched/corral/agent/lifecycle"
 	"github.com/corral-sched/corral/agent/statusupdate"
@@ -85,8 +86,10 @@ type Agent struct {
 	// could only turn into a duplicate status update (an acknowledgement
 	// not yet recorded): written once the loop is idle, not per event.
 	lazyCheckpoints map[statusupdate.Key]bool
-	checkpointDirs  map[string]bool // directories known to exist
-	session         *session        // nil while not subscribed
+	// checkpoints is the log of the tasks' checkpoints (checkpoint.go),
+	// open while Run runs.
+	checkpoints *cplog.Log
+	session     *session // nil while not subscribed
 	// sessions are the nested container sessions running or recently
 	// ended (attach_session.go); they live off the loop.
 	sessions   sessionTable
@@ -148,7 +151,6 @@ func New(cfg Config) (*Agent, error) {
 		shutdown:        make(chan struct{}),
 		tasks:           make(map[statusupdate.Key]*taskRun),
 		lazyCheckpoints: make(map[statusupdate.Key]bool),
-		checkpointDirs:  make(map[string]bool),
 		executors:       make(map[execKey]*executorRun),
 		updates:         statusupdate.New(cfg.StatusUpdateRetry, maxStatusUpdateRetry),
 		bootID:          uuid.New().String(),
@@ -214,18 +216,24 @@ func (a *Agent) Run(ctx context.Context) error {
 	if !a.running.CompareAndSwap(false, true) {
 		return errors.New("agent: Run called twice")
 	}
+	cp, records, err := cplog.Open(a.checkpointLogDir(), a.log)
+	if err != nil {
+		close(a.stopped)
+		return fmt.Errorf("agent: opening the task checkpoints: %w", err)
+	}
+	a.checkpoints = cp
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	loopDone := make(chan struct{})
 	go func() { a.loop(loopCtx); close(loopDone) }()
-	if err := a.do(ctx, a.recoverTasks); err != nil {
-		stopLoop()
-		<-loopDone
-		close(a.stopped)
+	// The log is closed once the loop, its only writer, has stopped.
+	stop := func() { stopLoop(); <-loopDone; _ = a.checkpoints.Close(); close(a.stopped) }
+	if err := a.do(ctx, func() { a.recoverTasks(records) }); err != nil {
+		stop()
 		return fmt.Errorf("agent: recovering tasks: %w", err)
 	}
 	go a.watchDisk(loopCtx)
 	go a.collectImages(loopCtx)
-	defer func() { stopLoop(); <-loopDone; close(a.stopped) }()
+	defer stop()
 
 	backoff := a.cfg.RegisterBackoff
 	for {

@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -19,14 +20,16 @@ import (
 	"github.com/corral-sched/corral/proto/mesospb"
 )
 
-// The agent checkpoints each task under meta/tasks: what it is, where its
-// process is, and its unacknowledged status updates. A restarted agent
+// The agent checkpoints each task in one append-only log, meta/tasklog
+// (package cplog), keyed by framework and task: what the task is, where
+// its process is, and its unacknowledged status updates. A restarted agent
 // (after kill -9 or an upgrade) re-attaches to the tasks still running,
 // reports those that ended meanwhile from the exit status they left in
 // their sandbox, re-sends what was never acknowledged, and re-registers
-// with all of them. Checkpoints are replaced atomically; they are not
-// synced to disk on every update, so a machine crash may lose the last
-// updates, but then the tasks are gone too and are reported lost.
+// with all of them. A checkpoint is in the kernel once written, not
+// synced to disk: a machine crash may lose the last updates, but then the
+// tasks are gone too and are reported lost. Earlier versions kept a file
+// per task under meta/tasks; recovery moves those into the log.
 
 type taskCheckpoint struct {
 	Framework   []byte   `json:"framework"` // FrameworkInfo
@@ -43,9 +46,17 @@ type taskCheckpoint struct {
 
 func exitFile(sandbox string) string { return filepath.Join(sandbox, ".corral_exit_status") }
 
+// checkpointPath is where earlier versions kept a task's checkpoint.
 func (a *Agent) checkpointPath(k statusupdate.Key) string {
 	return filepath.Join(a.cfg.WorkDir, "meta", "tasks", url.PathEscape(k.FrameworkID), url.PathEscape(k.TaskID)+".json")
 }
+
+// checkpointKey names a task in the log; escaping keeps it one-to-one.
+func checkpointKey(k statusupdate.Key) string {
+	return url.PathEscape(k.FrameworkID) + "/" + url.PathEscape(k.TaskID)
+}
+
+func (a *Agent) checkpointLogDir() string { return filepath.Join(a.cfg.WorkDir, "meta", "tasklog") }
 
 // checkpoint writes t's checkpoint. Failures are logged and returned: a
 // launch whose first checkpoint fails does not start (nothing would find
@@ -88,18 +99,7 @@ func (a *Agent) writeCheckpoint(t *taskRun) error {
 	if err != nil {
 		return err
 	}
-	path := a.checkpointPath(t.key)
-	if dir := filepath.Dir(path); !a.checkpointDirs[dir] {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		a.checkpointDirs[dir] = true
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return a.checkpoints.Put(checkpointKey(t.key), b)
 }
 
 // checkpointLater marks t's checkpoint stale in a way that can wait for
@@ -117,7 +117,9 @@ func (a *Agent) flushLazyCheckpoints() {
 
 func (a *Agent) dropCheckpoint(k statusupdate.Key) {
 	delete(a.lazyCheckpoints, k)
-	if err := os.Remove(a.checkpointPath(k)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := a.checkpoints.Delete(checkpointKey(k)); err != nil {
+		// A restart then re-sends the task's last update, which is
+		// acknowledged again: a duplicate, never a lost task.
 		a.log.Warn("could not remove a task's checkpoint", "task", k.TaskID, "err", err)
 	}
 }
@@ -129,8 +131,9 @@ func bootID() string {
 	return strings.TrimSpace(string(b))
 }
 
-// recoverTasks runs on the loop before the first subscription.
-func (a *Agent) recoverTasks() {
+// recoverTasks runs on the loop before the first subscription, with the
+// records the checkpoint log held.
+func (a *Agent) recoverTasks(records map[string][]byte) {
 	metaBoot := filepath.Join(a.cfg.WorkDir, "meta", "boot_id")
 	saved, _ := os.ReadFile(metaBoot)
 	current := bootID()
@@ -139,14 +142,15 @@ func (a *Agent) recoverTasks() {
 		a.log.Warn("could not record the boot ID", "err", err)
 	}
 	execs := a.loadExecutors(rebooted)
+	a.moveLegacyCheckpoints(records)
 	var tasks []*taskRun
-	files, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "meta", "tasks", "*", "*.json"))
-	for _, path := range files {
-		t, pending, err := a.loadCheckpoint(path)
+	for _, key := range slices.Sorted(maps.Keys(records)) {
+		t, pending, err := decodeCheckpoint(records[key])
+		if err == nil && checkpointKey(t.key) != key {
+			err = fmt.Errorf("it names task %s of framework %s", t.key.TaskID, t.key.FrameworkID)
+		}
 		if err != nil {
-			// Never a crash loop: set the file aside, say so, go on.
-			a.log.Error("corrupt task checkpoint set aside", "path", path, "err", err)
-			_ = os.Rename(path, path+".corrupt")
+			a.setCheckpointAside(key, records[key], err)
 			continue
 		}
 		a.tasks[t.key] = t
@@ -229,16 +233,12 @@ func (a *Agent) recoverTasks() {
 		eff, _ := t.life.Exited(exit) // a restored task is past its launch
 		a.apply(t, eff)
 	}
-	if len(files) > 0 {
+	if len(tasks) > 0 {
 		a.log.Info("tasks recovered from checkpoints", "running", recovered, "ended while down", ended, "rebooted", rebooted)
 	}
 }
 
-func (a *Agent) loadCheckpoint(path string) (*taskRun, []*mesospb.TaskStatus, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
+func decodeCheckpoint(b []byte) (*taskRun, []*mesospb.TaskStatus, error) {
 	var cp taskCheckpoint
 	if err := json.Unmarshal(b, &cp); err != nil {
 		return nil, nil, fmt.Errorf("decoding: %w", err)
@@ -267,4 +267,73 @@ func (a *Agent) loadCheckpoint(path string) (*taskRun, []*mesospb.TaskStatus, er
 		startTime: cp.StartTime, pidHint: cp.Pid,
 	}
 	return t, pending, nil
+}
+
+// setCheckpointAside moves a record recovery cannot read out of the log
+// into a file next to it, for inspection: never a crash loop.
+func (a *Agent) setCheckpointAside(key string, b []byte, why error) {
+	path := filepath.Join(a.checkpointLogDir(), "record."+url.PathEscape(key)+".corrupt")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		a.log.Error("corrupt task checkpoint dropped; could not keep a copy", "key", key, "err", why, "copy", err)
+	} else {
+		a.log.Error("corrupt task checkpoint set aside", "key", key, "path", path, "err", why)
+	}
+	if err := a.checkpoints.Delete(key); err != nil {
+		a.log.Warn("could not remove a corrupt task checkpoint from the log", "key", key, "err", err)
+	}
+}
+
+// moveLegacyCheckpoints moves the per-task files of earlier versions
+// into the log and adds them to records. A file goes only once the log
+// holds it durably; one the log cannot take stays and is read again next
+// time. A record the log already holds wins: an earlier move stopped
+// before removing the file.
+func (a *Agent) moveLegacyCheckpoints(records map[string][]byte) {
+	dir := filepath.Join(a.cfg.WorkDir, "meta", "tasks")
+	files, _ := filepath.Glob(filepath.Join(dir, "*", "*.json"))
+	var moved []string
+	for _, path := range files {
+		b, err := os.ReadFile(path)
+		var t *taskRun
+		if err == nil {
+			t, _, err = decodeCheckpoint(b)
+		}
+		if err != nil {
+			a.log.Error("corrupt task checkpoint set aside", "path", path, "err", err)
+			_ = os.Rename(path, path+".corrupt")
+			continue
+		}
+		key := checkpointKey(t.key)
+		if _, ok := records[key]; !ok {
+			if err := a.checkpoints.Put(key, b); err != nil {
+				a.log.Error("could not move a task checkpoint into the log; it is read from its file", "path", path, "err", err)
+				records[key] = b
+				continue
+			}
+			records[key] = b
+		}
+		moved = append(moved, path)
+	}
+	if len(moved) == 0 {
+		return
+	}
+	if err := a.checkpoints.Sync(); err != nil {
+		a.log.Error("could not sync the checkpoint log; the task checkpoints' files stay", "err", err)
+		return
+	}
+	for _, path := range moved {
+		if err := os.Remove(path); err != nil {
+			a.log.Warn("could not remove a task checkpoint moved into the log", "path", path, "err", err)
+		}
+	}
+	tmps, _ := filepath.Glob(filepath.Join(dir, "*", "*.json.tmp"))
+	for _, path := range tmps {
+		_ = os.Remove(path) // a replacement that never happened
+	}
+	fws, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, fw := range fws {
+		_ = os.Remove(fw) // only if empty
+	}
+	_ = os.Remove(dir)
+	a.log.Info("task checkpoints moved into the log", "tasks", len(moved), "log", a.checkpointLogDir())
 }

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/agent/containerizer"
+	"github.com/corral-sched/corral/agent/cplog"
 	"github.com/corral-sched/corral/frameworks/sdk"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/proto/schedulerpb"
@@ -110,9 +114,9 @@ func testFullDisk(t *testing.T, isolation string) {
 	go func() { _ = s.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	launch := func(id, cmd string) {
+	launch := func(id, cmd string, labels ...*mesospb.Label) {
 		pending <- &mesospb.TaskInfo{Name: proto.String(id), TaskId: &mesospb.TaskID{Value: proto.String(id)},
-			Command: &mesospb.CommandInfo{Value: proto.String(cmd)}}
+			Command: &mesospb.CommandInfo{Value: proto.String(cmd)}, Labels: &mesospb.Labels{Labels: labels}}
 	}
 	last := func(id string) *mesospb.TaskStatus {
 		mu.Lock()
@@ -144,7 +148,13 @@ func testFullDisk(t *testing.T, isolation string) {
 	fill(t, filepath.Join(work, "filler"))
 
 	// A launch on the full disk fails, naming the disk, and starts nothing.
-	launch("full", "sleep 302")
+	// Its checkpoint is larger than the room a block of the checkpoint
+	// log may have left: appending it needs a block the disk lacks.
+	var big []*mesospb.Label
+	for i := range 4 {
+		big = append(big, &mesospb.Label{Key: proto.String(fmt.Sprint("pad", i)), Value: proto.String(strings.Repeat("x", 4096))})
+	}
+	launch("full", "sleep 302", big...)
 	waitFor(t, 60*time.Second, "the launch on the full disk to fail", func() bool { return mesospb.IsTerminal(last("full").GetState()) })
 	if st := last("full"); st.GetState() != mesospb.TaskState_TASK_FAILED || st.GetReason() != mesospb.TaskStatus_REASON_CONTAINER_LAUNCH_FAILED ||
 		!strings.Contains(st.GetMessage(), "no space left on device") {
@@ -158,12 +168,23 @@ func testFullDisk(t *testing.T, isolation string) {
 	// disk leaves behind: keep's checkpoint never learned its process (its
 	// RUNNING could not be written), and orphan's is gone altogether.
 	agent.kill9()
-	fw := url.PathEscape(s.FrameworkID())
-	tasks := filepath.Join(work, "meta", "tasks", fw)
-	forgetProcess(t, filepath.Join(tasks, "keep.json"))
-	if err := os.Remove(filepath.Join(tasks, "orphan.json")); err != nil {
+	// Editing the agent's checkpoint log appends to it: room is made for
+	// that, then taken again.
+	filler := filepath.Join(work, "filler")
+	if err := os.Truncate(filler, 0); err != nil {
 		t.Fatal(err)
 	}
+	fw := url.PathEscape(s.FrameworkID())
+	editCheckpoints(t, filepath.Join(work, "meta", "tasklog"), func(records map[string][]byte, l *cplog.Log) error {
+		if err := l.Put(fw+"/keep", forgetProcess(t, records[fw+"/keep"])); err != nil {
+			return err
+		}
+		if records[fw+"/orphan"] == nil {
+			t.Fatalf("the log holds no checkpoint of orphan: %v", slices.Collect(maps.Keys(records)))
+		}
+		return l.Delete(fw + "/orphan")
+	})
+	fill(t, filler)
 	keepBefore := len(states("keep"))
 	agent.start() // on the disk that is still full
 
@@ -173,8 +194,18 @@ func testFullDisk(t *testing.T, isolation string) {
 	if err := s.Reconcile(ctx, &schedulerpb.Call_Reconcile_Task{TaskId: &mesospb.TaskID{Value: proto.String("keep")}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "keep to be reported running after the restart", func() bool {
-		return len(states("keep")) > keepBefore && last("keep").GetState() == mesospb.TaskState_TASK_RUNNING
+	// From the agent (as the task's executor), not the master's answer to the
+	// reconciliation: a kill sent before the agent is back is answered
+	// TASK_UNREACHABLE and not retried.
+	waitFor(t, 60*time.Second, "the restarted agent to report keep running", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, st := range updates["keep"][keepBefore:] {
+			if st.GetSource() != mesospb.TaskStatus_SOURCE_MASTER && st.GetState() == mesospb.TaskState_TASK_RUNNING {
+				return true
+			}
+		}
+		return false
 	})
 	for _, st := range states("keep") {
 		if mesospb.IsTerminal(st) {
@@ -215,21 +246,34 @@ func fill(t *testing.T, path string) {
 	}
 }
 
-// forgetProcess rewrites a task checkpoint as a launch leaves it when the
-// write after the container started failed: the container and sandbox
-// are known, the process and the RUNNING state are not.
-func forgetProcess(t *testing.T, path string) {
+// editCheckpoints opens an agent's checkpoint log (the agent is down),
+// lets edit change it and closes it. Records are keyed
+// "<escaped framework ID>/<escaped task ID>".
+func editCheckpoints(t *testing.T, dir string, edit func(map[string][]byte, *cplog.Log) error) {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	l, records, err := cplog.Open(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := edit(records, l); err != nil {
+		t.Fatalf("editing the checkpoint log: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// forgetProcess rewrites a task checkpoint as a launch leaves it when the
+// write after the container started failed: the container and sandbox
+// are known, the process and the RUNNING state are not.
+func forgetProcess(t *testing.T, b []byte) []byte {
+	t.Helper()
 	var cp map[string]any
 	if err := json.Unmarshal(b, &cp); err != nil {
-		t.Fatalf("checkpoint %s: %v", path, err)
+		t.Fatalf("checkpoint %q: %v", b, err)
 	}
 	if cp["container_id"] == nil || cp["pid"] == nil {
-		t.Fatalf("checkpoint %s lacks the container or the process the test rewrites: %s", path, b)
+		t.Fatalf("the checkpoint lacks the container or the process the test rewrites: %s", b)
 	}
 	delete(cp, "pid")
 	delete(cp, "start_time")
@@ -238,8 +282,5 @@ func forgetProcess(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Truncating frees the file's pages first: this fits on the full disk.
-	if err := os.WriteFile(path, out, 0o644); err != nil {
-		t.Fatalf("rewriting %s on the full disk: %v", path, err)
-	}
+	return out
 }
