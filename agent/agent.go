@@ -306,7 +306,10 @@ func (a *Agent) loop(ctx context.Context) {
 	}
 }
 
-// do runs fn on the loop and waits for it.
+// do runs fn on the loop and waits for it. ctx only bounds the wait for
+// the loop to take fn: once queued, fn runs, and do waits for it (unless
+// the agent stops first), because fn writes its caller's variables and
+// the caller must not read them while it may still run.
 func (a *Agent) do(ctx context.Context, fn func()) error {
 	done := make(chan struct{})
 	select {
@@ -319,8 +322,6 @@ func (a *Agent) do(ctx context.Context, fn func()) error {
 	select {
 	case <-done:
 		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	case <-a.stopped:
 		return errors.New("agent: not running")
 	}
