@@ -174,8 +174,7 @@ func (m *Master) launch(s *state, f *framework, a *agentState, role string, ti *
 	f.tasks[ti.GetTaskId().GetValue()] = t
 	a.tasks[taskKey{f.id, ti.GetTaskId().GetValue()}] = t
 	m.publishTaskAdded(s, t)
-	a.allocated = a.allocated.Add(taskRes.Unallocate())
-	s.markDirty(a)
+	s.hold(a, taskRes)
 	f.addAllocated(role, taskRes)
 	m.metrics.launches.Inc()
 	m.sendToAgent(a, &agentpb.Event{
@@ -249,7 +248,7 @@ func (m *Master) launchGroup(s *state, f *framework, a *agentState, role string,
 	executor.FrameworkId = f.info.GetId()
 	executor.Resources = normalizeResources(ex.GetResources(), role)
 	group := &taskGroup{executorResources: resources.Resources(executor.Resources), role: role, live: len(tasks)}
-	a.allocated = a.allocated.Add(group.executorResources.Unallocate())
+	s.hold(a, group.executorResources)
 	f.addAllocated(role, group.executorResources)
 	var infos []*mesospb.TaskInfo
 	for _, ti := range tasks {
@@ -263,13 +262,12 @@ func (m *Master) launchGroup(s *state, f *framework, a *agentState, role string,
 		}
 		f.tasks[ti.GetTaskId().GetValue()] = t
 		a.tasks[taskKey{f.id, ti.GetTaskId().GetValue()}] = t
-		a.allocated = a.allocated.Add(t.resources.Unallocate())
+		s.hold(a, t.resources)
 		f.addAllocated(role, t.resources)
 		m.metrics.launches.Inc()
 		m.publishTaskAdded(s, t)
 		infos = append(infos, info)
 	}
-	s.markDirty(a)
 	m.sendToAgent(a, &agentpb.Event{
 		Type: agentpb.Event_LAUNCH.Enum(),
 		Launch: &agentpb.Event_Launch{FrameworkInfo: f.info, Executor: executor,

@@ -193,8 +193,7 @@ func (m *Master) admitAgent(s *state, adm admission) {
 	if len(rejected) > 0 {
 		m.log.Warn("agent checkpointed resources it does not have; ignoring them", "agent", id, "rejected", rejected.String())
 	}
-	a.total = total
-	s.touch(a)
+	s.setTotal(a, total)
 	// SUBSCRIBED goes first: the agent takes the stream for its master's
 	// only once it hears it, and reconciling its tasks may already say
 	// more (shut down a framework removed while it was away).
@@ -303,8 +302,7 @@ func (m *Master) adoptTask(s *state, a *agentState, rt *mesospb.Task, fi *mesosp
 		t.released = true
 		return
 	}
-	a.allocated = a.allocated.Add(res.Unallocate())
-	s.markDirty(a)
+	s.hold(a, res)
 	f.addAllocated(role, res)
 	if f.conn != nil {
 		m.sendToFramework(f, updateEvent(m.reconciledStatus(t)))

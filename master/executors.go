@@ -20,11 +20,10 @@ func (m *Master) addExecutor(s *state, a *agentState, k taskKey, e *executor) {
 		a.executors = make(map[taskKey]*executor)
 	}
 	a.executors[k] = e
-	a.allocated = a.allocated.Add(e.resources.Unallocate())
+	s.hold(a, e.resources)
 	if f := s.frameworks[k.framework]; f != nil {
 		f.addAllocated(e.role, e.resources)
 	}
-	s.markDirty(a)
 }
 
 // removeExecutor releases an executor's resources once the agent says it
@@ -35,12 +34,10 @@ func (m *Master) removeExecutor(s *state, a *agentState, k taskKey) {
 		return
 	}
 	delete(a.executors, k)
-	a.allocated = a.allocated.Subtract(e.resources.Unallocate())
+	s.release(a, e.resources)
 	if f := s.frameworks[k.framework]; f != nil {
 		f.subtractAllocated(e.role, e.resources)
 	}
-	s.markDirty(a)
-	s.allocationPending = true
 }
 
 // reregisterExecutors makes the master's executors of a re-registering

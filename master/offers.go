@@ -103,8 +103,7 @@ func (m *Master) createOffer(s *state, f *framework, a *agentState, role string,
 	s.offers[o.id] = o
 	f.offers[o.id] = o
 	a.offers[o.id] = o
-	a.allocated = a.allocated.Add(o.resources.Unallocate())
-	s.markDirty(a)
+	s.hold(a, o.resources)
 	f.addAllocated(role, o.resources)
 	if m.cfg.OfferTimeout > 0 {
 		id := o.id
@@ -139,8 +138,7 @@ func (m *Master) removeOffer(s *state, o *offer, rescind bool) {
 	f, a := s.frameworks[o.frameworkID], s.agents[o.agentID]
 	if a != nil {
 		delete(a.offers, o.id)
-		a.allocated = a.allocated.Subtract(o.resources.Unallocate())
-		s.touch(a)
+		s.release(a, o.resources)
 	}
 	if f != nil {
 		delete(f.offers, o.id)

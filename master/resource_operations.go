@@ -110,8 +110,7 @@ func (m *Master) applyToAgent(s *state, a *agentState, c resources.Conversion) e
 	if err != nil {
 		return err
 	}
-	a.total = total
-	s.touch(a)
+	s.setTotal(a, total)
 	m.sendToAgent(a, &agentpb.Event{
 		Type:                agentpb.Event_CHECKPOINT_RESOURCES.Enum(),
 		CheckpointResources: &agentpb.Event_CheckpointResources{Resources: total.Checkpointed()},

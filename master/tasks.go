@@ -90,8 +90,7 @@ func (m *Master) releaseTask(s *state, t *task) {
 		}
 	}
 	if a := s.agents[t.agentID]; a != nil {
-		a.allocated = a.allocated.Subtract(res.Unallocate())
-		s.touch(a)
+		s.release(a, res)
 	}
 	if f := s.frameworks[t.frameworkID]; f != nil {
 		f.subtractAllocated(t.role, res)
