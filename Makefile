@@ -2,7 +2,7 @@
 #
 #   make run    a local cluster (master + 3 agents) on 127.0.0.1:5050..5053
 #   make test   everything CI runs: vet, unit, integration and e2e tests, fuzz
-#   make bench  micro-benchmarks and the standard `corral bench` set, written
+#   make bench  micro-benchmarks and the standard `corral-bench` set, written
 #               into docs/PERFORMANCE.md (make bench-run runs them only)
 #   make bench-failover  master failover times under ZooKeeper, 3 and 1,000 agents
 #   make faults the fault-injection scenarios and a randomized run (root)
@@ -31,6 +31,7 @@ all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/corral ./cmd/corral
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/corral-bench ./cmd/corral-bench
 
 run: build
 	$(BIN)/corral dev
@@ -103,13 +104,13 @@ bench: bench-run
 bench-run: build
 	mkdir -p $(BENCH_OUT)
 	$(call bench_run,micro,$(GO) test -run NONE -bench . -benchmem ./master/allocator/ ./master/ ./resources/ ./codec/)
-	$(call bench_run,launch-sim,$(BIN)/corral bench launch --isolation sim --tasks 10000 --agents 20)
-	$(call bench_run,launch-posix,$(BIN)/corral bench launch --isolation posix --tasks 1000 --agents 3)
-	$(call bench_run,launch-posix-rate10,$(BIN)/corral bench launch --isolation posix --tasks 200 --agents 3 --rate 10)
-	$(call bench_run,scale-1000,$(BIN)/corral bench scale --agents 1000)
-	$(call bench_run,scale-5000,$(BIN)/corral bench scale --agents 5000)
-	$(call bench_run,churn,$(BIN)/corral bench churn --agents 50 --rate 200 --duration 30s --task-seconds 5)
-	$(call bench_run,failover,$(BIN)/corral bench failover --agents 1000 --tasks 5000)
+	$(call bench_run,launch-sim,$(BIN)/corral-bench launch --isolation sim --tasks 10000 --agents 20)
+	$(call bench_run,launch-posix,$(BIN)/corral-bench launch --isolation posix --tasks 1000 --agents 3)
+	$(call bench_run,launch-posix-rate10,$(BIN)/corral-bench launch --isolation posix --tasks 200 --agents 3 --rate 10)
+	$(call bench_run,scale-1000,$(BIN)/corral-bench scale --agents 1000)
+	$(call bench_run,scale-5000,$(BIN)/corral-bench scale --agents 5000)
+	$(call bench_run,churn,$(BIN)/corral-bench churn --agents 50 --rate 200 --duration 30s --task-seconds 5)
+	$(call bench_run,failover,$(BIN)/corral-bench failover --agents 1000 --tasks 5000)
 	$(GO) run ./test/bench/batch
 	$(GO) run ./test/bench/service
 
@@ -117,7 +118,7 @@ bench-run: build
 # result for the target instead of the modest run's.
 bench-failover-big: build
 	mkdir -p $(BENCH_OUT)
-	$(call bench_run,failover-10k,$(BIN)/corral bench failover --agents 10000 --tasks 50000 --zk-session-timeout 5s --timeout 20m)
+	$(call bench_run,failover-10k,$(BIN)/corral-bench failover --agents 10000 --tasks 50000 --zk-session-timeout 5s --timeout 20m)
 
 bench-failover:
 	$(GO) run ./test/bench/failover -agents 3,1000 -rounds 3

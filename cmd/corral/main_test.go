@@ -309,23 +309,3 @@ func TestAllocatorFlags(t *testing.T) {
 		t.Fatalf("bad bundle: err = %v", err)
 	}
 }
-
-func TestBenchScaleRegistersSimulatedAgentsAndOffersThemAll(t *testing.T) {
-	root := newRootCommand()
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetArgs([]string{"bench", "scale", "--agents", "20", "--timeout", "60s"})
-	if err := root.Execute(); err != nil {
-		t.Fatalf("corral bench scale: %v\n%s", err, out.String())
-	}
-	var r scaleResult
-	if err := json.Unmarshal([]byte(strings.SplitN(out.String(), "\n", 2)[0]), &r); err != nil {
-		t.Fatalf("first line is not the JSON result: %v\n%s", err, out.String())
-	}
-	if r.Agents != 20 || r.RegisterSeconds <= 0 || r.AllOffersSeconds <= 0 || r.AllocationRounds == 0 || r.RSSMB <= 0 {
-		t.Fatalf("result %+v", r)
-	}
-	if !strings.Contains(out.String(), "| 20 |") {
-		t.Fatalf("no table row:\n%s", out.String())
-	}
-}

@@ -21,7 +21,7 @@ func newRootCommand() *cobra.Command {
 		addClusterFlags(c)
 		root.AddCommand(c)
 	}
-	root.AddCommand(newServiceCommand(), newAppCommand(), newBenchCommand(), newPetsCommand(), newPetsetCommand(), newDNSCommand())
+	root.AddCommand(newServiceCommand(), newAppCommand(), newPetsCommand(), newPetsetCommand(), newDNSCommand())
 	root.AddCommand(newMasterCommand(), newAgentCommand(), newBatchCommand(), newDevCommand(), newJobCommand(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",

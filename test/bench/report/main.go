@@ -1,7 +1,7 @@
 // Command report writes the results of `make bench` into
 // docs/PERFORMANCE.md. Each result is a file NAME.txt in the results
 // directory: a first line "$ command", then what the command printed
-// (for `corral bench` scenarios a JSON line and a markdown table; for
+// (for `corral-bench` scenarios a JSON line and a markdown table; for
 // micro-benchmarks, `go test -bench` output). The document holds one
 // section per name between the markers
 //

@@ -62,14 +62,14 @@ func TestRewriteRefusesBrokenMarkers(t *testing.T) {
 }
 
 func TestParseScenarioAndMicroResults(t *testing.T) {
-	r, err := parseResult("$ corral bench launch --isolation sim\n{\"tasks_per_second\":6000,\"accept_to_running\":{\"p99_ms\":12.5}}\n\n| a | b |\n|---|---|\n")
+	r, err := parseResult("$ corral-bench launch --isolation sim\n{\"tasks_per_second\":6000,\"accept_to_running\":{\"p99_ms\":12.5}}\n\n| a | b |\n|---|---|\n")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v, ok := r.number("accept_to_running.p99_ms"); !ok || v != 12.5 {
 		t.Fatalf("p99 = %v %v", v, ok)
 	}
-	if md := r.markdown(); !strings.HasPrefix(md, "Command: `corral bench launch --isolation sim`\n\n| a | b |") {
+	if md := r.markdown(); !strings.HasPrefix(md, "Command: `corral-bench launch --isolation sim`\n\n| a | b |") {
 		t.Fatalf("markdown:\n%s", md)
 	}
 	m, err := parseResult("$ go test -bench .\ngoos: linux\nBenchmarkAllocate/100-2   \t 1000\t  70000 ns/op\t 512 B/op\t 34 allocs/op\nPASS\n")

@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/corral-sched/corral/agent/containerizer"
@@ -12,24 +16,45 @@ import (
 	"github.com/corral-sched/corral/internal/zktest"
 )
 
-// runAsCorral is set in the environment of this test binary's children:
-// benchmarks that start masters as processes run os.Executable(), which
-// under `go test` is this binary, and it must then be corral.
-const runAsCorral = "CORRAL_TEST_RUN_MAIN"
-
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "init" {
 		containerizer.Init() // this test binary, re-executed as a linux container's init
 	}
-	if os.Getenv(runAsCorral) == "1" {
-		main()
-		os.Exit(0)
+	code := m.Run()
+	if corral.dir != "" {
+		os.RemoveAll(corral.dir)
 	}
-	os.Setenv(runAsCorral, "1")
-	os.Exit(m.Run())
+	os.Exit(code)
 }
 
-// runBench runs `corral args...` and decodes its first line into result.
+// corral is the corral binary the scenarios that run masters as processes
+// start, built once for the tests that need it.
+var corral struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+func corralBin(t *testing.T) string {
+	t.Helper()
+	corral.once.Do(func() {
+		if corral.dir, corral.err = os.MkdirTemp("", "corral-bench-test-"); corral.err != nil {
+			return
+		}
+		corral.path = filepath.Join(corral.dir, "corral")
+		out, err := exec.Command("go", "build", "-o", corral.path, "github.com/corral-sched/corral/cmd/corral").CombinedOutput()
+		if err != nil {
+			corral.err = fmt.Errorf("go build ./cmd/corral: %w\n%s", err, out)
+		}
+	})
+	if corral.err != nil {
+		t.Fatal(corral.err)
+	}
+	return corral.path
+}
+
+// runBench runs `corral-bench args...` and decodes its first line into
+// result.
 func runBench(t *testing.T, result any, args ...string) string {
 	t.Helper()
 	root := newRootCommand()
@@ -37,7 +62,7 @@ func runBench(t *testing.T, result any, args ...string) string {
 	root.SetOut(&out)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
-		t.Fatalf("corral %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		t.Fatalf("corral-bench %s: %v\n%s", strings.Join(args, " "), err, out.String())
 	}
 	first, table, _ := strings.Cut(out.String(), "\n")
 	if err := json.Unmarshal([]byte(first), result); err != nil {
@@ -58,7 +83,7 @@ func saneLatency(t *testing.T, what string, count int, l benchkit.Latency) {
 
 func TestBenchLaunchSimReportsEveryTask(t *testing.T) {
 	var r launchResult
-	runBench(t, &r, "bench", "launch", "--isolation", "sim", "--tasks", "60", "--agents", "3", "--timeout", "60s")
+	runBench(t, &r, "launch", "--isolation", "sim", "--tasks", "60", "--agents", "3", "--timeout", "60s")
 	if r.Scenario != "launch" || r.Isolation != "sim" || r.Tasks != 60 || r.Running != 60 || r.Failed != 0 || r.Agents != 3 {
 		t.Fatalf("result %+v", r)
 	}
@@ -71,7 +96,7 @@ func TestBenchLaunchSimReportsEveryTask(t *testing.T) {
 
 func TestBenchLaunchAtARate(t *testing.T) {
 	var r launchResult
-	runBench(t, &r, "bench", "launch", "--isolation", "sim", "--tasks", "10", "--agents", "2", "--rate", "50", "--timeout", "60s")
+	runBench(t, &r, "launch", "--isolation", "sim", "--tasks", "10", "--agents", "2", "--rate", "50", "--timeout", "60s")
 	if r.Running != 10 || r.Rate != 50 {
 		t.Fatalf("result %+v", r)
 	}
@@ -87,7 +112,7 @@ func TestBenchChurnReplacesTasks(t *testing.T) {
 	for _, mode := range []string{"sleep", "kill"} {
 		t.Run(mode, func(t *testing.T) {
 			var r churnResult
-			runBench(t, &r, "bench", "churn", "--agents", "3", "--rate", "40", "--duration", "1s", "--task-seconds", "0.2", "--mode", mode)
+			runBench(t, &r, "churn", "--agents", "3", "--rate", "40", "--duration", "1s", "--task-seconds", "0.2", "--mode", mode)
 			if r.Scenario != "churn" || r.Submitted != 40 || r.Running != 40 || r.Failed != 0 {
 				t.Fatalf("result %+v", r)
 			}
@@ -109,11 +134,47 @@ func TestBenchFailoverKeepsEveryTask(t *testing.T) {
 		t.Skip("starts ZooKeeper and two master processes")
 	}
 	var r failoverResult
-	runBench(t, &r, "bench", "failover", "--agents", "5", "--tasks", "20", "--timeout", "2m")
+	runBench(t, &r, "failover", "--corral", corralBin(t), "--agents", "5", "--tasks", "20", "--timeout", "2m")
 	if r.Agents != 5 || r.Tasks != 20 || r.TasksRunning != 20 {
 		t.Fatalf("result %+v", r)
 	}
 	if !(0 < r.NewLeader && r.NewLeader <= r.AgentsReregistered && r.AgentsReregistered <= r.TasksKnown && r.FirstOffer > 0) {
 		t.Fatalf("times out of order: %+v", r)
+	}
+}
+
+func TestBenchScaleRegistersSimulatedAgentsAndOffersThemAll(t *testing.T) {
+	for _, child := range []bool{false, true} {
+		t.Run(map[bool]string{false: "in-process", true: "master-process"}[child], func(t *testing.T) {
+			args := []string{"scale", "--agents", "20", "--timeout", "60s"}
+			if child {
+				args = append(args, "--master-process", "--corral", corralBin(t))
+			}
+			var r scaleResult
+			table := runBench(t, &r, args...)
+			if r.Agents != 20 || r.MasterProcess != child || r.RegisterSeconds <= 0 || r.AllOffersSeconds <= 0 || r.AllocationRounds == 0 || r.RSSMB <= 0 {
+				t.Fatalf("result %+v", r)
+			}
+			if !strings.Contains(table, "| 20 |") {
+				t.Fatalf("no table row:\n%s", table)
+			}
+		})
+	}
+}
+
+// A master process needs a corral binary; a wrong one is named, not
+// started.
+func TestMasterProcessNeedsACorralBinary(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-corral")
+	for _, args := range [][]string{
+		{"scale", "--agents", "1", "--master-process", "--corral", missing},
+		{"failover", "--agents", "1", "--corral", missing},
+	} {
+		root := newRootCommand()
+		root.SetOut(new(bytes.Buffer))
+		root.SetArgs(args)
+		if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "--corral") || !strings.Contains(err.Error(), missing) {
+			t.Errorf("corral-bench %s: %v, want an error naming --corral and %s", strings.Join(args, " "), err, missing)
+		}
 	}
 }

@@ -25,11 +25,12 @@ import (
 	"github.com/corral-sched/corral/agent"
 	"github.com/corral-sched/corral/frameworks/sdk"
 	"github.com/corral-sched/corral/internal/benchkit"
+	"github.com/corral-sched/corral/internal/httpserve"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/proto/schedulerpb"
 )
 
-// corral bench scale: one master, N simulated agents registering at once,
+// corral-bench scale: one master, N simulated agents registering at once,
 // a framework taking every offer. It answers: how long until all are
 // registered, how soon after its registration is each agent offered, and
 // what the master costs in memory and CPU for N agents.
@@ -156,7 +157,7 @@ func ownConnectionsFit(n int, masterInProcess bool) (bool, uint64, error) {
 	return limit >= want, want, err
 }
 
-// scaleResult is what `corral bench scale` reports.
+// scaleResult is what `corral-bench scale` reports.
 type scaleResult struct {
 	Scenario       string `json:"scenario"`
 	Agents         int    `json:"agents"`
@@ -216,6 +217,12 @@ func runBenchScale(cmd *cobra.Command, _ []string) error {
 	case conns != "own" && conns != "shared":
 		return fmt.Errorf("--connections must be own, shared or auto, not %q", conns)
 	}
+	var bin string // the corral binary the master runs as; none: in this process
+	if child {
+		if bin, err = corralBinary(cmd); err != nil {
+			return err
+		}
+	}
 	stopProfiles, err := startProfiles(cmd)
 	if err != nil {
 		return err
@@ -229,7 +236,7 @@ func runBenchScale(cmd *cobra.Command, _ []string) error {
 	defer cancel()
 	log := slog.New(slog.DiscardHandler)
 
-	m, err := startScaleMaster(dir, child, log)
+	m, err := startScaleMaster(bin, dir, log)
 	if err != nil {
 		return err
 	}
@@ -416,9 +423,11 @@ type scaleMaster struct {
 	stop   func()
 }
 
-func startScaleMaster(dir string, child bool, log *slog.Logger) (*scaleMaster, error) {
-	if child {
-		return startMasterProcess(filepath.Join(dir, "master"))
+// startScaleMaster starts a master in this process, or as a `bin master`
+// child when bin is set.
+func startScaleMaster(bin, dir string, log *slog.Logger) (*scaleMaster, error) {
+	if bin != "" {
+		return startMasterProcess(bin, filepath.Join(dir, "master"))
 	}
 	m, err := startBenchMaster(dir, log)
 	if err != nil {
@@ -427,19 +436,15 @@ func startScaleMaster(dir string, child bool, log *slog.Logger) (*scaleMaster, e
 	return &scaleMaster{addr: m.Addr, inProc: m, stop: m.Close}, nil
 }
 
-// startMasterProcess runs `corral master` (this binary) on a free loopback
-// port and waits until it answers /health.
-func startMasterProcess(dir string) (*scaleMaster, error) {
-	ln, err := listen("127.0.0.1:0")
+// startMasterProcess runs `corral master` (bin) on a free loopback port
+// and waits until it answers /health.
+func startMasterProcess(bin, dir string) (*scaleMaster, error) {
+	ln, err := httpserve.Listen("127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -447,7 +452,7 @@ func startMasterProcess(dir string) (*scaleMaster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := exec.Command(self, "master", "--listen", addr, "--work-dir", dir, "--log-level", "warn")
+	c := exec.Command(bin, "master", "--listen", addr, "--work-dir", dir, "--log-level", "warn")
 	c.Stdout, c.Stderr = logFile, logFile
 	if err := c.Start(); err != nil {
 		logFile.Close()

@@ -45,7 +45,7 @@ func newBenchLaunchCommand() *cobra.Command {
 	return cmd
 }
 
-// launchResult is what `corral bench launch` reports.
+// launchResult is what `corral-bench launch` reports.
 type launchResult struct {
 	Scenario        string           `json:"scenario"`
 	Isolation       string           `json:"isolation"`

@@ -5,18 +5,24 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/corral-sched/corral/internal/version"
 )
 
-// corral bench: load the control plane with simulated agents, which speak
-// the real agent protocol but fork nothing (isolation "sim": a task
-// "sleep N" runs N seconds, anything else until killed).
-func newBenchCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "bench", Short: "Load a master with simulated agents and measure it"}
+// newRootCommand is corral-bench: load the control plane with simulated
+// agents, which speak the real agent protocol but fork nothing (isolation
+// "sim": a task "sleep N" runs N seconds, anything else until killed).
+func newRootCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "corral-bench", Short: "Load a corral master with simulated agents and measure it",
+		SilenceUsage: true, SilenceErrors: true}
+	cmd.PersistentFlags().String("corral", "", "path of the corral binary that scale --master-process and failover run their masters with (default: corral next to this binary, else corral on $PATH)")
 	agents := &cobra.Command{Use: "agents --count N --master HOST:PORT", Short: "Run N simulated agents in this process against a master",
 		Args: cobra.NoArgs, RunE: runBenchAgents}
 	agents.Flags().Int("count", 100, "simulated agents")
@@ -25,7 +31,34 @@ func newBenchCommand() *cobra.Command {
 	agents.Flags().String("work-dir", "", "where the agents keep their state (default: a temporary directory)")
 	cmd.AddCommand(agents, newBenchScaleCommand())
 	addBenchScenarios(cmd)
+	cmd.AddCommand(&cobra.Command{Use: "version", Short: "Print the version", Args: cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "corral-bench", version.String())
+		}})
 	return cmd
+}
+
+// corralBinary is the corral binary masters run as processes are started
+// from: --corral, else corral next to this binary (bin/corral beside
+// bin/corral-bench), else corral on $PATH.
+func corralBinary(cmd *cobra.Command) (string, error) {
+	if bin, _ := cmd.Flags().GetString("corral"); bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			return "", fmt.Errorf("--corral: %w", err)
+		}
+		return bin, nil
+	}
+	if self, err := os.Executable(); err == nil {
+		next := filepath.Join(filepath.Dir(self), "corral")
+		if fi, err := os.Stat(next); err == nil && !fi.IsDir() {
+			return next, nil
+		}
+	}
+	bin, err := exec.LookPath("corral")
+	if err != nil {
+		return "", fmt.Errorf("no corral binary next to this one or on $PATH (build it with make build, or name it with --corral): %w", err)
+	}
+	return bin, nil
 }
 
 func runBenchAgents(cmd *cobra.Command, _ []string) error {

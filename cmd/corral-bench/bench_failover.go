@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,8 +27,8 @@ import (
 func newBenchFailoverCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "failover --agents N --tasks M",
 		Short: "kill -9 the leading master under ZooKeeper; report time to a new leader, to every agent re-registered, to the first offer and to every task known",
-		Long: "Start a ZooKeeper server (Debian's zookeeper package), --masters `corral master` processes of this\n" +
-			"binary under leader election, N simulated agents in this process finding the leader through\n" +
+		Long: "Start a ZooKeeper server (Debian's zookeeper package), --masters `corral master` processes (see\n" +
+			"--corral) under leader election, N simulated agents in this process finding the leader through\n" +
 			"ZooKeeper, and an SDK framework that runs M `sleep 100000` tasks spread over them. Then SIGKILL\n" +
 			"the leader and time the new one taking over. --cpuprofile and --memprofile profile the master\n" +
 			"that takes over (written when it is stopped at the end).",
@@ -42,33 +44,7 @@ func newBenchFailoverCommand() *cobra.Command {
 	return cmd
 }
 
-// newBenchMasterCommand is `corral bench master-process`, a master with
-// profiles: the failover benchmark's masters are separate processes
-// (killing one must be a real kill -9) and this is how their profiles
-// are taken.
-func newBenchMasterCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "master-process [--cpuprofile F] [--memprofile F] -- MASTER-FLAGS...", Hidden: true,
-		Short: "Run `corral master` with CPU and heap profiles written when it stops",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			stop, err := startProfiles(cmd)
-			if err != nil {
-				return err
-			}
-			m := newMasterCommand()
-			m.SetArgs(args)
-			m.SetOut(cmd.OutOrStdout())
-			m.SetErr(cmd.ErrOrStderr())
-			runErr := m.ExecuteContext(cmd.Context())
-			if err := stop(); err != nil {
-				return err
-			}
-			return runErr
-		}}
-	profileFlags(cmd)
-	return cmd
-}
-
-// failoverResult is what `corral bench failover` reports.
+// failoverResult is what `corral-bench failover` reports.
 type failoverResult struct {
 	Scenario       string  `json:"scenario"`
 	Masters        int     `json:"masters"`
@@ -93,7 +69,9 @@ type failoverResult struct {
 	LoadAverage      float64 `json:"load_avg_1m"` // at the start
 }
 
-// masterProc is one `corral bench master-process` child.
+// masterProc is one `corral master` child. Its profiles, if asked for,
+// are taken by corral itself (CORRAL_CPUPROFILE, CORRAL_MEMPROFILE) and
+// written when it stops.
 type masterProc struct {
 	addr    string
 	cmd     *exec.Cmd
@@ -112,22 +90,26 @@ func startMasterProc(bin, dir, zkURL string, session time.Duration, i int, cpupr
 	if err := os.MkdirAll(mdir, 0o755); err != nil {
 		return nil, err
 	}
-	args := []string{"bench", "master-process"}
 	p := &masterProc{addr: addr, done: make(chan struct{})}
+	// Only the profiles asked for here: not ones this process inherited.
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "CORRAL_CPUPROFILE=") || strings.HasPrefix(kv, "CORRAL_MEMPROFILE=")
+	})
 	if cpuprofile != "" {
 		p.profile = fmt.Sprintf("%s.master-%d", cpuprofile, i)
-		args = append(args, "--cpuprofile", p.profile)
+		env = append(env, "CORRAL_CPUPROFILE="+p.profile)
 	}
 	if memprofile != "" {
-		args = append(args, "--memprofile", fmt.Sprintf("%s.master-%d", memprofile, i))
+		env = append(env, fmt.Sprintf("CORRAL_MEMPROFILE=%s.master-%d", memprofile, i))
 	}
-	args = append(args, "--", "--listen", addr, "--zk", zkURL, "--zk-session-timeout", session.String(),
-		"--work-dir", mdir, "--log-level", "warn")
+	args := []string{"master", "--listen", addr, "--zk", zkURL, "--zk-session-timeout", session.String(),
+		"--work-dir", mdir, "--log-level", "warn"}
 	logFile, err := os.Create(filepath.Join(mdir, "stderr"))
 	if err != nil {
 		return nil, err
 	}
 	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
@@ -202,7 +184,7 @@ func runBenchFailover(cmd *cobra.Command, _ []string) error {
 	default:
 		return fmt.Errorf("--connections must be own, shared or auto, not %q", conns)
 	}
-	bin, err := os.Executable()
+	bin, err := corralBinary(cmd)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/corral-sched/corral/internal/benchkit"
+	"github.com/corral-sched/corral/internal/httpserve"
 	"github.com/corral-sched/corral/master"
 	"github.com/corral-sched/corral/store"
 )
@@ -27,7 +28,7 @@ type benchMaster struct {
 }
 
 func startBenchMaster(dir string, log *slog.Logger) (*benchMaster, error) {
-	ln, err := listen("127.0.0.1:0")
+	ln, err := httpserve.Listen("127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
@@ -46,13 +47,13 @@ func startBenchMaster(dir string, log *slog.Logger) (*benchMaster, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	var srv *server
+	var srv *httpserve.Server
 	pprof.Do(ctx, pprof.Labels("component", "master"), func(ctx context.Context) {
-		srv = serveHTTP(ln, m.Handler(), log)
+		srv = httpserve.Serve(ln, m.Handler(), log)
 		go func() { _ = m.Run(ctx); close(done) }()
 	})
 	return &benchMaster{Addr: ln.Addr().String(), Registry: reg, stop: func() {
-		srv.shutdown()
+		srv.Shutdown()
 		cancel()
 		<-done
 		registry.Close()

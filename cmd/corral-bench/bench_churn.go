@@ -34,7 +34,7 @@ func newBenchChurnCommand() *cobra.Command {
 	return cmd
 }
 
-// churnResult is what `corral bench churn` reports.
+// churnResult is what `corral-bench churn` reports.
 type churnResult struct {
 	Scenario         string           `json:"scenario"`
 	Mode             string           `json:"mode"`

@@ -193,7 +193,7 @@ func TestBenchLaunchPosixReportsTheBaseline(t *testing.T) {
 		t.Skip("forks real tasks")
 	}
 	var m map[string]any
-	table := runBench(t, &m, "bench", "launch", "--isolation", "posix", "--tasks", "6", "--agents", "1", "--timeout", "60s")
+	table := runBench(t, &m, "launch", "--isolation", "posix", "--tasks", "6", "--agents", "1", "--timeout", "60s")
 	num := func(k string) float64 {
 		v, ok := m[k].(float64)
 		if !ok || v <= 0 {
@@ -221,7 +221,7 @@ func TestBenchLaunchWithoutABaseline(t *testing.T) {
 			continue
 		}
 		var m map[string]any
-		table := runBench(t, &m, append([]string{"bench", "launch", "--tasks", "4", "--agents", "1", "--timeout", "60s"}, args...)...)
+		table := runBench(t, &m, append([]string{"launch", "--tasks", "4", "--agents", "1", "--timeout", "60s"}, args...)...)
 		for k := range m {
 			if strings.Contains(k, "baseline") || strings.Contains(k, "runc") {
 				t.Errorf("%v: result carries %s: %v", args, k, m)

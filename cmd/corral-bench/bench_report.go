@@ -8,11 +8,11 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// The scenarios of `corral bench` beyond agents and scale: each prints
+// The scenarios of corral-bench beyond agents and scale: each prints
 // one JSON line (what test/bench/report writes into docs/PERFORMANCE.md)
 // and then a markdown table for people.
 func addBenchScenarios(bench *cobra.Command) {
-	bench.AddCommand(newBenchLaunchCommand(), newBenchChurnCommand(), newBenchFailoverCommand(), newBenchMasterCommand())
+	bench.AddCommand(newBenchLaunchCommand(), newBenchChurnCommand(), newBenchFailoverCommand())
 }
 
 // Agents' resources: simulated agents are large machines, real ones the
