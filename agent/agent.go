@@ -306,14 +306,26 @@ func (a *Agent) loop(ctx context.Context) {
 	}
 }
 
-// do runs fn on the loop and waits for it. ctx only bounds the wait for
-// the loop to take fn: once queued, fn runs, and do waits for it (unless
-// the agent stops first), because fn writes its caller's variables and
-// the caller must not read them while it may still run.
+// do runs fn on the loop and waits for it. A caller whose ctx ends
+// first gets ctx's error, and fn, which writes the caller's variables, is
+// then either never run or waited for: it must not run while the caller
+// reads them.
 func (a *Agent) do(ctx context.Context, fn func()) error {
+	const (
+		queued = iota
+		running
+		abandoned
+	)
+	var state atomic.Int32
 	done := make(chan struct{})
+	run := func() {
+		if state.CompareAndSwap(queued, running) {
+			fn()
+			close(done)
+		}
+	}
 	select {
-	case a.inbox <- func() { fn(); close(done) }:
+	case a.inbox <- run:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-a.stopped:
@@ -321,6 +333,12 @@ func (a *Agent) do(ctx context.Context, fn func()) error {
 	}
 	select {
 	case <-done:
+		return nil
+	case <-ctx.Done():
+		if state.CompareAndSwap(queued, abandoned) {
+			return ctx.Err()
+		}
+		<-done // running now: it ends before the loop does
 		return nil
 	case <-a.stopped:
 		return errors.New("agent: not running")
