@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-sched/corral/frameworks/sdk"
 	"github.com/corral-sched/corral/frameworks/sdk/sdktest"
 	"github.com/corral-sched/corral/proto/masterpb"
 )
@@ -182,7 +183,11 @@ func assertStopOrder(t *testing.T, ends []update, names ...string) {
 		at = append(at, u.at)
 	}
 	if strings.Join(got, ",") != strings.Join(names, ",") {
-		t.Fatalf("pets stopped in order %v, want %v", got, names)
+		var why []string
+		for _, u := range ends {
+			why = append(why, u.st.GetTaskId().GetValue()+": "+sdk.Describe(u.st))
+		}
+		t.Fatalf("pets stopped in order %v, want %v; the ends:\n%s", got, names, strings.Join(why, "\n"))
 	}
 	for i := 1; i < len(at); i++ {
 		if gap := at[i].Sub(at[i-1]); gap < 250*time.Millisecond {
