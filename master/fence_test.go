@@ -9,7 +9,11 @@ import (
 	"time"
 
 	"github.com/corral-sched/corral/internal/zktest"
+	"github.com/corral-sched/corral/master/core"
+	"github.com/corral-sched/corral/proto/masterpb"
+	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/store"
+	"google.golang.org/protobuf/proto"
 )
 
 // runFenced runs a master on st until the test ends; its Run's result
@@ -74,28 +78,20 @@ func TestDeposedMasterStopsAtItsFirstFencedWrite(t *testing.T) {
 			ctx := context.Background()
 			olderStore, newerStore := open(t)
 			older, olderDone := runFenced(t, "older", olderStore)
-			web := roleKey(registryWeights, "web")
-			var err error
-			if doErr := older.do(ctx, func(*state) { err = older.registryPut(web, []byte("1")) }); doErr != nil || err != nil {
-				t.Fatalf("the only leader writes: %v, %v", doErr, err)
+			if rep := setWeight(t, older, 1); rep.Failed() {
+				t.Fatalf("the only leader writes: %v %s", rep.Code, rep.Msg)
+			}
+			const web = "registry/weights/web"
+			before, err := olderStore.Get(ctx, web)
+			if err != nil {
+				t.Fatalf("the weight was not recorded: %v", err)
 			}
 
 			// A newer leader starts: it takes the fence.
 			newer, _ := runFenced(t, "newer", newerStore)
 
-			var applyErr, putErr, deleteErr error
-			doErr := older.do(ctx, func(*state) {
-				applyErr = older.registryApply([]store.Op{{Key: web, Value: []byte("9")}})
-				putErr = older.registryPut(web, []byte("9"))
-				deleteErr = older.registryDelete(web)
-			})
-			if doErr != nil {
-				t.Fatal(doErr)
-			}
-			for what, err := range map[string]error{"batch": applyErr, "put": putErr, "delete": deleteErr} {
-				if !errors.Is(err, store.ErrFenced) {
-					t.Errorf("the deposed master's %s: %v, want ErrFenced", what, err)
-				}
+			if rep := setWeight(t, older, 9); rep.Code != core.Unavailable {
+				t.Fatalf("the deposed master's write answered %v %s, want unavailable", rep.Code, rep.Msg)
 			}
 			select {
 			case err := <-olderDone:
@@ -105,21 +101,33 @@ func TestDeposedMasterStopsAtItsFirstFencedWrite(t *testing.T) {
 			case <-time.After(30 * time.Second):
 				t.Fatal("the deposed master still runs")
 			}
-			if err := older.do(ctx, func(*state) {}); !errors.Is(err, errStopped) {
+			if err := older.do(ctx, func(*core.Core) {}); !errors.Is(err, errStopped) {
 				t.Fatalf("the deposed master still takes work: %v", err)
 			}
-			if e, err := newerStore.Get(ctx, web); err != nil || string(e.Value) != "1" {
+			if e, err := newerStore.Get(ctx, web); err != nil || string(e.Value) != string(before.Value) {
 				t.Fatalf("registry %s = %q, %v; want the value written before the newer leader came", web, e.Value, err)
 			}
-
-			if doErr := newer.do(ctx, func(*state) { err = newer.registryPut(web, []byte("2")) }); doErr != nil || err != nil {
-				t.Fatalf("the newer leader writes: %v, %v", doErr, err)
+			if rep := setWeight(t, newer, 2); rep.Failed() {
+				t.Fatalf("the newer leader writes: %v %s", rep.Code, rep.Msg)
 			}
 			e, err := newerStore.Get(ctx, FenceKey)
-			var holder fenceHolder
+			var holder struct{ ID string }
 			if err != nil || json.Unmarshal(e.Value, &holder) != nil || holder.ID != "newer" || e.Version != 2 {
 				t.Fatalf("fence %s = %s at version %d (%v), want the newer master's, taken second", FenceKey, e.Value, e.Version, err)
 			}
 		})
 	}
+}
+
+// setWeight sets role web's weight through the operator API's state
+// machine, a call that writes the registry.
+func setWeight(t *testing.T, m *Master, w float64) core.Result {
+	t.Helper()
+	call := &masterpb.Call{Type: masterpb.Call_UPDATE_WEIGHTS.Enum(), UpdateWeights: &masterpb.Call_UpdateWeights{
+		WeightInfos: []*mesospb.WeightInfo{{Role: proto.String("web"), Weight: proto.Float64(w)}}}}
+	var rep core.Result
+	if err := m.do(context.Background(), func(c *core.Core) { _, rep = c.OperatorCall(call, "") }); err != nil {
+		return core.Result{Code: core.Unavailable, Msg: err.Error()}
+	}
+	return rep
 }

@@ -2,27 +2,20 @@ package master
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"net"
 	"net/http"
-	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/internal/promreg"
-	"github.com/corral-sched/corral/internal/uuid"
 	"github.com/corral-sched/corral/internal/version"
-	"github.com/corral-sched/corral/master/allocator"
+	"github.com/corral-sched/corral/master/core"
 	"github.com/corral-sched/corral/master/webui"
 	"github.com/corral-sched/corral/proto/mesospb"
 )
@@ -32,125 +25,49 @@ var errStopped = errors.New("master is not running")
 
 // Master is a corral master. Create it with New, serve Handler, and run Run.
 type Master struct {
-	cfg  Config
+	cfg  Config // with defaults, as the core runs with it
 	log  *slog.Logger
-	id   string
-	info *mesospb.MasterInfo
-	// term prefixes the IDs this master instance hands out (frameworks,
-	// agents, offers). It is new for every instance, so that a master that
-	// leads again under the same ID never reissues an ID of an earlier term.
-	term string
+	core *core.Core
 
-	// inbox carries work for the loop goroutine, the only one that touches
-	// st. Every message is a function run there.
-	inbox   chan func(*state)
-	st      *state
-	alloc   *allocator.Allocator
-	rng     *rand.Rand
+	// inbox carries work for the loop goroutine, the only one that steps
+	// the core.
+	inbox   chan func()
 	running atomic.Bool
 	// recovered is set once the registry is loaded; until then every API
 	// answers 503 rather than data the registry might contradict.
 	recovered atomic.Bool
 	stopped   chan struct{}
-	startedAt time.Time
-	// deposed is closed (once, by depose) when a registry write was fenced:
-	// a newer master holds the registry, and this one must stop at once.
-	// deposedBy is set before and read after the close.
-	deposed    chan struct{}
-	deposeOnce sync.Once
-	deposedBy  error
 
 	metrics  *metrics
 	gatherer prometheus.Gatherer
-	logging  *logControl
 }
 
 // New validates cfg and returns a master ready to Run.
 func New(cfg Config) (*Master, error) {
-	if err := cfg.setDefaults(); err != nil {
-		return nil, err
-	}
-	id := cfg.ID
-	if id == "" {
-		id = uuid.New().String()
-	}
-	info, err := masterInfo(id, cfg.Addr)
-	if err != nil {
-		return nil, err
-	}
 	reg, gatherer := promreg.Resolve(cfg.Registerer)
+	cfg.Registerer = reg
 	m := &Master{
-		cfg:   cfg,
-		log:   cfg.Logger.With("component", "master"),
-		id:    id,
-		info:  info,
-		term:  uuid.New().String(),
-		inbox: make(chan func(*state), 1024),
-		st:    newState(),
-		alloc: allocator.New(allocator.Options{
-			MinAllocatable: cfg.MinAllocatable, FairShareExcluded: cfg.FairShareExcluded,
-			RoleSorter: cfg.RoleSorter, FrameworkSorter: cfg.FrameworkSorter,
-		}),
-		rng:       rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x636f7272616c)),
-		stopped:   make(chan struct{}),
-		deposed:   make(chan struct{}),
-		gatherer:  gatherer,
-		startedAt: time.Now(),
-		logging:   newLogControl(cfg.LogLevel),
+		inbox:    make(chan func(), 1024),
+		stopped:  make(chan struct{}),
+		gatherer: gatherer,
 	}
-	m.metrics, err = newMetrics(m, reg)
+	c, err := core.New(cfg, core.Options{Post: m.postFunc})
 	if err != nil {
+		return nil, err
+	}
+	m.core, m.cfg = c, c.Config()
+	m.log = m.cfg.Logger.With("component", "master")
+	if m.metrics, err = newMetrics(m, reg); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
 // ID is this master's unique ID (MasterInfo.id).
-func (m *Master) ID() string { return m.id }
+func (m *Master) ID() string { return m.core.ID() }
 
 // Info returns a copy of this master's MasterInfo.
-func (m *Master) Info() *mesospb.MasterInfo { return proto.CloneOf(m.info) }
-
-func masterInfo(id, addr string) (*mesospb.MasterInfo, error) {
-	host, portText, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("master: advertised address %q: %w", addr, err)
-	}
-	port, err := strconv.ParseUint(portText, 10, 16)
-	if err != nil {
-		return nil, fmt.Errorf("master: advertised port %q: %w", portText, err)
-	}
-	var ip uint32
-	ipText := ""
-	if parsed := net.ParseIP(host); parsed != nil {
-		ipText = parsed.String()
-		if v4 := parsed.To4(); v4 != nil {
-			// Mesos stores the IPv4 address in network byte order inside a
-			// uint32, i.e. the bytes as they appear in memory.
-			ip = binary.LittleEndian.Uint32(v4)
-		}
-	}
-	return &mesospb.MasterInfo{
-		Id:       proto.String(id),
-		Ip:       proto.Uint32(ip),
-		Port:     proto.Uint32(uint32(port)),
-		Hostname: proto.String(host),
-		Version:  proto.String(version.Version),
-		Pid:      proto.String("master@" + addr),
-		Address: &mesospb.Address{
-			Hostname: proto.String(host),
-			Ip:       optionalString(ipText),
-			Port:     proto.Int32(int32(port)),
-		},
-	}, nil
-}
-
-func optionalString(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
+func (m *Master) Info() *mesospb.MasterInfo { return m.core.Info() }
 
 // Run runs the master's state loop until ctx is done. Streams are closed
 // when it returns; tasks keep running on their agents.
@@ -159,57 +76,45 @@ func (m *Master) Run(ctx context.Context) error {
 		return errors.New("master: Run called twice")
 	}
 	defer close(m.stopped)
-	if err := m.takeFence(ctx); err != nil {
-		return err
-	}
-	// The API answers 503 while the registry is read: the master serves
-	// nothing it might have to take back.
-	if err := m.recover(ctx, m.st); err != nil {
-		return err
-	}
-	if err := m.deposedErr(); err != nil {
-		m.shutdown() // a write while recovering was fenced
+	// The API answers 503 while the registry is read.
+	if err := m.core.Start(ctx); err != nil {
 		return err
 	}
 	m.recovered.Store(true)
-	m.log.Info("master started", "id", m.id, "addr", m.cfg.Addr)
 	tick := time.NewTicker(m.cfg.AllocationInterval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			m.shutdown()
+			m.core.Shutdown()
 			return nil
-		case <-m.deposed:
+		case <-m.core.Deposed():
 		case fn := <-m.inbox:
-			fn(m.st)
+			fn()
 			m.drainInbox()
 		case <-tick.C:
-			m.periodic(m.st)
+			m.core.Tick()
 		}
-		if err := m.deposedErr(); err != nil {
+		if err := m.core.DeposedErr(); err != nil {
 			// No offer, admission or write more: a newer master leads.
-			m.shutdown()
+			m.core.Shutdown()
 			return err
 		}
-		m.flushAdmissions(m.st)
-		if m.st.allocationPending {
-			m.allocate(m.st)
-		}
+		m.core.Settle()
 	}
 }
 
-// drainInbox handles what is already queued before allocating, so that a
-// burst of calls (say, many status updates freeing resources) leads to one
-// allocation round rather than one per message.
+// drainInbox handles what is already queued before Settle allocates, so
+// that a burst of calls leads to one allocation round rather than one per
+// message.
 func (m *Master) drainInbox() {
 	for range cap(m.inbox) {
-		if m.isDeposed() {
+		if m.core.DeposedErr() != nil {
 			return // checked first: a select would pick among ready cases at random
 		}
 		select {
 		case fn := <-m.inbox:
-			fn(m.st)
+			fn()
 		default:
 			return
 		}
@@ -217,10 +122,10 @@ func (m *Master) drainInbox() {
 }
 
 // do runs fn on the loop and waits for it to finish.
-func (m *Master) do(ctx context.Context, fn func(*state)) error {
+func (m *Master) do(ctx context.Context, fn func(*core.Core)) error {
 	done := make(chan struct{})
 	select {
-	case m.inbox <- func(s *state) { fn(s); close(done) }:
+	case m.inbox <- func() { fn(m.core); close(done) }:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-m.stopped:
@@ -234,59 +139,18 @@ func (m *Master) do(ctx context.Context, fn func(*state)) error {
 	}
 }
 
-// post runs fn on the loop without waiting; timers and stream goroutines use
-// it. It gives up if the master stopped.
-func (m *Master) post(fn func(*state)) {
+// post runs fn on the loop without waiting; stream goroutines use it. It
+// gives up if the master stopped.
+func (m *Master) post(fn func(*core.Core)) {
+	m.postFunc(func() { fn(m.core) })
+}
+
+// postFunc is the core's Options.Post: its timers run on the loop.
+func (m *Master) postFunc(fn func()) {
 	select {
 	case m.inbox <- fn:
 	case <-m.stopped:
 	}
-}
-
-// periodic runs on every allocation tick: it expires silent agents and
-// forces an allocation round so that expired filters are noticed.
-func (m *Master) periodic(s *state) {
-	now := m.cfg.Now()
-	var lost []unreachable
-	for _, a := range s.agents {
-		switch {
-		case a.health == agentUnreachable:
-		case !a.reregisterBy.IsZero():
-			if now.After(a.reregisterBy) {
-				lost = append(lost, unreachable{a, fmt.Sprintf("agent did not re-register within %v", m.cfg.AgentReregisterTimeout)})
-			}
-		case m.cfg.AgentClock().Sub(a.lastSeen) > m.cfg.agentSilenceLimit():
-			lost = append(lost, unreachable{a, fmt.Sprintf("agent missed %d pings in a row (%v each)", m.cfg.MaxAgentPingTimeouts, m.cfg.AgentPingTimeout)})
-		}
-	}
-	m.markAllUnreachable(s, lost)
-	s.requestFullRound()
-}
-
-func (m *Master) shutdown() {
-	s := m.st
-	for _, f := range s.frameworks {
-		if f.conn != nil {
-			f.conn.out.close("master stopped")
-		}
-		if f.failoverTimer != nil {
-			f.failoverTimer.Stop()
-		}
-	}
-	for _, a := range s.agents {
-		if a.conn != nil {
-			a.conn.out.close("master stopped")
-		}
-	}
-	for _, adm := range s.admissions {
-		adm.conn.out.close("master stopped")
-	}
-	for _, o := range s.offers {
-		if o.timer != nil {
-			o.timer.Stop()
-		}
-	}
-	m.log.Info("master stopped", "id", m.id)
 }
 
 // Handler serves the master's HTTP endpoints.
@@ -335,8 +199,33 @@ func (m *Master) serveHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	if !running {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "{\"healthy\":false,\"id\":%q}\n", m.id)
+		fmt.Fprintf(w, "{\"healthy\":false,\"id\":%q}\n", m.ID())
 		return
 	}
-	fmt.Fprintf(w, "{\"healthy\":true,\"leader\":true,\"id\":%q,\"version\":%q}\n", m.id, version.Version)
+	fmt.Fprintf(w, "{\"healthy\":true,\"leader\":true,\"id\":%q,\"version\":%q}\n", m.ID(), version.Version)
+}
+
+// httpStatus is the HTTP status that answers a failed core.Result.
+func httpStatus(c core.Code) int {
+	switch c {
+	case core.OK:
+		return http.StatusOK
+	case core.Accepted:
+		return http.StatusAccepted
+	case core.BadRequest:
+		return http.StatusBadRequest
+	case core.Forbidden:
+		return http.StatusForbidden
+	case core.NotFound:
+		return http.StatusNotFound
+	case core.Conflict:
+		return http.StatusConflict
+	case core.TooManyRequests:
+		return http.StatusTooManyRequests
+	case core.Unavailable:
+		return http.StatusServiceUnavailable
+	case core.NotImplemented:
+		return http.StatusNotImplemented
+	}
+	return http.StatusInternalServerError
 }

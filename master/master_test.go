@@ -377,7 +377,7 @@ func TestOfferLaunchUpdateAcknowledge(t *testing.T) {
 			again := fw.next(schedulerpb.Event_OFFERS).GetOffers().GetOffers()
 			total := resources.Resources(nil)
 			for _, o := range again {
-				total = total.Add(normalizeResources(o.GetResources(), "*"))
+				total = total.Add(resources.Resources(o.GetResources()))
 			}
 			if total.ScalarValue("cpus") != 2 || total.ScalarValue("mem") != 1024 {
 				t.Fatalf("after the task finished, offers hold %s, want the whole agent", total)

@@ -10,6 +10,7 @@ import (
 	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/codec"
 	"github.com/corral-sched/corral/internal/httpbody"
+	"github.com/corral-sched/corral/master/core"
 	"github.com/corral-sched/corral/proto/masterpb"
 	"github.com/corral-sched/corral/proto/mesospb"
 )
@@ -52,16 +53,16 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.metrics.operatorCalls.WithLabelValues(call.GetType().String()).Inc()
-	if msg := validateOperatorCall(call); msg != "" {
+	if msg := core.ValidateOperatorCall(call); msg != "" {
 		http.Error(w, msg, http.StatusBadRequest)
 		return
 	}
 	var (
 		resp *masterpb.Response
-		rep  reply
+		rep  core.Result
 	)
 	principal := auth.Principal(r.Context())
-	if ok, retry := m.cfg.RateLimits.allow(principal); !ok {
+	if ok, retry := m.cfg.RateLimits.Allow(principal); !ok {
 		m.metrics.rateLimited.WithLabelValues("operator").Inc()
 		tooManyRequests(w, principal, retry)
 		return
@@ -75,10 +76,10 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 			GetHealth: &masterpb.Response_GetHealth{Healthy: proto.Bool(true)}}
 	case masterpb.Call_GET_VERSION:
 		resp = &masterpb.Response{Type: masterpb.Response_GET_VERSION.Enum(),
-			GetVersion: &masterpb.Response_GetVersion{VersionInfo: versionInfo()}}
+			GetVersion: &masterpb.Response_GetVersion{VersionInfo: core.VersionInfo()}}
 	case masterpb.Call_GET_METRICS:
-		if rep := m.authorizeMetrics(principal); rep.status != 0 {
-			http.Error(w, rep.msg, rep.status)
+		if rep := m.core.AuthorizeMetrics(principal); rep.Failed() {
+			http.Error(w, rep.Msg, httpStatus(rep.Code))
 			return
 		}
 		resp, err = m.getMetrics()
@@ -87,24 +88,13 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	default:
-		handle := operatorHandlers[call.GetType()]
-		if handle == nil {
-			http.Error(w, fmt.Sprintf("Operator call %v is not implemented", call.GetType()), http.StatusNotImplemented)
-			return
-		}
-		if err := m.do(r.Context(), func(s *state) {
-			if rep = m.authorizeOperator(s, principal, call); rep.status != 0 {
-				return
-			}
-			resp, rep = handle(m, s, call)
-			m.viewer(principal).filterView(s, resp)
-		}); err != nil {
+		if err := m.do(r.Context(), func(c *core.Core) { resp, rep = c.OperatorCall(call, principal) }); err != nil {
 			http.Error(w, "Master is unavailable: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 	}
-	if rep.status != 0 && rep.status != http.StatusOK {
-		http.Error(w, rep.msg, rep.status)
+	if rep.Failed() {
+		http.Error(w, rep.Msg, httpStatus(rep.Code))
 		return
 	}
 	if resp == nil {
@@ -118,37 +108,6 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", out.MediaType())
 	_, _ = w.Write(b)
-}
-
-// validateOperatorCall checks what can be checked without the state.
-func validateOperatorCall(call *masterpb.Call) string {
-	if call.Type == nil {
-		return "Expecting 'type' to be present"
-	}
-	if msg := checkLimits(call.ProtoReflect()); msg != "" {
-		return msg
-	}
-	switch call.GetType() {
-	case masterpb.Call_UNKNOWN:
-		return "Call type UNKNOWN is not valid"
-	case masterpb.Call_MARK_AGENT_GONE:
-		if call.GetMarkAgentGone().GetAgentId().GetValue() == "" {
-			return "Expecting 'mark_agent_gone.agent_id' to be present"
-		}
-	case masterpb.Call_TEARDOWN:
-		if call.GetTeardown().GetFrameworkId().GetValue() == "" {
-			return "Expecting 'teardown.framework_id' to be present"
-		}
-	case masterpb.Call_SET_QUOTA:
-		if call.GetSetQuota().GetQuotaRequest() == nil {
-			return "Expecting 'set_quota.quota_request' to be present"
-		}
-	case masterpb.Call_REMOVE_QUOTA:
-		if call.GetRemoveQuota().GetRole() == "" {
-			return "Expecting 'remove_quota.role' to be present"
-		}
-	}
-	return ""
 }
 
 // getMetrics answers GET_METRICS with the master's Prometheus gauges and

@@ -4,14 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
-
-	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/codec"
 	"github.com/corral-sched/corral/internal/httpbody"
 	"github.com/corral-sched/corral/internal/uuid"
+	"github.com/corral-sched/corral/master/core"
 	"github.com/corral-sched/corral/proto/schedulerpb"
 )
 
@@ -20,19 +18,6 @@ import (
 const maxCallBytes = 16 << 20
 
 const streamIDHeader = "Mesos-Stream-Id"
-
-// reply is the HTTP answer to a non-SUBSCRIBE call, decided on the loop.
-type reply struct {
-	status int
-	msg    string
-	retry  time.Duration // with 429: when to try again
-}
-
-var accepted = reply{status: http.StatusAccepted}
-
-func badRequest(format string, args ...any) reply {
-	return reply{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
-}
 
 // serveScheduler is POST /api/v1/scheduler: the Mesos v1 scheduler API.
 func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
@@ -54,7 +39,7 @@ func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Call type UNKNOWN is not implemented", http.StatusNotImplemented)
 		return
 	}
-	if msg := validateCall(call); msg != "" {
+	if msg := core.ValidateCall(call); msg != "" {
 		http.Error(w, msg, http.StatusBadRequest)
 		return
 	}
@@ -62,52 +47,44 @@ func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
 		m.subscribeHTTP(w, r, call)
 		return
 	}
-	var rep reply
+	var rep core.Result
 	streamID := r.Header.Get(streamIDHeader)
 	principal := auth.Principal(r.Context())
-	err := m.do(r.Context(), func(s *state) {
-		f := s.frameworks[call.GetFrameworkId().GetValue()]
-		if f != nil && m.cfg.AuthenticateFrameworks && f.info.GetPrincipal() != principal {
-			rep = reply{status: http.StatusForbidden, msg: fmt.Sprintf("Principal %q may not act for framework %s", principal, f.id)}
+	err := m.do(r.Context(), func(c *core.Core) {
+		claimed, known := c.FrameworkPrincipal(call.GetFrameworkId().GetValue())
+		if known && m.cfg.AuthenticateFrameworks && claimed != principal {
+			rep = core.Result{Code: core.Forbidden, Msg: fmt.Sprintf("Principal %q may not act for framework %s", principal, call.GetFrameworkId().GetValue())}
 			return
 		}
-		if f != nil {
+		if known {
 			// Unauthenticated frameworks are limited as the principal they
 			// claim, as in Mesos.
-			principal = f.info.GetPrincipal()
+			principal = claimed
 		}
-		if ok, retry := m.cfg.RateLimits.allow(principal); !ok {
-			rep = reply{status: http.StatusTooManyRequests, retry: retry}
+		if ok, retry := m.cfg.RateLimits.Allow(principal); !ok {
+			rep = core.Result{Code: core.TooManyRequests, Retry: retry}
 			return
 		}
-		if f != nil && call.GetType() == schedulerpb.Call_UPDATE_FRAMEWORK {
-			roles, err := frameworkRoles(call.GetUpdateFramework().GetFrameworkInfo())
-			if err == nil {
-				if rep = m.authorizeRoles(f.info.GetPrincipal(), roles); rep.status != 0 {
-					return
-				}
-			}
-		}
-		rep = m.handleCall(s, call, streamID)
+		rep = c.SchedulerCall(call, streamID)
 	})
 	if err != nil {
 		http.Error(w, "Master is unavailable: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	if rep.status == http.StatusTooManyRequests {
+	if rep.Code == core.TooManyRequests {
 		m.metrics.rateLimited.WithLabelValues("scheduler").Inc()
-		tooManyRequests(w, principal, rep.retry)
+		tooManyRequests(w, principal, rep.Retry)
 		return
 	}
-	if rep.status == http.StatusOK {
+	if rep.Code == core.OK {
 		// UPDATE_FRAMEWORK: mesos-go insists on its own media type on a 200.
 		w.Header().Set("Content-Type", c.MediaType())
 		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	if rep.status != http.StatusAccepted {
-		http.Error(w, rep.msg, rep.status)
+	if rep.Code != core.Accepted {
+		http.Error(w, rep.Msg, httpStatus(rep.Code))
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
@@ -159,53 +136,40 @@ func (m *Master) subscribeHTTP(w http.ResponseWriter, r *http.Request, call *sch
 		}
 	}
 	info := call.GetSubscribe().GetFrameworkInfo()
-	if ok, retry := m.cfg.RateLimits.allow(info.GetPrincipal()); !ok {
+	if ok, retry := m.cfg.RateLimits.Allow(info.GetPrincipal()); !ok {
 		m.metrics.rateLimited.WithLabelValues("scheduler").Inc()
 		tooManyRequests(w, info.GetPrincipal(), retry)
 		return
 	}
-	if roles, err := frameworkRoles(info); err == nil {
-		if rep := m.authorizeRoles(info.GetPrincipal(), roles); rep.status != 0 {
-			http.Error(w, rep.msg, rep.status)
-			return
-		}
+	if rep := m.core.AuthorizeFramework(info.GetPrincipal(), info); rep.Failed() {
+		http.Error(w, rep.Msg, httpStatus(rep.Code))
+		return
 	}
-	conn := &schedulerConn{streamID: uuid.New().String(), out: newOutbox()}
+	streamID, box := uuid.New().String(), newOutbox()
+	conn := core.NewSchedulerConn(streamID, box)
 	var (
 		frameworkID string
-		rep         reply
+		rep         core.Result
 	)
-	err = m.do(r.Context(), func(s *state) {
-		if rep = m.checkResubscription(s, info); rep.status != 0 {
-			return
-		}
-		if rep = m.checkFrameworkLimit(s, info); rep.status != 0 {
-			return
-		}
-		frameworkID = m.subscribe(s, call, conn)
-	})
+	err = m.do(r.Context(), func(c *core.Core) { frameworkID, rep = c.Subscribe(call, conn) })
 	if err != nil {
 		http.Error(w, "Master is unavailable: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	if rep.status != 0 {
-		m.log.Warn("framework subscription refused", "framework", info.GetId().GetValue(), "principal", info.GetPrincipal(), "reason", rep.msg)
-		http.Error(w, rep.msg, rep.status)
+	if rep.Failed() {
+		m.log.Warn("framework subscription refused", "framework", info.GetId().GetValue(), "principal", info.GetPrincipal(), "reason", rep.Msg)
+		http.Error(w, rep.Msg, httpStatus(rep.Code))
 		return
 	}
 	w.Header().Set("Content-Type", out.MediaType())
-	w.Header().Set(streamIDHeader, conn.streamID)
+	w.Header().Set(streamIDHeader, streamID)
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
-	reason := conn.out.pump(w, r, out, heartbeatEvent, m.cfg.HeartbeatInterval)
+	reason := box.pump(w, r, out, core.HeartbeatEvent, m.cfg.HeartbeatInterval)
 	if frameworkID != "" {
-		m.post(func(s *state) { m.schedulerDisconnected(s, frameworkID, conn, reason) })
+		m.post(func(c *core.Core) { c.SchedulerDisconnected(frameworkID, conn, reason) })
 	}
-}
-
-func heartbeatEvent() proto.Message {
-	return &schedulerpb.Event{Type: schedulerpb.Event_HEARTBEAT.Enum()}
 }

@@ -33,9 +33,9 @@ func newOutbox() *outbox {
 	return &outbox{wake: make(chan struct{}, 1)}
 }
 
-// push queues ev and reports whether it was accepted. The caller must not
+// Push queues ev and reports whether it was accepted. The caller must not
 // modify ev afterwards.
-func (o *outbox) push(ev proto.Message) bool {
+func (o *outbox) Push(ev proto.Message) bool {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
@@ -53,8 +53,8 @@ func (o *outbox) push(ev proto.Message) bool {
 	return true
 }
 
-// close ends the stream after the events already queued are written.
-func (o *outbox) close(reason string) {
+// Close ends the stream after the events already queued are written.
+func (o *outbox) Close(reason string) {
 	o.mu.Lock()
 	if !o.closed {
 		o.closed, o.reason = true, reason
