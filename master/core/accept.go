@@ -174,8 +174,7 @@ func (m *Core) launch(s *state, f *framework, a *agentState, role string, ti *me
 	f.tasks[ti.GetTaskId().GetValue()] = t
 	a.tasks[taskKey{f.id, ti.GetTaskId().GetValue()}] = t
 	m.publishTaskAdded(s, t)
-	s.hold(a, taskRes)
-	f.addAllocated(role, taskRes)
+	s.hold(a, f, role, taskRes)
 	m.metrics.launches.Inc()
 	m.sendToAgent(a, &agentpb.Event{
 		Type:   agentpb.Event_LAUNCH.Enum(),
@@ -248,8 +247,7 @@ func (m *Core) launchGroup(s *state, f *framework, a *agentState, role string, l
 	executor.FrameworkId = f.info.GetId()
 	executor.Resources = normalizeResources(ex.GetResources(), role)
 	group := &taskGroup{executorResources: resources.Resources(executor.Resources), role: role, live: len(tasks)}
-	s.hold(a, group.executorResources)
-	f.addAllocated(role, group.executorResources)
+	s.hold(a, f, role, group.executorResources)
 	var infos []*mesospb.TaskInfo
 	for _, ti := range tasks {
 		info := proto.CloneOf(ti)
@@ -262,8 +260,7 @@ func (m *Core) launchGroup(s *state, f *framework, a *agentState, role string, l
 		}
 		f.tasks[ti.GetTaskId().GetValue()] = t
 		a.tasks[taskKey{f.id, ti.GetTaskId().GetValue()}] = t
-		s.hold(a, t.resources)
-		f.addAllocated(role, t.resources)
+		s.hold(a, f, role, t.resources)
 		m.metrics.launches.Inc()
 		m.publishTaskAdded(s, t)
 		infos = append(infos, info)

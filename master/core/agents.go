@@ -187,8 +187,7 @@ func (m *Core) adoptTask(s *state, a *agentState, rt *mesospb.Task, fi *mesospb.
 		t.released = true
 		return
 	}
-	s.hold(a, res)
-	f.addAllocated(role, res)
+	s.hold(a, f, role, res)
 	if f.conn != nil {
 		m.sendToFramework(f, updateEvent(m.reconciledStatus(t)))
 	}

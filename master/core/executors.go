@@ -20,10 +20,7 @@ func (m *Core) addExecutor(s *state, a *agentState, k taskKey, e *executor) {
 		a.executors = make(map[taskKey]*executor)
 	}
 	a.executors[k] = e
-	s.hold(a, e.resources)
-	if f := s.frameworks[k.framework]; f != nil {
-		f.addAllocated(e.role, e.resources)
-	}
+	s.hold(a, s.frameworks[k.framework], e.role, e.resources)
 }
 
 // removeExecutor releases an executor's resources once the agent says it
@@ -34,10 +31,7 @@ func (m *Core) removeExecutor(s *state, a *agentState, k taskKey) {
 		return
 	}
 	delete(a.executors, k)
-	s.release(a, e.resources)
-	if f := s.frameworks[k.framework]; f != nil {
-		f.subtractAllocated(e.role, e.resources)
-	}
+	s.release(a, s.frameworks[k.framework], e.role, e.resources)
 }
 
 // reregisterExecutors makes the master's executors of a re-registering

@@ -18,16 +18,34 @@ import (
 var ledgerSeed = flag.Uint64("ledger-seed", 0, "seed for TestLedgerProperties (0: from the clock)")
 
 // ledgerModel is what the ledger should hold, kept apart from the state:
-// each agent's total and the list of what is held on it.
+// each agent's total and the list of what is held on it, by whom.
 type ledgerModel struct {
 	total map[string]resources.Resources
-	holds map[string][]resources.Resources // allocated form
+	holds map[string][]ledgerHold // by agent
+}
+
+type ledgerHold struct {
+	framework, role string
+	res             resources.Resources // allocated form
 }
 
 func (lm *ledgerModel) held(id string) resources.Resources {
 	var sum resources.Resources
 	for _, h := range lm.holds[id] {
-		sum = sum.Add(h.Unallocate())
+		sum = sum.Add(h.res.Unallocate())
+	}
+	return sum
+}
+
+// allocation is what framework fw holds in role, on every agent.
+func (lm *ledgerModel) allocation(fw, role string) resources.Resources {
+	var sum resources.Resources
+	for _, hs := range lm.holds {
+		for _, h := range hs {
+			if h.framework == fw && h.role == role {
+				sum = sum.Add(h.res)
+			}
+		}
 	}
 	return sum
 }
@@ -43,8 +61,9 @@ func mustParse(t *testing.T, text string) resources.Resources {
 
 // TestLedgerProperties drives the ledger with random holds, releases,
 // total changes, disconnections and allocation rounds, and checks after
-// every step that the agents' books match a model and that the sums the
-// allocator measures against match a recomputation from every agent.
+// every step that the agents' and the frameworks' books match a model and
+// that the sums the allocator measures against match a recomputation from
+// every agent.
 // Rerun a failure with -ledger-seed.
 func TestLedgerProperties(t *testing.T) {
 	seed := *ledgerSeed
@@ -72,7 +91,8 @@ func TestLedgerProperties(t *testing.T) {
 	roles := []string{"*", "web", "batch"}
 
 	s := newState()
-	lm := &ledgerModel{total: map[string]resources.Resources{}, holds: map[string][]resources.Resources{}}
+	lm := &ledgerModel{total: map[string]resources.Resources{}, holds: map[string][]ledgerHold{}}
+	frameworks := []*framework{{id: "F0", allocated: map[string]resources.Resources{}}, {id: "F1", allocated: map[string]resources.Resources{}}}
 	var ids []string
 	for i := range 4 {
 		id := fmt.Sprintf("S%d", i)
@@ -101,27 +121,32 @@ func TestLedgerProperties(t *testing.T) {
 				continue
 			}
 			res := piece.Allocate(role)
+			f := frameworks[rng.IntN(len(frameworks))]
 			s.allocationPending = false
-			s.hold(a, res)
+			s.hold(a, f, role, res)
 			if s.allocationPending {
 				t.Fatalf("seed %d step %d: hold(%s) asked for a round", seed, step, id)
 			}
-			lm.holds[id] = append(lm.holds[id], res)
-			did = fmt.Sprintf("hold(%s, %s)", id, res.Unallocate())
+			lm.holds[id] = append(lm.holds[id], ledgerHold{f.id, role, res})
+			did = fmt.Sprintf("hold(%s, %s, %s)", id, f.id, res.Unallocate())
 		case op < 7: // release one of the agent's holds
 			hs := lm.holds[id]
 			if len(hs) == 0 {
 				continue
 			}
 			i := rng.IntN(len(hs))
-			res := hs[i]
+			h := hs[i]
 			lm.holds[id] = append(hs[:i:i], hs[i+1:]...)
 			s.allocationPending = false
-			s.release(a, res)
+			f := frameworks[0]
+			if h.framework != f.id {
+				f = frameworks[1]
+			}
+			s.release(a, f, h.role, h.res)
 			if !s.allocationPending {
 				t.Fatalf("seed %d step %d: release(%s) asked for no round", seed, step, id)
 			}
-			did = fmt.Sprintf("release(%s, %s)", id, res.Unallocate())
+			did = fmt.Sprintf("release(%s, %s, %s)", id, f.id, h.res.Unallocate())
 		case op < 8: // a new total that still covers what is held
 			total := totals[rng.IntN(len(totals))]
 			if !total.Contains(lm.held(id)) {
@@ -160,6 +185,18 @@ func TestLedgerProperties(t *testing.T) {
 			}
 			if !a.total.Contains(a.allocated) {
 				t.Fatalf("seed %d step %d after %s: %s allocated %s exceeds total %s", seed, step, did, id, a.allocated, a.total)
+			}
+		}
+		for _, f := range frameworks {
+			for _, role := range roles {
+				// Scalars only: ranges held on two agents merge in the
+				// framework's sum (state.go).
+				if got, want := scalars(f.allocated[role]), scalars(lm.allocation(f.id, role)); !sameScalars(got, want) {
+					t.Fatalf("seed %d step %d after %s: %s holds %v in role %s, its holds add up to %v", seed, step, did, f.id, got, role, want)
+				}
+				if _, ok := f.allocated[role]; ok && f.allocated[role].Empty() {
+					t.Fatalf("seed %d step %d after %s: %s keeps an empty allocation in role %s", seed, step, did, f.id, role)
+				}
 			}
 		}
 		for id := range mutated {
@@ -215,4 +252,26 @@ func sameQuantities(t *testing.T, what string, got, want map[string]float64) {
 			t.Fatalf("%s: %s is %v, recomputed %v (all: %v vs %v)", what, name, got[name], w, got, want)
 		}
 	}
+}
+
+// sameScalars compares quantities, leaving out the zeros a sum can keep.
+func sameScalars(got, want map[string]float64) bool {
+	for _, m := range []map[string]float64{got, want} {
+		for name := range m {
+			if math.Abs(got[name]-want[name]) > 1e-9 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func scalars(r resources.Resources) map[string]float64 {
+	q := map[string]float64{}
+	for _, x := range r {
+		if x.GetType() == mesospb.Value_SCALAR {
+			q[x.GetName()] += x.GetScalar().GetValue()
+		}
+	}
+	return q
 }

@@ -103,8 +103,7 @@ func (m *Core) createOffer(s *state, f *framework, a *agentState, role string, r
 	s.offers[o.id] = o
 	f.offers[o.id] = o
 	a.offers[o.id] = o
-	s.hold(a, o.resources)
-	f.addAllocated(role, o.resources)
+	s.hold(a, f, role, o.resources)
 	if m.cfg.OfferTimeout > 0 {
 		id := o.id
 		o.timer = m.cfg.AfterFunc(m.cfg.OfferTimeout, func() {
@@ -136,13 +135,12 @@ func (m *Core) removeOffer(s *state, o *offer, rescind bool) {
 		o.timer.Stop()
 	}
 	f, a := s.frameworks[o.frameworkID], s.agents[o.agentID]
+	s.release(a, f, o.role, o.resources)
 	if a != nil {
 		delete(a.offers, o.id)
-		s.release(a, o.resources)
 	}
 	if f != nil {
 		delete(f.offers, o.id)
-		f.subtractAllocated(o.role, o.resources)
 		if rescind {
 			m.sendToFramework(f, &schedulerpb.Event{
 				Type:    schedulerpb.Event_RESCIND.Enum(),

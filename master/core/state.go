@@ -8,8 +8,8 @@ import (
 	"github.com/corral-sched/corral/resources"
 )
 
-// state is everything the master knows. Only the loop goroutine touches it
-// (the one Master.Run starts, master.go); there are no locks.
+// state is everything the master knows. Only the goroutine that steps the
+// core touches it (the transport's loop, or a test); there are no locks.
 type state struct {
 	frameworks map[string]*framework
 	// removed remembers torn-down frameworks so that they cannot come back
@@ -107,7 +107,10 @@ type framework struct {
 	tasks   map[string]*task // by task ID
 	filters []allocator.Filter
 	// allocated is what the framework holds per role, tasks and offers
-	// alike, in allocated form; it feeds the DRF shares.
+	// alike, in allocated form; it feeds the DRF shares. It is one sum over
+	// every agent, as Mesos' totalUsedResources is: scalars are exact, but
+	// a range or set held on two agents (the same port on each) merges into
+	// one entry, so only its scalars are to be relied on.
 	allocated map[string]resources.Resources
 	// unoffered is why the last allocation round offered it nothing in
 	// some roles.
@@ -166,19 +169,6 @@ func (f *framework) hasRole(role string) bool {
 		}
 	}
 	return false
-}
-
-func (f *framework) addAllocated(role string, r resources.Resources) {
-	f.allocated[role] = f.allocated[role].Add(r)
-}
-
-func (f *framework) subtractAllocated(role string, r resources.Resources) {
-	left := f.allocated[role].Subtract(r)
-	if left.Empty() {
-		delete(f.allocated, role)
-		return
-	}
-	f.allocated[role] = left
 }
 
 type agentHealth int

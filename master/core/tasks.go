@@ -89,12 +89,7 @@ func (m *Core) releaseTask(s *state, t *task) {
 			res = res.Add(g.executorResources) // the executor ends with its last task
 		}
 	}
-	if a := s.agents[t.agentID]; a != nil {
-		s.release(a, res)
-	}
-	if f := s.frameworks[t.frameworkID]; f != nil {
-		f.subtractAllocated(t.role, res)
-	}
+	s.release(s.agents[t.agentID], s.frameworks[t.frameworkID], t.role, res)
 	s.allocationPending = true
 }
 
