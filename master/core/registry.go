@@ -224,7 +224,6 @@ func (m *Core) recover(ctx context.Context, s *state) error {
 		a := &agentState{
 			id: info.GetId().GetValue(), info: info, health: agentDisconnected, lastSeen: m.cfg.AgentClock(),
 			reregisterBy: now.Add(m.cfg.AgentReregisterTimeout),
-			total:        resources.Resources(info.GetResources()).Clone(),
 			tasks:        make(map[taskKey]*task), offers: make(map[string]*offer),
 		}
 		if isUnreachable[a.id] {
@@ -232,6 +231,7 @@ func (m *Core) recover(ctx context.Context, s *state) error {
 			a.health, a.reregisterBy = agentUnreachable, time.Time{}
 		}
 		s.agents[a.id] = a
+		s.setTotal(a, resources.Resources(info.GetResources()).Clone())
 	}
 	frameworks, err := m.cfg.Store.List(ctx, registryFrameworks)
 	if err != nil {
