@@ -21,8 +21,9 @@ func newRootCommand() *cobra.Command {
 		addClusterFlags(c)
 		root.AddCommand(c)
 	}
-	root.AddCommand(newServiceCommand(), newAppCommand(), newPetsCommand(), newPetsetCommand(), newDNSCommand())
-	root.AddCommand(newMasterCommand(), newAgentCommand(), newBatchCommand(), newDevCommand(), newJobCommand(), &cobra.Command{
+	root.AddCommand(newFrameworkCommands()...)
+	root.AddCommand(newAppCommand(), newPetsetCommand(), newDNSCommand())
+	root.AddCommand(newMasterCommand(), newAgentCommand(), newDevCommand(), newJobCommand(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,

@@ -1,18 +1,19 @@
-// Package ha runs a master that takes part in ZooKeeper leader election.
-// While another master leads, it is a standby: scheduler and agent calls
-// are redirected to the leader with 307 and `Location: //host:port/path`,
-// or answered 503 while no leader is known. Each time it is elected it
-// runs a fresh master until leadership is lost; agents and frameworks then
-// re-register with the next leader, bringing their tasks and framework
-// IDs, so no task is killed because the master failed over.
+// Package ha runs a master that takes part in ZooKeeper leader election,
+// as an election/leader Runner whose terms are masters. While another
+// master leads, it is a standby: scheduler and agent calls are redirected
+// to the leader with 307 and `Location: //host:port/path`, or answered
+// 503 while no leader is known. Each time it is elected it runs a fresh
+// master until leadership is lost; agents and frameworks then re-register
+// with the next leader, bringing their tasks and framework IDs, so no
+// task is killed because the master failed over.
 //
 // Each term's master first takes the registry's fence (master.FenceKey),
 // so a leader that lost its session without noticing (paused past the
 // session timeout) cannot overwrite its successor's registry: its first
 // write fails with store.ErrFenced, which ends its term at once. And it
-// answers nothing as leader while its election.Lease has run out, so that
-// a leader that resumes after a pause never answers once a successor
-// may have been elected.
+// answers nothing as leader while its election.Lease has run out (the
+// Runner checks it), so that a leader that resumes after a pause never
+// answers once a successor may have been elected.
 package ha
 
 import (
@@ -22,27 +23,22 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/corral-sched/corral/election"
+	"github.com/corral-sched/corral/election/leader"
 	"github.com/corral-sched/corral/internal/uuid"
 	"github.com/corral-sched/corral/master"
+	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/store"
 )
 
 // Server is a master under leader election.
 type Server struct {
-	cfg      master.Config
-	session  *election.Session
-	path     string
-	detector *election.Detector
-	log      *slog.Logger
-
-	current atomic.Pointer[http.Handler]   // the leader's handler, or nil
-	lease   atomic.Pointer[election.Lease] // the current term's
-	leading atomic.Bool
-	terms   atomic.Int64
+	cfg    master.Config
+	path   string
+	runner *leader.Runner
+	log    *slog.Logger
 }
 
 // New prepares a Server; cfg is the template of every term's master (its
@@ -54,59 +50,55 @@ func New(cfg master.Config, session *election.Session, path string) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, session: session, path: path, detector: election.NewDetector(session, path),
-		log: cfg.Logger.With("component", "ha", "id", cfg.ID)}
+	s := &Server{cfg: cfg, path: path, log: cfg.Logger.With("component", "ha", "id", cfg.ID)}
+	s.runner = leader.New(leader.Config{Session: session, Path: path, ID: cfg.ID, Info: s.info, Start: s.term,
+		Redirect: leader.ToHostPath, Noun: "master", Log: cfg.Logger,
+		Local: map[string]http.Handler{"/metrics": http.HandlerFunc(standbyMetrics)}})
+	return s
 }
 
 // Leading reports whether this master leads now.
-func (s *Server) Leading() bool { return s.leading.Load() }
+func (s *Server) Leading() bool { return s.runner.Leading() }
 
 // Terms counts how many times this master has been elected.
-func (s *Server) Terms() int64 { return s.terms.Load() }
+func (s *Server) Terms() int64 { return s.runner.Terms() }
 
 // Run contends for leadership until ctx ends.
-func (s *Server) Run(ctx context.Context) error {
-	probeCfg := s.cfg
-	probeCfg.Registerer = nil
-	probe, err := master.New(probeCfg) // validates the config and gives the MasterInfo
+func (s *Server) Run(ctx context.Context) error { return s.runner.Run(ctx) }
+
+// Handler serves the leader's endpoints while leading and redirects
+// otherwise.
+func (s *Server) Handler() http.Handler { return s.runner.Handler() }
+
+// info validates the config and gives the MasterInfo the znode holds.
+func (s *Server) info() (*mesospb.MasterInfo, error) {
+	cfg := s.cfg
+	cfg.Registerer = nil
+	probe, err := master.New(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	info := probe.Info()
-	return election.Contend(ctx, s.session, s.path, info, s.lead)
+	return probe.Info(), nil
 }
 
-// lead runs one term.
-func (s *Server) lead(ctx context.Context) {
+// term makes this term's master.
+func (s *Server) term(ctx context.Context) (leader.Term, error) {
 	cfg := s.cfg
 	cfg.Registerer = nil // a fresh registry per term; /metrics follows the leader
 	cfg.LeaderKey = s.leaderKey(ctx)
 	m, err := master.New(cfg)
 	if err != nil {
-		s.log.Error("cannot start the master for this term", "err", err)
-		return
+		return leader.Term{}, fmt.Errorf("starting the master for this term: %w", err)
 	}
-	h := m.Handler()
-	s.lease.Store(election.LeaseOf(ctx))
-	s.current.Store(&h)
-	s.leading.Store(true)
-	s.terms.Add(1)
-	s.log.Info("leading", "term", s.terms.Load())
-	err = m.Run(ctx)
-	s.leading.Store(false)
-	s.current.Store(nil)
-	switch {
-	case errors.Is(err, store.ErrFenced):
-		// A newer leader took the registry while this one still thought
-		// it led (its session expired unnoticed, say). Returning ends the
-		// term and gives up our znode; contending again queues behind the
-		// newer leader.
-		s.log.Error("no longer leading: another master took over the registry", "err", err)
-	case err != nil:
-		s.log.Error("no longer leading: the master stopped", "err", err)
-	default:
-		s.log.Warn("no longer leading")
-	}
+	return leader.Term{Handler: m.Handler(), Run: func(ctx context.Context) error {
+		err := m.Run(ctx)
+		if errors.Is(err, store.ErrFenced) {
+			// A newer leader took the registry while this one still
+			// thought it led (its session expired unnoticed, say).
+			return fmt.Errorf("another master took over the registry: %w", err)
+		}
+		return err
+	}}, nil
 }
 
 // leaderKey is this term's election znode as a key of the registry's
@@ -123,47 +115,15 @@ func (s *Server) leaderKey(ctx context.Context) string {
 	gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := s.cfg.Store.Get(gctx, key); err != nil {
+		s.log.Debug("the registry's store cannot see the election znode; writes are fenced only", "znode", znode, "err", err)
 		return ""
 	}
 	return key
 }
 
-// Handler serves the leader's endpoints while leading and redirects
-// otherwise.
-func (s *Server) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h := s.current.Load(); h != nil {
-			// A leader that has not heard from ZooKeeper for long enough
-			// that a successor may be elected (paused, say) answers
-			// nothing as leader until it has, or until it knows it lost.
-			if !s.lease.Load().Valid() {
-				w.Header().Set("Retry-After", "1")
-				http.Error(w, "This master's leadership is unconfirmed (ZooKeeper has not answered it lately); retry shortly", http.StatusServiceUnavailable)
-				return
-			}
-			(*h).ServeHTTP(w, r)
-			return
-		}
-		s.standby(w, r)
-	})
-}
-
-func (s *Server) standby(w http.ResponseWriter, r *http.Request) {
-	switch r.URL.Path {
-	case "/health":
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, "{\"healthy\":true,\"leader\":false,\"id\":%q}\n", s.cfg.ID)
-		return
-	case "/metrics":
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		fmt.Fprint(w, "# HELP corral_master_elected 1 if this master is the leader.\n# TYPE corral_master_elected gauge\ncorral_master_elected 0\n")
-		return
-	}
-	leader, _, err := s.detector.Current()
-	if err != nil || leader == nil || leader.GetId() == s.cfg.ID {
-		http.Error(w, "No leading master is elected right now; retry shortly", http.StatusServiceUnavailable)
-		return
-	}
-	w.Header().Set("Location", "//"+election.Address(leader)+r.URL.Path)
-	http.Error(w, "This master is not the leader; the leader is "+election.Address(leader), http.StatusTemporaryRedirect)
+// standbyMetrics is a standby's /metrics: only that it does not lead, so
+// that a scrape of every master finds the leader.
+func standbyMetrics(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	fmt.Fprint(w, "# HELP corral_master_elected 1 if this master is the leader.\n# TYPE corral_master_elected gauge\ncorral_master_elected 0\n")
 }
