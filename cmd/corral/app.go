@@ -6,27 +6,20 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/corral-sched/corral/frameworks/service"
 )
 
 // The app commands are a client of the service framework's REST API.
 func newAppCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "app",
-		Short: "Deploy, scale and inspect long-running apps (talks to corral service)",
-	}
-	cmd.PersistentFlags().String("service", "http://127.0.0.1:8080", "URL of the service framework")
-	addRESTClientFlags(cmd.PersistentFlags(), "the service framework")
-	cmd.PersistentFlags().StringP("output", "o", "table", "output format: table or json")
+	cmd := newFrameworkClientCommand("app", "Deploy, scale and inspect long-running apps (talks to corral service)",
+		"service", "http://127.0.0.1:8080", "the service framework", true)
 	deploy := &cobra.Command{
 		Use:   "deploy -f FILE",
 		Short: "Create or update an app from a Marathon app definition (JSON or YAML)",
@@ -84,25 +77,6 @@ func printJSON(w io.Writer, v any) error {
 	return err
 }
 
-// readAppFile reads an app definition in JSON or YAML into JSON; the API
-// checks the fields.
-func readAppFile(path string) ([]byte, string, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, "", err
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return nil, "", fmt.Errorf("%s: %w", path, err)
-	}
-	id, _ := doc["id"].(string)
-	if id == "" {
-		return nil, "", fmt.Errorf("%s: the app needs an id", path)
-	}
-	b, err := json.Marshal(doc)
-	return b, id, err
-}
-
 type deploymentRef struct {
 	DeploymentID string `json:"deploymentId"`
 	Version      string `json:"version"`
@@ -111,7 +85,7 @@ type deploymentRef struct {
 func runAppDeploy(cmd *cobra.Command, _ []string) error {
 	c := newServiceClient(cmd)
 	file, _ := cmd.Flags().GetString("file")
-	body, id, err := readAppFile(file)
+	body, id, err := readSpecFile(file, "app")
 	if err != nil {
 		return err
 	}

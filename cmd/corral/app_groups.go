@@ -88,7 +88,7 @@ func printGroup(w io.Writer, g *groupNode, depth int) {
 
 func runGroupDeploy(cmd *cobra.Command, _ []string) error {
 	file, _ := cmd.Flags().GetString("file")
-	body, id, err := readAppFile(file)
+	body, id, err := readSpecFile(file, "app")
 	if err != nil {
 		return err
 	}

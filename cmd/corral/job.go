@@ -12,19 +12,14 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/corral-sched/corral/frameworks/batch"
 )
 
 // The job commands are a client of the batch framework's REST API.
 func newJobCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "job",
-		Short: "Submit, run and inspect batch jobs (talks to corral batch)",
-	}
-	cmd.PersistentFlags().String("batch", "http://127.0.0.1:8082", "URL of the batch framework")
-	addRESTClientFlags(cmd.PersistentFlags(), "the batch framework")
+	cmd := newFrameworkClientCommand("job", "Submit, run and inspect batch jobs (talks to corral batch)",
+		"batch", "http://127.0.0.1:8082", "the batch framework", false)
 	run := &cobra.Command{
 		Use:   "run -f FILE",
 		Short: "Create or replace a job from a YAML or JSON file and start a run",
@@ -47,29 +42,10 @@ func newBatchClient(cmd *cobra.Command) restClient {
 	return newRESTClient(cmd, "batch", "CORRAL_BATCH", "the batch framework", "corral batch")
 }
 
-// readJobFile reads YAML or JSON into the JSON the API takes; the API
-// checks the fields.
-func readJobFile(path string) ([]byte, string, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, "", err
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return nil, "", fmt.Errorf("%s: %w", path, err)
-	}
-	id, _ := doc["id"].(string)
-	if id == "" {
-		return nil, "", fmt.Errorf("%s: the job needs an id", path)
-	}
-	b, err := json.Marshal(doc)
-	return b, id, err
-}
-
 func runJobRun(cmd *cobra.Command, _ []string) error {
 	c := newBatchClient(cmd)
 	file, _ := cmd.Flags().GetString("file")
-	body, id, err := readJobFile(file)
+	body, id, err := readSpecFile(file, "job")
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,20 +13,14 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/corral-sched/corral/frameworks/pets"
 )
 
 // The petset commands are a client of the pets framework's REST API.
 func newPetsetCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "petset",
-		Short: "Create, scale, update and inspect stateful sets (talks to corral pets)",
-	}
-	cmd.PersistentFlags().String("pets", "http://127.0.0.1:8081", "URL of the pets framework")
-	addRESTClientFlags(cmd.PersistentFlags(), "the pets framework")
-	cmd.PersistentFlags().StringP("output", "o", "table", "output format: table or json")
+	cmd := newFrameworkClientCommand("petset", "Create, scale, update and inspect stateful sets (talks to corral pets)",
+		"pets", "http://127.0.0.1:8081", "the pets framework", true)
 	create := &cobra.Command{
 		Use:   "create -f FILE",
 		Short: "Create a set from a YAML or JSON file, or update it (a rolling update per its strategy)",
@@ -57,29 +50,10 @@ func newPetsClient(cmd *cobra.Command) restClient {
 	return newRESTClient(cmd, "pets", "CORRAL_PETS", "the pets framework", "corral pets")
 }
 
-// readPetsetFile reads YAML or JSON into the JSON the API takes; the API
-// checks the fields.
-func readPetsetFile(path string) ([]byte, string, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, "", err
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return nil, "", fmt.Errorf("%s: %w", path, err)
-	}
-	id, _ := doc["id"].(string)
-	if id == "" {
-		return nil, "", fmt.Errorf("%s: the set needs an id", path)
-	}
-	b, err := json.Marshal(doc)
-	return b, id, err
-}
-
 func runPetsetCreate(cmd *cobra.Command, _ []string) error {
 	c := newPetsClient(cmd)
 	file, _ := cmd.Flags().GetString("file")
-	body, id, err := readPetsetFile(file)
+	body, id, err := readSpecFile(file, "set")
 	if err != nil {
 		return err
 	}

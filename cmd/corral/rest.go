@@ -12,9 +12,43 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v2"
 
 	"github.com/corral-sched/corral/auth"
 )
+
+// newFrameworkClientCommand is the parent command of a bundled framework's
+// client commands: the framework's URL as --flag, the credentials and CA
+// to call it with, and -o where the commands print tables.
+func newFrameworkClientCommand(use, short, flag, url, what string, output bool) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short}
+	cmd.PersistentFlags().String(flag, url, "URL of "+what)
+	addRESTClientFlags(cmd.PersistentFlags(), what)
+	if output {
+		cmd.PersistentFlags().StringP("output", "o", "table", "output format: table or json")
+	}
+	return cmd
+}
+
+// readSpecFile reads what a client submits (an app, a set, a job) in YAML
+// or JSON into the JSON the API takes, with its id; the API checks the
+// fields.
+func readSpecFile(path, what string) ([]byte, string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", err
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	id, _ := doc["id"].(string)
+	if id == "" {
+		return nil, "", fmt.Errorf("%s: the %s needs an id", path, what)
+	}
+	b, err := json.Marshal(doc)
+	return b, id, err
+}
 
 // restClient calls a bundled framework's REST API and turns its errors
 // into messages.
