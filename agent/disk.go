@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/corral-sched/corral/internal/periodic"
 )
 
 // Every DiskWatchInterval the agent garbage-collects the sandboxes of
@@ -17,16 +19,10 @@ const gcFreeFraction = 0.10
 
 // watchDisk collects garbage until ctx ends.
 func (a *Agent) watchDisk(ctx context.Context) {
-	tick := time.NewTicker(a.cfg.DiskWatchInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	periodic.Every(ctx, a.cfg.DiskWatchInterval, func() bool {
 		a.collectGarbage(ctx)
-	}
+		return true
+	})
 }
 
 // collectGarbage removes the run directories of containers that are no

@@ -69,34 +69,7 @@ func loadExecutorKey(metaDir string) ([]byte, error) {
 
 // writeSecretFile writes b to path atomically, readable by the agent's
 // user only: tasks running as other users must not sign tokens.
-func writeSecretFile(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	// O_CREATE's mode applies only to a new file: a leftover tmp file
-	// keeps its own.
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
+func writeSecretFile(path string, b []byte) error { return writeFileMode(path, b, 0o600) }
 
 // signExecutorToken makes the token of one run of an executor.
 func signExecutorToken(key []byte, c executorClaims) string {

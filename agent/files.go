@@ -46,6 +46,24 @@ func (a *Agent) resolve(w http.ResponseWriter, r *http.Request) (string, os.File
 	return real, info, true
 }
 
+// resolveKind is resolve for a handler that serves directories (dir) or
+// files only, answering 400 for the other kind.
+func (a *Agent) resolveKind(w http.ResponseWriter, r *http.Request, dir bool) (string, os.FileInfo, bool) {
+	real, info, ok := a.resolve(w, r)
+	if !ok {
+		return "", nil, false
+	}
+	if info.IsDir() != dir {
+		what := " is a directory"
+		if dir {
+			what = " is not a directory"
+		}
+		http.Error(w, r.URL.Query().Get("path")+what, http.StatusBadRequest)
+		return "", nil, false
+	}
+	return real, info, true
+}
+
 // hostPath maps a virtual sandbox path (see above) into this agent's work
 // dir; any other path is returned as it is.
 func (a *Agent) hostPath(p string) string {
@@ -180,12 +198,8 @@ func describeFile(path string, info os.FileInfo) fileInfo {
 }
 
 func (a *Agent) serveBrowse(w http.ResponseWriter, r *http.Request) {
-	real, info, ok := a.resolve(w, r)
+	real, _, ok := a.resolveKind(w, r, true)
 	if !ok {
-		return
-	}
-	if !info.IsDir() {
-		http.Error(w, r.URL.Query().Get("path")+" is not a directory", http.StatusBadRequest)
 		return
 	}
 	entries, err := a.readDir(real)
@@ -210,12 +224,8 @@ func (a *Agent) serveBrowse(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) serveRead(w http.ResponseWriter, r *http.Request) {
-	real, info, ok := a.resolve(w, r)
+	real, info, ok := a.resolveKind(w, r, false)
 	if !ok {
-		return
-	}
-	if info.IsDir() {
-		http.Error(w, r.URL.Query().Get("path")+" is a directory", http.StatusBadRequest)
 		return
 	}
 	q := r.URL.Query()
@@ -258,12 +268,8 @@ func (a *Agent) serveRead(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) serveDownload(w http.ResponseWriter, r *http.Request) {
-	real, info, ok := a.resolve(w, r)
+	real, info, ok := a.resolveKind(w, r, false)
 	if !ok {
-		return
-	}
-	if info.IsDir() {
-		http.Error(w, r.URL.Query().Get("path")+" is a directory", http.StatusBadRequest)
 		return
 	}
 	f, err := a.openServable(real)

@@ -16,6 +16,7 @@ import (
 	"github.com/corral-sched/corral/agent/lifecycle"
 	"github.com/corral-sched/corral/images"
 	"github.com/corral-sched/corral/images/store"
+	"github.com/corral-sched/corral/internal/periodic"
 	"github.com/corral-sched/corral/isolators"
 	"github.com/corral-sched/corral/proto/mesospb"
 )
@@ -121,18 +122,12 @@ func (a *Agent) collectImages(ctx context.Context) {
 	}
 	g := a.cfg.ImageGC
 	policy := store.GCPolicy{Budget: g.Budget, KeepRecent: g.KeepRecent, MaxUnused: g.MaxUnused, Excluded: g.Excluded}
-	tick := time.NewTicker(g.Interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	periodic.Every(ctx, g.Interval, func() bool {
 		if _, err := a.images.GC(policy); err != nil {
 			a.log.Warn("collecting the image store", "err", err)
 		}
-	}
+		return true
+	})
 }
 
 // launchProgress is the Report of t's launch: each message (a pull's

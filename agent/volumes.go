@@ -152,13 +152,22 @@ func makeVolumes(vols []isolators.Volume) error {
 
 // writeFileAtomic writes b to path durably: a synced temporary file
 // renamed over it.
-func writeFileAtomic(path string, b []byte) error {
+func writeFileAtomic(path string, b []byte) error { return writeFileMode(path, b, 0o644) }
+
+// writeFileMode is writeFileAtomic giving the file mode.
+func writeFileMode(path string, b []byte, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
 	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
 	if err != nil {
+		return err
+	}
+	// O_CREATE's mode applies only to a new file: a leftover tmp file
+	// keeps its own.
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
 		return err
 	}
 	if _, err := f.Write(b); err != nil {

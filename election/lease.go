@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/corral-sched/corral/internal/periodic"
 	"github.com/go-zookeeper/zk"
 )
 
@@ -73,19 +74,13 @@ func LeaseOf(ctx context.Context) *Lease {
 // failed check extends nothing and leaves the verdict to the session
 // watch: the lease simply runs out meanwhile.
 func renewLease(ctx context.Context, s *Session, me string, l *Lease, cancel context.CancelFunc) {
-	t := time.NewTicker(s.timeout / 6)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	periodic.Every(ctx, s.timeout/6, func() bool {
 		if gone := confirm(s, me, l); gone {
 			cancel()
-			return
+			return false
 		}
-	}
+		return true
+	})
 }
 
 // confirm checks our znode once, extending the lease if it is ours; gone

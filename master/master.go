@@ -205,27 +205,23 @@ func (m *Master) serveHealth(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "{\"healthy\":true,\"leader\":true,\"id\":%q,\"version\":%q}\n", m.ID(), version.Version)
 }
 
-// httpStatus is the HTTP status that answers a failed core.Result.
+// httpStatuses answer the core's Results.
+var httpStatuses = map[core.Code]int{
+	core.OK:              http.StatusOK,
+	core.Accepted:        http.StatusAccepted,
+	core.BadRequest:      http.StatusBadRequest,
+	core.Forbidden:       http.StatusForbidden,
+	core.NotFound:        http.StatusNotFound,
+	core.Conflict:        http.StatusConflict,
+	core.TooManyRequests: http.StatusTooManyRequests,
+	core.Unavailable:     http.StatusServiceUnavailable,
+	core.NotImplemented:  http.StatusNotImplemented,
+}
+
+// httpStatus is the HTTP status that answers a core.Result's code.
 func httpStatus(c core.Code) int {
-	switch c {
-	case core.OK:
-		return http.StatusOK
-	case core.Accepted:
-		return http.StatusAccepted
-	case core.BadRequest:
-		return http.StatusBadRequest
-	case core.Forbidden:
-		return http.StatusForbidden
-	case core.NotFound:
-		return http.StatusNotFound
-	case core.Conflict:
-		return http.StatusConflict
-	case core.TooManyRequests:
-		return http.StatusTooManyRequests
-	case core.Unavailable:
-		return http.StatusServiceUnavailable
-	case core.NotImplemented:
-		return http.StatusNotImplemented
+	if status, ok := httpStatuses[c]; ok {
+		return status
 	}
 	return http.StatusInternalServerError
 }

@@ -208,14 +208,10 @@ func (l *Local) put(g *Guard, key string, value []byte, expected int64) (Entry, 
 	if err := ValidateKey(key); err != nil {
 		return Entry{}, err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return Entry{}, ErrClosed
-	}
-	if err := l.checkGuardLocked(g); err != nil {
+	if err := l.lockGuarded(g); err != nil {
 		return Entry{}, err
 	}
+	defer l.mu.Unlock()
 	old := l.entries[key]
 	if expected != AnyVersion && old.Version != expected {
 		return Entry{}, fmt.Errorf("%w: %s is at version %d, not %d", ErrConflict, key, old.Version, expected)
@@ -243,14 +239,10 @@ func (l *Local) delete(g *Guard, key string, expected int64) error {
 	if err := ValidateKey(key); err != nil {
 		return err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return ErrClosed
-	}
-	if err := l.checkGuardLocked(g); err != nil {
+	if err := l.lockGuarded(g); err != nil {
 		return err
 	}
+	defer l.mu.Unlock()
 	old, ok := l.entries[key]
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrNotFound, key)
@@ -418,14 +410,10 @@ func (l *Local) apply(g *Guard, ops []Op) error {
 			return err
 		}
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return ErrClosed
-	}
-	if err := l.checkGuardLocked(g); err != nil {
+	if err := l.lockGuarded(g); err != nil {
 		return err
 	}
+	defer l.mu.Unlock()
 	undo := make(map[string]Entry, len(ops))
 	for _, op := range ops {
 		old, had := l.entries[op.Key]
@@ -451,6 +439,21 @@ func (l *Local) apply(g *Guard, ops []Op) error {
 	}
 	for key := range undo {
 		l.notifyLocked(key)
+	}
+	return nil
+}
+
+// lockGuarded takes l's lock for a write under g (nil: unguarded). It
+// returns with the lock held only when it returns nil.
+func (l *Local) lockGuarded(g *Guard) error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	if err := l.checkGuardLocked(g); err != nil {
+		l.mu.Unlock()
+		return err
 	}
 	return nil
 }

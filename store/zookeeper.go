@@ -208,7 +208,12 @@ func (z *ZooKeeper) Delete(_ context.Context, key string, expected int64) error 
 	if expected != AnyVersion {
 		v = int32(expected - 1)
 	}
-	err = z.conn.Delete(p, v)
+	return deleteError(key, expected, z.conn.Delete(p, v))
+}
+
+// deleteError is what a ZooKeeper delete of key at expected answered, in
+// the Store's errors.
+func deleteError(key string, expected int64, err error) error {
 	switch {
 	case errors.Is(err, zk.ErrNoNode):
 		return fmt.Errorf("%w: %s", ErrNotFound, key)

@@ -76,15 +76,7 @@ func (z *ZooKeeper) DeleteGuarded(_ context.Context, g Guard, key string, expect
 		v = int32(expected - 1)
 	}
 	_, err = z.guarded(g, gp, &zk.DeleteRequest{Path: p, Version: v})
-	switch {
-	case errors.Is(err, zk.ErrNoNode):
-		return fmt.Errorf("%w: %s", ErrNotFound, key)
-	case errors.Is(err, zk.ErrBadVersion):
-		return fmt.Errorf("%w: %s is not at version %d", ErrConflict, key, expected)
-	case err != nil:
-		return fmt.Errorf("store: delete %s: %w", key, err)
-	}
-	return nil
+	return deleteError(key, expected, err)
 }
 
 func (z *ZooKeeper) guardedPaths(g Guard, key string) (guard, p string, err error) {

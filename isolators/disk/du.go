@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/corral-sched/corral/internal/periodic"
 	"github.com/corral-sched/corral/isolators"
 	"github.com/corral-sched/corral/proto/mesospb"
 )
@@ -48,14 +49,7 @@ func (d *DU) Watch(ctx context.Context, c *isolators.Container) <-chan isolators
 	ch := make(chan isolators.Limitation, 1)
 	go func() {
 		defer close(ch)
-		tick := time.NewTicker(d.Interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
+		periodic.Every(ctx, d.Interval, func() bool {
 			used := Usage(c.Sandbox)
 			d.mu.Lock()
 			if d.used == nil {
@@ -66,9 +60,10 @@ func (d *DU) Watch(ctx context.Context, c *isolators.Container) <-chan isolators
 			if d.Enforce && c.Limits.DiskBytes > 0 && used > uint64(c.Limits.DiskBytes) {
 				ch <- isolators.Limitation{Resource: "disk", Reason: mesospb.TaskStatus_REASON_CONTAINER_LIMITATION_DISK,
 					Message: "Disk quota exceeded: the sandbox uses " + mib(used) + " MiB of its " + mib(uint64(c.Limits.DiskBytes)) + " MiB"}
-				return
+				return false
 			}
-		}
+			return true
+		})
 	}()
 	return ch
 }

@@ -279,16 +279,5 @@ func (m *Core) launchGroup(s *state, f *framework, a *agentState, role string, l
 // nobody to tell.
 func (m *Core) unsupportedOperation(f *framework, a *agentState, op *mesospb.Offer_Operation) {
 	m.log.Info("offer operation not supported yet", "framework", f.id, "type", op.GetType().String())
-	if op.GetId().GetValue() == "" {
-		return
-	}
-	m.sendToFramework(f, &schedulerpb.Event{
-		Type: schedulerpb.Event_UPDATE_OPERATION_STATUS.Enum(),
-		UpdateOperationStatus: &schedulerpb.Event_UpdateOperationStatus{Status: &mesospb.OperationStatus{
-			OperationId: op.GetId(),
-			State:       mesospb.OperationState_OPERATION_ERROR.Enum(),
-			Message:     proto.String(fmt.Sprintf("Operation %v is not supported by this master", op.GetType())),
-			AgentId:     &mesospb.AgentID{Value: proto.String(a.id)},
-		}},
-	})
+	m.operationStatus(f, a, op, mesospb.OperationState_OPERATION_ERROR, fmt.Sprintf("Operation %v is not supported by this master", op.GetType()))
 }

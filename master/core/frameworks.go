@@ -204,9 +204,9 @@ func (m *Core) handleCall(s *state, call *schedulerpb.Call, streamID string) Res
 	case schedulerpb.Call_DECLINE:
 		m.decline(s, f, call.GetDecline().GetOfferIds(), call.GetDecline().GetFilters())
 	case schedulerpb.Call_REVIVE:
-		return m.revive(s, f, call.GetRevive().GetRoles())
+		return m.suppress(s, f, call.GetRevive().GetRoles(), false)
 	case schedulerpb.Call_SUPPRESS:
-		return m.suppress(s, f, call.GetSuppress().GetRoles())
+		return m.suppress(s, f, call.GetSuppress().GetRoles(), true)
 	case schedulerpb.Call_KILL:
 		m.kill(s, f, call.GetKill())
 	case schedulerpb.Call_ACKNOWLEDGE:
@@ -233,32 +233,31 @@ func (m *Core) handleCall(s *state, call *schedulerpb.Call, streamID string) Res
 	return accepted
 }
 
-func (m *Core) revive(s *state, f *framework, roles []string) Result {
+// suppress stops (SUPPRESS) or resumes (REVIVE) offers to roles of f, all
+// of its roles when none are named.
+func (m *Core) suppress(s *state, f *framework, roles []string, suppress bool) Result {
+	call := "REVIVE"
+	if suppress {
+		call = "SUPPRESS"
+	}
 	if bad := unknownRoles(f, roles); bad != "" {
-		return badRequest("REVIVE names role %q, which the framework is not subscribed to", bad)
+		return badRequest("%s names role %q, which the framework is not subscribed to", call, bad)
 	}
 	if len(roles) == 0 {
 		roles = f.roles
 	}
 	for _, r := range roles {
-		delete(f.suppressed, r)
+		if suppress {
+			f.suppressed[r] = true
+		} else {
+			delete(f.suppressed, r)
+		}
 	}
-	// Filters are per agent, not per role; reviving any role clears them all,
-	// as Mesos did before per-role filters.
-	f.filters = nil
-	s.requestFullRound()
-	return accepted
-}
-
-func (m *Core) suppress(s *state, f *framework, roles []string) Result {
-	if bad := unknownRoles(f, roles); bad != "" {
-		return badRequest("SUPPRESS names role %q, which the framework is not subscribed to", bad)
-	}
-	if len(roles) == 0 {
-		roles = f.roles
-	}
-	for _, r := range roles {
-		f.suppressed[r] = true
+	if !suppress {
+		// Filters are per agent, not per role; reviving any role clears
+		// them all, as Mesos did before per-role filters.
+		f.filters = nil
+		s.requestFullRound()
 	}
 	return accepted
 }

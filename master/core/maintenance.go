@@ -300,12 +300,7 @@ func (m *Core) startMaintenance(s *state, machines []*mesospb.MachineID) Result 
 			continue
 		}
 		m.log.Warn("machine down for maintenance: shutting its agent down", "agent", a.id, "hostname", a.info.GetHostname())
-		if a.conn != nil {
-			a.conn.out.Push(ShutdownEvent("This machine is down for maintenance"))
-			a.conn.out.Close("machine down for maintenance")
-			a.conn = nil
-		}
-		m.dropAgent(s, a, mesospb.TaskState_TASK_GONE_BY_OPERATOR, mesospb.TaskStatus_REASON_AGENT_REMOVED_BY_OPERATOR,
+		m.removeByOperator(s, a, "This machine is down for maintenance", "machine down for maintenance",
 			"Agent "+a.info.GetHostname()+" is down for maintenance")
 		for ioID, io := range s.maint.inverse {
 			if io.agentID == a.id {

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/corral-sched/corral/proto/mesospb"
+	"github.com/corral-sched/corral/resources"
 )
 
 // metrics holds the state machine's Prometheus instruments. Counters are
@@ -94,35 +95,27 @@ func collectGauges(s *state) []prometheus.Metric {
 	agents := map[string]float64{"active": 0, "disconnected": 0, "unreachable": 0, "gone": float64(len(s.gone))}
 	type kinds struct{ total, used, offered float64 }
 	res := make(map[string]*kinds)
+	add := func(r resources.Resources, kind func(*kinds) *float64) {
+		for name, v := range r.Quantities() {
+			if res[name] == nil {
+				res[name] = &kinds{}
+			}
+			*kind(res[name]) += v
+		}
+	}
 	for _, a := range s.agents {
 		agents[a.health.String()]++
 		if a.health != agentActive {
 			continue
 		}
-		for name, v := range a.total.Quantities() {
-			if res[name] == nil {
-				res[name] = &kinds{}
-			}
-			res[name].total += v
-		}
+		add(a.total, func(k *kinds) *float64 { return &k.total })
 		for _, t := range a.tasks {
-			if t.released {
-				continue
-			}
-			for name, v := range t.resources.Quantities() {
-				if res[name] == nil {
-					res[name] = &kinds{}
-				}
-				res[name].used += v
+			if !t.released {
+				add(t.resources, func(k *kinds) *float64 { return &k.used })
 			}
 		}
 		for _, o := range a.offers {
-			for name, v := range o.resources.Quantities() {
-				if res[name] == nil {
-					res[name] = &kinds{}
-				}
-				res[name].offered += v
-			}
+			add(o.resources, func(k *kinds) *float64 { return &k.offered })
 		}
 	}
 	for state, n := range agents {

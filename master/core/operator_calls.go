@@ -338,6 +338,17 @@ func (m *Core) getRoles(s *state) *masterpb.Response_GetRoles {
 	return out
 }
 
+// removeByOperator tells a's agent to shut down (why, then its stream
+// closes saying closing) and reports its tasks gone by operator (msg).
+func (m *Core) removeByOperator(s *state, a *agentState, why, closing, msg string) {
+	if a.conn != nil {
+		a.conn.out.Push(ShutdownEvent(why))
+		a.conn.out.Close(closing)
+		a.conn = nil
+	}
+	m.dropAgent(s, a, mesospb.TaskState_TASK_GONE_BY_OPERATOR, mesospb.TaskStatus_REASON_AGENT_REMOVED_BY_OPERATOR, msg)
+}
+
 // markAgentGone ends an agent for good: its tasks are reported gone, it is
 // told to shut down, and its ID may never register again. The decision is
 // in the registry before anyone hears of it.
@@ -359,12 +370,7 @@ func (m *Core) markAgentGone(s *state, id string) Result {
 	}
 	m.log.Warn("agent marked gone by an operator", "agent", id, "hostname", a.info.GetHostname())
 	s.gone[id] = true
-	if a.conn != nil {
-		a.conn.out.Push(ShutdownEvent("This agent was marked gone by an operator"))
-		a.conn.out.Close("agent marked gone")
-		a.conn = nil
-	}
-	m.dropAgent(s, a, mesospb.TaskState_TASK_GONE_BY_OPERATOR, mesospb.TaskStatus_REASON_AGENT_REMOVED_BY_OPERATOR,
+	m.removeByOperator(s, a, "This agent was marked gone by an operator", "agent marked gone",
 		"Agent "+a.info.GetHostname()+" was marked gone by an operator")
 	s.touch(a)
 	delete(s.agents, id)

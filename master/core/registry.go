@@ -263,35 +263,29 @@ func (m *Core) recover(ctx context.Context, s *state) error {
 
 // recoverRoles loads the operators' weights and quota.
 func (m *Core) recoverRoles(ctx context.Context, s *state) error {
-	weights, err := m.cfg.Store.List(ctx, registryWeights)
+	if err := loadRoleSettings(ctx, m.cfg.Store, registryWeights, "weight", s.weights); err != nil {
+		return err
+	}
+	return loadRoleSettings(ctx, m.cfg.Store, registryQuota, "quota", s.quota)
+}
+
+// loadRoleSettings reads the per-role settings under prefix (what names
+// them in errors) into into.
+func loadRoleSettings[T any](ctx context.Context, st store.Store, prefix, what string, into map[string]T) error {
+	entries, err := st.List(ctx, prefix)
 	if err != nil {
 		return fmt.Errorf("master: registry: %w", err)
 	}
-	for _, e := range weights {
+	for _, e := range entries {
 		role, err := roleFromKey(e.Key)
 		if err != nil {
-			return fmt.Errorf("master: registry: weight key %s: %w", e.Key, err)
+			return fmt.Errorf("master: registry: %s key %s: %w", what, e.Key, err)
 		}
-		var w float64
-		if err := json.Unmarshal(e.Value, &w); err != nil {
-			return fmt.Errorf("master: registry: weight of %s: %w", role, err)
+		var v T
+		if err := json.Unmarshal(e.Value, &v); err != nil {
+			return fmt.Errorf("master: registry: %s of %s: %w", what, role, err)
 		}
-		s.weights[role] = w
-	}
-	quota, err := m.cfg.Store.List(ctx, registryQuota)
-	if err != nil {
-		return fmt.Errorf("master: registry: %w", err)
-	}
-	for _, e := range quota {
-		role, err := roleFromKey(e.Key)
-		if err != nil {
-			return fmt.Errorf("master: registry: quota key %s: %w", e.Key, err)
-		}
-		var q quotaConfig
-		if err := json.Unmarshal(e.Value, &q); err != nil {
-			return fmt.Errorf("master: registry: quota of %s: %w", role, err)
-		}
-		s.quota[role] = q
+		into[role] = v
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package core
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -72,7 +73,7 @@ func (m *Core) updateWeights(s *state, infos []*mesospb.WeightInfo) Result {
 	}
 	for _, wi := range infos {
 		if err := resources.ValidateRole(wi.GetRole()); err != nil || wi.GetRole() == "*" {
-			return badRequest("Invalid role %q for a weight: %v", wi.GetRole(), errOrStar(err))
+			return badRequest("Invalid role %q for a weight: %v", wi.GetRole(), errOrStar(err, "the default role '*' has no weight of its own"))
 		}
 		if w := wi.GetWeight(); wi.Weight == nil || !(w > 0) || math.IsInf(w, 0) {
 			return badRequest("Invalid weight %v for role %q: weights must be positive numbers", wi.GetWeight(), wi.GetRole())
@@ -89,11 +90,13 @@ func (m *Core) updateWeights(s *state, infos []*mesospb.WeightInfo) Result {
 	return Result{}
 }
 
-func errOrStar(err error) error {
+// errOrStar is why a role was refused: err, or (a valid role, so '*')
+// star.
+func errOrStar(err error, star string) error {
 	if err != nil {
 		return err
 	}
-	return fmt.Errorf("the default role '*' has no weight of its own")
+	return errors.New(star)
 }
 
 func (m *Core) getQuota(s *state) *masterpb.Response {
@@ -153,7 +156,7 @@ func (m *Core) updateQuota(s *state, configs []*masterpb.QuotaConfig) Result {
 	for _, c := range configs {
 		role := c.GetRole()
 		if err := resources.ValidateRole(role); err != nil || role == "*" {
-			return badRequest("Invalid role %q for quota: %v", role, errOrStarQuota(err))
+			return badRequest("Invalid role %q for quota: %v", role, errOrStar(err, "quota cannot be set on the default role '*'"))
 		}
 		if _, dup := next[role]; dup {
 			return badRequest("Role %q appears twice in 'quota_configs'", role)
@@ -193,13 +196,6 @@ func (m *Core) updateQuota(s *state, configs []*masterpb.QuotaConfig) Result {
 	}
 	s.requestFullRound()
 	return Result{}
-}
-
-func errOrStarQuota(err error) error {
-	if err != nil {
-		return err
-	}
-	return fmt.Errorf("quota cannot be set on the default role '*'")
 }
 
 // setQuota is the pre-1.9 SET_QUOTA: a guarantee that is also the limit.
