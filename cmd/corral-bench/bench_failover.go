@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -17,26 +15,27 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/corral-sched/corral/election"
 	"github.com/corral-sched/corral/internal/benchkit"
-	"github.com/corral-sched/corral/internal/zktest"
 	"github.com/corral-sched/corral/proto/masterpb"
 	"github.com/corral-sched/corral/proto/mesospb"
 )
 
 func newBenchFailoverCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "failover --agents N --tasks M",
+	cmd := &cobra.Command{Use: "failover --agents N --tasks M [--rounds R] [--zk-servers 3]",
 		Short: "kill -9 the leading master under ZooKeeper; report time to a new leader, to every agent re-registered, to the first offer and to every task known",
-		Long: "Start a ZooKeeper server (Debian's zookeeper package), --masters `corral master` processes (see\n" +
-			"--corral) under leader election, N simulated agents in this process finding the leader through\n" +
-			"ZooKeeper, and an SDK framework that runs M `sleep 100000` tasks spread over them. Then SIGKILL\n" +
-			"the leader and time the new one taking over. --cpuprofile and --memprofile profile the master\n" +
-			"that takes over (written when it is stopped at the end).",
+		Long: "Start a ZooKeeper server (Debian's zookeeper package; --zk-servers 3 for an ensemble), --masters\n" +
+			"`corral master` processes (see --corral) under leader election, N simulated agents in this process\n" +
+			"finding the leader through ZooKeeper, and an SDK framework that runs M `sleep 100000` tasks spread\n" +
+			"over them. Then SIGKILL the leader and time the new one taking over; with --rounds R, start the\n" +
+			"killed master again as a standby and kill the new leader, R times in all. --cpuprofile and\n" +
+			"--memprofile profile the master that takes over last (written when it is stopped at the end).",
 		Args: cobra.NoArgs, RunE: runBenchFailover}
 	f := cmd.Flags()
 	f.Int("agents", 200, "simulated agents")
 	f.Int("tasks", 1000, "tasks running before the kill")
 	f.Int("masters", 2, "master processes")
+	f.Int("rounds", 1, "leader kills, each after the cluster settled on the leader before")
+	f.Int("zk-servers", 1, "ZooKeeper servers (an ensemble when more than one)")
 	f.Duration("zk-session-timeout", 2*time.Second, "ZooKeeper session timeout of the masters, agents and framework")
 	f.Duration("timeout", 10*time.Minute, "give up after this long")
 	f.String("connections", "auto", "own: each agent has its own HTTP/1.1 connections, as real agents do; shared: the agents multiplex over HTTP/2; auto: own if the file descriptor limit allows")
@@ -44,15 +43,25 @@ func newBenchFailoverCommand() *cobra.Command {
 	return cmd
 }
 
-// failoverResult is what `corral-bench failover` reports.
+// failoverResult is what `corral-bench failover` reports: its top-level
+// figures are the first round's (masters that started together, as after
+// a deploy), Rounds every round's.
 type failoverResult struct {
-	Scenario       string  `json:"scenario"`
-	Masters        int     `json:"masters"`
-	Agents         int     `json:"agents"`
-	Tasks          int     `json:"tasks"`
-	Connections    string  `json:"connections"` // own or shared (HTTP/2)
-	SessionTimeout float64 `json:"zk_session_timeout_seconds"`
-	// Seconds after the SIGKILL of the leader.
+	Scenario         string  `json:"scenario"`
+	Masters          int     `json:"masters"`
+	Agents           int     `json:"agents"`
+	Tasks            int     `json:"tasks"`
+	ZooKeeperServers int     `json:"zk_servers"`
+	Connections      string  `json:"connections"` // own or shared (HTTP/2)
+	SessionTimeout   float64 `json:"zk_session_timeout_seconds"`
+	failoverRound
+	Rounds      []failoverRound `json:"rounds"`
+	Cores       int             `json:"cores"`
+	LoadAverage float64         `json:"load_avg_1m"` // at the start
+}
+
+// failoverRound is one kill of the leader, in seconds after the SIGKILL.
+type failoverRound struct {
 	NewLeader          float64 `json:"new_leader_seconds"`
 	AgentsReregistered float64 `json:"agents_reregistered_seconds"`
 	FirstOffer         float64 `json:"first_offer_seconds"`
@@ -65,8 +74,8 @@ type failoverResult struct {
 	// known, and its RSS then.
 	MasterCPUSeconds float64 `json:"master_cpu_seconds"`
 	MasterRSSMB      float64 `json:"master_rss_mb"`
-	Cores            int     `json:"cores"`
-	LoadAverage      float64 `json:"load_avg_1m"` // at the start
+
+	killed int // the index of the master killed
 }
 
 // masterProc is one `corral master` child. Its profiles, if asked for,
@@ -163,150 +172,61 @@ func poll(ctx context.Context, what string, interval time.Duration, cond func() 
 }
 
 func runBenchFailover(cmd *cobra.Command, _ []string) error {
-	fl := cmd.Flags()
-	agents, _ := fl.GetInt("agents")
-	tasks, _ := fl.GetInt("tasks")
-	nMasters, _ := fl.GetInt("masters")
-	session, _ := fl.GetDuration("zk-session-timeout")
-	timeout, _ := fl.GetDuration("timeout")
-	cpuprofile, _ := fl.GetString("cpuprofile")
-	memprofile, _ := fl.GetString("memprofile")
-	if agents < 1 || tasks < 0 || nMasters < 2 {
-		return errors.New("--agents must be at least 1, --masters at least 2, --tasks not negative")
-	}
-	conns, _ := fl.GetString("connections")
-	var share bool
-	switch conns {
-	case "auto":
-		share = !benchkit.FitsOwnClients(agents)
-	case "own", "shared":
-		share = conns == "shared"
-	default:
-		return fmt.Errorf("--connections must be own, shared or auto, not %q", conns)
+	p, err := failoverFlags(cmd)
+	if err != nil {
+		return err
 	}
 	bin, err := corralBinary(cmd)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+	ctx, cancel := context.WithTimeout(cmd.Context(), p.timeout)
 	defer cancel()
 	h := &benchkit.Harness{}
 	defer h.Close()
-	dir := h.TempDir()
-	var zk *zktest.Server
-	if err := h.Do(func() { zk = zktest.Start(h) }); err != nil {
-		return fmt.Errorf("ZooKeeper: %w", err)
+	c, err := startFailoverCluster(ctx, h, bin, p)
+	if err != nil {
+		return err
 	}
-	zkURL := "zk://" + zk.Addr + "/corral"
-	masters := make([]*masterProc, nMasters)
-	for i := range masters {
-		if masters[i], err = startMasterProc(bin, dir, zkURL, session, i, cpuprofile, memprofile); err != nil {
-			return err
+	out := failoverResult{Scenario: "failover", Masters: p.masters, Agents: p.agents, Tasks: p.tasks,
+		ZooKeeperServers: p.zkServers, Connections: map[bool]string{false: "own", true: "shared"}[p.share],
+		SessionTimeout: p.session.Seconds(), Cores: runtime.NumCPU(), LoadAverage: benchkit.LoadAverage()}
+	for round := 1; round <= p.rounds; round++ {
+		r, err := c.killLeader(ctx, round)
+		if err != nil {
+			return fmt.Errorf("round %d: %w", round, err)
 		}
-		h.Cleanup(func() { masters[i].stop(syscall.SIGKILL) })
+		out.Rounds = append(out.Rounds, r)
+		if round < p.rounds {
+			// The killed master comes back as a standby, so that the next
+			// round has a master to fail over to.
+			if err := c.restart(ctx, r.killed); err != nil {
+				return fmt.Errorf("round %d: %w", round, err)
+			}
+		}
 	}
-	log := slog.New(slog.DiscardHandler)
-	zs, err := election.Dial([]string{zk.Addr}, session, log)
-	if err != nil {
+	out.failoverRound = out.Rounds[0]
+	if err := c.stopAndKeepProfiles(p.cpuprofile, p.memprofile); err != nil {
 		return err
 	}
-	h.Cleanup(zs.Close)
-	detector := election.NewDetector(zs, "/corral")
-	as, err := benchkit.StartAgents(ctx, benchkit.AgentsOptions{Count: agents, Detector: detector, Isolation: "sim",
-		Resources: simResources, Dir: filepath.Join(dir, "agents"), RegisterBackoff: 100 * time.Millisecond,
-		ShareClient: share, Logger: log})
-	if err != nil {
-		return err
-	}
-	h.Cleanup(as.Stop)
-	if err := as.WaitRegistered(ctx); err != nil {
-		return err
-	}
-	perAgent := max(1, (tasks+agents-1)/agents)
-	fw, err := newLoadFramework(loadConfig{Detector: detector, CPUs: 0.01, Mem: 8, Command: "sleep 100000",
-		Capacity: tasks, MaxPerOffer: perAgent, Logger: log})
-	if err != nil {
-		return err
-	}
-	fw.start(ctx)
-	h.Cleanup(fw.close)
-	if err := fw.wait(ctx, "offers from every agent", func() bool { return fw.held.Load() >= int64(agents) }); err != nil {
-		return err
-	}
-	fw.submit(tasks)
-	if err := fw.wait(ctx, fmt.Sprintf("%d tasks running", tasks), func() bool { return fw.running.Load() >= int64(tasks) }); err != nil {
-		return err
-	}
-	leader := leaderOf(masters, -1)
-	if leader < 0 {
-		return errors.New("no leading master before the kill")
-	}
+	return report(cmd.OutOrStdout(), out, failoverTable(out))
+}
 
-	load := benchkit.LoadAverage()
-	fw.watchOffers()
-	killed := time.Now()
-	masters[leader].stop(syscall.SIGKILL)
-	out := failoverResult{Scenario: "failover", Masters: nMasters, Agents: agents, Tasks: tasks, Connections: map[bool]string{false: "own", true: "shared"}[share],
-		SessionTimeout: session.Seconds(), Cores: runtime.NumCPU(), LoadAverage: load}
-	since := func() float64 { return time.Since(killed).Seconds() }
-	next := -1
-	if err := poll(ctx, "a new leader", 5*time.Millisecond, func() bool { next = leaderOf(masters, leader); return next >= 0 }); err != nil {
-		return err
+func failoverTable(out failoverResult) string {
+	var b strings.Builder
+	zk := "a ZooKeeper server"
+	if out.ZooKeeperServers > 1 {
+		zk = fmt.Sprintf("a %d-server ZooKeeper ensemble", out.ZooKeeperServers)
 	}
-	out.NewLeader = since()
-	newLeader := masters[next]
-	cpuAtKill, _ := benchkit.ProcCPUSeconds(newLeader.cmd.Process.Pid)
-	// GET_AGENTS lists every agent: polled more often, it would be a load
-	// on the master it measures.
-	if err := poll(ctx, "every agent re-registered", 100*time.Millisecond, func() bool {
-		n, err := benchkit.ActiveAgents(newLeader.addr)
-		return err == nil && n == agents
-	}); err != nil {
-		return err
+	fmt.Fprintf(&b, "%d masters, %d sim agents (%s connections), %d tasks, %s, session timeout %v; seconds after kill -9 of the leader:\n\n",
+		out.Masters, out.Agents, out.Connections, out.Tasks, zk, time.Duration(out.SessionTimeout*float64(time.Second)))
+	b.WriteString("| round | new leader serving | every agent re-registered | first offer to the framework | all tasks known RUNNING | new leader's CPU, RSS |\n|---|---|---|---|---|---|\n")
+	for i, r := range out.Rounds {
+		fmt.Fprintf(&b, "| %d | %.2f s | %.2f s (%.2f s after the new leader) | %.2f s | %.2f s (%d running) | %.1f s, %.0f MB |\n",
+			i+1, r.NewLeader, r.AgentsReregistered, r.ReregisterAfterLeader, r.FirstOffer, r.TasksKnown, r.TasksRunning, r.MasterCPUSeconds, r.MasterRSSMB)
 	}
-	out.AgentsReregistered = since()
-	out.ReregisterAfterLeader = out.AgentsReregistered - out.NewLeader
-	if err := fw.wait(ctx, "an offer from the new leader", func() bool { return fw.firstOfferAfter.Load() != 0 }); err != nil {
-		return err
-	}
-	out.FirstOffer = time.Unix(0, fw.firstOfferAfter.Load()).Sub(killed).Seconds()
-	if err := poll(ctx, "every task known as running", 250*time.Millisecond, func() bool {
-		out.TasksRunning = runningTasks(newLeader.addr)
-		return out.TasksRunning >= tasks
-	}); err != nil {
-		return fmt.Errorf("%w (%d of %d)", err, out.TasksRunning, tasks)
-	}
-	out.TasksKnown = since()
-	if cpu, err := benchkit.ProcCPUSeconds(newLeader.cmd.Process.Pid); err == nil {
-		out.MasterCPUSeconds = cpu - cpuAtKill
-	}
-	out.MasterRSSMB = benchkit.ProcRSSMB(newLeader.cmd.Process.Pid)
-
-	// Stop the survivors gently, so that their profiles are written; the
-	// new leader's is the one asked for.
-	for i, m := range masters {
-		if i != leader {
-			m.stop(syscall.SIGTERM)
-		}
-	}
-	if cpuprofile != "" {
-		if err := os.Rename(newLeader.profile, cpuprofile); err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-	}
-	if memprofile != "" {
-		if err := os.Rename(fmt.Sprintf("%s.master-%d", memprofile, next), memprofile); err != nil {
-			return fmt.Errorf("--memprofile: %w", err)
-		}
-	}
-	table := fmt.Sprintf("| %d masters, %d sim agents (%s connections), %d tasks, ZooKeeper session %v | after kill -9 of the leader |\n|---|---|\n", nMasters, agents, out.Connections, tasks, session) +
-		fmt.Sprintf("| new leader serving | %.2f s |\n", out.NewLeader) +
-		fmt.Sprintf("| every agent re-registered | %.2f s (%.2f s after the new leader) |\n", out.AgentsReregistered, out.ReregisterAfterLeader) +
-		fmt.Sprintf("| first offer to the framework | %.2f s |\n", out.FirstOffer) +
-		fmt.Sprintf("| all %d tasks known RUNNING by the new leader | %.2f s (%d running) |\n", tasks, out.TasksKnown, out.TasksRunning) +
-		fmt.Sprintf("| new leader's CPU from the kill to then, RSS | %.1f s, %.0f MB |\n", out.MasterCPUSeconds, out.MasterRSSMB) +
-		fmt.Sprintf("\nLoad average %.1f at the kill.\n", out.LoadAverage)
-	return report(cmd.OutOrStdout(), out, table)
+	fmt.Fprintf(&b, "\nLoad average %.1f at the first kill.\n", out.LoadAverage)
+	return b.String()
 }
 
 // runningTasks counts the tasks the master at addr knows as running, -1

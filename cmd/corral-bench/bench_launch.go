@@ -17,15 +17,17 @@ import (
 )
 
 func newBenchLaunchCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "launch --tasks N --agents K --isolation sim|posix|linux [--rate R] [--baseline=false]",
+	cmd := &cobra.Command{Use: "launch --tasks N --agents K --isolation sim|posix|linux [--rate R | --one-at-a-time] [--baseline=false]",
 		Short: "Launch N tasks on K agents through an SDK framework; report ACCEPT→RUNNING and submit→RUNNING latencies and tasks/s",
 		Long: "Start a master, K agents (sim: simulated, nothing forked; posix, linux: real agents forking\n" +
 			"real processes, linux in containers) and a framework on the SDK in this process, then queue N\n" +
-			"tasks in the framework, all at once or --rate per second. The framework packs queued tasks into\n" +
-			"the offers it holds, as many per offer as fit, one ACCEPT per offer.\n\n" +
+			"tasks in the framework, all at once, --rate per second, or --one-at-a-time (each queued once the\n" +
+			"one before runs: ACCEPT→RUNNING of a single launch, with nothing else in flight). The framework\n" +
+			"packs queued tasks into the offers it holds, as many per offer as fit, one ACCEPT per offer.\n\n" +
 			"Then, with the cluster gone, it measures the floor of this machine (--baseline=false skips it):\n" +
 			"posix spawns the same N commands with os/exec, each in a fresh sandbox with stdout and stderr\n" +
-			"files, from GOMAXPROCS×4 workers, and reports the time until all have started and corral's time\n" +
+			"files, from GOMAXPROCS×4 workers (one after another with --one-at-a-time), and reports the time\n" +
+			"until all have started and corral's time\n" +
 			"over it (ratio_to_baseline); linux runs /bin/true under runc (create, start, exit, delete) one\n" +
 			"container after another, min(N, 50) times, in a root shaped like corral's, and reports its p50\n" +
 			"and corral's ACCEPT→RUNNING p50 over it (ratio_to_runc_p50), or says why not if runc is absent.",
@@ -35,6 +37,7 @@ func newBenchLaunchCommand() *cobra.Command {
 	f.Int("agents", 0, "agents (default: 20 sim, 3 posix or linux)")
 	f.String("isolation", "sim", "agents' isolation: sim, posix or linux (root, cgroups)")
 	f.Float64("rate", 0, "queue tasks at this many per second (0: all at once)")
+	f.Bool("one-at-a-time", false, "queue each task once the one before runs, to time single launches")
 	f.Float64("cpus", 0.01, "each task's cpus")
 	f.Float64("mem", 8, "each task's memory, MB")
 	f.String("command", "", `each task's command (default: "sleep 3600" sim, "sleep 120" otherwise; killed at the end)`)
@@ -52,6 +55,7 @@ type launchResult struct {
 	Agents          int              `json:"agents"`
 	Tasks           int              `json:"tasks"`
 	Rate            float64          `json:"rate_per_second"` // 0: all at once
+	OneAtATime      bool             `json:"one_at_a_time,omitempty"`
 	Running         int              `json:"running"`
 	Failed          int              `json:"failed"`
 	AcceptToRunning benchkit.Latency `json:"accept_to_running"`
@@ -164,7 +168,7 @@ type launchParams struct {
 	isolation, command, res string
 	rate, cpus, mem         float64
 	timeout                 time.Duration
-	baseline                bool
+	baseline, oneAtATime    bool
 }
 
 func runBenchLaunch(cmd *cobra.Command, _ []string) error {
@@ -200,6 +204,7 @@ func launchFlags(cmd *cobra.Command) (launchParams, error) {
 	res, _ := fl.GetString("resources")
 	timeout, _ := fl.GetDuration("timeout")
 	baseline, _ := fl.GetBool("baseline")
+	oneAtATime, _ := fl.GetBool("one-at-a-time")
 	switch isolation {
 	case "sim", "posix", "linux":
 	default:
@@ -207,6 +212,9 @@ func launchFlags(cmd *cobra.Command) (launchParams, error) {
 	}
 	if tasks < 1 || agents < 0 || rate < 0 {
 		return launchParams{}, errors.New("--tasks must be at least 1, --agents and --rate not negative")
+	}
+	if oneAtATime && rate > 0 {
+		return launchParams{}, errors.New("--one-at-a-time and --rate are two paces: give one")
 	}
 	real := isolation != "sim"
 	if agents == 0 {
@@ -219,7 +227,7 @@ func launchFlags(cmd *cobra.Command) (launchParams, error) {
 		command = map[bool]string{false: "sleep 3600", true: "sleep 120"}[real]
 	}
 	return launchParams{tasks: tasks, agents: agents, isolation: isolation, command: command, res: res,
-		rate: rate, cpus: cpus, mem: mem, timeout: timeout, baseline: baseline}, nil
+		rate: rate, cpus: cpus, mem: mem, timeout: timeout, baseline: baseline, oneAtATime: oneAtATime}, nil
 }
 
 // launchOnCluster runs the benchmark proper; everything it started is
@@ -240,10 +248,15 @@ func launchOnCluster(cmd *cobra.Command, p launchParams) (launchResult, error) {
 	defer s.close()
 	load := benchkit.LoadAverage()
 	cpuStart := benchkit.CPUSeconds()
-	pace(ctx, s.fw, tasks, p.rate)
-	waitErr := s.fw.wait(ctx, fmt.Sprintf("%d tasks running", tasks), func() bool {
-		return s.fw.running.Load()+s.fw.failed.Load() >= int64(tasks)
-	})
+	var waitErr error
+	if p.oneAtATime {
+		waitErr = oneAtATime(ctx, s.fw, tasks)
+	} else {
+		pace(ctx, s.fw, tasks, p.rate)
+		waitErr = s.fw.wait(ctx, fmt.Sprintf("%d tasks running", tasks), func() bool {
+			return s.fw.running.Load()+s.fw.failed.Load() >= int64(tasks)
+		})
+	}
 	cpu := benchkit.CPUSeconds() - cpuStart
 	rss := benchkit.RSSMB()
 	if err := stopProfiles(); err != nil {
@@ -263,7 +276,7 @@ func launchOnCluster(cmd *cobra.Command, p launchParams) (launchResult, error) {
 		return launchResult{}, killErr
 	}
 	r := fw.result()
-	out := launchResult{Scenario: "launch", Isolation: p.isolation, Agents: p.agents, Tasks: tasks, Rate: p.rate,
+	out := launchResult{Scenario: "launch", Isolation: p.isolation, Agents: p.agents, Tasks: tasks, Rate: p.rate, OneAtATime: p.oneAtATime,
 		Running: r.Running, Failed: r.Failed, AcceptToRunning: r.AcceptToRunning, SubmitToRunning: r.SubmitToRunning,
 		RSSMB: rss, CPUSeconds: cpu, Cores: runtime.NumCPU(), LoadAverage: load}
 	if d := r.LastRunning.Sub(r.FirstSubmit); d > 0 {
@@ -276,7 +289,10 @@ func launchOnCluster(cmd *cobra.Command, p launchParams) (launchResult, error) {
 func launchTable(r launchResult) string {
 	var b strings.Builder
 	how := "all queued at once"
-	if r.Rate > 0 {
+	switch {
+	case r.OneAtATime:
+		how = "each queued once the one before runs"
+	case r.Rate > 0:
 		how = fmt.Sprintf("queued at %g/s", r.Rate)
 	}
 	fmt.Fprintf(&b, "| %s: %d tasks, %d agents, %s | p50 | p90 | p99 | max |\n|---|---|---|---|---|\n", r.Isolation, r.Tasks, r.Agents, how)
@@ -292,4 +308,19 @@ func launchTable(r launchResult) string {
 		fmt.Fprintf(&b, "\n%s\n", s)
 	}
 	return b.String()
+}
+
+// oneAtATime queues tasks one by one, each once the one before has run
+// (or failed), so that each ACCEPT→RUNNING is a launch's alone: what
+// test/bench measured before it became this mode.
+func oneAtATime(ctx context.Context, fw *loadFramework, tasks int) error {
+	for i := range tasks {
+		fw.submit(1)
+		if err := fw.wait(ctx, fmt.Sprintf("task %d of %d running", i+1, tasks), func() bool {
+			return fw.running.Load()+fw.failed.Load() >= int64(i+1)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

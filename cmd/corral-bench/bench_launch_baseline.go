@@ -19,6 +19,9 @@ func (r *launchResult) addBaseline(ctx context.Context, command string) error {
 	switch r.Isolation {
 	case "posix":
 		workers := runtime.GOMAXPROCS(0) * 4
+		if r.OneAtATime {
+			workers = 1 // to compare like with like: one spawn after another
+		}
 		b, err := spawnBaseline(ctx, spawnOptions{N: r.Tasks, Command: command, Workers: workers, Dir: workDirBase(r.Isolation)})
 		if err != nil {
 			r.BaselineSkipped = "failed: " + err.Error()
@@ -59,9 +62,13 @@ func baselineSentence(r launchResult) string {
 	case r.BaselineSkipped != "":
 		return fmt.Sprintf("No baseline on this machine: %s.", r.BaselineSkipped)
 	case r.BaselineSeconds > 0:
-		return fmt.Sprintf("Baseline, the same %d commands spawned from Go after the run (os/exec, a fresh sandbox with stdout and stderr files each, %d workers): "+
+		workers := fmt.Sprintf("%d workers", r.BaselineWorkers)
+		if r.BaselineWorkers == 1 {
+			workers = "one after another"
+		}
+		return fmt.Sprintf("Baseline, the same %d commands spawned from Go after the run (os/exec, a fresh sandbox with stdout and stderr files each, %s): "+
 			"all started in %.2f s (%.0f/s); corral took **%.1f×** as long.",
-			r.Tasks, r.BaselineWorkers, r.BaselineSeconds, r.BaselineTasksPerSecond, r.RatioToBaseline)
+			r.Tasks, workers, r.BaselineSeconds, r.BaselineTasksPerSecond, r.RatioToBaseline)
 	case r.RuncRuns > 0:
 		return fmt.Sprintf("Baseline, `runc run` of /bin/true after the run (create, start, exit, delete; %d runs one after another, a root shaped like corral's): "+
 			"p50 %.2f ms; corral's ACCEPT → TASK_RUNNING p50 is **%.2f×** that.",

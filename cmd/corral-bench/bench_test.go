@@ -108,6 +108,32 @@ func TestBenchLaunchAtARate(t *testing.T) {
 	saneLatency(t, "ACCEPT → RUNNING", 10, r.AcceptToRunning)
 }
 
+func TestBenchLaunchOneAtATime(t *testing.T) {
+	var r launchResult
+	table := runBench(t, &r, "launch", "--isolation", "sim", "--tasks", "5", "--agents", "2", "--one-at-a-time", "--timeout", "60s")
+	if !r.OneAtATime || r.Running != 5 || r.Failed != 0 {
+		t.Fatalf("result %+v", r)
+	}
+	saneLatency(t, "ACCEPT → RUNNING", 5, r.AcceptToRunning)
+	// Launches one after another take at least as long as the three of
+	// them at or above the median: all at once, they would overlap.
+	if r.Seconds*1000 < 3*r.AcceptToRunning.P50 {
+		t.Fatalf("5 launches in %.2f ms with a p50 of %.2f ms each: they overlapped", r.Seconds*1000, r.AcceptToRunning.P50)
+	}
+	if !strings.Contains(table, "each queued once the one before runs") {
+		t.Fatalf("the table does not say how tasks were queued:\n%s", table)
+	}
+}
+
+func TestBenchLaunchTakesOnePace(t *testing.T) {
+	root := newRootCommand()
+	root.SetOut(new(bytes.Buffer))
+	root.SetArgs([]string{"launch", "--isolation", "sim", "--tasks", "5", "--one-at-a-time", "--rate", "10"})
+	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "--one-at-a-time") {
+		t.Fatalf("launch with --one-at-a-time and --rate: %v, want an error naming both", err)
+	}
+}
+
 func TestBenchChurnReplacesTasks(t *testing.T) {
 	for _, mode := range []string{"sleep", "kill"} {
 		t.Run(mode, func(t *testing.T) {
@@ -140,6 +166,33 @@ func TestBenchFailoverKeepsEveryTask(t *testing.T) {
 	}
 	if !(0 < r.NewLeader && r.NewLeader <= r.AgentsReregistered && r.AgentsReregistered <= r.TasksKnown && r.FirstOffer > 0) {
 		t.Fatalf("times out of order: %+v", r)
+	}
+}
+
+// Rounds kill the leader again and again, the killed master coming back
+// as a standby each time, here under a three-server ensemble.
+func TestBenchFailoverRoundsUnderAnEnsemble(t *testing.T) {
+	if missing := zktest.Available(); missing != "" && os.Getenv("CI") != "true" {
+		t.Skipf("ZooKeeper not available: %s", missing)
+	}
+	if testing.Short() {
+		t.Skip("starts three ZooKeeper servers and two master processes")
+	}
+	var r failoverResult
+	table := runBench(t, &r, "failover", "--corral", corralBin(t), "--agents", "3", "--tasks", "6", "--rounds", "2", "--zk-servers", "3", "--timeout", "3m")
+	if r.ZooKeeperServers != 3 || len(r.Rounds) != 2 {
+		t.Fatalf("result %+v", r)
+	}
+	for i, round := range r.Rounds {
+		if round.TasksRunning != 6 || !(0 < round.NewLeader && round.NewLeader <= round.AgentsReregistered && round.AgentsReregistered <= round.TasksKnown && round.FirstOffer > 0) {
+			t.Fatalf("round %d: %+v", i+1, round)
+		}
+	}
+	if r.NewLeader != r.Rounds[0].NewLeader || r.TasksKnown != r.Rounds[0].TasksKnown {
+		t.Fatalf("the top-level figures %+v are not the first round's %+v", r.failoverRound, r.Rounds[0])
+	}
+	if !strings.Contains(table, "| 2 |") || !strings.Contains(table, "3-server ZooKeeper ensemble") {
+		t.Fatalf("the table lacks round 2 or the ensemble:\n%s", table)
 	}
 }
 

@@ -193,7 +193,7 @@ func (f *Framework) createJob(w http.ResponseWriter, r *http.Request) {
 	}
 	js := &jobState{Spec: *j}
 	f.jobs[j.ID] = js
-	f.dirtyJobs[j.ID] = true
+	f.jobRecords.Mark(j.ID)
 	b := kit.Encode(f.jobView(js))
 	f.mu.Unlock()
 	if !f.commit(w, r) {
@@ -227,7 +227,7 @@ func (f *Framework) putJob(w http.ResponseWriter, r *http.Request) {
 		js.NextRun = time.Time{} // recomputed from the new schedule
 	}
 	js.Spec = *j // runs in progress keep the spec they started with
-	f.dirtyJobs[j.ID] = true
+	f.jobRecords.Mark(j.ID)
 	b := kit.Encode(f.jobView(js))
 	f.mu.Unlock()
 	if !f.commit(w, r) {
@@ -260,12 +260,10 @@ func (f *Framework) deleteJob(w http.ResponseWriter, r *http.Request) {
 			f.finishRun(run, Failed, "job deleted", now)
 		}
 		delete(f.runs, rid)
-		delete(f.dirtyRuns, rid)
-		f.deleted = append(f.deleted, keyRuns+"/"+rid)
+		f.runRecords.Remove(rid)
 	}
 	delete(f.jobs, id)
-	delete(f.dirtyJobs, id)
-	f.deleted = append(f.deleted, keyJobs+"/"+id)
+	f.jobRecords.Remove(id)
 	f.mu.Unlock()
 	if !f.commit(w, r) {
 		return
@@ -326,7 +324,7 @@ func (f *Framework) getRun(w http.ResponseWriter, r *http.Request) {
 
 // commit makes an API change durable before it is answered.
 func (f *Framework) commit(w http.ResponseWriter, r *http.Request) bool {
-	if err := f.flush(r.Context()); err != nil {
+	if err := f.durable.Flush(r.Context()); err != nil {
 		kit.WriteError(w, http.StatusServiceUnavailable, "could not store the change, retry: %v", err)
 		return false
 	}

@@ -26,7 +26,7 @@ func (f *Framework) runSchedules(now time.Time) {
 		}
 		if js.NextRun.IsZero() {
 			js.NextRun = sched.Next(now)
-			f.dirtyJobs[id] = true
+			f.jobRecords.Mark(id)
 			continue
 		}
 		if now.Before(js.NextRun) {
@@ -39,7 +39,7 @@ func (f *Framework) runSchedules(now time.Time) {
 		}
 		js.Missed += fires - 1
 		js.NextRun = sched.Next(now)
-		f.dirtyJobs[id] = true
+		f.jobRecords.Mark(id)
 		if d := s.StartingDeadlineSeconds; d > 0 && now.Sub(latest) > time.Duration(d*float64(time.Second)) {
 			js.Missed++
 			continue

@@ -3,7 +3,6 @@ package batch
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,9 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/corral-sched/corral/auth"
+	"github.com/corral-sched/corral/frameworks/kit"
 	"github.com/corral-sched/corral/frameworks/sdk"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/store"
@@ -59,16 +57,16 @@ type Framework struct {
 	jobs       map[string]*jobState
 	runs       map[string]*Run // active and history, by run ID
 	byTask     map[string]taskRef
-	dirtyRuns  map[string]bool
-	dirtyJobs  map[string]bool
-	deleted    []string // store keys to delete at the next flush
 	acks       []*mesospb.TaskStatus
 	kills      []taskRef
 	suppressed map[string]bool // roles suppressed at the master
 	resync     bool            // after (re)subscribing: tell the master again
-	wake       chan struct{}
 
-	flushMu sync.Mutex // one writer to the store at a time
+	// durable commits jobs and runs to the store; loop ticks.
+	durable    *kit.Durable
+	jobRecords *kit.Table
+	runRecords *kit.Table
+	loop       *kit.Loop
 }
 
 // jobState is a job and its schedule's bookkeeping.
@@ -122,9 +120,22 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 	f := &Framework{
 		cfg: cfg, log: cfg.Logger.With("component", "batch"),
 		jobs: make(map[string]*jobState), runs: make(map[string]*Run), byTask: make(map[string]taskRef),
-		dirtyRuns: make(map[string]bool), dirtyJobs: make(map[string]bool), suppressed: make(map[string]bool),
-		wake: make(chan struct{}, 1),
+		suppressed: make(map[string]bool),
 	}
+	// Batch writes key by key even to a store that batches, as it did
+	// before the kit: one batch would make its flushes all-or-nothing,
+	// which its tests were not written against.
+	f.durable = kit.NewDurable(cfg.Store, &f.mu, kit.DurableOptions{Name: "batch", Unbatched: true})
+	f.jobRecords = f.durable.Table(keyJobs, kit.JSONIn(f.jobs))
+	f.runRecords = f.durable.Table(keyRuns, func(id string) ([]byte, bool, error) {
+		r := f.runs[id]
+		if r == nil {
+			return nil, false, nil
+		}
+		b, err := r.stored()
+		return b, err == nil, err
+	})
+	f.loop = kit.NewLoop(cfg.TickInterval, f.Tick, nil)
 	if err := f.load(ctx); err != nil {
 		return nil, err
 	}
@@ -134,17 +145,12 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 			roles = append(roles, j.Spec.Role)
 		}
 	}
-	info := &mesospb.FrameworkInfo{
-		User: proto.String(cfg.User), Name: proto.String(cfg.Name), Roles: roles,
-		FailoverTimeout: proto.Float64(cfg.FailoverTimeout.Seconds()),
-		Capabilities:    []*mesospb.FrameworkInfo_Capability{{Type: mesospb.FrameworkInfo_Capability_MULTI_ROLE.Enum()}},
-	}
+	info := kit.FrameworkInfo(cfg.User, cfg.Name, roles, cfg.FailoverTimeout, mesospb.FrameworkInfo_Capability_MULTI_ROLE)
 	var err error
-	f.sched, err = sdk.New(sdk.Config{
+	f.sched, err = kit.NewScheduler(kit.SchedulerConfig{
 		Master: cfg.Master, Detector: cfg.Detector, Framework: info, Logger: cfg.Logger,
 		Principal: cfg.Principal, Secret: cfg.Secret, TLS: cfg.TLS,
-		IDStore:        sdk.StoreIDStore{Store: cfg.Store, Key: keyFrameworkID},
-		DisableAutoAck: true, // acknowledged once what an update says is durable
+		Store: cfg.Store, IDKey: keyFrameworkID,
 	}, sdk.HandlerFunc(f.handle))
 	if err != nil {
 		return nil, err
@@ -154,26 +160,11 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 
 // load reads jobs and runs back and indexes the runs' live tasks.
 func (f *Framework) load(ctx context.Context) error {
-	jobs, err := f.cfg.Store.List(ctx, keyJobs)
+	err := kit.LoadJSON(ctx, f.cfg.Store, keyJobs, func(js *jobState) { f.jobs[js.Spec.ID] = js })
 	if err != nil {
-		return fmt.Errorf("batch: loading jobs: %w", err)
+		return fmt.Errorf("batch: %w", err)
 	}
-	for _, e := range jobs {
-		js := &jobState{}
-		if err := json.Unmarshal(e.Value, js); err != nil {
-			return fmt.Errorf("batch: job %s: %w", e.Key, err)
-		}
-		f.jobs[js.Spec.ID] = js
-	}
-	runs, err := f.cfg.Store.List(ctx, keyRuns)
-	if err != nil {
-		return fmt.Errorf("batch: loading runs: %w", err)
-	}
-	for _, e := range runs {
-		r := &Run{}
-		if err := json.Unmarshal(e.Value, r); err != nil {
-			return fmt.Errorf("batch: run %s: %w", e.Key, err)
-		}
+	err = kit.LoadJSON(ctx, f.cfg.Store, keyRuns, func(r *Run) {
 		if r.Tasks == nil {
 			r.Tasks = make(map[int]*TaskRecord)
 		}
@@ -183,6 +174,9 @@ func (f *Framework) load(ctx context.Context) error {
 				f.byTask[t.TaskID] = taskRef{run: r.ID, index: t.Index, taskID: t.TaskID, agentID: t.AgentID}
 			}
 		}
+	})
+	if err != nil {
+		return fmt.Errorf("batch: %w", err)
 	}
 	f.log.Info("state loaded", "jobs", len(f.jobs), "runs", len(f.runs), "live tasks", len(f.byTask))
 	return nil
@@ -194,24 +188,7 @@ func (f *Framework) FrameworkID() string { return f.sched.FrameworkID() }
 // Run runs the framework until ctx ends. Tasks keep running when it
 // returns; a new instance on the same store adopts them.
 func (f *Framework) Run(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(f.cfg.TickInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			case <-f.wake:
-			}
-			f.Tick(ctx)
-		}
-	}()
-	err := f.sched.Run(ctx)
-	<-done
-	return err
+	return f.loop.Run(ctx, f.sched.Run)
 }
 
 // Tick runs the framework's timers once: run deadlines, schedules,
@@ -230,7 +207,7 @@ func (f *Framework) Tick(ctx context.Context) {
 	f.acks, f.kills = nil, nil
 	f.mu.Unlock()
 
-	if err := f.flush(ctx); err != nil {
+	if err := f.durable.Flush(ctx); err != nil {
 		f.log.Error("could not write state; updates stay unacknowledged", "err", err)
 		f.mu.Lock()
 		f.acks = append(acks, f.acks...)
@@ -266,79 +243,6 @@ func (f *Framework) retrySync() {
 	f.resync = true
 }
 
-// poke asks the loop for a tick soon.
-func (f *Framework) poke() {
-	select {
-	case f.wake <- struct{}{}:
-	default:
-	}
-}
-
-// flush writes dirty jobs and runs, and deletes what was removed.
-func (f *Framework) flush(ctx context.Context) error {
-	f.flushMu.Lock()
-	defer f.flushMu.Unlock()
-	f.mu.Lock()
-	type write struct {
-		key   string
-		value []byte
-	}
-	var writes []write
-	for id := range f.dirtyJobs {
-		if js := f.jobs[id]; js != nil {
-			b, err := json.Marshal(js)
-			if err != nil {
-				f.mu.Unlock()
-				return err
-			}
-			writes = append(writes, write{keyJobs + "/" + id, b})
-		}
-	}
-	for id := range f.dirtyRuns {
-		if r := f.runs[id]; r != nil {
-			b, err := r.stored()
-			if err != nil {
-				f.mu.Unlock()
-				return err
-			}
-			writes = append(writes, write{keyRuns + "/" + id, b})
-		}
-	}
-	deleted := f.deleted
-	dirtyJobs, dirtyRuns := f.dirtyJobs, f.dirtyRuns
-	f.dirtyJobs, f.dirtyRuns, f.deleted = make(map[string]bool), make(map[string]bool), nil
-	f.mu.Unlock()
-
-	var err error
-	for _, w := range writes {
-		if _, e := f.cfg.Store.Put(ctx, w.key, w.value, store.AnyVersion); e != nil {
-			err = fmt.Errorf("batch: writing %s: %w", w.key, e)
-			break
-		}
-	}
-	if err == nil {
-		for _, key := range deleted {
-			if e := f.cfg.Store.Delete(ctx, key, store.AnyVersion); e != nil && !errors.Is(e, store.ErrNotFound) {
-				err = fmt.Errorf("batch: deleting %s: %w", key, e)
-				break
-			}
-		}
-	}
-	if err != nil {
-		// Mark everything dirty again: nothing is lost, only delayed.
-		f.mu.Lock()
-		for id := range dirtyJobs {
-			f.dirtyJobs[id] = true
-		}
-		for id := range dirtyRuns {
-			f.dirtyRuns[id] = true
-		}
-		f.deleted = append(f.deleted, deleted...)
-		f.mu.Unlock()
-	}
-	return err
-}
-
 // Submit creates or replaces a job and starts a run of it, durably; it is
 // what PUT /v1/jobs/{id} followed by a trigger does, for programs that
 // embed the framework.
@@ -357,10 +261,10 @@ func (f *Framework) Submit(job Job) (string, error) {
 		f.jobs[job.ID] = js
 	}
 	js.Spec = job
-	f.dirtyJobs[job.ID] = true
+	f.jobRecords.Mark(job.ID)
 	r := f.startRun(js, "manual", f.cfg.Now(), time.Time{})
 	f.mu.Unlock()
-	return r.ID, f.flush(context.Background())
+	return r.ID, f.durable.Flush(context.Background())
 }
 
 // RunStatus returns a copy of a run's summary.

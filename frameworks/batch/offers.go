@@ -33,7 +33,7 @@ func (f *Framework) handle(ctx context.Context, ev *schedulerpb.Event) error {
 		// Whatever was suppressed before, say again what is wanted now.
 		f.resync = true
 		f.mu.Unlock()
-		f.poke()
+		f.loop.Poke()
 		if len(tasks) > 0 {
 			return f.sched.Reconcile(ctx, tasks...)
 		}
@@ -81,7 +81,7 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 
 	// Write before launching: a restarted framework must know every task
 	// it may have started.
-	if err := f.flush(ctx); err != nil {
+	if err := f.durable.Flush(ctx); err != nil {
 		f.log.Error("could not record launches; declining", "err", err)
 		f.mu.Lock()
 		for _, tasks := range launches {
@@ -157,7 +157,7 @@ func (f *Framework) launchRecord(r *Run, idx int, o *mesospb.Offer, res resource
 	t.AgentID, t.Hostname = o.GetAgentId().GetValue(), o.GetHostname()
 	t.State, t.Message, t.Started, t.Finished, t.NotBefore = taskLaunching, "", now, time.Time{}, time.Time{}
 	f.byTask[t.TaskID] = taskRef{run: r.ID, index: idx, taskID: t.TaskID, agentID: t.AgentID}
-	f.dirtyRuns[r.ID] = true
+	f.runRecords.Mark(r.ID)
 
 	ti := sdk.CommandTask(t.TaskID, t.TaskID, o, r.Spec.Cmd, res)
 	if len(r.Spec.Args) > 0 {
@@ -232,7 +232,7 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 	if len(st.GetUuid()) > 0 {
 		f.acks = append(f.acks, st)
 	}
-	defer f.poke()
+	defer f.loop.Poke()
 	id := st.GetTaskId().GetValue()
 	ref, ok := f.byTask[id]
 	if !ok {
@@ -257,7 +257,7 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 	case !mesospb.IsTerminal(st.GetState()):
 		if t.State == taskLaunching {
 			t.State = taskRunning
-			f.dirtyRuns[r.ID] = true
+			f.runRecords.Mark(r.ID)
 		}
 		if t.AgentID == "" && st.GetAgentId().GetValue() != "" {
 			t.AgentID = st.GetAgentId().GetValue()
@@ -272,7 +272,7 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 			r.markDone(t.Index)
 			r.Succeeded++
 		}
-		f.dirtyRuns[r.ID] = true
+		f.runRecords.Mark(r.ID)
 		if r.active() && r.Succeeded == r.Spec.Completions {
 			f.finishRun(r, Succeeded, "", now)
 		}
@@ -281,7 +281,7 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 		t.Failures++
 		r.FailedAttempts++
 		t.Finished, t.Message = now, sdk.Describe(st)
-		f.dirtyRuns[r.ID] = true
+		f.runRecords.Mark(r.ID)
 		switch {
 		case !r.active():
 			t.State = taskFailed
@@ -298,7 +298,7 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 // depended on it.
 func (f *Framework) finishRun(r *Run, status RunStatus, reason string, now time.Time) {
 	r.Status, r.Reason, r.Finished = status, reason, now
-	f.dirtyRuns[r.ID] = true
+	f.runRecords.Mark(r.ID)
 	for _, t := range r.Tasks {
 		switch t.State {
 		case taskLaunching, taskRunning:
@@ -341,10 +341,10 @@ func (f *Framework) startRun(js *jobState, trigger string, now, scheduledFor tim
 	r.ScheduledFor = scheduledFor
 	js.LastRun = r.ID
 	f.runs[r.ID] = r
-	f.dirtyRuns[r.ID] = true
-	f.dirtyJobs[js.Spec.ID] = true
+	f.runRecords.Mark(r.ID)
+	f.jobRecords.Mark(js.Spec.ID)
 	f.log.Info("run started", "run", r.ID, "trigger", trigger, "completions", r.Spec.Completions, "parallelism", r.Spec.Parallelism)
-	f.poke()
+	f.loop.Poke()
 	return r
 }
 
@@ -437,8 +437,7 @@ func (f *Framework) expireHistory(now time.Time) {
 			continue // the latest run stays: dependencies look at it
 		}
 		delete(f.runs, id)
-		delete(f.dirtyRuns, id)
-		f.deleted = append(f.deleted, keyRuns+"/"+id)
+		f.runRecords.Remove(id)
 	}
 }
 

@@ -182,9 +182,9 @@ func (f *Framework) newSet(spec *PetSet) *setState {
 	now := f.cfg.Now()
 	s := &setState{Spec: *spec, Revision: 1, Created: now, Updated: now}
 	f.sets[spec.ID] = s
-	f.dirtySets[spec.ID] = true
+	f.setRecords.Mark(spec.ID)
 	f.log.Info("set created", "set", spec.ID, "instances", spec.Instances)
-	f.poke()
+	f.loop.Poke()
 	return s
 }
 
@@ -263,8 +263,8 @@ func (f *Framework) updateSpec(s *setState, spec *PetSet) {
 	}
 	s.Spec = *spec
 	s.Updated = f.cfg.Now()
-	f.dirtySets[spec.ID] = true
-	f.poke()
+	f.setRecords.Mark(spec.ID)
+	f.loop.Poke()
 }
 
 func (f *Framework) deleteSet(w http.ResponseWriter, r *http.Request) {
@@ -286,8 +286,7 @@ func (f *Framework) deleteSet(w http.ResponseWriter, r *http.Request) {
 			if p != nil && purge {
 				f.release(p, "set purged", "", f.cfg.Now())
 				delete(f.pets, p.Name)
-				delete(f.dirtyPets, p.Name)
-				f.deleted = append(f.deleted, keyPets+"/"+p.Name)
+				f.petRecords.Remove(p.Name)
 				kept++
 			}
 		}
@@ -302,11 +301,11 @@ func (f *Framework) deleteSet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Deleting, s.Purge = true, s.Purge || purge
-	f.dirtySets[id] = true
+	f.setRecords.Mark(id)
 	f.log.Info("deleting set", "set", id, "purge", s.Purge)
 	b := kit.Encode(f.setView(s, false))
 	f.mu.Unlock()
-	f.poke()
+	f.loop.Poke()
 	if !f.commit(w, r) {
 		return
 	}
@@ -412,7 +411,7 @@ func (f *Framework) petAction(w http.ResponseWriter, r *http.Request) {
 	f.log.Info("pet "+action+" requested", "pet", p.Name)
 	b := kit.Encode(f.petView(s, p))
 	f.mu.Unlock()
-	f.poke()
+	f.loop.Poke()
 	if !f.commit(w, r) {
 		return
 	}
@@ -432,7 +431,7 @@ func (f *Framework) listReleases(w http.ResponseWriter, r *http.Request) {
 
 // commit makes an API change durable before it is answered.
 func (f *Framework) commit(w http.ResponseWriter, r *http.Request) bool {
-	if err := f.flush(r.Context()); err != nil {
+	if err := f.durable.Flush(r.Context()); err != nil {
 		kit.WriteError(w, http.StatusServiceUnavailable, "could not store the change, retry: %v", err)
 		return false
 	}

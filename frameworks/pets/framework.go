@@ -3,7 +3,6 @@ package pets
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/auth"
+	"github.com/corral-sched/corral/frameworks/kit"
 	"github.com/corral-sched/corral/frameworks/sdk"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/store"
@@ -93,10 +93,6 @@ type Framework struct {
 	waiting       map[string]string     // pet name → why it is not launched (not stored)
 	spreading     map[string]*spreading // pet name → its placement so far, while it waits for one
 	seen          sdk.SeenAgents        // agents recently offered, for spreading
-	dirtySets     map[string]bool
-	dirtyPets     map[string]bool
-	dirtyReleases map[string]bool
-	deleted       []string // store keys to delete at the next flush
 	acks          []*mesospb.TaskStatus
 	kills         []taskRef
 	probes        map[string]context.CancelFunc // readiness probes by task ID
@@ -106,9 +102,13 @@ type Framework struct {
 	resync        bool
 	lastReconcile time.Time
 	ctx           context.Context // Run's, for probes
-	wake          chan struct{}
 
-	flushMu sync.Mutex // one writer to the store at a time
+	// durable commits sets, pets and releases to the store; loop ticks.
+	durable        *kit.Durable
+	setRecords     *kit.Table
+	petRecords     *kit.Table
+	releaseRecords *kit.Table
+	loop           *kit.Loop
 }
 
 // setState is a set's desired state.
@@ -192,32 +192,30 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 		cfg: cfg, log: cfg.Logger.With("component", "pets"),
 		sets: make(map[string]*setState), pets: make(map[string]*Pet), releases: make(map[string]*Release),
 		byTask: make(map[string]string), waiting: make(map[string]string), spreading: make(map[string]*spreading),
-		dirtySets: make(map[string]bool), dirtyPets: make(map[string]bool), dirtyReleases: make(map[string]bool),
 		probes: make(map[string]context.CancelFunc), wished: make(map[string]bool), suppressed: make(map[string]bool),
-		wake: make(chan struct{}, 1), ctx: context.Background(),
+		ctx: context.Background(),
 	}
+	f.durable = kit.NewDurable(cfg.Store, &f.mu, kit.DurableOptions{Name: "pets"})
+	f.setRecords = f.durable.Table(keySets, kit.JSONIn(f.sets))
+	f.petRecords = f.durable.Table(keyPets, kit.JSONIn(f.pets))
+	f.releaseRecords = f.durable.Table(keyReleases, kit.JSONIn(f.releases))
+	f.loop = kit.NewLoop(cfg.TickInterval, f.Tick, nil)
 	if err := f.load(ctx); err != nil {
 		return nil, err
 	}
 	f.roles = f.wantedRoles()
-	info := &mesospb.FrameworkInfo{
-		User: proto.String(cfg.User), Name: proto.String(cfg.Name), Roles: f.roles,
-		Principal:       proto.String(cfg.Principal),
-		FailoverTimeout: proto.Float64(cfg.FailoverTimeout.Seconds()),
-		Capabilities: []*mesospb.FrameworkInfo_Capability{
-			{Type: mesospb.FrameworkInfo_Capability_MULTI_ROLE.Enum()},
-			// TASK_UNREACHABLE and TASK_GONE_BY_OPERATOR tell "may still
-			// run" from "ended for good", which at-most-one depends on.
-			{Type: mesospb.FrameworkInfo_Capability_PARTITION_AWARE.Enum()},
-			{Type: mesospb.FrameworkInfo_Capability_RESERVATION_REFINEMENT.Enum()},
-		},
-	}
+	info := kit.FrameworkInfo(cfg.User, cfg.Name, f.roles, cfg.FailoverTimeout,
+		mesospb.FrameworkInfo_Capability_MULTI_ROLE,
+		// TASK_UNREACHABLE and TASK_GONE_BY_OPERATOR tell "may still
+		// run" from "ended for good", which at-most-one depends on.
+		mesospb.FrameworkInfo_Capability_PARTITION_AWARE,
+		mesospb.FrameworkInfo_Capability_RESERVATION_REFINEMENT)
+	info.Principal = proto.String(cfg.Principal)
 	var err error
-	f.sched, err = sdk.New(sdk.Config{
+	f.sched, err = kit.NewScheduler(kit.SchedulerConfig{
 		Master: cfg.Master, Detector: cfg.Detector, Framework: info, Logger: cfg.Logger,
 		Principal: authPrincipal, Secret: cfg.Secret, TLS: cfg.TLS,
-		IDStore:        sdk.StoreIDStore{Store: cfg.Store, Key: keyFrameworkID},
-		DisableAutoAck: true, // acknowledged once what an update says is durable
+		Store: cfg.Store, IDKey: keyFrameworkID,
 	}, sdk.HandlerFunc(f.handle))
 	if err != nil {
 		return nil, err
@@ -227,51 +225,20 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 
 // load reads sets, pets and releases back.
 func (f *Framework) load(ctx context.Context) error {
-	load := func(prefix string, each func([]byte) error) error {
-		entries, err := f.cfg.Store.List(ctx, prefix)
-		if err != nil {
-			return fmt.Errorf("pets: loading %s: %w", prefix, err)
-		}
-		for _, e := range entries {
-			if err := each(e.Value); err != nil {
-				return fmt.Errorf("pets: %s: %w", e.Key, err)
-			}
-		}
-		return nil
-	}
-	err := load(keySets, func(b []byte) error {
-		s := &setState{}
-		if err := json.Unmarshal(b, s); err != nil {
-			return err
-		}
-		f.sets[s.Spec.ID] = s
-		return nil
-	})
+	err := kit.LoadJSON(ctx, f.cfg.Store, keySets, func(s *setState) { f.sets[s.Spec.ID] = s })
 	if err == nil {
-		err = load(keyPets, func(b []byte) error {
-			p := &Pet{}
-			if err := json.Unmarshal(b, p); err != nil {
-				return err
-			}
+		err = kit.LoadJSON(ctx, f.cfg.Store, keyPets, func(p *Pet) {
 			f.pets[p.Name] = p
 			if p.TaskID != "" {
 				f.byTask[p.TaskID] = p.Name
 			}
-			return nil
 		})
 	}
 	if err == nil {
-		err = load(keyReleases, func(b []byte) error {
-			r := &Release{}
-			if err := json.Unmarshal(b, r); err != nil {
-				return err
-			}
-			f.releases[r.ID] = r
-			return nil
-		})
+		err = kit.LoadJSON(ctx, f.cfg.Store, keyReleases, func(r *Release) { f.releases[r.ID] = r })
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("pets: %w", err)
 	}
 	f.log.Info("state loaded", "sets", len(f.sets), "pets", len(f.pets), "live tasks", len(f.byTask), "releases", len(f.releases))
 	return nil
@@ -309,23 +276,7 @@ func (f *Framework) Run(ctx context.Context) error {
 	f.mu.Lock()
 	f.ctx = ctx
 	f.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(f.cfg.TickInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			case <-f.wake:
-			}
-			f.Tick(ctx)
-		}
-	}()
-	err := f.sched.Run(ctx)
-	<-done
+	err := f.loop.Run(ctx, f.sched.Run)
 	f.mu.Lock()
 	for id, cancel := range f.probes {
 		cancel()
@@ -333,95 +284,6 @@ func (f *Framework) Run(ctx context.Context) error {
 	}
 	f.mu.Unlock()
 	return err
-}
-
-// poke asks the loop for a tick soon.
-func (f *Framework) poke() {
-	select {
-	case f.wake <- struct{}{}:
-	default:
-	}
-}
-
-// flush writes what changed and deletes what was removed.
-func (f *Framework) flush(ctx context.Context) error {
-	f.flushMu.Lock()
-	defer f.flushMu.Unlock()
-	f.mu.Lock()
-	var ops []store.Op
-	var encErr error
-	put := func(key string, v any) {
-		b, err := json.Marshal(v)
-		if err != nil {
-			encErr = err
-			return
-		}
-		ops = append(ops, store.Op{Key: key, Value: b})
-	}
-	for id := range f.dirtySets {
-		if s := f.sets[id]; s != nil {
-			put(keySets+"/"+id, s)
-		}
-	}
-	for name := range f.dirtyPets {
-		if p := f.pets[name]; p != nil {
-			put(keyPets+"/"+name, p)
-		}
-	}
-	for id := range f.dirtyReleases {
-		if r := f.releases[id]; r != nil {
-			put(keyReleases+"/"+id, r)
-		}
-	}
-	for _, key := range f.deleted {
-		ops = append(ops, store.Op{Key: key, Delete: true})
-	}
-	dirtySets, dirtyPets, dirtyReleases, deleted := f.dirtySets, f.dirtyPets, f.dirtyReleases, f.deleted
-	f.dirtySets, f.dirtyPets, f.dirtyReleases, f.deleted = map[string]bool{}, map[string]bool{}, map[string]bool{}, nil
-	f.mu.Unlock()
-
-	err := encErr
-	if err == nil && len(ops) > 0 {
-		err = f.write(ctx, ops)
-	}
-	if err != nil {
-		// Mark everything dirty again: nothing is lost, only delayed.
-		f.mu.Lock()
-		for k := range dirtySets {
-			f.dirtySets[k] = true
-		}
-		for k := range dirtyPets {
-			f.dirtyPets[k] = true
-		}
-		for k := range dirtyReleases {
-			f.dirtyReleases[k] = true
-		}
-		f.deleted = append(deleted, f.deleted...)
-		f.mu.Unlock()
-	}
-	return err
-}
-
-// write applies ops in one batch when the store can, else one by one.
-func (f *Framework) write(ctx context.Context, ops []store.Op) error {
-	if b, ok := f.cfg.Store.(store.Batcher); ok {
-		if err := b.Apply(ctx, ops); err != nil {
-			return fmt.Errorf("pets: writing state: %w", err)
-		}
-		return nil
-	}
-	for _, op := range ops {
-		if op.Delete {
-			if err := f.cfg.Store.Delete(ctx, op.Key, store.AnyVersion); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("pets: deleting %s: %w", op.Key, err)
-			}
-			continue
-		}
-		if _, err := f.cfg.Store.Put(ctx, op.Key, op.Value, store.AnyVersion); err != nil {
-			return fmt.Errorf("pets: writing %s: %w", op.Key, err)
-		}
-	}
-	return nil
 }
 
 // petsOf returns a set's pets indexed by ordinal (nil where none).
@@ -446,9 +308,9 @@ func (f *Framework) pet(set string, k int) *Pet {
 	if p == nil {
 		p = &Pet{Set: set, Ordinal: k, Name: name}
 		f.pets[name] = p
-		f.dirtyPets[name] = true
+		f.petRecords.Mark(name)
 	}
 	return p
 }
 
-func (f *Framework) markPet(p *Pet) { f.dirtyPets[p.Name] = true }
+func (f *Framework) markPet(p *Pet) { f.petRecords.Mark(p.Name) }

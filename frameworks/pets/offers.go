@@ -98,7 +98,7 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) {
 
 	// Write before accepting: a restarted framework must know every
 	// reservation and task it may have made.
-	if err := f.flush(ctx); err != nil {
+	if err := f.durable.Flush(ctx); err != nil {
 		f.log.Error("could not record placements and launches; declining", "err", err)
 		f.mu.Lock()
 		for i := len(undo) - 1; i >= 0; i-- {
@@ -155,7 +155,7 @@ func (f *Framework) orphan(id string, o *mesospb.Offer, res []*mesospb.Resource,
 	r := &Release{Set: l[labelSet], Ordinal: ordinal, Reason: "orphaned reservation", Created: now,
 		Placement: Placement{ID: id, AgentID: o.GetAgentId().GetValue(), Hostname: o.GetHostname(), Role: o.GetAllocationInfo().GetRole(), Since: now}}
 	f.releases[id] = r
-	f.dirtyReleases[id] = true
+	f.releaseRecords.Mark(id)
 	f.log.Warn("releasing an orphaned reservation", "placement", id, "agent", r.Hostname)
 	return r
 }

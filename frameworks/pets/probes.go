@@ -52,6 +52,6 @@ func (f *Framework) probe(ctx context.Context, name, taskID, addr string, rc Rea
 		}
 		delete(f.probes, taskID)
 		f.mu.Unlock()
-		f.poke()
+		f.loop.Poke()
 	})
 }

@@ -25,7 +25,7 @@ func (f *Framework) handle(ctx context.Context, ev *schedulerpb.Event) error {
 		f.resync = true
 		f.lastReconcile = f.cfg.Now()
 		f.mu.Unlock()
-		f.poke()
+		f.loop.Poke()
 		if len(tasks) == 0 {
 			break
 		}
@@ -86,7 +86,7 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	defer f.poke()
+	defer f.loop.Poke()
 	if len(st.GetUuid()) > 0 {
 		f.acks = append(f.acks, st)
 	}
@@ -224,7 +224,7 @@ func (f *Framework) operationStatus(st *mesospb.OperationStatus) {
 	finished := st.GetState() == mesospb.OperationState_OPERATION_FINISHED
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	defer f.poke()
+	defer f.loop.Poke()
 	switch kind {
 	case "reserve", "create":
 		for _, p := range f.pets {
@@ -251,8 +251,7 @@ func (f *Framework) operationStatus(st *mesospb.OperationStatus) {
 		if r := f.releases[id]; r != nil && finished {
 			f.log.Info("reservation released", "placement", id, "pet", petName(r.Set, r.Ordinal), "agent", r.Hostname)
 			delete(f.releases, id)
-			delete(f.dirtyReleases, id)
-			f.deleted = append(f.deleted, keyReleases+"/"+id)
+			f.releaseRecords.Remove(id)
 		}
 	case "destroy":
 		if !finished {
@@ -270,7 +269,7 @@ func (f *Framework) release(p *Pet, reason, abandoned string, now time.Time) {
 	}
 	r := &Release{Placement: *pl, Set: p.Set, Ordinal: p.Ordinal, Reason: reason, Created: now, Abandoned: abandoned}
 	f.releases[pl.ID] = r
-	f.dirtyReleases[pl.ID] = true
+	f.releaseRecords.Mark(pl.ID)
 	p.Placement = nil
 	f.markPet(p)
 	f.log.Info("releasing a pet's placement", "pet", p.Name, "placement", pl.ID, "agent", pl.Hostname, "reason", reason)

@@ -75,7 +75,7 @@ func (f *Framework) Tick(ctx context.Context) {
 	f.acks, f.kills = nil, nil
 	f.mu.Unlock()
 
-	if err := f.flush(ctx); err != nil {
+	if err := f.durable.Flush(ctx); err != nil {
 		f.log.Error("could not write state; updates stay unacknowledged", "err", err)
 		f.mu.Lock()
 		f.acks = append(acks, f.acks...)
@@ -179,9 +179,8 @@ func (f *Framework) finishDelete(s *setState, now time.Time) {
 		if s.Purge {
 			f.release(p, "set purged", "", now)
 			delete(f.pets, p.Name)
-			delete(f.dirtyPets, p.Name)
+			f.petRecords.Remove(p.Name)
 			delete(f.waiting, p.Name)
-			f.deleted = append(f.deleted, keyPets+"/"+p.Name)
 			continue
 		}
 		p.Revision, p.Restart, p.Replace = 0, false, false
@@ -189,8 +188,7 @@ func (f *Framework) finishDelete(s *setState, now time.Time) {
 		f.markPet(p)
 	}
 	delete(f.sets, id)
-	delete(f.dirtySets, id)
-	f.deleted = append(f.deleted, keySets+"/"+id)
+	f.setRecords.Remove(id)
 	f.log.Info("set deleted", "set", id, "purged", s.Purge)
 }
 
@@ -205,7 +203,7 @@ func (f *Framework) pruneHistory(s *setState) {
 		}
 		if !used {
 			delete(s.History, rev)
-			f.dirtySets[s.Spec.ID] = true
+			f.setRecords.Mark(s.Spec.ID)
 		}
 	}
 }

@@ -73,7 +73,7 @@ func (f *Framework) converge(ctx context.Context, as *appState, now time.Time) {
 			// Its place is given to a new instance; if it comes back it is
 			// killed (see update).
 			in.Replaced = true
-			f.dirtyInst[in.ID] = true
+			f.instanceRecords.Mark(in.ID)
 			f.log.Info("instance unreachable too long; replacing it", "app", app.ID, "task", in.ID, "since", in.UnreachableSince)
 			continue
 		}
@@ -205,7 +205,7 @@ func (f *Framework) healthKills(as *appState, cur []*Instance, now time.Time) {
 			f.log.Info("killing an unhealthy instance", "app", app.ID, "task", in.ID, "unhealthy since", in.UnhealthySince)
 			f.kill(in, reasonHealthKill, now)
 			as.LastHealth = now
-			f.dirtyApps[app.ID] = true
+			f.appRecords.Mark(app.ID)
 			return
 		}
 	}
@@ -216,7 +216,7 @@ const reasonHealthKill = "failed health checks"
 // kill asks the master to kill an instance (sent after the next flush).
 func (f *Framework) kill(in *Instance, why string, now time.Time) {
 	in.KillAt, in.KillReason = now, why
-	f.dirtyInst[in.ID] = true
+	f.instanceRecords.Mark(in.ID)
 	f.kills = append(f.kills, in)
 	ev := map[string]any{"appId": in.AppID, "taskId": in.ID, "instanceId": in.ID, "version": in.Version,
 		"reason": why, "host": in.Host, "slaveId": in.AgentID, "timestamp": now}
@@ -259,7 +259,7 @@ func (f *Framework) finishDeployments(now time.Time) {
 		}
 		if done {
 			delete(f.deployments, id)
-			f.deleted = append(f.deleted, keyDeployments+"/"+id)
+			f.deploymentRecords.Remove(id)
 			f.log.Info("deployment finished", "id", id, "plan", d.planID(), "app", d.AppID, "action", d.Action, "took", now.Sub(d.Started).Round(time.Millisecond))
 			finished = append(finished, d)
 		}
@@ -301,9 +301,9 @@ func (f *Framework) converged(as *appState, now time.Time) bool {
 func (f *Framework) removeApp(appID string) {
 	as := f.apps[appID]
 	delete(f.apps, appID)
-	f.deleted = append(f.deleted, keyApps+"/"+storeKey(appID))
+	f.appRecords.Remove(appID)
 	for _, v := range as.Versions {
-		f.deleted = append(f.deleted, keyVersions+"/"+storeKey(appID)+"/"+v)
+		f.durable.Delete(keyVersions + "/" + storeKey(appID) + "/" + v)
 	}
 	f.bus.publish("app_terminated_event", map[string]any{"appId": appID, "timestamp": f.cfg.Now()})
 }

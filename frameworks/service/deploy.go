@@ -44,8 +44,8 @@ func (f *Framework) Deploy(ctx context.Context, app *App, create, force bool) (*
 	if err != nil {
 		return nil, err
 	}
-	f.poke()
-	return d, f.flush(ctx)
+	f.loop.Poke()
+	return d, f.durable.Flush(ctx)
 }
 
 // checkChangeLocked checks what the apps and groups would be after a
@@ -155,8 +155,7 @@ func (f *Framework) takeOver(appID string, force bool) error {
 
 func (f *Framework) cancelDeployment(d *Deployment, why string) {
 	delete(f.deployments, d.ID)
-	delete(f.dirtyDeps, d.ID)
-	f.deleted = append(f.deleted, keyDeployments+"/"+d.ID)
+	f.deploymentRecords.Remove(d.ID)
 	f.log.Info("deployment cancelled", "id", d.ID, "plan", d.planID(), "app", d.AppID, "why", why)
 	f.planFailed(d.planID(), why, f.cfg.Now())
 }
@@ -166,8 +165,8 @@ func (f *Framework) cancelDeployment(d *Deployment, why string) {
 func (f *Framework) startDeployment(appID, action string, from *App, now time.Time) *Deployment {
 	d := &Deployment{ID: newID(), Version: versionString(now), AppID: appID, Action: action, From: from, Started: now}
 	f.deployments[d.ID] = d
-	f.dirtyDeps[d.ID] = true
-	f.dirtyApps[appID] = true
+	f.deploymentRecords.Mark(d.ID)
+	f.appRecords.Mark(appID)
 	f.log.Info("deployment started", "id", d.ID, "app", appID, "action", action)
 	return d
 }
@@ -188,10 +187,10 @@ func (f *Framework) nextVersion(as *appState, now time.Time) string {
 // maxVersions.
 func (f *Framework) keepVersion(as *appState, app *App) {
 	b, _ := json.Marshal(app)
-	f.writes[keyVersions+"/"+storeKey(app.ID)+"/"+app.Version] = b
+	f.durable.Put(keyVersions+"/"+storeKey(app.ID)+"/"+app.Version, b)
 	as.Versions = append(as.Versions, app.Version)
 	for len(as.Versions) > maxVersions {
-		f.deleted = append(f.deleted, keyVersions+"/"+storeKey(app.ID)+"/"+as.Versions[0])
+		f.durable.Delete(keyVersions + "/" + storeKey(app.ID) + "/" + as.Versions[0])
 		as.Versions = as.Versions[1:]
 	}
 }
@@ -211,8 +210,8 @@ func (f *Framework) Delete(ctx context.Context, appID string, force bool) (*Depl
 	d := f.startDeployment(appID, actionStop, as.Spec, f.cfg.Now())
 	f.startPlan([]*Deployment{d}, f.cfg.Now())
 	f.mu.Unlock()
-	f.poke()
-	return d, f.flush(ctx)
+	f.loop.Poke()
+	return d, f.durable.Flush(ctx)
 }
 
 // Restart replaces every instance, honouring the upgrade strategy.
@@ -238,8 +237,8 @@ func (f *Framework) Restart(ctx context.Context, appID string, force bool) (*Dep
 	d.FromRuntime = prevRuntime
 	f.startPlan([]*Deployment{d}, now)
 	f.mu.Unlock()
-	f.poke()
-	return d, f.flush(ctx)
+	f.loop.Poke()
+	return d, f.durable.Flush(ctx)
 }
 
 // Rollback cancels a deployment (every app's part of it). Without force
@@ -261,7 +260,7 @@ func (f *Framework) Rollback(ctx context.Context, id string, force bool) (*Deplo
 			f.cancelDeployment(d, "cancelled by request")
 		}
 		f.mu.Unlock()
-		return nil, f.flush(ctx)
+		return nil, f.durable.Flush(ctx)
 	}
 	for _, d := range members {
 		if d.Action == actionStop && d.From != nil {
@@ -289,8 +288,8 @@ func (f *Framework) Rollback(ctx context.Context, id string, force bool) (*Deplo
 	}
 	f.startPlan(backs, f.cfg.Now())
 	f.mu.Unlock()
-	f.poke()
-	return backs[0], f.flush(ctx)
+	f.loop.Poke()
+	return backs[0], f.durable.Flush(ctx)
 }
 
 // KillTasks kills instances of an app; with scale the app's instance count
@@ -329,8 +328,8 @@ func (f *Framework) KillTasks(ctx context.Context, appID string, match func(*Ins
 		f.kill(f.instances[k.ID], "killed through the API", now)
 	}
 	f.mu.Unlock()
-	f.poke()
-	return killed, d, f.flush(ctx)
+	f.loop.Poke()
+	return killed, d, f.durable.Flush(ctx)
 }
 
 // ResetDelay clears an app's launch delay (DELETE /v2/queue/{app}/delay).
@@ -342,10 +341,10 @@ func (f *Framework) ResetDelay(ctx context.Context, appID string) error {
 		return fmt.Errorf("app '%s' does not exist: %w", appID, ErrNotFound)
 	}
 	as.Failures, as.DelayUntil = 0, time.Time{}
-	f.dirtyApps[appID] = true
+	f.appRecords.Mark(appID)
 	f.mu.Unlock()
-	f.poke()
-	return f.flush(ctx)
+	f.loop.Poke()
+	return f.durable.Flush(ctx)
 }
 
 // AppVersion returns a stored version of an app.

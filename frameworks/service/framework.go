@@ -14,11 +14,9 @@ package service
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -26,6 +24,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/auth"
+	"github.com/corral-sched/corral/frameworks/kit"
 	"github.com/corral-sched/corral/frameworks/sdk"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/store"
@@ -104,17 +103,11 @@ type Framework struct {
 	apps        map[string]*appState
 	instances   map[string]*Instance
 	deployments map[string]*Deployment // by ID
-	dirtyApps   map[string]bool
-	dirtyInst   map[string]bool
-	dirtyDeps   map[string]bool
-	writes      map[string][]byte // other keys to write (versions)
-	deleted     []string
 	acks        []*mesospb.TaskStatus
 	kills       []*Instance
 	roles       []string // the framework's roles at the master
 	wantOffers  bool     // last revive/suppress decision
 	resync      bool
-	wake        chan struct{}
 	probes      map[string]context.CancelFunc // readiness probers by task
 	// draining are agents scheduled for maintenance (from inverse offers
 	// and offers' unavailability): nothing new lands there, and instances
@@ -129,7 +122,13 @@ type Framework struct {
 	// callbacks post events to /v2/eventSubscriptions' URLs.
 	callbacks *callbacks
 
-	flushMu sync.Mutex
+	// durable commits apps, instances, deployments and the other keys
+	// (versions, groups, event subscriptions) to the store; loop ticks.
+	durable           *kit.Durable
+	appRecords        *kit.Table
+	instanceRecords   *kit.Table
+	deploymentRecords *kit.Table
+	loop              *kit.Loop
 }
 
 const (
@@ -188,10 +187,22 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 	f := &Framework{
 		cfg: cfg, log: cfg.Logger.With("component", "service"), bus: newEventBus(),
 		apps: make(map[string]*appState), instances: make(map[string]*Instance), deployments: make(map[string]*Deployment),
-		dirtyApps: make(map[string]bool), dirtyInst: make(map[string]bool), dirtyDeps: make(map[string]bool),
-		writes: make(map[string][]byte), wake: make(chan struct{}, 1), probes: make(map[string]context.CancelFunc),
+		probes:   make(map[string]context.CancelFunc),
 		draining: make(map[string]bool), groups: make(map[string]*groupSpec), plans: make(map[string]*planInfo),
 	}
+	f.durable = kit.NewDurable(cfg.Store, &f.mu, kit.DurableOptions{Name: "service", Parallel: 16})
+	f.appRecords = f.durable.Table(keyApps, kit.JSONIn(f.apps)).Named(storeKey)
+	f.instanceRecords = f.durable.Table(keyInstances, kit.JSONIn(f.instances))
+	f.deploymentRecords = f.durable.Table(keyDeployments, kit.JSONIn(f.deployments))
+	f.loop = kit.NewLoop(cfg.TickInterval, f.Tick, &kit.Periodic{
+		Every: cfg.ReconcileInterval,
+		Do: func(ctx context.Context) {
+			// Updates can be lost with a master; asking again is cheap.
+			if err := f.reconcile(ctx); err != nil {
+				f.log.Debug("periodic reconciliation not sent", "err", err)
+			}
+		},
+	})
 	f.callbacks = newCallbacks(cfg.HTTPClient, f.log)
 	f.bus.forward = f.callbacks
 	if err := f.load(ctx); err != nil {
@@ -199,24 +210,17 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 		return nil, err
 	}
 	f.roles = f.appRoles()
-	info := &mesospb.FrameworkInfo{
-		User: proto.String(cfg.User), Name: proto.String(cfg.Name), Roles: f.roles,
-		FailoverTimeout: proto.Float64(cfg.FailoverTimeout.Seconds()),
-		Checkpoint:      proto.Bool(true),
-		Capabilities: []*mesospb.FrameworkInfo_Capability{
-			{Type: mesospb.FrameworkInfo_Capability_MULTI_ROLE.Enum()},
-			{Type: mesospb.FrameworkInfo_Capability_PARTITION_AWARE.Enum()},
-		},
-	}
+	info := kit.FrameworkInfo(cfg.User, cfg.Name, f.roles, cfg.FailoverTimeout,
+		mesospb.FrameworkInfo_Capability_MULTI_ROLE, mesospb.FrameworkInfo_Capability_PARTITION_AWARE)
+	info.Checkpoint = proto.Bool(true)
 	if cfg.WebUIURL != "" {
 		info.WebuiUrl = proto.String(cfg.WebUIURL)
 	}
 	var err error
-	f.sched, err = sdk.New(sdk.Config{
+	f.sched, err = kit.NewScheduler(kit.SchedulerConfig{
 		Master: cfg.Master, Detector: cfg.Detector, Framework: info, Logger: cfg.Logger,
 		Principal: cfg.Principal, Secret: cfg.Secret, TLS: cfg.TLS,
-		IDStore:        sdk.StoreIDStore{Store: cfg.Store, Key: keyFrameworkID},
-		DisableAutoAck: true, // acknowledged once what an update says is durable
+		Store: cfg.Store, IDKey: keyFrameworkID,
 	}, sdk.HandlerFunc(f.handle))
 	if err != nil {
 		f.callbacks.close()
@@ -225,63 +229,35 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 	return f, nil
 }
 
-// load reads apps, deployments and instances back.
+// load reads apps, deployments, instances, groups and event
+// subscriptions back.
 func (f *Framework) load(ctx context.Context) error {
-	apps, err := f.cfg.Store.List(ctx, keyApps)
+	st := f.cfg.Store
+	err := kit.LoadJSON(ctx, st, keyApps, func(as *appState) { f.apps[as.Spec.ID] = as })
+	if err == nil {
+		err = kit.LoadJSON(ctx, st, keyDeployments, func(d *Deployment) { f.deployments[d.ID] = d })
+	}
+	if err == nil {
+		err = kit.LoadJSON(ctx, st, keyInstances, func(in *Instance) { f.instances[in.ID] = in })
+	}
+	if err == nil {
+		err = kit.LoadJSON(ctx, st, keyGroups, func(g *groupSpec) { f.groups[g.ID] = g })
+	}
+	subs := 0
+	if err == nil {
+		err = kit.Load(ctx, st, keySubscriptions, func(e store.Entry) error {
+			subs++
+			if _, err := f.callbacks.add(string(e.Value)); err != nil {
+				f.log.Warn("event subscription not restored", "callbackUrl", string(e.Value), "err", err)
+			}
+			return nil
+		})
+	}
 	if err != nil {
-		return fmt.Errorf("service: loading apps: %w", err)
-	}
-	for _, e := range apps {
-		as := &appState{}
-		if err := json.Unmarshal(e.Value, as); err != nil {
-			return fmt.Errorf("service: app %s: %w", e.Key, err)
-		}
-		f.apps[as.Spec.ID] = as
-	}
-	deps, err := f.cfg.Store.List(ctx, keyDeployments)
-	if err != nil {
-		return fmt.Errorf("service: loading deployments: %w", err)
-	}
-	for _, e := range deps {
-		d := &Deployment{}
-		if err := json.Unmarshal(e.Value, d); err != nil {
-			return fmt.Errorf("service: deployment %s: %w", e.Key, err)
-		}
-		f.deployments[d.ID] = d
-	}
-	insts, err := f.cfg.Store.List(ctx, keyInstances)
-	if err != nil {
-		return fmt.Errorf("service: loading instances: %w", err)
-	}
-	for _, e := range insts {
-		in := &Instance{}
-		if err := json.Unmarshal(e.Value, in); err != nil {
-			return fmt.Errorf("service: instance %s: %w", e.Key, err)
-		}
-		f.instances[in.ID] = in
-	}
-	groups, err := f.cfg.Store.List(ctx, keyGroups)
-	if err != nil {
-		return fmt.Errorf("service: loading groups: %w", err)
-	}
-	for _, e := range groups {
-		g := &groupSpec{}
-		if err := json.Unmarshal(e.Value, g); err != nil {
-			return fmt.Errorf("service: group %s: %w", e.Key, err)
-		}
-		f.groups[g.ID] = g
-	}
-	subs, err := f.cfg.Store.List(ctx, keySubscriptions)
-	if err != nil {
-		return fmt.Errorf("service: loading event subscriptions: %w", err)
-	}
-	for _, e := range subs {
-		if _, err := f.callbacks.add(string(e.Value)); err != nil {
-			f.log.Warn("event subscription not restored", "callbackUrl", string(e.Value), "err", err)
-		}
+		return fmt.Errorf("service: %w", err)
 	}
 	f.log.Info("state loaded", "apps", len(f.apps), "instances", len(f.instances), "deployments", len(f.deployments),
-		"groups", len(f.groups), "event subscriptions", len(subs))
+		"groups", len(f.groups), "event subscriptions", subs)
 	return nil
 }
 
@@ -303,30 +279,7 @@ func (f *Framework) FrameworkID() string { return f.sched.FrameworkID() }
 // Run runs the framework until ctx ends. Tasks keep running when it
 // returns; a new instance on the same store adopts them.
 func (f *Framework) Run(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(f.cfg.TickInterval)
-		defer t.Stop()
-		r := time.NewTicker(f.cfg.ReconcileInterval)
-		defer r.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			case <-f.wake:
-			case <-r.C:
-				// Updates can be lost with a master; asking again is cheap.
-				if err := f.reconcile(ctx); err != nil {
-					f.log.Debug("periodic reconciliation not sent", "err", err)
-				}
-			}
-			f.Tick(ctx)
-		}
-	}()
-	err := f.sched.Run(ctx)
-	<-done
+	err := f.loop.Run(ctx, f.sched.Run)
 	f.mu.Lock()
 	for id, cancel := range f.probes {
 		cancel()
@@ -360,7 +313,7 @@ func (f *Framework) Tick(ctx context.Context) {
 	f.acks, f.kills = nil, nil
 	f.mu.Unlock()
 
-	if err := f.flush(ctx); err != nil {
+	if err := f.durable.Flush(ctx); err != nil {
 		f.log.Error("could not write state; updates stay unacknowledged", "err", err)
 		f.mu.Lock()
 		f.acks = append(acks, f.acks...)
@@ -372,12 +325,12 @@ func (f *Framework) Tick(ctx context.Context) {
 	// Calls go out in parallel: a deployment of a thousand instances
 	// brings thousands of acknowledgements, and one at a time they would
 	// outlast the agents' resend interval.
-	parallel(acks, 8, func(st *mesospb.TaskStatus) {
+	kit.Parallel(acks, 8, func(st *mesospb.TaskStatus) {
 		if err := f.sched.Acknowledge(ctx, st); err != nil {
 			f.log.Debug("acknowledgement not sent; the agent will resend the update", "task", st.GetTaskId().GetValue(), "err", err)
 		}
 	})
-	parallel(kills, 8, func(in *Instance) {
+	kit.Parallel(kills, 8, func(in *Instance) {
 		if err := f.sched.Kill(ctx, in.ID, in.AgentID); err != nil {
 			f.log.Debug("kill not sent; retried later", "task", in.ID, "err", err)
 		}
@@ -415,137 +368,4 @@ func (f *Framework) delaysEnded(now time.Time) bool {
 		}
 	}
 	return ended
-}
-
-// parallel calls fn for every item, workers at a time, and waits.
-func parallel[T any](items []T, workers int, fn func(T)) {
-	if len(items) <= 1 {
-		for _, it := range items {
-			fn(it)
-		}
-		return
-	}
-	next := make(chan T)
-	var wg sync.WaitGroup
-	for range min(workers, len(items)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for it := range next {
-				fn(it)
-			}
-		}()
-	}
-	for _, it := range items {
-		next <- it
-	}
-	close(next)
-	wg.Wait()
-}
-
-// poke asks the loop for a tick soon.
-func (f *Framework) poke() {
-	select {
-	case f.wake <- struct{}{}:
-	default:
-	}
-}
-
-// flush writes what changed and deletes what was removed.
-func (f *Framework) flush(ctx context.Context) error {
-	f.flushMu.Lock()
-	defer f.flushMu.Unlock()
-	f.mu.Lock()
-	writes := make(map[string][]byte, len(f.dirtyApps)+len(f.dirtyInst)+len(f.writes))
-	for k, v := range f.writes {
-		writes[k] = v
-	}
-	for id := range f.dirtyApps {
-		if as := f.apps[id]; as != nil {
-			writes[keyApps+"/"+storeKey(id)], _ = json.Marshal(as)
-		}
-	}
-	for id := range f.dirtyInst {
-		if in := f.instances[id]; in != nil {
-			writes[keyInstances+"/"+id], _ = json.Marshal(in)
-		}
-	}
-	for id := range f.dirtyDeps {
-		if d := f.deployments[id]; d != nil {
-			writes[keyDeployments+"/"+id], _ = json.Marshal(d)
-		}
-	}
-	deleted := f.deleted
-	dirtyApps, dirtyInst, dirtyDeps, extra := f.dirtyApps, f.dirtyInst, f.dirtyDeps, f.writes
-	f.dirtyApps, f.dirtyInst, f.dirtyDeps = make(map[string]bool), make(map[string]bool), make(map[string]bool)
-	f.writes, f.deleted = make(map[string][]byte), nil
-	f.mu.Unlock()
-
-	err := f.write(ctx, writes, deleted)
-	if err != nil {
-		// Everything stays dirty: nothing is lost, only delayed.
-		f.mu.Lock()
-		for id := range dirtyApps {
-			f.dirtyApps[id] = true
-		}
-		for id := range dirtyInst {
-			f.dirtyInst[id] = true
-		}
-		for id := range dirtyDeps {
-			f.dirtyDeps[id] = true
-		}
-		for k, v := range extra {
-			if _, ok := f.writes[k]; !ok {
-				f.writes[k] = v
-			}
-		}
-		f.deleted = append(deleted, f.deleted...)
-		f.mu.Unlock()
-	}
-	return err
-}
-
-// write applies writes then deletes: as one batch when the store can, else
-// in parallel (a 1,000-instance app writes 1,000 keys at once, and
-// ZooKeeper round trips dominate).
-func (f *Framework) write(ctx context.Context, writes map[string][]byte, deleted []string) error {
-	if len(writes) == 0 && len(deleted) == 0 {
-		return nil
-	}
-	if b, ok := f.cfg.Store.(store.Batcher); ok {
-		ops := make([]store.Op, 0, len(writes)+len(deleted))
-		for k, v := range writes {
-			ops = append(ops, store.Op{Key: k, Value: v})
-		}
-		for _, k := range deleted {
-			ops = append(ops, store.Op{Key: k, Delete: true})
-		}
-		if err := b.Apply(ctx, ops); err != nil {
-			return fmt.Errorf("service: writing %d changes: %w", len(ops), err)
-		}
-		return nil
-	}
-	var mu sync.Mutex
-	var first error
-	fail := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if first == nil {
-			first = err
-		}
-	}
-	parallel(slices.Collect(maps.Keys(writes)), 16, func(k string) {
-		if _, err := f.cfg.Store.Put(ctx, k, writes[k], store.AnyVersion); err != nil {
-			fail(fmt.Errorf("service: writing %s: %w", k, err))
-		}
-	})
-	if first != nil {
-		return first
-	}
-	parallel(deleted, 16, func(k string) {
-		if err := f.cfg.Store.Delete(ctx, k, store.AnyVersion); err != nil && !errors.Is(err, store.ErrNotFound) {
-			fail(fmt.Errorf("service: deleting %s: %w", k, err))
-		}
-	})
-	return first
 }

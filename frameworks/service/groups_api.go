@@ -269,7 +269,7 @@ func (f *Framework) applyGroupLocked(c *groupContent, removed, dropped []string,
 	for id, spec := range c.groups {
 		f.groups[id] = spec
 		b, _ := json.Marshal(spec)
-		f.writes[keyGroups+"/"+storeKey(id)] = b
+		f.durable.Put(keyGroups+"/"+storeKey(id), b)
 	}
 	var members []*Deployment
 	for _, id := range sortedKeys(c.apps) {
@@ -285,10 +285,9 @@ func (f *Framework) applyGroupLocked(c *groupContent, removed, dropped []string,
 	f.startPlan(members, now)
 	for _, id := range dropped {
 		delete(f.groups, id)
-		delete(f.writes, keyGroups+"/"+storeKey(id))
-		f.deleted = append(f.deleted, keyGroups+"/"+storeKey(id))
+		f.durable.Delete(keyGroups + "/" + storeKey(id))
 	}
-	f.poke()
+	f.loop.Poke()
 	if len(members) == 0 {
 		return nil, nil
 	}
@@ -300,7 +299,7 @@ func (f *Framework) applyGroupLocked(c *groupContent, removed, dropped []string,
 func (f *Framework) flushUnlocked(ctx context.Context) error {
 	f.mu.Unlock()
 	defer f.mu.Lock()
-	return f.flush(ctx)
+	return f.durable.Flush(ctx)
 }
 
 // groupChanges is the groups a change records (put) and forgets (nil).

@@ -168,12 +168,12 @@ func (f *Framework) KillTaskIDs(ctx context.Context, ids []string, scale, wipe, 
 		f.kill(in, "killed through the API", now)
 	}
 	f.mu.Unlock()
-	f.poke()
+	f.loop.Poke()
 	var dep *Deployment
 	if len(deps) > 0 {
 		dep = deps[0]
 	}
-	return killed, dep, f.flush(ctx)
+	return killed, dep, f.durable.Flush(ctx)
 }
 
 // eventSubscriptions serves /v2/eventSubscriptions: GET lists the
@@ -223,9 +223,9 @@ func (f *Framework) Subscribe(ctx context.Context, u string) error {
 		return nil
 	}
 	f.mu.Lock()
-	f.writes[callbackKey(u)] = []byte(u)
+	f.durable.Put(callbackKey(u), []byte(u))
 	f.mu.Unlock()
-	if err := f.flush(ctx); err != nil {
+	if err := f.durable.Flush(ctx); err != nil {
 		f.callbacks.remove(u)
 		return err
 	}
@@ -238,10 +238,9 @@ func (f *Framework) Unsubscribe(ctx context.Context, u string) error {
 		return fmt.Errorf("callback %s %w", u, ErrNotFound)
 	}
 	f.mu.Lock()
-	delete(f.writes, callbackKey(u))
-	f.deleted = append(f.deleted, callbackKey(u))
+	f.durable.Delete(callbackKey(u))
 	f.mu.Unlock()
-	return f.flush(ctx)
+	return f.durable.Flush(ctx)
 }
 
 func clientIP(r *http.Request) string {

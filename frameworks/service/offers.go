@@ -51,7 +51,7 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 
 	// Write before launching: a restarted framework must know every task
 	// it may have started.
-	if err := f.flush(ctx); err != nil {
+	if err := f.durable.Flush(ctx); err != nil {
 		f.log.Error("could not record launches; declining", "err", err)
 		f.mu.Lock()
 		for _, tasks := range launches {
@@ -92,7 +92,7 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 			f.mu.Lock()
 			f.resync = true
 			f.mu.Unlock()
-			f.poke()
+			f.loop.Poke()
 		}
 	}
 	return nil
@@ -146,7 +146,7 @@ func (f *Framework) launchRecord(as *appState, o *mesospb.Offer, res resources.R
 		in.Ports = append(in.Ports, int(p))
 	}
 	f.instances[in.ID] = in
-	f.dirtyInst[in.ID] = true
+	f.instanceRecords.Mark(in.ID)
 	return f.taskInfo(app, in, o, res)
 }
 
@@ -157,7 +157,7 @@ func (f *Framework) forget(taskID string) {
 		return
 	}
 	delete(f.instances, taskID)
-	f.deleted = append(f.deleted, keyInstances+"/"+taskID)
+	f.instanceRecords.Remove(taskID)
 }
 
 // taskInfo builds what the agent runs: Marathon's environment, labels,

@@ -56,7 +56,7 @@ func (f *Framework) startPlan(members []*Deployment, now time.Time) string {
 			if d.Action == actionStop {
 				d.Step = stopSteps[d.AppID]
 			}
-			f.dirtyDeps[d.ID] = true
+			f.deploymentRecords.Mark(d.ID)
 		}
 	}
 	info := &planInfo{ID: id, Version: members[0].Version}

@@ -52,11 +52,11 @@ func (f *Framework) probe(ctx context.Context, taskID, url string, rc ReadinessC
 		f.mu.Lock()
 		if in := f.instances[taskID]; in != nil {
 			in.Ready = true
-			f.dirtyInst[taskID] = true
+			f.instanceRecords.Mark(taskID)
 			f.bus.publish(corralEvent("instance_ready"), map[string]any{"appId": in.AppID, "taskId": taskID, "timestamp": f.cfg.Now()})
 		}
 		delete(f.probes, taskID)
 		f.mu.Unlock()
-		f.poke()
+		f.loop.Poke()
 	})
 }

@@ -18,7 +18,7 @@ func (f *Framework) handle(ctx context.Context, ev *schedulerpb.Event) error {
 		f.mu.Lock()
 		f.resync = true
 		f.mu.Unlock()
-		f.poke()
+		f.loop.Poke()
 		f.bus.publish("scheduler_registered_event", map[string]any{"frameworkId": f.sched.FrameworkID(), "master": f.cfg.Master, "timestamp": f.cfg.Now()})
 		// A failed call is logged, not returned: returning it would end the
 		// subscription, and with it every later offer and update.
@@ -29,7 +29,7 @@ func (f *Framework) handle(ctx context.Context, ev *schedulerpb.Event) error {
 		return f.offers(ctx, ev.GetOffers().GetOffers())
 	case schedulerpb.Event_UPDATE:
 		f.update(ev.GetUpdate().GetStatus())
-		f.poke()
+		f.loop.Poke()
 	case schedulerpb.Event_INVERSE_OFFERS:
 		if err := f.inverseOffers(ctx, ev.GetInverseOffers().GetInverseOffers()); err != nil {
 			f.log.Warn("could not answer inverse offers", "err", err)
@@ -53,7 +53,7 @@ func (f *Framework) inverseOffers(ctx context.Context, ios []*mesospb.InverseOff
 		ids = append(ids, io.GetId())
 	}
 	f.mu.Unlock()
-	f.poke()
+	f.loop.Poke()
 	return f.sched.Call(ctx, &schedulerpb.Call{Type: schedulerpb.Call_ACCEPT_INVERSE_OFFERS.Enum(),
 		AcceptInverseOffers: &schedulerpb.Call_AcceptInverseOffers{InverseOfferIds: ids}})
 }
@@ -113,7 +113,7 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 	if ips := statusIPs(st); len(ips) > 0 {
 		in.ContainerIPs = ips
 	}
-	f.dirtyInst[id] = true
+	f.instanceRecords.Mark(id)
 	f.publishStatus(in, now)
 	switch {
 	case terminal(state):
@@ -146,7 +146,7 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 				in.UnhealthySince = time.Time{}
 				if as != nil && (as.Failures > 0 || !as.DelayUntil.IsZero()) {
 					as.Failures, as.DelayUntil = 0, time.Time{} // it ran well: no more backoff
-					f.dirtyApps[as.Spec.ID] = true
+					f.appRecords.Mark(as.Spec.ID)
 				}
 			} else if in.UnhealthySince.IsZero() {
 				in.UnhealthySince = now
@@ -159,8 +159,7 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 // the next launch per the app's backoff.
 func (f *Framework) ended(as *appState, in *Instance, st *mesospb.TaskStatus, now time.Time) {
 	delete(f.instances, in.ID)
-	delete(f.dirtyInst, in.ID)
-	f.deleted = append(f.deleted, keyInstances+"/"+in.ID)
+	f.instanceRecords.Remove(in.ID)
 	if cancel := f.probes[in.ID]; cancel != nil {
 		cancel()
 		delete(f.probes, in.ID)
@@ -182,7 +181,7 @@ func (f *Framework) ended(as *appState, in *Instance, st *mesospb.TaskStatus, no
 	delay := *app.BackoffSeconds * math.Pow(*app.BackoffFactor, float64(as.Failures-1))
 	delay = min(delay, *app.MaxLaunchDelaySeconds)
 	as.DelayUntil = now.Add(seconds(delay))
-	f.dirtyApps[app.ID] = true
+	f.appRecords.Mark(app.ID)
 	f.log.Info("instance ended", "app", app.ID, "task", in.ID, "state", in.State, "message", st.GetMessage(),
 		"failures", as.Failures, "next launch in", seconds(delay).Round(time.Millisecond))
 }

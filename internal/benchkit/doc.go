@@ -4,7 +4,7 @@
 // operator calls they poll a master with, and a stand-in for testing.TB
 // so that test harnesses (zktest) run inside a command.
 //
-// The benchmarks themselves live in corral-bench (cmd/corral-bench) and
-// test/bench; their results are written into docs/PERFORMANCE.md by
-// test/bench/report.
+// The benchmarks themselves live in corral-bench (cmd/corral-bench) and,
+// for the frameworks and images, test/bench; their results are written
+// into docs/PERFORMANCE.md by test/bench/report.
 package benchkit
