@@ -21,7 +21,6 @@ import (
 	"github.com/corral-sched/corral/agent/containerizer"
 	"github.com/corral-sched/corral/agent/statusupdate"
 	"github.com/corral-sched/corral/auth"
-	"github.com/corral-sched/corral/codec"
 	corralflags "github.com/corral-sched/corral/internal/flags"
 	"github.com/corral-sched/corral/internal/httpbody"
 	"github.com/corral-sched/corral/internal/version"
@@ -42,18 +41,9 @@ func (a *Agent) serveAPI(w http.ResponseWriter, r *http.Request) {
 		a.serveAttachInput(w, r) // attach.go: its body is a stream of calls
 		return
 	}
-	in, err := codec.ForContentType(r.Header.Get("Content-Type"))
-	if err != nil {
-		http.Error(w, fmt.Sprintf("Expecting 'Content-Type' of %s or %s", codec.JSONMediaType, codec.ProtobufMediaType), http.StatusUnsupportedMediaType)
-		return
-	}
-	body, ok := httpbody.Read(w, r, maxAPICallBytes)
-	if !ok {
-		return
-	}
 	call := &agentapipb.Call{}
-	if err := in.Unmarshal(body, call); err != nil {
-		http.Error(w, "Failed to parse body into Call: "+err.Error(), http.StatusBadRequest)
+	in, ok := httpbody.ReadCall(w, r, maxAPICallBytes, call)
+	if !ok {
 		return
 	}
 	switch call.GetType() {
@@ -64,12 +54,9 @@ func (a *Agent) serveAPI(w http.ResponseWriter, r *http.Request) {
 		a.launchSession(w, r, call)
 		return
 	}
-	out := in
-	if r.Header.Get("Accept") != "" {
-		if out, err = codec.Negotiate(r.Header.Get("Accept")); err != nil {
-			http.Error(w, "Expecting 'Accept' to allow JSON or protobuf", http.StatusNotAcceptable)
-			return
-		}
+	out, ok := httpbody.AcceptCodec(w, r, in)
+	if !ok {
+		return
 	}
 	var resp *agentapipb.Response
 	status, msg := http.StatusOK, ""

@@ -45,18 +45,8 @@ func (a *Agent) serveExecutorAPI(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	in, err := codec.ForContentType(r.Header.Get("Content-Type"))
-	if err != nil {
-		http.Error(w, "Expecting 'Content-Type' of application/json or application/x-protobuf", http.StatusUnsupportedMediaType)
-		return
-	}
-	body, ok := httpbody.Read(w, r, maxExecutorCallBytes)
-	if !ok {
-		return
-	}
 	call := &executorpb.Call{}
-	if err := in.Unmarshal(body, call); err != nil {
-		http.Error(w, "Failed to parse body into Call: "+err.Error(), http.StatusBadRequest)
+	if _, ok := httpbody.ReadCall(w, r, maxExecutorCallBytes, call); !ok {
 		return
 	}
 	k := execKey{call.GetFrameworkId().GetValue(), call.GetExecutorId().GetValue()}

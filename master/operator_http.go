@@ -1,14 +1,11 @@
 package master
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/auth"
-	"github.com/corral-sched/corral/codec"
 	"github.com/corral-sched/corral/internal/httpbody"
 	"github.com/corral-sched/corral/master/core"
 	"github.com/corral-sched/corral/proto/masterpb"
@@ -26,30 +23,16 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Expecting a 'POST' request, received '"+r.Method+"'", http.StatusMethodNotAllowed)
 		return
 	}
-	in, err := codec.ForContentType(r.Header.Get("Content-Type"))
-	switch {
-	case errors.Is(err, codec.ErrNoContentType):
-		http.Error(w, "Expecting 'Content-Type' to be present", http.StatusBadRequest)
-		return
-	case err != nil:
-		http.Error(w, fmt.Sprintf("Expecting 'Content-Type' of %s or %s, got %q",
-			codec.JSON.MediaType(), codec.Protobuf.MediaType(), r.Header.Get("Content-Type")), http.StatusUnsupportedMediaType)
+	in, ok := httpbody.ContentCodec(w, r)
+	if !ok {
 		return
 	}
-	out := in
-	if r.Header.Get("Accept") != "" {
-		if out, err = codec.Negotiate(r.Header.Get("Accept")); err != nil {
-			http.Error(w, fmt.Sprintf("Expecting 'Accept' to allow %s or %s", codec.JSON.MediaType(), codec.Protobuf.MediaType()), http.StatusNotAcceptable)
-			return
-		}
-	}
-	body, ok := httpbody.Read(w, r, maxOperatorCallBytes)
+	out, ok := httpbody.AcceptCodec(w, r, in)
 	if !ok {
 		return
 	}
 	call := &masterpb.Call{}
-	if err := in.Unmarshal(body, call); err != nil {
-		http.Error(w, "Failed to parse body into Call: "+err.Error(), http.StatusBadRequest)
+	if !httpbody.Decode(w, r, in, maxOperatorCallBytes, call) {
 		return
 	}
 	m.metrics.operatorCalls.WithLabelValues(call.GetType().String()).Inc()
@@ -82,8 +65,8 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, rep.Msg, httpStatus(rep.Code))
 			return
 		}
-		resp, err = m.getMetrics()
-		if err != nil {
+		var err error
+		if resp, err = m.getMetrics(); err != nil {
 			http.Error(w, "Failed to gather metrics: "+err.Error(), http.StatusInternalServerError)
 			return
 		}

@@ -1,7 +1,6 @@
 package master
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -92,26 +91,9 @@ func (m *Master) serveScheduler(w http.ResponseWriter, r *http.Request) {
 
 // readCall decodes the request body; on failure it has already answered.
 func (m *Master) readCall(w http.ResponseWriter, r *http.Request) (*schedulerpb.Call, codec.Codec, bool) {
-	c, err := codec.ForContentType(r.Header.Get("Content-Type"))
-	switch {
-	case errors.Is(err, codec.ErrNoContentType):
-		http.Error(w, "Expecting 'Content-Type' to be present", http.StatusBadRequest)
-		return nil, nil, false
-	case err != nil:
-		http.Error(w, fmt.Sprintf("Expecting 'Content-Type' of %s or %s, got %q",
-			codec.JSON.MediaType(), codec.Protobuf.MediaType(), r.Header.Get("Content-Type")), http.StatusUnsupportedMediaType)
-		return nil, nil, false
-	}
-	body, ok := httpbody.Read(w, r, maxCallBytes)
-	if !ok {
-		return nil, nil, false
-	}
 	call := &schedulerpb.Call{}
-	if err := c.Unmarshal(body, call); err != nil {
-		http.Error(w, "Failed to parse body into Call: "+err.Error(), http.StatusBadRequest)
-		return nil, nil, false
-	}
-	return call, c, true
+	c, ok := httpbody.ReadCall(w, r, maxCallBytes, call)
+	return call, c, ok
 }
 
 // subscribeHTTP answers SUBSCRIBE with a stream that lasts as long as the

@@ -1,6 +1,7 @@
-// Package httpbody reads request bodies under a size limit, answering the
-// request itself when it cannot: the master's and the agent's APIs refuse
-// oversized bodies the same way.
+// Package httpbody reads request bodies under a size limit, and the v1
+// APIs' calls in the codec their Content-Type names, answering the request
+// itself when it cannot: the master's and the agent's APIs refuse
+// oversized bodies, unknown media types and unparsable calls the same way.
 package httpbody
 
 import (
