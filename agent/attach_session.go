@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/agent/containerizer"
+	"github.com/corral-sched/corral/agent/iosw"
 	"github.com/corral-sched/corral/auth/acl"
 	"github.com/corral-sched/corral/proto/agentapipb"
 	"github.com/corral-sched/corral/proto/mesospb"
@@ -140,23 +141,14 @@ func (a *Agent) launchSession(w http.ResponseWriter, r *http.Request, call *agen
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	run, status, msg := a.beginSession(r.Context(), id, parentID, cmd, l.GetContainer())
-	if status != http.StatusOK {
-		http.Error(w, msg, status)
+	run, sub, ok := a.openSession(w, r, id, parentID, cmd, l.GetContainer())
+	if !ok {
 		return
 	}
 	defer a.sessions.finish(run)
+	defer sub.Close()
 	s := run.run
 	a.log.Info("session started", "container", id, "parent", parentID, "pid", s.Pid)
-	sub, err := s.Stdio.Subscribe(0)
-	if err != nil { // nothing has read the output yet: cannot happen
-		s.Kill(syscall.SIGKILL)
-		s.Start()
-		<-s.Done()
-		http.Error(w, "Cannot read the session's output: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	defer sub.Close()
 	s.Start()
 	out := startOutput(w, c)
 	ended := out.pump(r.Context(), sub)
@@ -170,6 +162,28 @@ func (a *Agent) launchSession(w http.ResponseWriter, r *http.Request, call *agen
 	s.Kill(syscall.SIGKILL) // the connection closes: nothing of it may stay
 	<-s.Done()
 	a.log.Info("session ended", "container", id, "exit", s.Exit().String())
+}
+
+// openSession begins a session and reads its output from the start (the
+// process is not started yet: Start runs it). On failure it has answered;
+// on success the caller finishes the run and closes the reader.
+func (a *Agent) openSession(w http.ResponseWriter, r *http.Request, id, parentID string, cmd *mesospb.CommandInfo, info *mesospb.ContainerInfo) (*sessionRun, *iosw.Reader, bool) {
+	run, status, msg := a.beginSession(r.Context(), id, parentID, cmd, info)
+	if status != http.StatusOK {
+		http.Error(w, msg, status)
+		return nil, nil, false
+	}
+	s := run.run
+	sub, err := s.Stdio.Subscribe(0)
+	if err != nil { // nothing has read the output yet: cannot happen
+		s.Kill(syscall.SIGKILL)
+		s.Start()
+		<-s.Done()
+		a.sessions.finish(run)
+		http.Error(w, "Cannot read the session's output: "+err.Error(), http.StatusInternalServerError)
+		return nil, nil, false
+	}
+	return run, sub, true
 }
 
 // beginSession starts session id beside the task whose container is

@@ -97,22 +97,13 @@ func (a *Agent) serveExecWS(w http.ResponseWriter, r *http.Request) {
 			joinOr(origins)+") may", http.StatusForbidden)
 		return
 	}
-	run, status, msg := a.beginSession(r.Context(), id, parent, cmd, info)
-	if status != http.StatusOK {
-		http.Error(w, msg, status)
+	run, sub, ok := a.openSession(w, r, id, parent, cmd, info)
+	if !ok {
 		return
 	}
 	defer a.sessions.finish(run)
-	s := run.run
-	sub, err := s.Stdio.Subscribe(0)
-	if err != nil { // nothing has read the output yet: cannot happen
-		s.Kill(syscall.SIGKILL)
-		s.Start()
-		<-s.Done()
-		http.Error(w, "Cannot read the session's output: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
 	defer sub.Close()
+	s := run.run
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: origins})
 	if err != nil {
 		sub.Close()
