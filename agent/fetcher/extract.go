@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"strings"
 
+	"github.com/corral-sched/corral/internal/safetree"
 	"github.com/ulikunitz/xz"
 )
 
@@ -178,20 +179,11 @@ func entryName(raw string) (string, error) {
 	if strings.HasPrefix(name, "/") {
 		return "", errors.New("absolute name")
 	}
-	var parts []string
-	for part := range strings.SplitSeq(name, "/") {
-		switch part {
-		case "", ".":
-		case "..":
-			return "", errors.New(`".." in the name leaves the sandbox`)
-		default:
-			parts = append(parts, part)
-		}
+	clean, ok := safetree.CleanName(name)
+	if !ok {
+		return "", errors.New(`".." in the name leaves the sandbox`)
 	}
-	if len(parts) == 0 {
-		return ".", nil
-	}
-	return strings.Join(parts, "/"), nil
+	return clean, nil
 }
 
 // file writes a regular file, without setuid, setgid or sticky bits, and

@@ -64,20 +64,11 @@ func cleanName(raw string) (string, error) {
 	if raw == "" {
 		return "", errors.New("empty name")
 	}
-	var parts []string
-	for part := range strings.SplitSeq(raw, "/") {
-		switch part {
-		case "", ".":
-		case "..":
-			return "", errors.New(`".." in a name is not unpacked`)
-		default:
-			parts = append(parts, part)
-		}
+	name, ok := safetree.CleanName(raw)
+	if !ok {
+		return "", errors.New(`".." in a name is not unpacked`)
 	}
-	if len(parts) == 0 {
-		return ".", nil
-	}
-	return strings.Join(parts, "/"), nil
+	return name, nil
 }
 
 func (w *writer) entry(h *tar.Header, r io.Reader) error {
@@ -236,12 +227,7 @@ func (w *writer) symlink(name string, h *tar.Header) error {
 	if err := unix.Symlinkat(h.Linkname, dirfd, base); err != nil {
 		return &os.PathError{Op: "symlink", Path: name, Err: err}
 	}
-	if w.owners {
-		if err := unix.Fchownat(dirfd, base, h.Uid, h.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return &os.PathError{Op: "chown", Path: name, Err: err}
-		}
-	}
-	return w.times(dirfd, base, name, h)
+	return w.ownAndTime(dirfd, base, name, h)
 }
 
 func (w *writer) hardlink(name string, h *tar.Header) error {
@@ -288,12 +274,7 @@ func (w *writer) node(name string, h *tar.Header, typ uint32) error {
 	if err := unix.Mknodat(dirfd, base, typ|uint32(h.Mode&0o777), 0); err != nil {
 		return &os.PathError{Op: "mknod", Path: name, Err: err}
 	}
-	if w.owners {
-		if err := unix.Fchownat(dirfd, base, h.Uid, h.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return &os.PathError{Op: "chown", Path: name, Err: err}
-		}
-	}
-	return w.times(dirfd, base, name, h)
+	return w.ownAndTime(dirfd, base, name, h)
 }
 
 // whiteout records that name hides what lower layers hold there.
@@ -462,4 +443,15 @@ func (w *writer) finish() error {
 		}
 	}
 	return nil
+}
+
+// ownAndTime gives a new entry (not followed if a link) the owner, where
+// the writer keeps owners, and the times its header says.
+func (w *writer) ownAndTime(dirfd int, base, name string, h *tar.Header) error {
+	if w.owners {
+		if err := unix.Fchownat(dirfd, base, h.Uid, h.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return &os.PathError{Op: "chown", Path: name, Err: err}
+		}
+	}
+	return w.times(dirfd, base, name, h)
 }

@@ -212,3 +212,24 @@ func FdPath(fd int) (string, error) {
 	}
 	return p, nil
 }
+
+// CleanName is an archive entry's name as a path relative to the tree's
+// root: empty and "." components dropped, "." for the root itself. ok is
+// false when a component is "..", which callers refuse rather than clamp:
+// an archive carrying one was not made to be unpacked in place.
+func CleanName(raw string) (name string, ok bool) {
+	var parts []string
+	for part := range strings.SplitSeq(raw, "/") {
+		switch part {
+		case "", ".":
+		case "..":
+			return "", false
+		default:
+			parts = append(parts, part)
+		}
+	}
+	if len(parts) == 0 {
+		return ".", true
+	}
+	return strings.Join(parts, "/"), true
+}

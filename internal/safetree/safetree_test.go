@@ -54,3 +54,14 @@ func TestModes(t *testing.T) {
 		t.Errorf("something was created next to the tree: %v", entries)
 	}
 }
+
+func TestCleanName(t *testing.T) {
+	for raw, want := range map[string]string{
+		"a/b": "a/b", "./a//b/": "a/b", "/a/./b": "a/b", "": ".", ".": ".", "/": ".", "a/../b": "", "..": "",
+	} {
+		got, ok := CleanName(raw)
+		if ok != (want != "") || got != want {
+			t.Errorf("CleanName(%q) = %q, %v; want %q", raw, got, ok, want)
+		}
+	}
+}
