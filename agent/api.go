@@ -99,13 +99,7 @@ func (a *Agent) serveAPI(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, status)
 		return
 	}
-	b, err := out.Marshal(resp)
-	if err != nil {
-		http.Error(w, "Failed to encode the response: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", out.MediaType())
-	_, _ = w.Write(b)
+	httpbody.WriteResponse(w, out, resp)
 }
 
 // flagsResponse answers GET_FLAGS: the agent's settings, with its

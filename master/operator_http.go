@@ -80,17 +80,7 @@ func (m *Master) serveOperator(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, rep.Msg, httpStatus(rep.Code))
 		return
 	}
-	if resp == nil {
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	b, err := out.Marshal(resp)
-	if err != nil {
-		http.Error(w, "Failed to encode the response: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", out.MediaType())
-	_, _ = w.Write(b)
+	httpbody.WriteResponse(w, out, resp)
 }
 
 // getMetrics answers GET_METRICS with the master's Prometheus gauges and

@@ -69,3 +69,20 @@ func AcceptCodec(w http.ResponseWriter, r *http.Request, in codec.Codec) (codec.
 	}
 	return out, true
 }
+
+// WriteResponse answers 200 with resp in c, or with no body (and no
+// Content-Type) when resp is nil, as Mesos answers calls that return
+// nothing.
+func WriteResponse(w http.ResponseWriter, c codec.Codec, resp proto.Message) {
+	if resp == nil || !resp.ProtoReflect().IsValid() {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	b, err := c.Marshal(resp)
+	if err != nil {
+		http.Error(w, "Failed to encode the response: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", c.MediaType())
+	_, _ = w.Write(b)
+}

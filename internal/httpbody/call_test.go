@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/corral-sched/corral/proto/mesospb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/codec"
 )
@@ -57,5 +58,19 @@ func TestAcceptCodec(t *testing.T) {
 	w := httptest.NewRecorder()
 	if _, ok := AcceptCodec(w, r, codec.Protobuf); ok || w.Code != http.StatusNotAcceptable {
 		t.Fatalf("Accept text/html: answered %d, want 406", w.Code)
+	}
+}
+
+func TestWriteResponse(t *testing.T) {
+	w := httptest.NewRecorder()
+	var none *mesospb.TaskID
+	WriteResponse(w, codec.JSON, none)
+	if w.Code != http.StatusOK || w.Body.Len() != 0 || w.Header().Get("Content-Type") != "" {
+		t.Fatalf("a nil response: %d %q %q, want 200 without a body", w.Code, w.Header().Get("Content-Type"), w.Body.String())
+	}
+	w = httptest.NewRecorder()
+	WriteResponse(w, codec.JSON, &mesospb.TaskID{Value: proto.String("t")})
+	if w.Code != http.StatusOK || w.Header().Get("Content-Type") != codec.JSON.MediaType() || !strings.Contains(w.Body.String(), `"t"`) {
+		t.Fatalf("a response: %d %q %q", w.Code, w.Header().Get("Content-Type"), w.Body.String())
 	}
 }
