@@ -146,6 +146,12 @@ func (a *Agent) openServable(real string) (*os.File, error) {
 	return f, nil
 }
 
+// refuseOpen answers a request whose path could not be opened.
+func refuseOpen(w http.ResponseWriter, what string, err error) {
+	status, msg := openError(what, err)
+	http.Error(w, msg, status)
+}
+
 // openError answers a failed openServable: 403 when it landed outside.
 func openError(what string, err error) (int, string) {
 	if errors.Is(err, errNotServable) || errors.Is(err, errNotRegular) {
@@ -204,8 +210,7 @@ func (a *Agent) serveBrowse(w http.ResponseWriter, r *http.Request) {
 	}
 	entries, err := a.readDir(real)
 	if err != nil {
-		status, msg := openError("directory", err)
-		http.Error(w, msg, status)
+		refuseOpen(w, "directory", err)
 		return
 	}
 	base := filepath.Clean(r.URL.Query().Get("path"))
@@ -274,8 +279,7 @@ func (a *Agent) serveDownload(w http.ResponseWriter, r *http.Request) {
 	}
 	f, err := a.openServable(real)
 	if err != nil {
-		status, msg := openError("file", err)
-		http.Error(w, msg, status)
+		refuseOpen(w, "file", err)
 		return
 	}
 	defer f.Close()
