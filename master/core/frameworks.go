@@ -13,8 +13,8 @@ import (
 	"github.com/corral-sched/corral/resources"
 )
 
-// subscribe handles SUBSCRIBE on the loop. The HTTP response has not been
-// sent yet; whatever the outcome, conn's outbox says it (SUBSCRIBED, or
+// subscribe handles SUBSCRIBE. The transport has not answered the
+// request yet; whatever the outcome, conn's stream says it (SUBSCRIBED, or
 // ERROR and close, as Mesos answers a FrameworkInfo it refuses). It returns
 // the framework ID on success.
 func (m *Core) subscribe(s *state, call *schedulerpb.Call, conn *SchedulerConn) string {
