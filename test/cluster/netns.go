@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/corral-sched/corral/internal/netns"
 )
 
 // Namespace names start with namePrefix, then the PID of the process that
@@ -233,43 +232,19 @@ func (ns *Netns) iptables(args ...string) error {
 // locked to the thread, and the runtime ends that thread rather than let
 // another goroutine run in the wrong namespace.
 func (ns *Netns) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	type result struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		home, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{nil, fmt.Errorf("cluster: %w", err)}
-			return
-		}
-		defer home.Close()
-		f, err := os.Open(ns.path())
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{nil, fmt.Errorf("cluster: opening namespace %s: %w", ns.Name, err)}
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{nil, fmt.Errorf("cluster: entering namespace %s: %w", ns.Name, err)}
-			return
-		}
+	var c net.Conn
+	err := netns.Do(ns.path(), func() error {
 		// A literal address: no resolver goroutines, one dial on this
 		// thread.
 		d := net.Dialer{Timeout: 5 * time.Second}
-		c, err := d.DialContext(ctx, network, addr)
-		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		ch <- result{c, err}
-	}()
-	r := <-ch
-	return r.c, r.err
+		var err error
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: namespace %s: %w", ns.Name, err)
+	}
+	return c, nil
 }
 
 // HTTPClient returns a client whose connections start in the namespace.
