@@ -86,6 +86,12 @@ type Agent struct {
 	// could only turn into a duplicate status update (an acknowledgement
 	// not yet recorded): written once the loop is idle, not per event.
 	lazyCheckpoints map[statusupdate.Key]bool
+	// flushDue says a status update became due: flushUpdates runs once the
+	// inbox is drained, or after maxHeldFlush more calls, so that a burst's
+	// updates leave in a few calls rather than one each. flushHeld counts
+	// the calls handled since.
+	flushDue  bool
+	flushHeld int
 	// checkpoints is the log of the tasks' checkpoints (checkpoint.go),
 	// open while Run runs.
 	checkpoints *cplog.Log
@@ -301,6 +307,12 @@ func (a *Agent) loop(ctx context.Context) {
 			fn()
 			if len(a.lazyCheckpoints) > 0 && len(a.inbox) == 0 {
 				a.flushLazyCheckpoints()
+			}
+			if a.flushDue {
+				if a.flushHeld++; len(a.inbox) == 0 || a.flushHeld >= maxHeldFlush {
+					a.flushDue, a.flushHeld = false, 0
+					a.flushUpdates()
+				}
 			}
 		}
 	}

@@ -121,7 +121,7 @@ func (a *Agent) executorCall(k execKey, call *executorpb.Call) (int, string) {
 		first := a.updates.Add(t.key, st)
 		_ = a.checkpoint(t) // logged; the update is sent all the same
 		if first {
-			a.flushUpdates()
+			a.requestFlush()
 		}
 		if t.life.Ended() {
 			a.ended(t)

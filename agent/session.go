@@ -37,6 +37,8 @@ type session struct {
 	agentID  string
 	// subscribedAt is when SUBSCRIBED was read off the stream.
 	subscribedAt time.Time
+	// batched: the master takes several status updates per call.
+	batched bool
 }
 
 // runSession subscribes and handles the master's events until the stream
@@ -124,6 +126,7 @@ func (a *Agent) runSession(ctx context.Context) error {
 			return fmt.Errorf("agent: first event from %s is %v, not SUBSCRIBED", master, ev.GetType())
 		}
 		s.agentID, s.subscribedAt = ev.GetSubscribed().GetAgentId().GetValue(), time.Now()
+		s.batched = ev.GetSubscribed().GetBatchedUpdates()
 		if ping := time.Duration(ev.GetSubscribed().GetPingIntervalSeconds() * float64(time.Second)); ping > 0 {
 			watch = 3*ping + time.Second
 		}

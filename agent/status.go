@@ -36,7 +36,7 @@ func (a *Agent) acknowledge(k statusupdate.Key, id []byte) {
 		// update: at-least-once either way.
 		a.checkpointLater(t)
 	}
-	a.flushUpdates()
+	a.requestFlush()
 }
 
 // update records a new state for t and queues its status update. It
@@ -80,27 +80,54 @@ func (a *Agent) updateWith(t *taskRun, state mesospb.TaskState, reason *mesospb.
 	first := a.updates.Add(t.key, st)
 	err := a.checkpoint(t)
 	if first {
-		a.flushUpdates()
+		a.requestFlush()
 	}
 	return err
 }
 
+// maxHeldFlush bounds how many calls the loop handles while a due update
+// waits for the inbox to drain; maxUpdatesPerCall, how many updates one
+// call carries to a master that takes several.
+const (
+	maxHeldFlush      = 64
+	maxUpdatesPerCall = 256
+)
+
+// requestFlush asks for flushUpdates once the loop has handled what is
+// queued (see Agent.flushDue).
+func (a *Agent) requestFlush() { a.flushDue = true }
+
 // flushUpdates sends every update that is due and arms the retry timer.
+// Due holds at most one update per task (the next unacknowledged), so a
+// call carrying several never reorders a task's updates.
 func (a *Agent) flushUpdates() {
 	s := a.session
 	if s == nil {
 		return // everything is re-sent on the next subscription
 	}
 	now := time.Now()
-	for _, u := range a.updates.Due(now) {
-		a.send(s, &agentpb.Call{
-			Type: agentpb.Call_UPDATE.Enum(),
-			Update: &agentpb.Call_Update{
+	due := a.updates.Due(now)
+	per := 1
+	if s.batched {
+		per = maxUpdatesPerCall
+	}
+	for len(due) > 0 {
+		n := min(len(due), per)
+		call := &agentpb.Call{Type: agentpb.Call_UPDATE.Enum()}
+		for _, u := range due[:n] {
+			up := &agentpb.Call_Update{
 				FrameworkId: &mesospb.FrameworkID{Value: proto.String(u.Key.FrameworkID)},
 				Status:      u.Status,
 				LatestState: u.LatestState.Enum(),
-			},
-		}, nil)
+			}
+			if n == 1 {
+				call.Update = up // as masters that take one update per call expect
+			} else {
+				call.Updates = append(call.Updates, up)
+			}
+		}
+		a.send(s, call, nil)
+		due = due[n:]
 	}
 	next, ok := a.updates.NextDue()
 	if !ok {

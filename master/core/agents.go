@@ -88,7 +88,8 @@ func (m *Core) admitAgent(s *state, adm admission) {
 			AgentId:             info.Id,
 			PingIntervalSeconds: proto.Float64(m.cfg.AgentPingTimeout.Seconds()),
 			// Never modified once the master is built: events may share it.
-			MasterInfo: m.info,
+			MasterInfo:     m.info,
+			BatchedUpdates: proto.Bool(true),
 		},
 	})
 	m.publishAgentAdded(s, a)
@@ -206,11 +207,22 @@ func (m *Core) handleAgentCall(s *state, call *agentpb.Call, streamID string) Re
 	a.lastSeen = m.cfg.AgentClock()
 	switch call.GetType() {
 	case agentpb.Call_UPDATE:
-		u := call.GetUpdate()
-		if u.GetStatus().GetTaskId().GetValue() == "" || u.GetFrameworkId().GetValue() == "" {
-			return badRequest("Expecting 'update' with 'framework_id' and 'status.task_id'")
+		updates := call.GetUpdates()
+		if call.Update != nil {
+			updates = append([]*agentpb.Call_Update{call.GetUpdate()}, updates...)
 		}
-		m.statusUpdate(s, a, u)
+		if len(updates) == 0 {
+			return badRequest("Expecting 'update' or 'updates'")
+		}
+		// All or nothing: a refused call was not applied in part.
+		for _, u := range updates {
+			if u.GetStatus().GetTaskId().GetValue() == "" || u.GetFrameworkId().GetValue() == "" {
+				return badRequest("Expecting every update with 'framework_id' and 'status.task_id'")
+			}
+		}
+		for _, u := range updates {
+			m.statusUpdate(s, a, u)
+		}
 	case agentpb.Call_EXECUTOR_EXITED:
 		ex := call.GetExecutorExited()
 		if ex.GetFrameworkId().GetValue() == "" || ex.GetExecutorId().GetValue() == "" {

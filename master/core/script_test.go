@@ -39,6 +39,7 @@ var update = flag.Bool("update", false, "rewrite the golden files of the scripte
 //	launch F A TASK RESOURCES      F accepts its offers on A, launching TASK
 //	decline F A [SECONDS]          F declines its offers on A
 //	update A TASK STATE            A reports TASK's new state
+//	updates A TASK STATE TASK STATE...  A reports several in one call
 //	ack F TASK                     F acknowledges TASK's latest update
 //	kill F TASK / reconcile F / teardown F / suppress F / revive F
 //	close A|F                      the subscriber's stream ends
@@ -246,7 +247,9 @@ func (w *world) do(args []string, out *strings.Builder) error {
 	case cmd == "decline" && (len(args) == 3 || len(args) == 4):
 		return w.decline(args[1:], report)
 	case cmd == "update" && len(args) == 4:
-		return w.update(args[1], args[2], args[3], report)
+		return w.update(args[1], args[2:], report)
+	case cmd == "updates" && len(args) >= 4 && len(args)%2 == 0:
+		return w.update(args[1], args[2:], report)
 	case cmd == "ack" && len(args) == 3:
 		f, err := w.framework(args[1])
 		if err != nil {
@@ -503,26 +506,35 @@ func (w *world) decline(args []string, report func(Result)) error {
 	return nil
 }
 
-func (w *world) update(agent, task, state string, report func(Result)) error {
+func (w *world) update(agent string, taskStates []string, report func(Result)) error {
 	a, err := w.agent(agent)
 	if err != nil {
 		return err
 	}
-	t := a.tasks[task]
-	if t == nil {
-		return fmt.Errorf("agent %s runs no task %s", agent, task)
+	call := &agentpb.Call{Type: agentpb.Call_UPDATE.Enum(), AgentId: &mesospb.AgentID{Value: proto.String(a.id)}}
+	for i := 0; i < len(taskStates); i += 2 {
+		task, state := taskStates[i], taskStates[i+1]
+		t := a.tasks[task]
+		if t == nil {
+			return fmt.Errorf("agent %s runs no task %s", agent, task)
+		}
+		v, ok := mesospb.TaskState_value[state]
+		if !ok {
+			return fmt.Errorf("no task state %q", state)
+		}
+		a.seq++
+		st := &mesospb.TaskStatus{TaskId: t.GetTaskId(), State: mesospb.TaskState(v).Enum(), AgentId: t.GetAgentId(),
+			Source: mesospb.TaskStatus_SOURCE_EXECUTOR.Enum(), Uuid: scriptUUID(fmt.Sprintf("%s.%d", task, a.seq)),
+			Timestamp: proto.Float64(float64(w.now.Unix()))}
+		t.State, t.Statuses = st.State, []*mesospb.TaskStatus{st}
+		u := &agentpb.Call_Update{FrameworkId: t.GetFrameworkId(), Status: st, LatestState: st.State}
+		if len(taskStates) == 2 {
+			call.Update = u // one update, as every agent sends it
+		} else {
+			call.Updates = append(call.Updates, u)
+		}
 	}
-	v, ok := mesospb.TaskState_value[state]
-	if !ok {
-		return fmt.Errorf("no task state %q", state)
-	}
-	a.seq++
-	st := &mesospb.TaskStatus{TaskId: t.GetTaskId(), State: mesospb.TaskState(v).Enum(), AgentId: t.GetAgentId(),
-		Source: mesospb.TaskStatus_SOURCE_EXECUTOR.Enum(), Uuid: scriptUUID(fmt.Sprintf("%s.%d", task, a.seq)),
-		Timestamp: proto.Float64(float64(w.now.Unix()))}
-	t.State, t.Statuses = st.State, []*mesospb.TaskStatus{st}
-	report(w.core.AgentCall(&agentpb.Call{Type: agentpb.Call_UPDATE.Enum(), AgentId: &mesospb.AgentID{Value: proto.String(a.id)},
-		Update: &agentpb.Call_Update{FrameworkId: t.GetFrameworkId(), Status: st, LatestState: st.State}}, a.conn.streamID))
+	report(w.core.AgentCall(call, a.conn.streamID))
 	w.settle()
 	return nil
 }

@@ -198,8 +198,13 @@ type Call struct {
 	Pong           *Call_Pong             `protobuf:"bytes,5,opt,name=pong" json:"pong,omitempty"`
 	Message        *Call_Message          `protobuf:"bytes,6,opt,name=message" json:"message,omitempty"`
 	ExecutorExited *Call_ExecutorExited   `protobuf:"bytes,7,opt,name=executor_exited,json=executorExited" json:"executor_exited,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Several status updates in one UPDATE call, at most one per task (each
+	// is still retried until acknowledged), sent only to a master whose
+	// SUBSCRIBED said batched_updates. The master handles update first,
+	// then these in order.
+	Updates       []*Call_Update `protobuf:"bytes,8,rep,name=updates" json:"updates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Call) Reset() {
@@ -277,6 +282,13 @@ func (x *Call) GetMessage() *Call_Message {
 func (x *Call) GetExecutorExited() *Call_ExecutorExited {
 	if x != nil {
 		return x.ExecutorExited
+	}
+	return nil
+}
+
+func (x *Call) GetUpdates() []*Call_Update {
+	if x != nil {
+		return x.Updates
 	}
 	return nil
 }
@@ -782,8 +794,11 @@ type Event_Subscribed struct {
 	AgentId             *mesospb.AgentID       `protobuf:"bytes,1,req,name=agent_id,json=agentId" json:"agent_id,omitempty"`
 	PingIntervalSeconds *float64               `protobuf:"fixed64,2,opt,name=ping_interval_seconds,json=pingIntervalSeconds" json:"ping_interval_seconds,omitempty"`
 	MasterInfo          *mesospb.MasterInfo    `protobuf:"bytes,3,opt,name=master_info,json=masterInfo" json:"master_info,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// The master takes several status updates per UPDATE call
+	// (Call.updates); an agent sends them one per call otherwise.
+	BatchedUpdates *bool `protobuf:"varint,4,opt,name=batched_updates,json=batchedUpdates" json:"batched_updates,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Event_Subscribed) Reset() {
@@ -835,6 +850,13 @@ func (x *Event_Subscribed) GetMasterInfo() *mesospb.MasterInfo {
 		return x.MasterInfo
 	}
 	return nil
+}
+
+func (x *Event_Subscribed) GetBatchedUpdates() bool {
+	if x != nil && x.BatchedUpdates != nil {
+		return *x.BatchedUpdates
+	}
+	return false
 }
 
 type Event_Launch struct {
@@ -1379,8 +1401,7 @@ var File_agentpb_agent_proto protoreflect.FileDescriptor
 
 const file_agentpb_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x13agentpb/agent.proto\x12\x0fcorral.agent.v1\x1a\x13mesospb/mesos.proto\"\xfd\n" +
-	"\n" +
+	"\x13agentpb/agent.proto\x12\x0fcorral.agent.v1\x1a\x13mesospb/mesos.proto\"\xb5\v\n" +
 	"\x04Call\x12.\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1a.corral.agent.v1.Call.TypeR\x04type\x12,\n" +
 	"\bagent_id\x18\x02 \x01(\v2\x11.mesos.v1.AgentIDR\aagentId\x12=\n" +
@@ -1388,7 +1409,8 @@ const file_agentpb_agent_proto_rawDesc = "" +
 	"\x06update\x18\x04 \x01(\v2\x1c.corral.agent.v1.Call.UpdateR\x06update\x12.\n" +
 	"\x04pong\x18\x05 \x01(\v2\x1a.corral.agent.v1.Call.PongR\x04pong\x127\n" +
 	"\amessage\x18\x06 \x01(\v2\x1d.corral.agent.v1.Call.MessageR\amessage\x12M\n" +
-	"\x0fexecutor_exited\x18\a \x01(\v2$.corral.agent.v1.Call.ExecutorExitedR\x0eexecutorExited\x1a\xd2\x02\n" +
+	"\x0fexecutor_exited\x18\a \x01(\v2$.corral.agent.v1.Call.ExecutorExitedR\x0eexecutorExited\x126\n" +
+	"\aupdates\x18\b \x03(\v2\x1c.corral.agent.v1.Call.UpdateR\aupdates\x1a\xd2\x02\n" +
 	"\tSubscribe\x122\n" +
 	"\n" +
 	"agent_info\x18\x01 \x02(\v2\x13.mesos.v1.AgentInfoR\tagentInfo\x12I\n" +
@@ -1425,7 +1447,7 @@ const file_agentpb_agent_proto_rawDesc = "" +
 	"\x06UPDATE\x10\x02\x12\b\n" +
 	"\x04PONG\x10\x03\x12\v\n" +
 	"\aMESSAGE\x10\x04\x12\x13\n" +
-	"\x0fEXECUTOR_EXITED\x10\x05\"\xda\x11\n" +
+	"\x0fEXECUTOR_EXITED\x10\x05\"\x83\x12\n" +
 	"\x05Event\x12/\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1b.corral.agent.v1.Event.TypeR\x04type\x12A\n" +
 	"\n" +
@@ -1440,13 +1462,14 @@ const file_agentpb_agent_proto_rawDesc = "" +
 	"\amessage\x18\t \x01(\v2\x1e.corral.agent.v1.Event.MessageR\amessage\x12]\n" +
 	"\x14checkpoint_resources\x18\n" +
 	" \x01(\v2*.corral.agent.v1.Event.CheckpointResourcesR\x13checkpointResources\x12T\n" +
-	"\x11shutdown_executor\x18\v \x01(\v2'.corral.agent.v1.Event.ShutdownExecutorR\x10shutdownExecutor\x1a\xa5\x01\n" +
+	"\x11shutdown_executor\x18\v \x01(\v2'.corral.agent.v1.Event.ShutdownExecutorR\x10shutdownExecutor\x1a\xce\x01\n" +
 	"\n" +
 	"Subscribed\x12,\n" +
 	"\bagent_id\x18\x01 \x02(\v2\x11.mesos.v1.AgentIDR\aagentId\x122\n" +
 	"\x15ping_interval_seconds\x18\x02 \x01(\x01R\x13pingIntervalSeconds\x125\n" +
 	"\vmaster_info\x18\x03 \x01(\v2\x14.mesos.v1.MasterInfoR\n" +
-	"masterInfo\x1a\xdc\x01\n" +
+	"masterInfo\x12'\n" +
+	"\x0fbatched_updates\x18\x04 \x01(\bR\x0ebatchedUpdates\x1a\xdc\x01\n" +
 	"\x06Launch\x12>\n" +
 	"\x0eframework_info\x18\x01 \x02(\v2\x17.mesos.v1.FrameworkInfoR\rframeworkInfo\x12&\n" +
 	"\x04task\x18\x02 \x01(\v2\x12.mesos.v1.TaskInfoR\x04task\x122\n" +
@@ -1560,54 +1583,55 @@ var file_agentpb_agent_proto_depIdxs = []int32{
 	6,  // 4: corral.agent.v1.Call.pong:type_name -> corral.agent.v1.Call.Pong
 	7,  // 5: corral.agent.v1.Call.message:type_name -> corral.agent.v1.Call.Message
 	9,  // 6: corral.agent.v1.Call.executor_exited:type_name -> corral.agent.v1.Call.ExecutorExited
-	1,  // 7: corral.agent.v1.Event.type:type_name -> corral.agent.v1.Event.Type
-	10, // 8: corral.agent.v1.Event.subscribed:type_name -> corral.agent.v1.Event.Subscribed
-	11, // 9: corral.agent.v1.Event.launch:type_name -> corral.agent.v1.Event.Launch
-	12, // 10: corral.agent.v1.Event.kill:type_name -> corral.agent.v1.Event.Kill
-	13, // 11: corral.agent.v1.Event.acknowledge:type_name -> corral.agent.v1.Event.Acknowledge
-	14, // 12: corral.agent.v1.Event.ping:type_name -> corral.agent.v1.Event.Ping
-	15, // 13: corral.agent.v1.Event.shutdown:type_name -> corral.agent.v1.Event.Shutdown
-	16, // 14: corral.agent.v1.Event.shutdown_framework:type_name -> corral.agent.v1.Event.ShutdownFramework
-	18, // 15: corral.agent.v1.Event.message:type_name -> corral.agent.v1.Event.Message
-	19, // 16: corral.agent.v1.Event.checkpoint_resources:type_name -> corral.agent.v1.Event.CheckpointResources
-	17, // 17: corral.agent.v1.Event.shutdown_executor:type_name -> corral.agent.v1.Event.ShutdownExecutor
-	22, // 18: corral.agent.v1.Call.Subscribe.agent_info:type_name -> mesos.v1.AgentInfo
-	23, // 19: corral.agent.v1.Call.Subscribe.checkpointed_resources:type_name -> mesos.v1.Resource
-	24, // 20: corral.agent.v1.Call.Subscribe.tasks:type_name -> mesos.v1.Task
-	25, // 21: corral.agent.v1.Call.Subscribe.frameworks:type_name -> mesos.v1.FrameworkInfo
-	26, // 22: corral.agent.v1.Call.Subscribe.executors:type_name -> mesos.v1.ExecutorInfo
-	27, // 23: corral.agent.v1.Call.Update.framework_id:type_name -> mesos.v1.FrameworkID
-	28, // 24: corral.agent.v1.Call.Update.status:type_name -> mesos.v1.TaskStatus
-	29, // 25: corral.agent.v1.Call.Update.latest_state:type_name -> mesos.v1.TaskState
-	27, // 26: corral.agent.v1.Call.Message.framework_id:type_name -> mesos.v1.FrameworkID
-	30, // 27: corral.agent.v1.Call.Message.executor_id:type_name -> mesos.v1.ExecutorID
-	23, // 28: corral.agent.v1.Call.CheckpointResources.resources:type_name -> mesos.v1.Resource
-	27, // 29: corral.agent.v1.Call.ExecutorExited.framework_id:type_name -> mesos.v1.FrameworkID
-	30, // 30: corral.agent.v1.Call.ExecutorExited.executor_id:type_name -> mesos.v1.ExecutorID
-	21, // 31: corral.agent.v1.Event.Subscribed.agent_id:type_name -> mesos.v1.AgentID
-	31, // 32: corral.agent.v1.Event.Subscribed.master_info:type_name -> mesos.v1.MasterInfo
-	25, // 33: corral.agent.v1.Event.Launch.framework_info:type_name -> mesos.v1.FrameworkInfo
-	32, // 34: corral.agent.v1.Event.Launch.task:type_name -> mesos.v1.TaskInfo
-	26, // 35: corral.agent.v1.Event.Launch.executor:type_name -> mesos.v1.ExecutorInfo
-	33, // 36: corral.agent.v1.Event.Launch.task_group:type_name -> mesos.v1.TaskGroupInfo
-	27, // 37: corral.agent.v1.Event.Kill.framework_id:type_name -> mesos.v1.FrameworkID
-	34, // 38: corral.agent.v1.Event.Kill.task_id:type_name -> mesos.v1.TaskID
-	35, // 39: corral.agent.v1.Event.Kill.kill_policy:type_name -> mesos.v1.KillPolicy
-	27, // 40: corral.agent.v1.Event.Acknowledge.framework_id:type_name -> mesos.v1.FrameworkID
-	34, // 41: corral.agent.v1.Event.Acknowledge.task_id:type_name -> mesos.v1.TaskID
-	27, // 42: corral.agent.v1.Event.ShutdownFramework.framework_id:type_name -> mesos.v1.FrameworkID
-	27, // 43: corral.agent.v1.Event.ShutdownExecutor.framework_id:type_name -> mesos.v1.FrameworkID
-	30, // 44: corral.agent.v1.Event.ShutdownExecutor.executor_id:type_name -> mesos.v1.ExecutorID
-	27, // 45: corral.agent.v1.Event.Message.framework_id:type_name -> mesos.v1.FrameworkID
-	30, // 46: corral.agent.v1.Event.Message.executor_id:type_name -> mesos.v1.ExecutorID
-	23, // 47: corral.agent.v1.Event.CheckpointResources.resources:type_name -> mesos.v1.Resource
-	27, // 48: corral.agent.v1.Event.ExecutorExited.framework_id:type_name -> mesos.v1.FrameworkID
-	30, // 49: corral.agent.v1.Event.ExecutorExited.executor_id:type_name -> mesos.v1.ExecutorID
-	50, // [50:50] is the sub-list for method output_type
-	50, // [50:50] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	5,  // 7: corral.agent.v1.Call.updates:type_name -> corral.agent.v1.Call.Update
+	1,  // 8: corral.agent.v1.Event.type:type_name -> corral.agent.v1.Event.Type
+	10, // 9: corral.agent.v1.Event.subscribed:type_name -> corral.agent.v1.Event.Subscribed
+	11, // 10: corral.agent.v1.Event.launch:type_name -> corral.agent.v1.Event.Launch
+	12, // 11: corral.agent.v1.Event.kill:type_name -> corral.agent.v1.Event.Kill
+	13, // 12: corral.agent.v1.Event.acknowledge:type_name -> corral.agent.v1.Event.Acknowledge
+	14, // 13: corral.agent.v1.Event.ping:type_name -> corral.agent.v1.Event.Ping
+	15, // 14: corral.agent.v1.Event.shutdown:type_name -> corral.agent.v1.Event.Shutdown
+	16, // 15: corral.agent.v1.Event.shutdown_framework:type_name -> corral.agent.v1.Event.ShutdownFramework
+	18, // 16: corral.agent.v1.Event.message:type_name -> corral.agent.v1.Event.Message
+	19, // 17: corral.agent.v1.Event.checkpoint_resources:type_name -> corral.agent.v1.Event.CheckpointResources
+	17, // 18: corral.agent.v1.Event.shutdown_executor:type_name -> corral.agent.v1.Event.ShutdownExecutor
+	22, // 19: corral.agent.v1.Call.Subscribe.agent_info:type_name -> mesos.v1.AgentInfo
+	23, // 20: corral.agent.v1.Call.Subscribe.checkpointed_resources:type_name -> mesos.v1.Resource
+	24, // 21: corral.agent.v1.Call.Subscribe.tasks:type_name -> mesos.v1.Task
+	25, // 22: corral.agent.v1.Call.Subscribe.frameworks:type_name -> mesos.v1.FrameworkInfo
+	26, // 23: corral.agent.v1.Call.Subscribe.executors:type_name -> mesos.v1.ExecutorInfo
+	27, // 24: corral.agent.v1.Call.Update.framework_id:type_name -> mesos.v1.FrameworkID
+	28, // 25: corral.agent.v1.Call.Update.status:type_name -> mesos.v1.TaskStatus
+	29, // 26: corral.agent.v1.Call.Update.latest_state:type_name -> mesos.v1.TaskState
+	27, // 27: corral.agent.v1.Call.Message.framework_id:type_name -> mesos.v1.FrameworkID
+	30, // 28: corral.agent.v1.Call.Message.executor_id:type_name -> mesos.v1.ExecutorID
+	23, // 29: corral.agent.v1.Call.CheckpointResources.resources:type_name -> mesos.v1.Resource
+	27, // 30: corral.agent.v1.Call.ExecutorExited.framework_id:type_name -> mesos.v1.FrameworkID
+	30, // 31: corral.agent.v1.Call.ExecutorExited.executor_id:type_name -> mesos.v1.ExecutorID
+	21, // 32: corral.agent.v1.Event.Subscribed.agent_id:type_name -> mesos.v1.AgentID
+	31, // 33: corral.agent.v1.Event.Subscribed.master_info:type_name -> mesos.v1.MasterInfo
+	25, // 34: corral.agent.v1.Event.Launch.framework_info:type_name -> mesos.v1.FrameworkInfo
+	32, // 35: corral.agent.v1.Event.Launch.task:type_name -> mesos.v1.TaskInfo
+	26, // 36: corral.agent.v1.Event.Launch.executor:type_name -> mesos.v1.ExecutorInfo
+	33, // 37: corral.agent.v1.Event.Launch.task_group:type_name -> mesos.v1.TaskGroupInfo
+	27, // 38: corral.agent.v1.Event.Kill.framework_id:type_name -> mesos.v1.FrameworkID
+	34, // 39: corral.agent.v1.Event.Kill.task_id:type_name -> mesos.v1.TaskID
+	35, // 40: corral.agent.v1.Event.Kill.kill_policy:type_name -> mesos.v1.KillPolicy
+	27, // 41: corral.agent.v1.Event.Acknowledge.framework_id:type_name -> mesos.v1.FrameworkID
+	34, // 42: corral.agent.v1.Event.Acknowledge.task_id:type_name -> mesos.v1.TaskID
+	27, // 43: corral.agent.v1.Event.ShutdownFramework.framework_id:type_name -> mesos.v1.FrameworkID
+	27, // 44: corral.agent.v1.Event.ShutdownExecutor.framework_id:type_name -> mesos.v1.FrameworkID
+	30, // 45: corral.agent.v1.Event.ShutdownExecutor.executor_id:type_name -> mesos.v1.ExecutorID
+	27, // 46: corral.agent.v1.Event.Message.framework_id:type_name -> mesos.v1.FrameworkID
+	30, // 47: corral.agent.v1.Event.Message.executor_id:type_name -> mesos.v1.ExecutorID
+	23, // 48: corral.agent.v1.Event.CheckpointResources.resources:type_name -> mesos.v1.Resource
+	27, // 49: corral.agent.v1.Event.ExecutorExited.framework_id:type_name -> mesos.v1.FrameworkID
+	30, // 50: corral.agent.v1.Event.ExecutorExited.executor_id:type_name -> mesos.v1.ExecutorID
+	51, // [51:51] is the sub-list for method output_type
+	51, // [51:51] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_agentpb_agent_proto_init() }

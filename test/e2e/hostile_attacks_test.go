@@ -66,8 +66,8 @@ func newHostile(t *testing.T, c *testcluster.Cluster, victim string, client *htt
 		h.agents = append(h.agents, a.Addr())
 		h.sandboxes = append(h.sandboxes, filepath.Join(a.WorkDir(), "agents"))
 	}
-	h.schedPool = append(loadCorpus(t, "../../master/testdata/fuzz/FuzzSchedulerCall"), encodeBoth(validSchedulerCalls(victim)...)...)
-	h.operPool = append(loadCorpus(t, "../../master/testdata/fuzz/FuzzOperatorCall"), encodeBoth(
+	h.schedPool = append(loadCorpus(t, "../../master/core/testdata/fuzz/FuzzSchedulerCall"), encodeBoth(validSchedulerCalls(victim)...)...)
+	h.operPool = append(loadCorpus(t, "../../master/core/testdata/fuzz/FuzzOperatorCall"), encodeBoth(
 		&masterpb.Call{Type: masterpb.Call_GET_STATE.Enum()}, &masterpb.Call{Type: masterpb.Call_GET_TASKS.Enum()},
 		&masterpb.Call{Type: masterpb.Call_GET_METRICS.Enum()}, &masterpb.Call{Type: masterpb.Call_GET_ROLES.Enum()},
 		&masterpb.Call{Type: masterpb.Call_TEARDOWN.Enum(), Teardown: &masterpb.Call_Teardown{}},
