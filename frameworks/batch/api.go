@@ -1,24 +1,17 @@
 package batch
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/frameworks/kit"
 )
-
-// maxJobBytes bounds a job submission.
-const maxJobBytes = 1 << 20
 
 // Handler serves the REST API:
 //
@@ -40,20 +33,8 @@ func (f *Framework) Handler(gatherer prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("POST /v1/jobs/{id}/trigger", f.trigger)
 	mux.HandleFunc("GET /v1/jobs/{id}/runs", f.listRuns)
 	mux.HandleFunc("GET /v1/jobs/{id}/runs/{run}", f.getRun)
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		kit.WriteJSON(w, http.StatusOK, map[string]any{"healthy": true, "framework_id": f.FrameworkID()})
-	})
-	own := prometheus.NewRegistry()
-	own.MustRegister(&collector{f: f})
-	gatherers := prometheus.Gatherers{own}
-	if gatherer != nil {
-		gatherers = append(gatherers, gatherer)
-	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{}))
-	if f.cfg.APICredentials != nil {
-		return auth.RequireExcept(f.cfg.APICredentials, "corral", mux, "/health")
-	}
-	return mux
+	api := kit.API{FrameworkID: f.FrameworkID, Metrics: f.metrics(), Gatherer: gatherer, Credentials: f.cfg.APICredentials}
+	return api.Handler(mux)
 }
 
 // JobView is a job with its schedule's bookkeeping and latest run.
@@ -77,52 +58,41 @@ func (f *Framework) jobView(js *jobState) JobView {
 }
 
 func (f *Framework) listJobs(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	out := make([]JobView, 0, len(f.jobs))
-	for _, id := range sortedKeys(f.jobs) {
-		out = append(out, f.jobView(f.jobs[id]))
+	kit.View(w, &f.mu, func() (any, *kit.Error) { return kit.Sorted(f.jobs, f.jobView), nil })
+}
+
+// jobLocked returns the job named in the URL.
+func (f *Framework) jobLocked(r *http.Request) (*jobState, *kit.Error) {
+	id := r.PathValue("id")
+	if js := f.jobs[id]; js != nil {
+		return js, nil
 	}
-	b := kit.Encode(out)
-	f.mu.Unlock()
-	kit.WriteRaw(w, http.StatusOK, b)
+	return nil, kit.Errorf(http.StatusNotFound, "job %q does not exist", id)
 }
 
 func (f *Framework) getJob(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	js := f.jobs[r.PathValue("id")]
-	var b []byte
-	if js != nil {
-		b = kit.Encode(f.jobView(js))
-	}
-	f.mu.Unlock()
-	if js == nil {
-		kit.WriteError(w, http.StatusNotFound, "job %q does not exist", r.PathValue("id"))
-		return
-	}
-	kit.WriteRaw(w, http.StatusOK, b)
+	kit.View(w, &f.mu, func() (any, *kit.Error) {
+		js, e := f.jobLocked(r)
+		if e != nil {
+			return nil, e
+		}
+		return f.jobView(js), nil
+	})
 }
 
 // readJob decodes and validates a job; unknown fields are errors, so
 // that a misspelt setting is not silently ignored.
 func readJob(w http.ResponseWriter, r *http.Request) (*Job, bool) {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		kit.WriteError(w, http.StatusUnsupportedMediaType, "send the job as application/json, not %s", ct)
+	body, ok := kit.ReadBody(w, r, "job")
+	if !ok {
 		return nil, false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJobBytes))
-	dec.DisallowUnknownFields()
 	j := &Job{}
-	if err := dec.Decode(j); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			kit.WriteError(w, http.StatusRequestEntityTooLarge, "the job exceeds %d bytes", maxJobBytes)
-		} else {
-			kit.WriteError(w, http.StatusBadRequest, "invalid job JSON: %v", err)
+	if err := kit.DecodeStrict(body, j); err != nil {
+		if errors.Is(err, kit.ErrTrailingData) {
+			err = errors.New("trailing data after the job")
 		}
-		return nil, false
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		kit.WriteError(w, http.StatusBadRequest, "invalid job JSON: trailing data after the job")
+		kit.WriteError(w, http.StatusBadRequest, "invalid job JSON: %v", err)
 		return nil, false
 	}
 	if err := j.normalize(); err != nil {
@@ -180,26 +150,18 @@ func (f *Framework) createJob(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f.mu.Lock()
-	if f.jobs[j.ID] != nil {
-		f.mu.Unlock()
-		kit.WriteError(w, http.StatusConflict, "job %q exists; PUT /v1/jobs/%s to change it", j.ID, j.ID)
-		return
-	}
-	if err := f.checkDependencies(j); err != nil {
-		f.mu.Unlock()
-		kit.WriteError(w, http.StatusUnprocessableEntity, "invalid job: %v", err)
-		return
-	}
-	js := &jobState{Spec: *j}
-	f.jobs[j.ID] = js
-	f.jobRecords.Mark(j.ID)
-	b := kit.Encode(f.jobView(js))
-	f.mu.Unlock()
-	if !f.commit(w, r) {
-		return
-	}
-	kit.WriteRaw(w, http.StatusCreated, b)
+	kit.Change(w, r, f.durable, http.StatusCreated, func() (any, *kit.Error) {
+		if f.jobs[j.ID] != nil {
+			return nil, kit.Errorf(http.StatusConflict, "job %q exists; PUT /v1/jobs/%s to change it", j.ID, j.ID)
+		}
+		if err := f.checkDependencies(j); err != nil {
+			return nil, kit.Errorf(http.StatusUnprocessableEntity, "invalid job: %v", err)
+		}
+		js := &jobState{Spec: *j}
+		f.jobs[j.ID] = js
+		f.jobRecords.Mark(j.ID)
+		return f.jobView(js), nil
+	})
 }
 
 func (f *Framework) putJob(w http.ResponseWriter, r *http.Request) {
@@ -230,18 +192,15 @@ func (f *Framework) putJob(w http.ResponseWriter, r *http.Request) {
 	f.jobRecords.Mark(j.ID)
 	b := kit.Encode(f.jobView(js))
 	f.mu.Unlock()
-	if !f.commit(w, r) {
-		return
-	}
-	kit.WriteRaw(w, status, b)
+	kit.CommitRaw(w, r, f.durable, status, b)
 }
 
 func (f *Framework) deleteJob(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	f.mu.Lock()
-	if f.jobs[id] == nil {
+	if _, e := f.jobLocked(r); e != nil {
 		f.mu.Unlock()
-		kit.WriteError(w, http.StatusNotFound, "job %q does not exist", id)
+		e.Write(w)
 		return
 	}
 	for _, other := range sortedKeys(f.jobs) {
@@ -265,68 +224,45 @@ func (f *Framework) deleteJob(w http.ResponseWriter, r *http.Request) {
 	delete(f.jobs, id)
 	f.jobRecords.Remove(id)
 	f.mu.Unlock()
-	if !f.commit(w, r) {
+	if !kit.Commit(w, r, f.durable) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (f *Framework) trigger(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	f.mu.Lock()
-	js := f.jobs[id]
-	if js == nil {
-		f.mu.Unlock()
-		kit.WriteError(w, http.StatusNotFound, "job %q does not exist", id)
-		return
-	}
-	run := f.startRun(js, "manual", f.cfg.Now(), time.Time{})
-	b := kit.Encode(run.view(false))
-	f.mu.Unlock()
-	if !f.commit(w, r) {
-		return
-	}
-	kit.WriteRaw(w, http.StatusCreated, b)
+	kit.Change(w, r, f.durable, http.StatusCreated, func() (any, *kit.Error) {
+		js, e := f.jobLocked(r)
+		if e != nil {
+			return nil, e
+		}
+		return f.startRun(js, "manual", f.cfg.Now(), time.Time{}).view(false), nil
+	})
 }
 
 func (f *Framework) listRuns(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	f.mu.Lock()
-	if f.jobs[id] == nil {
-		f.mu.Unlock()
-		kit.WriteError(w, http.StatusNotFound, "job %q does not exist", id)
-		return
-	}
-	out := []*RunView{}
-	for _, run := range f.runs {
-		if run.JobID == id {
-			out = append(out, run.view(false))
+	kit.View(w, &f.mu, func() (any, *kit.Error) {
+		js, e := f.jobLocked(r)
+		if e != nil {
+			return nil, e
 		}
-	}
-	slices.SortFunc(out, func(a, b *RunView) int { return b.Number - a.Number })
-	b := kit.Encode(out)
-	f.mu.Unlock()
-	kit.WriteRaw(w, http.StatusOK, b)
+		out := []*RunView{}
+		for _, run := range f.runs {
+			if run.JobID == js.Spec.ID {
+				out = append(out, run.view(false))
+			}
+		}
+		slices.SortFunc(out, func(a, b *RunView) int { return b.Number - a.Number })
+		return out, nil
+	})
 }
 
 func (f *Framework) getRun(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	run := f.runs[r.PathValue("run")]
-	if run == nil || run.JobID != r.PathValue("id") {
-		f.mu.Unlock()
-		kit.WriteError(w, http.StatusNotFound, "job %q has no run %q", r.PathValue("id"), r.PathValue("run"))
-		return
-	}
-	b := kit.Encode(run.view(true))
-	f.mu.Unlock()
-	kit.WriteRaw(w, http.StatusOK, b)
-}
-
-// commit makes an API change durable before it is answered.
-func (f *Framework) commit(w http.ResponseWriter, r *http.Request) bool {
-	if err := f.durable.Flush(r.Context()); err != nil {
-		kit.WriteError(w, http.StatusServiceUnavailable, "could not store the change, retry: %v", err)
-		return false
-	}
-	return true
+	kit.View(w, &f.mu, func() (any, *kit.Error) {
+		run := f.runs[r.PathValue("run")]
+		if run == nil || run.JobID != r.PathValue("id") {
+			return nil, kit.Errorf(http.StatusNotFound, "job %q has no run %q", r.PathValue("id"), r.PathValue("run"))
+		}
+		return run.view(true), nil
+	})
 }

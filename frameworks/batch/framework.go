@@ -3,7 +3,6 @@ package batch
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -57,8 +56,7 @@ type Framework struct {
 	jobs       map[string]*jobState
 	runs       map[string]*Run // active and history, by run ID
 	byTask     map[string]taskRef
-	acks       []*mesospb.TaskStatus
-	kills      []taskRef
+	outbox     kit.Outbox[taskRef]
 	suppressed map[string]bool // roles suppressed at the master
 	resync     bool            // after (re)subscribing: tell the master again
 
@@ -96,26 +94,11 @@ const (
 
 // New loads the framework's state from cfg.Store.
 func New(ctx context.Context, cfg Config) (*Framework, error) {
-	if cfg.Store == nil {
-		return nil, errors.New("batch: config: Store is required")
-	}
-	if cfg.Name == "" {
-		cfg.Name = "batch"
-	}
-	if cfg.User == "" {
-		cfg.User = "root"
-	}
-	if cfg.FailoverTimeout == 0 {
-		cfg.FailoverTimeout = 7 * 24 * time.Hour
-	}
-	if cfg.TickInterval == 0 {
-		cfg.TickInterval = 20 * time.Millisecond
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+	settings := kit.Settings{Master: cfg.Master, Detector: cfg.Detector, Principal: cfg.Principal, Secret: cfg.Secret, TLS: cfg.TLS,
+		Store: cfg.Store, Name: &cfg.Name, User: &cfg.User, FailoverTimeout: &cfg.FailoverTimeout,
+		TickInterval: &cfg.TickInterval, Now: &cfg.Now, Logger: &cfg.Logger}
+	if err := settings.Fill("batch"); err != nil {
+		return nil, err
 	}
 	f := &Framework{
 		cfg: cfg, log: cfg.Logger.With("component", "batch"),
@@ -147,11 +130,7 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 	}
 	info := kit.FrameworkInfo(cfg.User, cfg.Name, roles, cfg.FailoverTimeout, mesospb.FrameworkInfo_Capability_MULTI_ROLE)
 	var err error
-	f.sched, err = kit.NewScheduler(kit.SchedulerConfig{
-		Master: cfg.Master, Detector: cfg.Detector, Framework: info, Logger: cfg.Logger,
-		Principal: cfg.Principal, Secret: cfg.Secret, TLS: cfg.TLS,
-		Store: cfg.Store, IDKey: keyFrameworkID,
-	}, sdk.HandlerFunc(f.handle))
+	f.sched, err = settings.NewScheduler(info, keyFrameworkID, sdk.HandlerFunc(f.handle))
 	if err != nil {
 		return nil, err
 	}
@@ -203,24 +182,14 @@ func (f *Framework) Tick(ctx context.Context) {
 	f.runSchedules(now)
 	f.expireHistory(now)
 	revive, suppress := f.offerWishes(now)
-	acks, kills := f.acks, f.kills
-	f.acks, f.kills = nil, nil
+	taken := f.outbox.Take()
 	f.mu.Unlock()
 
-	if err := f.durable.Flush(ctx); err != nil {
-		f.log.Error("could not write state; updates stay unacknowledged", "err", err)
-		f.mu.Lock()
-		f.acks = append(acks, f.acks...)
-		f.kills = append(kills, f.kills...)
-		f.mu.Unlock()
+	if !kit.FlushBeforeSending(ctx, f.durable, &f.outbox, taken, f.log, nil) {
 		return
 	}
-	for _, st := range acks {
-		if err := f.sched.Acknowledge(ctx, st); err != nil {
-			f.log.Debug("acknowledgement not sent; the agent will resend the update", "task", st.GetTaskId().GetValue(), "err", err)
-		}
-	}
-	for _, k := range kills {
+	kit.Acknowledge(ctx, f.sched, f.log, taken.Acks, 1)
+	for _, k := range taken.Kills {
 		if err := f.sched.Kill(ctx, k.taskID, k.agentID); err != nil {
 			f.log.Warn("kill not sent", "task", k.taskID, "err", err)
 		}

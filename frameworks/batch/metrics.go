@@ -1,34 +1,19 @@
 package batch
 
-import "github.com/prometheus/client_golang/prometheus"
+import "github.com/corral-sched/corral/frameworks/kit"
 
-// collector exports the framework's state as Prometheus metrics, read at
-// scrape time, so that /metrics says what the framework holds in every
-// way it runs.
-type collector struct{ f *Framework }
-
-var (
-	descJobs = prometheus.NewDesc("corral_batch_jobs", "Jobs the batch framework keeps.", nil, nil)
-	descRuns = prometheus.NewDesc("corral_batch_runs", "Runs kept (active and history) by status.", []string{"status"}, nil)
-)
-
-func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descJobs
-	ch <- descRuns
-}
-
-func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	f := c.f
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	// Every status is there from the start, at 0: a rate of failed runs
-	// needs the series before the first failure.
-	runs := map[RunStatus]int{Running: 0, Succeeded: 0, Failed: 0}
-	for _, r := range f.runs {
-		runs[r.Status]++
-	}
-	ch <- prometheus.MustNewConstMetric(descJobs, prometheus.GaugeValue, float64(len(f.jobs)))
-	for s, n := range runs {
-		ch <- prometheus.MustNewConstMetric(descRuns, prometheus.GaugeValue, float64(n), string(s))
-	}
+// metrics are the framework's gauges on /metrics.
+func (f *Framework) metrics() *kit.Gauges {
+	g := kit.NewGauges(&f.mu)
+	g.Gauge("corral_batch_jobs", "Jobs the batch framework keeps.", func() int { return len(f.jobs) })
+	g.ByLabel("corral_batch_runs", "Runs kept (active and history) by status.", "status", func() map[string]int {
+		// Every status is there from the start, at 0: a rate of failed
+		// runs needs the series before the first failure.
+		runs := map[string]int{string(Running): 0, string(Succeeded): 0, string(Failed): 0}
+		for _, r := range f.runs {
+			runs[string(r.Status)]++
+		}
+		return runs
+	})
+	return g
 }

@@ -3,12 +3,14 @@ package batch
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/frameworks/kit"
 	"github.com/corral-sched/corral/frameworks/sdk"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/proto/schedulerpb"
@@ -24,11 +26,7 @@ func (f *Framework) handle(ctx context.Context, ev *schedulerpb.Event) error {
 		f.mu.Lock()
 		var tasks []*schedulerpb.Call_Reconcile_Task
 		for id, ref := range f.byTask {
-			t := &schedulerpb.Call_Reconcile_Task{TaskId: &mesospb.TaskID{Value: proto.String(id)}}
-			if ref.agentID != "" {
-				t.AgentId = &mesospb.AgentID{Value: proto.String(ref.agentID)}
-			}
-			tasks = append(tasks, t)
+			tasks = append(tasks, sdk.ReconcileTask(id, ref.agentID))
 		}
 		// Whatever was suppressed before, say again what is wanted now.
 		f.resync = true
@@ -79,19 +77,7 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 	pending := f.hasWork(now)
 	f.mu.Unlock()
 
-	// Write before launching: a restarted framework must know every task
-	// it may have started.
-	if err := f.durable.Flush(ctx); err != nil {
-		f.log.Error("could not record launches; declining", "err", err)
-		f.mu.Lock()
-		for _, tasks := range launches {
-			for _, ti := range tasks {
-				f.forgetLaunch(ti.GetTaskId().GetValue())
-			}
-		}
-		f.mu.Unlock()
-		launches = make([][]*mesospb.TaskInfo, len(offers))
-	}
+	launches = kit.RecordLaunches(ctx, f.durable, f.log, launches, f.forgetLaunch)
 	declinedLong := false
 	for i, o := range offers {
 		var err error
@@ -229,9 +215,7 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(st.GetUuid()) > 0 {
-		f.acks = append(f.acks, st)
-	}
+	f.outbox.Ack(st)
 	defer f.loop.Poke()
 	id := st.GetTaskId().GetValue()
 	ref, ok := f.byTask[id]
@@ -239,7 +223,7 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 		if !mesospb.IsTerminal(st.GetState()) && strings.Count(id, ".") == 2 {
 			// A task of ours we have no record of (a run deleted meanwhile):
 			// stop it.
-			f.kills = append(f.kills, taskRef{taskID: id, agentID: st.GetAgentId().GetValue()})
+			f.outbox.Kill(taskRef{taskID: id, agentID: st.GetAgentId().GetValue()})
 		}
 		return
 	}
@@ -302,7 +286,7 @@ func (f *Framework) finishRun(r *Run, status RunStatus, reason string, now time.
 	for _, t := range r.Tasks {
 		switch t.State {
 		case taskLaunching, taskRunning:
-			f.kills = append(f.kills, f.byTask[t.TaskID])
+			f.outbox.Kill(f.byTask[t.TaskID])
 		case taskWaiting:
 			t.State = taskFailed
 		}
@@ -441,11 +425,6 @@ func (f *Framework) expireHistory(now time.Time) {
 	}
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
+// sortedKeys returns m's keys in order, for answers and plans that read
+// the same from one run to the next.
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

@@ -3,6 +3,7 @@ package kit
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/corral-sched/corral/store"
@@ -192,4 +193,19 @@ func (d *Durable) restoreLocked(p pending) {
 		}
 	}
 	d.deletes = append(p.deletes, d.deletes...)
+}
+
+// FlushOrUndo flushes; when the write fails it logs why with msg, calls
+// undo with the framework's lock held, so that nothing the lost write
+// covered is acted on, and reports false.
+func (d *Durable) FlushOrUndo(ctx context.Context, log *slog.Logger, msg string, undo func()) bool {
+	err := d.Flush(ctx)
+	if err == nil {
+		return true
+	}
+	log.Error(msg, "err", err)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	undo()
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -58,4 +59,58 @@ func TCPReady(ctx context.Context, addr string, timeout time.Duration) bool {
 	}
 	c.Close()
 	return true
+}
+
+// Probes are a framework's readiness probes in flight, by task ID: the
+// framework, not the agent, checks readiness (as Marathon does), since
+// readiness gates its deployments. The framework's lock guards them.
+type Probes struct {
+	mu      sync.Locker // the framework's lock
+	poke    func()
+	cancels map[string]context.CancelFunc
+}
+
+// NewProbes returns the probes of a framework whose lock is mu; poke
+// (the framework's Loop.Poke) is called after a probe passes, so that
+// what waited for it proceeds at once.
+func NewProbes(mu sync.Locker, poke func()) *Probes {
+	return &Probes{mu: mu, poke: poke, cancels: make(map[string]context.CancelFunc)}
+}
+
+// Running reports whether a task is being probed.
+func (p *Probes) Running(taskID string) bool { return p.cancels[taskID] != nil }
+
+// Start probes a task: check, every interval, until it passes or ctx
+// ends or Stop; then ready runs with the framework's lock held.
+func (p *Probes) Start(ctx context.Context, taskID string, interval time.Duration, check func(context.Context) bool, ready func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	p.cancels[taskID] = cancel
+	go Poll(ctx, interval, check, func() {
+		p.mu.Lock()
+		if ctx.Err() != nil {
+			// Stopped while its last check ran: the task ended, and a
+			// new probe of the same task may hold its entry.
+			p.mu.Unlock()
+			return
+		}
+		ready()
+		delete(p.cancels, taskID)
+		p.mu.Unlock()
+		p.poke()
+	})
+}
+
+// Stop ends a task's probe, if any.
+func (p *Probes) Stop(taskID string) {
+	if cancel := p.cancels[taskID]; cancel != nil {
+		cancel()
+		delete(p.cancels, taskID)
+	}
+}
+
+// StopAll ends every probe, as the framework stops.
+func (p *Probes) StopAll() {
+	for id := range p.cancels {
+		p.Stop(id)
+	}
 }

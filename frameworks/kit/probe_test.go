@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -73,5 +74,53 @@ func TestHTTPAndTCPReadiness(t *testing.T) {
 	ln.Close()
 	if TCPReady(ctx, closed, 5*time.Second) {
 		t.Error("a closed port counted as ready")
+	}
+}
+
+// A probe that passes runs ready under the framework's lock, is
+// forgotten and pokes the loop; one stopped never runs ready.
+func TestProbesReadyOnceAndStop(t *testing.T) {
+	var mu sync.Mutex
+	poked := make(chan struct{}, 1)
+	probes := NewProbes(&mu, func() { poked <- struct{}{} })
+	var passing atomic.Bool
+	lockHeld := make(chan bool, 1)
+
+	mu.Lock()
+	probes.Start(context.Background(), "t1", time.Millisecond, func(context.Context) bool { return passing.Load() }, func() {
+		lockHeld <- !mu.TryLock()
+	})
+	probes.Start(context.Background(), "t2", time.Millisecond, func(context.Context) bool { return passing.Load() }, func() {
+		t.Error("a stopped probe ran ready")
+	})
+	if !probes.Running("t1") || !probes.Running("t2") {
+		t.Fatal("started probes are not running")
+	}
+	probes.Stop("t2")
+	mu.Unlock()
+
+	passing.Store(true)
+	select {
+	case held := <-lockHeld:
+		if !held {
+			t.Error("ready ran without the lock")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ready did not run once the check passed")
+	}
+	select {
+	case <-poked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the loop was not poked")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if probes.Running("t1") || probes.Running("t2") {
+		t.Error("finished or stopped probes still running")
+	}
+	probes.Start(context.Background(), "t3", time.Hour, func(context.Context) bool { return false }, func() {})
+	probes.StopAll()
+	if probes.Running("t3") {
+		t.Error("StopAll left a probe running")
 	}
 }

@@ -1,25 +1,18 @@
 package pets
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/frameworks/kit"
 )
-
-// maxSpecBytes bounds a submission.
-const maxSpecBytes = 1 << 20
 
 // Handler serves the REST API:
 //
@@ -47,40 +40,22 @@ func (f *Framework) Handler(gatherer prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("POST /v1/petsets/{id}/pets/{ordinal}/restart", f.petAction)
 	mux.HandleFunc("POST /v1/petsets/{id}/pets/{ordinal}/replace", f.petAction)
 	mux.HandleFunc("GET /v1/releases", f.listReleases)
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		kit.WriteJSON(w, http.StatusOK, map[string]any{"healthy": true, "framework_id": f.FrameworkID()})
-	})
-	own := prometheus.NewRegistry()
-	own.MustRegister(&collector{f: f})
-	gatherers := prometheus.Gatherers{own}
-	if gatherer != nil {
-		gatherers = append(gatherers, gatherer)
-	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{}))
-	if f.cfg.APICredentials != nil {
-		return auth.RequireExcept(f.cfg.APICredentials, "corral", mux, "/health")
-	}
-	return mux
+	api := kit.API{FrameworkID: f.FrameworkID, Metrics: f.metrics(), Gatherer: gatherer, Credentials: f.cfg.APICredentials}
+	return api.Handler(mux)
 }
 
 // decodeStrict decodes one JSON value into v: unknown fields and wrong
 // types are 422s naming the field, malformed JSON a 400.
 func decodeStrict(w http.ResponseWriter, r *http.Request, what string, v any) ([]byte, bool) {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		kit.WriteError(w, http.StatusUnsupportedMediaType, "send the %s as application/json, not %s", what, ct)
+	body, ok := kit.ReadBody(w, r, what)
+	if !ok {
 		return nil, false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSpecBytes))
-	if err != nil {
-		kit.WriteError(w, http.StatusRequestEntityTooLarge, "the %s exceeds %d bytes", what, maxSpecBytes)
-		return nil, false
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	err = dec.Decode(v)
+	err := kit.DecodeStrict(body, v)
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case err == nil:
+		return body, true
 	case strings.HasPrefix(err.Error(), "json: unknown field"):
 		kit.WriteError(w, http.StatusUnprocessableEntity, "invalid %s: %s", what, strings.TrimPrefix(err.Error(), "json: "))
 		return nil, false
@@ -90,15 +65,10 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, what string, v any) ([
 	case strings.HasPrefix(err.Error(), "ports:"), strings.HasPrefix(err.Error(), "placement:"):
 		kit.WriteError(w, http.StatusUnprocessableEntity, "invalid %s: %v", what, err)
 		return nil, false
-	default:
+	default: // malformed, or trailing data
 		kit.WriteError(w, http.StatusBadRequest, "invalid %s JSON: %v", what, err)
 		return nil, false
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		kit.WriteError(w, http.StatusBadRequest, "invalid %s JSON: trailing data", what)
-		return nil, false
-	}
-	return body, true
 }
 
 // readSpec decodes and validates a set.
@@ -122,35 +92,42 @@ func readSpec(w http.ResponseWriter, r *http.Request) (*PetSet, bool) {
 }
 
 func (f *Framework) listSets(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	out := make([]*PetSetView, 0, len(f.sets))
-	for _, id := range sortedKeys(f.sets) {
-		out = append(out, f.setView(f.sets[id], false))
-	}
-	b := kit.Encode(out)
-	f.mu.Unlock()
-	kit.WriteRaw(w, http.StatusOK, b)
+	kit.View(w, &f.mu, func() (any, *kit.Error) {
+		return kit.Sorted(f.sets, func(s *setState) *PetSetView { return f.setView(s, false) }), nil
+	})
 }
 
-// lookup returns the set named in the URL, or answers 404.
-func (f *Framework) lookupLocked(w http.ResponseWriter, r *http.Request) *setState {
-	s := f.sets[r.PathValue("id")]
-	if s == nil {
-		kit.WriteError(w, http.StatusNotFound, "pet set %q does not exist", r.PathValue("id"))
+// setLocked returns the set named in the URL.
+func (f *Framework) setLocked(r *http.Request) (*setState, *kit.Error) {
+	if s := f.sets[r.PathValue("id")]; s != nil {
+		return s, nil
 	}
-	return s
+	return nil, kit.Errorf(http.StatusNotFound, "pet set %q does not exist", r.PathValue("id"))
+}
+
+// liveSetLocked returns the set named in the URL unless it is being
+// deleted.
+func (f *Framework) liveSetLocked(r *http.Request) (*setState, *kit.Error) {
+	s, e := f.setLocked(r)
+	if e == nil && s.Deleting {
+		return nil, kit.Errorf(http.StatusConflict, "pet set %q is being deleted", s.Spec.ID)
+	}
+	return s, e
+}
+
+// viewSet answers a view of the set named in the URL.
+func (f *Framework) viewSet(w http.ResponseWriter, r *http.Request, view func(*setState) any) {
+	kit.View(w, &f.mu, func() (any, *kit.Error) {
+		s, e := f.setLocked(r)
+		if e != nil {
+			return nil, e
+		}
+		return view(s), nil
+	})
 }
 
 func (f *Framework) getSet(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	s := f.lookupLocked(w, r)
-	if s == nil {
-		f.mu.Unlock()
-		return
-	}
-	b := kit.Encode(f.setView(s, true))
-	f.mu.Unlock()
-	kit.WriteRaw(w, http.StatusOK, b)
+	f.viewSet(w, r, func(s *setState) any { return f.setView(s, true) })
 }
 
 func (f *Framework) createSet(w http.ResponseWriter, r *http.Request) {
@@ -158,24 +135,15 @@ func (f *Framework) createSet(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f.mu.Lock()
-	if f.sets[spec.ID] != nil {
-		f.mu.Unlock()
-		kit.WriteError(w, http.StatusConflict, "pet set %q exists; PUT /v1/petsets/%s to change it", spec.ID, spec.ID)
-		return
-	}
-	if msg := f.retainedConflict(spec); msg != "" {
-		f.mu.Unlock()
-		kit.WriteError(w, http.StatusConflict, "%s", msg)
-		return
-	}
-	s := f.newSet(spec)
-	b := kit.Encode(f.setView(s, false))
-	f.mu.Unlock()
-	if !f.commit(w, r) {
-		return
-	}
-	kit.WriteRaw(w, http.StatusCreated, b)
+	kit.Change(w, r, f.durable, http.StatusCreated, func() (any, *kit.Error) {
+		if f.sets[spec.ID] != nil {
+			return nil, kit.Errorf(http.StatusConflict, "pet set %q exists; PUT /v1/petsets/%s to change it", spec.ID, spec.ID)
+		}
+		if msg := f.retainedConflict(spec); msg != "" {
+			return nil, kit.Errorf(http.StatusConflict, "%s", msg)
+		}
+		return f.setView(f.newSet(spec), false), nil
+	})
 }
 
 func (f *Framework) newSet(spec *PetSet) *setState {
@@ -243,10 +211,7 @@ func (f *Framework) putSet(w http.ResponseWriter, r *http.Request) {
 	}
 	b := kit.Encode(f.setView(s, false))
 	f.mu.Unlock()
-	if !f.commit(w, r) {
-		return
-	}
-	kit.WriteRaw(w, status, b)
+	kit.CommitRaw(w, r, f.durable, status, b)
 }
 
 // updateSpec makes spec the set's desired state; a change of what the
@@ -295,7 +260,7 @@ func (f *Framework) deleteSet(w http.ResponseWriter, r *http.Request) {
 			kit.WriteError(w, http.StatusNotFound, "pet set %q does not exist", id)
 			return
 		}
-		if f.commit(w, r) {
+		if kit.Commit(w, r, f.durable) {
 			kit.WriteJSON(w, http.StatusAccepted, map[string]any{"id": id, "purged": kept})
 		}
 		return
@@ -306,34 +271,15 @@ func (f *Framework) deleteSet(w http.ResponseWriter, r *http.Request) {
 	b := kit.Encode(f.setView(s, false))
 	f.mu.Unlock()
 	f.loop.Poke()
-	if !f.commit(w, r) {
-		return
-	}
-	kit.WriteRaw(w, http.StatusAccepted, b)
+	kit.CommitRaw(w, r, f.durable, http.StatusAccepted, b)
 }
 
 func (f *Framework) listPets(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	s := f.lookupLocked(w, r)
-	if s == nil {
-		f.mu.Unlock()
-		return
-	}
-	b := kit.Encode(f.setView(s, true).Pets)
-	f.mu.Unlock()
-	kit.WriteRaw(w, http.StatusOK, b)
+	f.viewSet(w, r, func(s *setState) any { return f.setView(s, true).Pets })
 }
 
 func (f *Framework) getEndpoints(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	s := f.lookupLocked(w, r)
-	if s == nil {
-		f.mu.Unlock()
-		return
-	}
-	b := kit.Encode(f.endpoints(s))
-	f.mu.Unlock()
-	kit.WriteRaw(w, http.StatusOK, b)
+	f.viewSet(w, r, func(s *setState) any { return f.endpoints(s) })
 }
 
 // ScaleRequest is the body of POST /v1/petsets/{id}/scale.
@@ -350,26 +296,16 @@ func (f *Framework) scale(w http.ResponseWriter, r *http.Request) {
 		kit.WriteError(w, http.StatusUnprocessableEntity, "instances is required, between 0 and %d", MaxInstances)
 		return
 	}
-	f.mu.Lock()
-	s := f.lookupLocked(w, r)
-	if s == nil {
-		f.mu.Unlock()
-		return
-	}
-	if s.Deleting {
-		f.mu.Unlock()
-		kit.WriteError(w, http.StatusConflict, "pet set %q is being deleted", s.Spec.ID)
-		return
-	}
-	spec := s.Spec
-	spec.Instances = *req.Instances
-	f.updateSpec(s, &spec)
-	b := kit.Encode(f.setView(s, false))
-	f.mu.Unlock()
-	if !f.commit(w, r) {
-		return
-	}
-	kit.WriteRaw(w, http.StatusOK, b)
+	kit.Change(w, r, f.durable, http.StatusOK, func() (any, *kit.Error) {
+		s, e := f.liveSetLocked(r)
+		if e != nil {
+			return nil, e
+		}
+		spec := s.Spec
+		spec.Instances = *req.Instances
+		f.updateSpec(s, &spec)
+		return f.setView(s, false), nil
+	})
 }
 
 // petAction restarts a pet (on its reservation, with the set's current
@@ -381,59 +317,32 @@ func (f *Framework) petAction(w http.ResponseWriter, r *http.Request) {
 		kit.WriteError(w, http.StatusBadRequest, "ordinal %q: want a non-negative integer", r.PathValue("ordinal"))
 		return
 	}
-	f.mu.Lock()
-	s := f.lookupLocked(w, r)
-	if s == nil {
-		f.mu.Unlock()
-		return
-	}
-	p := f.pets[petName(s.Spec.ID, k)]
-	switch {
-	case s.Deleting:
-		f.mu.Unlock()
-		kit.WriteError(w, http.StatusConflict, "pet set %q is being deleted", s.Spec.ID)
-		return
-	case k >= s.Spec.Instances || p == nil:
-		f.mu.Unlock()
-		kit.WriteError(w, http.StatusNotFound, "pet set %q has no pet %d (it has %d instances)", s.Spec.ID, k, s.Spec.Instances)
-		return
-	case action == "restart" && !p.live():
-		f.mu.Unlock()
-		kit.WriteError(w, http.StatusConflict, "pet %s is not running", p.Name)
-		return
-	}
-	if action == "restart" {
-		p.Restart = true
-	} else {
-		p.Replace = true
-	}
-	f.markPet(p)
-	f.log.Info("pet "+action+" requested", "pet", p.Name)
-	b := kit.Encode(f.petView(s, p))
-	f.mu.Unlock()
-	f.loop.Poke()
-	if !f.commit(w, r) {
-		return
-	}
-	kit.WriteRaw(w, http.StatusAccepted, b)
+	kit.Change(w, r, f.durable, http.StatusAccepted, func() (any, *kit.Error) {
+		s, e := f.liveSetLocked(r)
+		if e != nil {
+			return nil, e
+		}
+		p := f.pets[petName(s.Spec.ID, k)]
+		switch {
+		case k >= s.Spec.Instances || p == nil:
+			return nil, kit.Errorf(http.StatusNotFound, "pet set %q has no pet %d (it has %d instances)", s.Spec.ID, k, s.Spec.Instances)
+		case action == "restart" && !p.live():
+			return nil, kit.Errorf(http.StatusConflict, "pet %s is not running", p.Name)
+		}
+		if action == "restart" {
+			p.Restart = true
+		} else {
+			p.Replace = true
+		}
+		f.markPet(p)
+		f.log.Info("pet "+action+" requested", "pet", p.Name)
+		f.loop.Poke()
+		return f.petView(s, p), nil
+	})
 }
 
 func (f *Framework) listReleases(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	out := make([]*Release, 0, len(f.releases))
-	for _, id := range sortedKeys(f.releases) {
-		out = append(out, f.releases[id])
-	}
-	b := kit.Encode(out)
-	f.mu.Unlock()
-	kit.WriteRaw(w, http.StatusOK, b)
-}
-
-// commit makes an API change durable before it is answered.
-func (f *Framework) commit(w http.ResponseWriter, r *http.Request) bool {
-	if err := f.durable.Flush(r.Context()); err != nil {
-		kit.WriteError(w, http.StatusServiceUnavailable, "could not store the change, retry: %v", err)
-		return false
-	}
-	return true
+	kit.View(w, &f.mu, func() (any, *kit.Error) {
+		return kit.Sorted(f.releases, func(r *Release) *Release { return r }), nil
+	})
 }

@@ -3,7 +3,6 @@ package pets
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -93,11 +92,10 @@ type Framework struct {
 	waiting       map[string]string     // pet name → why it is not launched (not stored)
 	spreading     map[string]*spreading // pet name → its placement so far, while it waits for one
 	seen          sdk.SeenAgents        // agents recently offered, for spreading
-	acks          []*mesospb.TaskStatus
-	kills         []taskRef
-	probes        map[string]context.CancelFunc // readiness probes by task ID
-	roles         []string                      // the roles subscribed with
-	wished        map[string]bool               // what wanted offers at the last tick
+	outbox        kit.Outbox[taskRef]
+	probes        *kit.Probes
+	roles         []string        // the roles subscribed with
+	wished        map[string]bool // what wanted offers at the last tick
 	suppressed    map[string]bool
 	resync        bool
 	lastReconcile time.Time
@@ -142,24 +140,17 @@ const (
 
 // New loads the framework's state from cfg.Store.
 func New(ctx context.Context, cfg Config) (*Framework, error) {
-	if cfg.Store == nil {
-		return nil, errors.New("pets: config: Store is required")
+	settings := kit.Settings{Master: cfg.Master, Detector: cfg.Detector, Principal: cfg.Principal, Secret: cfg.Secret, TLS: cfg.TLS,
+		Store: cfg.Store, Name: &cfg.Name, User: &cfg.User, FailoverTimeout: &cfg.FailoverTimeout,
+		TickInterval: &cfg.TickInterval, Now: &cfg.Now, Logger: &cfg.Logger}
+	if err := settings.Fill("pets"); err != nil {
+		return nil, err
 	}
-	if cfg.Name == "" {
-		cfg.Name = "pets"
-	}
-	if cfg.User == "" {
-		cfg.User = "root"
-	}
-	authPrincipal := cfg.Principal
+	// The principal given, even empty, is what the framework authenticates
+	// with (settings has it); the one that signs reservations defaults to
+	// the name.
 	if cfg.Principal == "" {
 		cfg.Principal = cfg.Name
-	}
-	if cfg.FailoverTimeout == 0 {
-		cfg.FailoverTimeout = 7 * 24 * time.Hour
-	}
-	if cfg.TickInterval == 0 {
-		cfg.TickInterval = 20 * time.Millisecond
 	}
 	if cfg.ReconcileInterval == 0 {
 		cfg.ReconcileInterval = 15 * time.Second
@@ -182,24 +173,19 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
 	f := &Framework{
 		cfg: cfg, log: cfg.Logger.With("component", "pets"),
 		sets: make(map[string]*setState), pets: make(map[string]*Pet), releases: make(map[string]*Release),
 		byTask: make(map[string]string), waiting: make(map[string]string), spreading: make(map[string]*spreading),
-		probes: make(map[string]context.CancelFunc), wished: make(map[string]bool), suppressed: make(map[string]bool),
+		wished: make(map[string]bool), suppressed: make(map[string]bool),
 		ctx: context.Background(),
 	}
 	f.durable = kit.NewDurable(cfg.Store, &f.mu, kit.DurableOptions{Name: "pets"})
+	f.loop = kit.NewLoop(cfg.TickInterval, f.Tick, nil)
+	f.probes = kit.NewProbes(&f.mu, f.loop.Poke)
 	f.setRecords = f.durable.Table(keySets, kit.JSONIn(f.sets))
 	f.petRecords = f.durable.Table(keyPets, kit.JSONIn(f.pets))
 	f.releaseRecords = f.durable.Table(keyReleases, kit.JSONIn(f.releases))
-	f.loop = kit.NewLoop(cfg.TickInterval, f.Tick, nil)
 	if err := f.load(ctx); err != nil {
 		return nil, err
 	}
@@ -212,11 +198,7 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 		mesospb.FrameworkInfo_Capability_RESERVATION_REFINEMENT)
 	info.Principal = proto.String(cfg.Principal)
 	var err error
-	f.sched, err = kit.NewScheduler(kit.SchedulerConfig{
-		Master: cfg.Master, Detector: cfg.Detector, Framework: info, Logger: cfg.Logger,
-		Principal: authPrincipal, Secret: cfg.Secret, TLS: cfg.TLS,
-		Store: cfg.Store, IDKey: keyFrameworkID,
-	}, sdk.HandlerFunc(f.handle))
+	f.sched, err = settings.NewScheduler(info, keyFrameworkID, sdk.HandlerFunc(f.handle))
 	if err != nil {
 		return nil, err
 	}
@@ -278,10 +260,7 @@ func (f *Framework) Run(ctx context.Context) error {
 	f.mu.Unlock()
 	err := f.loop.Run(ctx, f.sched.Run)
 	f.mu.Lock()
-	for id, cancel := range f.probes {
-		cancel()
-		delete(f.probes, id)
-	}
+	f.probes.StopAll()
 	f.mu.Unlock()
 	return err
 }

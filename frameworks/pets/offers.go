@@ -1,7 +1,6 @@
 package pets
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -98,13 +97,12 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) {
 
 	// Write before accepting: a restarted framework must know every
 	// reservation and task it may have made.
-	if err := f.durable.Flush(ctx); err != nil {
-		f.log.Error("could not record placements and launches; declining", "err", err)
-		f.mu.Lock()
+	recorded := f.durable.FlushOrUndo(ctx, f.log, "could not record placements and launches; declining", func() {
 		for i := len(undo) - 1; i >= 0; i-- {
 			undo[i]()
 		}
-		f.mu.Unlock()
+	})
+	if !recorded {
 		ops = make([][]*mesospb.Offer_Operation, len(offers))
 	}
 	var declined []*mesospb.OfferID
@@ -193,15 +191,6 @@ func (f *Framework) placementsOf(set string, except int) []sdk.Placement {
 			out = append(out, sdk.Placement{AgentID: p.Placement.AgentID, Hostname: p.Placement.Hostname, Attributes: p.Placement.Attributes})
 		}
 	}
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.SortFunc(out, func(a, b string) int { return cmp.Compare(a, b) })
 	return out
 }
 

@@ -16,8 +16,8 @@ import (
 // startProbe polls a running pet's readiness check until it passes, the
 // task changes, or the framework stops.
 func (f *Framework) startProbe(p *Pet, rc ReadinessCheck) {
-	id := p.TaskID
-	if f.probes[id] != nil || p.Placement == nil {
+	taskID, name := p.TaskID, p.Name
+	if f.probes.Running(taskID) || p.Placement == nil {
 		return
 	}
 	i := checkPort(rc.PortName, rc.PortIndex, f.sets[p.Set].specAt(p.Revision).Ports)
@@ -25,19 +25,6 @@ func (f *Framework) startProbe(p *Pet, rc ReadinessCheck) {
 		return
 	}
 	addr := net.JoinHostPort(p.Placement.Hostname, strconv.FormatUint(p.Placement.Ports[i], 10))
-	ctx, cancel := context.WithCancel(f.ctx)
-	f.probes[id] = cancel
-	go f.probe(ctx, p.Name, id, addr, rc)
-}
-
-func (f *Framework) stopProbe(taskID string) {
-	if cancel := f.probes[taskID]; cancel != nil {
-		cancel()
-		delete(f.probes, taskID)
-	}
-}
-
-func (f *Framework) probe(ctx context.Context, name, taskID, addr string, rc ReadinessCheck) {
 	timeout := time.Duration(rc.TimeoutSeconds * float64(time.Second))
 	check := func(ctx context.Context) bool {
 		if rc.Protocol == "TCP" {
@@ -45,13 +32,9 @@ func (f *Framework) probe(ctx context.Context, name, taskID, addr string, rc Rea
 		}
 		return kit.HTTPReady(ctx, f.cfg.HTTPClient, "http://"+addr+rc.Path, timeout, func(code int) bool { return code >= 200 && code < 300 })
 	}
-	kit.Poll(ctx, time.Duration(rc.IntervalSeconds*float64(time.Second)), check, func() {
-		f.mu.Lock()
+	f.probes.Start(f.ctx, taskID, time.Duration(rc.IntervalSeconds*float64(time.Second)), check, func() {
 		if p := f.pets[name]; p != nil && p.TaskID == taskID && p.running() && !p.Ready {
 			f.markReady(p, f.cfg.Now())
 		}
-		delete(f.probes, taskID)
-		f.mu.Unlock()
-		f.loop.Poke()
 	})
 }

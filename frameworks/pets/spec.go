@@ -302,24 +302,32 @@ func portIndex(what, name string, index int, ports Ports, bad func(string, ...an
 	}
 }
 
-func (h *HealthCheck) normalize(what string, ports Ports, bad func(string, ...any)) {
-	switch h.Protocol {
+// checkProtocol validates what a health or readiness check runs: a
+// command, or a port of the set for HTTP and TCP.
+func checkProtocol(what, protocol, command, portName string, index int, ports Ports, bad func(string, ...any)) {
+	switch protocol {
 	case "COMMAND":
-		if h.Command == "" {
+		if command == "" {
 			bad("%s.command is required for protocol COMMAND", what)
 		}
 	case "HTTP", "TCP":
-		portIndex(what, h.PortName, h.PortIndex, ports, bad)
+		portIndex(what, portName, index, ports, bad)
 	default:
-		bad("%s.protocol %q: use COMMAND, HTTP or TCP", what, h.Protocol)
+		bad("%s.protocol %q: use COMMAND, HTTP or TCP", what, protocol)
 	}
-	defaults := []struct {
-		name string
-		v    *float64
-		def  float64
-	}{{"gracePeriodSeconds", &h.GracePeriodSeconds, 60}, {"intervalSeconds", &h.IntervalSeconds, 10},
-		{"timeoutSeconds", &h.TimeoutSeconds, 5}, {"delaySeconds", &h.DelaySeconds, 0}}
-	for _, d := range defaults {
+}
+
+// seconds is a check's duration setting and its default.
+type seconds struct {
+	name string
+	v    *float64
+	def  float64
+}
+
+// defaultSeconds rejects negative and non-finite durations and gives
+// unset ones their defaults.
+func defaultSeconds(what string, bad func(string, ...any), settings ...seconds) {
+	for _, d := range settings {
 		if *d.v < 0 || math.IsNaN(*d.v) || math.IsInf(*d.v, 0) {
 			bad("%s.%s must be a non-negative number", what, d.name)
 		}
@@ -327,6 +335,12 @@ func (h *HealthCheck) normalize(what string, ports Ports, bad func(string, ...an
 			*d.v = d.def
 		}
 	}
+}
+
+func (h *HealthCheck) normalize(what string, ports Ports, bad func(string, ...any)) {
+	checkProtocol(what, h.Protocol, h.Command, h.PortName, h.PortIndex, ports, bad)
+	defaultSeconds(what, bad, seconds{"gracePeriodSeconds", &h.GracePeriodSeconds, 60}, seconds{"intervalSeconds", &h.IntervalSeconds, 10},
+		seconds{"timeoutSeconds", &h.TimeoutSeconds, 5}, seconds{"delaySeconds", &h.DelaySeconds, 0})
 	if h.MaxConsecutiveFailures < 0 {
 		bad("%s.maxConsecutiveFailures must not be negative", what)
 	}
@@ -336,30 +350,11 @@ func (h *HealthCheck) normalize(what string, ports Ports, bad func(string, ...an
 }
 
 func (r *ReadinessCheck) normalize(what string, ports Ports, bad func(string, ...any)) {
-	switch r.Protocol {
-	case "COMMAND":
-		if r.Command == "" {
-			bad("%s.command is required for protocol COMMAND", what)
-		}
-	case "HTTP", "TCP":
-		portIndex(what, r.PortName, r.PortIndex, ports, bad)
-		if r.Path == "" && r.Protocol == "HTTP" {
-			r.Path = "/"
-		}
-	default:
-		bad("%s.protocol %q: use COMMAND, HTTP or TCP", what, r.Protocol)
+	checkProtocol(what, r.Protocol, r.Command, r.PortName, r.PortIndex, ports, bad)
+	if r.Path == "" && r.Protocol == "HTTP" {
+		r.Path = "/"
 	}
-	for _, d := range []struct {
-		name string
-		v    *float64
-	}{{"intervalSeconds", &r.IntervalSeconds}, {"timeoutSeconds", &r.TimeoutSeconds}} {
-		if *d.v < 0 || math.IsNaN(*d.v) || math.IsInf(*d.v, 0) {
-			bad("%s.%s must be a non-negative number", what, d.name)
-		}
-		if *d.v == 0 {
-			*d.v = 1
-		}
-	}
+	defaultSeconds(what, bad, seconds{"intervalSeconds", &r.IntervalSeconds, 1}, seconds{"timeoutSeconds", &r.TimeoutSeconds, 1})
 }
 
 // port returns the index into the pet's ports a check names.

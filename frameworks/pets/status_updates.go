@@ -54,11 +54,11 @@ func (f *Framework) reconcileList(all bool) []*schedulerpb.Call_Reconcile_Task {
 		if !p.live() || (!all && p.InDoubt == "" && p.State != "") {
 			continue
 		}
-		t := &schedulerpb.Call_Reconcile_Task{TaskId: &mesospb.TaskID{Value: proto.String(p.TaskID)}}
+		agent := ""
 		if p.Placement != nil {
-			t.AgentId = &mesospb.AgentID{Value: proto.String(p.Placement.AgentID)}
+			agent = p.Placement.AgentID
 		}
-		tasks = append(tasks, t)
+		tasks = append(tasks, sdk.ReconcileTask(p.TaskID, agent))
 	}
 	return tasks
 }
@@ -87,9 +87,7 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	defer f.loop.Poke()
-	if len(st.GetUuid()) > 0 {
-		f.acks = append(f.acks, st)
-	}
+	f.outbox.Ack(st)
 	id := st.GetTaskId().GetValue()
 	now := f.cfg.Now()
 	p := f.pets[f.byTask[id]]
@@ -108,7 +106,7 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 		}
 		p.InDoubt = p.Message
 		p.Ready = false
-		f.stopProbe(id)
+		f.probes.Stop(id)
 	case mesospb.IsTerminal(state):
 		f.ended(p, st, now)
 	default:
@@ -117,7 +115,7 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 			if p.Killing != "" {
 				// Killed while in doubt (replaced, say): its agent can
 				// hear the kill now, and the pet waits on it.
-				f.kills = append(f.kills, taskRef{taskID: id, agentID: st.GetAgentId().GetValue()})
+				f.outbox.Kill(taskRef{taskID: id, agentID: st.GetAgentId().GetValue()})
 			}
 		}
 		p.InDoubt = ""
@@ -132,7 +130,7 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 
 // ended handles a pet's task's terminal status.
 func (f *Framework) ended(p *Pet, st *mesospb.TaskStatus, now time.Time) {
-	f.stopProbe(p.TaskID)
+	f.probes.Stop(p.TaskID)
 	delete(f.byTask, p.TaskID)
 	wasKilled := p.Killing != ""
 	p.TaskID, p.Killing, p.InDoubt, p.Ready, p.Healthy = "", "", "", false, nil
@@ -179,7 +177,7 @@ func (f *Framework) strayUpdate(st *mesospb.TaskStatus) {
 		return
 	}
 	f.log.Warn("killing a task no pet owns", "task", id, "agent", st.GetAgentId().GetValue())
-	f.kills = append(f.kills, taskRef{taskID: id, agentID: st.GetAgentId().GetValue()})
+	f.outbox.Kill(taskRef{taskID: id, agentID: st.GetAgentId().GetValue()})
 }
 
 // checkReady decides whether a running pet is ready: healthy if it has a

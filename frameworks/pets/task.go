@@ -181,3 +181,7 @@ func describePorts(spec *PetSet, ports []uint64) map[string]uint64 {
 	}
 	return out
 }
+
+// sortedKeys returns m's keys in order, for answers and plans that read
+// the same from one run to the next.
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/corral-sched/corral/frameworks/kit"
 	"github.com/corral-sched/corral/proto/schedulerpb"
 )
 
@@ -67,29 +68,18 @@ func (f *Framework) Tick(ctx context.Context) {
 		// Kills are not acknowledged; send them again until the task ends.
 		for _, p := range f.pets {
 			if p.live() && p.Killing != "" && p.Placement != nil {
-				f.kills = append(f.kills, taskRef{p.TaskID, p.Placement.AgentID})
+				f.outbox.Kill(taskRef{p.TaskID, p.Placement.AgentID})
 			}
 		}
 	}
-	acks, kills := f.acks, f.kills
-	f.acks, f.kills = nil, nil
+	taken := f.outbox.Take()
 	f.mu.Unlock()
 
-	if err := f.durable.Flush(ctx); err != nil {
-		f.log.Error("could not write state; updates stay unacknowledged", "err", err)
-		f.mu.Lock()
-		f.acks = append(acks, f.acks...)
-		f.kills = append(kills, f.kills...)
-		f.resync = true
-		f.mu.Unlock()
+	if !kit.FlushBeforeSending(ctx, f.durable, &f.outbox, taken, f.log, func() { f.resync = true }) {
 		return
 	}
-	for _, st := range acks {
-		if err := f.sched.Acknowledge(ctx, st); err != nil {
-			f.log.Debug("acknowledgement not sent; the agent will resend the update", "task", st.GetTaskId().GetValue(), "err", err)
-		}
-	}
-	for _, k := range kills {
+	kit.Acknowledge(ctx, f.sched, f.log, taken.Acks, 1)
+	for _, k := range taken.Kills {
 		if err := f.sched.Kill(ctx, k.taskID, k.agentID); err != nil {
 			f.log.Warn("kill not sent; it is sent again later", "task", k.taskID, "err", err)
 		}
@@ -129,13 +119,13 @@ func (f *Framework) stop(p *Pet, why string) {
 		return
 	}
 	p.Killing, p.Ready = why, false
-	f.stopProbe(p.TaskID)
+	f.probes.Stop(p.TaskID)
 	f.markPet(p)
 	agent := ""
 	if p.Placement != nil {
 		agent = p.Placement.AgentID
 	}
-	f.kills = append(f.kills, taskRef{p.TaskID, agent})
+	f.outbox.Kill(taskRef{p.TaskID, agent})
 	f.log.Info("stopping pet", "pet", p.Name, "task", p.TaskID, "reason", why)
 }
 

@@ -2,6 +2,7 @@ package service
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,9 +13,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/frameworks/kit"
 )
 
@@ -62,20 +61,9 @@ func (f *Framework) Handler(gatherer prometheus.Gatherer) http.Handler {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "pong\n")
 	})
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		kit.WriteJSON(w, http.StatusOK, map[string]any{"healthy": true, "framework_id": f.FrameworkID()})
-	})
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(&collector{f: f})
-	gatherers := prometheus.Gatherers{reg}
-	if gatherer != nil {
-		gatherers = append(gatherers, gatherer)
-	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{}))
-	if f.cfg.APICredentials != nil {
-		return auth.RequireExcept(f.cfg.APICredentials, "corral", mux, "/health", "/ping")
-	}
-	return mux
+	api := kit.API{FrameworkID: f.FrameworkID, Metrics: f.metrics(), Gatherer: gatherer,
+		Credentials: f.cfg.APICredentials, Open: []string{"/ping"}}
+	return api.Handler(mux)
 }
 
 // writeFailure maps the framework's errors to Marathon's statuses.
@@ -123,25 +111,36 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	return b, true
 }
 
+// deployDecoded deploys an app the request carried, once decoded (err
+// says why not) and normalized, and publishes the API's event; a failure
+// is answered and reported false.
+func (f *Framework) deployDecoded(w http.ResponseWriter, r *http.Request, app *App, err error, create, force bool) (*Deployment, bool) {
+	if err == nil {
+		err = app.Normalize()
+	}
+	if err != nil {
+		writeFailure(w, err)
+		return nil, false
+	}
+	d, err := f.Deploy(r.Context(), app, create, force)
+	if err != nil {
+		writeFailure(w, err)
+		return nil, false
+	}
+	f.publishAPIPost(r, app)
+	return d, true
+}
+
 func (f *Framework) createApp(w http.ResponseWriter, r *http.Request) {
 	body, ok := readBody(w, r)
 	if !ok {
 		return
 	}
 	app, err := DecodeApp(bytes.NewReader(body))
-	if err == nil {
-		err = app.Normalize()
-	}
-	if err != nil {
-		writeFailure(w, err)
+	d, ok := f.deployDecoded(w, r, app, err, true, false)
+	if !ok {
 		return
 	}
-	d, err := f.Deploy(r.Context(), app, true, false)
-	if err != nil {
-		writeFailure(w, err)
-		return
-	}
-	f.publishAPIPost(r, app)
 	w.Header().Set("Location", "/v2/apps"+app.ID)
 	w.Header().Set("Marathon-Deployment-Id", d.planID())
 	f.mu.Lock()
@@ -178,9 +177,9 @@ func (f *Framework) appRoutes(w http.ResponseWriter, r *http.Request) {
 	case "PUT ":
 		f.putApp(w, r, appID)
 	case "DELETE ":
-		f.deleteApp(w, r, appID)
+		f.deployApp(w, r, appID, f.Delete)
 	case "POST restart":
-		f.restartApp(w, r, appID)
+		f.deployApp(w, r, appID, f.Restart)
 	case "GET tasks":
 		f.appTasks(w, r, appID)
 	case "DELETE tasks", "DELETE tasks/*":
@@ -194,15 +193,19 @@ func (f *Framework) appRoutes(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// viewApp answers a view of an app, Marathon's 404 if there is none.
+func (f *Framework) viewApp(w http.ResponseWriter, id string, view func(*appState) any) {
+	kit.View(w, &f.mu, func() (any, *kit.Error) {
+		as := f.apps[id]
+		if as == nil {
+			return nil, kit.Errorf(http.StatusNotFound, "App '%s' does not exist", id)
+		}
+		return view(as), nil
+	})
+}
+
 func (f *Framework) getApp(w http.ResponseWriter, r *http.Request, id string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	as := f.apps[id]
-	if as == nil {
-		kit.WriteError(w, http.StatusNotFound, "App '%s' does not exist", id)
-		return
-	}
-	kit.WriteJSON(w, http.StatusOK, map[string]any{"app": f.appView(as, embedAll)})
+	f.viewApp(w, id, func(as *appState) any { return map[string]any{"app": f.appView(as, embedAll)} })
 }
 
 // putApp replaces an app, or creates it. Like Marathon, a PUT is a partial
@@ -242,19 +245,10 @@ func (f *Framework) putApp(w http.ResponseWriter, r *http.Request, id string) {
 			err = &ValidationError{Details: []Violation{{Path: "/id", Errors: []string{fmt.Sprintf("the body's id %s does not match the path's %s", canon, id)}}}}
 		}
 	}
-	if err == nil {
-		err = app.Normalize()
-	}
-	if err != nil {
-		writeFailure(w, err)
+	d, ok := f.deployDecoded(w, r, app, err, false, force)
+	if !ok {
 		return
 	}
-	d, err := f.Deploy(r.Context(), app, false, force)
-	if err != nil {
-		writeFailure(w, err)
-		return
-	}
-	f.publishAPIPost(r, app)
 	kit.WriteJSON(w, http.StatusOK, map[string]string{"deploymentId": d.planID(), "version": d.Version})
 }
 
@@ -273,27 +267,16 @@ func mergeJSON(base, patch []byte) ([]byte, error) {
 	return json.Marshal(b)
 }
 
-func (f *Framework) deleteApp(w http.ResponseWriter, r *http.Request, id string) {
+// deployApp answers DELETE /v2/apps/{id} (deploy is Delete) and POST
+// /v2/apps/{id}/restart (Restart): both take ?force= and answer the
+// deployment they started.
+func (f *Framework) deployApp(w http.ResponseWriter, r *http.Request, id string, deploy func(context.Context, string, bool) (*Deployment, error)) {
 	force, err := boolParam(r, "force", false)
 	if err != nil {
 		kit.WriteError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	d, err := f.Delete(r.Context(), id, force)
-	if err != nil {
-		writeFailure(w, err)
-		return
-	}
-	kit.WriteJSON(w, http.StatusOK, map[string]string{"deploymentId": d.planID(), "version": d.Version})
-}
-
-func (f *Framework) restartApp(w http.ResponseWriter, r *http.Request, id string) {
-	force, err := boolParam(r, "force", false)
-	if err != nil {
-		kit.WriteError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	d, err := f.Restart(r.Context(), id, force)
+	d, err := deploy(r.Context(), id, force)
 	if err != nil {
 		writeFailure(w, err)
 		return
@@ -302,14 +285,7 @@ func (f *Framework) restartApp(w http.ResponseWriter, r *http.Request, id string
 }
 
 func (f *Framework) appTasks(w http.ResponseWriter, r *http.Request, id string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	as := f.apps[id]
-	if as == nil {
-		kit.WriteError(w, http.StatusNotFound, "App '%s' does not exist", id)
-		return
-	}
-	kit.WriteJSON(w, http.StatusOK, map[string]any{"tasks": f.taskViews(id)})
+	f.viewApp(w, id, func(*appState) any { return map[string]any{"tasks": f.taskViews(id)} })
 }
 
 func (f *Framework) listTasks(w http.ResponseWriter, r *http.Request) {
@@ -366,16 +342,11 @@ func (f *Framework) killTasks(w http.ResponseWriter, r *http.Request, id, taskID
 }
 
 func (f *Framework) appVersions(w http.ResponseWriter, r *http.Request, id string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	as := f.apps[id]
-	if as == nil {
-		kit.WriteError(w, http.StatusNotFound, "App '%s' does not exist", id)
-		return
-	}
-	versions := slices.Clone(as.Versions)
-	slices.Reverse(versions) // newest first, as Marathon lists them
-	kit.WriteJSON(w, http.StatusOK, map[string]any{"versions": versions})
+	f.viewApp(w, id, func(as *appState) any {
+		versions := slices.Clone(as.Versions)
+		slices.Reverse(versions) // newest first, as Marathon lists them
+		return map[string]any{"versions": versions}
+	})
 }
 
 func (f *Framework) appVersion(w http.ResponseWriter, r *http.Request, id, version string) {

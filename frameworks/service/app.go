@@ -252,17 +252,20 @@ var unknownField = regexp.MustCompile(`^json: unknown field "(.*)"$`)
 
 // DecodeApp reads one app strictly: unknown fields and type mismatches are
 // a ValidationError naming the field.
-func DecodeApp(r io.Reader) (*App, error) {
+func DecodeApp(r io.Reader) (*App, error) { return decodeStrict[App](r, "app") }
+
+// decodeStrict reads one value, an app or a group (what), strictly.
+func decodeStrict[T any](r io.Reader, what string) (*T, error) {
 	d := json.NewDecoder(r)
 	d.DisallowUnknownFields()
-	var a App
-	if err := d.Decode(&a); err != nil {
+	var v T
+	if err := d.Decode(&v); err != nil {
 		return nil, decodeError(err)
 	}
 	if d.More() {
-		return nil, &ValidationError{Details: []Violation{{Path: "/", Errors: []string{"trailing data after the app"}}}}
+		return nil, &ValidationError{Details: []Violation{{Path: "/", Errors: []string{"trailing data after the " + what}}}}
 	}
-	return &a, nil
+	return &v, nil
 }
 
 func decodeError(err error) error {

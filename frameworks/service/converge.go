@@ -217,7 +217,7 @@ const reasonHealthKill = "failed health checks"
 func (f *Framework) kill(in *Instance, why string, now time.Time) {
 	in.KillAt, in.KillReason = now, why
 	f.instanceRecords.Mark(in.ID)
-	f.kills = append(f.kills, in)
+	f.outbox.Kill(in)
 	ev := map[string]any{"appId": in.AppID, "taskId": in.ID, "instanceId": in.ID, "version": in.Version,
 		"reason": why, "host": in.Host, "slaveId": in.AgentID, "timestamp": now}
 	if why == reasonHealthKill {
@@ -232,7 +232,7 @@ func (f *Framework) retryKills(now time.Time) {
 	for _, in := range f.instances {
 		if in.killing() && now.Sub(in.KillAt) >= f.cfg.KillRetry {
 			in.KillAt = now
-			f.kills = append(f.kills, in)
+			f.outbox.Kill(in)
 		}
 	}
 }

@@ -197,25 +197,31 @@ func (f *Framework) keepVersion(as *appState, app *App) {
 
 // Delete stops an app: its instances are killed, then it is forgotten.
 func (f *Framework) Delete(ctx context.Context, appID string, force bool) (*Deployment, error) {
-	f.mu.Lock()
-	as := f.apps[appID]
-	if as == nil {
-		f.mu.Unlock()
-		return nil, fmt.Errorf("app '%s' does not exist: %w", appID, ErrNotFound)
-	}
-	if err := f.takeOver(appID, force); err != nil {
-		f.mu.Unlock()
-		return nil, err
-	}
-	d := f.startDeployment(appID, actionStop, as.Spec, f.cfg.Now())
-	f.startPlan([]*Deployment{d}, f.cfg.Now())
-	f.mu.Unlock()
-	f.loop.Poke()
-	return d, f.durable.Flush(ctx)
+	return f.deployWhole(ctx, appID, force, func(as *appState, now time.Time) *Deployment {
+		return f.startDeployment(appID, actionStop, as.Spec, now)
+	})
 }
 
 // Restart replaces every instance, honouring the upgrade strategy.
 func (f *Framework) Restart(ctx context.Context, appID string, force bool) (*Deployment, error) {
+	return f.deployWhole(ctx, appID, force, func(as *appState, now time.Time) *Deployment {
+		app := *as.Spec
+		from, prevRuntime := as.Spec, as.Runtime
+		app.Version = f.nextVersion(as, now)
+		as.Spec, as.Runtime = &app, app.Version
+		as.Failures, as.DelayUntil = 0, time.Time{}
+		f.keepVersion(as, &app)
+		d := f.startDeployment(appID, actionRestart, from, now)
+		d.FromRuntime = prevRuntime
+		return d
+	})
+}
+
+// deployWhole starts a deployment of a whole existing app that no
+// deployment holds (see takeOver): start, called with the framework's
+// lock held, records it; deployWhole announces it and writes it before
+// it returns.
+func (f *Framework) deployWhole(ctx context.Context, appID string, force bool, start func(as *appState, now time.Time) *Deployment) (*Deployment, error) {
 	f.mu.Lock()
 	as := f.apps[appID]
 	if as == nil {
@@ -227,14 +233,7 @@ func (f *Framework) Restart(ctx context.Context, appID string, force bool) (*Dep
 		return nil, err
 	}
 	now := f.cfg.Now()
-	app := *as.Spec
-	from, prevRuntime := as.Spec, as.Runtime
-	app.Version = f.nextVersion(as, now)
-	as.Spec, as.Runtime = &app, app.Version
-	as.Failures, as.DelayUntil = 0, time.Time{}
-	f.keepVersion(as, &app)
-	d := f.startDeployment(appID, actionRestart, from, now)
-	d.FromRuntime = prevRuntime
+	d := start(as, now)
 	f.startPlan([]*Deployment{d}, now)
 	f.mu.Unlock()
 	f.loop.Poke()

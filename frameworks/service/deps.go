@@ -285,12 +285,3 @@ func (f *Framework) waitingFor(d *Deployment, now time.Time) string {
 	}
 	return ""
 }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}

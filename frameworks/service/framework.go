@@ -14,7 +14,6 @@ package service
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -103,12 +102,11 @@ type Framework struct {
 	apps        map[string]*appState
 	instances   map[string]*Instance
 	deployments map[string]*Deployment // by ID
-	acks        []*mesospb.TaskStatus
-	kills       []*Instance
+	outbox      kit.Outbox[*Instance]
 	roles       []string // the framework's roles at the master
 	wantOffers  bool     // last revive/suppress decision
 	resync      bool
-	probes      map[string]context.CancelFunc // readiness probers by task
+	probes      *kit.Probes
 	// draining are agents scheduled for maintenance (from inverse offers
 	// and offers' unavailability): nothing new lands there, and instances
 	// there are replaced elsewhere.
@@ -142,20 +140,11 @@ const (
 
 // New loads the framework's state from cfg.Store.
 func New(ctx context.Context, cfg Config) (*Framework, error) {
-	if cfg.Store == nil {
-		return nil, errors.New("service: config: Store is required")
-	}
-	if cfg.Name == "" {
-		cfg.Name = "service"
-	}
-	if cfg.User == "" {
-		cfg.User = "root"
-	}
-	if cfg.FailoverTimeout == 0 {
-		cfg.FailoverTimeout = 7 * 24 * time.Hour
-	}
-	if cfg.TickInterval == 0 {
-		cfg.TickInterval = 20 * time.Millisecond
+	settings := kit.Settings{Master: cfg.Master, Detector: cfg.Detector, Principal: cfg.Principal, Secret: cfg.Secret, TLS: cfg.TLS,
+		Store: cfg.Store, Name: &cfg.Name, User: &cfg.User, FailoverTimeout: &cfg.FailoverTimeout,
+		TickInterval: &cfg.TickInterval, Now: &cfg.Now, Logger: &cfg.Logger}
+	if err := settings.Fill("service"); err != nil {
+		return nil, err
 	}
 	if cfg.KillRetry == 0 {
 		cfg.KillRetry = 10 * time.Second
@@ -178,16 +167,9 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 	if cfg.BridgeNetwork == "" {
 		cfg.BridgeNetwork = DefaultBridgeNetwork
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
 	f := &Framework{
 		cfg: cfg, log: cfg.Logger.With("component", "service"), bus: newEventBus(),
 		apps: make(map[string]*appState), instances: make(map[string]*Instance), deployments: make(map[string]*Deployment),
-		probes:   make(map[string]context.CancelFunc),
 		draining: make(map[string]bool), groups: make(map[string]*groupSpec), plans: make(map[string]*planInfo),
 	}
 	f.durable = kit.NewDurable(cfg.Store, &f.mu, kit.DurableOptions{Name: "service", Parallel: 16})
@@ -203,6 +185,7 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 			}
 		},
 	})
+	f.probes = kit.NewProbes(&f.mu, f.loop.Poke)
 	f.callbacks = newCallbacks(cfg.HTTPClient, f.log)
 	f.bus.forward = f.callbacks
 	if err := f.load(ctx); err != nil {
@@ -217,11 +200,7 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 		info.WebuiUrl = proto.String(cfg.WebUIURL)
 	}
 	var err error
-	f.sched, err = kit.NewScheduler(kit.SchedulerConfig{
-		Master: cfg.Master, Detector: cfg.Detector, Framework: info, Logger: cfg.Logger,
-		Principal: cfg.Principal, Secret: cfg.Secret, TLS: cfg.TLS,
-		Store: cfg.Store, IDKey: keyFrameworkID,
-	}, sdk.HandlerFunc(f.handle))
+	f.sched, err = settings.NewScheduler(info, keyFrameworkID, sdk.HandlerFunc(f.handle))
 	if err != nil {
 		f.callbacks.close()
 		return nil, err
@@ -281,10 +260,7 @@ func (f *Framework) FrameworkID() string { return f.sched.FrameworkID() }
 func (f *Framework) Run(ctx context.Context) error {
 	err := f.loop.Run(ctx, f.sched.Run)
 	f.mu.Lock()
-	for id, cancel := range f.probes {
-		cancel()
-		delete(f.probes, id)
-	}
+	f.probes.StopAll()
 	f.mu.Unlock()
 	f.bus.close()
 	f.callbacks.close()
@@ -309,28 +285,17 @@ func (f *Framework) Tick(ctx context.Context) {
 	sync := f.resync || want != f.wantOffers || rolesChanged || f.delaysEnded(now)
 	f.resync = false
 	f.wantOffers = want
-	acks, kills := f.acks, f.kills
-	f.acks, f.kills = nil, nil
+	taken := f.outbox.Take()
 	f.mu.Unlock()
 
-	if err := f.durable.Flush(ctx); err != nil {
-		f.log.Error("could not write state; updates stay unacknowledged", "err", err)
-		f.mu.Lock()
-		f.acks = append(acks, f.acks...)
-		f.kills = append(kills, f.kills...)
-		f.resync = f.resync || sync
-		f.mu.Unlock()
+	if !kit.FlushBeforeSending(ctx, f.durable, &f.outbox, taken, f.log, func() { f.resync = f.resync || sync }) {
 		return
 	}
 	// Calls go out in parallel: a deployment of a thousand instances
 	// brings thousands of acknowledgements, and one at a time they would
 	// outlast the agents' resend interval.
-	kit.Parallel(acks, 8, func(st *mesospb.TaskStatus) {
-		if err := f.sched.Acknowledge(ctx, st); err != nil {
-			f.log.Debug("acknowledgement not sent; the agent will resend the update", "task", st.GetTaskId().GetValue(), "err", err)
-		}
-	})
-	kit.Parallel(kills, 8, func(in *Instance) {
+	kit.Acknowledge(ctx, f.sched, f.log, taken.Acks, 8)
+	kit.Parallel(taken.Kills, 8, func(in *Instance) {
 		if err := f.sched.Kill(ctx, in.ID, in.AgentID); err != nil {
 			f.log.Debug("kill not sent; retried later", "task", in.ID, "err", err)
 		}

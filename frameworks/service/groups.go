@@ -32,16 +32,7 @@ const keyGroups = "service/groups"
 
 // DecodeGroup reads one group strictly.
 func DecodeGroup(b []byte) (*GroupSpec, error) {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	var g GroupSpec
-	if err := d.Decode(&g); err != nil {
-		return nil, decodeError(err)
-	}
-	if d.More() {
-		return nil, &ValidationError{Details: []Violation{{Path: "/", Errors: []string{"trailing data after the group"}}}}
-	}
-	return &g, nil
+	return decodeStrict[GroupSpec](bytes.NewReader(b), "group")
 }
 
 // groupContent is a group flattened: its apps and its recorded groups

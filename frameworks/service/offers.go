@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/frameworks/kit"
 	"github.com/corral-sched/corral/frameworks/sdk"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/resources"
@@ -49,19 +50,7 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 	stillWaiting := slices.ContainsFunc(waiting, func(as *appState) bool { return as.wanted > 0 })
 	f.mu.Unlock()
 
-	// Write before launching: a restarted framework must know every task
-	// it may have started.
-	if err := f.durable.Flush(ctx); err != nil {
-		f.log.Error("could not record launches; declining", "err", err)
-		f.mu.Lock()
-		for _, tasks := range launches {
-			for _, ti := range tasks {
-				f.forget(ti.GetTaskId().GetValue())
-			}
-		}
-		f.mu.Unlock()
-		launches = make([][]*mesospb.TaskInfo, len(offers))
-	}
+	launches = kit.RecordLaunches(ctx, f.durable, f.log, launches, f.forget)
 	// A call that fails (the master failing over, a lossy link) must not
 	// end the subscription: an error from the handler ends it for good.
 	// The launches are written down, so reconciliation says what became

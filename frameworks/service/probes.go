@@ -26,17 +26,14 @@ func (f *Framework) ensureProbes(ctx context.Context, as *appState, cur []*Insta
 	}
 	rc := app.ReadinessChecks[0]
 	for _, in := range cur {
-		if in.Ready || f.probes[in.ID] != nil || !in.healthy(app) {
+		if in.Ready || f.probes.Running(in.ID) || !in.healthy(app) {
 			continue
 		}
 		target := app.readinessTarget(in, rc.PortName)
 		if target == "" {
 			continue // its port (or its address) is not known yet
 		}
-		pctx, cancel := context.WithCancel(ctx)
-		f.probes[in.ID] = cancel
-		url := "http://" + target + rc.Path
-		go f.probe(pctx, in.ID, url, rc)
+		f.probe(ctx, in.ID, "http://"+target+rc.Path, rc)
 	}
 }
 
@@ -48,15 +45,11 @@ func (f *Framework) probe(ctx context.Context, taskID, url string, rc ReadinessC
 			return slices.Contains(rc.HTTPStatusCodesForReady, code)
 		})
 	}
-	kit.Poll(ctx, seconds(*rc.IntervalSeconds), check, func() {
-		f.mu.Lock()
+	f.probes.Start(ctx, taskID, seconds(*rc.IntervalSeconds), check, func() {
 		if in := f.instances[taskID]; in != nil {
 			in.Ready = true
 			f.instanceRecords.Mark(taskID)
 			f.bus.publish(corralEvent("instance_ready"), map[string]any{"appId": in.AppID, "taskId": taskID, "timestamp": f.cfg.Now()})
 		}
-		delete(f.probes, taskID)
-		f.mu.Unlock()
-		f.loop.Poke()
 	})
 }

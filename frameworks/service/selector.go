@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/corral-sched/corral/frameworks/kit"
 )
 
@@ -121,43 +119,4 @@ func (f *Framework) listApps(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	kit.WriteJSON(w, http.StatusOK, map[string]any{"apps": apps})
-}
-
-// collector exports the framework's state as Prometheus metrics, read at
-// scrape time.
-type collector struct{ f *Framework }
-
-var (
-	descApps        = prometheus.NewDesc("corral_service_apps", "Apps the service framework runs.", nil, nil)
-	descInstances   = prometheus.NewDesc("corral_service_instances", "Instances by Mesos task state.", []string{"state"}, nil)
-	descWanted      = prometheus.NewDesc("corral_service_instances_waiting", "Instances waiting to be placed (see /v2/queue).", nil, nil)
-	descDeployments = prometheus.NewDesc("corral_service_deployments", "Deployments in progress.", nil, nil)
-)
-
-func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descApps
-	ch <- descInstances
-	ch <- descWanted
-	ch <- descDeployments
-}
-
-func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	f := c.f
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	// The states a dashboard watches are there from the start, at 0.
-	states := map[string]int{"TASK_STAGING": 0, "TASK_RUNNING": 0}
-	for _, in := range f.instances {
-		states[in.State]++
-	}
-	wanted := 0
-	for _, as := range f.apps {
-		wanted += as.wanted
-	}
-	ch <- prometheus.MustNewConstMetric(descApps, prometheus.GaugeValue, float64(len(f.apps)))
-	for s, n := range states {
-		ch <- prometheus.MustNewConstMetric(descInstances, prometheus.GaugeValue, float64(n), s)
-	}
-	ch <- prometheus.MustNewConstMetric(descWanted, prometheus.GaugeValue, float64(wanted))
-	ch <- prometheus.MustNewConstMetric(descDeployments, prometheus.GaugeValue, float64(len(f.deployments)))
 }

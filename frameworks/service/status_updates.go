@@ -5,8 +5,7 @@ import (
 	"math"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
+	"github.com/corral-sched/corral/frameworks/sdk"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/proto/schedulerpb"
 )
@@ -65,11 +64,7 @@ func (f *Framework) reconcile(ctx context.Context) error {
 	f.mu.Lock()
 	var tasks []*schedulerpb.Call_Reconcile_Task
 	for id, in := range f.instances {
-		t := &schedulerpb.Call_Reconcile_Task{TaskId: &mesospb.TaskID{Value: proto.String(id)}}
-		if in.AgentID != "" {
-			t.AgentId = &mesospb.AgentID{Value: proto.String(in.AgentID)}
-		}
-		tasks = append(tasks, t)
+		tasks = append(tasks, sdk.ReconcileTask(id, in.AgentID))
 	}
 	f.mu.Unlock()
 	if len(tasks) == 0 {
@@ -84,9 +79,7 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.cfg.Now()
-	if len(st.GetUuid()) > 0 {
-		f.acks = append(f.acks, st)
-	}
+	f.outbox.Ack(st)
 	id := st.GetTaskId().GetValue()
 	state := st.GetState()
 	in := f.instances[id]
@@ -96,7 +89,7 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 		// before writing it down. It must not run.
 		if !terminal(state) {
 			f.log.Info("killing a task the framework does not know", "task", id, "state", state)
-			f.kills = append(f.kills, &Instance{ID: id, AgentID: st.GetAgentId().GetValue()})
+			f.outbox.Kill(&Instance{ID: id, AgentID: st.GetAgentId().GetValue()})
 		}
 		return
 	}
@@ -160,10 +153,7 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 func (f *Framework) ended(as *appState, in *Instance, st *mesospb.TaskStatus, now time.Time) {
 	delete(f.instances, in.ID)
 	f.instanceRecords.Remove(in.ID)
-	if cancel := f.probes[in.ID]; cancel != nil {
-		cancel()
-		delete(f.probes, in.ID)
-	}
+	f.probes.Stop(in.ID)
 	if as == nil || in.killing() {
 		return
 	}

@@ -234,3 +234,7 @@ var reasonText = map[string]string{
 	reasonMaintenance: "agent scheduled for maintenance",
 	reasonSpread:      "held back to spread instances over hosts",
 }
+
+// sortedKeys returns m's keys in order, for answers and plans that read
+// the same from one run to the next.
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
