@@ -6,36 +6,26 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os/signal"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/corral-sched/corral/agent"
 	"github.com/corral-sched/corral/auth/acl"
-	"github.com/corral-sched/corral/election"
 	"github.com/corral-sched/corral/isolators"
 	"github.com/corral-sched/corral/store"
 )
 
 func newAgentCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "agent",
-		Short: "Run an agent",
-		Long: "Run an agent: it registers its resources with the master and runs the tasks\n" +
-			"frameworks launch on it.",
-		Args: cobra.NoArgs,
-		RunE: runAgent,
-	}
-	addCommonFlags(cmd)
-	f := cmd.Flags()
+	cmd, f := newServerCommand("agent", "Run an agent",
+		"Run an agent: it registers its resources with the master and runs the tasks\n"+
+			"frameworks launch on it.", runAgent)
 	f.String("listen", "127.0.0.1:5051", "address to serve on")
 	f.String("advertise", "", "address the master reaches this agent at (default: the listen address)")
 	f.String("master", "127.0.0.1:5050", "host:port of a master (not used with --zk, which finds the leading one)")
-	addClientCredentialFlags(f)
+	addCredentialFlags(f, "the master")
 	addTLSFlags(f)
 	addAPIAuthFlags(f, "/state, /metrics, /api/v1 and /files/*", "/health stays")
 	f.Bool("authenticate-http-executors", false, "give each executor a token (MESOS_EXECUTOR_AUTHENTICATION_TOKEN) and require it as 'Authorization: Bearer' on the executor API, so that an executor can act only as itself")
@@ -131,15 +121,7 @@ func agentConfig(s *settings) (agent.Config, error) {
 	return cfg, imageConfig(s, &cfg)
 }
 
-func runAgent(cmd *cobra.Command, _ []string) error {
-	s, err := loadSettings(cmd)
-	if err != nil {
-		return err
-	}
-	log, err := logger(s)
-	if err != nil {
-		return err
-	}
+func runAgent(cmd *cobra.Command, s *settings, log *slog.Logger, _ *slog.LevelVar) error {
 	cfg, err := agentConfig(s)
 	if err != nil {
 		return err
@@ -152,6 +134,7 @@ func runAgent(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
+	defer ln.Close() // on the way out early; serving closes it otherwise
 	if scheme == "https" {
 		// Executors verify the agent with its CA, or its own certificate
 		// when it is self-signed.
@@ -162,37 +145,21 @@ func runAgent(cmd *cobra.Command, _ []string) error {
 	if unenforced := cfg.ACLs.Unenforced(); len(unenforced) > 0 {
 		log.Warn("the ACL file sets actions corral does not enforce", "actions", unenforced)
 	}
-	if zkURL := s.String("zk"); zkURL != "" {
-		servers, path, err := store.ParseZKURL(zkURL)
+	if s.String("zk") != "" {
+		zk, err := dialZK(s, log, false)
 		if err != nil {
-			ln.Close()
-			return fmt.Errorf("--zk: %w", err)
-		}
-		timeout, err := s.Duration("zk-session-timeout")
-		if err != nil {
-			ln.Close()
 			return err
 		}
-		session, err := election.Dial(servers, timeout, log)
-		if err != nil {
-			ln.Close()
-			return err
-		}
-		defer session.Close()
-		cfg.Detector = &announcedDetector{Detector: election.NewDetector(session, path), out: cmd.OutOrStdout(), log: log}
+		defer zk.Close()
+		cfg.Detector = &announcedDetector{Detector: zk.detector(), out: cmd.OutOrStdout(), log: log}
 	}
 	a, err := agent.New(cfg)
 	if err != nil {
-		ln.Close()
 		return err
 	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := untilSignalled(cmd)
 	defer stop()
-	srv := serveHTTP(ln, a.Handler(), log)
-	fmt.Fprintln(cmd.OutOrStdout(), agentStartLine(scheme, cfg.Addr, cfg.Master, s.String("zk")))
-	err = a.Run(ctx)
-	srv.shutdown()
-	return err
+	return serveWhileRunning(ctx, ln, a, log, cmd.OutOrStdout(), agentStartLine(scheme, cfg.Addr, cfg.Master, s.String("zk")))
 }
 
 // agentMaster is the fixed master to subscribe to: none when --zk finds
@@ -242,20 +209,14 @@ func (d *announcedDetector) Leader(ctx context.Context) (string, error) {
 
 // splitPath splits a ':'-separated list of directories, dropping empty
 // entries.
-func splitPath(v string) []string {
-	var out []string
-	for _, p := range strings.Split(v, ":") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
+func splitPath(v string) []string { return splitOn(v, ":") }
 
 // splitList splits a comma-separated flag, dropping empty entries.
-func splitList(v string) []string {
+func splitList(v string) []string { return splitOn(v, ",") }
+
+func splitOn(v, sep string) []string {
 	var out []string
-	for _, p := range strings.Split(v, ",") {
+	for _, p := range strings.Split(v, sep) {
 		if p = strings.TrimSpace(p); p != "" {
 			out = append(out, p)
 		}

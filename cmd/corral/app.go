@@ -1,80 +1,75 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/corral-sched/corral/frameworks/service"
 )
 
 // The app commands are a client of the service framework's REST API.
 func newAppCommand() *cobra.Command {
-	cmd := newFrameworkClientCommand("app", "Deploy, scale and inspect long-running apps (talks to corral service)",
-		"service", "http://127.0.0.1:8080", "the service framework", true)
-	deploy := &cobra.Command{
-		Use:   "deploy -f FILE",
-		Short: "Create or update an app from a Marathon app definition (JSON or YAML)",
-		Args:  cobra.NoArgs,
-		RunE:  runAppDeploy,
-	}
-	deploy.Flags().StringP("file", "f", "", "app definition (JSON or YAML)")
-	deploy.Flags().Bool("wait", false, "wait for the deployment to finish, showing its progress")
-	deploy.Flags().Bool("force", false, "override a deployment in progress")
-	deploy.Flags().Duration("timeout", 10*time.Minute, "with --wait, give up after this long")
-	_ = deploy.MarkFlagRequired("file")
-	scale := &cobra.Command{Use: "scale ID N", Short: "Change an app's instance count", Args: cobra.ExactArgs(2), RunE: runAppScale}
-	restart := &cobra.Command{Use: "restart ID", Short: "Replace every instance, within the upgrade strategy", Args: cobra.ExactArgs(1), RunE: runAppRestart}
-	rm := &cobra.Command{Use: "rm ID", Short: "Delete an app, killing its instances", Args: cobra.ExactArgs(1), RunE: runAppRemove}
-	for _, c := range []*cobra.Command{scale, restart, rm} {
-		addDeploymentFlags(c)
-	}
-	cmd.AddCommand(deploy, scale, restart, rm,
-		&cobra.Command{Use: "ls", Short: "List apps", Args: cobra.NoArgs, RunE: runAppList},
-		&cobra.Command{Use: "show ID", Short: "Show an app with its tasks", Args: cobra.ExactArgs(1), RunE: runAppShow},
-		&cobra.Command{Use: "tasks ID", Short: "List an app's tasks", Args: cobra.ExactArgs(1), RunE: runAppTasks},
-		&cobra.Command{Use: "versions ID", Short: "List an app's versions", Args: cobra.ExactArgs(1), RunE: runAppVersions},
-		&cobra.Command{Use: "queue", Short: "Show instances waiting to be placed, and why", Args: cobra.NoArgs, RunE: runAppQueue},
-		&cobra.Command{Use: "deployments", Short: "List deployments in progress", Args: cobra.NoArgs, RunE: runAppDeployments},
+	cmd := serviceAPI.command("app", "Deploy, scale and inspect long-running apps (talks to corral service)", true)
+	return addCommands(cmd,
+		cmdSpec{use: "deploy -f FILE", short: "Create or update an app from a Marathon app definition (JSON or YAML)", args: cobra.NoArgs,
+			run: runAppDeploy, file: "app definition (JSON or YAML)",
+			flags: deploymentFlags("wait for the deployment to finish, showing its progress")},
+		cmdSpec{use: "scale ID N", short: "Change an app's instance count", args: cobra.ExactArgs(2), run: runAppScale,
+			flags: deploymentFlags("")},
+		cmdSpec{use: "restart ID", short: "Replace every instance, within the upgrade strategy", args: cobra.ExactArgs(1),
+			run: appDeployment(http.MethodPost, "/restart"), flags: deploymentFlags("")},
+		cmdSpec{use: "rm ID", short: "Delete an app, killing its instances", args: cobra.ExactArgs(1),
+			run: appDeployment(http.MethodDelete, ""), flags: deploymentFlags("")},
+		cmdSpec{use: "ls", short: "List apps", args: cobra.NoArgs,
+			run: restListing(serviceAPI, fixedPath("/v2/apps"), "apps", appsTable)},
+		cmdSpec{use: "show ID", short: "Show an app with its tasks", args: cobra.ExactArgs(1),
+			run: restShow(serviceAPI, appArgPath(""), "app")},
+		cmdSpec{use: "tasks ID", short: "List an app's tasks", args: cobra.ExactArgs(1),
+			run: restListing(serviceAPI, appArgPath("/tasks"), "tasks", appTasksTable)},
+		cmdSpec{use: "versions ID", short: "List an app's versions", args: cobra.ExactArgs(1), run: runAppVersions},
+		cmdSpec{use: "queue", short: "Show instances waiting to be placed, and why", args: cobra.NoArgs,
+			run: restListing(serviceAPI, fixedPath("/v2/queue"), "queue", queueTable)},
+		cmdSpec{use: "deployments", short: "List deployments in progress", args: cobra.NoArgs,
+			run: restListing(serviceAPI, fixedPath("/v2/deployments"), "", deploymentsTable)},
+		// Groups of apps: app_groups.go.
+		cmdSpec{use: "groups [ID]", short: "Show app groups as a tree, with their apps and dependencies",
+			args: cobra.MaximumNArgs(1), run: runAppGroups},
+		cmdSpec{use: "group", short: "Deploy, scale or delete a whole group of apps", subs: []cmdSpec{
+			{use: "deploy -f FILE", short: "Create or replace a group from a Marathon group definition (JSON or YAML); apps it leaves out stop",
+				args: cobra.NoArgs, run: runGroupDeploy, file: "group definition (JSON or YAML)", flags: deploymentFlags("")},
+			{use: "scale ID FACTOR", short: "Multiply the instances of every app in a group (rounded up)",
+				args: cobra.ExactArgs(2), run: runGroupScale, flags: deploymentFlags("")},
+			{use: "rm ID", short: "Delete a group: its apps stop, dependents first", args: cobra.ExactArgs(1),
+				run: runGroupRemove, flags: deploymentFlags("")},
+		}},
 	)
-	cmd.AddCommand(newAppGroupCommands()...)
-	return cmd
 }
 
-// addDeploymentFlags adds what every command that starts a deployment takes.
-func addDeploymentFlags(c *cobra.Command) {
-	c.Flags().Bool("wait", false, "wait for the deployment to finish")
-	c.Flags().Bool("force", false, "override a deployment in progress")
-	c.Flags().Duration("timeout", 10*time.Minute, "with --wait, give up after this long")
-}
-
-func newServiceClient(cmd *cobra.Command) restClient {
-	return newRESTClient(cmd, "service", "CORRAL_SERVICE", "the service framework", "corral service")
+// deploymentFlags adds what every command that starts a deployment takes;
+// wait is --wait's help where it is not the usual.
+func deploymentFlags(wait string) func(f *pflag.FlagSet) {
+	if wait == "" {
+		wait = "wait for the deployment to finish"
+	}
+	return func(f *pflag.FlagSet) {
+		f.Bool("wait", false, wait)
+		f.Bool("force", false, "override a deployment in progress")
+		f.Duration("timeout", 10*time.Minute, "with --wait, give up after this long")
+	}
 }
 
 func appPath(id string) string { return "/v2/apps/" + strings.TrimPrefix(id, "/") }
 
-func jsonOutput(cmd *cobra.Command) bool {
-	o, _ := cmd.Flags().GetString("output")
-	return o == "json"
-}
-
-// printJSON prints v indented.
-func printJSON(w io.Writer, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(w, string(b))
-	return err
+// appArgPath is the path of the app the first argument names, with suffix.
+func appArgPath(suffix string) func(args []string) string {
+	return func(args []string) string { return appPath(args[0]) + suffix }
 }
 
 type deploymentRef struct {
@@ -83,7 +78,7 @@ type deploymentRef struct {
 }
 
 func runAppDeploy(cmd *cobra.Command, _ []string) error {
-	c := newServiceClient(cmd)
+	c := serviceAPI.client(cmd)
 	file, _ := cmd.Flags().GetString("file")
 	body, id, err := readSpecFile(file, "app")
 	if err != nil {
@@ -105,13 +100,12 @@ func afterDeployment(cmd *cobra.Command, c restClient, id string, ref deployment
 		return nil
 	}
 	timeout, _ := cmd.Flags().GetDuration("timeout")
-	return waitForDeployment(c, out, ref.DeploymentID, isTerminal(out), time.Now().Add(timeout))
+	return waitForDeployment(c, out, ref.DeploymentID, time.Now().Add(timeout))
 }
 
-// waitForDeployment shows a deployment's progress until it is gone: a
-// redrawn bar on a terminal, a line per change otherwise.
-func waitForDeployment(c restClient, out io.Writer, id string, tty bool, deadline time.Time) error {
-	last := ""
+// waitForDeployment shows a deployment's progress until it is gone.
+func waitForDeployment(c restClient, out io.Writer, id string, deadline time.Time) error {
+	p := newProgress(out)
 	for {
 		var deps []service.DeploymentView
 		if err := c.call(http.MethodGet, "/v2/deployments", nil, &deps); err != nil {
@@ -124,25 +118,13 @@ func waitForDeployment(c restClient, out io.Writer, id string, tty bool, deadlin
 			}
 		}
 		if d == nil {
-			if tty {
-				fmt.Fprintln(out)
-			}
+			p.end()
 			fmt.Fprintf(out, "deployment %s finished\n", id)
 			return nil
 		}
-		line := deploymentLine(d)
-		if line != last {
-			if tty {
-				fmt.Fprintf(out, "\r\033[K%s", line)
-			} else {
-				fmt.Fprintln(out, line)
-			}
-			last = line
-		}
+		p.show(deploymentLine(d))
 		if time.Now().After(deadline) {
-			if tty {
-				fmt.Fprintln(out)
-			}
+			p.end()
 			return fmt.Errorf("deployment %s still running after the timeout (see `corral app queue`; roll back with DELETE /v2/deployments/%s)", id, id)
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -157,9 +139,8 @@ func deploymentLine(d *service.DeploymentView) string {
 	if n > 0 {
 		filled = min(width, width*p["ready"]/n)
 	}
-	return fmt.Sprintf("[%s%s] %s: %d/%d ready, %d starting, %d old, %d stopping",
-		strings.Repeat("#", filled), strings.Repeat(".", width-filled), d.CurrentActions[0]["action"],
-		p["ready"], n, p["starting"], p["old"], p["killing"])
+	return gauge(filled, width) + fmt.Sprintf(" %s: %d/%d ready, %d starting, %d old, %d stopping",
+		d.CurrentActions[0]["action"], p["ready"], n, p["starting"], p["old"], p["killing"])
 }
 
 func runAppScale(cmd *cobra.Command, args []string) error {
@@ -167,19 +148,19 @@ func runAppScale(cmd *cobra.Command, args []string) error {
 	if err != nil || n < 0 {
 		return fmt.Errorf("the instance count must be a whole number, 0 or more; got %q", args[1])
 	}
-	return simpleDeployment(cmd, args[0], http.MethodPut, "", []byte(fmt.Sprintf(`{"instances":%d}`, n)))
+	return startDeployment(cmd, args[0], http.MethodPut, "", []byte(fmt.Sprintf(`{"instances":%d}`, n)))
 }
 
-func runAppRestart(cmd *cobra.Command, args []string) error {
-	return simpleDeployment(cmd, args[0], http.MethodPost, "/restart", nil)
+// appDeployment runs a command that starts a deployment of app ID with
+// no body: method on the app's path and suffix.
+func appDeployment(method, suffix string) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		return startDeployment(cmd, args[0], method, suffix, nil)
+	}
 }
 
-func runAppRemove(cmd *cobra.Command, args []string) error {
-	return simpleDeployment(cmd, args[0], http.MethodDelete, "", nil)
-}
-
-func simpleDeployment(cmd *cobra.Command, id, method, suffix string, body []byte) error {
-	c := newServiceClient(cmd)
+func startDeployment(cmd *cobra.Command, id, method, suffix string, body []byte) error {
+	c := serviceAPI.client(cmd)
 	force, _ := cmd.Flags().GetBool("force")
 	var ref deploymentRef
 	if err := c.call(method, appPath(id)+suffix+"?force="+strconv.FormatBool(force), body, &ref); err != nil {
@@ -188,19 +169,9 @@ func simpleDeployment(cmd *cobra.Command, id, method, suffix string, body []byte
 	return afterDeployment(cmd, c, id, ref)
 }
 
-func runAppList(cmd *cobra.Command, _ []string) error {
-	var v struct {
-		Apps []service.AppView `json:"apps"`
-	}
-	if err := newServiceClient(cmd).call(http.MethodGet, "/v2/apps", nil, &v); err != nil {
-		return err
-	}
-	if jsonOutput(cmd) {
-		return printJSON(cmd.OutOrStdout(), v.Apps)
-	}
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tINSTANCES\tRUNNING\tHEALTHY\tCPUS\tMEM\tDEPLOYING\tIMAGE\tCMD")
-	for _, a := range v.Apps {
+func appsTable(apps []service.AppView) *table {
+	t := newTable("ID", "INSTANCES", "RUNNING", "HEALTHY", "CPUS", "MEM", "DEPLOYING", "IMAGE", "CMD")
+	for _, a := range apps {
 		healthy := "-"
 		if len(a.HealthChecks) > 0 {
 			healthy = strconv.Itoa(a.TasksHealthy)
@@ -220,112 +191,69 @@ func runAppList(cmd *cobra.Command, _ []string) error {
 		if c := a.Container; c != nil && c.Docker != nil {
 			image = c.Docker.Image
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, *a.Instances, a.TasksRunning, healthy,
-			trimFloat(a.CPUs), trimFloat(a.Mem), deploying, image, cmdText)
+		t.add(a.ID, *a.Instances, a.TasksRunning, healthy, trimFloat(a.CPUs), trimFloat(a.Mem), deploying, image, cmdText)
 	}
-	return tw.Flush()
+	return t
 }
 
-func runAppShow(cmd *cobra.Command, args []string) error {
-	var v struct {
-		App json.RawMessage `json:"app"`
-	}
-	if err := newServiceClient(cmd).call(http.MethodGet, appPath(args[0]), nil, &v); err != nil {
-		return err
-	}
-	var pretty bytes.Buffer
-	if err := json.Indent(&pretty, v.App, "", "  "); err != nil {
-		return err
-	}
-	fmt.Fprintln(cmd.OutOrStdout(), pretty.String())
-	return nil
-}
-
-func runAppTasks(cmd *cobra.Command, args []string) error {
-	var v struct {
-		Tasks []service.TaskView `json:"tasks"`
-	}
-	if err := newServiceClient(cmd).call(http.MethodGet, appPath(args[0])+"/tasks", nil, &v); err != nil {
-		return err
-	}
-	if jsonOutput(cmd) {
-		return printJSON(cmd.OutOrStdout(), v.Tasks)
-	}
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TASK\tHOST\tPORTS\tSTATE\tHEALTHY\tVERSION\tSTARTED")
-	for _, t := range v.Tasks {
+func appTasksTable(tasks []service.TaskView) *table {
+	t := newTable("TASK", "HOST", "PORTS", "STATE", "HEALTHY", "VERSION", "STARTED")
+	for _, task := range tasks {
 		healthy := "-"
-		if len(t.HealthCheckResults) > 0 {
-			healthy = fmt.Sprint(t.HealthCheckResults[0]["alive"])
+		if len(task.HealthCheckResults) > 0 {
+			healthy = fmt.Sprint(task.HealthCheckResults[0]["alive"])
 		}
-		state := t.State
-		if t.Killing {
+		state := task.State
+		if task.Killing {
 			state += " (killing)"
 		}
-		if t.Unreachable {
+		if task.Unreachable {
 			state += " (unreachable)"
 		}
 		var ports []string
-		for _, p := range t.Ports {
+		for _, p := range task.Ports {
 			ports = append(ports, strconv.Itoa(p))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Host, strings.Join(ports, ","), state, healthy, t.Version, t.StartedAt)
+		t.add(task.ID, task.Host, strings.Join(ports, ","), state, healthy, task.Version, task.StartedAt)
 	}
-	return tw.Flush()
+	return t
 }
 
 func runAppVersions(cmd *cobra.Command, args []string) error {
-	var v struct {
-		Versions []string `json:"versions"`
-	}
-	if err := newServiceClient(cmd).call(http.MethodGet, appPath(args[0])+"/versions", nil, &v); err != nil {
+	var versions []string
+	if err := serviceAPI.client(cmd).call(http.MethodGet, appPath(args[0])+"/versions", nil, under("versions", &versions)); err != nil {
 		return err
 	}
 	if jsonOutput(cmd) {
-		return printJSON(cmd.OutOrStdout(), v.Versions)
+		return printJSON(cmd.OutOrStdout(), versions)
 	}
-	for _, ver := range v.Versions {
+	for _, ver := range versions {
 		fmt.Fprintln(cmd.OutOrStdout(), ver)
 	}
 	return nil
 }
 
-func runAppQueue(cmd *cobra.Command, _ []string) error {
-	var v struct {
-		Queue []struct {
-			App   service.AppView `json:"app"`
-			Count int             `json:"count"`
-			Since string          `json:"since"`
-			Why   string          `json:"why"`
-		} `json:"queue"`
-	}
-	if err := newServiceClient(cmd).call(http.MethodGet, "/v2/queue", nil, &v); err != nil {
-		return err
-	}
-	if jsonOutput(cmd) {
-		return printJSON(cmd.OutOrStdout(), v.Queue)
-	}
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "APP\tWAITING\tSINCE\tWHY")
-	for _, q := range v.Queue {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", q.App.ID, q.Count, q.Since, q.Why)
-	}
-	return tw.Flush()
+// queued is an entry of GET /v2/queue.
+type queued struct {
+	App   service.AppView `json:"app"`
+	Count int             `json:"count"`
+	Since string          `json:"since"`
+	Why   string          `json:"why"`
 }
 
-func runAppDeployments(cmd *cobra.Command, _ []string) error {
-	var deps []service.DeploymentView
-	if err := newServiceClient(cmd).call(http.MethodGet, "/v2/deployments", nil, &deps); err != nil {
-		return err
+func queueTable(queue []queued) *table {
+	t := newTable("APP", "WAITING", "SINCE", "WHY")
+	for _, q := range queue {
+		t.add(q.App.ID, q.Count, q.Since, q.Why)
 	}
-	if jsonOutput(cmd) {
-		return printJSON(cmd.OutOrStdout(), deps)
-	}
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DEPLOYMENT\tAPP\tACTION\tPROGRESS")
+	return t
+}
+
+func deploymentsTable(deps []service.DeploymentView) *table {
+	t := newTable("DEPLOYMENT", "APP", "ACTION", "PROGRESS")
 	for i := range deps {
 		d := &deps[i]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.ID, d.AffectedApps[0], d.CurrentActions[0]["action"], deploymentLine(d))
+		t.add(d.ID, d.AffectedApps[0], d.CurrentActions[0]["action"], deploymentLine(d))
 	}
-	return tw.Flush()
+	return t
 }

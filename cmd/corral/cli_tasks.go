@@ -1,8 +1,15 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -11,45 +18,31 @@ import (
 	"github.com/corral-sched/corral/resources"
 )
 
-// newTasksCommand lists the tasks the leading master knows; --all adds the
+// tasksTable lists the tasks the leading master knows; --all adds the
 // finished ones it remembers (its bounded history), newest first, with
 // how each ended.
-func newTasksCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "tasks", Short: "List tasks (--all: finished ones too, with why they ended)", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			all, _ := cmd.Flags().GetBool("all")
-			c, err := newOperatorClient(cmd)
-			if err != nil {
-				return err
-			}
-			resp, err := c.call(&masterpb.Call{Type: masterpb.Call_GET_TASKS.Enum()})
-			if err != nil {
-				return err
-			}
-			got := resp.GetGetTasks()
-			// Tasks on unreachable agents are listed too, as TASK_UNREACHABLE:
-			// they may well still run.
-			list := slices.Concat(got.GetTasks(), got.GetUnreachableTasks())
-			header := "ID\tFRAMEWORK\tAGENT\tSTATE\tCPUS\tMEM\tIP\tIMAGE"
-			if all {
-				list = append(list, got.GetCompletedTasks()...)
-				header += "\tREASON\tMESSAGE"
-			}
-			var rows [][]string
-			for _, t := range list {
-				res := resources.Resources(t.GetResources())
-				row := []string{t.GetTaskId().GetValue(), t.GetFrameworkId().GetValue(), t.GetAgentId().GetValue(),
-					t.GetState().String(), trimFloat(res.ScalarValue("cpus")), trimFloat(res.ScalarValue("mem")), taskIPs(t), taskImage(t)}
-				if all {
-					reason, msg := ending(t)
-					row = append(row, reason, msg)
-				}
-				rows = append(rows, row)
-			}
-			return c.show(cmd, resp, header, rows)
-		}}
-	cmd.Flags().Bool("all", false, "also list finished tasks (the master's history), newest first, with their reason and message")
-	return cmd
+func tasksTable(cmd *cobra.Command, resp *masterpb.Response) *table {
+	all, _ := cmd.Flags().GetBool("all")
+	got := resp.GetGetTasks()
+	// Tasks on unreachable agents are listed too, as TASK_UNREACHABLE:
+	// they may well still run.
+	list := slices.Concat(got.GetTasks(), got.GetUnreachableTasks())
+	t := newTable("ID", "FRAMEWORK", "AGENT", "STATE", "CPUS", "MEM", "IP", "IMAGE")
+	if all {
+		list = append(list, got.GetCompletedTasks()...)
+		t.header = append(t.header, "REASON", "MESSAGE")
+	}
+	for _, task := range list {
+		res := resources.Resources(task.GetResources())
+		row := []any{task.GetTaskId().GetValue(), task.GetFrameworkId().GetValue(), task.GetAgentId().GetValue(),
+			task.GetState(), trimFloat(res.ScalarValue("cpus")), trimFloat(res.ScalarValue("mem")), taskIPs(task), taskImage(task)}
+		if all {
+			reason, msg := ending(task)
+			row = append(row, reason, msg)
+		}
+		t.add(row...)
+	}
+	return t
 }
 
 // taskImage names the image a task runs from (mesos.image, or a DOCKER
@@ -98,4 +91,102 @@ func taskIPs(t *mesospb.Task) string {
 		return "-"
 	}
 	return strings.Join(ips, ",")
+}
+
+// findTask finds a task by ID in the lists it is given (parts of the
+// master's GET_TASKS answer); nil if none has it.
+func findTask(id string, lists ...[]*mesospb.Task) *mesospb.Task {
+	var task *mesospb.Task
+	for _, list := range lists {
+		for _, t := range list {
+			if t.GetTaskId().GetValue() == id {
+				task = t // the last listed, as the master lists them
+			}
+		}
+	}
+	return task
+}
+
+// runLogs finds the task's agent and sandbox through the master, then
+// reads the file from the agent's /files/read, from the start or, with
+// -f, following it as it grows.
+func runLogs(cmd *cobra.Command, c *operatorClient, args []string) error {
+	resp, err := c.get(masterpb.Call_GET_TASKS)
+	if err != nil {
+		return err
+	}
+	tasks := resp.GetGetTasks()
+	task := findTask(args[0], tasks.GetTasks(), tasks.GetCompletedTasks(), tasks.GetUnreachableTasks())
+	if task == nil {
+		return fmt.Errorf("no task %q at the master (see `corral tasks`)", args[0])
+	}
+	a, err := findAgent(c, task.GetAgentId().GetValue())
+	if err != nil {
+		return err
+	}
+	addr := strings.TrimPrefix(a.GetPid(), "agent@")
+	executor := task.GetExecutorId().GetValue()
+	if executor == "" {
+		executor = task.GetTaskId().GetValue() // the command executor's ID is the task's
+	}
+	file := "stdout"
+	if e, _ := cmd.Flags().GetBool("stderr"); e {
+		file = "stderr"
+	}
+	path := fmt.Sprintf("/frameworks/%s/executors/%s/runs/latest/%s", task.GetFrameworkId().GetValue(), executor, file)
+	follow, _ := cmd.Flags().GetBool("follow")
+	ctx, stop := untilSignalled(cmd)
+	defer stop()
+	// Agents serve TLS when the master does, with the same CA.
+	scheme, _, _ := strings.Cut(c.base, "://")
+	offset := 0
+	for {
+		chunk, err := readAgentFile(ctx, c.http, scheme, addr, path, offset)
+		if err != nil {
+			return err
+		}
+		if _, err := io.WriteString(cmd.OutOrStdout(), chunk); err != nil {
+			return err
+		}
+		offset += len(chunk)
+		if chunk != "" {
+			continue // there may be more right away
+		}
+		if !follow {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func readAgentFile(ctx context.Context, client *http.Client, scheme, addr, path string, offset int) (string, error) {
+	u := fmt.Sprintf("%s://%s/files/read?path=%s&offset=%d", scheme, addr, url.QueryEscape(path), offset)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", nil
+		}
+		return "", fmt.Errorf("cannot reach the task's agent at %s: %w", addr, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return "", fmt.Errorf("reading %s from %s: %s: %s", path, addr, resp.Status, strings.TrimSpace(string(b)))
+	}
+	var v struct {
+		Data   string `json:"data"`
+		Offset int    `json:"offset"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	return v.Data, nil
 }

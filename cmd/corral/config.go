@@ -64,14 +64,9 @@ func (s *settings) Duration(name string) (time.Duration, error) {
 	return d, nil
 }
 
-// logger builds the process's logger from --log-level and --log-format.
-func logger(s *settings) (*slog.Logger, error) {
-	log, _, err := leveledLogger(s)
-	return log, err
-}
-
-// leveledLogger is logger with the variable that holds its level, which
-// the master's SET_LOGGING_LEVEL changes.
+// leveledLogger builds the process's logger from --log-level and
+// --log-format, with the variable that holds its level, which the
+// master's SET_LOGGING_LEVEL changes.
 func leveledLogger(s *settings) (*slog.Logger, *slog.LevelVar, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(s.String("log-level"))); err != nil {

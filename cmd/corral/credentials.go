@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -12,23 +13,22 @@ import (
 	"github.com/corral-sched/corral/auth"
 )
 
-// addClientCredentialFlags adds the flags a client of an authenticating
-// master uses: --principal and --secret-file (or CORRAL_PRINCIPAL and
-// CORRAL_SECRET_FILE, or the secret itself in CORRAL_SECRET).
-func addClientCredentialFlags(f *pflag.FlagSet) {
-	f.String("principal", "", "principal to authenticate to the master as (HTTP Basic); also CORRAL_PRINCIPAL")
+// addCredentialFlags adds the flags a client of an authenticating server
+// (the master, a framework's REST API) uses: --principal and --secret-file
+// (or CORRAL_PRINCIPAL and CORRAL_SECRET_FILE, or the secret itself in
+// CORRAL_SECRET). The names are the same for every server, so that one
+// CORRAL_PRINCIPAL serves all.
+func addCredentialFlags(f *pflag.FlagSet, server string) {
+	f.String("principal", "", "principal to authenticate to "+server+" as (HTTP Basic); also CORRAL_PRINCIPAL")
 	f.String("secret-file", "", "file holding the principal's secret; also CORRAL_SECRET_FILE, or the secret in CORRAL_SECRET")
 }
 
-// addRESTClientFlags adds the flags a client of a framework's REST API
-// uses to authenticate and to verify it: the same names and environment
-// variables as the master's clients, so that one CORRAL_PRINCIPAL serves
-// both.
-func addRESTClientFlags(f *pflag.FlagSet, framework string) {
-	f.String("principal", "", "principal to authenticate to "+framework+" as (HTTP Basic); also CORRAL_PRINCIPAL")
-	f.String("secret-file", "", "file holding the principal's secret; also CORRAL_SECRET_FILE, or the secret in CORRAL_SECRET")
-	f.String("tls-ca", "", "PEM CA bundle verifying "+framework+", which is then called over https")
-	f.String("tls-cert", "", "PEM client certificate, if "+framework+" asks for one")
+// addClientFlags adds the credentials of a client that serves nothing
+// itself, and the CA and certificate it calls server with.
+func addClientFlags(f *pflag.FlagSet, server string) {
+	addCredentialFlags(f, server)
+	f.String("tls-ca", "", "PEM CA bundle verifying "+server+", which is then called over https")
+	f.String("tls-cert", "", "PEM client certificate, if "+server+" asks for one")
 	f.String("tls-key", "", "PEM key of --tls-cert")
 }
 
@@ -76,6 +76,16 @@ func clientCredentials(get func(string) string) (principal, secret string, err e
 		err = fmt.Errorf("--principal %s needs its secret: --secret-file FILE or CORRAL_SECRET", principal)
 	}
 	return principal, secret, err
+}
+
+// withCredentials authenticates what base sends with the client's
+// credentials, if it has any.
+func withCredentials(base http.RoundTripper, get func(string) string) (http.RoundTripper, error) {
+	principal, secret, err := clientCredentials(get)
+	if err != nil || principal == "" {
+		return base, err
+	}
+	return &auth.Transport{Base: base, Principal: principal, Secret: secret}, nil
 }
 
 // cobraFlags reads string flags of a command, for clientCredentials.

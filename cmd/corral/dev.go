@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,25 +23,18 @@ import (
 )
 
 func newDevCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "dev",
-		Short: "Run a whole local cluster in one process",
-		Long: "Run a standalone master and several agents in one process, on loopback, for\n" +
-			"development and trying corral out. No ZooKeeper is needed.",
-		Args: cobra.NoArgs,
-		RunE: runDev,
-	}
-	addCommonFlags(cmd)
-	f := cmd.Flags()
+	cmd, f := newServerCommand("dev", "Run a whole local cluster in one process",
+		"Run a standalone master and several agents in one process, on loopback, for\n"+
+			"development and trying corral out. No ZooKeeper is needed.", runDev)
 	f.String("master-listen", "127.0.0.1:5050", "address of the master")
 	f.Int("agents", 3, "number of agents")
 	f.Int("agent-base-port", 5051, "port of the first agent; the others follow")
 	f.String("agent-resources", "", `resources of each agent (default "cpus:4;mem:4096;disk:20000" and 1,000 ports of its own)`)
 	f.String("work-dir", "", "directory for the agents' work dirs (default: a new temporary directory)")
 	f.String("isolation", "posix", "the agents' --isolation: an isolator list (cgroups/mem,namespaces/pid,filesystem/linux,...) or a shorthand (posix, linux, auto, sim)")
-	f.String("service-listen", "127.0.0.1:8080", "address of the service framework's API")
-	f.String("pets-listen", "127.0.0.1:8081", "address of the pets framework's API")
-	f.String("batch-listen", "127.0.0.1:8082", "address of the batch framework's API")
+	for _, fc := range frameworkCommands { // at the addresses of their own commands
+		f.String(fc.name+"-listen", fc.listen, "address of the "+fc.name+" framework's API")
+	}
 	f.String("dns-listen", "127.0.0.1:8053", "address of the DNS server naming tasks and pets (UDP and TCP); empty for none")
 	f.String("dns-domain", "corral", "domain of those names; pets are told their peers' names in it")
 	f.String("network-cni-config-dir", "", "directory of CNI network configurations for the agents (see corral agent); tasks naming one of its networks get an address on it (the isolation becomes linux if it was posix)")
@@ -62,15 +54,7 @@ type devCluster struct {
 	done       []chan error
 }
 
-func runDev(cmd *cobra.Command, _ []string) error {
-	s, err := loadSettings(cmd)
-	if err != nil {
-		return err
-	}
-	log, level, err := leveledLogger(s)
-	if err != nil {
-		return err
-	}
+func runDev(cmd *cobra.Command, s *settings, log *slog.Logger, level *slog.LevelVar) error {
 	n := s.Int("agents")
 	if n < 1 {
 		return fmt.Errorf("--agents must be at least 1, got %d", n)
@@ -85,7 +69,7 @@ func runDev(cmd *cobra.Command, _ []string) error {
 			return fmt.Errorf("creating a work dir: %w", err)
 		}
 	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := untilSignalled(cmd)
 	defer stop()
 	out := cmd.OutOrStdout()
 	c := &devCluster{}
@@ -163,54 +147,25 @@ func runDev(cmd *cobra.Command, _ []string) error {
 		c.start(a, ln, log)
 		fmt.Fprintf(out, "agent-%d  http://%s  %s\n", i, ln.Addr(), res)
 	}
-	sln, err := listen(s.String("service-listen"))
-	if err != nil {
-		return err
+	masterAddr := mln.Addr().String()
+	for _, fw := range []struct {
+		name         string
+		newFramework func(st store.Store, apiURL string) (devFramework, error)
+	}{
+		{"service", func(st store.Store, apiURL string) (devFramework, error) {
+			return service.New(ctx, service.Config{Master: masterAddr, Store: st, Logger: log, WebUIURL: apiURL})
+		}},
+		{"pets", func(st store.Store, _ string) (devFramework, error) {
+			return pets.New(ctx, pets.Config{Master: masterAddr, Store: st, Logger: log, DNSDomain: dnsDomain})
+		}},
+		{"batch", func(st store.Store, _ string) (devFramework, error) {
+			return batch.New(ctx, batch.Config{Master: masterAddr, Store: st, Logger: log})
+		}},
+	} {
+		if err := c.startFramework(fw.name, s.String(fw.name+"-listen"), filepath.Join(workDir, fw.name), fw.newFramework, out, log); err != nil {
+			return err
+		}
 	}
-	serviceStore, err := store.OpenLocal(filepath.Join(workDir, "service"))
-	if err != nil {
-		sln.Close()
-		return err
-	}
-	sf, err := service.New(ctx, service.Config{Master: mln.Addr().String(), Store: serviceStore, Logger: log,
-		WebUIURL: "http://" + sln.Addr().String()})
-	if err != nil {
-		sln.Close()
-		return err
-	}
-	c.frameworks = append(c.frameworks, sf)
-	c.start(serviceComponent{f: sf, gatherer: serverRegistry()}, sln, log)
-	fmt.Fprintf(out, "service  http://%s\n", sln.Addr())
-	petsStore, err := store.OpenLocal(filepath.Join(workDir, "pets"))
-	if err != nil {
-		return err
-	}
-	pf, err := pets.New(ctx, pets.Config{Master: mln.Addr().String(), Store: petsStore, Logger: log, DNSDomain: dnsDomain})
-	if err != nil {
-		return err
-	}
-	pln, err := listen(s.String("pets-listen"))
-	if err != nil {
-		return err
-	}
-	c.frameworks = append(c.frameworks, pf)
-	c.start(petsComponent{f: pf, gatherer: serverRegistry()}, pln, log)
-	fmt.Fprintf(out, "pets     http://%s\n", pln.Addr())
-	batchStore, err := store.OpenLocal(filepath.Join(workDir, "batch"))
-	if err != nil {
-		return err
-	}
-	bf, err := batch.New(ctx, batch.Config{Master: mln.Addr().String(), Store: batchStore, Logger: log})
-	if err != nil {
-		return err
-	}
-	bln, err := listen(s.String("batch-listen"))
-	if err != nil {
-		return err
-	}
-	c.frameworks = append(c.frameworks, bf)
-	c.start(batchComponent{f: bf, gatherer: serverRegistry()}, bln, log)
-	fmt.Fprintf(out, "batch    http://%s\n", bln.Addr())
 	if err := c.waitRegistered(ctx, readyTimeout); err != nil {
 		return err
 	}
@@ -218,6 +173,35 @@ func runDev(cmd *cobra.Command, _ []string) error {
 	fmt.Fprintln(out, "corral dev: ready")
 	<-ctx.Done()
 	fmt.Fprintln(out, "corral dev: stopping")
+	return nil
+}
+
+// devFramework is a bundled framework as the dev cluster runs it.
+type devFramework interface {
+	framework
+	FrameworkID() string
+}
+
+// startFramework starts a framework with its API on addr and its state
+// in dir.
+func (c *devCluster) startFramework(name, addr, dir string, newFramework func(st store.Store, apiURL string) (devFramework, error), out io.Writer, log *slog.Logger) error {
+	ln, err := listen(addr)
+	if err != nil {
+		return err
+	}
+	st, err := store.OpenLocal(dir)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	f, err := newFramework(st, "http://"+ln.Addr().String())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	c.frameworks = append(c.frameworks, f)
+	c.start(frameworkComponent[devFramework]{f: f, gatherer: serverRegistry()}, ln, log)
+	fmt.Fprintf(out, "%-8s http://%s\n", name, ln.Addr())
 	return nil
 }
 

@@ -28,20 +28,18 @@ import (
 // `corral attach` attaches to a task's own stdio, both through Mesos' v1
 // agent API. The master's operator API says which agent runs the task.
 
-func newExecCommands() []*cobra.Command {
-	exec := &cobra.Command{Use: "exec TASK -- COMMAND [ARGS...]", Short: "Run a command inside a running task's container",
-		Long: "Run a command inside a running task's container (its namespaces and root on a linux agent;\n" +
-			"on the host with its environment and sandbox on a posix one). Its exit status is corral's.\n" +
-			"-i sends stdin, -t gives it a terminal (with -i, an interactive shell: corral exec -it TASK -- sh).",
-		Args: cobra.MinimumNArgs(2), RunE: runExec}
-	exec.Flags().BoolP("stdin", "i", false, "pass stdin to the command")
-	exec.Flags().BoolP("tty", "t", false, "give the command a terminal")
-	attach := &cobra.Command{Use: "attach TASK", Short: "Attach to a running task's output (and, -i, its terminal's input)",
-		Long: "Attach to a running task's output. A task launched with a terminal (ContainerInfo.tty_info)\n" +
-			"also takes input with -i; Ctrl-P Ctrl-Q detaches and leaves it running.",
-		Args: cobra.ExactArgs(1), RunE: runAttach}
-	attach.Flags().BoolP("stdin", "i", false, "pass stdin to the task's terminal")
-	return []*cobra.Command{exec, attach}
+// inTask runs a session (exec, attach) with the container of task
+// args[0], until SIGINT, SIGTERM or SIGHUP.
+func inTask(session func(ctx context.Context, cmd *cobra.Command, agentClient *attachclient.Client, container string, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		agentClient, container, err := taskContainer(cmd, args[0])
+		if err != nil {
+			return err
+		}
+		ctx, stop := untilSignalled(cmd, syscall.SIGHUP)
+		defer stop()
+		return session(ctx, cmd, agentClient, container, args)
+	}
 }
 
 // exitStatus is a remote command's exit status, which becomes corral's.
@@ -59,16 +57,11 @@ func taskContainer(cmd *cobra.Command, taskID string) (*attachclient.Client, str
 	if err != nil {
 		return nil, "", err
 	}
-	resp, err := c.call(&masterpb.Call{Type: masterpb.Call_GET_TASKS.Enum()})
+	resp, err := c.get(masterpb.Call_GET_TASKS)
 	if err != nil {
 		return nil, "", err
 	}
-	var task *mesospb.Task
-	for _, t := range resp.GetGetTasks().GetTasks() {
-		if t.GetTaskId().GetValue() == taskID {
-			task = t
-		}
-	}
+	task := findTask(taskID, resp.GetGetTasks().GetTasks())
 	if task == nil {
 		return nil, "", fmt.Errorf("no running task %q at the master (see `corral tasks`)", taskID)
 	}
@@ -94,15 +87,9 @@ func taskContainer(cmd *cobra.Command, taskID string) (*attachclient.Client, str
 	return &attachclient.Client{Base: scheme + "://" + strings.TrimPrefix(a.GetPid(), "agent@"), HTTP: client}, container, nil
 }
 
-func runExec(cmd *cobra.Command, args []string) error {
+func runExec(ctx context.Context, cmd *cobra.Command, agentClient *attachclient.Client, parent string, args []string) error {
 	stdin, _ := cmd.Flags().GetBool("stdin")
 	tty, _ := cmd.Flags().GetBool("tty")
-	agentClient, parent, err := taskContainer(cmd, args[0])
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
 	local := localTerminal(cmd, tty)
 	if tty && local == nil {
 		fmt.Fprintln(cmd.ErrOrStderr(), "corral: unable to use a terminal: stdin is not one; running without -t")
@@ -131,12 +118,11 @@ func runExec(cmd *cobra.Command, args []string) error {
 		go func() { _ = in.Close() }()
 	} else {
 		if tty {
-			restore, err := local.raw()
+			restore, err := local.takeOver(ctx, in)
 			if err != nil {
 				return err
 			}
 			defer restore()
-			go local.forwardResizes(ctx, in)
 		}
 		go func() {
 			if _, err := io.Copy(in, cmd.InOrStdin()); err == nil {
@@ -165,14 +151,8 @@ func runExec(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-func runAttach(cmd *cobra.Command, args []string) error {
+func runAttach(ctx context.Context, cmd *cobra.Command, agentClient *attachclient.Client, id string, _ []string) error {
 	stdin, _ := cmd.Flags().GetBool("stdin")
-	agentClient, id, err := taskContainer(cmd, args[0])
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
 	ctx, detach := context.WithCancel(ctx)
 	defer detach()
 	out, err := agentClient.AttachOutput(ctx, attachclient.ContainerID(id, ""))
@@ -187,12 +167,11 @@ func runAttach(cmd *cobra.Command, args []string) error {
 		}
 		defer in.Abort() // detaching is no end of input
 		if local := localTerminal(cmd, true); local != nil {
-			restore, err := local.raw()
+			restore, err := local.takeOver(ctx, in)
 			if err != nil {
 				return err
 			}
 			defer restore()
-			go local.forwardResizes(ctx, in)
 		}
 		go func() {
 			_ = copyUntilEscape(in, cmd.InOrStdin())
@@ -250,13 +229,15 @@ func (t *terminal) size() (rows, cols uint32) {
 	return uint32(h), uint32(w)
 }
 
-// raw puts the terminal in raw mode: keys go to the remote terminal as
-// typed (^C included); the returned function restores it.
-func (t *terminal) raw() (func(), error) {
+// takeOver makes the terminal the remote one's until ctx ends: raw mode,
+// so that keys go to the remote terminal as typed (^C included), and its
+// size sent to in whenever it changes. restore gives the terminal back.
+func (t *terminal) takeOver(ctx context.Context, in *attachclient.Input) (restore func(), err error) {
 	state, err := term.MakeRaw(t.fd)
 	if err != nil {
 		return nil, fmt.Errorf("putting the terminal in raw mode: %w", err)
 	}
+	go t.forwardResizes(ctx, in)
 	return func() { _ = term.Restore(t.fd, state) }, nil
 }
 

@@ -116,22 +116,15 @@ var frameworkCommands = []frameworkCommand{
 
 // command makes the row's cobra command.
 func (fc frameworkCommand) command() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   fc.name,
-		Short: fc.short,
-		Long: fc.short + ".\n\nWith --zk, several instances may run: they elect a leader through ZooKeeper,\n" +
-			"share their state there, and standbys redirect API requests to the leader.",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return fc.run(cmd) },
-	}
-	addCommonFlags(cmd)
-	f := cmd.Flags()
+	cmd, f := newServerCommand(fc.name, fc.short,
+		fc.short+".\n\nWith --zk, several instances may run: they elect a leader through ZooKeeper,\n"+
+			"share their state there, and standbys redirect API requests to the leader.", fc.run)
 	f.String("listen", fc.listen, "address of the REST API")
 	if fc.advertise {
 		f.String("advertise", "", "host:port others reach the REST API at (default: the listen address)")
 	}
 	f.String("master", "127.0.0.1:5050", "host:port of a master")
-	addClientCredentialFlags(f)
+	addCredentialFlags(f, "the master")
 	addTLSFlags(f)
 	addAPIAuthFlags(f, "the REST API", fc.open)
 	f.String("zk", "", "ZooKeeper URL (zk://host:port,.../path): find the leading master there, keep state under <path>/frameworks/<name> and elect a leading instance")

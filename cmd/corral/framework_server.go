@@ -4,9 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os/signal"
+	"net/http"
 	"path/filepath"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -27,55 +26,41 @@ type frameworkState struct {
 	// there.
 	Session    *election.Session
 	LeaderPath string
+	// ZK is --zk without its password.
+	ZK string
 }
 
 // openFrameworkState opens it; close releases what it opened.
 func openFrameworkState(s *settings, name string, log *slog.Logger) (st frameworkState, close func(), err error) {
-	zkURL := s.String("zk")
-	if zkURL == "" {
+	if s.String("zk") == "" {
 		local, err := store.OpenLocal(filepath.Clean(s.String("work-dir")))
 		if err != nil {
 			return frameworkState{}, nil, fmt.Errorf("opening the state in --work-dir: %w", err)
 		}
 		return frameworkState{Store: local}, func() { local.Close() }, nil
 	}
-	zu, err := store.ParseZKURLAuth(zkURL)
-	if err != nil {
-		return frameworkState{}, nil, fmt.Errorf("--zk: %w", err)
-	}
-	servers, path := zu.Servers, zu.Root
-	timeout, err := s.Duration("zk-session-timeout")
+	zk, err := dialZK(s, log, true)
 	if err != nil {
 		return frameworkState{}, nil, err
 	}
-	session, err := election.DialAuth(servers, timeout, zu.Credentials, log)
+	path := zk.url.Root
+	registry, err := store.DialZooKeeper(zk.url.Servers, path+"/frameworks/"+name, zk.url.Credentials, zk.timeout, log)
 	if err != nil {
+		zk.Close()
 		return frameworkState{}, nil, err
 	}
-	zk, err := store.DialZooKeeper(servers, path+"/frameworks/"+name, zu.Credentials, timeout, log)
-	if err != nil {
-		session.Close()
-		return frameworkState{}, nil, err
-	}
-	return frameworkState{Store: zk, Detector: election.NewDetector(session, path), Session: session,
-			LeaderPath: path + "/frameworks/" + name + "-leader"},
-		func() { zk.Close(); session.Close() }, nil
+	return frameworkState{Store: registry, Detector: zk.detector(), Session: zk.Session,
+			LeaderPath: path + "/frameworks/" + name + "-leader", ZK: zk.redacted},
+		func() { registry.Close(); zk.Close() }, nil
 }
 
 // run runs the row's framework until SIGINT or SIGTERM: alone, or, with
 // --zk, as one of several instances that elect a leader.
-func (fc frameworkCommand) run(cmd *cobra.Command) error {
-	s, err := loadSettings(cmd)
-	if err != nil {
-		return err
-	}
-	log, err := logger(s)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+func (fc frameworkCommand) run(cmd *cobra.Command, s *settings, log *slog.Logger, _ *slog.LevelVar) error {
+	ctx, stop := untilSignalled(cmd)
 	defer stop()
 	fs := frameworkSettings{Master: s.String("master"), Name: s.String("name"), User: s.String("user"), Logger: log}
+	var err error
 	if fs.Principal, fs.Secret, err = clientCredentials(s.String); err != nil {
 		return err
 	}
@@ -95,6 +80,7 @@ func (fc frameworkCommand) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	defer ln.Close() // on the way out early; serving closes it otherwise
 	addr := ln.Addr().String()
 	if fc.advertise {
 		addr = advertised(s.String("advertise"), ln)
@@ -102,7 +88,7 @@ func (fc frameworkCommand) run(cmd *cobra.Command) error {
 	fs.WebUIURL = scheme + "://" + addr
 	var runner *leader.Runner // under --zk
 	if state.Session != nil {
-		fs.ZK = store.RedactZKURL(s.String("zk"))
+		fs.ZK = state.ZK
 		fs.Abdicate = func() bool { return runner.Abdicate() } // Marathon's DELETE /v2/leader
 	}
 	reg := serverRegistry()
@@ -117,23 +103,21 @@ func (fc frameworkCommand) run(cmd *cobra.Command) error {
 	if state.Session == nil {
 		term, err := start(ctx)
 		if err != nil {
-			ln.Close()
 			return err
 		}
-		srv := serveHTTP(ln, term.Handler, log)
-		fmt.Fprintf(out, "corral %s listening on %s://%s\n", fc.name, scheme, ln.Addr())
-		err = term.Run(ctx)
-		srv.shutdown()
-		return err
+		return serveWhileRunning(ctx, ln, termComponent{term}, log, out, fmt.Sprintf("corral %s listening on %s://%s", fc.name, scheme, ln.Addr()))
 	}
 	// Under ZooKeeper only the leader runs the framework, so that two
 	// instances never act on one app, set or job; each term starts
 	// afresh from the shared store.
 	runner = leader.New(leader.Config{Session: state.Session, Path: state.LeaderPath, Addr: addr, Start: start,
 		Redirect: leader.ToURL, Noun: "instance", Log: log})
-	srv := serveHTTP(ln, runner.Handler(), log)
-	fmt.Fprintf(out, "corral %s listening on %s://%s (contending for leadership)\n", fc.name, scheme, ln.Addr())
-	err = runner.Run(ctx)
-	srv.shutdown()
-	return err
+	return serveWhileRunning(ctx, ln, runner, log, out, fmt.Sprintf("corral %s listening on %s://%s (contending for leadership)", fc.name, scheme, ln.Addr()))
 }
+
+// termComponent serves and runs a framework's one term when it runs
+// alone.
+type termComponent struct{ term leader.Term }
+
+func (t termComponent) Handler() http.Handler         { return t.term.Handler }
+func (t termComponent) Run(ctx context.Context) error { return t.term.Run(ctx) }

@@ -9,49 +9,44 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/corral-sched/corral/frameworks/pets"
 )
 
 // The petset commands are a client of the pets framework's REST API.
 func newPetsetCommand() *cobra.Command {
-	cmd := newFrameworkClientCommand("petset", "Create, scale, update and inspect stateful sets (talks to corral pets)",
-		"pets", "http://127.0.0.1:8081", "the pets framework", true)
-	create := &cobra.Command{
-		Use:   "create -f FILE",
-		Short: "Create a set from a YAML or JSON file, or update it (a rolling update per its strategy)",
-		Args:  cobra.NoArgs,
-		RunE:  runPetsetCreate,
-	}
-	create.Flags().StringP("file", "f", "", "set file (YAML or JSON)")
-	_ = create.MarkFlagRequired("file")
-	scale := &cobra.Command{Use: "scale ID N", Short: "Change a set's number of pets", Args: cobra.ExactArgs(2), RunE: runPetsetScale}
-	restart := &cobra.Command{Use: "restart ID ORDINAL", Short: "Restart one pet in place, with the set's current spec", Args: cobra.ExactArgs(2), RunE: runPetsetPetAction}
-	replace := &cobra.Command{Use: "replace ID ORDINAL", Short: "Move one pet to another agent with a fresh volume, destroying its old one", Args: cobra.ExactArgs(2), RunE: runPetsetPetAction}
-	rm := &cobra.Command{Use: "rm ID", Short: "Delete a set, stopping its pets in reverse order; volumes are kept unless --purge", Args: cobra.ExactArgs(1), RunE: runPetsetRemove}
-	rm.Flags().Bool("purge", false, "also destroy the pets' volumes and reservations (needs -f)")
-	rm.Flags().BoolP("force", "f", false, "confirm --purge: the pets' data is destroyed")
-	for _, c := range []*cobra.Command{create, scale, restart, replace, rm} {
-		c.Flags().Bool("wait", false, "wait until the set is ready (or gone), showing its progress")
-		c.Flags().Duration("timeout", 10*time.Minute, "with --wait, give up after this long")
-	}
-	cmd.AddCommand(create, scale, restart, replace, rm,
-		&cobra.Command{Use: "ls", Short: "List sets", Args: cobra.NoArgs, RunE: runPetsetList},
-		&cobra.Command{Use: "show ID", Short: "Show a set and its pets", Args: cobra.ExactArgs(1), RunE: runPetsetShow},
+	cmd := petsAPI.command("petset", "Create, scale, update and inspect stateful sets (talks to corral pets)", true)
+	return addCommands(cmd,
+		cmdSpec{use: "create -f FILE", short: "Create a set from a YAML or JSON file, or update it (a rolling update per its strategy)",
+			args: cobra.NoArgs, run: runPetsetCreate, file: "set file (YAML or JSON)", flags: petsetWaitFlags},
+		cmdSpec{use: "scale ID N", short: "Change a set's number of pets", args: cobra.ExactArgs(2), run: runPetsetScale, flags: petsetWaitFlags},
+		cmdSpec{use: "restart ID ORDINAL", short: "Restart one pet in place, with the set's current spec", args: cobra.ExactArgs(2),
+			run: runPetsetPetAction, flags: petsetWaitFlags},
+		cmdSpec{use: "replace ID ORDINAL", short: "Move one pet to another agent with a fresh volume, destroying its old one", args: cobra.ExactArgs(2),
+			run: runPetsetPetAction, flags: petsetWaitFlags},
+		cmdSpec{use: "rm ID", short: "Delete a set, stopping its pets in reverse order; volumes are kept unless --purge", args: cobra.ExactArgs(1),
+			run: runPetsetRemove, flags: func(f *pflag.FlagSet) {
+				f.Bool("purge", false, "also destroy the pets' volumes and reservations (needs -f)")
+				f.BoolP("force", "f", false, "confirm --purge: the pets' data is destroyed")
+				petsetWaitFlags(f)
+			}},
+		cmdSpec{use: "ls", short: "List sets", args: cobra.NoArgs, run: restListing(petsAPI, fixedPath("/v1/petsets"), "", petsetsTable)},
+		cmdSpec{use: "show ID", short: "Show a set and its pets", args: cobra.ExactArgs(1), run: runPetsetShow},
 	)
-	return cmd
 }
 
-func newPetsClient(cmd *cobra.Command) restClient {
-	return newRESTClient(cmd, "pets", "CORRAL_PETS", "the pets framework", "corral pets")
+// petsetWaitFlags adds what every command that changes a set takes.
+func petsetWaitFlags(f *pflag.FlagSet) {
+	f.Bool("wait", false, "wait until the set is ready (or gone), showing its progress")
+	f.Duration("timeout", 10*time.Minute, "with --wait, give up after this long")
 }
 
 func runPetsetCreate(cmd *cobra.Command, _ []string) error {
-	c := newPetsClient(cmd)
+	c := petsAPI.client(cmd)
 	file, _ := cmd.Flags().GetString("file")
 	body, id, err := readSpecFile(file, "set")
 	if err != nil {
@@ -70,7 +65,7 @@ func runPetsetScale(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return fmt.Errorf("the number of pets %q is not a number", args[1])
 	}
-	c := newPetsClient(cmd)
+	c := petsAPI.client(cmd)
 	body, _ := json.Marshal(map[string]int{"instances": n})
 	if err := c.call(http.MethodPost, "/v1/petsets/"+args[0]+"/scale", body, nil); err != nil {
 		return err
@@ -80,7 +75,7 @@ func runPetsetScale(cmd *cobra.Command, args []string) error {
 }
 
 func runPetsetPetAction(cmd *cobra.Command, args []string) error {
-	c := newPetsClient(cmd)
+	c := petsAPI.client(cmd)
 	if err := c.call(http.MethodPost, "/v1/petsets/"+args[0]+"/pets/"+args[1]+"/"+cmd.Name(), nil, nil); err != nil {
 		return err
 	}
@@ -94,7 +89,7 @@ func runPetsetRemove(cmd *cobra.Command, args []string) error {
 	if purge && !force {
 		return errors.New("--purge destroys every pet's volume and data; add -f to confirm")
 	}
-	c := newPetsClient(cmd)
+	c := petsAPI.client(cmd)
 	if err := c.call(http.MethodDelete, "/v1/petsets/"+args[0]+"?purge="+strconv.FormatBool(purge), nil, nil); err != nil {
 		return err
 	}
@@ -114,45 +109,27 @@ func afterPetsetChange(cmd *cobra.Command, c restClient, id string, deleting boo
 	}
 	timeout, _ := cmd.Flags().GetDuration("timeout")
 	out := cmd.OutOrStdout()
-	tty := isTerminal(out)
+	p := newProgress(out)
 	deadline := time.Now().Add(timeout)
-	last := ""
-	show := func(line string) {
-		if line == last {
-			return
-		}
-		if tty {
-			fmt.Fprintf(out, "\r\033[K%s", line)
-		} else {
-			fmt.Fprintln(out, line)
-		}
-		last = line
-	}
 	for {
 		var v pets.PetSetView
 		err := c.call(http.MethodGet, "/v1/petsets/"+id, nil, &v)
 		switch {
 		case err != nil && deleting && strings.Contains(err.Error(), "does not exist"):
-			if tty {
-				fmt.Fprintln(out)
-			}
+			p.end()
 			fmt.Fprintf(out, "pet set %s deleted\n", id)
 			return nil
 		case err != nil:
 			return err
 		}
-		show(petsetProgress(&v))
+		p.show(petsetProgress(&v))
 		if !deleting && v.Status == "ready" {
-			if tty {
-				fmt.Fprintln(out)
-			}
+			p.end()
 			fmt.Fprintf(out, "pet set %s ready: %d/%d pets at revision %d\n", id, v.ReadyPets, v.Instances, v.Revision)
 			return nil
 		}
 		if time.Now().After(deadline) {
-			if tty {
-				fmt.Fprintln(out)
-			}
+			p.end()
 			return fmt.Errorf("pet set %s not done after %v (see `corral petset show %s`)", id, timeout, id)
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -167,7 +144,7 @@ func petsetProgress(v *pets.PetSetView) string {
 	if v.Instances > 0 {
 		filled = min(width, width*v.ReadyPets/v.Instances)
 	}
-	line := fmt.Sprintf("[%s%s] %s: %s, %d/%d ready, %d at revision %d", strings.Repeat("#", filled), strings.Repeat(".", width-filled),
+	line := gauge(filled, width) + fmt.Sprintf(" %s: %s, %d/%d ready, %d at revision %d",
 		v.ID, v.Status, v.ReadyPets, v.Instances, v.UpdatedPets, v.Revision)
 	for _, p := range v.Pets {
 		switch {
@@ -182,30 +159,21 @@ func petsetProgress(v *pets.PetSetView) string {
 	return line
 }
 
-func runPetsetList(cmd *cobra.Command, _ []string) error {
-	var sets []pets.PetSetView
-	if err := newPetsClient(cmd).call(http.MethodGet, "/v1/petsets", nil, &sets); err != nil {
-		return err
-	}
-	if jsonOutput(cmd) {
-		return printJSON(cmd.OutOrStdout(), sets)
-	}
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tPETS\tREADY\tREVISION\tUPDATED\tSTATUS\tPOLICY\tUPDATE\tROLE\tIMAGE")
+func petsetsTable(sets []pets.PetSetView) *table {
+	t := newTable("ID", "PETS", "READY", "REVISION", "UPDATED", "STATUS", "POLICY", "UPDATE", "ROLE", "IMAGE")
 	for _, s := range sets {
 		update := s.UpdateStrategy.Type
 		if s.UpdateStrategy.Type == pets.RollingUpdate && s.UpdateStrategy.Partition > 0 {
 			update += fmt.Sprintf(" (partition %d)", s.UpdateStrategy.Partition)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Instances, s.ReadyPets, s.Revision, s.UpdatedPets,
-			s.Status, s.PodManagementPolicy, update, s.Role, dash(s.Image))
+		t.add(s.ID, s.Instances, s.ReadyPets, s.Revision, s.UpdatedPets, s.Status, s.PodManagementPolicy, update, s.Role, dash(s.Image))
 	}
-	return tw.Flush()
+	return t
 }
 
 func runPetsetShow(cmd *cobra.Command, args []string) error {
 	var v pets.PetSetView
-	if err := newPetsClient(cmd).call(http.MethodGet, "/v1/petsets/"+args[0], nil, &v); err != nil {
+	if err := petsAPI.client(cmd).call(http.MethodGet, "/v1/petsets/"+args[0], nil, &v); err != nil {
 		return err
 	}
 	out := cmd.OutOrStdout()
@@ -222,8 +190,7 @@ func runPetsetShow(cmd *cobra.Command, args []string) error {
 }
 
 func printPets(w io.Writer, list []*pets.PetView) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PET\tPHASE\tREADY\tREVISION\tHOST\tPORTS\tVOLUMES\tTASK\tWAITING")
+	t := newTable("PET", "PHASE", "READY", "REVISION", "HOST", "PORTS", "VOLUMES", "TASK", "WAITING")
 	for _, p := range list {
 		var ports []string
 		for name, port := range p.Ports {
@@ -242,15 +209,7 @@ func printPets(w io.Writer, list []*pets.PetView) error {
 		if p.Stopping != "" {
 			waiting = "stopping: " + p.Stopping
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%t\t%d\t%s\t%s\t%s\t%s\t%s\n", p.Name, phase, p.Ready, p.Revision, dash(p.Host),
-			dash(strings.Join(ports, ",")), dash(strings.Join(vols, ",")), dash(p.TaskID), waiting)
+		t.add(p.Name, phase, p.Ready, p.Revision, dash(p.Host), dash(strings.Join(ports, ",")), dash(strings.Join(vols, ",")), dash(p.TaskID), waiting)
 	}
-	return tw.Flush()
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
+	return t.print(w)
 }

@@ -13,22 +13,81 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/corral-sched/corral/auth"
 )
 
-// newFrameworkClientCommand is the parent command of a bundled framework's
-// client commands: the framework's URL as --flag, the credentials and CA
-// to call it with, and -o where the commands print tables.
-func newFrameworkClientCommand(use, short, flag, url, what string, output bool) *cobra.Command {
+// restAPI is a bundled framework's REST API as its client commands see
+// it.
+type restAPI struct {
+	// flag and env name the API's URL: --flag (default url), or $env when
+	// the flag is not given.
+	flag, url, env string
+	// what is the framework, how the command that runs it.
+	what, how string
+}
+
+var (
+	serviceAPI = restAPI{flag: "service", url: "http://127.0.0.1:8080", env: "CORRAL_SERVICE", what: "the service framework", how: "corral service"}
+	petsAPI    = restAPI{flag: "pets", url: "http://127.0.0.1:8081", env: "CORRAL_PETS", what: "the pets framework", how: "corral pets"}
+	batchAPI   = restAPI{flag: "batch", url: "http://127.0.0.1:8082", env: "CORRAL_BATCH", what: "the batch framework", how: "corral batch"}
+)
+
+// command is the parent command of the API's client commands: the URL as
+// --flag, the credentials and CA to call it with, and -o where the
+// commands print tables.
+func (api restAPI) command(use, short string, output bool) *cobra.Command {
 	cmd := &cobra.Command{Use: use, Short: short}
-	cmd.PersistentFlags().String(flag, url, "URL of "+what)
-	addRESTClientFlags(cmd.PersistentFlags(), what)
+	cmd.PersistentFlags().String(api.flag, api.url, "URL of "+api.what)
+	addClientFlags(cmd.PersistentFlags(), api.what)
 	if output {
 		cmd.PersistentFlags().StringP("output", "o", "table", "output format: table or json")
 	}
 	return cmd
 }
+
+func (api restAPI) client(cmd *cobra.Command) restClient {
+	return newRESTClient(cmd, api.flag, api.env, api.what, api.how)
+}
+
+// restListing runs a client command that lists what GET path answers: a
+// T, or with key a T under that key of the answer; as JSON with -o json,
+// else as a table.
+func restListing[T any](api restAPI, path func(args []string) string, key string, tableOf func(T) *table) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		var v T
+		if err := api.client(cmd).call(http.MethodGet, path(args), nil, under(key, &v)); err != nil {
+			return err
+		}
+		return showListing(cmd, v, tableOf)
+	}
+}
+
+// under decodes into v what is under key of a JSON object, or the whole
+// document without key.
+func under(key string, v any) any {
+	if key == "" {
+		return v
+	}
+	return &keyed{key: key, v: v}
+}
+
+type keyed struct {
+	key string
+	v   any
+}
+
+func (k *keyed) UnmarshalJSON(b []byte) error {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return err
+	}
+	if raw, ok := doc[k.key]; ok {
+		return json.Unmarshal(raw, k.v)
+	}
+	return nil
+}
+
+// fixedPath is the path of a listing that takes no arguments.
+func fixedPath(path string) func([]string) string { return func([]string) string { return path } }
 
 // readSpecFile reads what a client submits (an app, a set, a job) in YAML
 // or JSON into the JSON the API takes, with its id; the API checks the
@@ -62,7 +121,7 @@ type restClient struct {
 
 // newRESTClient reads the framework's URL from --flag, or from the
 // environment variable env when the flag is not given, and the
-// credentials and CA to call it with (addRESTClientFlags). With --tls-ca
+// credentials and CA to call it with (addClientFlags). With --tls-ca
 // and no URL given, the default URL is called over https.
 func newRESTClient(cmd *cobra.Command, flag, env, what, how string) restClient {
 	base, _ := cmd.Flags().GetString(flag)
@@ -78,13 +137,9 @@ func newRESTClient(cmd *cobra.Command, flag, env, what, how string) restClient {
 	if tlsCfg != nil && !given {
 		base = strings.Replace(base, "http://", "https://", 1)
 	}
-	var transport http.RoundTripper = &http.Transport{TLSClientConfig: tlsCfg, Proxy: http.ProxyFromEnvironment}
-	principal, secret, err := clientCredentials(cobraFlags(cmd))
+	transport, err := withCredentials(&http.Transport{TLSClientConfig: tlsCfg, Proxy: http.ProxyFromEnvironment}, cobraFlags(cmd))
 	if err != nil && c.err == nil {
 		c.err = err
-	}
-	if principal != "" {
-		transport = &auth.Transport{Base: transport, Principal: principal, Secret: secret}
 	}
 	c.base, c.http = strings.TrimRight(base, "/"), &http.Client{Timeout: 30 * time.Second, Transport: transport}
 	return c
@@ -135,4 +190,16 @@ func (c restClient) call(method, path string, body []byte, out any) error {
 		return json.Unmarshal(b, out)
 	}
 	return nil
+}
+
+// restShow runs a client command that prints what GET path answers (or,
+// with key, what is under that key of it) as indented JSON.
+func restShow(api restAPI, path func(args []string) string, key string) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		var raw json.RawMessage
+		if err := api.client(cmd).call(http.MethodGet, path(args), nil, under(key, &raw)); err != nil {
+			return err
+		}
+		return printIndented(cmd.OutOrStdout(), raw)
+	}
 }
