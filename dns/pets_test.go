@@ -18,7 +18,7 @@ import (
 
 	"github.com/corral-sched/corral/dns"
 	"github.com/corral-sched/corral/frameworks/pets"
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/internal/testkit/testcluster"
 	"github.com/corral-sched/corral/store"
 )
 

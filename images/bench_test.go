@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/corral-sched/corral/internal/imagetest"
-	"github.com/corral-sched/corral/internal/registrytest"
+	"github.com/corral-sched/corral/internal/testkit/imagetest"
+	"github.com/corral-sched/corral/internal/testkit/registrytest"
 	"github.com/prometheus/client_golang/prometheus"
 )
 

@@ -18,8 +18,8 @@ import (
 
 	"github.com/corral-sched/corral/images/pull"
 	"github.com/corral-sched/corral/images/store"
-	"github.com/corral-sched/corral/internal/imagetest"
-	"github.com/corral-sched/corral/internal/registrytest"
+	"github.com/corral-sched/corral/internal/testkit/imagetest"
+	"github.com/corral-sched/corral/internal/testkit/registrytest"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"golang.org/x/sys/unix"

@@ -14,7 +14,7 @@ import (
 
 	"github.com/corral-sched/corral/images/pull"
 	"github.com/corral-sched/corral/images/runtime"
-	"github.com/corral-sched/corral/internal/imagetest"
+	"github.com/corral-sched/corral/internal/testkit/imagetest"
 )
 
 // checkRoot asserts what the 2-layer busybox image must look like once

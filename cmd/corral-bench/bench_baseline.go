@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/corral-sched/corral/internal/benchkit"
+	"github.com/corral-sched/corral/internal/testkit/benchkit"
 )
 
 // The launch benchmark's baselines: the same launches without corral, on

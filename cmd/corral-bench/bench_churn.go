@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/corral-sched/corral/internal/benchkit"
+	"github.com/corral-sched/corral/internal/testkit/benchkit"
 )
 
 func newBenchChurnCommand() *cobra.Command {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/corral-sched/corral/internal/benchkit"
+	"github.com/corral-sched/corral/internal/testkit/benchkit"
 	"github.com/corral-sched/corral/proto/masterpb"
 	"github.com/corral-sched/corral/proto/mesospb"
 )

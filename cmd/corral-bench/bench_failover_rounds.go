@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/corral-sched/corral/election"
-	"github.com/corral-sched/corral/internal/benchkit"
-	"github.com/corral-sched/corral/internal/zktest"
+	"github.com/corral-sched/corral/internal/testkit/benchkit"
+	"github.com/corral-sched/corral/internal/testkit/zktest"
 )
 
 // failoverParams are `bench failover`'s flags, checked.

@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/corral-sched/corral/internal/benchkit"
+	"github.com/corral-sched/corral/internal/testkit/benchkit"
 )
 
 func newBenchLaunchCommand() *cobra.Command {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/corral-sched/corral/internal/benchkit"
 	"github.com/corral-sched/corral/internal/httpserve"
+	"github.com/corral-sched/corral/internal/testkit/benchkit"
 	"github.com/corral-sched/corral/master"
 	"github.com/corral-sched/corral/store"
 )

@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/corral-sched/corral/agent/containerizer"
-	"github.com/corral-sched/corral/internal/benchkit"
-	"github.com/corral-sched/corral/internal/zktest"
+	"github.com/corral-sched/corral/internal/testkit/benchkit"
+	"github.com/corral-sched/corral/internal/testkit/zktest"
 )
 
 func TestMain(m *testing.M) {

@@ -24,8 +24,8 @@ import (
 
 	"github.com/corral-sched/corral/agent"
 	"github.com/corral-sched/corral/frameworks/sdk"
-	"github.com/corral-sched/corral/internal/benchkit"
 	"github.com/corral-sched/corral/internal/httpserve"
+	"github.com/corral-sched/corral/internal/testkit/benchkit"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/proto/schedulerpb"
 )

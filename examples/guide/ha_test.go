@@ -9,7 +9,7 @@ import (
 	"github.com/corral-sched/corral/election"
 	"github.com/corral-sched/corral/examples/guide"
 	"github.com/corral-sched/corral/frameworks/sdk/sdktest"
-	"github.com/corral-sched/corral/internal/zktest"
+	"github.com/corral-sched/corral/internal/testkit/zktest"
 )
 
 // Two instances under real ZooKeeper: the one elected runs the job, found

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/corral-sched/corral/auth"
-	"github.com/corral-sched/corral/internal/authtest"
+	"github.com/corral-sched/corral/internal/testkit/authtest"
 	"github.com/corral-sched/corral/store"
 )
 

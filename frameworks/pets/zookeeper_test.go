@@ -14,7 +14,7 @@ import (
 
 	"github.com/corral-sched/corral/agent"
 	"github.com/corral-sched/corral/frameworks/sdk/sdktest"
-	"github.com/corral-sched/corral/internal/zktest"
+	"github.com/corral-sched/corral/internal/testkit/zktest"
 )
 
 // A real stateful workload: examples/petsets/zookeeper.json runs a

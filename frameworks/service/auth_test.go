@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/corral-sched/corral/auth"
-	"github.com/corral-sched/corral/internal/authtest"
+	"github.com/corral-sched/corral/internal/testkit/authtest"
 	"github.com/corral-sched/corral/store"
 )
 

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/corral-sched/corral/agent"
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/internal/testkit/testcluster"
 	"github.com/corral-sched/corral/master"
 	"github.com/corral-sched/corral/store"
 )

@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/corral-sched/corral/internal/zktest"
+	"github.com/corral-sched/corral/internal/testkit/zktest"
 	"github.com/corral-sched/corral/test/cluster/history"
 )
 

@@ -15,7 +15,7 @@ import (
 	"github.com/corral-sched/corral/auth"
 	"github.com/corral-sched/corral/auth/acl"
 	"github.com/corral-sched/corral/codec"
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/internal/testkit/testcluster"
 	"github.com/corral-sched/corral/proto/agentapipb"
 	"github.com/corral-sched/corral/proto/mesospb"
 )

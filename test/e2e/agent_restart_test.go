@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/corral-sched/corral/codec"
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/internal/testkit/testcluster"
 	"github.com/corral-sched/corral/proto/schedulerpb"
 )
 

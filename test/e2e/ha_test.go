@@ -14,7 +14,7 @@ import (
 	"github.com/corral-sched/corral/agent"
 	"github.com/corral-sched/corral/election"
 	"github.com/corral-sched/corral/frameworks/sdk"
-	"github.com/corral-sched/corral/internal/zktest"
+	"github.com/corral-sched/corral/internal/testkit/zktest"
 	"github.com/corral-sched/corral/master"
 	"github.com/corral-sched/corral/master/ha"
 	"github.com/corral-sched/corral/proto/mesospb"

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/corral-sched/corral/examples/hello/hello"
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/internal/testkit/testcluster"
 )
 
 func TestHelloRunsFiftyTasksAcrossThreeAgents(t *testing.T) {

@@ -18,9 +18,9 @@ import (
 
 	"github.com/corral-sched/corral/agent"
 	"github.com/corral-sched/corral/frameworks/sdk"
-	"github.com/corral-sched/corral/internal/imagetest"
-	"github.com/corral-sched/corral/internal/registrytest"
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/internal/testkit/imagetest"
+	"github.com/corral-sched/corral/internal/testkit/registrytest"
+	"github.com/corral-sched/corral/internal/testkit/testcluster"
 	"github.com/corral-sched/corral/proto/mesospb"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/corral-sched/corral/codec"
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/internal/testkit/testcluster"
 )
 
 // A body over an API's limit is refused with 413 before it is decoded;

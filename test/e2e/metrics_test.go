@@ -23,7 +23,7 @@ import (
 	"github.com/corral-sched/corral/frameworks/batch"
 	"github.com/corral-sched/corral/frameworks/pets"
 	"github.com/corral-sched/corral/frameworks/service"
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/internal/testkit/testcluster"
 	"github.com/corral-sched/corral/proto/masterpb"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/proto/schedulerpb"

@@ -18,7 +18,7 @@ import (
 
 	"github.com/corral-sched/corral/agent"
 	"github.com/corral-sched/corral/agent/iosw"
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/internal/testkit/testcluster"
 )
 
 // mshAgentAddr is where msh -interactive looks for the agent of an offer:

@@ -11,7 +11,7 @@ import (
 
 	"github.com/corral-sched/corral/agent"
 	"github.com/corral-sched/corral/agent/containerizer"
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/internal/testkit/testcluster"
 )
 
 // An agent run with isolators spelled out, Mesos' way

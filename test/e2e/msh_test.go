@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/internal/testkit/testcluster"
 )
 
 // mesos-go's msh is an unmodified Mesos v1 scheduler; running it against

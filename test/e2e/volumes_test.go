@@ -15,7 +15,7 @@ import (
 
 	"github.com/corral-sched/corral/codec"
 	"github.com/corral-sched/corral/frameworks/sdk"
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/internal/testkit/testcluster"
 	"github.com/corral-sched/corral/proto/masterpb"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/proto/schedulerpb"

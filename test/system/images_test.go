@@ -19,8 +19,8 @@ import (
 	"github.com/corral-sched/corral/agent/containerizer"
 	"github.com/corral-sched/corral/frameworks/sdk"
 	"github.com/corral-sched/corral/images/rootfs"
-	"github.com/corral-sched/corral/internal/imagetest"
-	"github.com/corral-sched/corral/internal/registrytest"
+	"github.com/corral-sched/corral/internal/testkit/imagetest"
+	"github.com/corral-sched/corral/internal/testkit/registrytest"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/proto/schedulerpb"
 )

@@ -20,7 +20,7 @@ import (
 
 	"github.com/corral-sched/corral/agent/containerizer"
 	"github.com/corral-sched/corral/codec"
-	"github.com/corral-sched/corral/internal/netnstest"
+	"github.com/corral-sched/corral/internal/testkit/netnstest"
 	"github.com/corral-sched/corral/proto/masterpb"
 )
 

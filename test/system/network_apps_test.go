@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/corral-sched/corral/frameworks/sdk"
-	"github.com/corral-sched/corral/internal/netnstest"
+	"github.com/corral-sched/corral/internal/testkit/netnstest"
 	"github.com/corral-sched/corral/proto/masterpb"
 	"github.com/corral-sched/corral/proto/mesospb"
 )

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/corral-sched/corral/internal/testkit"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -22,13 +23,7 @@ import (
 const Binary = "docker-registry"
 
 // TB is the part of testing.TB the harness needs.
-type TB interface {
-	Helper()
-	Fatalf(format string, args ...any)
-	Skipf(format string, args ...any)
-	TempDir() string
-	Cleanup(func())
-}
+type TB = testkit.TB
 
 // Registry is one running registry.
 type Registry struct {

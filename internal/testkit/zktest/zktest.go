@@ -13,19 +13,15 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/corral-sched/corral/internal/testkit"
 )
 
 // Jars the server needs; slf4j-simple gives it logs on stderr.
 var classpath = []string{"/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-api.jar", "/usr/share/java/slf4j-simple.jar"}
 
 // TB is the part of testing.TB the harness needs.
-type TB interface {
-	Helper()
-	Fatalf(format string, args ...any)
-	Skipf(format string, args ...any)
-	TempDir() string
-	Cleanup(func())
-}
+type TB = testkit.TB
 
 // Server is one running ZooKeeper server.
 type Server struct {

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/corral-sched/corral/frameworks/batch"
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/internal/testkit/testcluster"
 	"github.com/corral-sched/corral/store"
 )
 

@@ -37,10 +37,10 @@ import (
 	"github.com/corral-sched/corral/agent"
 	"github.com/corral-sched/corral/agent/containerizer"
 	"github.com/corral-sched/corral/images"
-	"github.com/corral-sched/corral/internal/benchkit"
-	"github.com/corral-sched/corral/internal/imagetest"
-	"github.com/corral-sched/corral/internal/registrytest"
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/internal/testkit/benchkit"
+	"github.com/corral-sched/corral/internal/testkit/imagetest"
+	"github.com/corral-sched/corral/internal/testkit/registrytest"
+	"github.com/corral-sched/corral/internal/testkit/testcluster"
 )
 
 func main() {

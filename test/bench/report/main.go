@@ -26,7 +26,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/corral-sched/corral/internal/benchkit"
+	"github.com/corral-sched/corral/internal/testkit/benchkit"
 )
 
 func main() {

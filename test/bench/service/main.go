@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/corral-sched/corral/frameworks/service"
-	"github.com/corral-sched/corral/internal/testcluster"
+	"github.com/corral-sched/corral/internal/testkit/testcluster"
 	"github.com/corral-sched/corral/store"
 )
 
