@@ -33,15 +33,7 @@ func (s *Space) Left() resources.Resources { return s.left.Clone() }
 // offer, returning the task's resources in the offer's shape, or false if
 // they do not fit.
 func (s *Space) Take(cpus, mem, disk float64, ports int) (resources.Resources, bool) {
-	var need resources.Resources
-	for _, q := range []struct {
-		name string
-		v    float64
-	}{{"cpus", cpus}, {"mem", mem}, {"disk", disk}} {
-		if q.v > 0 {
-			need = append(need, s.shape(resources.Scalar(q.name, q.v)))
-		}
-	}
+	need := s.scalars(cpus, mem, disk)
 	if ports > 0 {
 		picked := pickPorts(s.left.Ranges("ports"), ports)
 		if picked == nil {
@@ -76,10 +68,8 @@ func (s *Space) Shortfall(cpus, mem, disk float64, ports []uint64) string {
 	return ""
 }
 
-// TakePorts is Take with particular ports: each entry of ports is a port
-// the task needs, or 0 for any free one. The picked ports are returned in
-// the order asked (a ports resource cannot keep an order).
-func (s *Space) TakePorts(cpus, mem, disk float64, ports []uint64) (resources.Resources, []uint64, bool) {
+// scalars are cpus, mem and disk (those above zero) in the offer's shape.
+func (s *Space) scalars(cpus, mem, disk float64) resources.Resources {
 	var need resources.Resources
 	for _, q := range []struct {
 		name string
@@ -89,6 +79,14 @@ func (s *Space) TakePorts(cpus, mem, disk float64, ports []uint64) (resources.Re
 			need = append(need, s.shape(resources.Scalar(q.name, q.v)))
 		}
 	}
+	return need
+}
+
+// TakePorts is Take with particular ports: each entry of ports is a port
+// the task needs, or 0 for any free one. The picked ports are returned in
+// the order asked (a ports resource cannot keep an order).
+func (s *Space) TakePorts(cpus, mem, disk float64, ports []uint64) (resources.Resources, []uint64, bool) {
+	need := s.scalars(cpus, mem, disk)
 	var picked []uint64
 	if len(ports) > 0 {
 		picked = pickSpecificPorts(s.left.Ranges("ports"), ports)

@@ -302,10 +302,7 @@ func (w *writer) whiteout(name string, h *tar.Header) error {
 	}
 	switch {
 	case base == OpaqueMarker:
-		if err := w.t.MkdirAll(dir); err != nil {
-			return err
-		}
-		fd, err := w.t.OpenAt(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+		fd, err := w.openDir(dir)
 		if err != nil {
 			return err
 		}
@@ -336,10 +333,7 @@ func (w *writer) whiteout(name string, h *tar.Header) error {
 func (w *writer) applyWhiteout(dir, base string) error {
 	switch {
 	case base == OpaqueMarker:
-		if err := w.t.MkdirAll(dir); err != nil {
-			return err
-		}
-		fd, err := w.t.OpenAt(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+		fd, err := w.openDir(dir)
 		if err != nil {
 			return err
 		}
@@ -454,4 +448,12 @@ func (w *writer) ownAndTime(dirfd int, base, name string, h *tar.Header) error {
 		}
 	}
 	return w.times(dirfd, base, name, h)
+}
+
+// openDir opens dir of the tree, making it (and its parents) if need be.
+func (w *writer) openDir(dir string) (int, error) {
+	if err := w.t.MkdirAll(dir); err != nil {
+		return -1, err
+	}
+	return w.t.OpenAt(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
 }

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/corral-sched/corral/internal/testkit"
@@ -32,7 +31,7 @@ type Registry struct {
 	Password string
 	dir      string
 	cmd      *exec.Cmd
-	done     chan struct{}
+	done     <-chan struct{}
 }
 
 // Option changes how the registry starts.
@@ -114,20 +113,10 @@ func Start(t TB, opts ...Option) *Registry {
 }
 
 func (r *Registry) launch() error {
-	log, err := os.OpenFile(filepath.Join(r.dir, "registry.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
 	r.cmd = exec.Command(Binary, "serve", filepath.Join(r.dir, "config.yml"))
-	r.cmd.Stdout, r.cmd.Stderr = log, log
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := r.cmd.Start(); err != nil {
-		log.Close()
-		return fmt.Errorf("starting %s: %w", Binary, err)
-	}
-	r.done = make(chan struct{})
-	go func() { _ = r.cmd.Wait(); log.Close(); close(r.done) }()
-	return nil
+	done, err := testkit.StartLogged(r.cmd, filepath.Join(r.dir, "registry.log"))
+	r.done = done
+	return err
 }
 
 // wait polls GET /v2/ until it answers: 200, or 401 behind auth.

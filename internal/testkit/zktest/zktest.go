@@ -28,7 +28,7 @@ type Server struct {
 	Addr string // 127.0.0.1:port
 	dir  string
 	cmd  *exec.Cmd
-	done chan struct{}
+	done <-chan struct{}
 }
 
 // Available reports what is missing to run ZooKeeper here, or "".
@@ -130,23 +130,13 @@ func StartEnsemble(t TB, n int) *Ensemble {
 }
 
 func (s *Server) launch() error {
-	log, err := os.OpenFile(filepath.Join(s.dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
 	// A small heap and the client compiler: test servers hold little and
 	// should start fast.
 	s.cmd = exec.Command("java", "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", strings.Join(classpath, ":"),
 		"org.apache.zookeeper.server.quorum.QuorumPeerMain", filepath.Join(s.dir, "zoo.cfg"))
-	s.cmd.Stdout, s.cmd.Stderr = log, log
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		log.Close()
-		return fmt.Errorf("starting ZooKeeper: %w", err)
-	}
-	s.done = make(chan struct{})
-	go func() { _ = s.cmd.Wait(); log.Close(); close(s.done) }()
-	return nil
+	done, err := testkit.StartLogged(s.cmd, filepath.Join(s.dir, "server.log"))
+	s.done = done
+	return err
 }
 
 // WaitServing waits until every server serves clients (a member of an
