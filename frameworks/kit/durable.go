@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/corral-sched/corral/store"
@@ -93,8 +94,13 @@ func (t *Table) Key(id string) string {
 	return t.prefix + "/" + id
 }
 
-// Mark has record id written at the next flush.
-func (t *Table) Mark(id string) { t.dirty[id] = true }
+// Mark has record id written at the next flush, and not deleted: a record
+// removed and made again before the flush (an app deleted and created anew
+// under its ID) must end written, though Flush deletes after it writes.
+func (t *Table) Mark(id string) {
+	t.dirty[id] = true
+	t.d.undelete(t.Key(id))
+}
 
 // Remove has record id deleted at the next flush, and not written.
 func (t *Table) Remove(id string) {
@@ -102,9 +108,17 @@ func (t *Table) Remove(id string) {
 	t.d.deletes = append(t.d.deletes, t.Key(id))
 }
 
-// Put has value written under key at the next flush, for keys that are
-// no table's records.
-func (d *Durable) Put(key string, value []byte) { d.puts[key] = value }
+// Put has value written under key at the next flush (and not deleted, as
+// Mark), for keys that are no table's records.
+func (d *Durable) Put(key string, value []byte) {
+	d.puts[key] = value
+	d.undelete(key)
+}
+
+// undelete drops a pending delete of key.
+func (d *Durable) undelete(key string) {
+	d.deletes = slices.DeleteFunc(d.deletes, func(k string) bool { return k == key })
+}
 
 // Delete has key deleted at the next flush, and a value Put for it not
 // written: the key ends deleted, as it would if both were written, since
@@ -180,19 +194,27 @@ func (d *Durable) takeLocked() pending {
 
 // restoreLocked puts back what a failed flush took. A value Put since
 // then is newer and stays; deletes keep their order, the failed ones
-// first.
+// first, but for keys written since (made again after their removal).
 func (d *Durable) restoreLocked(p pending) {
+	written := make(map[string]bool)
 	for i, t := range d.tables {
+		for id := range t.dirty {
+			written[t.Key(id)] = true
+		}
 		for id := range p.dirty[i] {
 			t.dirty[id] = true
 		}
+	}
+	for k := range d.puts {
+		written[k] = true
 	}
 	for k, v := range p.puts {
 		if _, ok := d.puts[k]; !ok {
 			d.puts[k] = v
 		}
 	}
-	d.deletes = append(p.deletes, d.deletes...)
+	failed := slices.DeleteFunc(p.deletes, func(k string) bool { return written[k] })
+	d.deletes = append(failed, d.deletes...)
 }
 
 // FlushOrUndo flushes; when the write fails it logs why with msg, calls

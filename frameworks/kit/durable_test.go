@@ -270,3 +270,59 @@ func TestLoadJSONNamesTheKeyItCannotDecode(t *testing.T) {
 		t.Errorf("LoadJSON of a broken record = %v, want an error naming t/c", err)
 	}
 }
+
+// A record removed and made again under its ID before the flush (an app
+// deleted and created anew) ends written: the delete, which a flush runs
+// after its writes, is dropped. Likewise across a failed flush.
+func TestARecordMadeAgainAfterItsRemovalIsKept(t *testing.T) {
+	ctx := context.Background()
+	st := &journal{Store: openLocal(t)}
+	var mu sync.Mutex
+	recs := map[string]*record{"a": {"A"}}
+	d := NewDurable(st, &mu, DurableOptions{Name: "test"})
+	tab := d.Table("t", JSONIn(recs))
+	mu.Lock()
+	tab.Mark("a")
+	mu.Unlock()
+	if err := d.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	mu.Lock()
+	tab.Remove("a")
+	recs["a"] = &record{"A, again"}
+	tab.Mark("a")
+	d.Delete("raw/x")
+	d.Put("raw/x", []byte("again"))
+	mu.Unlock()
+	if err := d.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := keys(t, st, "t"), []string{`t/a={"name":"A, again"}`}; !slices.Equal(got, want) {
+		t.Fatalf("after remove and remake the store holds %q, want %q", got, want)
+	}
+	if got, want := keys(t, st, "raw"), []string{"raw/x=again"}; !slices.Equal(got, want) {
+		t.Fatalf("after delete and put the store holds %q, want %q", got, want)
+	}
+
+	// The removal's flush fails; the record is made again before the next.
+	mu.Lock()
+	tab.Remove("a")
+	delete(recs, "a")
+	mu.Unlock()
+	st.fail(true)
+	if err := d.Flush(ctx); err == nil {
+		t.Fatal("a flush to a failing store succeeded")
+	}
+	st.fail(false)
+	mu.Lock()
+	recs["a"] = &record{"A, third"}
+	tab.Mark("a")
+	mu.Unlock()
+	if err := d.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := keys(t, st, "t"), []string{`t/a={"name":"A, third"}`}; !slices.Equal(got, want) {
+		t.Fatalf("after a failed removal and a remake the store holds %q, want %q", got, want)
+	}
+}
