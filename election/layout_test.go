@@ -12,7 +12,7 @@ import (
 
 	"github.com/corral-sched/corral/codec"
 	"github.com/corral-sched/corral/election"
-	"github.com/corral-sched/corral/internal/zktest"
+	"github.com/corral-sched/corral/internal/testkit/zktest"
 	"github.com/corral-sched/corral/proto/mesospb"
 )
 

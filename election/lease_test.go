@@ -8,7 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/election"
-	"github.com/corral-sched/corral/internal/zktest"
+	"github.com/corral-sched/corral/internal/testkit/zktest"
 	"github.com/corral-sched/corral/proto/mesospb"
 )
 

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/corral-sched/corral/internal/zktest"
+	"github.com/corral-sched/corral/internal/testkit/zktest"
 	"github.com/corral-sched/corral/store"
 )
 

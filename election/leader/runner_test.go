@@ -12,7 +12,7 @@ import (
 
 	"github.com/corral-sched/corral/election"
 	"github.com/corral-sched/corral/election/leader"
-	"github.com/corral-sched/corral/internal/zktest"
+	"github.com/corral-sched/corral/internal/testkit/zktest"
 )
 
 const path = "/corral/frameworks/test-leader"

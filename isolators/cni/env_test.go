@@ -20,7 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/internal/netns"
-	"github.com/corral-sched/corral/internal/netnstest"
+	"github.com/corral-sched/corral/internal/testkit/netnstest"
 	"github.com/corral-sched/corral/isolators/cni"
 	"github.com/corral-sched/corral/proto/mesospb"
 )
