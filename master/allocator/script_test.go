@@ -2,20 +2,17 @@ package allocator
 
 import (
 	"bufio"
-	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/corral-sched/corral/internal/testkit/golden"
 	"github.com/corral-sched/corral/resources"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files of the scripted tests")
 
 // TestScripts runs the allocation scripts in testdata/*.script and compares
 // what they print with the .golden files next to them (go test -update
@@ -31,30 +28,7 @@ var update = flag.Bool("update", false, "rewrite the golden files of the scripte
 //	suppress FW ROLE / revive FW   stop and resume offers; revive clears filters
 //	tick SECONDS                   advance the clock
 func TestScripts(t *testing.T) {
-	scripts, err := filepath.Glob("testdata/*.script")
-	if err != nil || len(scripts) == 0 {
-		t.Fatalf("no scripts: %v", err)
-	}
-	for _, path := range scripts {
-		name := strings.TrimSuffix(filepath.Base(path), ".script")
-		t.Run(name, func(t *testing.T) {
-			got := runScript(t, path)
-			golden := strings.TrimSuffix(path, ".script") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Fatalf("%s differs from %s:\n--- got\n%s--- want\n%s", path, golden, got, want)
-			}
-		})
-	}
+	golden.Scripts(t, "testdata/*.script", runScript)
 }
 
 // cluster is the state a script drives.

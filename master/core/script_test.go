@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,14 +15,13 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/internal/testkit/golden"
 	"github.com/corral-sched/corral/proto/agentpb"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/proto/schedulerpb"
 	"github.com/corral-sched/corral/resources"
 	"github.com/corral-sched/corral/store"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files of the scripted tests")
 
 // TestScripts steps the core from the scripts in testdata/*.script, with
 // no transport, no goroutine and a clock of its own, and compares what it
@@ -51,30 +48,7 @@ var update = flag.Bool("update", false, "rewrite the golden files of the scripte
 //	silence A                      A stops answering pings (its stream stays open)
 //	restart                        the master fails over: a new core on the same registry
 func TestScripts(t *testing.T) {
-	scripts, err := filepath.Glob("testdata/*.script")
-	if err != nil || len(scripts) == 0 {
-		t.Fatalf("no scripts: %v", err)
-	}
-	for _, path := range scripts {
-		name := strings.TrimSuffix(filepath.Base(path), ".script")
-		t.Run(name, func(t *testing.T) {
-			got := runScript(t, path)
-			golden := strings.TrimSuffix(path, ".script") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Fatalf("%s differs from %s:\n--- got\n%s--- want\n%s", path, golden, got, want)
-			}
-		})
-	}
+	golden.Scripts(t, "testdata/*.script", runScript)
 }
 
 var scriptEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
