@@ -341,3 +341,39 @@ func TestFollowSendsWhatIsAppended(t *testing.T) {
 		t.Errorf("after the end: %v", rest)
 	}
 }
+
+// A task that truncates its own output (a shell's `>` on /proc/1/fd/1, a
+// log rotated by copy and truncate) and writes again is still followed:
+// what it writes after the truncation is read from the file's start.
+func TestFollowRereadsAFileTruncatedUnderIt(t *testing.T) {
+	dir := t.TempDir()
+	stdout, stderr := filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")
+	if err := os.WriteFile(stdout, []byte("a long line written before the attach\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stderr, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan struct{})
+	f, err := Follow(stdout, stderr, ended)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := os.WriteFile(stdout, []byte("short\n"), 0o644); err != nil { // O_TRUNC, as `>` does
+		t.Fatal(err)
+	}
+	var got strings.Builder
+	deadline := time.After(20 * time.Second)
+	for !strings.Contains(got.String(), "short\n") {
+		select {
+		case <-f.Ready():
+			chunks, _ := f.Take()
+			for _, c := range chunks {
+				got.Write(c.Data)
+			}
+		case <-deadline:
+			t.Fatalf("what was written after the truncation was not seen: %q", got.String())
+		}
+	}
+}

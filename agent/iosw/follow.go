@@ -109,6 +109,7 @@ func (f *Follower) Take() ([]Chunk, bool) {
 	var out []Chunk
 	total := 0
 	for _, x := range f.files {
+		rewindIfTruncated(x.file)
 		for total < takeLimit {
 			buf := make([]byte, min(readSize, takeLimit-total))
 			n, err := x.file.Read(buf)
@@ -126,6 +127,21 @@ func (f *Follower) Take() ([]Chunk, bool) {
 		return out, true
 	}
 	return out, !over
+}
+
+// rewindIfTruncated starts reading file again from its beginning when it
+// is now shorter than what was read of it: the task truncated it (a
+// shell's `>` on its own output, a log rotated by copy and truncate), and
+// what it writes next lands before where reading had got to, where a
+// follower that stayed put would never see it, as `tail -F` would.
+func rewindIfTruncated(file *os.File) {
+	pos, err := file.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return
+	}
+	if st, err := file.Stat(); err == nil && st.Size() < pos {
+		_, _ = file.Seek(0, io.SeekStart)
+	}
 }
 
 // Close stops following.
