@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"os"
@@ -153,8 +154,16 @@ func testAppAndPets(t *testing.T, e *cniEnv, master string) {
 	})
 	want := "db-0=" + petIPs["db-0"] + " db-1=" + petIPs["db-1"]
 	for _, name := range []string{"db-0", "db-1"} {
-		if !eventually(30*time.Second, func() bool { return strings.Contains(petSandboxFile(e, name), want) }) {
-			t.Fatalf("%s did not resolve both pets' names to %s: stdout %q", name, want, petSandboxFile(e, name))
+		// The pets look both names up every 0.1 s for a minute; under load a
+		// lost UDP query costs the resolver's 5 s timeout, so the window is
+		// the pets' whole minute and more.
+		if !eventually(90*time.Second, func() bool { return strings.Contains(petSandboxFile(e, name), want) }) {
+			var dns []string
+			for _, n := range []string{"db-0", "db-1"} {
+				addrs, err := e.resolve(n + ".db.pets.corral")
+				dns = append(dns, fmt.Sprintf("%s=%v (%v)", n, addrs, err))
+			}
+			t.Fatalf("%s did not resolve both pets' names to %s: stdout %q; corral dns answers the host %v", name, want, petSandboxFile(e, name), dns)
 		}
 		if addrs, err := e.resolve(name + ".db.pets.corral"); err != nil || len(addrs) != 1 || addrs[0] != petIPs[name] {
 			t.Errorf("%s.db.pets.corral = %v, %v; want %s", name, addrs, err, petIPs[name])
