@@ -1,9 +1,7 @@
 package allocator
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,27 +42,9 @@ type cluster struct {
 }
 
 func runScript(t *testing.T, path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	c := &cluster{t: t, now: t0, roles: make(map[string]Role), held: make(map[[2]string]resources.Resources),
 		role: make(map[[2]string]string), alloc: New(Options{})}
-	var out strings.Builder
-	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || strings.HasPrefix(text, "#") {
-			out.WriteString(sc.Text() + "\n")
-			continue
-		}
-		out.WriteString("> " + text + "\n")
-		if err := c.do(strings.Fields(text), &out); err != nil {
-			t.Fatalf("%s:%d: %v", path, line, err)
-		}
-	}
-	return out.String()
+	return golden.Script(t, path, c.do)
 }
 
 func (c *cluster) agent(id string) *Agent {

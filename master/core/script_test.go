@@ -1,12 +1,10 @@
 package core
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -111,11 +109,6 @@ func (t *fakeTimer) Stop() bool {
 }
 
 func runScript(t *testing.T, path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	local, err := store.OpenLocal(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -125,22 +118,11 @@ func runScript(t *testing.T, path string) string {
 		agents: make(map[string]*scriptAgent), names: make(map[string]string)}
 	w.store = &recordingStore{Local: local, w: w}
 	w.start()
-	var out strings.Builder
-	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || strings.HasPrefix(text, "#") {
-			out.WriteString(sc.Text() + "\n")
-			continue
-		}
-		out.WriteString("> " + text + "\n")
-		if err := w.do(strings.Fields(text), &out); err != nil {
-			w.print(&out)
-			t.Fatalf("%s:%d: %v; the script so far:\n%s", path, line, err, out.String())
-		}
-		w.print(&out)
-	}
-	return out.String()
+	return golden.Script(t, path, func(args []string, out *strings.Builder) error {
+		err := w.do(args, out)
+		w.print(out)
+		return err
+	})
 }
 
 // start makes a core on the world's registry and starts it, as a newly

@@ -4,6 +4,7 @@
 package golden
 
 import (
+	"bufio"
 	"flag"
 	"os"
 	"path/filepath"
@@ -42,4 +43,34 @@ func Scripts(t *testing.T, pattern string, run func(t *testing.T, path string) s
 			}
 		})
 	}
+}
+
+// Script runs the script at path, a command per line, through step and
+// returns what the golden file is to hold: blank lines and # comments as
+// they are, each command as "> command", then what step printed for it.
+// A command step refuses fails the test, with the output so far.
+func Script(t *testing.T, path string, step func(args []string, out *strings.Builder) error) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out strings.Builder
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			out.WriteString(sc.Text() + "\n")
+			continue
+		}
+		out.WriteString("> " + text + "\n")
+		if err := step(strings.Fields(text), &out); err != nil {
+			t.Fatalf("%s:%d: %v; the script so far:\n%s", path, line, err, out.String())
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("reading %s: %v", path, err)
+	}
+	return out.String()
 }
