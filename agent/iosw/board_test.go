@@ -294,21 +294,29 @@ func TestTerminalResizesAndEndsInputWithEOT(t *testing.T) {
 	}
 }
 
-func TestFollowSendsWhatIsAppended(t *testing.T) {
+// followNew starts following a container's stdout, holding before, and
+// its empty stderr; the follower is closed when the test ends.
+func followNew(t *testing.T, before string) (f *Follower, stdout, stderr string, ended chan struct{}) {
+	t.Helper()
 	dir := t.TempDir()
-	stdout, stderr := filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")
-	if err := os.WriteFile(stdout, []byte("before\n"), 0o644); err != nil {
+	stdout, stderr = filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")
+	if err := os.WriteFile(stdout, []byte(before), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(stderr, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ended := make(chan struct{})
+	ended = make(chan struct{})
 	f, err := Follow(stdout, stderr, ended)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(f.Close)
+	return f, stdout, stderr, ended
+}
+
+func TestFollowSendsWhatIsAppended(t *testing.T) {
+	f, stdout, stderr, ended := followNew(t, "before\n")
 	appendTo := func(path, s string) {
 		f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 		if err != nil {
@@ -346,20 +354,7 @@ func TestFollowSendsWhatIsAppended(t *testing.T) {
 // log rotated by copy and truncate) and writes again is still followed:
 // what it writes after the truncation is read from the file's start.
 func TestFollowRereadsAFileTruncatedUnderIt(t *testing.T) {
-	dir := t.TempDir()
-	stdout, stderr := filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")
-	if err := os.WriteFile(stdout, []byte("a long line written before the attach\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(stderr, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ended := make(chan struct{})
-	f, err := Follow(stdout, stderr, ended)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f, stdout, _, _ := followNew(t, "a long line written before the attach\n")
 	if err := os.WriteFile(stdout, []byte("short\n"), 0o644); err != nil { // O_TRUNC, as `>` does
 		t.Fatal(err)
 	}
