@@ -49,31 +49,7 @@ func runFenced(t *testing.T, id string, st store.Store) (*Master, <-chan error) 
 // A leader whose fence a newer leader took cannot write the registry by
 // any path, and stops at its first attempt; the newer one writes on.
 func TestDeposedMasterStopsAtItsFirstFencedWrite(t *testing.T) {
-	backends := map[string]func(t *testing.T) (older, newer store.Store){
-		// Standalone masters share one process's store.
-		"local": func(t *testing.T) (store.Store, store.Store) {
-			st, err := store.OpenLocal(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st, st
-		},
-		// HA masters each have their own ZooKeeper session.
-		"zookeeper": func(t *testing.T) (store.Store, store.Store) {
-			server := zktest.Start(t)
-			open := func() store.Store {
-				st, err := store.DialZooKeeper([]string{server.Addr}, "/corral", "", 4*time.Second, slog.New(slog.DiscardHandler))
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { st.Close() })
-				return st
-			}
-			return open(), open()
-		},
-	}
-	for name, open := range backends {
+	for name, open := range zktest.RegistryPairs() {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			olderStore, newerStore := open(t)
