@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +41,10 @@ type Master struct {
 
 	metrics  *metrics
 	gatherer prometheus.Gatherer
+
+	// agentStreams are the connected agents' event streams by stream ID
+	// (*agentStream), for the pongs answered off the loop.
+	agentStreams sync.Map
 }
 
 // New validates cfg and returns a master ready to Run.

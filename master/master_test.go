@@ -39,6 +39,14 @@ func startMaster(t *testing.T, mutate func(*Config)) *httptest.Server {
 // the end of the test does), for tests that run a successor.
 func startStoppableMaster(t *testing.T, mutate func(*Config)) (*httptest.Server, func()) {
 	t.Helper()
+	_, srv, stop := startMasterServer(t, mutate)
+	return srv, stop
+}
+
+// startMasterServer also returns the master, for tests that reach past
+// its HTTP API.
+func startMasterServer(t *testing.T, mutate func(*Config)) (*Master, *httptest.Server, func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +89,7 @@ func startStoppableMaster(t *testing.T, mutate func(*Config)) (*httptest.Server,
 		})
 	}
 	t.Cleanup(stop)
-	return srv, stop
+	return m, srv, stop
 }
 
 // eventStream reads one RecordIO stream of protobuf messages.

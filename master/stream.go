@@ -1,8 +1,10 @@
 package master
 
 import (
+	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -27,6 +29,8 @@ type outbox struct {
 	reason string          // guarded by mu; why the stream was closed
 
 	wake chan struct{} // capacity 1: "there is something to do"
+	gone atomic.Bool   // the client went away
+	beat atomic.Bool   // a heartbeat is due
 }
 
 func newOutbox() *outbox {
@@ -82,41 +86,87 @@ func (o *outbox) take(buf []proto.Message) ([]proto.Message, bool) {
 
 // pump writes queued events to w as RecordIO records until the outbox is
 // closed, the client goes away, or a write fails. heartbeat, if not nil, is
-// written whenever nothing else was written for interval. It returns why the
-// stream ended.
+// written every interval. It returns why the stream ended.
+//
+// One pump runs per connected agent, parked for most of its life, so it
+// parks on as short a stack as it can, short enough for the runtime to
+// halve the goroutine's stack (see agentSubscribeHTTP): it waits on the
+// wake channel alone (the client's departure and the heartbeat timer
+// raise flags and signal it) and does its work in frames of their own.
 func (o *outbox) pump(w http.ResponseWriter, r *http.Request, c codec.Codec, heartbeat func() proto.Message, interval time.Duration) string {
-	rw := recordio.NewWriter(w)
-	var tick <-chan time.Time
-	if heartbeat != nil && interval > 0 {
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		tick = t.C
-	}
-	var batch []proto.Message
+	p := o.startPump(w, r, c, heartbeat, interval)
 	for {
-		select {
-		case <-r.Context().Done():
-			return "client disconnected"
-		case <-tick:
-			if err := writeEvent(rw, c, heartbeat()); err != nil {
-				return err.Error()
-			}
-		case <-o.wake:
-			var closed bool
-			batch, closed = o.take(batch)
-			for _, ev := range batch {
-				if err := writeEvent(rw, c, ev); err != nil {
-					return err.Error()
-				}
-			}
-			clear(batch)
-			if closed {
-				o.mu.Lock()
-				reason := o.reason
-				o.mu.Unlock()
-				return reason
-			}
+		<-o.wake
+		if reason, done := p.step(); done {
+			p.stop()
+			return reason
 		}
+	}
+}
+
+// pumping is a pump's state, kept off its stack.
+type pumping struct {
+	o         *outbox
+	rw        *recordio.Writer
+	c         codec.Codec
+	heartbeat func() proto.Message
+	interval  time.Duration
+	timer     *time.Timer // nil without heartbeats
+	unwatch   func() bool // stops watching the request's context
+	batch     []proto.Message
+}
+
+//go:noinline
+func (o *outbox) startPump(w http.ResponseWriter, r *http.Request, c codec.Codec, heartbeat func() proto.Message, interval time.Duration) *pumping {
+	p := &pumping{o: o, rw: recordio.NewWriter(w), c: c, heartbeat: heartbeat, interval: interval}
+	p.unwatch = context.AfterFunc(r.Context(), func() {
+		o.gone.Store(true)
+		o.signal()
+	})
+	if heartbeat != nil && interval > 0 {
+		p.timer = time.AfterFunc(interval, func() {
+			o.beat.Store(true)
+			o.signal()
+		})
+	}
+	return p
+}
+
+// step does what the wake-up was for; done says the stream ended, and
+// reason why.
+//
+//go:noinline
+func (p *pumping) step() (reason string, done bool) {
+	o := p.o
+	if o.gone.Load() {
+		return "client disconnected", true
+	}
+	if o.beat.Swap(false) {
+		if err := writeEvent(p.rw, p.c, p.heartbeat()); err != nil {
+			return err.Error(), true
+		}
+		p.timer.Reset(p.interval)
+	}
+	var closed bool
+	p.batch, closed = o.take(p.batch)
+	for _, ev := range p.batch {
+		if err := writeEvent(p.rw, p.c, ev); err != nil {
+			return err.Error(), true
+		}
+	}
+	clear(p.batch)
+	if closed {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return o.reason, true
+	}
+	return "", false
+}
+
+func (p *pumping) stop() {
+	p.unwatch()
+	if p.timer != nil {
+		p.timer.Stop()
 	}
 }
 

@@ -29,6 +29,9 @@ func newRootCommand() *cobra.Command {
 	agents.Flags().String("master", "127.0.0.1:5050", "host:port of a master")
 	agents.Flags().String("resources", simResources, "each agent's resources")
 	agents.Flags().String("work-dir", "", "where the agents keep their state (default: a temporary directory)")
+	agents.Flags().Int("first", 0, "number of the first agent (hostname sim-N, port, source address), for agents spread over several processes")
+	agents.Flags().String("connections", "auto", "own: each agent has its own HTTP/1.1 connections; shared: they multiplex over HTTP/2; auto: own if the file descriptor limit allows")
+	agents.Flags().Bool("report", false, "print a JSON line per agent's first registration and whenever the number connected changes (what corral-bench scale reads from its agent processes)")
 	cmd.AddCommand(agents, newBenchScaleCommand())
 	addBenchScenarios(cmd)
 	cmd.AddCommand(&cobra.Command{Use: "version", Short: "Print the version", Args: cobra.NoArgs,
@@ -62,19 +65,21 @@ func corralBinary(cmd *cobra.Command) (string, error) {
 }
 
 func runBenchAgents(cmd *cobra.Command, _ []string) error {
-	count, _ := cmd.Flags().GetInt("count")
-	if count < 1 {
-		return errors.New("--count must be at least 1")
+	fl := cmd.Flags()
+	count, _ := fl.GetInt("count")
+	first, _ := fl.GetInt("first")
+	if count < 1 || first < 0 {
+		return errors.New("--count must be at least 1 and --first at least 0")
 	}
-	fit, _, err := ownConnectionsFit(count, false)
+	conns, _ := fl.GetString("connections")
+	shared, err := sharedConnections(conns, count, false)
 	if err != nil {
 		return err
 	}
-	masterAddr, _ := cmd.Flags().GetString("master")
-	res, _ := cmd.Flags().GetString("resources")
-	dir, _ := cmd.Flags().GetString("work-dir")
+	masterAddr, _ := fl.GetString("master")
+	res, _ := fl.GetString("resources")
+	dir, _ := fl.GetString("work-dir")
 	if dir == "" {
-		var err error
 		if dir, err = os.MkdirTemp("", "corral-sim-"); err != nil {
 			return err
 		}
@@ -83,12 +88,15 @@ func runBenchAgents(cmd *cobra.Command, _ []string) error {
 	ctx, cancel := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
 	start := time.Now()
-	agents, stop, err := simAgents(ctx, count, masterAddr, res, dir, !fit, slog.New(slog.DiscardHandler))
+	agents, err := simAgents(ctx, first, count, masterAddr, res, dir, shared, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
-	defer stop()
-	for registered(agents) < count {
+	defer agents.stop()
+	if report, _ := fl.GetBool("report"); report {
+		return agents.report(ctx, cmd.OutOrStdout(), 20*time.Millisecond)
+	}
+	for agents.connected() < count {
 		select {
 		case <-ctx.Done():
 			return nil

@@ -20,6 +20,16 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "init" {
 		containerizer.Init() // this test binary, re-executed as a linux container's init
 	}
+	if len(os.Args) > 1 && os.Args[1] == "agents" {
+		// This test binary, re-executed as the agent processes of `scale`.
+		root := newRootCommand()
+		root.SetArgs(os.Args[1:])
+		if err := root.Execute(); err != nil {
+			fmt.Fprintln(os.Stderr, "corral-bench:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	code := m.Run()
 	if corral.dir != "" {
 		os.RemoveAll(corral.dir)
@@ -212,6 +222,21 @@ func TestBenchScaleRegistersSimulatedAgentsAndOffersThemAll(t *testing.T) {
 				t.Fatalf("no table row:\n%s", table)
 			}
 		})
+	}
+}
+
+// Agents beyond --agents-per-process run in child processes (`agents
+// --report`), whose reports the benchmark adds up: every agent registered,
+// offered and still connected after the hold, in three processes.
+func TestBenchScaleSpreadsAgentsOverProcesses(t *testing.T) {
+	var r scaleResult
+	runBench(t, &r, "scale", "--agents", "30", "--agents-per-process", "10", "--hold", "1s", "--timeout", "60s",
+		"--master-process", "--corral", corralBin(t))
+	if r.AgentProcesses != 3 || r.OfferLatency.Count != 30 || r.ConnectedAfterHold != 30 || r.RegisterSeconds <= 0 {
+		t.Fatalf("result %+v: want 30 agents in 3 processes, each offered and connected after the hold", r)
+	}
+	if m := r.MasterMemory; m == nil || m.Goroutines < 30 || m.HeapInUseMB <= 0 || m.StackMB <= 0 {
+		t.Fatalf("the master's memory %+v: want its runtime's figures, a goroutine per agent at least", m)
 	}
 }
 

@@ -6,23 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/corral-sched/corral/agent"
 	"github.com/corral-sched/corral/frameworks/sdk"
 	"github.com/corral-sched/corral/internal/httpserve"
 	"github.com/corral-sched/corral/internal/testkit/benchkit"
@@ -44,79 +42,10 @@ func newBenchScaleCommand() *cobra.Command {
 	f.Bool("master-process", false, "run the master as a child process (corral master), so that its RSS and CPU are its own and not the agents'")
 	f.Bool("framework-first", true, "subscribe the framework before the agents start (offers follow each registration); false: after all registered")
 	f.String("connections", "auto", "own: each agent has its own HTTP/1.1 connections, as real agents do; shared: the agents multiplex over a few HTTP/2 connections; auto: own if the file descriptor limit allows")
+	f.Int("agents-per-process", 10000, "run the agents in child processes (corral-bench agents) of at most this many each when there are more; 0: all in this process")
 	f.Duration("hold", 0, "keep the agents heartbeating this long after every agent was offered, then count them and measure memory again")
 	profileFlags(scale)
 	return scale
-}
-
-// agentsPerSourceIP bounds the agents that dial from one loopback address
-// when each has connections of its own: two (its event stream and its
-// calls), and one source address has about 28,000 ephemeral ports
-// (net.ipv4.ip_local_port_range) towards the master's address and port.
-const agentsPerSourceIP = 5000
-
-// simAgents starts n simulated agents against master; each gets a port
-// number of its own for its AgentInfo but no listener (the master never
-// dials agents).
-//
-// With shared false each has an HTTP client of its own, as a real agent
-// has: two connections to the master, both ends in this process when the
-// master is in it too. Agents then dial from 127.0.1.1, 127.0.1.2, ... so
-// that tens of thousands do not run out of ephemeral ports. With shared
-// true they all use one HTTP/2 client (h2c), which multiplexes their
-// streams and calls over a few connections.
-func simAgents(ctx context.Context, n int, masterAddr, res, dir string, shared bool, log *slog.Logger) ([]*agent.Agent, func(), error) {
-	var list []*agent.Agent
-	var cancels []context.CancelFunc
-	var done []chan struct{}
-	stop := func() {
-		for i, c := range cancels {
-			c()
-			<-done[i]
-		}
-	}
-	var h2 *http.Client
-	if shared {
-		var protocols http.Protocols
-		protocols.SetUnencryptedHTTP2(true)
-		h2 = &http.Client{Transport: &http.Transport{Proxy: nil, Protocols: &protocols, IdleConnTimeout: 90 * time.Second}}
-	}
-	for i := range n {
-		client := h2
-		if client == nil {
-			dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second,
-				LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(1+i/agentsPerSourceIP))}}
-			client = &http.Client{Transport: &http.Transport{
-				Proxy: nil, DialContext: dialer.DialContext, MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second,
-			}}
-		}
-		a, err := agent.New(agent.Config{
-			Master: masterAddr, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+i%40000)),
-			Hostname: fmt.Sprintf("sim-%d", i), WorkDir: filepath.Join(dir, fmt.Sprintf("sim-%d", i)),
-			Resources: res, Attributes: fmt.Sprintf("rack:r%d", i%10), Isolation: "sim",
-			RegisterBackoff: 50 * time.Millisecond, DiskWatchInterval: time.Hour, HTTPClient: client,
-			Registerer: prometheus.NewRegistry(), Logger: log,
-		})
-		if err != nil {
-			stop()
-			return nil, nil, err
-		}
-		actx, cancel := context.WithCancel(ctx)
-		ch := make(chan struct{})
-		go func() { _ = a.Run(actx); close(ch) }()
-		list, cancels, done = append(list, a), append(cancels, cancel), append(done, ch)
-	}
-	return list, stop, nil
-}
-
-func registered(agents []*agent.Agent) int {
-	n := 0
-	for _, a := range agents {
-		if a.Connected() {
-			n++
-		}
-	}
-	return n
 }
 
 // raiseFileLimit lets this process (and a master it starts, which inherits
@@ -144,17 +73,34 @@ func raiseFileLimit(want uint64) (uint64, error) {
 	return lim.Cur, nil
 }
 
-// ownConnectionsFit reports whether n agents with connections of their
-// own fit in a process's file descriptor limit: each holds two connections
-// to the master, whose ends are both in this process when the master is.
-func ownConnectionsFit(n int, masterInProcess bool) (bool, uint64, error) {
-	perAgent := 2
+// sharedConnections decides --connections for n agents in one process:
+// own (false) when asked, or with auto when it fits in the file
+// descriptor limit, else shared (true). Each agent keeps its checkpoint
+// log open and, with connections of its own, two connections to the
+// master, whose ends are both in this process when the master is.
+func sharedConnections(conns string, n int, masterInProcess bool) (bool, error) {
+	perAgent := 3
 	if masterInProcess {
-		perAgent = 4
+		perAgent = 5
 	}
 	want := uint64(perAgent*n + 2048)
 	limit, err := raiseFileLimit(want)
-	return limit >= want, want, err
+	if err != nil {
+		return false, err
+	}
+	fit := limit >= want
+	switch conns {
+	case "auto":
+		return !fit, nil
+	case "own":
+		if !fit {
+			return false, fmt.Errorf("%d agents with connections of their own need %d file descriptors, more than RLIMIT_NOFILE allows here: use --connections shared", n, want)
+		}
+		return false, nil
+	case "shared":
+		return true, nil
+	}
+	return false, fmt.Errorf("--connections must be own, shared or auto, not %q", conns)
 }
 
 // scaleResult is what `corral-bench scale` reports.
@@ -165,6 +111,8 @@ type scaleResult struct {
 	MasterProcess  bool   `json:"master_process"`
 	FrameworkFirst bool   `json:"framework_first"`
 	Connections    string `json:"connections"` // own or shared
+	// AgentProcesses is how many processes ran the agents (0: this one).
+	AgentProcesses int `json:"agent_processes,omitempty"`
 	// RegisterSeconds runs from starting the first agent to the last one
 	// registered.
 	RegisterSeconds float64 `json:"register_seconds"`
@@ -178,6 +126,8 @@ type scaleResult struct {
 	OfferLatency     benchkit.Latency `json:"registration_to_offer"`
 	AllocationMeanMs float64          `json:"allocation_round_mean_ms"`
 	AllocationRounds uint64           `json:"allocation_rounds"`
+	// CPUSeconds counts this process and the agents' processes.
+	//
 	// RSSMB is this process's (agents and framework, and the master
 	// unless MasterProcess); MasterRSSMB the master process's alone.
 	RSSMB            float64 `json:"rss_mb"`
@@ -189,6 +139,9 @@ type scaleResult struct {
 	HoldSeconds        float64 `json:"hold_seconds,omitempty"`
 	ConnectedAfterHold int     `json:"connected_after_hold,omitempty"`
 	MasterRSSAfterHold float64 `json:"master_rss_after_hold_mb,omitempty"`
+	// MasterMemory is the master process's Go runtime's account, read
+	// last (after the hold, if any).
+	MasterMemory *masterMemory `json:"master_memory,omitempty"`
 }
 
 func runBenchScale(cmd *cobra.Command, _ []string) error {
@@ -203,19 +156,21 @@ func runBenchScale(cmd *cobra.Command, _ []string) error {
 	frameworkFirst, _ := fl.GetBool("framework-first")
 	hold, _ := fl.GetDuration("hold")
 	conns, _ := fl.GetString("connections")
-	fit, want, err := ownConnectionsFit(n, !child)
+	perProcess, _ := fl.GetInt("agents-per-process")
+	if perProcess < 0 {
+		return errors.New("--agents-per-process must not be negative")
+	}
+	inProcess := perProcess == 0 || n <= perProcess
+	if inProcess {
+		perProcess = n
+	}
+	shared, err := sharedConnections(conns, perProcess, !child && inProcess)
 	if err != nil {
 		return err
 	}
-	switch {
-	case conns == "auto" && fit:
-		conns = "own"
-	case conns == "auto":
+	conns = "own"
+	if shared {
 		conns = "shared"
-	case conns == "own" && !fit:
-		return fmt.Errorf("%d agents with connections of their own need %d file descriptors, more than RLIMIT_NOFILE allows here: use --connections shared", n, want)
-	case conns != "own" && conns != "shared":
-		return fmt.Errorf("--connections must be own, shared or auto, not %q", conns)
 	}
 	var bin string // the corral binary the master runs as; none: in this process
 	if child {
@@ -258,24 +213,28 @@ func runBenchScale(cmd *cobra.Command, _ []string) error {
 	}
 
 	start := time.Now()
-	var agents []*agent.Agent
-	var stop func()
-	labelled(ctx, "agents", func(actx context.Context) {
-		agents, stop, err = simAgents(actx, n, m.addr, res, filepath.Join(dir, "agents"), conns == "shared", log)
-	})
+	var agents fleet
+	if inProcess {
+		labelled(ctx, "agents", func(actx context.Context) {
+			agents, err = simAgents(actx, 0, n, m.addr, res, filepath.Join(dir, "agents"), shared, log)
+		})
+	} else {
+		agents, err = startProcessFleet(n, perProcess, m.addr, res, dir, conns)
+		out.AgentProcesses = (n + perProcess - 1) / perProcess
+	}
 	if err != nil {
 		return err
 	}
-	defer stop()
+	defer agents.stop()
 	progress := time.Now()
-	for registered(agents) < n {
+	for agents.connected() < n {
 		if ctx.Err() != nil {
-			return fmt.Errorf("%d of %d agents registered within %v", registered(agents), n, timeout)
+			return fmt.Errorf("%d of %d agents registered within %v", agents.connected(), n, timeout)
 		}
 		if time.Since(progress) > 10*time.Second {
 			progress = time.Now()
 			fmt.Fprintf(cmd.ErrOrStderr(), "%v: %d of %d agents registered, %d offered\n",
-				time.Since(start).Round(time.Second), registered(agents), n, fw.count())
+				time.Since(start).Round(time.Second), agents.connected(), n, fw.count())
 		}
 		time.Sleep(20 * time.Millisecond) // polling for registration
 	}
@@ -297,10 +256,13 @@ func runBenchScale(cmd *cobra.Command, _ []string) error {
 	}
 	out.AllOffersSeconds = time.Since(from).Seconds()
 	out.FirstOfferSeconds = fw.first().Sub(from).Seconds()
-	out.OfferLatency = benchkit.Summarize(fw.latencies(agents))
+	out.OfferLatency = benchkit.Summarize(fw.latencies(agents.subscribedAt()))
 	out.AllocationRounds, out.AllocationMeanMs = m.allocationRounds()
 	out.RSSMB = benchkit.RSSMB()
 	out.CPUSeconds = benchkit.CPUSeconds() - cpuStart
+	if pf, ok := agents.(*processFleet); ok {
+		out.CPUSeconds += pf.cpuSeconds()
+	}
 	if m.pid != 0 {
 		out.MasterRSSMB, out.MasterPeakRSSMB = procStatusMB(m.pid, "VmRSS"), procStatusMB(m.pid, "VmHWM")
 		out.MasterCPUSeconds, _ = benchkit.ProcCPUSeconds(m.pid)
@@ -310,11 +272,12 @@ func runBenchScale(cmd *cobra.Command, _ []string) error {
 		case <-time.After(hold):
 		case <-ctx.Done():
 		}
-		out.HoldSeconds, out.ConnectedAfterHold = hold.Seconds(), registered(agents)
+		out.HoldSeconds, out.ConnectedAfterHold = hold.Seconds(), agents.connected()
 		if m.pid != 0 {
 			out.MasterRSSAfterHold = procStatusMB(m.pid, "VmRSS")
 		}
 	}
+	out.MasterMemory = m.memory()
 	if err := stopProfiles(); err != nil {
 		return err
 	}
@@ -326,6 +289,10 @@ func runBenchScale(cmd *cobra.Command, _ []string) error {
 	table := fmt.Sprintf("| agents | all registered | every agent offered | registration → offer p50 / p99 / max | allocation round (mean of %d) | RSS | CPU |\n|---|---|---|---|---|---|---|\n", out.AllocationRounds) +
 		fmt.Sprintf("| %d | %.2f s | %.2f s | %.0f / %.0f / %.0f ms | %.2f ms | %s | %.1f s |\n", n, out.RegisterSeconds,
 			out.AllOffersSeconds, l.P50, l.P99, l.Max, out.AllocationMeanMs, rss, out.CPUSeconds+out.MasterCPUSeconds)
+	if mm := out.MasterMemory; mm != nil {
+		table += fmt.Sprintf("\nMaster memory (its Go runtime): heap %.0f MB in use, %.0f MB allocated (next GC at %.0f MB), stacks %.0f MB for %d goroutines, %.0f MB from the OS; %.1f KB of heap and stacks per agent.\n",
+			mm.HeapInUseMB, mm.HeapLiveMB, mm.NextGCMB, mm.StackMB, mm.Goroutines, mm.SysMB, (mm.HeapInUseMB+mm.StackMB)*1024/float64(n))
+	}
 	return report(cmd.OutOrStdout(), out, table)
 }
 
@@ -401,13 +368,13 @@ func (f *scaleFramework) first() time.Time {
 // latencies are, per agent, the time from its registration ack to its
 // first offer. An offer that reached the framework before the agent read
 // its ack (both leave the master at once) counts as zero.
-func (f *scaleFramework) latencies(agents []*agent.Agent) []time.Duration {
+func (f *scaleFramework) latencies(subscribed map[string]time.Time) []time.Duration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make([]time.Duration, 0, len(agents))
-	for _, a := range agents {
-		if at, ok := f.offeredAt[a.ID()]; ok {
-			out = append(out, max(at.Sub(a.SubscribedAt()), 0))
+	out := make([]time.Duration, 0, len(subscribed))
+	for id, sub := range subscribed {
+		if at, ok := f.offeredAt[id]; ok {
+			out = append(out, max(at.Sub(sub), 0))
 		}
 	}
 	return out
@@ -453,6 +420,7 @@ func startMasterProcess(bin, dir string) (*scaleMaster, error) {
 		return nil, err
 	}
 	c := exec.Command(bin, "master", "--listen", addr, "--work-dir", dir, "--log-level", "warn")
+	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM} // a benchmark killed midway leaves nothing running
 	c.Stdout, c.Stderr = logFile, logFile
 	if err := c.Start(); err != nil {
 		logFile.Close()
@@ -495,26 +463,57 @@ func (m *scaleMaster) allocationRounds() (uint64, float64) {
 	if m.inProc != nil {
 		return m.inProc.allocationRounds()
 	}
-	resp, err := http.Get("http://" + m.addr + "/metrics")
-	if err != nil {
-		return 0, 0
-	}
-	defer resp.Body.Close()
-	var count, sum float64
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, value, _ := strings.Cut(sc.Text(), " ")
-		switch name {
-		case "corral_allocator_run_seconds_count":
-			count, _ = strconv.ParseFloat(value, 64)
-		case "corral_allocator_run_seconds_sum":
-			sum, _ = strconv.ParseFloat(value, 64)
-		}
-	}
+	v := m.metrics("corral_allocator_run_seconds_count", "corral_allocator_run_seconds_sum")
+	count, sum := v["corral_allocator_run_seconds_count"], v["corral_allocator_run_seconds_sum"]
 	if count == 0 {
 		return 0, 0
 	}
 	return uint64(count), 1000 * sum / count
+}
+
+// memory reads where a master process's memory is, from the Go
+// collector of its /metrics; nil for a master in this process.
+func (m *scaleMaster) memory() *masterMemory {
+	if m.inProc != nil {
+		return nil
+	}
+	v := m.metrics("go_memstats_heap_inuse_bytes", "go_memstats_heap_alloc_bytes", "go_memstats_stack_inuse_bytes",
+		"go_memstats_sys_bytes", "go_memstats_next_gc_bytes", "go_goroutines")
+	if len(v) == 0 {
+		return nil
+	}
+	const mb = 1 << 20
+	return &masterMemory{HeapInUseMB: v["go_memstats_heap_inuse_bytes"] / mb, HeapLiveMB: v["go_memstats_heap_alloc_bytes"] / mb,
+		StackMB: v["go_memstats_stack_inuse_bytes"] / mb, SysMB: v["go_memstats_sys_bytes"] / mb,
+		NextGCMB: v["go_memstats_next_gc_bytes"] / mb, Goroutines: int(v["go_goroutines"])}
+}
+
+// masterMemory is a master process's memory as its Go runtime sees it.
+type masterMemory struct {
+	HeapInUseMB float64 `json:"heap_in_use_mb"`
+	HeapLiveMB  float64 `json:"heap_allocated_mb"` // reachable and not yet collected
+	StackMB     float64 `json:"stacks_mb"`
+	SysMB       float64 `json:"from_os_mb"`
+	NextGCMB    float64 `json:"next_gc_mb"`
+	Goroutines  int     `json:"goroutines"`
+}
+
+// metrics reads the named unlabelled samples of the master's /metrics.
+func (m *scaleMaster) metrics(names ...string) map[string]float64 {
+	resp, err := http.Get("http://" + m.addr + "/metrics")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	out := make(map[string]float64, len(names))
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, _ := strings.Cut(sc.Text(), " ")
+		if slices.Contains(names, name) {
+			out[name], _ = strconv.ParseFloat(value, 64)
+		}
+	}
+	return out
 }
 
 // procStatusMB reads a memory field of /proc/PID/status (VmRSS, VmHWM) in

@@ -362,8 +362,8 @@ func (v *agentView) take(parts []int, allowed qty, offered resources.Resources) 
 }
 
 func filtered(f *Framework, agentID string, candidate resources.Resources, now time.Time) bool {
-	for _, fl := range f.Filters {
-		if fl.AgentID == agentID && now.Before(fl.Expires) && fl.Resources.Contains(candidate) {
+	for _, fl := range f.Filters[agentID] {
+		if now.Before(fl.Expires) && fl.Resources.Contains(candidate) {
 			return true
 		}
 	}

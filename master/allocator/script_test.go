@@ -125,7 +125,10 @@ func (c *cluster) do(args []string, out *strings.Builder) error {
 			if err != nil {
 				return err
 			}
-			f.Filters = append(f.Filters, Filter{AgentID: a.ID, Resources: res, Expires: c.now.Add(time.Duration(secs * float64(time.Second)))})
+			if f.Filters == nil {
+				f.Filters = make(map[string][]Filter)
+			}
+			f.Filters[a.ID] = append(f.Filters[a.ID], Filter{AgentID: a.ID, Resources: res, Expires: c.now.Add(time.Duration(secs * float64(time.Second)))})
 		}
 	case "suppress":
 		c.framework(args[1]).Suppressed[args[2]] = true

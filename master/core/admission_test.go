@@ -204,3 +204,30 @@ func TestSilentAgentsShareOneRegistryWrite(t *testing.T) {
 		t.Errorf("the registry holds %d unreachable agents, want 50", len(entries))
 	}
 }
+
+// Core.Pong, the one call taken off the loop, counts only on the agent's
+// current subscription: not before it is admitted, not once replaced by a
+// re-subscription, and not after a disconnection.
+func TestPongCountsOnlyOnTheCurrentSubscription(t *testing.T) {
+	m, _ := newAdmissionMaster(t)
+	s := m.st
+	first := &AgentConn{streamID: "first", out: newRecorder()}
+	if m.Pong(first) {
+		t.Fatal("a pong counted on a stream never admitted")
+	}
+	id := m.agentSubscribe(s, subscribeCall(t, "h", ""), first)
+	m.Settle()
+	if !m.Pong(first) {
+		t.Fatal("a pong on the agent's subscription did not count")
+	}
+	second := &AgentConn{streamID: "second", out: newRecorder()}
+	m.agentSubscribe(s, subscribeCall(t, "h", id), second)
+	m.Settle()
+	if m.Pong(first) || !m.Pong(second) {
+		t.Fatal("after a re-subscription pongs must count on the new stream only")
+	}
+	m.AgentDisconnected(id, second, "test")
+	if m.Pong(second) {
+		t.Fatal("a pong counted on a disconnected stream")
+	}
+}

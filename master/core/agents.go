@@ -73,7 +73,8 @@ func (m *Core) admitAgent(s *state, adm admission) {
 		}
 		a.reregisteredAt = now
 	}
-	a.info, a.conn, a.health, a.lastSeen, a.reregisterBy = info, conn, agentActive, m.cfg.AgentClock(), time.Time{}
+	a.setConn(conn)
+	a.info, a.health, a.lastSeen, a.reregisterBy = info, agentActive, m.cfg.AgentClock(), time.Time{}
 	total, rejected := resources.ApplyCheckpointed(normalizeAll(info.GetResources()), normalizeAll(sub.GetCheckpointedResources()))
 	if len(rejected) > 0 {
 		m.log.Warn("agent checkpointed resources it does not have; ignoring them", "agent", id, "rejected", rejected.String())
@@ -251,7 +252,7 @@ func (m *Core) agentDisconnected(s *state, id string, conn *AgentConn, reason st
 		return
 	}
 	m.log.Warn("agent disconnected", "agent", id, "hostname", a.info.GetHostname(), "reason", reason)
-	a.conn = nil
+	a.setConn(nil)
 	if a.health == agentActive {
 		a.health = agentDisconnected
 	}

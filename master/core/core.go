@@ -211,7 +211,7 @@ func (m *Core) Tick() {
 			if now.After(a.reregisterBy) {
 				lost = append(lost, unreachable{a, fmt.Sprintf("agent did not re-register within %v", m.cfg.AgentReregisterTimeout)})
 			}
-		case m.cfg.AgentClock().Sub(a.lastSeen) > m.cfg.agentSilenceLimit():
+		case m.cfg.AgentClock().Sub(a.heardFrom()) > m.cfg.agentSilenceLimit():
 			lost = append(lost, unreachable{a, fmt.Sprintf("agent missed %d pings in a row (%v each)", m.cfg.MaxAgentPingTimeouts, m.cfg.AgentPingTimeout)})
 		}
 	}

@@ -39,7 +39,13 @@ func (m *Core) allocate(s *state) {
 		if f.conn == nil {
 			continue
 		}
-		f.filters = slices.DeleteFunc(f.filters, func(fl allocator.Filter) bool { return !now.Before(fl.Expires) })
+		for agentID, fls := range f.filters {
+			if fls = slices.DeleteFunc(fls, func(fl allocator.Filter) bool { return !now.Before(fl.Expires) }); len(fls) == 0 {
+				delete(f.filters, agentID)
+			} else {
+				f.filters[agentID] = fls
+			}
+		}
 		snap.Frameworks = append(snap.Frameworks, allocator.Framework{
 			ID: f.id, Roles: f.roles, Suppressed: f.suppressed, Allocated: f.allocated,
 			Filters: f.filters, Capabilities: allocator.Capabilities{GPUResources: f.caps.gpu},
@@ -243,7 +249,10 @@ func (m *Core) addFilter(f *framework, agentID string, res resources.Resources, 
 	if d <= 0 || res.Empty() {
 		return
 	}
-	f.filters = append(f.filters, allocator.Filter{
+	if f.filters == nil {
+		f.filters = make(map[string][]allocator.Filter)
+	}
+	f.filters[agentID] = append(f.filters[agentID], allocator.Filter{
 		AgentID:   agentID,
 		Resources: res.Unallocate(),
 		Expires:   m.cfg.Now().Add(d),

@@ -344,7 +344,7 @@ func (m *Core) removeByOperator(s *state, a *agentState, why, closing, msg strin
 	if a.conn != nil {
 		a.conn.out.Push(ShutdownEvent(why))
 		a.conn.out.Close(closing)
-		a.conn = nil
+		a.setConn(nil)
 	}
 	m.dropAgent(s, a, mesospb.TaskState_TASK_GONE_BY_OPERATOR, mesospb.TaskStatus_REASON_AGENT_REMOVED_BY_OPERATOR, msg)
 }

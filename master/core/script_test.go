@@ -523,7 +523,9 @@ func (w *world) advance(d time.Duration) {
 		w.timers = keep
 		w.posted.run()
 		for _, name := range slices.Sorted(mapsKeys(w.agents)) {
-			if a := w.agents[name]; a.id != "" && !a.closed && !a.silent {
+			// As the transport does: off the loop when the stream is the
+			// agent's subscription, else through AgentCall.
+			if a := w.agents[name]; a.id != "" && !a.closed && !a.silent && !w.core.Pong(a.conn) {
 				w.core.AgentCall(&agentpb.Call{Type: agentpb.Call_PONG.Enum(), AgentId: &mesospb.AgentID{Value: proto.String(a.id)},
 					Pong: &agentpb.Call_Pong{}}, a.conn.streamID)
 			}

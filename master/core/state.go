@@ -1,6 +1,7 @@
 package core
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/corral-sched/corral/master/allocator"
@@ -104,8 +105,8 @@ type framework struct {
 	failoverTimer  Timer
 
 	offers  map[string]*offer
-	tasks   map[string]*task // by task ID
-	filters []allocator.Filter
+	tasks   map[string]*task              // by task ID
+	filters map[string][]allocator.Filter // by agent ID
 	// allocated is what the framework holds per role, tasks and offers
 	// alike, in allocated form; it feeds the DRF shares. It is one sum over
 	// every agent, as Mesos' totalUsedResources is: scalars are exact, but
@@ -241,6 +242,32 @@ type AgentConn struct {
 	// together with the address they tell the agent coming back from
 	// another one presenting its ID (takeover.go).
 	principal, bootID string
+	// pongedAt is when the agent last answered a ping through Core.Pong,
+	// off the loop (nil: not yet); current says the connection is its
+	// agent's subscription, which Pong checks off the loop.
+	pongedAt atomic.Pointer[time.Time]
+	current  atomic.Bool
+}
+
+// setConn makes conn (nil: none) the agent's subscription.
+func (a *agentState) setConn(conn *AgentConn) {
+	if a.conn != nil {
+		a.conn.current.Store(false)
+	}
+	if conn != nil {
+		conn.current.Store(true)
+	}
+	a.conn = conn
+}
+
+// heardFrom is when the agent last spoke: a call or a pong.
+func (a *agentState) heardFrom() time.Time {
+	if a.conn != nil {
+		if p := a.conn.pongedAt.Load(); p != nil && p.After(a.lastSeen) {
+			return *p
+		}
+	}
+	return a.lastSeen
 }
 
 func (a *agentState) available() resources.Resources {

@@ -291,7 +291,7 @@ func (m *Core) setUnreachable(s *state, a *agentState, why string) {
 	m.log.Warn("agent unreachable", "agent", a.id, "hostname", a.info.GetHostname(), "reason", why)
 	if a.conn != nil {
 		a.conn.out.Close(why)
-		a.conn = nil
+		a.setConn(nil)
 	}
 	a.health = agentUnreachable
 	s.touch(a)

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/corral-sched/corral/agent"
+	"github.com/corral-sched/corral/internal/testkit/benchkit"
+)
+
+// A fleet is the simulated agents of a run, in this process or spread
+// over child processes (`corral-bench agents --report`): one process
+// cannot hold 50,000 agents, each of which keeps its checkpoint log open,
+// within this machine's limit of 20,000 file descriptors.
+type fleet interface {
+	// connected counts the agents connected to the master now.
+	connected() int
+	// subscribedAt is, per agent ID, when the master first acknowledged
+	// the agent's registration.
+	subscribedAt() map[string]time.Time
+	stop()
+}
+
+// agentsPerSourceIP bounds the agents that dial from one loopback address
+// when each has connections of its own: two (its event stream and its
+// calls), and one source address has about 28,000 ephemeral ports
+// (net.ipv4.ip_local_port_range) towards the master's address and port.
+const agentsPerSourceIP = 5000
+
+// simAgents starts n simulated agents against master, numbered from first
+// (their hostnames, ports and source addresses); each gets a port number
+// of its own for its AgentInfo but no listener (the master never dials
+// agents).
+//
+// With shared false each has an HTTP client of its own, as a real agent
+// has: two connections to the master, both ends in this process when the
+// master is in it too. Agents then dial from 127.0.1.1, 127.0.1.2, ... so
+// that tens of thousands do not run out of ephemeral ports. With shared
+// true they all use one HTTP/2 client (h2c), which multiplexes their
+// streams and calls over a few connections.
+func simAgents(ctx context.Context, first, n int, masterAddr, res, dir string, shared bool, log *slog.Logger) (*localFleet, error) {
+	f := &localFleet{}
+	var h2 *http.Client
+	if shared {
+		var protocols http.Protocols
+		protocols.SetUnencryptedHTTP2(true)
+		h2 = &http.Client{Transport: &http.Transport{Proxy: nil, Protocols: &protocols, IdleConnTimeout: 90 * time.Second}}
+	}
+	for i := first; i < first+n; i++ {
+		client := h2
+		if client == nil {
+			dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second,
+				LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(1+i/agentsPerSourceIP))}}
+			client = &http.Client{Transport: &http.Transport{
+				Proxy: nil, DialContext: dialer.DialContext, MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second,
+			}}
+		}
+		a, err := agent.New(agent.Config{
+			Master: masterAddr, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+i%40000)),
+			Hostname: fmt.Sprintf("sim-%d", i), WorkDir: filepath.Join(dir, fmt.Sprintf("sim-%d", i)),
+			Resources: res, Attributes: fmt.Sprintf("rack:r%d", i%10), Isolation: "sim",
+			RegisterBackoff: 50 * time.Millisecond, DiskWatchInterval: time.Hour, HTTPClient: client,
+			Registerer: prometheus.NewRegistry(), Logger: log,
+		})
+		if err != nil {
+			f.stop()
+			return nil, err
+		}
+		actx, cancel := context.WithCancel(ctx)
+		ch := make(chan struct{})
+		go func() { _ = a.Run(actx); close(ch) }()
+		f.agents, f.cancels, f.done = append(f.agents, a), append(f.cancels, cancel), append(f.done, ch)
+	}
+	return f, nil
+}
+
+// localFleet is simulated agents in this process.
+type localFleet struct {
+	agents  []*agent.Agent
+	cancels []context.CancelFunc
+	done    []chan struct{}
+}
+
+func (f *localFleet) connected() int {
+	n := 0
+	for _, a := range f.agents {
+		if a.Connected() {
+			n++
+		}
+	}
+	return n
+}
+
+func (f *localFleet) subscribedAt() map[string]time.Time {
+	out := make(map[string]time.Time, len(f.agents))
+	for _, a := range f.agents {
+		if id := a.ID(); id != "" {
+			out[id] = a.SubscribedAt()
+		}
+	}
+	return out
+}
+
+func (f *localFleet) stop() {
+	for i, c := range f.cancels {
+		c()
+		<-f.done[i]
+	}
+}
+
+// fleetReport is a line `corral-bench agents --report` prints: an agent's
+// first registration, or how many of its agents are connected now.
+type fleetReport struct {
+	Agent     string `json:"agent,omitempty"`
+	At        int64  `json:"at_unix_nano,omitempty"`
+	Connected *int   `json:"connected,omitempty"`
+}
+
+// report prints, every poll, the agents registered for the first time
+// since the last and the number connected when it changed, until ctx
+// ends.
+func (f *localFleet) report(ctx context.Context, w io.Writer, poll time.Duration) error {
+	enc := json.NewEncoder(w)
+	seen := make(map[string]bool, len(f.agents))
+	last := -1
+	for {
+		for id, at := range f.subscribedAt() {
+			if !seen[id] && !at.IsZero() {
+				seen[id] = true
+				if err := enc.Encode(fleetReport{Agent: id, At: at.UnixNano()}); err != nil {
+					return err
+				}
+			}
+		}
+		if n := f.connected(); n != last {
+			last = n
+			if err := enc.Encode(fleetReport{Connected: &n}); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(poll): // the agents' state is polled, as the in-process fleet's is
+		}
+	}
+}
+
+// processFleet is simulated agents in child processes, each a
+// `corral-bench agents --report` that tells on its stdout what its agents
+// do.
+type processFleet struct {
+	mu     sync.Mutex
+	at     map[string]time.Time // guarded by mu
+	counts []int                // guarded by mu; per child, connected agents
+	cmds   []*exec.Cmd
+	done   []chan struct{}
+}
+
+// startProcessFleet runs n agents in children of perProcess agents at
+// most, started from this binary; their logs go to dir.
+func startProcessFleet(n, perProcess int, masterAddr, res, dir, connections string) (*processFleet, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	f := &processFleet{at: make(map[string]time.Time, n)}
+	for first := 0; first < n; first += perProcess {
+		count := min(perProcess, n-first)
+		i := len(f.cmds)
+		logFile, err := os.Create(filepath.Join(dir, fmt.Sprintf("agents-%d.log", i)))
+		if err != nil {
+			f.stop()
+			return nil, err
+		}
+		c := exec.Command(self, "agents", "--report", "--master", masterAddr, "--count", strconv.Itoa(count),
+			"--first", strconv.Itoa(first), "--resources", res, "--connections", connections,
+			"--work-dir", filepath.Join(dir, fmt.Sprintf("agents-%d", i)))
+		c.Stderr = logFile
+		c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM} // they end with the benchmark, however it ends
+		out, err := c.StdoutPipe()
+		if err != nil {
+			logFile.Close()
+			f.stop()
+			return nil, err
+		}
+		if err := c.Start(); err != nil {
+			logFile.Close()
+			f.stop()
+			return nil, fmt.Errorf("starting simulated agents: %w", err)
+		}
+		f.counts = append(f.counts, 0)
+		done := make(chan struct{})
+		f.cmds, f.done = append(f.cmds, c), append(f.done, done)
+		go func() {
+			defer close(done)
+			defer logFile.Close()
+			f.read(i, out)
+			_ = c.Wait()
+		}()
+	}
+	return f, nil
+}
+
+// read takes in child i's reports until its stdout closes.
+func (f *processFleet) read(i int, out io.Reader) {
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		var r fleetReport
+		if json.Unmarshal(sc.Bytes(), &r) != nil {
+			continue
+		}
+		f.mu.Lock()
+		if r.Agent != "" {
+			f.at[r.Agent] = time.Unix(0, r.At)
+		}
+		if r.Connected != nil {
+			f.counts[i] = *r.Connected
+		}
+		f.mu.Unlock()
+	}
+	f.mu.Lock()
+	f.counts[i] = 0 // a child that exited has no agents connected
+	f.mu.Unlock()
+}
+
+// cpuSeconds is the CPU the children used so far.
+func (f *processFleet) cpuSeconds() float64 {
+	var sum float64
+	for _, c := range f.cmds {
+		s, _ := benchkit.ProcCPUSeconds(c.Process.Pid)
+		sum += s
+	}
+	return sum
+}
+
+func (f *processFleet) connected() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.counts {
+		n += c
+	}
+	return n
+}
+
+func (f *processFleet) subscribedAt() map[string]time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.at)
+}
+
+// stop ends the children (SIGTERM: they stop their agents) and waits.
+func (f *processFleet) stop() {
+	for _, c := range f.cmds {
+		_ = c.Process.Signal(syscall.SIGTERM)
+	}
+	for i, d := range f.done {
+		select {
+		case <-d:
+		case <-time.After(30 * time.Second):
+			_ = f.cmds[i].Process.Kill()
+			<-d
+		}
+	}
+}
