@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -88,14 +89,28 @@ func runBenchAgents(cmd *cobra.Command, _ []string) error {
 	ctx, cancel := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
 	start := time.Now()
+	if report, _ := fl.GetBool("report"); report {
+		// Reports begin with the first agent: the last may start a
+		// minute later on a loaded machine.
+		agents := &localFleet{}
+		defer agents.stop()
+		reported := make(chan error, 1)
+		rctx, stopReports := context.WithCancel(ctx)
+		go func() { reported <- agents.report(rctx, cmd.OutOrStdout(), 100*time.Millisecond) }()
+		if err := agents.start(ctx, first, count, masterAddr, res, dir, shared, slog.New(slog.DiscardHandler)); err != nil {
+			stopReports()
+			<-reported
+			return err
+		}
+		err := <-reported
+		stopReports()
+		return err
+	}
 	agents, err := simAgents(ctx, first, count, masterAddr, res, dir, shared, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
 	defer agents.stop()
-	if report, _ := fl.GetBool("report"); report {
-		return agents.report(ctx, cmd.OutOrStdout(), 20*time.Millisecond)
-	}
 	for agents.connected() < count {
 		select {
 		case <-ctx.Done():

@@ -56,6 +56,11 @@ const agentsPerSourceIP = 5000
 // streams and calls over a few connections.
 func simAgents(ctx context.Context, first, n int, masterAddr, res, dir string, shared bool, log *slog.Logger) (*localFleet, error) {
 	f := &localFleet{}
+	return f, f.start(ctx, first, n, masterAddr, res, dir, shared, log)
+}
+
+// start adds n agents to the fleet; readers see each as it is added.
+func (f *localFleet) start(ctx context.Context, first, n int, masterAddr, res, dir string, shared bool, log *slog.Logger) error {
 	var h2 *http.Client
 	if shared {
 		var protocols http.Protocols
@@ -80,26 +85,36 @@ func simAgents(ctx context.Context, first, n int, masterAddr, res, dir string, s
 		})
 		if err != nil {
 			f.stop()
-			return nil, err
+			return err
 		}
 		actx, cancel := context.WithCancel(ctx)
 		ch := make(chan struct{})
 		go func() { _ = a.Run(actx); close(ch) }()
+		f.mu.Lock()
 		f.agents, f.cancels, f.done = append(f.agents, a), append(f.cancels, cancel), append(f.done, ch)
+		f.mu.Unlock()
 	}
-	return f, nil
+	return nil
 }
 
 // localFleet is simulated agents in this process.
 type localFleet struct {
-	agents  []*agent.Agent
-	cancels []context.CancelFunc
-	done    []chan struct{}
+	mu      sync.Mutex
+	agents  []*agent.Agent       // guarded by mu
+	cancels []context.CancelFunc // guarded by mu
+	done    []chan struct{}      // guarded by mu
+}
+
+// list is the agents started so far.
+func (f *localFleet) list() []*agent.Agent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.agents[:len(f.agents):len(f.agents)]
 }
 
 func (f *localFleet) connected() int {
 	n := 0
-	for _, a := range f.agents {
+	for _, a := range f.list() {
 		if a.Connected() {
 			n++
 		}
@@ -108,8 +123,9 @@ func (f *localFleet) connected() int {
 }
 
 func (f *localFleet) subscribedAt() map[string]time.Time {
-	out := make(map[string]time.Time, len(f.agents))
-	for _, a := range f.agents {
+	agents := f.list()
+	out := make(map[string]time.Time, len(agents))
+	for _, a := range agents {
 		if id := a.ID(); id != "" {
 			out[id] = a.SubscribedAt()
 		}
@@ -118,9 +134,12 @@ func (f *localFleet) subscribedAt() map[string]time.Time {
 }
 
 func (f *localFleet) stop() {
-	for i, c := range f.cancels {
+	f.mu.Lock()
+	cancels, done := f.cancels, f.done
+	f.mu.Unlock()
+	for i, c := range cancels {
 		c()
-		<-f.done[i]
+		<-done[i]
 	}
 }
 
@@ -137,18 +156,27 @@ type fleetReport struct {
 // ends.
 func (f *localFleet) report(ctx context.Context, w io.Writer, poll time.Duration) error {
 	enc := json.NewEncoder(w)
-	seen := make(map[string]bool, len(f.agents))
+	var reported []bool // by index in the fleet: its first registration was told
 	last := -1
 	for {
-		for id, at := range f.subscribedAt() {
-			if !seen[id] && !at.IsZero() {
-				seen[id] = true
-				if err := enc.Encode(fleetReport{Agent: id, At: at.UnixNano()}); err != nil {
+		agents := f.list()
+		reported = append(reported, make([]bool, len(agents)-len(reported))...)
+		n := 0
+		for i, a := range agents {
+			if a.Connected() {
+				n++
+			}
+			if reported[i] {
+				continue
+			}
+			if at := a.SubscribedAt(); !at.IsZero() {
+				reported[i] = true
+				if err := enc.Encode(fleetReport{Agent: a.ID(), At: at.UnixNano()}); err != nil {
 					return err
 				}
 			}
 		}
-		if n := f.connected(); n != last {
+		if n != last {
 			last = n
 			if err := enc.Encode(fleetReport{Connected: &n}); err != nil {
 				return err
