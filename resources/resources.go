@@ -81,6 +81,44 @@ func (r Resources) Subtract(o Resources) Resources {
 
 // Contains reports whether o can be subtracted from r exactly.
 func (r Resources) Contains(o Resources) bool {
+	if contains, ok := r.containsDistinct(o); ok {
+		return contains
+	}
+	return r.containsBySubtracting(o)
+}
+
+// containsDistinct answers Contains without copying either side when each
+// kind of resource occurs once in o and none is atomic (a volume, a shared
+// resource): then no check can be affected by another's subtraction. That
+// is the allocator's case, a candidate offer against each filter, where
+// the copies cost more than the checks. ok is false otherwise.
+func (r Resources) containsDistinct(o Resources) (contains, ok bool) {
+	var buf [8]string
+	keys := buf[:0]
+	for _, x := range o {
+		if atomic(x) {
+			return false, false
+		}
+		k := kindKey(x)
+		if slices.Contains(keys, k) {
+			return false, false
+		}
+		keys = append(keys, k)
+	}
+	for i, x := range o {
+		j := r.findKey(keys[i])
+		switch {
+		case j < 0 && isEmptyValue(x):
+		case j < 0 || !containsValue(r[j], x):
+			return false, true
+		}
+	}
+	return true, true
+}
+
+// containsBySubtracting is Contains in general: o normalized, each entry
+// checked against and then taken from a copy of r.
+func (r Resources) containsBySubtracting(o Resources) bool {
 	left := r.Clone()
 	for _, x := range normalizeAll(o) {
 		i := left.find(x)

@@ -208,6 +208,28 @@ func TestProperties(t *testing.T) {
 	}
 }
 
+// Contains answers without copies when it can (containsDistinct); its
+// answer is always the general one's, over random bags and over a bag's
+// own parts, halves and duplicates.
+func TestContainsShortcutAgreesWithSubtracting(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	shortcuts := 0
+	for i := range 5000 {
+		a, b := randomBag(rng), randomBag(rng)
+		for _, o := range []Resources{b, a.Subtract(b), a.Add(b), b[:len(b)/2], append(b.Clone(), b...), nil} {
+			if _, ok := a.containsDistinct(o); ok {
+				shortcuts++
+			}
+			if got, want := a.Contains(o), a.containsBySubtracting(o); got != want {
+				t.Fatalf("#%d: %s contains %s: %v, subtracting says %v", i, a, o, got, want)
+			}
+		}
+	}
+	if shortcuts == 0 {
+		t.Fatal("the shortcut never applied")
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"cpus:4;mem:4096;ports:[31000-32000]", "cpus(eng):1", "s:{a,b}", "[]", ";;", "x:[1-2,3]", ";[:1"} {
 		f.Add(s)

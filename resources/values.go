@@ -96,8 +96,10 @@ func atomic(x *mesospb.Resource) bool {
 	return x.GetDisk().GetPersistence().GetId() != "" || x.Shared != nil
 }
 
-func (r Resources) find(x *mesospb.Resource) int {
-	k := kindKey(x)
+func (r Resources) find(x *mesospb.Resource) int { return r.findKey(kindKey(x)) }
+
+// findKey is the index of the first entry of kind k, or -1.
+func (r Resources) findKey(k string) int {
 	for i, y := range r {
 		if kindKey(y) == k {
 			return i
