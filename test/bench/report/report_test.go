@@ -101,6 +101,21 @@ func TestTargetsSayMetOrByHowMuchMissed(t *testing.T) {
 			t.Errorf("targets lack %q:\n%s", want, s)
 		}
 	}
+	if !strings.Contains(s, "| master RSS after a minute of 50,000 agents' heartbeats ≤ 2,048 MiB | one machine of the control plane | not measured | — |") {
+		t.Errorf("the 50,000-agent memory target without its run is not said to be unmeasured:\n%s", s)
+	}
+	results["scale-50k"] = result{fields: map[string]any{"master_rss_after_hold_mb": 1962.0, "connected_after_hold": 50000.0,
+		"agents": 50000.0, "registration_to_offer": map[string]any{"p99_ms": 4164.0}}}
+	s = targetsSection(results)
+	for _, want := range []string{
+		"| 50,000 (50,000 agents) | met |",
+		"| 1,962 MiB (50,000 agents) | met |",
+		"| 4,164 ms (50,000 agents) | **missed** by 2,164 ms (2.1×) |",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("targets lack %q:\n%s", want, s)
+		}
+	}
 	results["failover-10k"] = result{fields: map[string]any{"reregister_after_leader_seconds": 20.0, "agents": 10000.0, "tasks": 50000.0}}
 	if s := targetsSection(results); !strings.Contains(s, "| 20 s (10,000 agents, 50,000 tasks) | **missed** by 5 s (1.3×) |") {
 		t.Errorf("the larger failover run is not the one read:\n%s", s)
