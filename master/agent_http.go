@@ -39,10 +39,11 @@ func (m *Master) serveAgent(w http.ResponseWriter, r *http.Request) {
 // wrong with it.
 func (m *Master) pong(r *http.Request, call *agentpb.Call) bool {
 	v, ok := m.agentStreams.Load(r.Header.Get(streamIDHeader))
-	if !ok || v.(*agentStream).id != call.GetAgentId().GetValue() {
+	if !ok {
 		return false
 	}
-	return m.core.Pong(v.(*agentStream).conn)
+	s := v.(*agentStream)
+	return s.id == call.GetAgentId().GetValue() && m.core.Pong(s.conn)
 }
 
 // readAgentCall reads an agent's call, or answers why it cannot and

@@ -96,15 +96,14 @@ func runBenchAgents(cmd *cobra.Command, _ []string) error {
 		defer agents.stop()
 		reported := make(chan error, 1)
 		rctx, stopReports := context.WithCancel(ctx)
+		defer stopReports()
 		go func() { reported <- agents.report(rctx, cmd.OutOrStdout(), 100*time.Millisecond) }()
 		if err := agents.start(ctx, first, count, masterAddr, res, dir, shared, slog.New(slog.DiscardHandler)); err != nil {
 			stopReports()
 			<-reported
 			return err
 		}
-		err := <-reported
-		stopReports()
-		return err
+		return <-reported
 	}
 	agents, err := simAgents(ctx, first, count, masterAddr, res, dir, shared, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -126,15 +126,14 @@ type scaleResult struct {
 	OfferLatency     benchkit.Latency `json:"registration_to_offer"`
 	AllocationMeanMs float64          `json:"allocation_round_mean_ms"`
 	AllocationRounds uint64           `json:"allocation_rounds"`
-	// CPUSeconds counts this process and the agents' processes.
-	//
 	// RSSMB is this process's (agents and framework, and the master
 	// unless MasterProcess); MasterRSSMB the master process's alone.
 	RSSMB            float64 `json:"rss_mb"`
 	MasterRSSMB      float64 `json:"master_rss_mb,omitempty"`
 	MasterPeakRSSMB  float64 `json:"master_peak_rss_mb,omitempty"`
 	MasterCPUSeconds float64 `json:"master_cpu_seconds,omitempty"`
-	CPUSeconds       float64 `json:"cpu_seconds"`
+	// CPUSeconds counts this process and the agents' processes.
+	CPUSeconds float64 `json:"cpu_seconds"`
 	// After --hold: agents still connected and the master's memory then.
 	HoldSeconds        float64 `json:"hold_seconds,omitempty"`
 	ConnectedAfterHold int     `json:"connected_after_hold,omitempty"`
