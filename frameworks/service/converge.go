@@ -319,7 +319,7 @@ func (f *Framework) wantsOffers(now time.Time) bool {
 				as.Since = now
 			}
 		case !as.Since.IsZero():
-			as.Since, as.spreadHeld = time.Time{}, time.Time{}
+			as.Since, as.spreadHeld, as.spreadRevivedFor = time.Time{}, time.Time{}, time.Time{}
 			as.Offers.reset()
 		}
 	}

@@ -321,9 +321,10 @@ func (f *Framework) Tick(ctx context.Context) {
 	}
 }
 
-// delaysEnded reports whether an app's launch delay has just run out:
-// offers declined during the delay are filtered at the master, so the
-// framework revives to have them again at once.
+// delaysEnded reports whether an app's launch delay, or a hold of its
+// spread, has just run out: offers declined meanwhile are filtered at
+// the master, so the framework revives to have them again at once
+// rather than a filter and an allocation round later.
 func (f *Framework) delaysEnded(now time.Time) bool {
 	ended := false
 	for _, as := range f.apps {
@@ -331,6 +332,34 @@ func (f *Framework) delaysEnded(now time.Time) bool {
 			as.revivedFor = as.DelayUntil
 			ended = true
 		}
+		if f.spreadHoldEnded(as, now) {
+			ended = true
+		}
 	}
 	return ended
+}
+
+// spreadHoldEnded reports, once for each, whether an app whose spread
+// held instances back has just settled (the agents it knows are taken to
+// be all there are) or waited SpreadWait: from then on the offers it
+// declined can take those instances. The first round of a new app on
+// three agents places three instances, holds the rest until it settles,
+// and without this waited out a decline filter and the master's next
+// round besides.
+func (f *Framework) spreadHoldEnded(as *appState, now time.Time) bool {
+	if as.wanted == 0 || as.spreadHeld.IsZero() {
+		return false
+	}
+	settle := f.cfg.SpreadSettle
+	ends := []time.Time{as.Since.Add(settle), as.spreadHeld.Add(f.cfg.SpreadWait)}
+	if w := f.seen.Watching(as.Spec.Role, now.Add(-f.cfg.SpreadMemory)); !w.IsZero() && w.Add(settle).Before(ends[0]) {
+		ends[0] = w.Add(settle)
+	}
+	for _, end := range ends {
+		if !now.Before(end) && as.spreadRevivedFor.Before(end) {
+			as.spreadRevivedFor = end
+			return true
+		}
+	}
+	return false
 }

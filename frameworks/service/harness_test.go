@@ -48,12 +48,20 @@ type harness struct {
 	t       *testing.T
 	cluster *testcluster.Cluster
 	store   store.Store
+	tune    func(*Config) // the framework's settings, before each start
 	f       *Framework
 	api     *httptest.Server
 	stop    func()
 }
 
 func newHarness(t *testing.T, c *testcluster.Cluster) *harness {
+	t.Helper()
+	return newTunedHarness(t, c, nil)
+}
+
+// newTunedHarness is newHarness with the framework's Config changed by
+// tune.
+func newTunedHarness(t *testing.T, c *testcluster.Cluster, tune func(*Config)) *harness {
 	t.Helper()
 	if c == nil {
 		c = startCluster(t, 3, nil)
@@ -63,7 +71,7 @@ func newHarness(t *testing.T, c *testcluster.Cluster) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h := &harness{t: t, cluster: c, store: st}
+	h := &harness{t: t, cluster: c, store: st, tune: tune}
 	h.start()
 	return h
 }
@@ -86,7 +94,11 @@ func testLogger() *slog.Logger {
 // start runs a framework instance on the harness's store.
 func (h *harness) start() {
 	h.t.Helper()
-	f, err := New(context.Background(), Config{Master: h.cluster.MasterAddr, Store: h.store, Logger: testLogger(), KillRetry: time.Second})
+	cfg := Config{Master: h.cluster.MasterAddr, Store: h.store, Logger: testLogger(), KillRetry: time.Second}
+	if h.tune != nil {
+		h.tune(&cfg)
+	}
+	f, err := New(context.Background(), cfg)
 	if err != nil {
 		h.t.Fatal(err)
 	}

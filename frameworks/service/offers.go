@@ -56,15 +56,23 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 	// The launches are written down, so reconciliation says what became
 	// of them; an offer not declined comes back when it times out.
 	var declined []*mesospb.OfferID
+	var used []int
 	for i, o := range offers {
 		if len(launches[i]) == 0 {
 			declined = append(declined, o.GetId())
-			continue
-		}
-		if err := f.sched.Launch(ctx, o, 1, launches[i]...); err != nil {
-			f.log.Warn("launch not sent; reconciliation tells what became of it", "tasks", len(launches[i]), "err", err)
+		} else {
+			used = append(used, i)
 		}
 	}
+	// Each offer's launch is a call of its own, and the master passes
+	// each on to its agent as it comes: sent together, every agent starts
+	// at once, and updates wait behind them (on this goroutine) the
+	// shortest time.
+	kit.Parallel(used, 8, func(i int) {
+		if err := f.sched.Launch(ctx, offers[i], 1, launches[i]...); err != nil {
+			f.log.Warn("launch not sent; reconciliation tells what became of it", "tasks", len(launches[i]), "err", err)
+		}
+	})
 	if len(declined) > 0 {
 		refuse := 60.0
 		if stillWaiting {

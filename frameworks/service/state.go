@@ -93,6 +93,9 @@ type appState struct {
 	wanted     int          // instances to launch now (converge)
 	revivedFor time.Time    // the DelayUntil offers were revived after
 	spreadHeld time.Time    // when spreading first held an instance back, since waiting began
+	// spreadRevivedFor is the end of a spread hold offers were revived
+	// after (see spreadHoldEnded).
+	spreadRevivedFor time.Time
 }
 
 // TaskFailure is the last instance that failed, as Marathon reports it.
