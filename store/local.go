@@ -24,13 +24,15 @@ import (
 // The log is folded into a new snapshot once it outgrows it: a write costs
 // one append, not a rewrite of everything.
 type Local struct {
-	path    string
-	logPath string
-	log     *os.File
-	logSize int64
-	snap    int64 // size of the last snapshot
+	path       string
+	logPath    string
+	oldLogPath string // a log being folded (see local_fold.go)
 
 	mu       sync.Mutex
+	log      *os.File                         // guarded by mu
+	logSize  int64                            // guarded by mu
+	snap     int64                            // guarded by mu; size of the last snapshot
+	folding  chan struct{}                    // guarded by mu; closed when the running fold ends, nil if none
 	entries  map[string]Entry                 // guarded by mu
 	watchers map[string]map[chan Entry]func() // guarded by mu; key → channel → its nudge
 	closed   bool                             // guarded by mu
@@ -46,7 +48,8 @@ func OpenLocal(dir string) (*Local, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	l := &Local{path: filepath.Join(dir, "store.json"), logPath: filepath.Join(dir, "store.log"), entries: make(map[string]Entry),
+	l := &Local{path: filepath.Join(dir, "store.json"), logPath: filepath.Join(dir, "store.log"),
+		oldLogPath: filepath.Join(dir, "store.log.old"), entries: make(map[string]Entry),
 		watchers: make(map[string]map[chan Entry]func())}
 	b, err := os.ReadFile(l.path)
 	switch {
@@ -65,6 +68,9 @@ func OpenLocal(dir string) (*Local, error) {
 			l.entries[e.Key] = e
 		}
 		l.snap = int64(len(b))
+	}
+	if err := l.replayOld(); err != nil {
+		return nil, err
 	}
 	if err := l.replay(); err != nil {
 		return nil, err
@@ -91,35 +97,50 @@ func (l *Local) replay() error {
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
+	offset, torn, err := l.applyLog(f, l.logPath)
+	if err == nil && torn {
+		// The last write was torn by a crash: it never happened.
+		if err = f.Truncate(offset); err != nil {
+			err = fmt.Errorf("store: dropping a torn write from %s: %w", l.logPath, err)
+		}
+	}
+	if err == nil {
+		if _, err = f.Seek(offset, io.SeekStart); err != nil {
+			err = fmt.Errorf("store: %w", err)
+		}
+	}
+	if err != nil {
+		f.Close()
+		return err
+	}
+	l.log, l.logSize = f, offset
+	return nil
+}
+
+// applyLog applies the records of the log in f to the entries. It
+// returns the offset after the last whole record and whether a torn one
+// (the tail of a write a crash cut short) follows it.
+func (l *Local) applyLog(f *os.File, path string) (offset int64, torn bool, err error) {
 	r := bufio.NewReader(f)
-	var offset int64
 	for {
 		line, err := r.ReadBytes('\n')
 		if errors.Is(err, io.EOF) && len(line) == 0 {
-			break
+			return offset, false, nil
 		}
 		var rec logRecord
 		complete := err == nil
 		if err != nil && !errors.Is(err, io.EOF) {
-			f.Close()
-			return fmt.Errorf("store: reading %s: %w", l.logPath, err)
+			return 0, false, fmt.Errorf("store: reading %s: %w", path, err)
 		}
 		if !complete || json.Unmarshal(line, &rec) != nil {
 			if _, more := r.Peek(1); more == nil {
-				f.Close()
-				return fmt.Errorf("store: %s is corrupt at byte %d", l.logPath, offset)
+				return 0, false, fmt.Errorf("store: %s is corrupt at byte %d", path, offset)
 			}
-			// The last write was torn by a crash: it never happened.
-			if err := f.Truncate(offset); err != nil {
-				f.Close()
-				return fmt.Errorf("store: dropping a torn write from %s: %w", l.logPath, err)
-			}
-			break
+			return offset, true, nil
 		}
 		for _, op := range rec.Ops {
 			if ValidateKey(op.Key) != nil || (!op.Deleted && op.Version < 1) {
-				f.Close()
-				return fmt.Errorf("store: %s holds an invalid change of %q at byte %d", l.logPath, op.Key, offset)
+				return 0, false, fmt.Errorf("store: %s holds an invalid change of %q at byte %d", path, op.Key, offset)
 			}
 			if op.Deleted {
 				delete(l.entries, op.Key)
@@ -129,12 +150,6 @@ func (l *Local) replay() error {
 		}
 		offset += int64(len(line))
 	}
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		f.Close()
-		return fmt.Errorf("store: %w", err)
-	}
-	l.log, l.logSize = f, offset
-	return nil
 }
 
 // saveLocked makes the current state of keys durable: one appended line,
@@ -165,16 +180,8 @@ func (l *Local) saveLocked(keys ...string) error {
 		return fmt.Errorf("store: syncing %s: %w", l.logPath, err)
 	}
 	l.logSize += int64(len(b))
-	if l.logSize > compactAt && l.logSize > 2*l.snap {
-		if err := l.snapshotLocked(); err != nil {
-			// The log still holds everything: only compaction is late.
-			return nil
-		}
-		if err := l.log.Truncate(0); err == nil {
-			_, _ = l.log.Seek(0, io.SeekStart)
-			_ = l.log.Sync()
-			l.logSize = 0
-		}
+	if l.logSize > compactAt && l.logSize > 2*l.snap && l.folding == nil {
+		l.startFoldLocked()
 	}
 	return nil
 }
@@ -334,7 +341,6 @@ func (l *Local) Watch(ctx context.Context, key string) (<-chan Entry, error) {
 // Close implements Store.
 func (l *Local) Close() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if !l.closed && l.log != nil {
 		_ = l.log.Close()
 	}
@@ -344,6 +350,11 @@ func (l *Local) Close() error {
 			nudge()
 		}
 	}
+	folding := l.folding
+	l.mu.Unlock()
+	if folding != nil {
+		<-folding // the directory is whole when Close returns
+	}
 	return nil
 }
 
@@ -351,48 +362,6 @@ func (l *Local) notifyLocked(key string) {
 	for _, nudge := range l.watchers[key] {
 		nudge()
 	}
-}
-
-// snapshotLocked writes every entry durably as the new snapshot.
-func (l *Local) snapshotLocked() error {
-	all := make([]Entry, 0, len(l.entries))
-	for _, e := range l.entries {
-		all = append(all, e)
-	}
-	slices.SortFunc(all, func(a, b Entry) int { return strings.Compare(a.Key, b.Key) })
-	b, err := json.Marshal(all)
-	if err != nil {
-		return fmt.Errorf("store: encoding: %w", err)
-	}
-	tmp := l.path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("store: writing %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("store: syncing %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	if err := os.Rename(tmp, l.path); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	d, err := os.Open(filepath.Dir(l.path))
-	if err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("store: syncing %s: %w", filepath.Dir(l.path), err)
-	}
-	l.snap = int64(len(b))
-	return nil
 }
 
 func clone(e Entry) Entry {

@@ -1,12 +1,14 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -509,6 +511,102 @@ func TestLocalFoldsItsLogIntoASnapshot(t *testing.T) {
 	if e, _ := s.Get(ctx, "k/19"); e.Version != 10 || !strings.HasSuffix(string(e.Value), "199") {
 		t.Fatalf("k/19 = %+v, want version 10 holding the last value", e)
 	}
+}
+
+// A fold runs beside the writes; a process killed at any stage of it
+// leaves a directory that opens to every write made so far, those made
+// while the fold ran included. The directory is copied while the fold is
+// held at a stage: what a crash at that moment would have left.
+func TestLocalFoldSurvivesACrashAtEachStage(t *testing.T) {
+	defer store.SetCompactAt(1024)()
+	for _, stage := range []string{"moved", "written"} {
+		t.Run(stage, func(t *testing.T) {
+			reached, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			defer store.SetFoldHook(func(s string) {
+				if s == stage {
+					once.Do(func() { close(reached); <-release })
+				}
+			})()
+			dir, ctx := t.TempDir(), context.Background()
+			s, err := store.OpenLocal(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			put := func(key string, i int) {
+				t.Helper()
+				if _, err := s.Put(ctx, key, []byte(strings.Repeat("x", 100)+fmt.Sprint(i)), store.AnyVersion); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Keys of their own until the fold starts: only the moved log
+			// (and the snapshot, once written) holds them.
+			for i := 0; ; i++ {
+				put(fmt.Sprintf("k/%d", i), i)
+				if i > 10000 {
+					t.Fatal("no fold started")
+				}
+				select {
+				case <-reached:
+				default:
+					continue
+				}
+				break
+			}
+			// Writes go on while the fold is held: they overwrite keys the
+			// moved log holds, delete one and add others.
+			for i := range 5 {
+				put(fmt.Sprintf("k/%d", i), 1000+i)
+				put(fmt.Sprintf("k/new-%d", i), 2000+i)
+			}
+			if err := s.Delete(ctx, "k/3", store.AnyVersion); err != nil {
+				t.Fatal(err)
+			}
+			want, _ := s.List(ctx, "k")
+			crashed := t.TempDir()
+			copyDir(t, dir, crashed)
+			close(release)
+			s.Close()
+			for _, d := range []string{crashed, dir} {
+				r, err := store.OpenLocal(d)
+				if err != nil {
+					t.Fatalf("reopening %s: %v", d, err)
+				}
+				got, _ := r.List(ctx, "k")
+				r.Close()
+				if !slices.EqualFunc(got, want, func(a, b store.Entry) bool {
+					return a.Key == b.Key && a.Version == b.Version && bytes.Equal(a.Value, b.Value)
+				}) {
+					t.Fatalf("%s reopened with %d entries, want the %d written (first difference among %v)", d, len(got), len(want), keysOf(got))
+				}
+			}
+		})
+	}
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	files, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(from, f.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, f.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func keysOf(es []store.Entry) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, fmt.Sprintf("%s@%d", e.Key, e.Version))
+	}
+	return out
 }
 
 // BenchmarkZooKeeperList reads a registry-sized prefix: 2,000 entries.
