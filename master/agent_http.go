@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -99,7 +100,7 @@ func (m *Master) agentCallHTTP(w http.ResponseWriter, r *http.Request, call *age
 // stream starts, and the runtime can halve the parked stack (4 KiB less
 // per agent, 200 MB at 50,000 agents).
 func (m *Master) agentSubscribeHTTP(w http.ResponseWriter, r *http.Request, call *agentpb.Call) {
-	s := m.admitAgentStream(w, r, call)
+	s := m.admitAgentStreamWhenDue(w, r, call)
 	if s == nil {
 		return
 	}
@@ -112,6 +113,37 @@ func (m *Master) agentGone(s *agentStream, reason string) {
 	m.post(func(c *core.Core) { c.AgentDisconnected(s.id, s.conn, reason) })
 }
 
+// maxAdmitting is how many agent registrations are handled at once.
+// Without a bound, a whole fleet registering together (a cold start, a
+// failover) made tens of thousands of handler goroutines runnable at once,
+// and the loop, which admits them and makes their offers, waited behind
+// all of them for each time slice it got: at 50,000 agents its rounds
+// took seconds of wall time for milliseconds of work. Those beyond the
+// bound wait parked, in arrival order, and cost the scheduler nothing.
+const maxAdmitting = 256
+
+// admitAgentStreamWhenDue is admitAgentStream within maxAdmitting.
+//
+//go:noinline
+func (m *Master) admitAgentStreamWhenDue(w http.ResponseWriter, r *http.Request, call *agentpb.Call) *agentStream {
+	select {
+	case m.admitting <- struct{}{}:
+	default:
+		m.admissionsWaiting.Add(1)
+		select {
+		case m.admitting <- struct{}{}:
+			m.admissionsWaiting.Add(-1)
+		case <-r.Context().Done():
+			m.admissionsWaiting.Add(-1)
+			return nil // the agent went away while it waited
+		}
+	}
+	var once sync.Once
+	done := func() { once.Do(func() { <-m.admitting }) }
+	defer done()
+	return m.admitAgentStream(w, r, call, done)
+}
+
 // agentStream is an admitted agent's event stream.
 type agentStream struct {
 	id, streamID string
@@ -121,11 +153,12 @@ type agentStream struct {
 }
 
 // admitAgentStream validates and admits a subscribing agent and starts its
-// response. It returns nil when the agent was answered already: refused,
-// or a gone agent told to shut down.
+// response; decided is called once the loop has taken the agent in (or
+// not). It returns nil when the agent was answered already: refused, or
+// a gone agent told to shut down.
 //
 //go:noinline
-func (m *Master) admitAgentStream(w http.ResponseWriter, r *http.Request, call *agentpb.Call) *agentStream {
+func (m *Master) admitAgentStream(w http.ResponseWriter, r *http.Request, call *agentpb.Call, decided func()) *agentStream {
 	sub := call.GetSubscribe()
 	if msg := core.ValidateAgentSubscribe(sub); msg != "" {
 		http.Error(w, msg, http.StatusBadRequest)
@@ -145,6 +178,7 @@ func (m *Master) admitAgentStream(w http.ResponseWriter, r *http.Request, call *
 	conn := core.NewAgentConn(streamID, box, ip, principal, sub.GetBootId())
 	var adm core.AgentAdmission
 	err := m.do(r.Context(), func(c *core.Core) { adm = c.SubscribeAgent(sub, conn) })
+	decided()
 	if err == nil && adm.Takeover != "" {
 		m.log.Warn("agent registration refused", "agent", sub.GetAgentInfo().GetId().GetValue(), "principal", principal, "reason", adm.Takeover)
 		http.Error(w, adm.Takeover, http.StatusForbidden)

@@ -45,6 +45,10 @@ type Master struct {
 	// agentStreams are the connected agents' event streams by stream ID
 	// (*agentStream), for the pongs answered off the loop.
 	agentStreams sync.Map
+	// admitting bounds the agent registrations handled at once (see
+	// maxAdmitting); admissionsWaiting counts those waiting for a slot.
+	admitting         chan struct{}
+	admissionsWaiting atomic.Int64
 }
 
 // New validates cfg and returns a master ready to Run.
@@ -52,9 +56,10 @@ func New(cfg Config) (*Master, error) {
 	reg, gatherer := promreg.Resolve(cfg.Registerer)
 	cfg.Registerer = reg
 	m := &Master{
-		inbox:    make(chan func(), 1024),
-		stopped:  make(chan struct{}),
-		gatherer: gatherer,
+		inbox:     make(chan func(), 1024),
+		admitting: make(chan struct{}, maxAdmitting),
+		stopped:   make(chan struct{}),
+		gatherer:  gatherer,
 	}
 	c, err := core.New(cfg, core.Options{Post: m.postFunc})
 	if err != nil {

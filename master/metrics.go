@@ -33,7 +33,11 @@ func newMetrics(m *Master, reg prometheus.Registerer) (*metrics, error) {
 			Help: "Calls answered 429 because their principal exceeded its rate limit, by API (scheduler, operator).",
 		}, []string{"api"}),
 	}
-	for _, c := range []prometheus.Collector{mt.schedulerCalls, mt.operatorCalls, mt.rateLimited, &stateCollector{m: m}} {
+	waiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "corral_master_agent_registrations_waiting",
+		Help: "Agent registrations waiting for one of the master's admission slots (a fleet registering at once).",
+	}, func() float64 { return float64(m.admissionsWaiting.Load()) })
+	for _, c := range []prometheus.Collector{mt.schedulerCalls, mt.operatorCalls, mt.rateLimited, waiting, &stateCollector{m: m}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("master: registering metrics: %w", err)
 		}

@@ -1,0 +1,103 @@
+package master
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/corral-sched/corral/codec"
+	"github.com/corral-sched/corral/master/core"
+	"github.com/corral-sched/corral/proto/agentpb"
+)
+
+// A fleet registering at once is admitted maxAdmitting at a time: with the
+// loop held, that many registrations wait in its inbox and the rest wait
+// for a slot, parked; once the loop runs, every one is admitted. An agent
+// that gives up while waiting leaves the queue.
+func TestAgentRegistrationsAreAdmittedABoundedNumberAtATime(t *testing.T) {
+	m, srv, _ := startMasterServer(t, nil)
+	held, release := make(chan struct{}), make(chan struct{})
+	loopDone := make(chan error, 1)
+	go func() {
+		loopDone <- m.do(context.Background(), func(*core.Core) {
+			close(held)
+			<-release
+		})
+	}()
+	<-held
+	const beyond = 20
+	n := maxAdmitting + beyond
+	type registered struct {
+		a    *fakeAgent
+		code int
+		body string
+	}
+	results := make(chan registered, n)
+	for i := range n {
+		go func() {
+			a, code, body := tryRegister(t, srv.URL, agentSub("", fmt.Sprintf("host-%d", i), 5051, fmt.Sprintf("boot-%d", i)))
+			results <- registered{a, code, body}
+		}()
+	}
+	waitFor := func(inbox, waiting int64) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); int64(len(m.inbox)) != inbox || m.admissionsWaiting.Load() != waiting; {
+			if time.Now().After(deadline) {
+				close(release)
+				t.Fatalf("with the loop held: %d registrations in its inbox and %d waiting for a slot, want %d and %d",
+					len(m.inbox), m.admissionsWaiting.Load(), inbox, waiting)
+			}
+			time.Sleep(10 * time.Millisecond) // polling the queues
+		}
+	}
+	waitFor(maxAdmitting, beyond)
+	// One more comes, waits for a slot, and gives up.
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan error, 1)
+	go func() { gaveUp <- registerWithin(ctx, srv.URL, agentSub("", "host-impatient", 5051, "boot-impatient")) }()
+	waitFor(maxAdmitting, beyond+1)
+	cancel()
+	if err := <-gaveUp; err == nil {
+		t.Error("a registration whose client gave up was answered")
+	}
+	waitFor(maxAdmitting, beyond)
+	close(release)
+	if err := <-loopDone; err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		r := <-results
+		if r.a == nil {
+			t.Fatalf("a registration of the fleet: %d %q", r.code, r.body)
+		}
+		r.a.next(agentpb.Event_SUBSCRIBED)
+	}
+	if w := m.admissionsWaiting.Load(); w != 0 {
+		t.Fatalf("%d registrations still counted waiting", w)
+	}
+}
+
+// registerWithin sends a SUBSCRIBE that ctx can abandon; it returns nil
+// only if the master answered.
+func registerWithin(ctx context.Context, base string, sub *agentpb.Call_Subscribe) error {
+	body, err := proto.Marshal(&agentpb.Call{Type: agentpb.Call_SUBSCRIBE.Enum(), Subscribe: sub})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/agent", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", codec.Protobuf.MediaType())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
