@@ -28,6 +28,11 @@ const wrapper = `trap "" TERM INT HUP; ( trap - TERM INT HUP; exec "$@" ); s=$?;
 func wrap(shell []string, exitFile string, argv []string) []string {
 	if len(shell) == 0 {
 		shell = []string{"/bin/sh"}
+		if len(argv) == 3 && argv[0] == "/bin/sh" && argv[1] == "-c" {
+			if words, ok := plainCommand(argv[2]); ok {
+				argv = words // see plain_command.go
+			}
+		}
 	}
 	out := append(slices.Clone(shell), "-c", wrapper, exitFile)
 	return append(out, argv...)
