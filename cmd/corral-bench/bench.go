@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -33,6 +34,7 @@ func newRootCommand() *cobra.Command {
 	agents.Flags().Int("first", 0, "number of the first agent (hostname sim-N, port, source address), for agents spread over several processes")
 	agents.Flags().String("connections", "auto", "own: each agent has its own HTTP/1.1 connections; shared: they multiplex over HTTP/2; auto: own if the file descriptor limit allows")
 	agents.Flags().Bool("report", false, "print a JSON line per agent's first registration and whenever the number connected changes (what corral-bench scale reads from its agent processes)")
+	agents.Flags().Bool("wait-for-stdin", false, "with --report: start the agents, then register them only once stdin closes (how corral-bench scale has every process's agents register together)")
 	cmd.AddCommand(agents, newBenchScaleCommand())
 	addBenchScenarios(cmd)
 	cmd.AddCommand(&cobra.Command{Use: "version", Short: "Print the version", Args: cobra.NoArgs,
@@ -93,6 +95,13 @@ func runBenchAgents(cmd *cobra.Command, _ []string) error {
 		// Reports begin with the first agent: the last may start a
 		// minute later on a loaded machine.
 		agents := &localFleet{}
+		if wait, _ := fl.GetBool("wait-for-stdin"); wait {
+			agents.gate = newFleetGate(masterAddr)
+			go func() {
+				_, _ = io.Copy(io.Discard, cmd.InOrStdin())
+				agents.gate.release()
+			}()
+		}
 		defer agents.stop()
 		reported := make(chan error, 1)
 		rctx, stopReports := context.WithCancel(ctx)

@@ -186,6 +186,13 @@ func runBenchScale(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	// The master's state stays on the disk; the agents', as in every
+	// benchmark of simulated agents, goes where workDirBase says.
+	agentsDir, err := os.MkdirTemp(workDirBase("sim"), "corral-bench-scale-agents-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(agentsDir)
 	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 	defer cancel()
 	log := slog.New(slog.DiscardHandler)
@@ -211,20 +218,30 @@ func runBenchScale(cmd *cobra.Command, _ []string) error {
 		}
 	}
 
-	start := time.Now()
 	var agents fleet
 	if inProcess {
 		labelled(ctx, "agents", func(actx context.Context) {
-			agents, err = simAgents(actx, 0, n, m.addr, res, filepath.Join(dir, "agents"), shared, log)
+			local := &localFleet{gate: newFleetGate(m.addr)}
+			agents, err = local, local.start(actx, 0, n, m.addr, res, agentsDir, shared, log)
 		})
 	} else {
-		agents, err = startProcessFleet(n, perProcess, m.addr, res, dir, conns)
+		agents, err = startProcessFleet(n, perProcess, m.addr, res, agentsDir, conns)
 		out.AgentProcesses = (n + perProcess - 1) / perProcess
 	}
 	if err != nil {
 		return err
 	}
 	defer agents.stop()
+	// Every agent starts before any registers: the clock measures the
+	// registrations, not the benchmark setting up its agents.
+	for agents.waiting() < n {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%d of %d agents started within %v", agents.waiting(), n, timeout)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the agents' start
+	}
+	start := time.Now()
+	agents.release()
 	progress := time.Now()
 	for agents.connected() < n {
 		if ctx.Err() != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/corral-sched/corral/agent"
+	"github.com/corral-sched/corral/internal/httpserve"
 	"github.com/corral-sched/corral/internal/testkit/benchkit"
 )
 
@@ -34,6 +35,11 @@ type fleet interface {
 	// subscribedAt is, per agent ID, when the master first acknowledged
 	// the agent's registration.
 	subscribedAt() map[string]time.Time
+	// waiting counts the agents that have started and wait for release
+	// to register.
+	waiting() int
+	// release lets the agents register.
+	release()
 	stop()
 }
 
@@ -42,6 +48,15 @@ type fleet interface {
 // calls), and one source address has about 28,000 ephemeral ports
 // (net.ipv4.ip_local_port_range) towards the master's address and port.
 const agentsPerSourceIP = 5000
+
+// sharedConns bounds the connections n agents sharing one HTTP/2 client
+// open: twice what their event streams need, as the master carries at most
+// httpserve.MaxStreamsPerConn streams on a connection, which leaves room
+// for their short calls. Without a bound, when thousands subscribed at
+// once, the client dialled a connection for every stream that found the
+// open ones full: tens of thousands of dials, most closed again at once,
+// and the fleet's CPU went to connect(2).
+func sharedConns(n int) int { return 2*n/httpserve.MaxStreamsPerConn + 4 }
 
 // simAgents starts n simulated agents against master, numbered from first
 // (their hostnames, ports and source addresses); each gets a port number
@@ -65,7 +80,8 @@ func (f *localFleet) start(ctx context.Context, first, n int, masterAddr, res, d
 	if shared {
 		var protocols http.Protocols
 		protocols.SetUnencryptedHTTP2(true)
-		h2 = &http.Client{Transport: &http.Transport{Proxy: nil, Protocols: &protocols, IdleConnTimeout: 90 * time.Second}}
+		h2 = &http.Client{Transport: &http.Transport{Proxy: nil, Protocols: &protocols, IdleConnTimeout: 90 * time.Second,
+			MaxConnsPerHost: sharedConns(n)}}
 	}
 	for i := first; i < first+n; i++ {
 		client := h2
@@ -76,13 +92,17 @@ func (f *localFleet) start(ctx context.Context, first, n int, masterAddr, res, d
 				Proxy: nil, DialContext: dialer.DialContext, MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second,
 			}}
 		}
-		a, err := agent.New(agent.Config{
+		cfg := agent.Config{
 			Master: masterAddr, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+i%40000)),
 			Hostname: fmt.Sprintf("sim-%d", i), WorkDir: filepath.Join(dir, fmt.Sprintf("sim-%d", i)),
 			Resources: res, Attributes: fmt.Sprintf("rack:r%d", i%10), Isolation: "sim",
 			RegisterBackoff: 50 * time.Millisecond, DiskWatchInterval: time.Hour, HTTPClient: client,
 			Registerer: prometheus.NewRegistry(), Logger: log,
-		})
+		}
+		if f.gate != nil {
+			cfg.Detector = f.gate.detector()
+		}
+		a, err := agent.New(cfg)
 		if err != nil {
 			f.stop()
 			return err
@@ -99,6 +119,9 @@ func (f *localFleet) start(ctx context.Context, first, n int, masterAddr, res, d
 
 // localFleet is simulated agents in this process.
 type localFleet struct {
+	// gate, when set before start, holds the agents until release.
+	gate *fleetGate
+
 	mu      sync.Mutex
 	agents  []*agent.Agent       // guarded by mu
 	cancels []context.CancelFunc // guarded by mu
@@ -133,6 +156,19 @@ func (f *localFleet) subscribedAt() map[string]time.Time {
 	return out
 }
 
+func (f *localFleet) waiting() int {
+	if f.gate == nil {
+		return len(f.list())
+	}
+	return f.gate.waiting()
+}
+
+func (f *localFleet) release() {
+	if f.gate != nil {
+		f.gate.release()
+	}
+}
+
 func (f *localFleet) stop() {
 	f.mu.Lock()
 	cancels, done := f.cancels, f.done
@@ -149,6 +185,7 @@ type fleetReport struct {
 	Agent     string `json:"agent,omitempty"`
 	At        int64  `json:"at_unix_nano,omitempty"`
 	Connected *int   `json:"connected,omitempty"`
+	Waiting   *int   `json:"waiting,omitempty"` // agents started and held before registering
 }
 
 // report prints, every poll, the agents registered for the first time
@@ -157,7 +194,7 @@ type fleetReport struct {
 func (f *localFleet) report(ctx context.Context, w io.Writer, poll time.Duration) error {
 	enc := json.NewEncoder(w)
 	var reported []bool // by index in the fleet: its first registration was told
-	last := -1
+	last, lastWaiting := -1, -1
 	for {
 		agents := f.list()
 		reported = append(reported, make([]bool, len(agents)-len(reported))...)
@@ -182,6 +219,12 @@ func (f *localFleet) report(ctx context.Context, w io.Writer, poll time.Duration
 				return err
 			}
 		}
+		if w := f.waiting(); f.gate != nil && w != lastWaiting {
+			lastWaiting = w
+			if err := enc.Encode(fleetReport{Waiting: &w}); err != nil {
+				return err
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -197,7 +240,9 @@ type processFleet struct {
 	mu     sync.Mutex
 	at     map[string]time.Time // guarded by mu
 	counts []int                // guarded by mu; per child, connected agents
+	waits  []int                // guarded by mu; per child, agents held before registering
 	cmds   []*exec.Cmd
+	stdins []io.WriteCloser // closing one releases its child's agents
 	done   []chan struct{}
 }
 
@@ -217,12 +262,16 @@ func startProcessFleet(n, perProcess int, masterAddr, res, dir, connections stri
 			f.stop()
 			return nil, err
 		}
-		c := exec.Command(self, "agents", "--report", "--master", masterAddr, "--count", strconv.Itoa(count),
+		c := exec.Command(self, "agents", "--report", "--wait-for-stdin", "--master", masterAddr, "--count", strconv.Itoa(count),
 			"--first", strconv.Itoa(first), "--resources", res, "--connections", connections,
 			"--work-dir", filepath.Join(dir, fmt.Sprintf("agents-%d", i)))
 		c.Stderr = logFile
 		c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM} // they end with the benchmark, however it ends
 		out, err := c.StdoutPipe()
+		var in io.WriteCloser
+		if err == nil {
+			in, err = c.StdinPipe()
+		}
 		if err != nil {
 			logFile.Close()
 			f.stop()
@@ -233,9 +282,9 @@ func startProcessFleet(n, perProcess int, masterAddr, res, dir, connections stri
 			f.stop()
 			return nil, fmt.Errorf("starting simulated agents: %w", err)
 		}
-		f.counts = append(f.counts, 0)
+		f.counts, f.waits = append(f.counts, 0), append(f.waits, 0)
 		done := make(chan struct{})
-		f.cmds, f.done = append(f.cmds, c), append(f.done, done)
+		f.cmds, f.stdins, f.done = append(f.cmds, c), append(f.stdins, in), append(f.done, done)
 		go func() {
 			defer close(done)
 			defer logFile.Close()
@@ -260,6 +309,9 @@ func (f *processFleet) read(i int, out io.Reader) {
 		}
 		if r.Connected != nil {
 			f.counts[i] = *r.Connected
+		}
+		if r.Waiting != nil {
+			f.waits[i] = *r.Waiting
 		}
 		f.mu.Unlock()
 	}
@@ -286,6 +338,23 @@ func (f *processFleet) connected() int {
 		n += c
 	}
 	return n
+}
+
+func (f *processFleet) waiting() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, w := range f.waits {
+		n += w
+	}
+	return n
+}
+
+// release closes the children's stdin, which each waits for.
+func (f *processFleet) release() {
+	for _, in := range f.stdins {
+		_ = in.Close()
+	}
 }
 
 func (f *processFleet) subscribedAt() map[string]time.Time {
