@@ -20,9 +20,11 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/corral-sched/corral/frameworks/service"
+	"github.com/corral-sched/corral/internal/testkit/benchkit"
 	"github.com/corral-sched/corral/internal/testkit/testcluster"
 	"github.com/corral-sched/corral/store"
 )
@@ -83,9 +85,18 @@ func run(instances, rounds int) error {
 	go func() { done <- f.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	fmt.Printf("corral service: an app of %d `sleep` instances, 3 posix agents, %s, %d cores, %s\n\n",
+	// The clock measures deploying an app on a running framework, as
+	// Marathon's figures do: its own start and subscription come first.
+	for deadline := time.Now().Add(20 * time.Second); f.FrameworkID() == ""; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the framework did not subscribe within 20 s")
+		}
+	}
+	res := result{Scenario: "service", Instances: instances, Agents: 3, Cores: runtime.NumCPU(), LoadAverage: benchkit.LoadAverage()}
+	var table strings.Builder
+	fmt.Fprintf(&table, "corral service: an app of %d `sleep` instances, 3 posix agents, %s, %d cores, %s\n\n",
 		instances, time.Now().Format("2006-01-02"), runtime.NumCPU(), runtime.Version())
-	fmt.Printf("| round | POST → all %d TASK_RUNNING | instances/s | scale to 0 → none left |\n|---|---|---|---|\n", instances)
+	fmt.Fprintf(&table, "| round | POST → all %d TASK_RUNNING | instances/s | scale to 0 → none left |\n|---|---|---|---|\n", instances)
 	for round := 1; round <= rounds; round++ {
 		id := fmt.Sprintf("/bench-%d", round)
 		app := map[string]any{"id": id, "cmd": "sleep 3600", "cpus": 0.01, "mem": 16, "instances": instances}
@@ -108,12 +119,34 @@ func run(instances, rounds int) error {
 			return err
 		}
 		down := time.Since(start)
-		fmt.Printf("| %d | %.2f s | %.0f | %.2f s |\n", round, up.Seconds(), float64(instances)/up.Seconds(), down.Seconds())
+		res.UpSeconds = append(res.UpSeconds, up.Seconds())
+		res.DownSeconds = append(res.DownSeconds, down.Seconds())
+		res.SlowestUpSeconds = max(res.SlowestUpSeconds, up.Seconds())
+		fmt.Fprintf(&table, "| %d | %.2f s | %.0f | %.2f s |\n", round, up.Seconds(), float64(instances)/up.Seconds(), down.Seconds())
 		if err := send(api.URL, "DELETE", "/v2/apps"+id, nil, http.StatusOK); err != nil {
 			return err
 		}
 	}
+	table.WriteString("\nRound 1 is the first app the framework places: before it shares hosts, its spread waits out SpreadSettle (1 s by default) to know every agent.\n")
+	line, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s\n%s", line, table.String())
 	return nil
+}
+
+// result is the JSON line make bench reads.
+type result struct {
+	Scenario    string    `json:"scenario"`
+	Instances   int       `json:"instances"`
+	Agents      int       `json:"agents"`
+	UpSeconds   []float64 `json:"up_seconds"`   // POST → all running, each round
+	DownSeconds []float64 `json:"down_seconds"` // scale to 0 → none left, each round
+	// SlowestUpSeconds is the target's figure: every round counts.
+	SlowestUpSeconds float64 `json:"slowest_up_seconds"`
+	Cores            int     `json:"cores"`
+	LoadAverage      float64 `json:"load_avg_1m"` // at the start
 }
 
 func send(base, method, path string, body any, want int) error {
