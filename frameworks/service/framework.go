@@ -356,7 +356,10 @@ func (f *Framework) spreadHoldEnded(as *appState, now time.Time) bool {
 		ends[0] = w.Add(settle)
 	}
 	for _, end := range ends {
-		if !now.Before(end) && as.spreadRevivedFor.Before(end) {
+		// An end already past when the hold began (the framework had long
+		// known every agent) frees nothing: the hold is for agents
+		// elsewhere, whose offers come without a revive.
+		if !now.Before(end) && end.After(as.spreadHeld) && as.spreadRevivedFor.Before(end) {
 			as.spreadRevivedFor = end
 			return true
 		}
