@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/corral-sched/corral/internal/fsync"
 )
 
 // Folding the log into a snapshot happens beside the writes, not in their
@@ -69,7 +71,7 @@ func (l *Local) moveLogAsideLocked() bool {
 	}
 	f, err := os.OpenFile(l.logPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err == nil {
-		if err = syncDir(filepath.Dir(l.logPath)); err != nil {
+		if err = fsync.Dir(filepath.Dir(l.logPath)); err != nil {
 			f.Close()
 		}
 	}
@@ -128,8 +130,8 @@ func (l *Local) writeSnapshot(all []Entry) (int64, error) {
 	if err := os.Rename(tmp, l.path); err != nil {
 		return 0, fmt.Errorf("store: %w", err)
 	}
-	if err := syncDir(filepath.Dir(l.path)); err != nil {
-		return 0, err
+	if err := fsync.Dir(filepath.Dir(l.path)); err != nil {
+		return 0, fmt.Errorf("store: %w", err)
 	}
 	return int64(len(b)), nil
 }
@@ -148,16 +150,4 @@ func (l *Local) replayOld() error {
 	defer f.Close()
 	_, _, err = l.applyLog(f, l.oldLogPath)
 	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("store: syncing %s: %w", dir, err)
-	}
-	return nil
 }

@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+
+	"github.com/corral-sched/corral/internal/fsync"
 )
 
 // rewriteLocked replaces the log by one holding only the live records:
@@ -74,19 +75,10 @@ func (l *Log) rewriteLocked() (err error) {
 	if l.crashAt("renamed") {
 		return nil
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := fsync.Dir(l.dir); err != nil {
 		l.log.Warn("checkpoint log: could not sync its directory after a rewrite", "dir", l.dir, "err", err)
 	}
 	return nil
 }
 
 func (l *Log) crashAt(step string) bool { return l.hooks.crash != nil && l.hooks.crash(step) }
-
-func syncDir(dir string) error {
-	d, err := os.Open(filepath.Clean(dir))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/corral-sched/corral/internal/fsync"
 )
 
 // writeJSON writes v to path through a temporary file and a rename, so a
@@ -36,7 +38,7 @@ func writeJSON(path string, v any, durable bool) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if durable {
-		return syncDir(filepath.Dir(path))
+		return fsync.Dir(filepath.Dir(path))
 	}
 	return nil
 }
@@ -48,18 +50,6 @@ func readJSON(path string, v any) error {
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/corral-sched/corral/images/unpack"
+	"github.com/corral-sched/corral/internal/fsync"
 	"golang.org/x/sys/unix"
 )
 
@@ -93,7 +94,7 @@ func (s *Store) unpackLayer(hex, diffID string, open func() (io.ReadCloser, erro
 		return 0, fmt.Errorf("committing layer %s: %w", diffID, err)
 	}
 	committed = true
-	if err := syncDir(s.layerD); err != nil {
+	if err := fsync.Dir(s.layerD); err != nil {
 		return 0, err
 	}
 	s.mu.Lock()
