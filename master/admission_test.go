@@ -11,7 +11,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/codec"
-	"github.com/corral-sched/corral/master/core"
 	"github.com/corral-sched/corral/proto/agentpb"
 )
 
@@ -21,15 +20,7 @@ import (
 // that gives up while waiting leaves the queue.
 func TestAgentRegistrationsAreAdmittedABoundedNumberAtATime(t *testing.T) {
 	m, srv, _ := startMasterServer(t, nil)
-	held, release := make(chan struct{}), make(chan struct{})
-	loopDone := make(chan error, 1)
-	go func() {
-		loopDone <- m.do(context.Background(), func(*core.Core) {
-			close(held)
-			<-release
-		})
-	}()
-	<-held
+	release := holdLoop(t, m)
 	const beyond = 20
 	n := maxAdmitting + beyond
 	type registered struct {
@@ -48,7 +39,6 @@ func TestAgentRegistrationsAreAdmittedABoundedNumberAtATime(t *testing.T) {
 		t.Helper()
 		for deadline := time.Now().Add(20 * time.Second); int64(len(m.inbox)) != inbox || m.admissionsWaiting.Load() != waiting; {
 			if time.Now().After(deadline) {
-				close(release)
 				t.Fatalf("with the loop held: %d registrations in its inbox and %d waiting for a slot, want %d and %d",
 					len(m.inbox), m.admissionsWaiting.Load(), inbox, waiting)
 			}
@@ -66,8 +56,7 @@ func TestAgentRegistrationsAreAdmittedABoundedNumberAtATime(t *testing.T) {
 		t.Error("a registration whose client gave up was answered")
 	}
 	waitFor(maxAdmitting, beyond)
-	close(release)
-	if err := <-loopDone; err != nil {
+	if err := release(); err != nil {
 		t.Fatal(err)
 	}
 	for range n {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,15 +35,7 @@ func TestPongsAreAnsweredWhileTheLoopIsBusy(t *testing.T) {
 	again.id = a.id
 	again.next(agentpb.Event_SUBSCRIBED)
 
-	held, release := make(chan struct{}), make(chan struct{})
-	loopDone := make(chan error, 1)
-	go func() {
-		loopDone <- m.do(context.Background(), func(*core.Core) {
-			close(held)
-			<-release
-		})
-	}()
-	<-held
+	release := holdLoop(t, m)
 	answered := make(chan string, 1)
 	go func() { answered <- pongStatus(srv.URL, again.stream.streamID, a.id) }()
 	select {
@@ -51,12 +44,10 @@ func TestPongsAreAnsweredWhileTheLoopIsBusy(t *testing.T) {
 			t.Fatalf("a PONG on the agent's stream: %s, want 202 Accepted", status)
 		}
 	case <-time.After(10 * time.Second):
-		close(release)
 		t.Fatal("a PONG on the agent's stream waited for the held loop")
 	}
 
-	close(release)
-	if err := <-loopDone; err != nil {
+	if err := release(); err != nil {
 		t.Fatal(err)
 	}
 	post(t, srv.URL+"/api/v1/agent", codec.Protobuf, old, &agentpb.Call{Type: agentpb.Call_PONG.Enum(),
@@ -76,4 +67,28 @@ func pongStatus(base, stream, agent string) string {
 	}
 	resp.Body.Close()
 	return resp.Status
+}
+
+// holdLoop holds m's loop busy until release, which returns the error of
+// the call that held it. Releasing twice is harmless; the test's end
+// releases it.
+func holdLoop(t *testing.T, m *Master) (release func() error) {
+	t.Helper()
+	held, free := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- m.do(context.Background(), func(*core.Core) {
+			close(held)
+			<-free
+		})
+	}()
+	<-held
+	var once sync.Once
+	var err error
+	release = func() error {
+		once.Do(func() { close(free); err = <-done })
+		return err
+	}
+	t.Cleanup(func() { _ = release() })
+	return release
 }

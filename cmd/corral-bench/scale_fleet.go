@@ -282,7 +282,9 @@ func startProcessFleet(n, perProcess int, masterAddr, res, dir, connections stri
 			f.stop()
 			return nil, fmt.Errorf("starting simulated agents: %w", err)
 		}
+		f.mu.Lock() // the readers of children already started take it too
 		f.counts, f.waits = append(f.counts, 0), append(f.waits, 0)
+		f.mu.Unlock()
 		done := make(chan struct{})
 		f.cmds, f.stdins, f.done = append(f.cmds, c), append(f.stdins, in), append(f.done, done)
 		go func() {
@@ -333,19 +335,19 @@ func (f *processFleet) cpuSeconds() float64 {
 func (f *processFleet) connected() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n := 0
-	for _, c := range f.counts {
-		n += c
-	}
-	return n
+	return sum(f.counts)
 }
 
 func (f *processFleet) waiting() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return sum(f.waits)
+}
+
+func sum(xs []int) int {
 	n := 0
-	for _, w := range f.waits {
-		n += w
+	for _, x := range xs {
+		n += x
 	}
 	return n
 }
