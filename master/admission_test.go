@@ -1,16 +1,11 @@
 package master
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
-	"github.com/corral-sched/corral/codec"
 	"github.com/corral-sched/corral/proto/agentpb"
 )
 
@@ -74,16 +69,7 @@ func TestAgentRegistrationsAreAdmittedABoundedNumberAtATime(t *testing.T) {
 // registerWithin sends a SUBSCRIBE that ctx can abandon; it returns nil
 // only if the master answered.
 func registerWithin(ctx context.Context, base string, sub *agentpb.Call_Subscribe) error {
-	body, err := proto.Marshal(&agentpb.Call{Type: agentpb.Call_SUBSCRIBE.Enum(), Subscribe: sub})
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/agent", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", codec.Protobuf.MediaType())
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := subscribeAgent(ctx, base, sub)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package master
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -178,10 +179,7 @@ func TestUnansweredOfferIsRescindedAndOfferedToANeighbour(t *testing.T) {
 // the master answered 200, else the status and why.
 func tryRegister(t *testing.T, base string, sub *agentpb.Call_Subscribe) (*fakeAgent, int, string) {
 	t.Helper()
-	body, _ := proto.Marshal(&agentpb.Call{Type: agentpb.Call_SUBSCRIBE.Enum(), Subscribe: sub})
-	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/agent", bytes.NewReader(body))
-	req.Header.Set("Content-Type", codec.Protobuf.MediaType())
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := subscribeAgent(context.Background(), base, sub)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,4 +282,18 @@ func TestRegisterAgentsACLIsEnforced(t *testing.T) {
 	if _, code, body := tryRegister(t, srv.URL, agentSub("", "host-a", 5051, "boot-a")); code != http.StatusForbidden || !strings.Contains(body, "register_agents") {
 		t.Fatalf("an agent the ACLs do not allow: %d %q, want 403 naming register_agents", code, body)
 	}
+}
+
+// subscribeAgent sends an agent's SUBSCRIBE, which ctx can abandon.
+func subscribeAgent(ctx context.Context, base string, sub *agentpb.Call_Subscribe) (*http.Response, error) {
+	body, err := proto.Marshal(&agentpb.Call{Type: agentpb.Call_SUBSCRIBE.Enum(), Subscribe: sub})
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/agent", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", codec.Protobuf.MediaType())
+	return http.DefaultClient.Do(req)
 }
