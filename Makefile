@@ -132,7 +132,7 @@ bench-run: build
 	$(call bench_run,launch-posix-serial,$(BIN)/corral-bench launch --isolation posix --tasks 200 --agents 3 --one-at-a-time)
 ifeq ($(shell id -u),0)
 	# Containers (cgroups, namespaces) take root; runc run is the yardstick.
-	$(call bench_run,launch-linux,$(BIN)/corral-bench launch --isolation linux --tasks 200 --agents 3 --baseline=false)
+	$(call bench_run,launch-linux,$(BIN)/corral-bench launch --isolation linux --tasks 200 --agents 3)
 	$(call bench_run,launch-linux-serial,$(BIN)/corral-bench launch --isolation linux --tasks 100 --agents 1 --one-at-a-time)
 endif
 	$(call bench_run,scale-1000,$(BIN)/corral-bench scale --agents 1000)

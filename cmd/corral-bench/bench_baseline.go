@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,8 +12,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/corral-sched/corral/internal/testkit/benchkit"
 )
 
 // The launch benchmark's baselines: the same launches without corral, on
@@ -174,130 +171,3 @@ func reapAll(cmds []*exec.Cmd) error {
 type baselineSkipped string
 
 func (s baselineSkipped) Error() string { return string(s) }
-
-// runcBaseline runs /bin/true in a container under runc, runs times one
-// after the other (create, start, exit, delete: `runc run`), and returns
-// the latencies. The container is shaped like corral's linux ones: an
-// empty root with the host's /usr and /etc read-only, fresh mount, PID,
-// IPC and UTS namespaces, no network namespace.
-func runcBaseline(ctx context.Context, runs int, dir string) (_ benchkit.Latency, err error) {
-	runc, err := exec.LookPath("runc")
-	if err != nil {
-		return benchkit.Latency{}, baselineSkipped("runc is not on PATH")
-	}
-	if os.Geteuid() != 0 {
-		return benchkit.Latency{}, baselineSkipped("runc needs root here")
-	}
-	bundle, err := os.MkdirTemp(dir, "corral-runc-")
-	if err != nil {
-		return benchkit.Latency{}, fmt.Errorf("runc baseline: %w", err)
-	}
-	defer func() { err = errors.Join(err, removeBundle(bundle)) }()
-	if err := makeRuncBundle(ctx, runc, bundle); err != nil {
-		return benchkit.Latency{}, err
-	}
-	state := filepath.Join(bundle, "state") // runc's state of its own, not the host's /run/runc
-	var ds []time.Duration
-	for i := range runs {
-		id := fmt.Sprintf("corral-bench-%d-%d", os.Getpid(), i)
-		start := time.Now()
-		out, err := exec.CommandContext(ctx, runc, "--root", state, "run", "--bundle", bundle, id).CombinedOutput()
-		d := time.Since(start)
-		if err != nil {
-			_ = exec.Command(runc, "--root", state, "delete", "--force", id).Run() // may have been left half made
-			return benchkit.Latency{}, fmt.Errorf("runc baseline: run %d: %w: %s", i, err, out)
-		}
-		ds = append(ds, d)
-	}
-	return benchkit.Summarize(ds), nil
-}
-
-// rootfsDirs and rootfsLinks make the empty root corral's
-// filesystem/linux gives a container without an image.
-var (
-	rootfsDirs  = []string{"usr", "etc", "proc", "dev", "sys", "tmp"}
-	rootfsLinks = []string{"bin", "sbin", "lib", "lib64"}
-)
-
-// makeRuncBundle writes a rootfs and the config.json `runc spec` makes,
-// edited to run /bin/true without a terminal or network namespace.
-func makeRuncBundle(ctx context.Context, runc, bundle string) error {
-	rootfs := filepath.Join(bundle, "rootfs")
-	for _, d := range rootfsDirs {
-		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
-			return fmt.Errorf("runc baseline: %w", err)
-		}
-	}
-	for _, l := range rootfsLinks {
-		if err := os.Symlink("usr/"+l, filepath.Join(rootfs, l)); err != nil {
-			return fmt.Errorf("runc baseline: %w", err)
-		}
-	}
-	if out, err := exec.CommandContext(ctx, runc, "spec", "--bundle", bundle).CombinedOutput(); err != nil {
-		return fmt.Errorf("runc baseline: runc spec: %w: %s", err, out)
-	}
-	path := filepath.Join(bundle, "config.json")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("runc baseline: %w", err)
-	}
-	var spec map[string]any
-	if err := json.Unmarshal(b, &spec); err != nil {
-		return fmt.Errorf("runc baseline: runc spec wrote %s: %w", path, err)
-	}
-	if err := editSpec(spec); err != nil {
-		return fmt.Errorf("runc baseline: %s: %w", path, err)
-	}
-	if b, err = json.Marshal(spec); err != nil {
-		return fmt.Errorf("runc baseline: %w", err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		return fmt.Errorf("runc baseline: %w", err)
-	}
-	return nil
-}
-
-// editSpec turns runc's example spec into the container the baseline
-// runs. It edits the JSON as it is, keeping whatever else runc put there.
-func editSpec(spec map[string]any) error {
-	process, ok1 := spec["process"].(map[string]any)
-	linux, ok2 := spec["linux"].(map[string]any)
-	namespaces, ok3 := linux["namespaces"].([]any)
-	mounts, ok4 := spec["mounts"].([]any)
-	if !ok1 || !ok2 || !ok3 || !ok4 {
-		return errors.New("not the shape of runc's example spec (process, linux.namespaces, mounts)")
-	}
-	process["terminal"] = false
-	process["args"] = []string{"/bin/true"}
-	spec["root"] = map[string]any{"path": "rootfs", "readonly": true}
-	kept := namespaces[:0]
-	for _, n := range namespaces {
-		if m, ok := n.(map[string]any); !ok || m["type"] != "network" {
-			kept = append(kept, n)
-		}
-	}
-	linux["namespaces"] = kept
-	for _, d := range []string{"/usr", "/etc"} {
-		mounts = append(mounts, map[string]any{"destination": d, "type": "bind", "source": d,
-			"options": []string{"rbind", "ro", "nosuid", "nodev"}})
-	}
-	spec["mounts"] = mounts
-	return nil
-}
-
-// removeBundle removes a bundle. The rootfs is taken apart entry by entry
-// with os.Remove, never RemoveAll: were the host's /usr still bind-mounted
-// there, RemoveAll would walk into it.
-func removeBundle(bundle string) error {
-	rootfs := filepath.Join(bundle, "rootfs")
-	for _, e := range append(append([]string(nil), rootfsLinks...), rootfsDirs...) {
-		_ = os.Remove(filepath.Join(rootfs, e)) // what remains fails the Remove below
-	}
-	if err := os.Remove(rootfs); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("runc baseline: %s left in place: %w", bundle, err)
-	}
-	if err := os.RemoveAll(bundle); err != nil {
-		return fmt.Errorf("runc baseline: %w", err)
-	}
-	return nil
-}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -135,7 +136,7 @@ func TestEditSpecMakesTheBaselineContainer(t *testing.T) {
 		"linux":{"namespaces":[{"type":"pid"},{"type":"network"},{"type":"mount"}]}}`), &spec); err != nil {
 		t.Fatal(err)
 	}
-	if err := editSpec(spec); err != nil {
+	if err := editSpec(spec, []string{"/bin/true"}); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(spec)
@@ -165,7 +166,7 @@ func TestEditSpecMakesTheBaselineContainer(t *testing.T) {
 		!slices.Equal(ns, []string{"pid", "mount"}) || !slices.Equal(mounts, []string{"proc:proc→/proc", "bind:/usr→/usr", "bind:/etc→/etc"}) {
 		t.Fatalf("edited spec %s", b)
 	}
-	if err := editSpec(map[string]any{"process": "sh"}); err == nil {
+	if err := editSpec(map[string]any{"process": "sh"}, []string{"/bin/true"}); err == nil {
 		t.Fatal("a spec of another shape was edited")
 	}
 }
@@ -186,6 +187,46 @@ func TestRuncBaselineRunsContainersAndCleansUp(t *testing.T) {
 		t.Fatalf("latency %+v, want 3 runs", l)
 	}
 	emptyDir(t, dir)
+}
+
+func TestRuncDetachedBaselineStartsEveryContainerAndDeletesIt(t *testing.T) {
+	if _, err := exec.LookPath("runc"); err != nil || os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("needs runc on PATH (Debian's runc) and root; CI installs both")
+		}
+		t.Skip("needs runc on PATH and root")
+	}
+	dir := t.TempDir()
+	// A duration no other process on the machine sleeps, to find them by.
+	arg := fmt.Sprintf("%d.%d", 3000+os.Getpid()%500, time.Now().Nanosecond()%1000)
+	running := func() int {
+		n := 0
+		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, p := range procs {
+			if b, err := os.ReadFile(p); err == nil && string(b) == "sleep\x00"+arg+"\x00" {
+				n++
+			}
+		}
+		return n
+	}
+	r, err := runcDetachedBaseline(context.Background(), 4, 2, "exec sleep "+arg, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Started != 4 || r.Elapsed <= 0 {
+		t.Fatalf("started %d in %v, want 4 in some time", r.Started, r.Elapsed)
+	}
+	if n := running(); n != 0 {
+		t.Fatalf("%d of the containers' commands still run after the baseline", n)
+	}
+	emptyDir(t, dir)
+
+	if _, err := runcDetachedBaseline(context.Background(), 1, 0, "true", dir); err == nil {
+		t.Fatal("no workers: want an error")
+	}
+	if r, err := runcDetachedBaseline(context.Background(), 1, 1, "true", filepath.Join(dir, "missing")); err == nil || r.Started != 0 {
+		t.Fatalf("no such dir: started %d, err %v; want an error and nothing started", r.Started, err)
+	}
 }
 
 func TestBenchLaunchPosixReportsTheBaseline(t *testing.T) {

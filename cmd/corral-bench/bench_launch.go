@@ -27,10 +27,11 @@ func newBenchLaunchCommand() *cobra.Command {
 			"Then, with the cluster gone, it measures the floor of this machine (--baseline=false skips it):\n" +
 			"posix spawns the same N commands with os/exec, each in a fresh sandbox with stdout and stderr\n" +
 			"files, from GOMAXPROCS×4 workers (one after another with --one-at-a-time), and reports the time\n" +
-			"until all have started and corral's time\n" +
-			"over it (ratio_to_baseline); linux runs /bin/true under runc (create, start, exit, delete) one\n" +
-			"container after another, min(N, 50) times, in a root shaped like corral's, and reports its p50\n" +
-			"and corral's ACCEPT→RUNNING p50 over it (ratio_to_runc_p50), or says why not if runc is absent.",
+			"until all have started and corral's time over it (ratio_to_baseline). linux starts the same N\n" +
+			"containers (`/bin/sh -c` the command, a root shaped like corral's) with `runc run -d` from as\n" +
+			"many workers and reports the same; with --one-at-a-time it runs /bin/true under runc (create,\n" +
+			"start, exit, delete) one container after another, min(N, 50) times, and reports its p50 and\n" +
+			"corral's ACCEPT→RUNNING p50 over it (ratio_to_runc_p50). Without runc it says why not.",
 		Args: cobra.NoArgs, RunE: runBenchLaunch}
 	f := cmd.Flags()
 	f.Int("tasks", 1000, "tasks to launch")

@@ -16,27 +16,33 @@ const runcRuns = 50
 // run (no runc) is noted in r, not failed; one that fails is noted and
 // returned. Simulated agents fork nothing and have no floor to compare.
 func (r *launchResult) addBaseline(ctx context.Context, command string) error {
-	switch r.Isolation {
-	case "posix":
-		workers := runtime.GOMAXPROCS(0) * 4
-		if r.OneAtATime {
-			workers = 1 // to compare like with like: one spawn after another
-		}
+	workers := runtime.GOMAXPROCS(0) * 4
+	if r.OneAtATime {
+		workers = 1 // to compare like with like: one launch after another
+	}
+	switch {
+	case r.Isolation == "posix":
 		b, err := spawnBaseline(ctx, spawnOptions{N: r.Tasks, Command: command, Workers: workers, Dir: workDirBase(r.Isolation)})
 		if err != nil {
 			r.BaselineSkipped = "failed: " + err.Error()
 			return err
 		}
-		secs := b.Elapsed.Seconds()
-		if secs <= 0 {
-			return nil // nothing measurable; cannot happen with a real clock
+		r.setBaseline(b, workers)
+	case r.Isolation == "linux" && !r.OneAtATime:
+		// Many at once: the same containers started detached by runc, as
+		// many at a time as the posix baseline spawns.
+		b, err := runcDetachedBaseline(ctx, r.Tasks, workers, command, "")
+		var skipped baselineSkipped
+		if errors.As(err, &skipped) {
+			r.BaselineSkipped = skipped.Error()
+			return nil
 		}
-		r.BaselineSeconds, r.BaselineWorkers = secs, workers
-		r.BaselineTasksPerSecond = float64(b.Started) / secs
-		if r.Seconds > 0 {
-			r.RatioToBaseline = r.Seconds / secs
+		if err != nil {
+			r.BaselineSkipped = "failed: " + err.Error()
+			return err
 		}
-	case "linux":
+		r.setBaseline(b, workers)
+	case r.Isolation == "linux":
 		l, err := runcBaseline(ctx, min(r.Tasks, runcRuns), "")
 		var skipped baselineSkipped
 		if errors.As(err, &skipped) {
@@ -55,12 +61,30 @@ func (r *launchResult) addBaseline(ctx context.Context, command string) error {
 	return nil
 }
 
+// setBaseline records a baseline that started b.Started of the same
+// launches in b.Elapsed, and corral's time over it.
+func (r *launchResult) setBaseline(b spawnResult, workers int) {
+	secs := b.Elapsed.Seconds()
+	if secs <= 0 {
+		return // nothing measurable; cannot happen with a real clock
+	}
+	r.BaselineSeconds, r.BaselineWorkers = secs, workers
+	r.BaselineTasksPerSecond = float64(b.Started) / secs
+	if r.Seconds > 0 {
+		r.RatioToBaseline = r.Seconds / secs
+	}
+}
+
 // baselineSentence is the table's line about the baseline, "" if there is
 // none to speak of.
 func baselineSentence(r launchResult) string {
 	switch {
 	case r.BaselineSkipped != "":
 		return fmt.Sprintf("No baseline on this machine: %s.", r.BaselineSkipped)
+	case r.BaselineSeconds > 0 && r.Isolation == "linux":
+		return fmt.Sprintf("Baseline, the same %d containers started by `runc run -d` after the run (`/bin/sh -c` the same command, a root shaped like corral's, %d at a time): "+
+			"all running in %.2f s (%.0f/s); corral took **%.1f×** as long.",
+			r.Tasks, r.BaselineWorkers, r.BaselineSeconds, r.BaselineTasksPerSecond, r.RatioToBaseline)
 	case r.BaselineSeconds > 0:
 		workers := fmt.Sprintf("%d workers", r.BaselineWorkers)
 		if r.BaselineWorkers == 1 {
