@@ -134,6 +134,9 @@ ifeq ($(shell id -u),0)
 	# Containers (cgroups, namespaces) take root; runc run is the yardstick.
 	$(call bench_run,launch-linux,$(BIN)/corral-bench launch --isolation linux --tasks 200 --agents 3)
 	$(call bench_run,launch-linux-serial,$(BIN)/corral-bench launch --isolation linux --tasks 100 --agents 1 --one-at-a-time)
+	# The floor under both: libcontainer alone, in a binary of its own.
+	$(GO) build -o $(BIN)/libcontainer-floor ./test/bench/libcontainer
+	$(call bench_run,libcontainer-floor,$(BIN)/libcontainer-floor -n 200)
 endif
 	$(call bench_run,scale-1000,$(BIN)/corral-bench scale --agents 1000)
 	$(call bench_run,scale-5000,$(BIN)/corral-bench scale --agents 5000)

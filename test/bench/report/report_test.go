@@ -90,13 +90,14 @@ func TestTargetsSayMetOrByHowMuchMissed(t *testing.T) {
 		"launch-posix-rate10": {fields: map[string]any{"accept_to_running": map[string]any{"p99_ms": 12.0}, "tasks": 100.0}},
 		"failover":            {fields: map[string]any{"reregister_after_leader_seconds": 4.5, "agents": 1000.0, "tasks": 50000.0}},
 		"launch-linux":        {fields: map[string]any{"tasks_per_second": 80.0, "baseline_tasks_per_second": 95.0, "tasks": 200.0, "agents": 3.0}},
+		"libcontainer-floor":  {fields: map[string]any{"containers_per_second": 124.0}},
 	}
 	s := targetsSection(results)
 	for _, want := range []string{
 		"| 2,500 tasks/s (10,000 tasks, 20 agents) | **missed** by 2,500 tasks/s (2.0×) |",
 		"| 12 ms (100 tasks) | met |",
 		"| not measured | — |",
-		"8 at a time after the run: 95 tasks/s | 80 tasks/s (200 tasks, 3 agents) | **missed** by 70 tasks/s (1.9×) |",
+		"without corral: Debian's `runc run -d` 95 tasks/s; a Go program of libcontainer alone 124 tasks/s | 80 tasks/s (200 tasks, 3 agents) | **missed** by 70 tasks/s (1.9×) |",
 		"| 4.50 s (1,000 agents, 50,000 tasks) | met at this size; not measured at the target's 10,000 agents |",
 	} {
 		if !strings.Contains(s, want) {
