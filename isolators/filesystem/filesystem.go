@@ -144,8 +144,12 @@ func systemMounts() []isolators.Mount {
 	}
 }
 
-// makeRootfs prepares an empty root whose /bin, /sbin and /lib point into
-// /usr, which (like /etc) is bind-mounted read-only from the host.
+// usrDir is the host's /usr, which every root without an image mounts.
+const usrDir = "/usr"
+
+// makeRootfs prepares an empty root whose /bin, /sbin and /lib (and the
+// other library directories the host's /usr has) point into /usr, which
+// (like /etc) is bind-mounted read-only from the host.
 func makeRootfs(dir string) error {
 	for _, d := range []string{"usr", "etc", "proc", "dev", "sys", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
@@ -153,6 +157,9 @@ func makeRootfs(dir string) error {
 		}
 	}
 	for _, link := range []string{"bin", "sbin", "lib", "lib64", "lib32", "libx32"} {
+		if _, err := os.Stat(filepath.Join(usrDir, link)); err != nil {
+			continue // the host has none: a link would dangle, and cost an inode per container
+		}
 		if err := os.Symlink("usr/"+link, filepath.Join(dir, link)); err != nil && !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("filesystem/linux: creating the container's root: %w", err)
 		}

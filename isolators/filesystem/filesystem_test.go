@@ -57,6 +57,20 @@ func TestLinuxGivesARootOfItsOwn(t *testing.T) {
 	if dest, err := os.Readlink(filepath.Join(root, "c1", "bin")); err != nil || dest != "usr/bin" {
 		t.Fatalf("/bin -> %q (%v)", dest, err)
 	}
+	// Every link the root has leads somewhere in the host's /usr.
+	inRoot, err := os.ReadDir(filepath.Join(root, "c1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range inRoot {
+		if e.Type()&os.ModeSymlink == 0 {
+			continue
+		}
+		dest, _ := os.Readlink(filepath.Join(root, "c1", e.Name()))
+		if _, err := os.Stat(filepath.Join("/", dest)); err != nil {
+			t.Errorf("/%s -> %s dangles on this host: %v", e.Name(), dest, err)
+		}
+	}
 	has := func(src, dst string, ro bool) bool {
 		return slices.ContainsFunc(l.Mounts, func(m isolators.Mount) bool {
 			return m.Source == src && m.Destination == dst && m.Type == "bind" && slices.Contains(m.Options, "ro") == ro

@@ -141,6 +141,9 @@ func startOne(dir, state string, i int) (started, error) {
 		}
 	}
 	for _, l := range []string{"bin", "sbin", "lib", "lib64", "lib32", "libx32"} {
+		if _, err := os.Stat("/usr/" + l); err != nil {
+			continue // as filesystem/linux: no link to what the host lacks
+		}
 		if err := os.Symlink("usr/"+l, filepath.Join(rootfs, l)); err != nil {
 			return started{}, err
 		}
