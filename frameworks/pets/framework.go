@@ -83,6 +83,9 @@ type Framework struct {
 	cfg   Config
 	log   *slog.Logger
 	sched *sdk.Scheduler
+	// inFlight are the tasks whose ACCEPT has not returned: never
+	// reconciled until it has.
+	inFlight kit.InFlight
 
 	mu            sync.Mutex
 	sets          map[string]*setState

@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/corral-sched/corral/frameworks/kit"
 	"github.com/corral-sched/corral/frameworks/sdk"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/resources"
@@ -93,6 +94,12 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) {
 	// must then be short.
 	progress := slices.ContainsFunc(ops, func(o []*mesospb.Offer_Operation) bool { return len(o) > 0 })
 	pending := progress || len(w.launch) > 0 || slices.ContainsFunc(w.place, func(p *Pet) bool { return p.Placement == nil })
+	launched := make([][]*mesospb.TaskInfo, len(ops))
+	for i := range ops {
+		launched[i] = kit.LaunchedTasks(ops[i])
+	}
+	f.inFlight.Add(launched...)
+	defer f.inFlight.Done(launched...)
 	f.mu.Unlock()
 
 	// Write before accepting: a restarted framework must know every

@@ -46,13 +46,14 @@ func (f *Framework) handle(ctx context.Context, ev *schedulerpb.Event) error {
 }
 
 // reconcileList lists the tasks to reconcile explicitly: all live ones,
-// or only those in doubt or whose launch has had no answer.
+// or only those in doubt or whose launch has had no answer; never one
+// whose ACCEPT has not returned yet (kit.InFlight).
 func (f *Framework) reconcileList(all bool) []*schedulerpb.Call_Reconcile_Task {
 	var tasks []*schedulerpb.Call_Reconcile_Task
 	for _, name := range sortedKeys(f.pets) {
 		p := f.pets[name]
-		if !p.live() || (!all && p.InDoubt == "" && p.State != "") {
-			continue
+		if !p.live() || (!all && p.InDoubt == "" && p.State != "") || f.inFlight.Has(p.TaskID) {
+			continue // a launch on its way is unknown to the master until its ACCEPT lands
 		}
 		agent := ""
 		if p.Placement != nil {

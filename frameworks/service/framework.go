@@ -97,6 +97,9 @@ type Framework struct {
 	log   *slog.Logger
 	sched *sdk.Scheduler
 	bus   *eventBus
+	// inFlight are the instances whose ACCEPT has not returned: never
+	// reconciled until it has.
+	inFlight kit.InFlight
 
 	mu          sync.Mutex
 	apps        map[string]*appState

@@ -48,6 +48,8 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 		f.placeApp(as, hand, inHand, launches, now)
 	}
 	stillWaiting := slices.ContainsFunc(waiting, func(as *appState) bool { return as.wanted > 0 })
+	f.inFlight.Add(launches...)
+	defer f.inFlight.Done(launches...)
 	f.mu.Unlock()
 
 	launches = kit.RecordLaunches(ctx, f.durable, f.log, launches, f.forget)

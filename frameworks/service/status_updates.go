@@ -59,12 +59,16 @@ func (f *Framework) inverseOffers(ctx context.Context, ios []*mesospb.InverseOff
 
 // reconcile asks about every instance launched: the master answers for
 // each, TASK_GONE or TASK_UNKNOWN for those it does not know (and nothing
-// for those on agents it is still waiting for after a failover).
+// for those on agents it is still waiting for after a failover). An
+// instance whose ACCEPT has not returned is left out (kit.InFlight): the
+// master does not know it yet, and would say it is gone.
 func (f *Framework) reconcile(ctx context.Context) error {
 	f.mu.Lock()
 	var tasks []*schedulerpb.Call_Reconcile_Task
 	for id, in := range f.instances {
-		tasks = append(tasks, sdk.ReconcileTask(id, in.AgentID))
+		if !f.inFlight.Has(id) {
+			tasks = append(tasks, sdk.ReconcileTask(id, in.AgentID))
+		}
 	}
 	f.mu.Unlock()
 	if len(tasks) == 0 {

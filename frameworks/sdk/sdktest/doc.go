@@ -13,7 +13,9 @@
 //     RemoveAgent stop, restart or decommission one; FailOver replaces the
 //     master with a new one on the same registry; DropUpdates and
 //     DelayUpdates lose or hold status updates on their way to frameworks;
-//     RescindOffers takes back every outstanding offer.
+//     RescindOffers takes back every outstanding offer; NewSlowAccepts
+//     puts a proxy before the master that holds every ACCEPT a while and
+//     notes reconciliations of the tasks it holds.
 //   - Time. Advance moves the master's clock forward, so that offer filters
 //     (refuse_seconds), offer timeouts and failover timeouts expire without
 //     the test waiting for them.

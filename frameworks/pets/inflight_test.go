@@ -1,0 +1,41 @@
+package pets
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/corral-sched/corral/frameworks/sdk/sdktest"
+	"github.com/corral-sched/corral/store"
+)
+
+// A pet whose ACCEPT is slow to reach the master is not reconciled while
+// it is on its way: the master, which does not know the task yet, would
+// answer TASK_GONE, and the framework would take a pet about to start for
+// one that ended and start another incarnation beside it.
+func TestAPetIsNotReconciledWhileItsLaunchIsOnItsWay(t *testing.T) {
+	c := sdktest.Start(t, sdktest.Options{Agents: 1})
+	st, err := store.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	// Held for several reconcile intervals (the harness's is 300 ms).
+	proxy := sdktest.NewSlowAccepts(t, c.MasterURL, 1500*time.Millisecond)
+	h := &harness{t: t, cluster: c, store: st, master: proxy.Addr}
+	h.start()
+	spec := dbSpec(1)
+	delete(spec, "constraints")
+	h.do(http.MethodPost, "/v1/petsets", spec, http.StatusCreated)
+	h.waitReady("db", 1, 0)
+
+	if ends := h.terminals(); len(ends) > 0 {
+		t.Fatalf("a pet ended while it started: %s %s", ends[0].st.GetTaskId().GetValue(), ends[0].st.GetState())
+	}
+	if p := h.pets("db")[0]; p.Incarnation != 1 {
+		t.Fatalf("db-0 is at incarnation %d, want 1: it was launched again", p.Incarnation)
+	}
+	if early := proxy.ReconciledInFlight(); len(early) > 0 {
+		t.Fatalf("reconciled while their ACCEPT was on its way: %v", early)
+	}
+}
