@@ -62,30 +62,11 @@ func spawnBaseline(ctx context.Context, o spawnOptions) (r spawnResult, err erro
 	cmds := make([]*exec.Cmd, o.N)
 	errs := make([]error, o.N)
 	ends := make([]time.Time, o.N)
-	jobs := make(chan int)
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range min(workers, o.N) {
-		wg.Go(func() {
-			for i := range jobs {
-				cmds[i], errs[i] = spawnOne(filepath.Join(dir, strconv.Itoa(i)), o.Command)
-				ends[i] = time.Now()
-			}
-		})
-	}
-feed:
-	for i := range o.N {
-		if ctx.Err() != nil {
-			break // select below would pick at random between a ready worker and Done
-		}
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(jobs)
-	wg.Wait()
+	runPool(ctx, o.N, workers, func(i int) {
+		cmds[i], errs[i] = spawnOne(filepath.Join(dir, strconv.Itoa(i)), o.Command)
+		ends[i] = time.Now()
+	})
 
 	var last time.Time
 	for i, c := range cmds {
@@ -171,3 +152,31 @@ func reapAll(cmds []*exec.Cmd) error {
 type baselineSkipped string
 
 func (s baselineSkipped) Error() string { return string(s) }
+
+// runPool runs job(i) for every i in [0, n) in order on up to workers
+// goroutines, handing out no more once ctx ends, and returns when every
+// job handed out has returned.
+func runPool(ctx context.Context, n, workers int, job func(i int)) {
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Go(func() {
+			for i := range jobs {
+				job(i)
+			}
+		})
+	}
+feed:
+	for i := range n {
+		if ctx.Err() != nil {
+			break // select below would pick at random between a ready worker and Done
+		}
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+}

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/corral-sched/corral/internal/testkit/benchkit"
@@ -100,32 +99,13 @@ func runcDetachedBaseline(ctx context.Context, n, workers int, command, dir stri
 
 	errs := make([]error, n)
 	ends := make([]time.Time, n)
-	jobs := make(chan int)
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range min(workers, n) {
-		wg.Go(func() {
-			for i := range jobs {
-				cmd := exec.CommandContext(ctx, runc, "--root", state, "run", "-d", "--bundle", bundle, fmt.Sprintf("corral-bench-%d-%d", os.Getpid(), i))
-				cmd.Stdout, cmd.Stderr = logFile, logFile
-				errs[i] = cmd.Run()
-				ends[i] = time.Now()
-			}
-		})
-	}
-feed:
-	for i := range n {
-		if ctx.Err() != nil {
-			break
-		}
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(jobs)
-	wg.Wait()
+	runPool(ctx, n, workers, func(i int) {
+		cmd := exec.CommandContext(ctx, runc, "--root", state, "run", "-d", "--bundle", bundle, fmt.Sprintf("corral-bench-%d-%d", os.Getpid(), i))
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+		errs[i] = cmd.Run()
+		ends[i] = time.Now()
+	})
 
 	var last time.Time
 	for i, e := range errs {
@@ -169,20 +149,9 @@ func deleteContainers(runc, state string, workers int) error {
 	if err != nil {
 		return err
 	}
-	jobs := make(chan string)
-	var wg sync.WaitGroup
-	for range min(workers, len(ids)) {
-		wg.Go(func() {
-			for id := range jobs {
-				_ = exec.CommandContext(ctx, runc, "--root", state, "delete", "--force", id).Run() // checked by the list below
-			}
-		})
-	}
-	for _, id := range ids {
-		jobs <- id
-	}
-	close(jobs)
-	wg.Wait()
+	runPool(ctx, len(ids), workers, func(i int) {
+		_ = exec.CommandContext(ctx, runc, "--root", state, "delete", "--force", ids[i]).Run() // checked by the list below
+	})
 	if left, err := list(); err != nil || len(left) > 0 {
 		return errors.Join(err, fmt.Errorf("runc baseline: %d containers left after delete --force: %v", len(left), left))
 	}

@@ -23,42 +23,43 @@ func (r *launchResult) addBaseline(ctx context.Context, command string) error {
 	switch {
 	case r.Isolation == "posix":
 		b, err := spawnBaseline(ctx, spawnOptions{N: r.Tasks, Command: command, Workers: workers, Dir: workDirBase(r.Isolation)})
-		if err != nil {
-			r.BaselineSkipped = "failed: " + err.Error()
-			return err
+		if err == nil {
+			r.setBaseline(b, workers)
 		}
-		r.setBaseline(b, workers)
+		return r.noteBaseline(err)
 	case r.Isolation == "linux" && !r.OneAtATime:
 		// Many at once: the same containers started detached by runc, as
 		// many at a time as the posix baseline spawns.
 		b, err := runcDetachedBaseline(ctx, r.Tasks, workers, command, "")
-		var skipped baselineSkipped
-		if errors.As(err, &skipped) {
-			r.BaselineSkipped = skipped.Error()
-			return nil
+		if err == nil {
+			r.setBaseline(b, workers)
 		}
-		if err != nil {
-			r.BaselineSkipped = "failed: " + err.Error()
-			return err
-		}
-		r.setBaseline(b, workers)
+		return r.noteBaseline(err)
 	case r.Isolation == "linux":
 		l, err := runcBaseline(ctx, min(r.Tasks, runcRuns), "")
-		var skipped baselineSkipped
-		if errors.As(err, &skipped) {
-			r.BaselineSkipped = skipped.Error()
-			return nil
+		if err == nil {
+			r.RuncRuns, r.RuncP50 = l.Count, l.P50
+			if l.P50 > 0 && r.AcceptToRunning.P50 > 0 {
+				r.RatioToRuncP50 = r.AcceptToRunning.P50 / l.P50
+			}
 		}
-		if err != nil {
-			r.BaselineSkipped = "failed: " + err.Error()
-			return err
-		}
-		r.RuncRuns, r.RuncP50 = l.Count, l.P50
-		if l.P50 > 0 && r.AcceptToRunning.P50 > 0 {
-			r.RatioToRuncP50 = r.AcceptToRunning.P50 / l.P50
-		}
+		return r.noteBaseline(err)
 	}
 	return nil
+}
+
+// noteBaseline notes in r why a baseline is missing: this machine cannot
+// run it (returns nil), or it failed (returns err).
+func (r *launchResult) noteBaseline(err error) error {
+	var skipped baselineSkipped
+	switch {
+	case errors.As(err, &skipped):
+		r.BaselineSkipped = skipped.Error()
+		return nil
+	case err != nil:
+		r.BaselineSkipped = "failed: " + err.Error()
+	}
+	return err
 }
 
 // setBaseline records a baseline that started b.Started of the same
