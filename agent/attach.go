@@ -300,7 +300,7 @@ func sessionDir(env []string, sandbox string) string {
 
 // sessionArgv is a CommandInfo's command line, as a task's would be.
 func sessionArgv(cmd *mesospb.CommandInfo) []string {
-	if cmd.Shell == nil || cmd.GetShell() {
+	if viaShell(cmd) {
 		return []string{"/bin/sh", "-c", cmd.GetValue()}
 	}
 	if args := cmd.GetArguments(); len(args) > 0 {

@@ -110,7 +110,7 @@ func (a *Agent) executorSpec(e *executorRun) containerizer.Spec {
 		checkpoint = "1"
 	}
 	spec := containerizer.Spec{
-		Shell: cmd.Shell == nil || cmd.GetShell(), Value: cmd.GetValue(), Args: cmd.GetArguments(), Sandbox: e.sandbox,
+		Shell: viaShell(cmd), Value: cmd.GetValue(), Args: cmd.GetArguments(), Sandbox: e.sandbox,
 		User: e.framework.GetUser(), ID: e.containerID, Info: e.info.GetContainer(),
 		Env: append(a.baseEnv(e.sandbox), "MESOS_AGENT_ENDPOINT="+a.cfg.Addr, "MESOS_FRAMEWORK_ID="+e.key.framework,
 			"MESOS_EXECUTOR_ID="+e.key.executor, "MESOS_CONTAINER_ID="+e.containerID, "MESOS_CHECKPOINT="+checkpoint, "MESOS_HTTP_COMMAND_EXECUTOR=0",

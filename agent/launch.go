@@ -280,7 +280,7 @@ func (a *Agent) spec(t *taskRun) (containerizer.Spec, error) {
 		ID:      t.containerID,
 		Sandbox: t.sandbox,
 		User:    user,
-		Shell:   cmd.Shell == nil || cmd.GetShell(),
+		Shell:   viaShell(cmd),
 		Value:   cmd.GetValue(),
 		Args:    cmd.GetArguments(),
 		Env:     env,
@@ -294,6 +294,12 @@ func (a *Agent) spec(t *taskRun) (containerizer.Spec, error) {
 		TTY:         ttyOf(t.info.GetContainer()),
 	}, nil
 }
+
+// viaShell reports whether a command runs as `sh -c` its value: unless it
+// says otherwise (shell defaults to true), and never when there is no
+// command at all. A task of a group may have none (its image's entrypoint
+// runs then), so the CommandInfo is nil, not empty.
+func viaShell(cmd *mesospb.CommandInfo) bool { return cmd != nil && cmd.GetShell() }
 
 // limitsOf are the container limits of resources: cpus, mem and the disk
 // that is not a persistent volume.
