@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -89,8 +90,13 @@ func runCheck(ctx context.Context, hc *mesospb.HealthCheck, env []string, sandbo
 	switch hc.GetType() {
 	case mesospb.HealthCheck_COMMAND:
 		c := hc.GetCommand()
+		if c == nil {
+			// The master passes checks as they come; this one was a nil
+			// dereference away from taking the agent down.
+			return errors.New("a COMMAND check without a command")
+		}
 		argv := []string{"/bin/sh", "-c", c.GetValue()}
-		if c.Shell != nil && !c.GetShell() {
+		if !viaShell(c) {
 			argv = append([]string{c.GetValue()}, c.GetArguments()[min(1, len(c.GetArguments())):]...)
 		}
 		checkEnv := env
@@ -108,7 +114,7 @@ func runCheck(ctx context.Context, hc *mesospb.HealthCheck, env []string, sandbo
 			}
 		}
 		var cmd *exec.Cmd
-		if c.Shell == nil || c.GetShell() {
+		if viaShell(c) {
 			cmd = exec.CommandContext(ctx, "/bin/sh", "-c", c.GetValue())
 		} else {
 			cmd = exec.CommandContext(ctx, c.GetValue(), c.GetArguments()[min(1, len(c.GetArguments())):]...)
