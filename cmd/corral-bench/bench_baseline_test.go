@@ -171,13 +171,20 @@ func TestEditSpecMakesTheBaselineContainer(t *testing.T) {
 	}
 }
 
-func TestRuncBaselineRunsContainersAndCleansUp(t *testing.T) {
+// needRunc skips a test where runc cannot run, and fails it in CI, which
+// installs Debian's runc and runs as root.
+func needRunc(t *testing.T) {
+	t.Helper()
 	if _, err := exec.LookPath("runc"); err != nil || os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("needs runc on PATH (Debian's runc) and root; CI installs both")
 		}
 		t.Skip("needs runc on PATH and root")
 	}
+}
+
+func TestRuncBaselineRunsContainersAndCleansUp(t *testing.T) {
+	needRunc(t)
 	dir := t.TempDir()
 	l, err := runcBaseline(context.Background(), 3, dir)
 	if err != nil {
@@ -190,12 +197,7 @@ func TestRuncBaselineRunsContainersAndCleansUp(t *testing.T) {
 }
 
 func TestRuncDetachedBaselineStartsEveryContainerAndDeletesIt(t *testing.T) {
-	if _, err := exec.LookPath("runc"); err != nil || os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs runc on PATH (Debian's runc) and root; CI installs both")
-		}
-		t.Skip("needs runc on PATH and root")
-	}
+	needRunc(t)
 	dir := t.TempDir()
 	// A duration no other process on the machine sleeps, to find them by.
 	arg := fmt.Sprintf("%d.%d", 3000+os.Getpid()%500, time.Now().Nanosecond()%1000)
