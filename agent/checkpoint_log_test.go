@@ -1,13 +1,14 @@
 package agent
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/corral-sched/corral/internal/testkit"
 
 	"google.golang.org/protobuf/proto"
 
@@ -24,10 +25,7 @@ func runOffline(t *testing.T, workDir string) (*Agent, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = a.Run(ctx); close(done) }()
-	stop := func() { cancel(); <-done }
+	stop := testkit.RunInBackground(a.Run)
 	t.Cleanup(stop)
 	return a, stop
 }

@@ -2,7 +2,6 @@ package master
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/corral-sched/corral/internal/testkit"
 
 	"google.golang.org/protobuf/proto"
 
@@ -69,9 +70,7 @@ func startMasterServer(t *testing.T, mutate func(*Config)) (*Master, *httptest.S
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = m.Run(ctx); close(done) }()
+	stopRun := testkit.RunInBackground(m.Run)
 	// Until the registry is recovered the API answers 503.
 	for deadline := time.Now().Add(10 * time.Second); !m.recovered.Load(); {
 		if time.Now().After(deadline) {
@@ -79,15 +78,11 @@ func startMasterServer(t *testing.T, mutate func(*Config)) (*Master, *httptest.S
 		}
 		time.Sleep(time.Millisecond) // polling with a deadline
 	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			<-done
-			srv.CloseClientConnections()
-			srv.Close()
-		})
-	}
+	stop := sync.OnceFunc(func() {
+		stopRun()
+		srv.CloseClientConnections()
+		srv.Close()
+	})
 	t.Cleanup(stop)
 	return m, srv, stop
 }

@@ -7,7 +7,6 @@ package master
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +14,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/corral-sched/corral/internal/testkit"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -45,10 +46,8 @@ func TestAgentStreamsParkOnHalvedStacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := httpserve.Serve(ln, m.Handler(), slog.New(slog.DiscardHandler))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = m.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; srv.Shutdown() })
+	stopRun := testkit.RunInBackground(m.Run)
+	t.Cleanup(func() { stopRun(); srv.Shutdown() })
 	for deadline := time.Now().Add(10 * time.Second); !m.recovered.Load(); {
 		if time.Now().After(deadline) {
 			t.Fatal("the master did not recover its registry within 10s")

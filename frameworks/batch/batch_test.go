@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/corral-sched/corral/internal/testkit"
+
 	"github.com/corral-sched/corral/frameworks/sdk/sdktest"
 	"github.com/corral-sched/corral/proto/mesospb"
 	"github.com/corral-sched/corral/store"
@@ -57,11 +59,8 @@ func (h *harness) start() {
 	}
 	h.f = f
 	h.api = httptest.NewServer(f.Handler(nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = f.Run(ctx); close(done) }()
-	var once sync.Once
-	h.stop = func() { once.Do(func() { cancel(); <-done; h.api.Close() }) }
+	stopRun := testkit.RunInBackground(f.Run)
+	h.stop = sync.OnceFunc(func() { stopRun(); h.api.Close() })
 	h.t.Cleanup(h.stop)
 }
 

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-sched/corral/internal/testkit"
+
 	"github.com/corral-sched/corral/frameworks/sdk/sdktest"
 	"github.com/corral-sched/corral/proto/masterpb"
 	"github.com/corral-sched/corral/proto/mesospb"
@@ -73,11 +75,8 @@ func (h *harness) start() {
 	}
 	h.f = f
 	h.api = httptest.NewServer(f.Handler(nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = f.Run(ctx); close(done) }()
-	var once sync.Once
-	h.stop = func() { once.Do(func() { cancel(); <-done; h.api.Close() }) }
+	stopRun := testkit.RunInBackground(f.Run)
+	h.stop = sync.OnceFunc(func() { stopRun(); h.api.Close() })
 	h.t.Cleanup(h.stop)
 }
 

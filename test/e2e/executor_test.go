@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-sched/corral/internal/testkit"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/codec"
@@ -272,10 +274,7 @@ func startExecFramework(t *testing.T, c *testcluster.Cluster, info *mesospb.Fram
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = f.s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(testkit.RunInBackground(f.s.Run))
 	return f
 }
 

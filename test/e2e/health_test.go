@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-sched/corral/internal/testkit"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/frameworks/sdk"
@@ -55,10 +57,7 @@ func startHealthFramework(t *testing.T, master string) *healthFramework {
 		t.Fatal(err)
 	}
 	f.s = s
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(testkit.RunInBackground(s.Run))
 	return f
 }
 

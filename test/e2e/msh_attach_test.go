@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-sched/corral/internal/testkit"
+
 	"github.com/corral-sched/corral/agent"
 	"github.com/corral-sched/corral/agent/iosw"
 	"github.com/corral-sched/corral/internal/testkit/testcluster"
@@ -43,15 +45,12 @@ func startMshAgent(t *testing.T, c *testcluster.Cluster, dir string) {
 	}
 	srv := &http.Server{Handler: a.Handler()}
 	go func() { _ = srv.Serve(ln) }()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = a.Run(ctx); close(done) }()
+	stopRun := testkit.RunInBackground(a.Run)
 	t.Cleanup(func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer scancel()
 		_ = a.Shutdown(sctx) // its tasks go with it
-		cancel()
-		<-done
+		stopRun()
 		_ = srv.Close()
 	})
 	waitFor(t, 30*time.Second, "the msh agent to register", func() bool { return a.ID() != "" && a.Connected() })

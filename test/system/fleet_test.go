@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-sched/corral/internal/testkit"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/frameworks/sdk"
@@ -65,11 +67,7 @@ func startFleet(t *testing.T, n int, cfg sdk.Config, resumed bool) (*fleet, func
 		t.Fatal(err)
 	}
 	f.s = s
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = s.Run(ctx); close(done) }()
-	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); <-done }) }
+	stop := testkit.RunInBackground(s.Run)
 	t.Cleanup(stop)
 	return f, stop
 }

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/corral-sched/corral/internal/testkit"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/frameworks/sdk"
@@ -43,11 +45,7 @@ func (tf *tester) run(t *testing.T, c *sdktest.Cluster, info *mesospb.FrameworkI
 		t.Fatal(err)
 	}
 	tf.s = s
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = s.Run(ctx); close(done) }()
-	var once sync.Once
-	tf.stop = func() { once.Do(func() { cancel(); <-done }) }
+	tf.stop = testkit.RunInBackground(s.Run)
 	t.Cleanup(tf.stop)
 	sdktest.Eventually(t, info.GetName()+" to subscribe", func() bool { return c.FrameworkID(info.GetName()) != "" })
 	return tf
