@@ -27,6 +27,7 @@ import (
 type harness struct {
 	t       *testing.T
 	cluster *sdktest.Cluster
+	master  string // where the framework finds the master; "": the cluster's
 	store   store.Store
 	f       *Framework
 	api     *httptest.Server
@@ -53,7 +54,11 @@ func (h *harness) start() {
 	if os.Getenv("CORRAL_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	f, err := New(context.Background(), Config{Master: h.cluster.MasterAddr, Store: h.store, Logger: log})
+	addr := h.master
+	if addr == "" {
+		addr = h.cluster.MasterAddr
+	}
+	f, err := New(context.Background(), Config{Master: addr, Store: h.store, Logger: log})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -51,6 +51,9 @@ type Framework struct {
 	cfg   Config
 	log   *slog.Logger
 	sched *sdk.Scheduler
+	// recon asks again, backing off, about tasks a reconciliation had no
+	// answer for, and about launches whose ACCEPT failed.
+	recon *sdk.Reconciler
 
 	mu         sync.Mutex
 	jobs       map[string]*jobState
@@ -103,6 +106,7 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 	f := &Framework{
 		cfg: cfg, log: cfg.Logger.With("component", "batch"),
 		jobs: make(map[string]*jobState), runs: make(map[string]*Run), byTask: make(map[string]taskRef),
+		recon:      sdk.NewReconciler(0, 0),
 		suppressed: make(map[string]bool),
 	}
 	// Batch writes key by key even to a store that batches, as it did
@@ -193,6 +197,9 @@ func (f *Framework) Tick(ctx context.Context) {
 		if err := f.sched.Kill(ctx, k.taskID, k.agentID); err != nil {
 			f.log.Warn("kill not sent", "task", k.taskID, "err", err)
 		}
+	}
+	if err := f.recon.Tick(ctx, f.sched, now); err != nil {
+		f.log.Debug("reconciliation not sent; asked again later", "err", err)
 	}
 	if len(revive) > 0 {
 		if err := f.sched.Revive(ctx, revive...); err != nil {

@@ -17,12 +17,16 @@ import (
 	"github.com/corral-sched/corral/resources"
 )
 
-// handle receives the SDK's events.
+// handle receives the SDK's events. A call that fails here (the master
+// failing over, a lossy link) is logged, not returned: an error from the
+// handler would end the subscription for good.
 func (f *Framework) handle(ctx context.Context, ev *schedulerpb.Event) error {
 	switch ev.GetType() {
 	case schedulerpb.Event_SUBSCRIBED:
 		// Ask about every task we believe is live: the master answers for
-		// each, TASK_LOST for those it does not know.
+		// each, TASK_GONE or TASK_UNKNOWN for those it does not know, and
+		// nothing yet for those on agents that have not re-registered
+		// after a failover: the reconciler asks again until it does.
 		f.mu.Lock()
 		var tasks []*schedulerpb.Call_Reconcile_Task
 		for id, ref := range f.byTask {
@@ -30,13 +34,15 @@ func (f *Framework) handle(ctx context.Context, ev *schedulerpb.Event) error {
 		}
 		// Whatever was suppressed before, say again what is wanted now.
 		f.resync = true
+		now := f.cfg.Now()
 		f.mu.Unlock()
 		f.loop.Poke()
-		if len(tasks) > 0 {
-			return f.sched.Reconcile(ctx, tasks...)
+		f.recon.Ask(now, tasks...)
+		if err := f.recon.Tick(ctx, f.sched, now); err != nil {
+			f.log.Warn("reconciliation not sent; asked again soon", "err", err)
 		}
 	case schedulerpb.Event_OFFERS:
-		return f.offers(ctx, ev.GetOffers().GetOffers())
+		f.offers(ctx, ev.GetOffers().GetOffers())
 	case schedulerpb.Event_UPDATE:
 		f.update(ev.GetUpdate().GetStatus())
 	}
@@ -46,7 +52,7 @@ func (f *Framework) handle(ctx context.Context, ev *schedulerpb.Event) error {
 // offers packs launchable tasks of active runs into the offers (oldest
 // runs first), writes the launches down, then launches; offers it cannot
 // use are declined, for long when there is no work.
-func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
+func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) {
 	f.mu.Lock()
 	now := f.cfg.Now()
 	runs := f.activeRuns()
@@ -80,18 +86,23 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 	launches = kit.RecordLaunches(ctx, f.durable, f.log, launches, f.forgetLaunch)
 	declinedLong := false
 	for i, o := range offers {
-		var err error
 		switch {
 		case len(launches[i]) > 0:
-			err = f.sched.Launch(ctx, o, 1, launches[i]...)
+			if err := f.sched.Launch(ctx, o, 1, launches[i]...); err != nil {
+				// Written down first: reconciliation (a second from now: the
+				// master may yet be handling the call) says what became of it.
+				f.log.Warn("launch not sent; reconciliation tells what became of it", "tasks", len(launches[i]), "err", err)
+				f.recon.Ask(f.cfg.Now().Add(time.Second), sdk.ReconcileLaunched(launches[i]...)...)
+			}
 		case pending:
-			err = f.sched.Decline(ctx, []*mesospb.OfferID{o.GetId()}, 1)
+			if err := f.sched.Decline(ctx, []*mesospb.OfferID{o.GetId()}, 1); err != nil {
+				f.log.Warn("decline not sent; the offer comes back when it times out", "err", err)
+			}
 		default:
-			err = f.sched.Decline(ctx, []*mesospb.OfferID{o.GetId()}, 60)
+			if err := f.sched.Decline(ctx, []*mesospb.OfferID{o.GetId()}, 60); err != nil {
+				f.log.Warn("decline not sent; the offer comes back when it times out", "err", err)
+			}
 			declinedLong = true
-		}
-		if err != nil {
-			return err
 		}
 	}
 	if declinedLong {
@@ -102,10 +113,11 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 		work := f.hasWork(f.cfg.Now())
 		f.mu.Unlock()
 		if work {
-			return f.sched.Revive(ctx)
+			if err := f.sched.Revive(ctx); err != nil {
+				f.retrySync() // the next tick revives
+			}
 		}
 	}
-	return nil
 }
 
 // nextIndex returns the completion index to launch next: a retry whose
@@ -218,6 +230,7 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 	f.outbox.Ack(st)
 	defer f.loop.Poke()
 	id := st.GetTaskId().GetValue()
+	f.recon.Answered(id)
 	ref, ok := f.byTask[id]
 	if !ok {
 		if !mesospb.IsTerminal(st.GetState()) && strings.Count(id, ".") == 2 {
@@ -260,6 +273,13 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 		if r.active() && r.Succeeded == r.Spec.Completions {
 			f.finishRun(r, Succeeded, "", now)
 		}
+	case r.active() && t.State == taskLaunching && neverStarted(st):
+		// Its launch was lost with a master, or dropped on its way: the
+		// task never ran, so launching it again spends none of the job's
+		// retries (a master failover must not fail a run).
+		delete(f.byTask, id)
+		t.State, t.NotBefore, t.Message = taskWaiting, now.Add(r.Spec.backoff(1)), sdk.Describe(st)
+		f.runRecords.Mark(r.ID)
 	default:
 		delete(f.byTask, id)
 		t.Failures++
@@ -428,3 +448,16 @@ func (f *Framework) expireHistory(now time.Time) {
 // sortedKeys returns m's keys in order, for answers and plans that read
 // the same from one run to the next.
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// neverStarted reports whether an end says the task never ran: dropped on
+// its way (Mesos' TASK_DROPPED), or unknown to the master and its agent
+// when reconciled. The caller knows no update ever said it started.
+func neverStarted(st *mesospb.TaskStatus) bool {
+	switch st.GetState() {
+	case mesospb.TaskState_TASK_DROPPED:
+		return true
+	case mesospb.TaskState_TASK_GONE, mesospb.TaskState_TASK_UNKNOWN, mesospb.TaskState_TASK_LOST:
+		return st.GetReason() == mesospb.TaskStatus_REASON_RECONCILIATION
+	}
+	return false
+}

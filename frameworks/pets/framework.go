@@ -86,6 +86,9 @@ type Framework struct {
 	// inFlight are the tasks whose ACCEPT has not returned: never
 	// reconciled until it has.
 	inFlight kit.InFlight
+	// recon asks again, backing off, about tasks a reconciliation had no
+	// answer for, and about launches whose ACCEPT failed.
+	recon *sdk.Reconciler
 
 	mu            sync.Mutex
 	sets          map[string]*setState
@@ -180,6 +183,7 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 		cfg: cfg, log: cfg.Logger.With("component", "pets"),
 		sets: make(map[string]*setState), pets: make(map[string]*Pet), releases: make(map[string]*Release),
 		byTask: make(map[string]string), waiting: make(map[string]string), spreading: make(map[string]*spreading),
+		recon:  sdk.NewReconciler(0, 0),
 		wished: make(map[string]bool), suppressed: make(map[string]bool),
 		ctx: context.Background(),
 	}

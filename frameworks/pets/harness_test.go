@@ -32,10 +32,12 @@ type harness struct {
 	t       *testing.T
 	cluster *sdktest.Cluster
 	master  string // where the framework finds the master; "": the cluster's
-	store   store.Store
-	f       *Framework
-	api     *httptest.Server
-	stop    func()
+	// reconcileInterval is the framework's; 0: 300 ms.
+	reconcileInterval time.Duration
+	store             store.Store
+	f                 *Framework
+	api               *httptest.Server
+	stop              func()
 }
 
 type update struct {
@@ -68,8 +70,12 @@ func (h *harness) start() {
 	if addr == "" {
 		addr = h.cluster.MasterAddr
 	}
+	interval := h.reconcileInterval
+	if interval == 0 {
+		interval = 300 * time.Millisecond
+	}
 	f, err := New(context.Background(), Config{Master: addr, Store: h.store, Logger: log,
-		ReconcileInterval: 300 * time.Millisecond, ReplaceAvoid: time.Minute})
+		ReconcileInterval: interval, ReplaceAvoid: time.Minute})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package pets
 
 import (
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -37,5 +38,36 @@ func TestAPetIsNotReconciledWhileItsLaunchIsOnItsWay(t *testing.T) {
 	}
 	if early := proxy.ReconciledInFlight(); len(early) > 0 {
 		t.Fatalf("reconciled while their ACCEPT was on its way: %v", early)
+	}
+}
+
+// A launch the master never took (its ACCEPT lost, as when the master
+// fails over before handling it) is found gone by reconciliation within
+// seconds, not at the next periodic reconciliation an hour away, and the
+// pet is launched again.
+func TestALostLaunchIsReconciledAndThePetLaunchedAgain(t *testing.T) {
+	c := sdktest.Start(t, sdktest.Options{Agents: 1})
+	st, err := store.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	proxy := sdktest.NewLostAccepts(t, c.MasterURL, 1)
+	h := &harness{t: t, cluster: c, store: st, master: proxy.Addr, reconcileInterval: time.Hour}
+	h.start()
+	spec := dbSpec(1)
+	delete(spec, "constraints")
+	h.do(http.MethodPost, "/v1/petsets", spec, http.StatusCreated)
+	h.waitFor("the first launch to be lost", func() bool { return len(proxy.Lost()) > 0 })
+	// The master still holds the offer the lost ACCEPT named, until it
+	// times out.
+	c.Advance(time.Hour)
+	h.waitReady("db", 1, 0)
+	p := h.pets("db")[0]
+	if lost := proxy.Lost(); slices.Contains(lost, p.TaskID) {
+		t.Fatalf("db-0 runs as %s, whose launch was lost", p.TaskID)
+	}
+	if p.Incarnation != 2 {
+		t.Fatalf("db-0 is at incarnation %d, want 2: its lost launch and the one after", p.Incarnation)
 	}
 }

@@ -125,9 +125,11 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) {
 			refuse = 0
 		}
 		if err := f.sched.Accept(ctx, []*mesospb.OfferID{o.GetId()}, ops[i], refuse); err != nil {
-			// Written down first: reconciliation and the next offers say
-			// what became of it.
+			// Written down first: reconciliation (a second from now: the
+			// master may yet be handling the call) and the next offers
+			// say what became of it.
 			f.log.Warn("offer operations not sent", "offer", o.GetId().GetValue(), "err", err)
+			f.recon.Ask(f.cfg.Now().Add(time.Second), sdk.ReconcileLaunched(launched[i]...)...)
 		}
 	}
 	if len(declined) > 0 {

@@ -19,21 +19,19 @@ func (f *Framework) handle(ctx context.Context, ev *schedulerpb.Event) error {
 	switch ev.GetType() {
 	case schedulerpb.Event_SUBSCRIBED:
 		// Ask about every task that may be running: the master answers
-		// for each, and adopts nothing we do not know.
+		// for each, and adopts nothing we do not know. Tasks on agents
+		// that have not re-registered after a failover get no answer yet:
+		// the reconciler asks again until they do.
 		f.mu.Lock()
 		tasks := f.reconcileList(true)
 		f.resync = true
-		f.lastReconcile = f.cfg.Now()
+		now := f.cfg.Now()
+		f.lastReconcile = now
 		f.mu.Unlock()
 		f.loop.Poke()
-		if len(tasks) == 0 {
-			break
-		}
-		if err := f.sched.Reconcile(ctx, tasks...); err != nil {
-			f.log.Warn("reconciliation not sent; tasks in doubt are asked about again soon", "err", err)
-			f.mu.Lock()
-			f.lastReconcile = time.Time{}
-			f.mu.Unlock()
+		f.recon.Ask(now, tasks...)
+		if err := f.recon.Tick(ctx, f.sched, now); err != nil {
+			f.log.Warn("reconciliation not sent; asked again soon", "err", err)
 		}
 	case schedulerpb.Event_OFFERS:
 		f.offers(ctx, ev.GetOffers().GetOffers())
@@ -90,6 +88,7 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 	defer f.loop.Poke()
 	f.outbox.Ack(st)
 	id := st.GetTaskId().GetValue()
+	f.recon.Answered(id)
 	now := f.cfg.Now()
 	p := f.pets[f.byTask[id]]
 	if p == nil || p.TaskID != id {

@@ -84,6 +84,9 @@ func (f *Framework) Tick(ctx context.Context) {
 			f.log.Warn("kill not sent; it is sent again later", "task", k.taskID, "err", err)
 		}
 	}
+	if err := f.recon.Tick(ctx, f.sched, now); err != nil {
+		f.log.Debug("reconciliation not sent; asked again later", "err", err)
+	}
 	if rolesChanged != nil {
 		if err := f.sched.SetRoles(ctx, rolesChanged); err != nil {
 			f.log.Warn("could not update the framework's roles", "err", err)

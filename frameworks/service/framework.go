@@ -100,6 +100,9 @@ type Framework struct {
 	// inFlight are the instances whose ACCEPT has not returned: never
 	// reconciled until it has.
 	inFlight kit.InFlight
+	// recon asks again, backing off, about instances a reconciliation had
+	// no answer for, and about launches whose ACCEPT failed.
+	recon *sdk.Reconciler
 
 	mu          sync.Mutex
 	apps        map[string]*appState
@@ -174,6 +177,7 @@ func New(ctx context.Context, cfg Config) (*Framework, error) {
 		cfg: cfg, log: cfg.Logger.With("component", "service"), bus: newEventBus(),
 		apps: make(map[string]*appState), instances: make(map[string]*Instance), deployments: make(map[string]*Deployment),
 		draining: make(map[string]bool), groups: make(map[string]*groupSpec), plans: make(map[string]*planInfo),
+		recon: sdk.NewReconciler(0, 0),
 	}
 	f.durable = kit.NewDurable(cfg.Store, &f.mu, kit.DurableOptions{Name: "service", Parallel: 16})
 	f.appRecords = f.durable.Table(keyApps, kit.JSONIn(f.apps)).Named(storeKey)
@@ -303,6 +307,9 @@ func (f *Framework) Tick(ctx context.Context) {
 			f.log.Debug("kill not sent; retried later", "task", in.ID, "err", err)
 		}
 	})
+	if err := f.recon.Tick(ctx, f.sched, now); err != nil {
+		f.log.Debug("reconciliation not sent; asked again later", "err", err)
+	}
 	if !sync {
 		return
 	}

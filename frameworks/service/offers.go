@@ -56,7 +56,8 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 	// A call that fails (the master failing over, a lossy link) must not
 	// end the subscription: an error from the handler ends it for good.
 	// The launches are written down, so reconciliation says what became
-	// of them; an offer not declined comes back when it times out.
+	// of them, a second from now (the master may yet be handling the
+	// call); an offer not declined comes back when it times out.
 	var declined []*mesospb.OfferID
 	var used []int
 	for i, o := range offers {
@@ -73,6 +74,7 @@ func (f *Framework) offers(ctx context.Context, offers []*mesospb.Offer) error {
 	kit.Parallel(used, 8, func(i int) {
 		if err := f.sched.Launch(ctx, offers[i], 1, launches[i]...); err != nil {
 			f.log.Warn("launch not sent; reconciliation tells what became of it", "tasks", len(launches[i]), "err", err)
+			f.recon.Ask(f.cfg.Now().Add(time.Second), sdk.ReconcileLaunched(launches[i]...)...)
 		}
 	})
 	if len(declined) > 0 {

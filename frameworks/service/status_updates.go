@@ -58,8 +58,9 @@ func (f *Framework) inverseOffers(ctx context.Context, ios []*mesospb.InverseOff
 }
 
 // reconcile asks about every instance launched: the master answers for
-// each, TASK_GONE or TASK_UNKNOWN for those it does not know (and nothing
-// for those on agents it is still waiting for after a failover). An
+// each, TASK_GONE or TASK_UNKNOWN for those it does not know, and nothing
+// for those on agents it is still waiting for after a failover; those are
+// asked about again (sdk.Reconciler) until they have an answer. An
 // instance whose ACCEPT has not returned is left out (kit.InFlight): the
 // master does not know it yet, and would say it is gone.
 func (f *Framework) reconcile(ctx context.Context) error {
@@ -70,11 +71,10 @@ func (f *Framework) reconcile(ctx context.Context) error {
 			tasks = append(tasks, sdk.ReconcileTask(id, in.AgentID))
 		}
 	}
+	now := f.cfg.Now()
 	f.mu.Unlock()
-	if len(tasks) == 0 {
-		return nil
-	}
-	return f.sched.Reconcile(ctx, tasks...)
+	f.recon.Ask(now, tasks...)
+	return f.recon.Tick(ctx, f.sched, now)
 }
 
 // update applies a status update to its instance; it is acknowledged
@@ -85,6 +85,7 @@ func (f *Framework) update(st *mesospb.TaskStatus) {
 	now := f.cfg.Now()
 	f.outbox.Ack(st)
 	id := st.GetTaskId().GetValue()
+	f.recon.Answered(id)
 	state := st.GetState()
 	in := f.instances[id]
 	if in == nil {

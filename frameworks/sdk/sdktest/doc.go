@@ -14,8 +14,9 @@
 //     master with a new one on the same registry; DropUpdates and
 //     DelayUpdates lose or hold status updates on their way to frameworks;
 //     RescindOffers takes back every outstanding offer; NewSlowAccepts
-//     puts a proxy before the master that holds every ACCEPT a while and
-//     notes reconciliations of the tasks it holds.
+//     and NewLostAccepts put a proxy before the master that holds every
+//     ACCEPT a while, or loses the first few that launch tasks, and notes
+//     reconciliations of the tasks it holds.
 //   - Time. Advance moves the master's clock forward, so that offer filters
 //     (refuse_seconds), offer timeouts and failover timeouts expire without
 //     the test waiting for them.
