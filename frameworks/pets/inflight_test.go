@@ -15,19 +15,12 @@ import (
 // answer TASK_GONE, and the framework would take a pet about to start for
 // one that ended and start another incarnation beside it.
 func TestAPetIsNotReconciledWhileItsLaunchIsOnItsWay(t *testing.T) {
-	c := sdktest.Start(t, sdktest.Options{Agents: 1})
-	st, err := store.OpenLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	// Held for several reconcile intervals (the harness's is 300 ms).
-	proxy := sdktest.NewSlowAccepts(t, c.MasterURL, 1500*time.Millisecond)
-	h := &harness{t: t, cluster: c, store: st, master: proxy.Addr}
-	h.start()
-	spec := dbSpec(1)
-	delete(spec, "constraints")
-	h.do(http.MethodPost, "/v1/petsets", spec, http.StatusCreated)
+	var proxy *sdktest.AcceptProxy
+	h := onePetBehind(t, 0, func(c *sdktest.Cluster) string {
+		// Held for several reconcile intervals (the harness's is 300 ms).
+		proxy = sdktest.NewSlowAccepts(t, c.MasterURL, 1500*time.Millisecond)
+		return proxy.Addr
+	})
 	h.waitReady("db", 1, 0)
 
 	if ends := h.terminals(); len(ends) > 0 {
@@ -46,22 +39,15 @@ func TestAPetIsNotReconciledWhileItsLaunchIsOnItsWay(t *testing.T) {
 // seconds, not at the next periodic reconciliation an hour away, and the
 // pet is launched again.
 func TestALostLaunchIsReconciledAndThePetLaunchedAgain(t *testing.T) {
-	c := sdktest.Start(t, sdktest.Options{Agents: 1})
-	st, err := store.OpenLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	proxy := sdktest.NewLostAccepts(t, c.MasterURL, 1)
-	h := &harness{t: t, cluster: c, store: st, master: proxy.Addr, reconcileInterval: time.Hour}
-	h.start()
-	spec := dbSpec(1)
-	delete(spec, "constraints")
-	h.do(http.MethodPost, "/v1/petsets", spec, http.StatusCreated)
+	var proxy *sdktest.AcceptProxy
+	h := onePetBehind(t, time.Hour, func(c *sdktest.Cluster) string {
+		proxy = sdktest.NewLostAccepts(t, c.MasterURL, 1)
+		return proxy.Addr
+	})
 	h.waitFor("the first launch to be lost", func() bool { return len(proxy.Lost()) > 0 })
 	// The master still holds the offer the lost ACCEPT named, until it
 	// times out.
-	c.Advance(time.Hour)
+	h.cluster.Advance(time.Hour)
 	h.waitReady("db", 1, 0)
 	p := h.pets("db")[0]
 	if lost := proxy.Lost(); slices.Contains(lost, p.TaskID) {
@@ -70,4 +56,23 @@ func TestALostLaunchIsReconciledAndThePetLaunchedAgain(t *testing.T) {
 	if p.Incarnation != 2 {
 		t.Fatalf("db-0 is at incarnation %d, want 2: its lost launch and the one after", p.Incarnation)
 	}
+}
+
+// onePetBehind starts a cluster of one agent and the framework, which
+// reaches the master at the address front returns (a proxy before it),
+// with reconcileInterval (0: the harness's), and creates a set of one pet.
+func onePetBehind(t *testing.T, reconcileInterval time.Duration, front func(*sdktest.Cluster) string) *harness {
+	t.Helper()
+	c := sdktest.Start(t, sdktest.Options{Agents: 1})
+	st, err := store.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	h := &harness{t: t, cluster: c, store: st, master: front(c), reconcileInterval: reconcileInterval}
+	h.start()
+	spec := dbSpec(1)
+	delete(spec, "constraints")
+	h.do(http.MethodPost, "/v1/petsets", spec, http.StatusCreated)
+	return h
 }
