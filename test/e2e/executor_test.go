@@ -53,10 +53,8 @@ func TestCustomExecutorRunsTasksAndTalks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(testkit.RunInBackground(s.Run))
+	ctx := t.Context()
 
 	o := <-offers
 	space := sdk.NewSpace(o)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-sched/corral/internal/testkit"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/frameworks/sdk"
@@ -98,10 +100,8 @@ func podFramework(t *testing.T, c *testcluster.Cluster) (context.Context, *sdk.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(testkit.RunInBackground(s.Run))
+	ctx := t.Context()
 	return ctx, s, offers, updates
 }
 

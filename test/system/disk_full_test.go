@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-sched/corral/internal/testkit"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/agent/containerizer"
@@ -109,10 +111,8 @@ func testFullDisk(t *testing.T, isolation string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(testkit.RunInBackground(s.Run))
+	ctx := t.Context()
 
 	launch := func(id, cmd string, labels ...*mesospb.Label) {
 		pending <- &mesospb.TaskInfo{Name: proto.String(id), TaskId: &mesospb.TaskID{Value: proto.String(id)},

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-sched/corral/internal/testkit"
+
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
@@ -89,10 +91,8 @@ func TestImageContainersSurviveAnAgentKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(testkit.RunInBackground(s.Run))
+	ctx := t.Context()
 	states := func(id string) []mesospb.TaskState {
 		mu.Lock()
 		defer mu.Unlock()

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-sched/corral/internal/testkit"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corral-sched/corral/agent/containerizer"
@@ -95,10 +97,8 @@ func testAgentRecovery(t *testing.T, isolation string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(testkit.RunInBackground(s.Run))
+	ctx := t.Context()
 
 	count := func(state mesospb.TaskState) int {
 		mu.Lock()
