@@ -451,7 +451,10 @@ func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys
 
 // neverStarted reports whether an end says the task never ran: dropped on
 // its way (Mesos' TASK_DROPPED), or unknown to the master and its agent
-// when reconciled. The caller knows no update ever said it started.
+// when reconciled. The caller knows no update ever said it started. This
+// framework is not partition-aware, so the master also answers TASK_LOST
+// for a task on an unreachable agent, which may have started there: it is
+// launched again as any lost task is, only without spending a retry.
 func neverStarted(st *mesospb.TaskStatus) bool {
 	switch st.GetState() {
 	case mesospb.TaskState_TASK_DROPPED:
