@@ -101,8 +101,7 @@ func podFramework(t *testing.T, c *testcluster.Cluster) (context.Context, *sdk.S
 		t.Fatal(err)
 	}
 	t.Cleanup(testkit.RunInBackground(s.Run))
-	ctx := t.Context()
-	return ctx, s, offers, updates
+	return t.Context(), s, offers, updates
 }
 
 // A task of a group may come without a command (its image's entrypoint
